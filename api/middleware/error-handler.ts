@@ -1,0 +1,60 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, toAppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+
+/** Known paths and their methods, to answer 405 (with Allow) rather than 404 for a wrong method. */
+export type RouteTable = ReadonlyArray<{ pattern: RegExp; methods: readonly string[] }>;
+
+/** The last route: 405 METHOD_NOT_ALLOWED for a known path, else 404 NOT_FOUND, in the one error shape. */
+export function notFound(routes: RouteTable) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const known = routes.find((r) => r.pattern.test(req.path));
+    if (known) {
+      _res.setHeader('Allow', known.methods.join(', '));
+      next(new AppError('METHOD_NOT_ALLOWED', `method ${req.method} is not allowed on ${req.path}`, { allowed_methods: known.methods }));
+      return;
+    }
+    next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`, { method: req.method, path: req.path }));
+  };
+}
+
+/** Turns body-parser's errors into AppErrors: malformed JSON 400, too large 413, bad encoding 415. */
+function fromBodyParser(err: unknown): AppError | undefined {
+  const e = err as { type?: string; limit?: number; length?: number; expose?: boolean };
+  switch (e?.type) {
+    case 'entity.parse.failed':
+      return new AppError('VALIDATION_ERROR', 'request body is not valid JSON', { field: 'body', reason: (err as Error).message });
+    case 'entity.too.large':
+      return new AppError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${e.limit} bytes`, { limit_bytes: e.limit, length_bytes: e.length });
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', (err as Error).message, {});
+    case 'request.aborted':
+    case 'stream.encoding.set':
+    case 'request.size.invalid':
+      return new AppError('VALIDATION_ERROR', (err as Error).message, { field: 'body' });
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one error middleware (practica's handleError): every error leaves as
+ * `{error, message, details, request_id}` with its code's status. INTERNAL_ERROR's cause is
+ * logged, never sent.
+ */
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const appError = fromBodyParser(err) ?? toAppError(err);
+    if (appError.status >= 500 && appError.code !== 'TIMEOUT') {
+      const cause = appError.cause ?? err;
+      logger.error(appError.message, { error_code: appError.code, cause: cause instanceof Error ? cause.message : String(cause), stack: cause instanceof Error ? cause.stack : undefined });
+    }
+    if (appError.code === 'SERVICE_UNAVAILABLE' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(appError.status).json(appError.toBody(req.requestId ?? 'unknown'));
+  };
+}

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { withLogContext, type Logger } from '../../shared/logger.js';
+import type { Metrics } from '../../shared/metrics.js';
+
+const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** This request's id: the caller's X-Request-Id when well-formed, else a new UUID. Echoed as X-Request-Id. */
+    requestId: string;
+  }
+}
+
+/** `/jobs/:job_id` → `/jobs/{job_id}` (the endpoint label and the OpenAPI form). */
+function endpointOf(req: Request): string {
+  const route = req.route as { path?: unknown } | undefined;
+  if (typeof route?.path !== 'string') return 'unmatched';
+  return (req.baseUrl + route.path).replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+/**
+ * Gives every request an id (echoed in X-Request-Id, carried by every log line of the request),
+ * counts seed 002's HTTP metrics, and logs one `http`-level line when the response ends.
+ */
+export function requestContext(metrics: Metrics, logger: Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const incoming = req.get('x-request-id');
+    req.requestId = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', req.requestId);
+    const start = process.hrtime.bigint();
+    metrics.httpRequestsInProgress.inc();
+    res.once('close', () => {
+      metrics.httpRequestsInProgress.dec();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const endpoint = endpointOf(req);
+      metrics.httpRequestsTotal.inc({ method: req.method, endpoint, status: res.statusCode < 400 ? 'success' : 'error' });
+      metrics.httpRequestDuration.observe({ method: req.method, endpoint }, seconds);
+      withLogContext({ request_id: req.requestId }, () =>
+        logger.http('request', { method: req.method, path: req.path, endpoint, http_status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3 }),
+      );
+    });
+    withLogContext({ request_id: req.requestId }, next);
+  };
+}

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { Queue } from 'bullmq';
+import { Registry } from 'prom-client';
+import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
+import type { AlgorithmJobData } from '../shared/queue/job-data.js';
+import { JobStore } from '../shared/queue/job-record.js';
+import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { createApp } from './app.js';
+import { JobService } from './job-service.js';
+import { JobWaiter } from './job-waiter.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** How long a readiness PING may take before Redis counts as down. */
+const READINESS_PING_TIMEOUT_MS = 1000;
+
+/** A listening API process. */
+export interface RunningApi {
+  port: number;
+  /**
+   * Graceful stop: readiness goes false, the listener closes, in-flight requests (waiting
+   * /invoke calls included) get up to `graceMs` to finish, then connections are cut and Redis closed.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the API on PORT: Redis connections (one for commands, one subscriber), the jobs queue,
+ * the job waiter, metrics snapshots, and the Express app.
+ * @throws when REDIS_URL is unset or the port cannot be bound.
+ */
+export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run the API (npm start sets it for you)');
+  const keys = keysFor(config.QUEUE_PREFIX);
+  const prefix = bullPrefix(config.QUEUE_PREFIX);
+  const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
+
+  const redis = createRedis(config.REDIS_URL, 'request', 'api');
+  const subscriber = createRedis(config.REDIS_URL, 'blocking', 'api-subscriber');
+  for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+
+  // BullMQ's queue checks the Redis version once, at creation, and the request connection has no
+  // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
+  logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
+  await waitReady(redis);
+  const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
+  // One connection for the record and the queue: the record's write always reaches Redis before the job.
+  const queue = new Queue<AlgorithmJobData>(JOBS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  const webhooksQueue = new Queue(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  for (const q of [queue, webhooksQueue]) q.on('error', (err) => logger.debug('queue error', { queue: q.name, error: err.message }));
+
+  const waiter = new JobWaiter(subscriber, store, keys.jobEvents, logger);
+  await waiter.start();
+
+  const metrics = createMetrics();
+  const processRegistry = new Registry();
+  addProcessMetrics(processRegistry);
+  const publisher = new MetricsPublisher(redis, keys, metrics.registry);
+  publisher.start();
+
+  let accepting = true;
+  const readiness = async () => {
+    const redisOk = await Promise.race([
+      redis.ping().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref()),
+    ]);
+    return { algorithm: registry.names().length > 0, redis: redisOk, accepting };
+  };
+
+  const metricsText = async () => {
+    const contentType = metrics.registry.contentType;
+    try {
+      const deployment = await aggregateDeploymentMetrics(redis, keys, metrics.registry, publisher.processId);
+      const depth = (await queue.exportPrometheusMetrics()) + '\n' + (await webhooksQueue.exportPrometheusMetrics());
+      return { contentType, body: `${deployment}\n${depth}\n${await processRegistry.metrics()}` };
+    } catch (err) {
+      logger.warn('deployment metrics unavailable; serving this process only', { error: String(err) });
+      return { contentType, body: (await metrics.registry.metrics()) + (await processRegistry.metrics()) };
+    }
+  };
+
+  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS });
+  const app = createApp({
+    jobs,
+    registry,
+    metrics,
+    logger,
+    readiness,
+    metricsText,
+    bodyLimit: config.BODY_LIMIT,
+    invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
+    version: VERSION,
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info('api listening', { port, host: config.HOST, algorithms: registry.names(), version: VERSION });
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      closing ??= (async () => {
+        accepting = false;
+        logger.info('api draining', { grace_ms: graceMs });
+        const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => {
+          logger.warn('grace period over; closing remaining connections');
+          server.closeAllConnections();
+        }, graceMs);
+        await drained;
+        clearTimeout(timer);
+        waiter.close();
+        await publisher.stop();
+        await Promise.allSettled([queue.close(), webhooksQueue.close()]);
+        await Promise.all([closeRedis(redis), closeRedis(subscriber)]);
+        logger.info('api stopped');
+      })();
+      return closing;
+    },
+  };
+}

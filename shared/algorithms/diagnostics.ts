@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { defineAlgorithm } from './algorithm.js';
+
+/**
+ * Diagnostic algorithms, registered only with DIAGNOSTIC_ALGORITHMS=true (tests and benchmarks):
+ * they let a run be a no-op, slow, CPU-bound or crash on purpose.
+ */
+
+/** Returns its `value` unchanged: the no-op job of the benchmark. */
+export const echo = defineAlgorithm({
+  name: 'Echo',
+  version: '1.0.0',
+  description: 'Diagnostic: returns params.value unchanged.',
+  params: z.strictObject({ value: z.json().optional() }),
+  run: (params) => ({ value: params.value ?? null }),
+});
+
+/** Waits `ms` (timer) or, with `spin`, burns CPU for `ms`; reports progress. */
+export const sleep = defineAlgorithm({
+  name: 'Sleep',
+  version: '1.0.0',
+  description: 'Diagnostic: waits ms milliseconds (spin: true keeps the CPU busy instead).',
+  params: z.strictObject({ ms: z.number().int().min(0).max(600_000), spin: z.boolean().default(false) }),
+  run: async (params, ctx) => {
+    const start = Date.now();
+    if (params.spin) {
+      while (Date.now() - start < params.ms) {
+        /* busy on purpose: a CPU-bound run */
+      }
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, params.ms));
+    }
+    ctx.progress(100);
+    return { slept_ms: Date.now() - start };
+  },
+});
+
+/** Ends its child process abruptly (exit code `code`), or throws when `throw` is set. */
+export const crash = defineAlgorithm({
+  name: 'Crash',
+  version: '1.0.0',
+  description: 'Diagnostic: exits the runner process with code (or throws an error when throw is true).',
+  params: z.strictObject({ code: z.number().int().min(0).max(255).default(1), throw: z.boolean().default(false) }),
+  run: (params) => {
+    if (params.throw) throw new Error('Crash algorithm threw on purpose');
+    process.exit(params.code);
+  },
+});

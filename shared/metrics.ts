@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Keys } from './queue/names.js';
+
+const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Seed 002's metrics, every name and label of its table, in one registry per process.
+ * `status` of http_requests_total is `success` (< 400) or `error` as in the seed's example.
+ */
+export function createMetrics(registry = new Registry()) {
+  const registers = [registry];
+  const metrics = {
+    registry,
+    httpRequestsTotal: new Counter({ name: 'http_requests_total', help: 'HTTP requests', labelNames: ['method', 'endpoint', 'status'] as const, registers }),
+    httpRequestDuration: new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request latency in seconds', labelNames: ['method', 'endpoint'] as const, buckets: DURATION_BUCKETS_S, registers }),
+    httpRequestsInProgress: new Gauge({ name: 'http_requests_in_progress', help: 'HTTP requests in progress', registers }),
+    algorithmExecutionsTotal: new Counter({ name: 'algorithm_executions_total', help: 'Algorithm executions', labelNames: ['algorithm', 'status'] as const, registers }),
+    algorithmExecutionDuration: new Histogram({ name: 'algorithm_execution_duration_seconds', help: 'Algorithm execution time in seconds', labelNames: ['algorithm'] as const, buckets: DURATION_BUCKETS_S, registers }),
+    jobsCreatedTotal: new Counter({ name: 'jobs_created_total', help: 'Asynchronous jobs created', labelNames: ['algorithm'] as const, registers }),
+    jobsCompletedTotal: new Counter({ name: 'jobs_completed_total', help: 'Asynchronous jobs finished', labelNames: ['algorithm', 'status'] as const, registers }),
+    jobExecutionDuration: new Histogram({ name: 'job_execution_duration_seconds', help: 'Asynchronous job execution time (started to finished) in seconds', labelNames: ['algorithm'] as const, buckets: DURATION_BUCKETS_S, registers }),
+    webhookDeliveriesTotal: new Counter({ name: 'webhook_deliveries_total', help: 'Webhook delivery attempts by outcome: success, retry (failed, will retry), failed (gave up)', labelNames: ['status'] as const, registers }),
+  };
+  // Known outcomes start at 0, so every series exists before its first event.
+  for (const status of ['success', 'retry', 'failed']) metrics.webhookDeliveriesTotal.inc({ status }, 0);
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Adds Node.js process metrics (CPU, memory, event loop lag) under `fnqueue_` to a process-local registry. */
+export function addProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'fnqueue_' });
+}
+
+/** How long a process's last snapshot counts after its last push: a finished worker's counts stay visible this long. */
+export const METRICS_SNAPSHOT_TTL_SECONDS = 86_400;
+
+/**
+ * Shares one process's seed metrics with the whole deployment: every `intervalMs` it writes the
+ * registry as prom-client JSON to Redis; {@link aggregateDeploymentMetrics} sums all processes.
+ * Pushing snapshots (rather than counting in Redis) keeps prom-client's own types and aggregation.
+ */
+export class MetricsPublisher {
+  /** This process's id in the metrics index. */
+  readonly processId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly registry: Registry,
+  ) {}
+
+  /** Starts pushing every `intervalMs` (default 1000 ms). */
+  start(intervalMs = 1000): void {
+    this.timer = setInterval(() => void this.push().catch(() => undefined), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes the snapshot now. Rejects when Redis is unreachable. */
+  async push(): Promise<void> {
+    const snapshot = JSON.stringify(await this.registry.getMetricsAsJSON());
+    await this.redis
+      .multi()
+      .set(this.keys.metricsSnapshot(this.processId), snapshot, 'EX', METRICS_SNAPSHOT_TTL_SECONDS)
+      .zadd(this.keys.metricsIndex, Date.now(), this.processId)
+      .exec();
+  }
+
+  /** Stops the timer and pushes a last snapshot (best effort). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.push().catch(() => undefined);
+  }
+}
+
+/**
+ * The deployment's seed metrics as Prometheus text: this process's live registry summed with the
+ * last snapshot of every other process (prom-client's AggregatorRegistry: counters and histograms sum).
+ * @param selfId the caller's processId, whose (older) snapshot is skipped.
+ */
+export async function aggregateDeploymentMetrics(redis: Redis, keys: Keys, local: Registry, selfId: string): Promise<string> {
+  const cutoff = Date.now() - METRICS_SNAPSHOT_TTL_SECONDS * 1000;
+  await redis.zremrangebyscore(keys.metricsIndex, '-inf', String(cutoff));
+  const ids = (await redis.zrange(keys.metricsIndex, '0', '-1')).filter((id) => id !== selfId);
+  const snapshots = ids.length ? await redis.mget(ids.map((id) => keys.metricsSnapshot(id))) : [];
+  const all: object[] = [await local.getMetricsAsJSON()];
+  for (const s of snapshots) if (s) all.push(JSON.parse(s) as object);
+  return AggregatorRegistry.aggregate(all).metrics();
+}

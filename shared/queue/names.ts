@@ -1,0 +1,29 @@
+/** Queue of algorithm and function jobs. */
+export const JOBS_QUEUE = 'jobs';
+/** Queue of webhook deliveries (seed 002: its own retries, so a worker crash loses no delivery). */
+export const WEBHOOKS_QUEUE = 'webhooks';
+
+/**
+ * BullMQ's key prefix for QUEUE_PREFIX: wrapped in `{}` (a Redis Cluster hash tag) so every key of
+ * every queue and record lands in one slot and multi-key scripts work on a cluster.
+ */
+export function bullPrefix(queuePrefix: string): string {
+  return `{${queuePrefix}}`;
+}
+
+/** Redis keys and channels of fnqueue's own data, all under the same hash tag as the queues. */
+export function keysFor(queuePrefix: string) {
+  const p = bullPrefix(queuePrefix);
+  return {
+    /** Hash: one job record. */
+    job: (jobId: string) => `${p}:job:${jobId}`,
+    /** Pub/sub channel: job record changes (`JobEvent` JSON). */
+    jobEvents: `${p}:job-events`,
+    /** String: one process's metrics snapshot (prom-client JSON). */
+    metricsSnapshot: (processId: string) => `${p}:metrics:${processId}`,
+    /** Sorted set: process ids with a metrics snapshot, scored by last push (ms). */
+    metricsIndex: `${p}:metrics-index`,
+  };
+}
+
+export type Keys = ReturnType<typeof keysFor>;

@@ -1,0 +1,191 @@
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Queue, Worker } from 'bullmq';
+import { Registry } from 'prom-client';
+import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
+import { loadConfig, runnerPoolSize, type Config } from '../shared/config.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
+import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
+import { JobStore } from '../shared/queue/job-record.js';
+import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { closeRedis, createRedis } from '../shared/queue/redis.js';
+import { createAlgorithmProcessor } from './processor.js';
+import { ChildPool } from './runner/child-pool.js';
+import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
+
+/** Concurrent webhook deliveries per worker process (they wait on the network, not the CPU). */
+const WEBHOOK_CONCURRENCY = 16;
+
+/** A running worker process's parts. */
+export interface RunningWorker {
+  /** Port of the worker's own /metrics and /healthz server. */
+  port: number;
+  /**
+   * Stops taking jobs, lets active ones finish within `graceMs` (then leaves them to stalled-job
+   * recovery), and closes everything.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a worker: a warm runner pool, BullMQ Workers on the jobs and webhooks queues, metrics
+ * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
+ * @throws when REDIS_URL is unset or the runner pool cannot start.
+ */
+export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run a worker (npm start sets it for you)');
+  const keys = keysFor(config.QUEUE_PREFIX);
+  const prefix = bullPrefix(config.QUEUE_PREFIX);
+  const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
+
+  const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
+  redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
+  const metrics = createMetrics();
+  const processRegistry = new Registry();
+  addProcessMetrics(processRegistry);
+  const publisher = new MetricsPublisher(redis, keys, metrics.registry);
+
+  const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
+  await pool.start();
+
+  const webhooks = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, {
+    connection: redis,
+    prefix,
+    defaultJobOptions: webhookJobOptions(config.WEBHOOK_RETRY_DELAYS_MS),
+  });
+  webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+
+  const workerName = `${hostname()}:${process.pid}`;
+  const jobsWorker = new Worker<AlgorithmJobData>(
+    JOBS_QUEUE,
+    createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger }),
+    {
+      connection: redis,
+      prefix,
+      name: workerName,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: config.STALLED_INTERVAL_MS,
+      maxStalledCount: 2,
+      autorun: false,
+    },
+  );
+  const webhookWorker = new Worker<WebhookJobData>(
+    WEBHOOKS_QUEUE,
+    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+    {
+      connection: redis,
+      prefix,
+      name: workerName,
+      concurrency: WEBHOOK_CONCURRENCY,
+      settings: { backoffStrategy: webhookBackoff(config.WEBHOOK_RETRY_DELAYS_MS) },
+      autorun: false,
+    },
+  );
+  for (const w of [jobsWorker, webhookWorker]) {
+    w.on('error', (err) => logger.warn('worker error', { queue: w.name, error: err.message }));
+    w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
+  }
+
+  let closing = false;
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === '/healthz') {
+        res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
+      } else if (req.url === '/metrics') {
+        const text = (await metrics.registry.metrics()) + (await processRegistry.metrics());
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, details: {}, request_id: null }));
+      }
+    })().catch(() => {
+      res.writeHead(500).end();
+    });
+  });
+  const port = await listen(server, config.WORKER_PORT, config.HOST);
+
+  void jobsWorker.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
+  void webhookWorker.run().catch((err: unknown) => logger.error('webhooks worker stopped', { error: String(err) }));
+  publisher.start();
+  logger.info('worker started', { worker: workerName, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
+
+  return {
+    port,
+    async close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      if (closing) return;
+      closing = true;
+      logger.info('worker draining', { grace_ms: graceMs });
+      const graceful = Promise.all([jobsWorker.close(), webhookWorker.close()]);
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
+      ]);
+      if (timedOut) {
+        logger.warn('grace period over; leaving active jobs to stalled-job recovery');
+        await Promise.all([jobsWorker.close(true), webhookWorker.close(true)]);
+      }
+      await pool.close();
+      await publisher.stop();
+      await webhooks.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closeRedis(redis);
+      logger.info('worker stopped');
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+/** Runs a worker process until SIGTERM / SIGINT. */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  process.on('uncaughtException', (err) => {
+    logger.error('uncaught exception', { error: err.message, stack: err.stack });
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: String(err) }));
+  let worker: RunningWorker;
+  try {
+    worker = await startWorker(config, logger);
+  } catch (err) {
+    logger.error('worker failed to start', { error: (err as Error).message });
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    logger.info('signal received', { signal });
+    worker.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main();

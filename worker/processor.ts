@@ -1,0 +1,104 @@
+import { performance } from 'node:perf_hooks';
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
+import { AppError } from '../shared/errors.js';
+import { withLogContext, type Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
+import { isoNow, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import type { ChildPool } from './runner/child-pool.js';
+
+/** What {@link createAlgorithmProcessor} needs. */
+export interface ProcessorDeps {
+  pool: ChildPool;
+  store: JobStore;
+  registry: AlgorithmRegistry;
+  metrics: Metrics;
+  webhooks: Queue<WebhookJobData>;
+  logger: Logger;
+}
+
+/**
+ * The BullMQ processor of the jobs queue: marks the record running, runs the algorithm in a warm
+ * child, writes the record's terminal state (which also wakes /invoke), counts the seed's metrics
+ * and enqueues the webhook delivery. An algorithm's failure fails the BullMQ job without retry
+ * (UnrecoverableError: the same input fails the same way); a Redis failure throws as is, so the job
+ * is retried or recovered as stalled.
+ * @returns the job record's result.
+ */
+export function createAlgorithmProcessor(deps: ProcessorDeps) {
+  const { pool, store, registry, metrics, webhooks, logger } = deps;
+
+  return async function processAlgorithmJob(job: Job<AlgorithmJobData>): Promise<unknown> {
+    const jobId = job.id!;
+    const data = job.data;
+    const logContext = { job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
+    return withLogContext(logContext, async () => {
+      const startedAt = isoNow();
+      const t0 = performance.now();
+      // Not awaited: the finish below goes over the same connection, after it, in order.
+      void store.markRunning(jobId, startedAt).catch((err: unknown) => logger.warn('could not mark the job running', { error: String(err) }));
+
+      let result: unknown = null;
+      let failure: AppError | undefined;
+      let elapsedMs = 0;
+      try {
+        const out = await pool.run(data.algorithm, data.params, {
+          logContext,
+          onProgress: (percent, message) => void job.updateProgress({ percent, message }).catch(() => undefined),
+        });
+        result = out.result;
+        elapsedMs = out.elapsedMs;
+      } catch (err) {
+        failure = err instanceof AppError ? err : new AppError('ALGORITHM_ERROR', String(err));
+        elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? performance.now() - t0);
+      }
+      const algorithm = registry.get(data.algorithm);
+      const status = failure ? 'failed' : 'completed';
+      const record: StoredJob = {
+        job_id: jobId,
+        status,
+        algorithm: data.algorithm,
+        created_at: data.created_at,
+        started_at: startedAt,
+        completed_at: isoNow(),
+        result: failure ? null : result,
+        error: failure ? failure.message : null,
+        error_code: failure ? failure.code : null,
+        metadata: failure ? null : { algorithm: data.algorithm, version: algorithm?.version ?? 'unknown', elapsed_time: round6(elapsedMs / 1000) },
+        params: data.params,
+      };
+      if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
+      if (!(await store.finish(record))) logger.info('job record is gone (expired or removed); result dropped');
+
+      metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
+      metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
+      if (data.mode === 'async') {
+        metrics.jobsCompletedTotal.inc({ algorithm: data.algorithm, status });
+        metrics.jobExecutionDuration.observe({ algorithm: data.algorithm }, (performance.now() - t0) / 1000);
+      }
+      if (failure) logger.info('job failed', { error: failure.message, error_code: failure.code });
+      else logger.debug('job completed', { elapsed_ms: elapsedMs });
+
+      if (data.webhook) {
+        const payload = {
+          job_id: jobId,
+          status,
+          algorithm: data.algorithm,
+          result: record.result,
+          error: record.error,
+          metadata: record.metadata,
+          completed_at: record.completed_at,
+        } as const;
+        // The delivery's id is the job's, so a re-run of this job (stalled recovery) adds no second delivery.
+        await webhooks.add('delivery', { url: data.webhook, payload }, { jobId });
+      }
+      if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      return result;
+    });
+  };
+}
+
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,231 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { withLogContext, type LogContext, type Logger } from '../../shared/logger.js';
+import type { ChildMessage, ParentMessage } from './protocol.js';
+
+/** Default entry of runner children: the algorithm runner. */
+export const ALGORITHM_CHILD_ENTRY = fileURLToPath(new URL('./algorithm-child.ts', import.meta.url));
+
+/** Options of a {@link ChildPool}. */
+export interface ChildPoolOptions {
+  /** Warm children kept; also the most runs at once. */
+  size: number;
+  /** Longest one run may take, in ms (ALGORITHM_TIMEOUT_MS); then the child is killed. */
+  timeoutMs: number;
+  logger: Logger;
+  /** Script each child runs. Default {@link ALGORITHM_CHILD_ENTRY}. */
+  entry?: string;
+  /** Environment of the children. Default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Longest wait for a new child's `ready`, in ms. Default 20000. */
+  startTimeoutMs?: number;
+}
+
+/** What one run returns. */
+export interface RunOutput {
+  result: unknown;
+  /** Time the algorithm itself took inside the child, in ms. */
+  elapsedMs: number;
+}
+
+/** One run's callbacks and log context. */
+export interface RunContext {
+  logContext?: LogContext;
+  onProgress?: (percent: number, message?: string) => void;
+}
+
+interface Task {
+  id: number;
+  message: ParentMessage;
+  ctx: RunContext;
+  resolve(out: RunOutput): void;
+  reject(err: AppError): void;
+  timer?: NodeJS.Timeout;
+}
+
+interface Child {
+  proc: ChildProcess;
+  task?: Task;
+  /** Set once the child is killed or exited; it is never handed out again. */
+  dead: boolean;
+}
+
+/**
+ * A warm pool of runner child processes, one run per child at a time.
+ *
+ * Our own rather than BullMQ's sandboxed processors: we need per-run timeouts that kill and replace
+ * the child, a crash that fails only its own run, child output through the parent's logger with
+ * the job's context, and progress messages. A child that crashed or timed out is killed and
+ * replaced, never reused (BullMQ's rule).
+ */
+export class ChildPool {
+  private readonly children = new Set<Child>();
+  private readonly idle: Child[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closing = false;
+  private readonly entry: string;
+
+  constructor(private readonly opts: ChildPoolOptions) {
+    this.entry = opts.entry ?? ALGORITHM_CHILD_ENTRY;
+  }
+
+  /** Spawns the warm children and waits until each is ready. @throws when a child cannot start. */
+  async start(): Promise<void> {
+    await Promise.all(Array.from({ length: this.opts.size }, () => this.spawn()));
+  }
+
+  /** Runs `algorithm` with `params` in a free child (waiting for one if all are busy).
+   * @throws AppError TIMEOUT when the run passes timeoutMs; ALGORITHM_ERROR when it throws or the child dies;
+   *   VALIDATION_ERROR when params fail the schema; SERVICE_UNAVAILABLE when the pool is closing. */
+  run(algorithm: string, params: unknown, ctx: RunContext = {}): Promise<RunOutput> {
+    if (this.closing) return Promise.reject(new AppError('SERVICE_UNAVAILABLE', 'runner pool is shutting down'));
+    return new Promise<RunOutput>((resolve, reject) => {
+      const id = this.nextId++;
+      this.queue.push({ id, message: { type: 'run', id, algorithm, params }, ctx, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Children alive now. */
+  get aliveCount(): number {
+    return [...this.children].filter((c) => !c.dead).length;
+  }
+
+  /** Process ids of the live children. */
+  pids(): number[] {
+    return [...this.children].filter((c) => !c.dead && c.proc.pid).map((c) => c.proc.pid!);
+  }
+
+  /** Kills every child; runs still queued fail with SERVICE_UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const task of this.queue.splice(0)) task.reject(new AppError('SERVICE_UNAVAILABLE', 'runner pool is shutting down'));
+    const exits = [...this.children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.dead = true;
+          if (child.proc.exitCode !== null || child.proc.signalCode !== null) return resolve();
+          child.proc.once('exit', () => resolve());
+          child.proc.kill('SIGKILL');
+        }),
+    );
+    await Promise.all(exits);
+  }
+
+  private dispatch(): void {
+    while (this.queue.length && this.idle.length) {
+      const child = this.idle.pop()!;
+      if (child.dead) continue;
+      const task = this.queue.shift()!;
+      this.assign(child, task);
+    }
+  }
+
+  private assign(child: Child, task: Task): void {
+    child.task = task;
+    task.timer = setTimeout(() => {
+      this.opts.logger.warn('algorithm run timed out; killing its runner process', { ...task.ctx.logContext, runner_pid: child.proc.pid, timeout_ms: this.opts.timeoutMs });
+      this.retire(child, new AppError('TIMEOUT', `algorithm timed out after ${this.opts.timeoutMs} ms`, { timeout_ms: this.opts.timeoutMs }));
+    }, this.opts.timeoutMs);
+    child.proc.send(task.message, (err) => {
+      if (err) this.retire(child, new AppError('ALGORITHM_ERROR', `could not reach the runner process: ${err.message}`));
+    });
+  }
+
+  /** Takes a child out of service for good: fails its run with `err`, kills it, spawns a replacement. */
+  private retire(child: Child, err: AppError): void {
+    if (child.dead) return;
+    child.dead = true;
+    const task = child.task;
+    child.task = undefined;
+    if (task) {
+      clearTimeout(task.timer);
+      task.reject(err);
+    }
+    const i = this.idle.indexOf(child);
+    if (i >= 0) this.idle.splice(i, 1);
+    child.proc.kill('SIGKILL');
+    if (!this.closing) {
+      this.spawn().catch((e: unknown) => this.opts.logger.error('could not replace a runner process', { error: String(e) }));
+    }
+  }
+
+  private spawn(): Promise<void> {
+    const proc = fork(this.entry, [], { env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    const child: Child = { proc, dead: false };
+    this.children.add(child);
+    this.forwardOutput(child, 'stdout');
+    this.forwardOutput(child, 'stderr');
+
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const startTimer = setTimeout(() => {
+        if (!ready) {
+          reject(new Error(`runner process did not start within ${this.opts.startTimeoutMs ?? 20_000} ms`));
+          this.retire(child, new AppError('ALGORITHM_ERROR', 'runner process did not start'));
+        }
+      }, this.opts.startTimeoutMs ?? 20_000);
+
+      proc.on('message', (msg: ChildMessage) => {
+        if (msg.type === 'ready') {
+          ready = true;
+          clearTimeout(startTimer);
+          resolve();
+          this.release(child);
+          return;
+        }
+        const task = child.task;
+        if (!task || msg.id !== task.id) return;
+        if (msg.type === 'progress') {
+          task.ctx.onProgress?.(msg.percent, msg.message);
+          return;
+        }
+        clearTimeout(task.timer);
+        child.task = undefined;
+        if (msg.type === 'result') task.resolve({ result: msg.result, elapsedMs: msg.elapsed_ms });
+        else task.reject(new AppError(toCode(msg.error.code), msg.error.message, { elapsed_ms: msg.elapsed_ms }));
+        this.release(child);
+      });
+
+      proc.on('error', (err) => {
+        this.opts.logger.error('runner process error', { error: err.message, runner_pid: proc.pid });
+      });
+
+      proc.on('exit', (code, signal) => {
+        this.children.delete(child);
+        clearTimeout(startTimer);
+        if (!ready) reject(new Error(`runner process exited during start (code ${code}, signal ${signal})`));
+        if (!child.dead) {
+          const task = child.task;
+          this.opts.logger.warn('runner process exited', { ...task?.ctx.logContext, runner_pid: proc.pid, exit_code: code, signal });
+          this.retire(child, new AppError('ALGORITHM_ERROR', `runner process exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`, { exit_code: code, signal }));
+        }
+      });
+    });
+  }
+
+  private release(child: Child): void {
+    if (child.dead || this.closing) return;
+    this.idle.push(child);
+    this.dispatch();
+  }
+
+  private forwardOutput(child: Child, stream: 'stdout' | 'stderr'): void {
+    const source = child.proc[stream];
+    if (!source) return;
+    const lines = createInterface({ input: source, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      const ctx = child.task?.ctx.logContext ?? {};
+      withLogContext(ctx, () => this.opts.logger.log(stream === 'stderr' ? 'warn' : 'info', line, { source: `runner.${stream}`, runner_pid: child.proc.pid }));
+    });
+  }
+}
+
+const KNOWN_CODES = new Set<ErrorCode>(['TIMEOUT', 'ALGORITHM_ERROR', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND']);
+
+function toCode(code: string): ErrorCode {
+  return KNOWN_CODES.has(code as ErrorCode) ? (code as ErrorCode) : 'ALGORITHM_ERROR';
+}

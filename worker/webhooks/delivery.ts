@@ -1,0 +1,97 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { request } from 'undici';
+import { withLogContext, type Logger } from '../../shared/logger.js';
+import type { Metrics } from '../../shared/metrics.js';
+import type { WebhookJobData } from '../../shared/queue/job-data.js';
+import { isoNow, type JobStore } from '../../shared/queue/job-record.js';
+
+/** BullMQ backoff type name of webhook deliveries. */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook-schedule';
+
+/**
+ * BullMQ custom backoff: the delay before retry n (1-based) is `delaysMs[n - 1]`.
+ * Seed 002: 3 retries at 1 s, 5 s and 15 s.
+ */
+export function webhookBackoff(delaysMs: readonly number[]) {
+  return (attemptsMade: number, type?: string): number => {
+    if (type !== WEBHOOK_BACKOFF_TYPE) return 0;
+    return delaysMs[Math.min(attemptsMade, delaysMs.length) - 1] ?? 0;
+  };
+}
+
+/** Job options of a delivery: 1 attempt plus one retry per delay (seed 002: 4 attempts). */
+export function webhookJobOptions(delaysMs: readonly number[]) {
+  return {
+    attempts: delaysMs.length + 1,
+    backoff: { type: WEBHOOK_BACKOFF_TYPE },
+    removeOnComplete: true,
+    removeOnFail: { age: 86_400 },
+  };
+}
+
+/**
+ * POSTs the payload as JSON, once, with a timeout (undici; redirects are not followed).
+ * @throws Error naming the status for a non-2xx answer, or the connection error or timeout.
+ */
+export async function postWebhook(url: string, body: string, timeoutMs: number): Promise<number> {
+  const res = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'fnqueue-webhook/1' },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  await res.body.dump().catch(() => undefined);
+  if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`receiver answered HTTP ${res.statusCode}`);
+  return res.statusCode;
+}
+
+/** What {@link createWebhookProcessor} needs. */
+export interface WebhookDeps {
+  store: JobStore;
+  metrics: Metrics;
+  logger: Logger;
+  timeoutMs: number;
+}
+
+/**
+ * The processor of the webhooks queue: one attempt per call; BullMQ retries on throw with
+ * {@link webhookBackoff}. Each attempt's outcome is recorded on the job record; the last failed
+ * attempt records `failed`.
+ */
+export function createWebhookProcessor(deps: WebhookDeps) {
+  const { store, metrics, logger, timeoutMs } = deps;
+  return async function deliverWebhook(job: Job<WebhookJobData>): Promise<void> {
+    const { url, payload } = job.data;
+    const attempt = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? 1;
+    await withLogContext({ job_id: payload.job_id, algorithm: payload.algorithm, attempt, delivery: 'webhook' }, async () => {
+      try {
+        const status = await postWebhook(url, JSON.stringify(payload), timeoutMs);
+        metrics.webhookDeliveriesTotal.inc({ status: 'success' });
+        await store.setWebhookOutcome(payload.job_id, { status: 'delivered', attempts: attempt, last_error: null, delivered_at: isoNow() });
+        logger.info('webhook delivered', { url, http_status: status });
+      } catch (err) {
+        const message = errorText(err, timeoutMs);
+        const final = attempt >= maxAttempts;
+        metrics.webhookDeliveriesTotal.inc({ status: final ? 'failed' : 'retry' });
+        await store
+          .setWebhookOutcome(payload.job_id, { status: final ? 'failed' : 'pending', attempts: attempt, last_error: message, delivered_at: null })
+          .catch((e: unknown) => logger.warn('could not record the webhook outcome', { error: String(e) }));
+        logger.warn(final ? 'webhook delivery failed; giving up' : 'webhook attempt failed; will retry', { url, error: message });
+        if (final) throw new UnrecoverableError(message);
+        throw new Error(message);
+      }
+    });
+  };
+}
+
+function errorText(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error) {
+    if (err.name === 'TimeoutError' || err.name === 'AbortError' || /timeout/i.test(err.name)) return `no answer within ${timeoutMs} ms`;
+    const code = (err as NodeJS.ErrnoException).code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
+    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}
