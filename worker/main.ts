@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { Queue, Worker } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { loadConfig, runnerPoolSize, type Config } from '../shared/config.js';
@@ -90,6 +90,19 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
   }
 
+  // A job BullMQ fails outside our processor (stalled too often, or its attempts used up by Redis
+  // errors) would leave its record `running` until it expires: finish it as failed.
+  const eventsConnection = createRedis(config.REDIS_URL, 'blocking', 'worker-events');
+  eventsConnection.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  const queueEvents = new QueueEvents(JOBS_QUEUE, { connection: eventsConnection, prefix, autorun: false });
+  queueEvents.on('error', (err) => logger.debug('queue events error', { error: err.message }));
+  queueEvents.on('failed', ({ jobId, failedReason }) => {
+    void store
+      .failIfUnfinished(jobId, `job failed: ${failedReason}`)
+      .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason: failedReason }))
+      .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
+  });
+
   let closing = false;
   const server = createServer((req, res) => {
     void (async () => {
@@ -111,6 +124,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const port = await listen(server, config.WORKER_PORT, config.HOST);
 
   void jobsWorker.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
+  void queueEvents.run().catch((err: unknown) => logger.error('queue events stopped', { error: String(err) }));
   void webhookWorker.run().catch((err: unknown) => logger.error('webhooks worker stopped', { error: String(err) }));
   publisher.start();
   logger.info('worker started', { worker: workerName, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
@@ -131,11 +145,12 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         await Promise.all([jobsWorker.close(true), webhookWorker.close(true)]);
       }
       await pool.close();
+      await queueEvents.close();
       await publisher.stop();
       await webhooks.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await closeRedis(redis);
+      await Promise.all([closeRedis(redis), closeRedis(eventsConnection)]);
       logger.info('worker stopped');
     },
   };

@@ -6,13 +6,19 @@ import { defineAlgorithm } from './algorithm.js';
  * they let a run be a no-op, slow, CPU-bound or crash on purpose.
  */
 
-/** Returns its `value` unchanged: the no-op job of the benchmark. */
+/** Returns its `value` unchanged (the no-op job of the benchmark); prints `print` to stdout and stderr first. */
 export const echo = defineAlgorithm({
   name: 'Echo',
   version: '1.0.0',
-  description: 'Diagnostic: returns params.value unchanged.',
-  params: z.strictObject({ value: z.json().optional() }),
-  run: (params) => ({ value: params.value ?? null }),
+  description: 'Diagnostic: returns params.value unchanged (prints params.print to stdout and stderr first).',
+  params: z.strictObject({ value: z.json().optional(), print: z.string().max(10_000).optional() }),
+  run: (params) => {
+    if (params.print !== undefined) {
+      console.log(params.print);
+      console.error(params.print);
+    }
+    return { value: params.value ?? null };
+  },
 });
 
 /** Waits `ms` (timer) or, with `spin`, burns CPU for `ms`; reports progress. */

@@ -47,9 +47,15 @@ export interface StoredJob extends JobRecord {
   params: unknown;
 }
 
-/** A new 12-lowercase-hex job id (seed 002: `a1b2c3d4e5f6`), 48 random bits. */
+/**
+ * A new 12-lowercase-hex job id (seed 002: `a1b2c3d4e5f6`), 48 random bits. Ids of digits only
+ * (0.4% of draws) are drawn again: BullMQ refuses custom ids that look like integers.
+ */
 export function newJobId(): string {
-  return randomBytes(6).toString('hex');
+  for (;;) {
+    const id = randomBytes(6).toString('hex');
+    if (!/^\d+$/.test(id)) return id;
+  }
 }
 
 /** Seed 002's timestamp form, `2026-02-02T10:00:00.123+00:00`. */
@@ -170,6 +176,17 @@ export class JobStore {
     const n = await this.redis.fnqUpdateIfExists(this.keys.job(record.job_id), this.ttlSeconds, this.keys.jobEvents, message, ...fields);
     if (n === 0) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
     return n === 1;
+  }
+
+  /**
+   * Marks a job failed (INTERNAL_ERROR) unless its record already ended or is gone: for jobs BullMQ
+   * failed without our processor finishing them.
+   * @returns true when the record changed.
+   */
+  async failIfUnfinished(jobId: string, error: string): Promise<boolean> {
+    const job = await this.get(jobId);
+    if (!job || TERMINAL_STATUSES.has(job.status)) return false;
+    return this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null });
   }
 
   /** Records a webhook outcome on the job. @returns false when the record is gone. */
