@@ -30,10 +30,11 @@ const contextFormat = winston.format((info) => {
 });
 
 /**
- * A winston JSON-lines logger on stdout for one process (`service`: api, worker, start).
+ * A winston JSON-lines logger for one process (`service`: api, worker, start), on stdout unless
+ * other transports are given (tests keep lines in memory).
  * @param level winston level (LOG_LEVEL).
  */
-export function createLogger(service: string, level: string): winston.Logger {
+export function createLogger(service: string, level: string, transports: winston.transport[] = [new winston.transports.Console()]): winston.Logger {
   return winston.createLogger({
     level,
     defaultMeta: { service, pid: process.pid },
@@ -43,7 +44,7 @@ export function createLogger(service: string, level: string): winston.Logger {
       winston.format.timestamp(),
       winston.format.json(),
     ),
-    transports: [new winston.transports.Console()],
+    transports,
   });
 }
 

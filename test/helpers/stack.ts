@@ -2,26 +2,22 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { startApi, type RunningApi } from '../../api/server.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
 import { startWorker, type RunningWorker } from '../../worker/main.js';
 import { track, untrack } from './resources.js';
 
 /** A logger that keeps lines in memory (and prints them with FNQUEUE_TEST_LOGS=1). */
 export function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = winston.createLogger({
-    level: 'debug',
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Console({ silent: !process.env.FNQUEUE_TEST_LOGS }),
-      new (class extends Transport {
-        override log(info: Record<string, unknown>, next: () => void) {
-          lines.push(info);
-          next();
-        }
-      })(),
-    ],
-  });
+  const logger = createLogger('test', 'debug', [
+    new winston.transports.Console({ silent: !process.env.FNQUEUE_TEST_LOGS }),
+    new (class extends Transport {
+      override log(info: Record<string, unknown>, next: () => void) {
+        lines.push(info);
+        next();
+      }
+    })(),
+  ]);
   return { logger, lines };
 }
 

@@ -48,6 +48,8 @@ interface Task {
 interface Child {
   proc: ChildProcess;
   task?: Task;
+  /** Log context of the latest run: a child's output can arrive just after its result message. */
+  lastLogContext?: LogContext;
   /** Set once the child is killed or exited; it is never handed out again. */
   dead: boolean;
 }
@@ -126,6 +128,7 @@ export class ChildPool {
 
   private assign(child: Child, task: Task): void {
     child.task = task;
+    child.lastLogContext = task.ctx.logContext;
     task.timer = setTimeout(() => {
       this.opts.logger.warn('algorithm run timed out; killing its runner process', { ...task.ctx.logContext, runner_pid: child.proc.pid, timeout_ms: this.opts.timeoutMs });
       this.retire(child, new AppError('TIMEOUT', `algorithm timed out after ${this.opts.timeoutMs} ms`, { timeout_ms: this.opts.timeoutMs }));
@@ -218,7 +221,7 @@ export class ChildPool {
     if (!source) return;
     const lines = createInterface({ input: source, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      const ctx = child.task?.ctx.logContext ?? {};
+      const ctx = child.task?.ctx.logContext ?? child.lastLogContext ?? {};
       withLogContext(ctx, () => this.opts.logger.log(stream === 'stderr' ? 'warn' : 'info', line, { source: `runner.${stream}`, runner_pid: child.proc.pid }));
     });
   }

@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig, runnerPoolSize } from '../../shared/config.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).to.include({
+      PORT: 8000,
+      WORKERS: 2,
+      WORKER_CONCURRENCY: 4,
+      RESULT_TTL_SECONDS: 86_400,
+      INVOKE_TIMEOUT_MS: 30_000,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      LOG_LEVEL: 'info',
+      QUEUE_PREFIX: 'fnqueue',
+      DIAGNOSTIC_ALGORITHMS: false,
+      DATA_DIR: './.data',
+    });
+    expect(c.WEBHOOK_RETRY_DELAYS_MS).to.deep.equal([1000, 5000, 15_000]);
+    expect(c.REDIS_URL).to.equal(undefined);
+    expect(runnerPoolSize(c)).to.equal(4);
+    expect(Object.isFrozen(c)).to.equal(true);
+  });
+
+  it('reads values from the map it is given, not from process.env', () => {
+    const c = loadConfig({ PORT: '9001', REDIS_URL: 'redis://localhost:7000/2', DIAGNOSTIC_ALGORITHMS: 'yes', RUNNER_POOL_SIZE: '3', WEBHOOK_RETRY_DELAYS_MS: '10,20' });
+    expect(c.PORT).to.equal(9001);
+    expect(c.REDIS_URL).to.equal('redis://localhost:7000/2');
+    expect(c.DIAGNOSTIC_ALGORITHMS).to.equal(true);
+    expect(runnerPoolSize(c)).to.equal(3);
+    expect(c.WEBHOOK_RETRY_DELAYS_MS).to.deep.equal([10, 20]);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '' }).PORT).to.equal(8000);
+  });
+
+  it('stops with a message naming each bad variable and its value', () => {
+    const bad = () => loadConfig({ PORT: 'eighty', WORKERS: '0', REDIS_URL: 'http://x', LOG_LEVEL: 'loud', DIAGNOSTIC_ALGORITHMS: 'maybe' });
+    expect(bad).to.throw(ConfigError);
+    try {
+      bad();
+    } catch (err) {
+      const message = (err as Error).message;
+      for (const name of ['PORT="eighty"', 'WORKERS="0"', 'REDIS_URL="http://x"', 'LOG_LEVEL="loud"', 'DIAGNOSTIC_ALGORITHMS="maybe"']) expect(message).to.contain(name);
+    }
+  });
+
+  it('refuses a queue prefix that would break the hash tag', () => {
+    expect(() => loadConfig({ QUEUE_PREFIX: 'a}b' })).to.throw(/QUEUE_PREFIX/);
+  });
+});
