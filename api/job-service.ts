@@ -7,15 +7,17 @@ import type { AlgorithmJobData } from '../shared/queue/job-data.js';
 import { isoNow, newJobId, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 
-/** BullMQ options of every algorithm job. */
-const JOB_OPTIONS = {
-  // Algorithm failures are final (UnrecoverableError); these attempts cover infrastructure hiccups only.
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-  // The job record is the source of truth and has its own TTL; BullMQ's copy goes at once.
-  removeOnComplete: true,
-  removeOnFail: { age: 86_400, count: 10_000 },
-} as const;
+/** BullMQ options of every algorithm job; failed BullMQ jobs are kept as long as records (`ttlSeconds`). */
+function jobOptions(ttlSeconds: number) {
+  return {
+    // Algorithm failures are final (UnrecoverableError); these attempts cover infrastructure hiccups only.
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    // The job record is the source of truth and has its own TTL; BullMQ's copy of a success goes at once.
+    removeOnComplete: true,
+    removeOnFail: { age: ttlSeconds, count: 10_000 },
+  } as const;
+}
 
 /** A job to submit: algorithm and params already shaped by the route's schema. */
 export interface Submission {
@@ -35,6 +37,8 @@ export interface JobServiceDeps {
   waiter: JobWaiter;
   metrics: Metrics;
   invokeTimeoutMs: number;
+  /** RESULT_TTL_SECONDS. */
+  ttlSeconds: number;
 }
 
 /**
@@ -42,7 +46,11 @@ export interface JobServiceDeps {
  * pending record, enqueue the BullMQ job under the same id, and (for /invoke) wait for it.
  */
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  private readonly jobOptions: ReturnType<typeof jobOptions>;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.jobOptions = jobOptions(deps.ttlSeconds);
+  }
 
   /**
    * Validates a submission (nothing is written when it is invalid).
@@ -106,7 +114,7 @@ export class JobService {
     // write cannot lose to the worker's: a worker only writes through updateIfExists.
     const results = await Promise.allSettled([
       this.deps.store.create({ job_id: jobId, algorithm: sub.algorithm, params, created_at, webhook: sub.webhook }),
-      this.deps.queue.add(sub.algorithm, data, { ...JOB_OPTIONS, jobId }),
+      this.deps.queue.add(sub.algorithm, data, { ...this.jobOptions, jobId }),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {

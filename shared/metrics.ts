@@ -91,3 +91,36 @@ export async function aggregateDeploymentMetrics(redis: Redis, keys: Keys, local
   for (const s of snapshots) if (s) all.push(JSON.parse(s) as object);
   return AggregatorRegistry.aggregate(all).metrics();
 }
+
+/**
+ * Joins Prometheus text expositions into one valid exposition: one HELP and TYPE per family and
+ * each family's samples together (BullMQ's exportPrometheusMetrics gives one text per queue, each
+ * with its own HELP/TYPE lines, which the format allows only once).
+ * @param keep when given, only families whose name passes.
+ */
+export function mergeExpositions(texts: readonly string[], keep: (family: string) => boolean = () => true): string {
+  const families = new Map<string, { meta: string[]; samples: string[] }>();
+  const family = (name: string) => {
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { meta: [], samples: [] }));
+    return f;
+  };
+  for (const text of texts) {
+    let current: string | undefined;
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      const meta = /^# (?:HELP|TYPE) (\S+)/.exec(line);
+      if (meta) {
+        current = meta[1]!;
+        const f = family(current);
+        if (!f.meta.some((m) => m.slice(0, 6) === line.slice(0, 6))) f.meta.push(line);
+        continue;
+      }
+      if (line.startsWith('#')) continue;
+      family(current ?? /^[^{\s]+/.exec(line)![0]).samples.push(line);
+    }
+  }
+  const out: string[] = [];
+  for (const [name, f] of families) if (keep(name)) out.push(...f.meta, ...f.samples);
+  return out.length ? `${out.join('\n')}\n` : '';
+}

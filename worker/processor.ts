@@ -43,6 +43,10 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       let failure: AppError | undefined;
       let elapsedMs = 0;
       try {
+        // The API validated against its own registry; this worker may serve fewer algorithms.
+        if (!registry.get(data.algorithm)) {
+          throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${data.algorithm}' is not served by this worker`, { available_algorithms: registry.names() });
+        }
         const out = await pool.run(data.algorithm, data.params, {
           logContext,
           onProgress: (percent, message) => void job.updateProgress({ percent, message }).catch(() => undefined),
@@ -50,6 +54,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         result = out.result;
         elapsedMs = out.elapsedMs;
       } catch (err) {
+        // The pool closing (worker shutdown past its grace period) is no verdict on the job: leave it
+        // unfinished, so BullMQ retries it or stalled-job recovery hands it to another worker.
+        if (err instanceof AppError && err.code === 'SERVICE_UNAVAILABLE') throw err;
         failure = err instanceof AppError ? err : new AppError('ALGORITHM_ERROR', String(err));
         elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? performance.now() - t0);
       }

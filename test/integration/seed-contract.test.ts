@@ -208,6 +208,8 @@ describe('seed 002 contract (api and worker in-process, real Redis)', () => {
       expect(text).to.match(/job_execution_duration_seconds_count\{algorithm="PrimeChecker"\} [1-9]/);
       expect(text).to.match(/webhook_deliveries_total\{status="success"\} \d+/);
       expect(text).to.match(/bullmq_job_count\{queue="jobs", state="waiting"\} \d+/);
+      const types = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]);
+      expect(types.length, 'one TYPE line per family').to.equal(new Set(types).size);
     });
 
     it('serves /openapi.json (OpenAPI 3 with the seed paths), /docs and /redoc from packages', async () => {

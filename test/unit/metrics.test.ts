@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { Registry } from 'prom-client';
+import { createMetrics, mergeExpositions } from '../../shared/metrics.js';
+
+describe('metrics', () => {
+  it('defines every metric of seed 002 with its labels', async () => {
+    const m = createMetrics(new Registry());
+    const json = await m.registry.getMetricsAsJSON();
+    const names = json.map((x) => x.name).sort();
+    expect(names).to.deep.equal([
+      'algorithm_execution_duration_seconds',
+      'algorithm_executions_total',
+      'http_request_duration_seconds',
+      'http_requests_in_progress',
+      'http_requests_total',
+      'job_execution_duration_seconds',
+      'jobs_completed_total',
+      'jobs_created_total',
+      'webhook_deliveries_total',
+    ]);
+    m.httpRequestsTotal.inc({ method: 'POST', endpoint: '/invoke', status: 'success' });
+    expect(await m.registry.metrics()).to.contain('http_requests_total{method="POST",endpoint="/invoke",status="success"} 1');
+  });
+
+  it('merges per-queue expositions into one HELP/TYPE per family with its samples together', () => {
+    const a = '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs"} 1\n# HELP other x\n# TYPE other gauge\nother 5\n';
+    const b = '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="webhooks"} 2\n';
+    expect(mergeExpositions([a, b])).to.equal(
+      '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs"} 1\nbullmq_job_count{queue="webhooks"} 2\n# HELP other x\n# TYPE other gauge\nother 5\n',
+    );
+    expect(mergeExpositions([a, b], (n) => n === 'other')).to.equal('# HELP other x\n# TYPE other gauge\nother 5\n');
+  });
+});
