@@ -124,7 +124,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const baseEnv = { ...process.env, REDIS_URL: redis.url };
+  // A laptop's stack listens on loopback only unless HOST says otherwise (containers set HOST=0.0.0.0).
+  const baseEnv = { ...process.env, REDIS_URL: redis.url, HOST: process.env.HOST || '127.0.0.1' };
   managed.push({ name: 'api', entry: 'api/main.ts', env: baseEnv });
   for (let i = 0; i < config.WORKERS; i++) {
     const workerPort = config.WORKER_PORT === 0 ? 0 : config.WORKER_PORT + i;
@@ -146,8 +147,9 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // `on`: a second Ctrl-C must not kill this supervisor while its children drain (stop is idempotent).
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   redis.proc?.on('exit', (code) => {
     if (!stopping) {
       logger.error('redis-server exited; stopping', { exit_code: code });

@@ -129,29 +129,34 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   publisher.start();
   logger.info('worker started', { worker: workerName, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
 
+  // Closing twice (a second signal: a terminal's Ctrl-C reaches the whole process group and
+  // `npm start` also sends SIGTERM) waits for the first drain; it used to resolve at once and exit mid-drain.
+  let closed: Promise<void> | undefined;
   return {
     port,
-    async close(graceMs = config.SHUTDOWN_GRACE_MS) {
-      if (closing) return;
-      closing = true;
-      logger.info('worker draining', { grace_ms: graceMs });
-      const graceful = Promise.all([jobsWorker.close(), webhookWorker.close()]);
-      const timedOut = await Promise.race([
-        graceful.then(() => false),
-        new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
-      ]);
-      if (timedOut) {
-        logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-        await Promise.all([jobsWorker.close(true), webhookWorker.close(true)]);
-      }
-      await pool.close();
-      await queueEvents.close();
-      await publisher.stop();
-      await webhooks.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await Promise.all([closeRedis(redis), closeRedis(eventsConnection)]);
-      logger.info('worker stopped');
+    close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      closed ??= (async () => {
+        closing = true;
+        logger.info('worker draining', { grace_ms: graceMs });
+        const graceful = Promise.all([jobsWorker.close(), webhookWorker.close()]);
+        const timedOut = await Promise.race([
+          graceful.then(() => false),
+          new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
+        ]);
+        if (timedOut) {
+          logger.warn('grace period over; leaving active jobs to stalled-job recovery');
+          await Promise.all([jobsWorker.close(true), webhookWorker.close(true)]);
+        }
+        await pool.close();
+        await queueEvents.close();
+        await publisher.stop();
+        await webhooks.close();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await Promise.all([closeRedis(redis), closeRedis(eventsConnection)]);
+        logger.info('worker stopped');
+      })();
+      return closed;
     },
   };
 }
@@ -199,8 +204,10 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // `on`, not `once`: a repeated signal (the process group's and `npm start`'s own SIGTERM) must not
+  // kill a draining process by the default action; stop is idempotent (close returns the same drain).
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main();
