@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
+import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
 import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
@@ -76,7 +76,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     const contentType = metrics.registry.contentType;
     try {
       const deployment = await aggregateDeploymentMetrics(redis, keys, metrics.registry, publisher.processId);
-      const depth = (await queue.exportPrometheusMetrics()) + '\n' + (await webhooksQueue.exportPrometheusMetrics());
+      // Queue depth by state; BullMQ's completed/failed counters need its per-minute metrics, which we do not keep.
+      const depth = mergeExpositions([await queue.exportPrometheusMetrics(), await webhooksQueue.exportPrometheusMetrics()], (name) => name === 'bullmq_job_count');
       return { contentType, body: `${deployment}\n${depth}\n${await processRegistry.metrics()}` };
     } catch (err) {
       logger.warn('deployment metrics unavailable; serving this process only', { error: String(err) });
@@ -84,7 +85,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     }
   };
 
-  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS });
+  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS, ttlSeconds: config.RESULT_TTL_SECONDS });
   const app = createApp({
     jobs,
     registry,
@@ -101,6 +102,15 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   server.keepAliveTimeout = 65_000;
+  // Responses still inFlight when draining starts, and requests arriving on kept-alive connections
+  // while draining, go out with `Connection: close`: Node closes only the connections idle at
+  // server.close(), so a kept-alive one would otherwise hold the drain until the grace period.
+  const inFlight = new Set<ServerResponse>();
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (!accepting) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   logger.info('api listening', { port, host: config.HOST, algorithms: registry.names(), version: VERSION });
@@ -111,6 +121,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     close(graceMs = config.SHUTDOWN_GRACE_MS) {
       closing ??= (async () => {
         accepting = false;
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
         logger.info('api draining', { grace_ms: graceMs });
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();

@@ -17,7 +17,7 @@ export interface ChildPoolOptions {
   logger: Logger;
   /** Script each child runs. Default {@link ALGORITHM_CHILD_ENTRY}. */
   entry?: string;
-  /** Environment of the children. Default: this process's. */
+  /** Environment of the children. Default {@link childEnv}: never the worker's own (REDIS_URL and the like). */
   env?: NodeJS.ProcessEnv;
   /** Longest wait for a new child's `ready`, in ms. Default 20000. */
   startTimeoutMs?: number;
@@ -109,6 +109,11 @@ export class ChildPool {
       (child) =>
         new Promise<void>((resolve) => {
           child.dead = true;
+          if (child.task) {
+            clearTimeout(child.task.timer);
+            child.task.reject(new AppError('SERVICE_UNAVAILABLE', 'runner pool is shutting down'));
+            child.task = undefined;
+          }
           if (child.proc.exitCode !== null || child.proc.signalCode !== null) return resolve();
           child.proc.once('exit', () => resolve());
           child.proc.kill('SIGKILL');
@@ -157,7 +162,7 @@ export class ChildPool {
   }
 
   private spawn(): Promise<void> {
-    const proc = fork(this.entry, [], { env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    const proc = fork(this.entry, [], { env: this.opts.env ?? childEnv(), stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
     const child: Child = { proc, dead: false };
     this.children.add(child);
     this.forwardOutput(child, 'stdout');
@@ -190,7 +195,10 @@ export class ChildPool {
         child.task = undefined;
         if (msg.type === 'result') task.resolve({ result: msg.result, elapsedMs: msg.elapsed_ms });
         else task.reject(new AppError(toCode(msg.error.code), msg.error.message, { elapsed_ms: msg.elapsed_ms }));
-        this.release(child);
+        // The child wrote this run's output (synchronous pipe writes) before this message, so that
+        // output is read in this same poll phase at the latest: hand the child out again only after
+        // it (setImmediate), or its lines would be logged with the next run's context.
+        setImmediate(() => this.release(child));
       });
 
       proc.on('error', (err) => {
@@ -225,6 +233,13 @@ export class ChildPool {
       withLogContext(ctx, () => this.opts.logger.log(stream === 'stderr' ? 'warn' : 'info', line, { source: `runner.${stream}`, runner_pid: child.proc.pid }));
     });
   }
+}
+
+/** The few variables a runner child needs from the worker's environment; secrets such as REDIS_URL stay behind. */
+export function childEnv(source: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'NODE_ENV', 'TMPDIR']) if (source[key] !== undefined) env[key] = source[key];
+  return env;
 }
 
 const KNOWN_CODES = new Set<ErrorCode>(['TIMEOUT', 'ALGORITHM_ERROR', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND']);
