@@ -102,7 +102,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   server.keepAliveTimeout = 65_000;
-  // Responses still inFlight when draining starts, and requests arriving on kept-alive connections
+  // Responses not yet sent when draining starts, and requests arriving on kept-alive connections
   // while draining, go out with `Connection: close`: Node closes only the connections idle at
   // server.close(), so a kept-alive one would otherwise hold the drain until the grace period.
   const inFlight = new Set<ServerResponse>();
