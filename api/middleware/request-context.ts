@@ -36,6 +36,8 @@ export function requestContext(metrics: Metrics, logger: Logger) {
       const endpoint = endpointOf(req);
       metrics.httpRequestsTotal.inc({ method: req.method, endpoint, status: res.statusCode < 400 ? 'success' : 'error' });
       metrics.httpRequestDuration.observe({ method: req.method, endpoint }, seconds);
+      // Guarded: winston formats a line before its level drops it.
+      if (!logger.isLevelEnabled('http')) return;
       withLogContext({ request_id: req.requestId }, () =>
         logger.http('request', { method: req.method, path: req.path, endpoint, http_status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3 }),
       );
