@@ -3,7 +3,10 @@ import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { JobService } from './job-service.js';
+import { authenticate, type AuthOptions } from './middleware/auth.js';
+import { bodyParsing } from './middleware/body.js';
 import { errorHandler, notFound, type RouteTable } from './middleware/error-handler.js';
+import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { healthRouter, type ReadinessCheck } from './routes/health.js';
@@ -23,6 +26,10 @@ export interface AppDeps {
   bodyLimit: string;
   invokeTimeoutMs: number;
   version: string;
+  /** Per-caller rate limiter (RATE_LIMIT_PER_SECOND); unset: no limit. */
+  rateLimiter?: Parameters<typeof rateLimit>[0];
+  /** Authentication and scopes (AUTH_ENABLED, JWT_*, METRICS_TOKEN); unset: every route is open. */
+  auth?: AuthOptions;
 }
 
 /** Paths served, for 405 answers. */
@@ -39,8 +46,12 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(deps.metrics, deps.logger));
-  // Any content type is read as JSON, so `curl -d '{"number": 17}'` works without a header.
-  app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
+  // Scopes per route: the table in middleware/auth.ts. Probes and docs stay open. First, so an
+  // unauthenticated caller costs no body parsing, and the limiter below counts verified callers.
+  if (deps.auth) app.use(authenticate(deps.auth));
+  // Limited before any body is read, so a refused caller costs one Redis call (or none).
+  app.use(rateLimit(deps.rateLimiter, deps.logger));
+  app.use(bodyParsing(deps.bodyLimit));
   app.use(healthRouter(deps.readiness));
   app.use(invokeRouter(deps.jobs, deps.invokeTimeoutMs));
   app.use(jobsRouter(deps.jobs));

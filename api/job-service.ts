@@ -3,6 +3,7 @@ import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { AppError, toAppError, validationError } from '../shared/errors.js';
 import type { Metrics } from '../shared/metrics.js';
+import { literalHostRefusal } from '../shared/net/address-policy.js';
 import type { AlgorithmJobData } from '../shared/queue/job-data.js';
 import { isoNow, newJobId, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
@@ -39,6 +40,13 @@ export interface JobServiceDeps {
   invokeTimeoutMs: number;
   /** RESULT_TTL_SECONDS. */
   ttlSeconds: number;
+  /**
+   * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
+   * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
+   */
+  allowPrivateWebhooks?: boolean;
+  /** Backpressure (MAX_QUEUE_DEPTH): throws SERVICE_UNAVAILABLE when no job may be added. */
+  admission?: { check(): Promise<void> };
 }
 
 /**
@@ -57,6 +65,7 @@ export class JobService {
    * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms) or VALIDATION_ERROR (details.field).
    */
   validate(sub: Submission): unknown {
+    if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
     const algorithm = this.deps.registry.get(sub.algorithm);
     if (!algorithm) {
       throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${sub.algorithm}' not found`, {
@@ -72,10 +81,11 @@ export class JobService {
   /**
    * POST /jobs: validates, then records and enqueues an async job.
    * @returns the job's id and creation time.
-   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable.
+   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
    */
   async submit(sub: Submission): Promise<{ job_id: string; created_at: string }> {
     const params = this.validate(sub);
+    await this.deps.admission?.check();
     const job = await this.enqueue(sub, params, 'async');
     this.deps.metrics.jobsCreatedTotal.inc({ algorithm: sub.algorithm });
     return job;
@@ -83,10 +93,11 @@ export class JobService {
 
   /**
    * POST /invoke: validates, enqueues a sync job, and waits for it up to INVOKE_TIMEOUT_MS.
-   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable.
+   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
    */
   async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
     const params = this.validate(sub);
+    await this.deps.admission?.check();
     const jobId = newJobId();
     // Registered before the job exists, so its completion cannot be missed.
     const wait = this.deps.waiter.register(jobId, this.deps.invokeTimeoutMs);
@@ -123,6 +134,18 @@ export class JobService {
     }
     return { job_id: jobId, created_at };
   }
+}
+
+/**
+ * The SSRF guard at submission (issue 5), without DNS: names are checked again on the address each
+ * delivery connects to.
+ * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
+ */
+function checkWebhookHost(webhook: string): void {
+  const refusal = literalHostRefusal(new URL(webhook).hostname);
+  if (!refusal) return;
+  const message = `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`;
+  throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
 }
 
 /** Seed 002: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */

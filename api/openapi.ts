@@ -1,5 +1,6 @@
 import { OpenApiGeneratorV3, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { addSecurity } from './openapi-security.js';
 import {
   AlgorithmListSchema,
   ErrorSchema,
@@ -79,9 +80,10 @@ export function buildOpenApiDocument(version: string): object {
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   });
 
-  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
+  // Security schemes and each operation's scope come from the scope table (api/middleware/auth.ts).
+  return addSecurity(new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',
     info: { title: 'fnqueue', version, description: 'Queue-backed job and function-execution service. Errors: `{error, message, details, request_id}`.' },
     servers: [{ url: '/' }],
-  });
+  }));
 }

@@ -18,7 +18,12 @@ export const WebhookUrlSchema = z
     },
     { error: 'must be an http or https URL' },
   )
-  .openapi({ example: 'https://example.com/callback', description: 'Receives the outcome as a POST (seed 002 payload); retried at 1 s, 5 s, 15 s.' });
+  .openapi({
+    example: 'https://example.com/callback',
+    description:
+      'Receives the outcome as a POST (seed 002 payload); retried at 1 s, 5 s, 15 s. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) when the service has WEBHOOK_SECRET. ' +
+      'Hosts that are or resolve to loopback, private, link-local, CGNAT, multicast or cloud metadata addresses are refused (400 for a literal IP or metadata name; a failed delivery otherwise) unless WEBHOOK_ALLOW_PRIVATE; redirects are not followed.',
+  });
 
 const AlgorithmNameSchema = z
   .string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') })

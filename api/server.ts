@@ -3,6 +3,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
+import { ApiKeyStore } from '../shared/auth/api-key-store.js';
+import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
@@ -11,6 +13,9 @@ import { JobStore } from '../shared/queue/job-record.js';
 import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
 import { createApp } from './app.js';
+import { onClientError } from './middleware/client-error.js';
+import { createRateLimiter } from './middleware/rate-limit.js';
+import { QueueDepthGuard } from './queue-depth-guard.js';
 import { JobService } from './job-service.js';
 import { JobWaiter } from './job-waiter.js';
 
@@ -85,7 +90,10 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     }
   };
 
-  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS, ttlSeconds: config.RESULT_TTL_SECONDS });
+  // Limits (issue 5): backpressure on the queue, per-caller rate limit on the request connection.
+  const admission = new QueueDepthGuard(queue, config.MAX_QUEUE_DEPTH);
+  const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
+  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS, ttlSeconds: config.RESULT_TTL_SECONDS, admission, allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE });
   const app = createApp({
     jobs,
     registry,
@@ -94,6 +102,14 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     readiness,
     metricsText,
     bodyLimit: config.BODY_LIMIT,
+    rateLimiter,
+    // Authentication (issue 5): API keys live in Redis beside the queues; JWTs need no state.
+    auth: {
+      enabled: config.AUTH_ENABLED,
+      apiKeys: new ApiKeyStore(redis, keys),
+      jwt: new JwtVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }),
+      metricsToken: config.METRICS_TOKEN,
+    },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
   });
@@ -102,6 +118,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', onClientError);
   // Responses not yet sent when draining starts, and requests arriving on kept-alive connections
   // while draining, go out with `Connection: close`: Node closes only the connections idle at
   // server.close(), so a kept-alive one would otherwise hold the drain until the grace period.
@@ -113,6 +130,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info(config.AUTH_ENABLED ? 'authentication on' : 'authentication off: every route is open (AUTH_ENABLED=false)', {
+    // Field names avoid the logger's secret-looking words (key, token), which it would mask.
+    keys_accepted: config.AUTH_ENABLED,
+    jwt_hs256: config.AUTH_ENABLED && config.JWT_SECRET !== undefined,
+    jwt_jwks: config.AUTH_ENABLED && config.JWT_JWKS_URL !== undefined,
+    metrics_gated: config.METRICS_TOKEN !== undefined,
+  });
   logger.info('api listening', { port, host: config.HOST, algorithms: registry.names(), version: VERSION });
 
   let closing: Promise<void> | undefined;

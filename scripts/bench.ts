@@ -835,6 +835,9 @@ async function runFnqueue(redisUrl: string, res: Results, cpuRows: CpuRow[], win
     QUEUE_PREFIX: queuePrefix,
     WORKER_CONCURRENCY: String(cfg.concurrency),
     SHUTDOWN_GRACE_MS: '5000',
+    // Limits (issue 5) off: the bench measures throughput, not the limiter's refusals.
+    RATE_LIMIT_PER_SECOND: '0',
+    MAX_QUEUE_DEPTH: '0',
   };
   // CPU profiles through a preload that starts V8's profiler in-process (like --cpu-prof) but
   // skips processes with an IPC channel: a worker's runner children inherit its node flags, and

@@ -3,6 +3,7 @@
  * - REDIS_URL unset: starts its own `redis-server` on a free port with AOF in DATA_DIR (./.data);
  * - the API on PORT (8000) and WORKERS (2) worker processes, each worker on WORKER_PORT + i;
  * - a worker or API that dies unexpectedly is restarted after a second;
+ * - WEBHOOK_ALLOW_PRIVATE defaults to true (receivers on localhost), and says so;
  * - Ctrl-C / SIGTERM stops the API and workers (they drain), then Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -125,7 +126,13 @@ async function main(): Promise<void> {
   }
 
   // A laptop's stack listens on loopback only unless HOST says otherwise (containers set HOST=0.0.0.0).
-  const baseEnv = { ...process.env, REDIS_URL: redis.url, HOST: process.env.HOST || '127.0.0.1' };
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, HOST: process.env.HOST || '127.0.0.1' };
+  // Local receivers live on localhost, which the SSRF guard refuses: off for a laptop's stack unless set
+  // (compose and any other deployment keep the default, false).
+  if (!process.env.WEBHOOK_ALLOW_PRIVATE) {
+    baseEnv.WEBHOOK_ALLOW_PRIVATE = 'true';
+    logger.info('WEBHOOK_ALLOW_PRIVATE=true for local use: webhooks may reach localhost and private addresses (set WEBHOOK_ALLOW_PRIVATE=false to refuse them)');
+  }
   managed.push({ name: 'api', entry: 'api/main.ts', env: baseEnv });
   for (let i = 0; i < config.WORKERS; i++) {
     const workerPort = config.WORKER_PORT === 0 ? 0 : config.WORKER_PORT + i;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
 
 /** Reads an env string as a boolean: `true|1|yes|on` and `false|0|no|off` (any case). */
 const boolFromEnv = z
@@ -72,6 +73,75 @@ export const ConfigSchema = z.object({
   DIAGNOSTIC_ALGORITHMS: boolFromEnv.default(false),
   /** Folder for `npm start`'s own redis-server (AOF). Default ./.data. */
   DATA_DIR: z.string().min(1).default('./.data'),
+  // Authentication (issue 5)
+  /**
+   * Require an `X-API-Key` or an `Authorization: Bearer` JWT with the route's scope on every route
+   * but the probes and the API documentation (see the table in api/middleware/auth.ts).
+   * Default false: local use needs no key (DESIGN.md, Operations: Auth).
+   */
+  AUTH_ENABLED: boolFromEnv.default(false),
+  /** Shared secret of HS256 JWTs, at least 32 characters (256 bits, RFC 7518 §3.2). Unset: HS256 tokens are refused. */
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * URL of a JSON Web Key Set whose keys verify RS256 and ES256 JWTs (fetched on first use, cached,
+   * refetched for an unknown `kid` at most every 30 s). Unset: RS256/ES256 tokens are refused.
+   */
+  JWT_JWKS_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), { message: 'must start with http:// or https://' })
+    .optional(),
+  /** Required `iss` claim of JWTs when set. (`exp` is required and, like `nbf`, always checked.) */
+  JWT_ISSUER: z.string().min(1).optional(),
+  /** Required `aud` claim of JWTs (one of the token's audiences) when set. */
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  /**
+   * When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>` (compared in constant
+   * time), whether or not AUTH_ENABLED is; unset, /metrics is open for the cluster's scraper. At least 16 characters.
+   */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Limits (issue 5)
+  /**
+   * Requests per second one caller may make to the API (probes and /metrics excepted), counted in
+   * Redis so the limit holds across API processes. A caller is the id of its X-API-Key
+   * (`fnq_<id>_...`), else its IP. Over the limit: 429 RATE_LIMITED with Retry-After. 0 turns it off. Default 1000.
+   */
+  RATE_LIMIT_PER_SECOND: int(0).default(1000),
+  /**
+   * The rate limit's fixed window: a caller may make RATE_LIMIT_PER_SECOND × this many requests per
+   * window, all at once if it likes (the burst). Default 1 s.
+   */
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 3600).default(1),
+  /**
+   * Jobs waiting to run (waiting + delayed + prioritized) beyond which POST /jobs and POST /invoke
+   * answer 503 SERVICE_UNAVAILABLE with Retry-After. The count is cached for 250 ms per API process,
+   * so the queue may pass it by what the API processes accept in that time. 0 turns it off. Default 100000.
+   */
+  MAX_QUEUE_DEPTH: int(0).default(100_000),
+  // Webhook security (issue 5)
+  /**
+   * Standard Webhooks signing secret(s): `whsec_` + base64 of a 24 to 64 byte key
+   * (e.g. `whsec_$(openssl rand -base64 32)`). Several, separated by spaces or commas, during a
+   * rotation: each delivery carries one `v1,` signature per secret. Unset: deliveries are unsigned
+   * (the worker warns at start). Parsed into the list of secrets; a bad one stops the process.
+   */
+  WEBHOOK_SECRET: z
+    .string()
+    .transform(splitWebhookSecrets)
+    .superRefine((secrets, ctx) => {
+      if (secrets.length === 0) ctx.addIssue({ code: 'custom', message: 'must hold at least one whsec_ secret' });
+      secrets.forEach((secret, i) => {
+        const problem = webhookSecretProblem(secret, i);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      });
+    })
+    .optional(),
+  /**
+   * Let webhooks reach loopback, private (RFC 1918, fc00::/7), link-local, CGNAT, multicast,
+   * reserved and cloud metadata addresses (the SSRF guard, checked at submission for literal hosts
+   * and on the address each delivery connects to). Default false; `npm start` sets true for local receivers.
+   */
+  WEBHOOK_ALLOW_PRIVATE: boolFromEnv.default(false),
 });
 
 /** The parsed, frozen configuration. */
@@ -96,7 +166,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
+    // A secret's value is never echoed (it would land in logs): WEBHOOK_SECRET, JWT_SECRET, METRICS_TOKEN...
+    const shown = (key: string) => (/SECRET|TOKEN|PASSWORD/.test(key) ? '<redacted>' : JSON.stringify(input[key]));
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   return Object.freeze(parsed.data);

@@ -15,6 +15,8 @@ export const HTTP_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  /** Request line or headers over Node's limit (answered by the HTTP server before Express). */
+  HEADERS_TOO_LARGE: 431,
   ALGORITHM_ERROR: 500,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,

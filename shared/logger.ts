@@ -17,15 +17,85 @@ export function currentLogContext(): LogContext | undefined {
   return contextStorage.getStore();
 }
 
-const SECRET_KEYS = /(authorization|password|secret|token|api[-_]?key|cookie)/i;
+/** Keys whose values are secrets at any depth (headers included: Authorization, X-API-Key, Cookie, webhook-signature). */
+const SECRET_KEYS = /(authorization|password|passwd|secret|token|api[-_]?key|cookie|credential|private[-_]?key|signature)/i;
 
-/** Adds the async context to each line and masks values of secret-looking keys. */
+/** What replaces a secret. */
+export const REDACTED = '[redacted]';
+
+/** Nesting beyond which a logged value is cut (also stops cycles and huge structures). */
+const MAX_REDACT_DEPTH = 8;
+
+/** Secrets inside free text, each with its replacement. */
+const SECRET_PATTERNS: ReadonlyArray<[RegExp, string | ((...m: string[]) => string)]> = [
+  // Credentials in URLs: scheme://user:pass@host keeps the user; scheme://token@host hides the lone user (often a token).
+  [/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*)(?::([^\s/?#@]*))?@/gi, (_m, scheme, user, pass) => (pass === undefined ? `${scheme}${REDACTED}@` : `${scheme}${user}:${REDACTED}@`)],
+  // Secret-looking query parameters.
+  [/([?&](?:access_token|token|api[-_]?key|apikey|key|secret|password|sig|signature)=)[^&\s#"]+/gi, `$1${REDACTED}`],
+  // Authorization header values written into text.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`],
+  // fnqueue API keys (the id stays, for tracing) and webhook secrets.
+  [/\b(fnq_[A-Za-z0-9]+_)[A-Za-z0-9_-]+/g, `$1${REDACTED}`],
+  [/\bwhsec_[A-Za-z0-9+/=]+/g, `whsec_${REDACTED}`],
+  // JWTs.
+  [/\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+];
+
+/** `text` with credentials in URLs, bearer tokens, API keys, webhook secrets and JWTs masked. */
+export function redactText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement as string);
+  return out;
+}
+
+/**
+ * A copy of `value` safe to log: values of secret-looking keys masked at any depth, secrets in
+ * strings masked ({@link redactText}), Errors as `{name, message, stack}`. Never mutates `value`.
+ */
+export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+  if (typeof value === 'string') return redactText(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return '[circular]';
+  if (depth >= MAX_REDACT_DEPTH) return '[truncated]';
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1, seen));
+    if (value instanceof Error) {
+      const err = value as Error & Record<string, unknown>;
+      const out: Record<string, unknown> = { name: err.name, message: redactText(err.message) };
+      if (err.stack) out.stack = redactText(err.stack);
+      for (const [k, v] of Object.entries(err)) out[k] = SECRET_KEYS.test(k) ? REDACTED : redact(v, depth + 1, seen);
+      return out;
+    }
+    const proto = Object.getPrototypeOf(value) as unknown;
+    // Headers objects from node:http have a null prototype; class instances (Buffer, Date, Map) pass as they are.
+    if (proto !== Object.prototype && proto !== null) return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.test(k) ? REDACTED : redact(v, depth + 1, seen);
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/** Adds the async context to each line. */
 const contextFormat = winston.format((info) => {
   const ctx = contextStorage.getStore();
   if (ctx) {
     for (const [k, v] of Object.entries(ctx)) if (v !== undefined && info[k] === undefined) info[k] = v;
   }
-  for (const key of Object.keys(info)) if (SECRET_KEYS.test(key)) info[key] = '[redacted]';
+  return info;
+});
+
+/**
+ * Masks secrets in each line (after winston's errors format, so an Error's message and stack are
+ * covered): values of secret-looking keys at any depth, and credentials inside strings.
+ * Top-level fields are replaced in place (winston keeps its symbols on `info`); nested ones are copied.
+ */
+const redactFormat = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    info[key] = SECRET_KEYS.test(key) ? REDACTED : redact(info[key], 1);
+  }
   return info;
 });
 
@@ -41,6 +111,7 @@ export function createLogger(service: string, level: string, transports: winston
     format: winston.format.combine(
       contextFormat(),
       winston.format.errors({ stack: true }),
+      redactFormat(),
       winston.format.timestamp(),
       winston.format.json(),
     ),

@@ -14,6 +14,8 @@ import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { createAlgorithmProcessor } from './processor.js';
 import { ChildPool } from './runner/child-pool.js';
 import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
+import { WebhookSigner } from './webhooks/signing.js';
+import { createWebhookAgent } from './webhooks/webhook-agent.js';
 
 /** Concurrent webhook deliveries per worker process (they wait on the network, not the CPU). */
 const WEBHOOK_CONCURRENCY = 16;
@@ -76,9 +78,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       autorun: false,
     },
   );
+  // Issue 5: signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
+  const signer = config.WEBHOOK_SECRET ? new WebhookSigner(config.WEBHOOK_SECRET) : undefined;
+  if (!signer) logger.warn('WEBHOOK_SECRET is not set: webhook deliveries are unsigned');
+  if (config.WEBHOOK_ALLOW_PRIVATE) logger.warn('WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback, private and cloud metadata addresses');
+  const webhookAgent = createWebhookAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, connectTimeoutMs: config.WEBHOOK_TIMEOUT_MS });
   const webhookWorker = new Worker<WebhookJobData>(
     WEBHOOKS_QUEUE,
-    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
+    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signer, dispatcher: webhookAgent }),
     {
       connection: redis,
       prefix,
@@ -164,6 +171,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         await jobsQueue.close();
         await publisher.stop();
         await webhooks.close();
+        await webhookAgent.destroy().catch(() => undefined);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closeRedis(redis);

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, toAppError } from '../../shared/errors.js';
+import { AppError, toAppError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Known paths and their methods, to answer 405 (with Allow) rather than 404 for a wrong method. */
@@ -34,8 +34,31 @@ function fromBodyParser(err: unknown): AppError | undefined {
     case 'request.size.invalid':
       return new AppError('VALIDATION_ERROR', (err as Error).message, { field: 'body' });
     default:
-      return undefined;
+      return fromHttpError(err);
   }
+}
+
+/** Status → code for the 4xx http-errors that Express's parsers and static files raise. */
+const CLIENT_ERROR_CODES: Readonly<Record<number, ErrorCode>> = {
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * A 4xx http-error without a body-parser type (a body that fails to inflate, a static file path
+ * refused): its code by status, VALIDATION_ERROR for the rest. Its message is sent only when marked safe (`expose`).
+ */
+function fromHttpError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return undefined;
+  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+  if (status === undefined || status < 400 || status > 499) return undefined;
+  const code = CLIENT_ERROR_CODES[status] ?? 'VALIDATION_ERROR';
+  const message = e.expose === true && typeof e.message === 'string' ? e.message : 'the request could not be read';
+  return new AppError(code, message, code === 'VALIDATION_ERROR' ? { field: 'body' } : {});
 }
 
 /**
@@ -50,11 +73,14 @@ export function errorHandler(logger: Logger) {
       const cause = appError.cause ?? err;
       logger.error(appError.message, { error_code: appError.code, cause: cause instanceof Error ? cause.message : String(cause), stack: cause instanceof Error ? cause.stack : undefined });
     }
-    if (appError.code === 'SERVICE_UNAVAILABLE' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
     if (res.headersSent) {
       res.end();
       return;
     }
+    // 429 and 503 tell the caller when to come back (details.retry_after_seconds when the error knows).
+    const retryAfter = appError.details.retry_after_seconds;
+    if (typeof retryAfter === 'number' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', String(retryAfter));
+    if (appError.code === 'SERVICE_UNAVAILABLE' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
     res.status(appError.status).json(appError.toBody(req.requestId ?? 'unknown'));
   };
 }

@@ -38,7 +38,8 @@ export function requestContext(metrics: Metrics, logger: Logger) {
       metrics.httpRequestDuration.observe({ method: req.method, endpoint }, seconds);
       // Guarded: winston formats a line before its level drops it.
       if (!logger.isLevelEnabled('http')) return;
-      withLogContext({ request_id: req.requestId }, () =>
+      // principal: the authenticated caller (middleware/auth.ts), set after this middleware ran.
+      withLogContext({ request_id: req.requestId, principal: req.auth?.id }, () =>
         logger.http('request', { method: req.method, path: req.path, endpoint, http_status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3 }),
       );
     });

@@ -14,7 +14,9 @@ const SWAGGER_PAGE = `<!doctype html>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>`;
 
-const SWAGGER_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });`;
+// The Authorize button comes from the document's securitySchemes (X-API-Key, Bearer JWT).
+// persistAuthorization stays false: a key typed in is kept for the page only, never in localStorage.
+const SWAGGER_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', persistAuthorization: false });`;
 
 const REDOC_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fnqueue API</title></head>
@@ -45,7 +47,9 @@ export function metaRouter(opts: { registry: AlgorithmRegistry; openapi: object;
   router.get('/docs/init.js', (_req, res) => {
     res.type('js').send(SWAGGER_INIT);
   });
-  router.use('/docs/assets', express.static(SWAGGER_UI_DIR, { index: false, fallthrough: false }));
+  // GET and HEAD only: serve-static answers other methods itself with an empty 405, outside the error shape.
+  const assets = express.static(SWAGGER_UI_DIR, { index: false, fallthrough: false });
+  router.use('/docs/assets', (req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? assets(req, res, next) : next()));
   router.get('/redoc', (_req, res) => {
     res.type('html').send(REDOC_PAGE);
   });

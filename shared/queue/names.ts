@@ -23,6 +23,12 @@ export function keysFor(queuePrefix: string) {
     metricsSnapshot: (processId: string) => `${p}:metrics:${processId}`,
     /** Sorted set: process ids with a metrics snapshot, scored by last push (ms). */
     metricsIndex: `${p}:metrics-index`,
+    /** Hash: one API key, `{id, name, scopes, secret_sha256, created_at, revoked_at?}`; never the secret (issue 5). */
+    apiKey: (keyId: string) => `${p}:api-key:${keyId}`,
+    /** Set: every API key id, for `npm run keys -- list` (issue 5). */
+    apiKeyIndex: `${p}:api-keys`,
+    /** Prefix of the rate limiter's counters: `<rateLimit>:<caller>` strings with the window as TTL (issue 5). */
+    rateLimit: `${p}:rate-limit`,
   };
 }
 

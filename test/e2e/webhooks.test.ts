@@ -75,6 +75,8 @@ async function startServices(redis: TestRedis, env: Record<string, string>, work
     QUEUE_PREFIX: `wh${Math.random().toString(36).slice(2, 10)}`,
     DIAGNOSTIC_ALGORITHMS: 'true',
     SHUTDOWN_GRACE_MS: '2000',
+    // The receivers listen on 127.0.0.1, which the SSRF guard refuses.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     ...env,
   };
   // Generous start timeout: tsx compiles on start, which is slow on a loaded machine.

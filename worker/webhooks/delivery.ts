@@ -1,9 +1,11 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, type JobStore } from '../../shared/queue/job-record.js';
+import { webhookMessageId, type WebhookSigner } from './signing.js';
+import { isWebhookRefused } from './webhook-agent.js';
 
 /** BullMQ backoff type name of webhook deliveries. */
 export const WEBHOOK_BACKOFF_TYPE = 'webhook-schedule';
@@ -29,20 +31,34 @@ export function webhookJobOptions(delaysMs: readonly number[]) {
   };
 }
 
+/** Options of one {@link postWebhook} attempt. */
+export interface PostWebhookOptions {
+  timeoutMs: number;
+  /** Extra headers (the Standard Webhooks signature headers). */
+  headers?: Record<string, string>;
+  /** The undici dispatcher: `createWebhookAgent`'s, which applies the SSRF guard. Default: undici's global one. */
+  dispatcher?: Dispatcher;
+}
+
 /**
- * POSTs the payload as JSON, once, with a timeout (undici; redirects are not followed).
- * @throws Error naming the status for a non-2xx answer, or the connection error or timeout.
+ * POSTs `body` (already-serialised JSON: the bytes signed are the bytes sent), once, with a timeout.
+ * Redirects are not followed (undici's default): a 3xx is a failed attempt.
+ * @throws Error naming the status for a non-2xx answer; the connection error, timeout, or
+ * WebhookRefusedError (code ERR_WEBHOOK_REFUSED) from the dispatcher's SSRF guard.
  */
-export async function postWebhook(url: string, body: string, timeoutMs: number): Promise<number> {
+export async function postWebhook(url: string, body: Buffer | string, opts: PostWebhookOptions): Promise<number> {
+  const { timeoutMs } = opts;
   const res = await request(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': 'fnqueue-webhook/1' },
+    headers: { 'content-type': 'application/json', 'user-agent': 'fnqueue-webhook/1', ...opts.headers },
     body,
     signal: AbortSignal.timeout(timeoutMs),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
   await res.body.dump().catch(() => undefined);
+  if (res.statusCode >= 300 && res.statusCode < 400) throw new Error(`receiver answered HTTP ${res.statusCode} (redirects are not followed)`);
   if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`receiver answered HTTP ${res.statusCode}`);
   return res.statusCode;
 }
@@ -53,28 +69,35 @@ export interface WebhookDeps {
   metrics: Metrics;
   logger: Logger;
   timeoutMs: number;
+  /** Signs each attempt (WEBHOOK_SECRET); undefined sends deliveries unsigned. */
+  signer?: WebhookSigner;
+  /** The dispatcher of every attempt (`createWebhookAgent`); default undici's global one (no SSRF guard). */
+  dispatcher?: Dispatcher;
 }
 
 /**
  * The processor of the webhooks queue: one attempt per call; BullMQ retries on throw with
  * {@link webhookBackoff}. Each attempt's outcome is recorded on the job record; the last failed
- * attempt records `failed`.
+ * attempt records `failed`, and so does an attempt the SSRF guard refused (final: no retries).
+ * Every attempt of one delivery carries the same `webhook-id` and a fresh `webhook-timestamp`.
  */
 export function createWebhookProcessor(deps: WebhookDeps) {
-  const { store, metrics, logger, timeoutMs } = deps;
+  const { store, metrics, logger, timeoutMs, signer, dispatcher } = deps;
   return async function deliverWebhook(job: Job<WebhookJobData>): Promise<void> {
     const { url, payload } = job.data;
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
     await withLogContext({ job_id: payload.job_id, algorithm: payload.algorithm, attempt, delivery: 'webhook' }, async () => {
       try {
-        const status = await postWebhook(url, JSON.stringify(payload), timeoutMs);
+        const body = Buffer.from(JSON.stringify(payload), 'utf8');
+        const headers = signer ? { ...signer.sign(webhookMessageId(payload.job_id), body) } : undefined;
+        const status = await postWebhook(url, body, { timeoutMs, headers, dispatcher });
         metrics.webhookDeliveriesTotal.inc({ status: 'success' });
         await store.setWebhookOutcome(payload.job_id, { status: 'delivered', attempts: attempt, last_error: null, delivered_at: isoNow() });
         logger.info('webhook delivered', { url, http_status: status });
       } catch (err) {
         const message = errorText(err, timeoutMs);
-        const final = attempt >= maxAttempts;
+        const final = attempt >= maxAttempts || isWebhookRefused(err);
         metrics.webhookDeliveriesTotal.inc({ status: final ? 'failed' : 'retry' });
         await store
           .setWebhookOutcome(payload.job_id, { status: final ? 'failed' : 'pending', attempts: attempt, last_error: message, delivered_at: null })
@@ -89,6 +112,7 @@ export function createWebhookProcessor(deps: WebhookDeps) {
 
 function errorText(err: unknown, timeoutMs: number): string {
   if (err instanceof Error) {
+    if (isWebhookRefused(err)) return err.message;
     if (err.name === 'TimeoutError' || err.name === 'AbortError' || /timeout/i.test(err.name)) return `no answer within ${timeoutMs} ms`;
     const code = (err as NodeJS.ErrnoException).code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
     return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;

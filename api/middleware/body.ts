@@ -1,0 +1,80 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { AppError } from '../../shared/errors.js';
+
+/** Routes that take a JSON body; their limit is BODY_LIMIT. */
+const BODY_ROUTES = /^\/(invoke|jobs)\/?$/;
+
+/** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */
+export const NO_BODY_LIMIT_BYTES = 4096;
+
+/** Deepest nesting of objects and arrays accepted in a JSON body (the top level is depth 1). */
+export const MAX_JSON_DEPTH = 64;
+
+/** Keys refused at any depth of a JSON body: they pollute prototypes when a body is merged or assigned. */
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * The path of a key for error details, dotted as zod's fields are (`params.value.0.__proto__`);
+ * `body` for the whole body.
+ */
+function pathOf(path: readonly (string | number)[]): string {
+  return path.length ? path.join('.') : 'body';
+}
+
+/**
+ * Walks a parsed JSON body once (iteratively) and refuses prototype-polluting keys and nesting deeper than {@link MAX_JSON_DEPTH}.
+ * @throws AppError VALIDATION_ERROR with `details.field` the offending path.
+ */
+export function assertSafeJson(body: unknown): void {
+  if (body === null || typeof body !== 'object') return;
+  const stack: Array<{ value: object; path: (string | number)[] }> = [{ value: body, path: [] }];
+  while (stack.length) {
+    const { value, path } = stack.pop()!;
+    if (path.length >= MAX_JSON_DEPTH) {
+      throw new AppError('VALIDATION_ERROR', `request body nests deeper than ${MAX_JSON_DEPTH} levels at ${pathOf(path)}`, {
+        field: pathOf(path),
+        max_depth: MAX_JSON_DEPTH,
+      });
+    }
+    const entries: Array<[string | number, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+    for (const [key, child] of entries) {
+      if (typeof key === 'string' && UNSAFE_KEYS.has(key)) {
+        const field = pathOf([...path, key]);
+        throw new AppError('VALIDATION_ERROR', `${field} is not allowed (prototype key)`, { field });
+      }
+      if (child !== null && typeof child === 'object') stack.push({ value: child, path: [...path, key] });
+    }
+  }
+}
+
+/**
+ * Body parsing per route: /invoke and /jobs read any content type as JSON up to `bodyLimit`
+ * (so `curl -d '{"number": 17}'` works without a header), then refuse prototype keys and deep
+ * nesting; every other route reads no body and refuses one over {@link NO_BODY_LIMIT_BYTES} with 413.
+ */
+export function bodyParsing(bodyLimit: string) {
+  const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
+  const discard = express.raw({ limit: NO_BODY_LIMIT_BYTES, type: () => true });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!BODY_ROUTES.test(req.path)) {
+      discard(req, res, (err?: unknown) => {
+        req.body = undefined;
+        next(err);
+      });
+      return;
+    }
+    json(req, res, (err?: unknown) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      try {
+        assertSafeJson(req.body);
+      } catch (e) {
+        next(e);
+        return;
+      }
+      next();
+    });
+  };
+}

@@ -1,0 +1,231 @@
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { startApi, type RunningApi } from '../../api/server.js';
+import { loadConfig } from '../../shared/config.js';
+import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import { keysFor } from '../../shared/queue/names.js';
+import { http } from '../helpers/http.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { track, untrack } from '../helpers/resources.js';
+import { memoryLogger } from '../helpers/stack.js';
+
+/** Asserts the one error shape. */
+function expectError(res: { status: number; body: any }, status: number, code: string) {
+  expect(res.status, JSON.stringify(res.body)).to.equal(status);
+  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
+  expect(res.body.error).to.equal(code);
+}
+
+/** GET with a body (fetch refuses to send one). */
+function getWithBody(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** An API without a worker, in this process; `env` overrides the configuration. */
+async function startApiOnly(redisUrl: string, env: Record<string, string>): Promise<{ api: RunningApi; url: string; close(): Promise<void> }> {
+  const config = loadConfig({ REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000', DIAGNOSTIC_ALGORITHMS: 'true', ...env });
+  const api = await startApi(config, memoryLogger().logger);
+  const handle = {
+    api,
+    url: `http://127.0.0.1:${api.port}`,
+    close: async () => {
+      await api.close(500);
+      untrack(handle);
+    },
+  };
+  return track(`api ${config.QUEUE_PREFIX}`, handle, handle.close);
+}
+
+const prefix = () => `l${Math.random().toString(36).slice(2, 10)}`;
+
+describe('limits and backpressure (issue 5)', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.destroy();
+  });
+
+  describe('rate limit per caller', () => {
+    it('answers 429 RATE_LIMITED with an integer Retry-After over the limit, never limits probes and /metrics, and recovers after the window', async () => {
+      const api = await startApiOnly(redis.url, { QUEUE_PREFIX: prefix(), RATE_LIMIT_PER_SECOND: '5' });
+      try {
+        const results = [];
+        for (let i = 0; i < 8; i++) results.push(await http('GET', `${api.url}/algorithms`));
+        expect(results.slice(0, 5).map((r) => r.status)).to.deep.equal([200, 200, 200, 200, 200]);
+        const refused = results[7]!;
+        expectError(refused, 429, 'RATE_LIMITED');
+        const retryAfter = refused.headers.get('retry-after');
+        expect(retryAfter).to.match(/^[1-9]\d*$/);
+        expect(refused.body.details).to.include({ limit: 5, window_seconds: 1 });
+        // The same caller on a POST is refused before its body is read.
+        expectError(await http('POST', `${api.url}/invoke`, { number: 3 }), 429, 'RATE_LIMITED');
+        for (const path of ['/healthz', '/readyz', '/metrics']) expect((await http('GET', `${api.url}${path}`)).status, path).to.equal(200);
+        await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000 + 100));
+        expect((await http('GET', `${api.url}/algorithms`)).status).to.equal(200);
+      } finally {
+        await api.close();
+      }
+    });
+
+    it('counts each verified API key apart from the IP, ignores made-up key ids, and holds across two API instances on one Redis', async () => {
+      const env = { QUEUE_PREFIX: prefix(), RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_WINDOW_SECONDS: '30', AUTH_ENABLED: 'true' };
+      const a = await startApiOnly(redis.url, env);
+      const b = await startApiOnly(redis.url, env);
+      const conn = new Redis(redis.url);
+      try {
+        const statuses: number[] = [];
+        // /openapi.json is open with auth on: counted by IP.
+        for (let i = 0; i < 20; i++) statuses.push((await http('GET', `${(i % 2 ? a : b).url}/openapi.json`)).status);
+        // 30 requests per 30 s window shared by both instances: 20 pass; 16 more fail past the window's budget.
+        expect(statuses.every((s) => s === 200)).to.equal(true);
+        for (let i = 0; i < 16; i++) statuses.push((await http('GET', `${(i % 2 ? a : b).url}/openapi.json`)).status);
+        expect(statuses.filter((s) => s === 200)).to.have.length(30);
+        expect(statuses.filter((s) => s === 429)).to.have.length(6);
+        // A made-up key id gets no budget of its own: it is refused by auth (401), never counted as a key.
+        expect((await http('GET', `${a.url}/algorithms`, undefined, { 'x-api-key': 'fnq_aaaaaaaaaaaa_made-up' })).status).to.equal(401);
+        // A caller with a real key has its own budget (the IP's is spent).
+        const { key, record } = await new ApiKeyStore(conn, keysFor(env.QUEUE_PREFIX)).create('limits', ['read']);
+        expect((await http('GET', `${a.url}/algorithms`, undefined, { 'x-api-key': key })).status).to.equal(200);
+        expect((await http('GET', `${b.url}/algorithms`, undefined, { 'x-api-key': key })).status).to.equal(200);
+        const stored = await conn.keys(`${keysFor(env.QUEUE_PREFIX).rateLimit}:*`);
+        expect(stored.sort()).to.deep.equal([`{${env.QUEUE_PREFIX}}:rate-limit:ip:127.0.0.1`, `{${env.QUEUE_PREFIX}}:rate-limit:key:${record.id}`].sort());
+      } finally {
+        conn.disconnect();
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('keeps limiting in memory while Redis is down, without turning requests into 500s', async () => {
+      const own = await startRedis();
+      const api = await startApiOnly(own.url, { QUEUE_PREFIX: prefix(), RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_WINDOW_SECONDS: '3' });
+      try {
+        await own.stop();
+        // The first request of the window (3 allowed): Redis is down, so 503, not 500.
+        const invoke = await http('POST', `${api.url}/invoke`, { number: 3 });
+        expectError(invoke, 503, 'SERVICE_UNAVAILABLE');
+        const statuses: number[] = [];
+        for (let i = 0; i < 4; i++) statuses.push((await http('GET', `${api.url}/algorithms`)).status);
+        expect(statuses).to.deep.equal([200, 200, 429, 429]);
+      } finally {
+        await api.close();
+        await own.destroy();
+      }
+    });
+
+    it('is off with RATE_LIMIT_PER_SECOND=0', async () => {
+      const api = await startApiOnly(redis.url, { QUEUE_PREFIX: prefix(), RATE_LIMIT_PER_SECOND: '0' });
+      try {
+        const results = await Promise.all(Array.from({ length: 50 }, () => http('GET', `${api.url}/algorithms`)));
+        expect(results.every((r) => r.status === 200)).to.equal(true);
+      } finally {
+        await api.close();
+      }
+    });
+  });
+
+  describe('queue depth (MAX_QUEUE_DEPTH)', () => {
+    it('answers POST /jobs and POST /invoke 503 SERVICE_UNAVAILABLE with Retry-After once the queue is full, and accepts again when it drains', async () => {
+      const queuePrefix = prefix();
+      const api = await startApiOnly(redis.url, { QUEUE_PREFIX: queuePrefix, MAX_QUEUE_DEPTH: '3', INVOKE_TIMEOUT_MS: '200' });
+      try {
+        for (let i = 0; i < 3; i++) expect((await http('POST', `${api.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 } })).status).to.equal(202);
+        await new Promise((r) => setTimeout(r, 300));
+        const full = await http('POST', `${api.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 } });
+        expectError(full, 503, 'SERVICE_UNAVAILABLE');
+        expect(full.headers.get('retry-after')).to.match(/^[1-9]\d*$/);
+        expect(full.body.details).to.include({ queue_depth: 3, max_queue_depth: 3 });
+        const invoke = await http('POST', `${api.url}/invoke`, { number: 7 });
+        expectError(invoke, 503, 'SERVICE_UNAVAILABLE');
+        expect(invoke.headers.get('retry-after')).to.match(/^[1-9]\d*$/);
+        // Invalid input still gets its 400 first.
+        expectError(await http('POST', `${api.url}/invoke`, { number: 'x' }), 400, 'VALIDATION_ERROR');
+        const conn = new Redis(redis.url);
+        try {
+          await conn.del(`{${queuePrefix}}:jobs:wait`);
+        } finally {
+          conn.disconnect();
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        expect((await http('POST', `${api.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 } })).status).to.equal(202);
+      } finally {
+        await api.close();
+      }
+    });
+  });
+
+  describe('hostile bodies and requests', () => {
+    let api: Awaited<ReturnType<typeof startApiOnly>>;
+    before(async () => {
+      api = await startApiOnly(redis.url, { QUEUE_PREFIX: prefix() });
+    });
+    after(async () => {
+      await api?.close();
+    });
+
+    it('refuses __proto__, constructor and prototype keys at any depth with 400 naming the path', async () => {
+      const cases: Array<[string, string, string]> = [
+        ['/invoke', '{"number": 3, "__proto__": {"polluted": true}}', '__proto__'],
+        ['/invoke', '{"algorithm": "Echo", "params": {"value": {"a": [1, {"constructor": {"prototype": 1}}]}}}', 'params.value.a.1.constructor'],
+        ['/jobs', '{"algorithm": "PrimeChecker", "params": {"number": 3, "prototype": 1}}', 'params.prototype'],
+      ];
+      for (const [path, body, field] of cases) {
+        const res = await http('POST', `${api.url}${path}`, body);
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details.field).to.equal(field);
+      }
+      expect(({} as any).polluted).to.equal(undefined);
+    });
+
+    it('refuses JSON nested deeper than 64 levels with 400, and reads 64 levels', async () => {
+      const nested = (n: number) => '['.repeat(n) + ']'.repeat(n);
+      const deep = await http('POST', `${api.url}/invoke`, nested(65));
+      expectError(deep, 400, 'VALIDATION_ERROR');
+      expect(deep.body.message).to.contain('deeper than 64');
+      const ok = await http('POST', `${api.url}/invoke`, nested(64));
+      expectError(ok, 400, 'VALIDATION_ERROR');
+      expect(ok.body.message).to.equal('request body must be a JSON object');
+      expectError(await http('POST', `${api.url}/jobs`, nested(200_000)), 400, 'VALIDATION_ERROR');
+    });
+
+    it('refuses a body over 4 KB on routes that take none with 413, and ignores a small one', async () => {
+      const big = 'x'.repeat(10_000);
+      for (const path of ['/jobs/aaaaaaaaaaaa', '/algorithms', '/healthz', '/nope']) {
+        const res = await getWithBody(`${api.url}${path}`, big);
+        expect(res.status, path).to.equal(413);
+        expect(JSON.parse(res.text).error).to.equal('PAYLOAD_TOO_LARGE');
+      }
+      expectError(await http('POST', `${api.url}/jobs/aaaaaaaaaaaa`, big), 413, 'PAYLOAD_TOO_LARGE');
+      expect((await getWithBody(`${api.url}/healthz`, '{not json')).status).to.equal(200);
+    });
+
+    it('answers requests Node cannot parse in the one error shape (400, 431 for huge headers)', async () => {
+      const raw = (text: string) =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(api.api.port, '127.0.0.1', () => socket.write(text));
+          let out = '';
+          socket.on('data', (d) => (out += d.toString()));
+          socket.on('end', () => resolve(out));
+          socket.on('error', reject);
+        });
+      const bad = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+      expect(bad).to.match(/^HTTP\/1\.1 400 /);
+      expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4))).to.have.all.keys('error', 'message', 'details', 'request_id');
+      const huge = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(huge).to.match(/^HTTP\/1\.1 431 /);
+      expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4)).error).to.equal('HEADERS_TOO_LARGE');
+    });
+  });
+});
