@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AppError } from '../../shared/errors.js';
 
 /** Routes that take a JSON body; their limit is BODY_LIMIT. */
-const BODY_ROUTES = /^\/(invoke|jobs)\/?$/;
+const BODY_ROUTES = /^\/(invoke|jobs)\/?$/i;
 
 /** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */
 export const NO_BODY_LIMIT_BYTES = 4096;

@@ -68,6 +68,7 @@ const RULES: readonly Rule[] = [
   ['private', 'ipv6', 'fec0::', 10], // deprecated site-local
   ['multicast', 'ipv6', 'ff00::', 8],
   ['reserved', 'ipv6', '100::', 64], // discard-only
+  ['reserved', 'ipv6', '64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): translates to internal IPv4 hosts
   ['reserved', 'ipv6', '2001:db8::', 32], // documentation
 ];
 

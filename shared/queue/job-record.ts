@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { redactText } from '../logger.js';
 import type { Keys } from './names.js';
 
 /** Seed 002's statuses: pending → running → completed | failed. */
@@ -262,6 +263,7 @@ export function toPublicRecord(job: StoredJob): JobRecord {
     error: job.error,
     metadata: job.metadata,
   };
-  if (job.webhook) out.webhook = job.webhook;
+  // Any read-scoped caller may read the record: credentials in the webhook URL (user:pass@, ?token=) are masked (issue 5).
+  if (job.webhook) out.webhook = { ...job.webhook, url: redactText(job.webhook.url) };
   return out;
 }

@@ -71,7 +71,7 @@ describe('limits and backpressure (issue 5)', () => {
         expect(refused.body.details).to.include({ limit: 5, window_seconds: 1 });
         // The same caller on a POST is refused before its body is read.
         expectError(await http('POST', `${api.url}/invoke`, { number: 3 }), 429, 'RATE_LIMITED');
-        for (const path of ['/healthz', '/readyz', '/metrics']) expect((await http('GET', `${api.url}${path}`)).status, path).to.equal(200);
+        for (const path of ['/healthz', '/readyz', '/metrics', '/HEALTHZ', '/Metrics/']) expect((await http('GET', `${api.url}${path}`)).status, path).to.equal(200);
         await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000 + 100));
         expect((await http('GET', `${api.url}/algorithms`)).status).to.equal(200);
       } finally {
@@ -187,6 +187,14 @@ describe('limits and backpressure (issue 5)', () => {
         expect(res.body.details.field).to.equal(field);
       }
       expect(({} as any).polluted).to.equal(undefined);
+    });
+
+    it('reads the body of /JOBS and /Invoke/ like /jobs and /invoke (Express routes any case), with the same checks', async () => {
+      const created = await http('POST', `${api.url}/JOBS`, { algorithm: 'PrimeChecker', params: { number: 3 } });
+      expect(created.status, created.text).to.equal(202);
+      const polluted = await http('POST', `${api.url}/Invoke/`, '{"number": 3, "__proto__": {"polluted": true}}');
+      expectError(polluted, 400, 'VALIDATION_ERROR');
+      expect(polluted.body.details.field).to.equal('__proto__');
     });
 
     it('refuses JSON nested deeper than 64 levels with 400, and reads 64 levels', async () => {

@@ -58,6 +58,10 @@ const REFUSED: Array<[string, AddressCategory]> = [
   ['::127.0.0.1', 'loopback'],
   ['64:ff9b::127.0.0.1', 'loopback'],
   ['64:ff9b::a9fe:a9fe', 'metadata'],
+  // Local-use NAT64 (RFC 8215) reaches the operator's own IPv4 network, whatever address it embeds.
+  ['64:ff9b:1::7f00:1', 'reserved'],
+  ['64:ff9b:1:a9fe:a9:fe00::', 'reserved'],
+  ['64:ff9b:1::808:808', 'reserved'],
   ['2002:7f00:1::', 'loopback'],
   ['2002:c0a8:101::1', 'private'],
 ];

@@ -46,6 +46,18 @@ describe('loadConfig', () => {
     }
   });
 
+  it('never echoes a password inside a bad URL (REDIS_URL, JWT_JWKS_URL), only the rest of it', () => {
+    const bad = { REDIS_URL: 'redis://:hunter2-redis-pw@127.0.0.1:99999', JWT_JWKS_URL: 'ftp://svc:hunter2-jwks-pw@idp.test/jwks' };
+    expect(() => loadConfig(bad)).to.throw(ConfigError);
+    try {
+      loadConfig(bad);
+    } catch (err) {
+      const message = (err as Error).message;
+      expect(message).to.contain('REDIS_URL="redis://:').and.contain('@127.0.0.1:99999"').and.contain('JWT_JWKS_URL="ftp://svc:');
+      expect(message).not.to.contain('hunter2');
+    }
+  });
+
   it('refuses a queue prefix that would break the hash tag', () => {
     expect(() => loadConfig({ QUEUE_PREFIX: 'a}b' })).to.throw(/QUEUE_PREFIX/);
   });

@@ -35,6 +35,19 @@ describe('job records', () => {
     const withHook = toPublicRecord({ ...stored, webhook: { url: 'http://x', status: 'pending', attempts: 0, last_error: null, delivered_at: null } });
     expect(withHook.webhook?.status).to.equal('pending');
   });
+
+  it('masks credentials in the webhook URL it shows (any read key may read any job)', () => {
+    const stored: StoredJob = {
+      job_id: 'a1b2c3d4e5f6', status: 'pending', algorithm: 'PrimeChecker', created_at: 'c', started_at: null, completed_at: null,
+      result: null, error: null, metadata: null, error_code: null, params: { number: 1 },
+      webhook: { url: 'https://hook-user:hunter2pw@example.com/cb?token=hunter2tok&x=1', status: 'pending', attempts: 0, last_error: null, delivered_at: null },
+    };
+    const url = toPublicRecord(stored).webhook!.url;
+    expect(url).to.match(/^https:\/\/hook-user:.+@example\.com\/cb\?token=.+&x=1$/);
+    expect(url).not.to.contain('hunter2');
+    expect(stored.webhook!.url, 'the stored record is untouched (deliveries use it)').to.contain('hunter2pw');
+    expect(toPublicRecord({ ...stored, webhook: { ...stored.webhook!, url: 'https://example.com/cb' } }).webhook!.url).to.equal('https://example.com/cb');
+  });
 });
 
 describe('webhook schedule', () => {
