@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import type { JobService } from './job-service.js';
 import { authenticate, type AuthOptions } from './middleware/auth.js';
 import { bodyParsing } from './middleware/body.js';
@@ -13,6 +14,7 @@ import { healthRouter, type ReadinessCheck } from './routes/health.js';
 import { invokeRouter } from './routes/invoke.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metaRouter } from './routes/meta.js';
+import { workersRouter } from './routes/workers.js';
 
 /** What {@link createApp} wires together. */
 export interface AppDeps {
@@ -30,6 +32,8 @@ export interface AppDeps {
   rateLimiter?: Parameters<typeof rateLimit>[0];
   /** Authentication and scopes (AUTH_ENABLED, JWT_*, METRICS_TOKEN); unset: every route is open. */
   auth?: AuthOptions;
+  /** The worker registry behind GET /workers (issue 4); unset: those routes answer 503. */
+  workers?: WorkerRegistry;
 }
 
 /** Paths served, for 405 answers. */
@@ -37,6 +41,7 @@ const ROUTES: RouteTable = [
   { pattern: /^\/invoke\/?$/, methods: ['POST'] },
   { pattern: /^\/jobs\/?$/, methods: ['POST'] },
   { pattern: /^\/jobs\/[^/]+\/?$/, methods: ['GET'] },
+  { pattern: /^\/workers(\/[^/]+)?\/?$/, methods: ['GET'] },
   { pattern: /^\/(healthz|readyz|metrics|algorithms|openapi\.json|docs|redoc)\/?$/, methods: ['GET'] },
 ];
 
@@ -55,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps.readiness));
   app.use(invokeRouter(deps.jobs, deps.invokeTimeoutMs));
   app.use(jobsRouter(deps.jobs));
+  app.use(workersRouter(deps.workers));
   app.use(metaRouter({ registry: deps.registry, openapi: buildOpenApiDocument(deps.version), metricsText: deps.metricsText }));
   app.use(notFound(ROUTES));
   app.use(errorHandler(deps.logger));

@@ -12,6 +12,7 @@ import {
   JobRequestSchema,
   ReadySchema,
 } from './schemas.js';
+import { WorkerListSchema, WorkerQueryDocSchema, WorkerSchema } from './worker-schemas.js';
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errors = (...codes: Array<[number, string]>) => Object.fromEntries(codes.map(([status, description]) => [status, json(ErrorSchema, description)]));
@@ -59,6 +60,21 @@ export function buildOpenApiDocument(version: string): object {
     summary: 'Read a job',
     request: { params: z.object({ job_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) }) },
     responses: { 200: json(JobRecordSchema, 'The job record'), ...errors([404, 'JOB_NOT_FOUND (unknown or expired)']) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/workers',
+    summary: 'List worker processes (seed 004 agents), newest heartbeat first',
+    description: 'Each worker heartbeats every WORKER_HEARTBEAT_MS; one silent for its WORKER_OFFLINE_AFTER_MS, or stopped, is `offline`; past WORKER_FORGET_AFTER_MS it leaves the list.',
+    request: { query: WorkerQueryDocSchema },
+    responses: { 200: json(WorkerListSchema, 'A page of workers'), ...errors([400, 'VALIDATION_ERROR'], [503, 'SERVICE_UNAVAILABLE']) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/workers/{worker_id}',
+    summary: 'Read one worker',
+    request: { params: z.object({ worker_id: z.string().openapi({ example: 'worker-7f9c:4242', description: '`<hostname>:<pid>`; the `:` may be sent as is or as %3A' }) }) },
+    responses: { 200: json(WorkerSchema, 'The worker'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
   });
   registry.registerPath({
     method: 'get',

@@ -5,13 +5,14 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { ApiKeyStore } from '../shared/auth/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
-import type { Config } from '../shared/config.js';
+import { workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
 import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { createApp } from './app.js';
 import { onClientError } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
@@ -112,6 +113,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
+    // Workers registry (issue 4): read from the request connection, so Redis down answers 503.
+    workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { redactText } from './logger.js';
+import { LabelListSchema } from './schemas/labels.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
 
 /** Reads an env string as a boolean: `true|1|yes|on` and `false|0|no|off` (any case). */
@@ -73,6 +75,31 @@ export const ConfigSchema = z.object({
   DIAGNOSTIC_ALGORITHMS: boolFromEnv.default(false),
   /** Folder for `npm start`'s own redis-server (AOF). Default ./.data. */
   DATA_DIR: z.string().min(1).default('./.data'),
+  // Workers registry (issue 4)
+  /**
+   * How often each worker process writes its registry entry (id, labels, active jobs, CPU and memory
+   * use) to Redis, for `GET /workers`. Default 5000 ms.
+   */
+  WORKER_HEARTBEAT_MS: int(50, 3_600_000).default(5000),
+  /**
+   * A worker whose last heartbeat is older than this shows `offline` in `GET /workers`. The bound is
+   * the worker's own (written with its heartbeat), so API processes agree. Default 3 × WORKER_HEARTBEAT_MS;
+   * at least WORKER_HEARTBEAT_MS.
+   */
+  WORKER_OFFLINE_AFTER_MS: int(50).optional(),
+  /**
+   * An offline worker ages out of `GET /workers` once its last heartbeat is this old: its entry
+   * expires (Redis TTL, refreshed by each heartbeat) and the index is pruned when read. Default
+   * 600000 ms (10 min: long enough to see a crashed worker, short enough that restarts, each a new
+   * `<host>:<pid>`, do not crowd the list); at least the offline bound.
+   */
+  WORKER_FORGET_AFTER_MS: int(1000).default(600_000),
+  /**
+   * The worker's labels, comma-separated `key=value` pairs (`pool=gpu,region=eu`), shown in and
+   * filtered by `GET /workers?label=`. Keys 1-63 of `A-Za-z0-9_./-`, values up to 63 of `A-Za-z0-9_.-`.
+   * Default: none.
+   */
+  WORKER_LABELS: LabelListSchema.default({}),
   // Authentication (issue 5)
   /**
    * Require an `X-API-Key` or an `Authorization: Bearer` JWT with the route's scope on every route
@@ -167,11 +194,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
     // A secret's value is never echoed (it would land in logs): WEBHOOK_SECRET, JWT_SECRET, METRICS_TOKEN...
-    const shown = (key: string) => (/SECRET|TOKEN|PASSWORD/.test(key) ? '<redacted>' : JSON.stringify(input[key]));
+    // Credentials inside other values (REDIS_URL=redis://:<password>@host, JWT_JWKS_URL with a user:pass) are masked too.
+    const shown = (key: string) => {
+      if (/SECRET|TOKEN|PASSWORD/.test(key)) return '<redacted>';
+      const value = input[key];
+      return JSON.stringify(typeof value === 'string' ? redactText(value) : value);
+    };
     const lines = parsed.error.issues.map((i) => `${i.path.join('.')}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** Heartbeat age past which a worker shows offline: WORKER_OFFLINE_AFTER_MS, else 3 × WORKER_HEARTBEAT_MS; never below one heartbeat. */
+export function workerOfflineAfterMs(config: Config): number {
+  return Math.max(config.WORKER_OFFLINE_AFTER_MS ?? 3 * config.WORKER_HEARTBEAT_MS, config.WORKER_HEARTBEAT_MS);
+}
+
+/** Heartbeat age past which a worker leaves the registry: WORKER_FORGET_AFTER_MS, never below the offline bound. */
+export function workerForgetAfterMs(config: Config): number {
+  return Math.max(config.WORKER_FORGET_AFTER_MS, workerOfflineAfterMs(config));
 }
 
 /** Warm children per worker: RUNNER_POOL_SIZE, else WORKER_CONCURRENCY. */

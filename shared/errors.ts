@@ -9,6 +9,8 @@ export const HTTP_STATUS = {
   FORBIDDEN: 403,
   ALGORITHM_NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
+  /** `GET /workers/{worker_id}`: unknown, or aged out of the registry (issue 4). */
+  WORKER_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,

@@ -4,14 +4,17 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { loadConfig, runnerPoolSize, type Config } from '../shared/config.js';
+import { loadConfig, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
 import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { createAlgorithmProcessor } from './processor.js';
+import { WorkerRegistry } from '../shared/queue/worker-registry.js';
+import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
+import { createAlgorithmProcessor, trackActivity } from './processor.js';
 import { ChildPool } from './runner/child-pool.js';
 import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
 import { WebhookSigner } from './webhooks/signing.js';
@@ -64,9 +67,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
   const workerName = `${hostname()}:${process.pid}`;
+  // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
+  const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
     JOBS_QUEUE,
-    createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger }),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger })),
     {
       connection: redis,
       prefix,
@@ -124,11 +129,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   sweepTimer.unref();
 
   let closing = false;
+  const metricsAllowed = metricsTokenCheck(config.METRICS_TOKEN);
   const server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/healthz') {
         res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
+      } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
+        // METRICS_TOKEN gates every /metrics, the worker's own included (issue 5).
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="fnqueue-metrics"' });
+        res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: null }));
       } else if (req.url === '/metrics') {
         const text = (await metrics.registry.metrics()) + (await processRegistry.metrics());
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -146,6 +156,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   void jobsWorker.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
   void webhookWorker.run().catch((err: unknown) => logger.error('webhooks worker stopped', { error: String(err) }));
   publisher.start();
+  const heartbeat = new WorkerHeartbeat({
+    registry: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
+    activity,
+    logger,
+    id: workerName,
+    host: hostname(),
+    labels: config.WORKER_LABELS,
+    concurrency: config.WORKER_CONCURRENCY,
+    runners: runnerPoolSize(config),
+    runnerPids: () => pool.pids(),
+    intervalMs: config.WORKER_HEARTBEAT_MS,
+    offlineAfterMs: workerOfflineAfterMs(config),
+  });
+  heartbeat.start();
   logger.info('worker started', { worker: workerName, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
 
   // Closing twice (a second signal: a terminal's Ctrl-C reaches the whole process group and
@@ -157,6 +181,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       closed ??= (async () => {
         closing = true;
         logger.info('worker draining', { grace_ms: graceMs });
+        await heartbeat.draining();
         const graceful = Promise.all([jobsWorker.close(), webhookWorker.close()]);
         const timedOut = await Promise.race([
           graceful.then(() => false),
@@ -170,6 +195,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         clearInterval(sweepTimer);
         await jobsQueue.close();
         await publisher.stop();
+        await heartbeat.stop();
         await webhooks.close();
         await webhookAgent.destroy().catch(() => undefined);
         await new Promise<void>((resolve) => server.close(() => resolve()));

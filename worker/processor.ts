@@ -6,6 +6,7 @@ import { withLogContext, type Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { isoNow, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './runner/child-pool.js';
 
 /** A job still running after this long is marked `running` on its record (ms). */
@@ -112,6 +113,27 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
       return result;
     });
+  };
+}
+
+/**
+ * Wraps a jobs-queue processor so `activity` (the worker registry's in-memory view, issue 4) knows
+ * the jobs running now and counts the finished ones: resolved is completed; UnrecoverableError (the
+ * algorithm failed, timed out or is not served) is failed; any other error leaves the job
+ * unfinished (BullMQ retries it or stalled-job recovery hands it on) and is not counted.
+ */
+export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<T>) => Promise<unknown>) {
+  return async function trackedProcessor(job: Job<T>): Promise<unknown> {
+    const jobId = job.id!;
+    activity.start(jobId);
+    try {
+      const result = await processor(job);
+      activity.finish(jobId, 'completed');
+      return result;
+    } catch (err) {
+      activity.finish(jobId, err instanceof UnrecoverableError ? 'failed' : undefined);
+      throw err;
+    }
   };
 }
 

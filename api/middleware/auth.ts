@@ -50,6 +50,7 @@ export interface RouteAccessRule {
  * | GET    | /jobs/{job_id}                         | read    |
  * | POST   | /jobs                                  | write   |
  * | POST   | /invoke                                | write   |
+ * | GET    | /workers, /workers/{worker_id}         | read    |
  * | (none yet)                                      | admin   |
  *
  * Any other method and path (unknown routes, wrong methods) needs valid credentials of any scope,
@@ -64,6 +65,8 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
   { methods: ['GET'], pattern: /^\/jobs\/[^/]+\/?$/i, access: 'read' },
   { methods: ['POST'], pattern: /^\/jobs\/?$/i, access: 'write' },
   { methods: ['POST'], pattern: /^\/invoke\/?$/i, access: 'write' },
+  // Workers registry (issue 4): `read`, not the `admin` foreseen above: it shows ids, labels and load, no configuration or secrets.
+  { methods: ['GET'], pattern: /^\/workers(\/[^/]+)?\/?$/i, access: 'read' },
 ];
 
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */

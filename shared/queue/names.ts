@@ -23,6 +23,10 @@ export function keysFor(queuePrefix: string) {
     metricsSnapshot: (processId: string) => `${p}:metrics:${processId}`,
     /** Sorted set: process ids with a metrics snapshot, scored by last push (ms). */
     metricsIndex: `${p}:metrics-index`,
+    /** String: one worker's registry entry (`StoredWorker` JSON), expiring WORKER_FORGET_AFTER_MS after its last heartbeat (issue 4). */
+    worker: (workerId: string) => `${p}:worker:${workerId}`,
+    /** Sorted set: worker ids, scored by last heartbeat (ms); pruned when read (issue 4). */
+    workers: `${p}:workers`,
     /** Hash: one API key, `{id, name, scopes, secret_sha256, created_at, revoked_at?}`; never the secret (issue 5). */
     apiKey: (keyId: string) => `${p}:api-key:${keyId}`,
     /** Set: every API key id, for `npm run keys -- list` (issue 5). */

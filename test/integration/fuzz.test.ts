@@ -1,13 +1,16 @@
 import { request } from 'node:http';
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import { keysFor } from '../../shared/queue/names.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { http } from '../helpers/http.js';
 
 /**
  * Hostile-input property test (issue 5): random methods, paths, headers and bodies against every
- * endpoint of a real API + worker over HTTP. Every answer is 2xx or 4xx (504 only for a slow
+ * endpoint of a real API + worker over HTTP, with auth and the SSRF guard on (most cases carry a valid admin key). Every answer is 2xx or 4xx (504 only for a slow
  * /invoke), every 4xx is the one error shape, no body carries a stack trace, and the service still
  * answers correctly afterwards. Reproduce a failure with FUZZ_SEED=<seed> (and the printed path).
  */
@@ -16,19 +19,24 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 600);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const REQUEST_TIMEOUT_MS = 20_000;
 
-const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/healthz', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc'] as const;
+const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/healthz', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}'] as const;
 
 /** Anything outside printable ASCII is percent-encoded, as a client would send it. */
 const encodePath = (p: string) => p.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/gu, (c) => encodeURIComponent(c));
 
 const pathArb = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS).chain((e) => (e === '/jobs/{id}' ? fc.oneof(fc.constant('aaaaaaaaaaaa'), fc.stringMatching(/^[0-9a-f]{12}$/), fc.string({ maxLength: 40 })).map((id) => `/jobs/${encodePath(id)}`) : fc.constant(e))) },
+  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS).chain((e) => (e === '/jobs/{id}' ? fc.oneof(fc.constant('aaaaaaaaaaaa'), fc.stringMatching(/^[0-9a-f]{12}$/), fc.string({ maxLength: 40 })).map((id) => `/jobs/${encodePath(id)}`) : e === '/workers/{id}' ? fc.oneof(fc.constant('localhost:1'), fc.constant('localhost%3A1'), fc.string({ maxLength: 40 })).map((id) => `/workers/${encodePath(id)}`) : fc.constant(e))) },
   { weight: 1, arbitrary: fc.constantFrom('/', '/../../etc/passwd', '/jobs/../invoke', '/%2e%2e/%2e%2e/etc/passwd', '/invoke/', '//invoke', '/jobs//x', '/docs/assets/../../package.json', '/docs/assets/%2e%2e%2fpackage.json', '/redoc/redoc.standalone.js/..', '/%00', '/%ff%fe', '/%', '/jobs/%zz') },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }).map((s) => `/${encodePath(s)}`) },
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 20_000 }).map((n) => `/jobs/${'a'.repeat(n)}`) },
 );
 
-const queryArb = fc.oneof({ weight: 4, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => `?${encodePath(s)}`) });
+const queryArb = fc.oneof(
+  { weight: 4, arbitrary: fc.constant('') },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => `?${encodePath(s)}`) },
+  // GET /workers filters (issue 4): valid and hostile.
+  { weight: 1, arbitrary: fc.constantFrom('?status=online', '?status=offline&limit=500&offset=3', '?label=pool=x&label=region=y', '?label=pool%3Dx%2Cr%3Dy', '?limit=1e3', '?offset=-1', '?label[a]=b', '?label=__proto__=x', '?__proto__=1', '?status[]=online', '?label=' + 'a=b,'.repeat(40), '?limit=99999999999999999999') },
+);
 
 const methodArb = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('GET', 'POST') },
@@ -167,10 +175,24 @@ describe('hostile input (fuzz, issue 5)', function () {
   this.timeout(120_000);
   let redis: TestRedis;
   let stack: Stack;
+  /** An admin key: most cases carry it, so the routes behind auth are fuzzed too, and auth itself. */
+  let adminKey: string;
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { INVOKE_TIMEOUT_MS: '10000' });
+    // As deployed: auth on (API keys and HS256 JWTs) and the SSRF guard on, so their code sees the hostile input.
+    stack = await startStack(redis.url, {
+      INVOKE_TIMEOUT_MS: '10000',
+      AUTH_ENABLED: 'true',
+      JWT_SECRET: 'fuzz-test-secret-of-32-characters-or-more',
+      WEBHOOK_ALLOW_PRIVATE: 'false',
+    });
+    const conn = new Redis(redis.url);
+    try {
+      adminKey = (await new ApiKeyStore(conn, keysFor(stack.config.QUEUE_PREFIX)).create('fuzz', ['admin'])).key;
+    } finally {
+      conn.disconnect();
+    }
   });
   after(async () => {
     await stack?.close();
@@ -182,7 +204,9 @@ describe('hostile input (fuzz, issue 5)', function () {
     let cases = 0;
     let failures = 0;
     const started = Date.now();
-    const caseArb = fc.record({ method: methodArb, path: fc.tuple(pathArb, queryArb).map(([p, q]) => p + q), headers: headersArb, body: bodyArb });
+    // 3 in 4 cases carry the admin key (over any random x-api-key); the rest only the random credentials.
+    const withKey = fc.tuple(headersArb, fc.nat({ max: 3 })).map(([h, n]) => (n === 0 ? h : { ...h, 'x-api-key': adminKey }));
+    const caseArb = fc.record({ method: methodArb, path: fc.tuple(pathArb, queryArb).map(([p, q]) => p + q), headers: withKey, body: bodyArb });
     const result = await fc.check(
       fc.asyncProperty(caseArb, async (c) => {
         cases++;
@@ -204,7 +228,7 @@ describe('hostile input (fuzz, issue 5)', function () {
 
     const healthy = await http('GET', `${stack.url}/healthz`);
     expect(healthy.status).to.equal(200);
-    const after = await http('POST', `${stack.url}/invoke`, { number: 17 });
+    const after = await http('POST', `${stack.url}/invoke`, { number: 17 }, { 'X-API-Key': adminKey });
     expect(after.status, after.text).to.equal(200);
     expect(after.body.result).to.deep.equal({ number: 17, is_prime: true, factors: [], algorithm: 'trial_division' });
     expect(({} as any).polluted).to.equal(undefined);

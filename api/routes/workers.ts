@@ -1,0 +1,43 @@
+import { Router } from 'express';
+import { AppError, validationError } from '../../shared/errors.js';
+import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
+import { WorkerQuerySchema } from '../worker-schemas.js';
+
+/** 404 WORKER_NOT_FOUND for `workerId`. */
+export function workerNotFound(workerId: string): AppError {
+  return new AppError('WORKER_NOT_FOUND', `worker '${workerId.slice(0, 300)}' not found (unknown, or aged out after WORKER_FORGET_AFTER_MS)`, { worker_id: workerId.slice(0, 300) });
+}
+
+/**
+ * GET /workers and GET /workers/{worker_id} (issue 4; seed 004's agents). `registry` unset (an app
+ * built without Redis, in unit tests): 503.
+ */
+export function workersRouter(registry: WorkerRegistry | undefined): Router {
+  const router = Router();
+  const need = (): WorkerRegistry => {
+    if (!registry) throw new AppError('SERVICE_UNAVAILABLE', 'the worker registry is not available');
+    return registry;
+  };
+
+  router.get('/workers', async (req, res) => {
+    const query = { ...req.query };
+    const unknown = Object.keys(query).find((k) => !Object.hasOwn(WorkerQuerySchema.shape, k));
+    if (unknown !== undefined) {
+      throw new AppError('VALIDATION_ERROR', `unknown query parameter '${unknown.slice(0, 100)}' (known: ${Object.keys(WorkerQuerySchema.shape).join(', ')})`, { field: unknown.slice(0, 100) });
+    }
+    const parsed = WorkerQuerySchema.safeParse(query);
+    if (!parsed.success) throw validationError(parsed.error, req.query);
+    const { status, label, limit, offset } = parsed.data;
+    res.json(await need().list({ status, labels: label, limit, offset }));
+  });
+
+  // Ids are `<hostname>:<pid>`; Express decodes the parameter, so `host:1` and `host%3A1` both work.
+  router.get('/workers/:worker_id', async (req, res) => {
+    const workerId = req.params.worker_id;
+    const worker = await need().get(workerId);
+    if (!worker) throw workerNotFound(workerId);
+    res.json(worker);
+  });
+
+  return router;
+}
