@@ -36,7 +36,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,6 +48,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { decodeJobEvent, jobIdOfEvent, newJobId } from '../shared/queue/job-record.js';
 import { bullPrefix, JOBS_QUEUE, keysFor } from '../shared/queue/names.js';
+import { freePort } from '../shared/net/free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -75,17 +75,6 @@ const BASE_PREFIX = 'benchbull';
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -8,12 +8,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
+import { freePort } from '../shared/net/free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REDIS_MISSING = `redis-server was not found on PATH, and REDIS_URL is not set.
@@ -31,17 +31,6 @@ try {
 }
 const logger = createLogger('start', config.LOG_LEVEL);
 
-/** A free TCP port on 127.0.0.1 (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 /** Starts redis-server with AOF in DATA_DIR; resolves with its URL once it answers PING. */
 async function startRedis(): Promise<{ url: string; proc: ChildProcess }> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -138,14 +139,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
         // METRICS_TOKEN gates every /metrics, the worker's own included (issue 5).
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="fnqueue-metrics"' });
-        res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: null }));
+        res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: randomUUID() }));
       } else if (req.url === '/metrics') {
         const text = (await metrics.registry.metrics()) + (await processRegistry.metrics());
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
       } else {
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, details: {}, request_id: null }));
+        res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, details: {}, request_id: randomUUID() }));
       }
     })().catch(() => {
       res.writeHead(500).end();

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { bullPrefix, JOBS_QUEUE, keysFor } from '../../shared/queue/names.js';
-import { eventually, http, type JsonResponse } from '../helpers/http.js';
+import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
 
@@ -50,16 +50,6 @@ function scenario(opts: { appendonly?: boolean } = {}): Scenario {
     await s.redis?.destroy();
   });
   return s;
-}
-
-/** Asserts the one error shape. */
-function expectError(res: JsonResponse, status: number, code: string): void {
-  expect(res.status, JSON.stringify(res.body)).to.equal(status);
-  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
-  expect(res.body.error).to.equal(code);
-  expect(res.body.message).to.be.a('string').and.not.empty;
-  expect(res.body.details).to.be.an('object');
-  expect(res.body.request_id).to.be.a('string').and.not.empty;
 }
 
 /** POST /jobs, asserting 202 and a job id. */

@@ -1,3 +1,5 @@
+import { expect } from 'chai';
+
 /** A JSON response: status, headers and parsed body. */
 export interface JsonResponse<T = any> {
   status: number;
@@ -38,4 +40,18 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
+
+/**
+ * Asserts the one error shape (DESIGN.md, Errors): `status`, exactly the keys
+ * {error, message, details, request_id}, `error` equal to `code`, and no stack trace in the body.
+ */
+export function expectError(res: { status: number; body: any }, status: number, code: string): void {
+  expect(res.status, JSON.stringify(res.body)).to.equal(status);
+  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
+  expect(res.body.error).to.equal(code);
+  expect(res.body.message).to.be.a('string').and.not.empty;
+  expect(res.body.details).to.be.an('object');
+  expect(res.body.request_id).to.be.a('string').and.not.empty;
+  expect(JSON.stringify(res.body)).not.to.match(/\bat .*\.(ts|js):\d+/);
 }

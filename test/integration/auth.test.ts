@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ApiKeyStore, API_KEY_CACHE_TTL_MS } from '../../shared/auth/api-key-store.js';
 import { keysFor } from '../../shared/queue/names.js';
-import { eventually, http } from '../helpers/http.js';
+import { eventually, http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { track, untrack } from '../helpers/resources.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -17,13 +17,6 @@ const SECRET = 'integration-test-secret-of-32-characters-or-more';
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'fnqueue-test';
 const METRICS_TOKEN = 'metrics-token-0123456789';
-
-/** Asserts the one error shape with `code`. */
-function expectError(res: { status: number; body: any }, status: number, code: string) {
-  expect(res.status, JSON.stringify(res.body)).to.equal(status);
-  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
-  expect(res.body.error).to.equal(code);
-}
 
 /** Asserts a 401 UNAUTHORIZED with a WWW-Authenticate challenge. */
 function expect401(res: { status: number; body: any; headers: Headers }, challenge = /ApiKey realm="fnqueue"/) {

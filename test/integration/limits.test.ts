@@ -6,17 +6,10 @@ import { startApi, type RunningApi } from '../../api/server.js';
 import { loadConfig } from '../../shared/config.js';
 import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
 import { keysFor } from '../../shared/queue/names.js';
-import { http } from '../helpers/http.js';
+import { http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { track, untrack } from '../helpers/resources.js';
 import { memoryLogger } from '../helpers/stack.js';
-
-/** Asserts the one error shape. */
-function expectError(res: { status: number; body: any }, status: number, code: string) {
-  expect(res.status, JSON.stringify(res.body)).to.equal(status);
-  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
-  expect(res.body.error).to.equal(code);
-}
 
 /** GET with a body (fetch refuses to send one). */
 function getWithBody(url: string, body: string): Promise<{ status: number; text: string }> {

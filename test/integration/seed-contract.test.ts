@@ -1,21 +1,10 @@
 import { expect } from 'chai';
-import { eventually, http } from '../helpers/http.js';
+import { eventually, http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?\+00:00$/;
-
-/** Asserts the one error shape. */
-function expectError(res: { status: number; body: any }, status: number, code: string) {
-  expect(res.status, JSON.stringify(res.body)).to.equal(status);
-  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
-  expect(res.body.error).to.equal(code);
-  expect(res.body.message).to.be.a('string').and.not.empty;
-  expect(res.body.details).to.be.an('object');
-  expect(res.body.request_id).to.be.a('string').and.not.empty;
-  expect(JSON.stringify(res.body)).not.to.match(/\bat .*\.(ts|js):\d+/);
-}
 
 describe('seed 002 contract (api and worker in-process, real Redis)', () => {
   let redis: TestRedis;

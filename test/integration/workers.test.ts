@@ -4,19 +4,11 @@ import { Redis } from 'ioredis';
 import { isoNow } from '../../shared/queue/job-record.js';
 import { keysFor } from '../../shared/queue/names.js';
 import { WorkerRegistry, type StoredWorker } from '../../shared/queue/worker-registry.js';
-import { eventually, http, type JsonResponse } from '../helpers/http.js';
+import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?\+00:00$/;
-
-/** Asserts the one error shape. */
-function expectError(res: JsonResponse, status: number, code: string) {
-  expect(res.status, JSON.stringify(res.body)).to.equal(status);
-  expect(res.body).to.have.all.keys('error', 'message', 'details', 'request_id');
-  expect(res.body.error).to.equal(code);
-  expect(res.body.message).to.be.a('string').and.not.empty;
-}
 
 /** A registry entry for a worker that is not running (written straight to Redis). */
 function fakeWorker(id: string, overrides: Partial<StoredWorker> & { heartbeatMs: number }): StoredWorker {
