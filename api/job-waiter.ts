@@ -47,11 +47,6 @@ export class JobWaiter {
     this.sweepTimer.unref();
   }
 
-  /** Jobs being waited for now. */
-  get size(): number {
-    return this.waiters.size;
-  }
-
   /**
    * Registers a wait for `jobId`. Call before enqueueing a new job; for an existing job use
    * {@link waitExisting}. `cancel` drops the wait (e.g. when enqueueing failed).

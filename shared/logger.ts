@@ -12,11 +12,6 @@ export function withLogContext<T>(ctx: LogContext, fn: () => T): T {
   return contextStorage.run(parent ? { ...parent, ...ctx } : ctx, fn);
 }
 
-/** The log context of the caller, if any. */
-export function currentLogContext(): LogContext | undefined {
-  return contextStorage.getStore();
-}
-
 /** Keys whose values are secrets at any depth (headers included: Authorization, X-API-Key, Cookie, webhook-signature). */
 const SECRET_KEYS = /(authorization|password|passwd|secret|token|api[-_]?key|cookie|credential|private[-_]?key|signature)/i;
 

@@ -5,8 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { loadConfig, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
@@ -220,42 +221,5 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** Runs a worker process until SIGTERM / SIGINT. */
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  const logger = createLogger('worker', config.LOG_LEVEL);
-  process.on('uncaughtException', (err) => {
-    logger.error('uncaught exception', { error: err.message, stack: err.stack });
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: String(err) }));
-  let worker: RunningWorker;
-  try {
-    worker = await startWorker(config, logger);
-  } catch (err) {
-    logger.error('worker failed to start', { error: (err as Error).message });
-    process.exit(1);
-  }
-  const stop = (signal: string) => {
-    logger.info('signal received', { signal });
-    worker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error('shutdown failed', { error: String(err) });
-        process.exit(1);
-      },
-    );
-  };
-  // `on`, not `once`: a repeated signal (the process group's and `npm start`'s own SIGTERM) must not
-  // kill a draining process by the default action; stop is idempotent (close returns the same drain).
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main();
+/** Run as a script: a worker process until SIGTERM / SIGINT, then it drains (SHUTDOWN_GRACE_MS). */
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void runService('worker', (config, logger) => startWorker(config, logger));

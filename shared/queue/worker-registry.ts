@@ -130,12 +130,6 @@ export class WorkerRegistry {
     return { total: matching.length, limit: query.limit, offset: query.offset, items: matching.slice(query.offset, query.offset + query.limit) };
   }
 
-  /** Counts of workers by status (for `/status` later). */
-  async counts(): Promise<Record<WorkerStatus, number>> {
-    const { items } = await this.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 });
-    return { online: items.filter((w) => w.status === 'online').length, offline: items.filter((w) => w.status === 'offline').length };
-  }
-
   /** The stored JSON with its status judged now; undefined for an entry that does not parse. */
   private toPublic(raw: string): PublicWorker | undefined {
     let stored: StoredWorker;

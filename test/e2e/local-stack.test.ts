@@ -162,6 +162,20 @@ async function exitWithin(stack: LocalStack, timeoutMs: number): Promise<{ code:
   return { ...out, ms: Date.now() - t0 };
 }
 
+/**
+ * Asserts a stop was clean: the start process exits 0 within 15 s, every process it started is
+ * gone, the api drained once and both workers drained. Returns the `service:message` log lines.
+ */
+async function expectStoppedCleanly(stack: LocalStack, pids: ReturnType<LocalStack['pids']>): Promise<string[]> {
+  const { code, signal } = await exitWithin(stack, 15_000);
+  expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
+  for (const pid of [...pids.redis, ...pids.api, ...pids.worker]) expect(alive(pid), `pid ${pid} after`).to.equal(false);
+  const messages = stack.logs.map((l) => `${String(l.service)}:${String(l.message)}`);
+  expect(messages.filter((m) => m === 'api:api stopped'), 'the api drained').to.have.length(1);
+  expect(messages.filter((m) => m === 'worker:worker stopped'), 'both workers drained').to.have.length(2);
+  return messages;
+}
+
 describe('npm start (the local stack: its own redis-server, the api and 2 workers)', function () {
   this.timeout(90_000);
   let stack: LocalStack | undefined;
@@ -237,12 +251,7 @@ describe('npm start (the local stack: its own redis-server, the api and 2 worker
     for (const pid of [...pids.redis, ...pids.api, ...pids.worker]) expect(alive(pid), `pid ${pid} before`).to.equal(true);
 
     process.kill(stack.pid, 'SIGTERM');
-    const { code, signal } = await exitWithin(stack, 15_000);
-    expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
-    for (const pid of [...pids.redis, ...pids.api, ...pids.worker]) expect(alive(pid), `pid ${pid} after`).to.equal(false);
-    const messages = stack.logs.map((l) => `${String(l.service)}:${String(l.message)}`);
-    expect(messages.filter((m) => m === 'api:api stopped'), 'the api drained').to.have.length(1);
-    expect(messages.filter((m) => m === 'worker:worker stopped'), 'both workers drained').to.have.length(2);
+    const messages = await expectStoppedCleanly(stack, pids);
     expect(messages).to.include('start:stopped');
   });
 
@@ -264,12 +273,7 @@ describe('npm start (the local stack: its own redis-server, the api and 2 worker
       const res = await inflight;
       expect(res.status, res.text).to.equal(200);
       expect(res.body.result.slept_ms).to.be.at.least(1500);
-      const { code, signal } = await exitWithin(stack, 15_000);
-      expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
-      for (const pid of [...pids.redis, ...pids.api, ...pids.worker]) expect(alive(pid), `pid ${pid} after`).to.equal(false);
-      const messages = stack.logs.map((l) => `${String(l.service)}:${String(l.message)}`);
-      expect(messages.filter((m) => m === 'api:api stopped'), 'the api drained').to.have.length(1);
-      expect(messages.filter((m) => m === 'worker:worker stopped'), 'both workers drained').to.have.length(2);
+      await expectStoppedCleanly(stack, pids);
     });
   }
 

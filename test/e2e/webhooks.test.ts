@@ -1,72 +1,9 @@
 import { expect } from 'chai';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { eventually, http } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { track, untrack } from '../helpers/resources.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
-
-/** One POST a receiver got. */
-interface Received {
-  /** Date.now() when the request's headers arrived. */
-  at: number;
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** The raw body ('' when the connection was cut before it was read). */
-  raw: string;
-  body: any;
-}
-
-/** What a receiver does with its n-th request (0-based): answer, hold, or cut the connection. */
-type Behaviour = (n: number, req: IncomingMessage, res: ServerResponse) => void;
-
-/** A local webhook receiver on 127.0.0.1, port 0. */
-interface Receiver {
-  url: string;
-  received: Received[];
-  close(): Promise<void>;
-}
-
-const answer = (status: number): Behaviour => (_n, _req, res) => {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: status < 300 }));
-};
-
-/** Starts a receiver; the body is read completely before `behaviour` runs. */
-async function startReceiver(behaviour: Behaviour): Promise<Receiver> {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const entry: Received = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: '', body: undefined };
-    const n = received.push(entry) - 1;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      entry.raw = Buffer.concat(chunks).toString('utf8');
-      try {
-        entry.body = JSON.parse(entry.raw);
-      } catch {
-        entry.body = undefined;
-      }
-      behaviour(n, req, res);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const receiver: Receiver = {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      untrack(receiver);
-    },
-  };
-  return track(`webhook receiver :${port}`, receiver, receiver.close);
-}
+import { answerWith as answer, startHookReceiver as startReceiver, type HookReceiver as Receiver, type ReceivedHook as Received } from '../helpers/webhook-receiver.js';
 
 /** An api and `workers` worker processes on `redis` with a queue prefix of their own. */
 async function startServices(redis: TestRedis, env: Record<string, string>, workers = 1): Promise<{ api: ServiceProcess; workers: ServiceProcess[] }> {
@@ -225,10 +162,10 @@ describe('webhook delivery (real api and worker processes, real Redis)', functio
 
     it('delivers on the third attempt to a receiver that answers 500, then cuts the connection, then answers 200', async () => {
       const api = services!.api.url;
-      receiver = await startReceiver((n, req, res) => {
-        if (n === 0) answer(500)(n, req, res);
+      receiver = await startReceiver((n, hook, res, req) => {
+        if (n === 0) answer(500)(n, hook, res, req);
         else if (n === 1) req.socket.destroy();
-        else answer(200)(n, req, res);
+        else answer(200)(n, hook, res, req);
       });
       const jobId = await submit(api, { algorithm: 'PrimeChecker', params: { number: 17 }, webhook: receiver.url });
 

@@ -10,6 +10,8 @@ export interface ReceivedHook {
   headers: IncomingHttpHeaders;
   /** The raw body bytes, as sent (what a signature covers). */
   raw: Buffer;
+  /** The body parsed as JSON; undefined when it is not JSON (or the connection was cut first). */
+  body: any;
 }
 
 /** What a receiver does with its n-th request (0-based). */
@@ -33,12 +35,17 @@ export const answerWith = (status: number, headers: Record<string, string> = {})
 export async function startHookReceiver(behaviour: HookBehaviour): Promise<HookReceiver> {
   const received: ReceivedHook[] = [];
   const server: Server = createServer((req, res) => {
-    const hook: ReceivedHook = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: Buffer.alloc(0) };
+    const hook: ReceivedHook = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: Buffer.alloc(0), body: undefined };
     const n = received.push(hook) - 1;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       hook.raw = Buffer.concat(chunks);
+      try {
+        hook.body = JSON.parse(hook.raw.toString('utf8'));
+      } catch {
+        hook.body = undefined;
+      }
       behaviour(n, hook, res, req);
     });
   });
