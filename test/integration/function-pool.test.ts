@@ -1,0 +1,521 @@
+import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { checkSyntax, FunctionPool, FunctionRunError, sandboxStatus, type FunctionRunResult, type FunctionSpec } from '../../worker/functions/function-pool.js';
+import { eventually } from '../helpers/http.js';
+import { track, untrack } from '../helpers/resources.js';
+
+let seq = 0;
+/** A spec with a fresh function id (so no test reuses another's warm process). */
+function spec(runtime: 'nodejs' | 'python', code: string, over: Partial<FunctionSpec> = {}): FunctionSpec {
+  return { function_id: `fn-${process.pid}-${++seq}`, version: 1, runtime, code, env: {}, timeout_ms: 5000, memory_mb: 256, max_output_bytes: 64 * 1024, ...over };
+}
+
+async function failure(p: Promise<unknown>): Promise<FunctionRunError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, 'the call should have failed').to.be.instanceOf(FunctionRunError);
+  return err as FunctionRunError;
+}
+
+function newPool(opts: ConstructorParameters<typeof FunctionPool>[0] = {}): FunctionPool {
+  const pool = new FunctionPool(opts);
+  track('function pool', pool, () => pool.close());
+  return pool;
+}
+
+async function closePool(pool: FunctionPool): Promise<void> {
+  await pool.close();
+  untrack(pool);
+}
+
+/** Pids of processes whose command line contains `token` (the whole machine, any pid namespace). */
+function processesWith(token: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(token)) found.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('FunctionPool (real sandboxed processes)', function () {
+  let pool: FunctionPool;
+  const savedRedisUrl = process.env.REDIS_URL;
+
+  before(async () => {
+    // The worker's own secrets must never reach a function.
+    process.env.REDIS_URL = 'redis://:s3cret@127.0.0.1:6379/0';
+    process.env.FNQ_TEST_SECRET = 'from-the-worker';
+    pool = newPool({ sandbox: 'bwrap' });
+    const status = await pool.start();
+    expect(status.isolated, `bwrap isolation: ${status.reason}`).to.equal(true);
+  });
+  after(async () => {
+    await closePool(pool);
+    if (savedRedisUrl === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = savedRedisUrl;
+    delete process.env.FNQ_TEST_SECRET;
+  });
+
+  describe('handlers', () => {
+    it('runs the seed examples verbatim in both runtimes', async () => {
+      const node = await pool.run(spec('nodejs', 'function handler(event) { return event }'), { a: 1, s: 'x' });
+      expect(node.result).to.deep.equal({ a: 1, s: 'x' });
+      const py = await pool.run(spec('python', 'def handler(event): return event'), { a: 1, s: 'x' });
+      expect(py.result).to.deep.equal({ a: 1, s: 'x' });
+      for (const r of [node, py]) {
+        expect(r.cold_start).to.equal(true);
+        expect(r.duration_ms).to.be.a('number').and.above(0);
+        expect(r.cpu_ms).to.be.a('number').and.at.least(0);
+        expect(r.peak_rss_bytes).to.be.a('number').and.above(1024 * 1024);
+        expect(r.truncated).to.equal(false);
+      }
+    });
+
+    it('finds exported, async, CommonJS and ES module handlers in Node', async () => {
+      const cases: Array<[string, string]> = [
+        ['module.exports.handler', 'module.exports.handler = (e) => ({ via: "module.exports", n: e.n })'],
+        ['exports.handler async', 'exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 5)); return { via: "exports", n: e.n } }'],
+        ['async function', 'async function handler(e) { return { via: "async", n: e.n } }'],
+        ['module.exports = fn', 'module.exports = function (e) { return { via: "function export", n: e.n } }'],
+        ['const arrow', 'const handler = (e) => ({ via: "const", n: e.n })'],
+        ['ESM named', 'export function handler(e) { return { via: "esm", n: e.n } }'],
+        ['ESM default', 'export default async function (e) { return { via: "esm default", n: e.n } }'],
+        ['ESM non-exported', 'import os from "node:os";\nfunction handler(e) { return { via: "esm top-level", n: e.n, os: typeof os.cpus } }'],
+        ['ESM top-level await', 'const base = await Promise.resolve(40);\nexport const handler = (e) => ({ via: "tla", n: base + e.n })'],
+      ];
+      const results = await Promise.all(cases.map(([, code]) => pool.run(spec('nodejs', code), { n: 2 })));
+      expect(results.map((r) => r.result)).to.deep.equal([
+        { via: 'module.exports', n: 2 },
+        { via: 'exports', n: 2 },
+        { via: 'async', n: 2 },
+        { via: 'function export', n: 2 },
+        { via: 'const', n: 2 },
+        { via: 'esm', n: 2 },
+        { via: 'esm default', n: 2 },
+        { via: 'esm top-level', n: 2, os: 'function' },
+        { via: 'tla', n: 42 },
+      ]);
+    });
+
+    it('runs async def and a custom handler name in Python, and passes the context when asked', async () => {
+      const code = ['import asyncio', 'async def handler(event):', '    await asyncio.sleep(0.01)', '    return {"doubled": event["n"] * 2}'].join('\n');
+      expect((await pool.run(spec('python', code), { n: 21 })).result).to.deep.equal({ doubled: 42 });
+      const ctx = await pool.run(spec('python', 'def main(event, context):\n    return [event, context["function_id"].startswith("fn-")]', { handler: 'main' }), 'hi');
+      expect(ctx.result).to.deep.equal(['hi', true]);
+    });
+
+    it('loads dependencies from deps_dir, read-only, in both runtimes', async () => {
+      const deps = mkdtempSync(path.join(tmpdir(), 'fnq-deps-test-'));
+      try {
+        chmodSync(deps, 0o755);
+        const pkg = path.join(deps, 'node', 'node_modules', 'fnq-fixture-greet');
+        mkdirSync(pkg, { recursive: true });
+        writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'fnq-fixture-greet', version: '1.0.0', main: 'index.js' }));
+        writeFileSync(path.join(pkg, 'index.js'), 'module.exports = (n) => `hello ${n}`;\n');
+        const pyPkg = path.join(deps, 'py', 'fnq_fixture_greet');
+        mkdirSync(pyPkg, { recursive: true });
+        writeFileSync(path.join(pyPkg, '__init__.py'), 'def greet(n):\n    return "hello " + n\n');
+        const nodeDeps = path.join(deps, 'node');
+        const cjs = await pool.run(spec('nodejs', 'const greet = require("fnq-fixture-greet");\nfunction handler(e) { return greet(e) }', { deps_dir: nodeDeps }), 'cjs');
+        const esm = await pool.run(spec('nodejs', 'import greet from "fnq-fixture-greet";\nexport const handler = (e) => greet(e)', { deps_dir: nodeDeps }), 'esm');
+        const py = await pool.run(spec('python', 'import fnq_fixture_greet\ndef handler(e):\n    return fnq_fixture_greet.greet(e)', { deps_dir: path.join(deps, 'py') }), 'py');
+        expect([cjs.result, esm.result, py.result]).to.deep.equal(['hello cjs', 'hello esm', 'hello py']);
+        const write = await pool.run(
+          spec('nodejs', 'const fs = require("fs");\nfunction handler() { try { fs.writeFileSync(require.resolve("fnq-fixture-greet"), "x"); return "written" } catch (e) { return e.code } }', { deps_dir: nodeDeps }),
+          null,
+        );
+        expect(write.result).to.equal('EROFS');
+      } finally {
+        rmSync(deps, { recursive: true, force: true });
+      }
+    });
+
+    it('fails a result that is not JSON with a clear error, in both runtimes', async () => {
+      const fn = await failure(pool.run(spec('nodejs', 'function handler() { return { ok: 1, cb: () => 1 } }'), null));
+      expect(fn.code).to.equal('ALGORITHM_ERROR');
+      expect(fn.reason).to.equal('invalid_result');
+      expect(fn.message).to.equal("the handler's result is not JSON-serializable: result.cb is a function");
+      const map = await failure(pool.run(spec('nodejs', 'function handler() { return [1, new Map()] }'), null));
+      expect(map.message).to.contain('result[1] is a Map');
+      const big = await failure(pool.run(spec('nodejs', 'function handler() { return 10n }'), null));
+      expect(big.message).to.contain('BigInt');
+      const py = await failure(pool.run(spec('python', 'def handler(e):\n    return {"s": {1, 2}}'), null));
+      expect(py.reason).to.equal('invalid_result');
+      expect(py.message).to.contain("not JSON-serializable").and.contain('set');
+      const nan = await failure(pool.run(spec('python', 'def handler(e):\n    return float("nan")'), null));
+      expect(nan.reason).to.equal('invalid_result');
+      const huge = await failure(pool.run(spec('nodejs', 'function handler() { return "x".repeat(7 * 1024 * 1024) }'), null));
+      expect(huge.reason).to.equal('result_too_large');
+      expect(huge.message).to.match(/^the handler's result is \d+ bytes of JSON, over the 6291456 byte limit$/);
+      const bad = await pool.run(spec('nodejs', 'function handler() {}', { handler: 'class' }), null).catch((e: { code: string }) => e);
+      expect(bad).to.include({ code: 'VALIDATION_ERROR' });
+    });
+
+    it("reports a thrown error with the user's message and only the user's stack frames, keeping the process", async () => {
+      const s = spec('nodejs', 'function inner() {\n  throw new TypeError("boom: " + 1)\n}\nfunction handler(e) {\n  return inner()\n}');
+      const err = await failure(pool.run(s, null));
+      expect(err.code).to.equal('ALGORITHM_ERROR');
+      expect(err.reason).to.equal('handler_error');
+      const lines = err.message.split('\n');
+      expect(lines[0]).to.equal('TypeError: boom: 1');
+      expect(lines.slice(1)).to.have.length(2);
+      expect(lines[1]).to.match(/at inner \(function\.js:2:9\)/);
+      expect(lines[2]).to.match(/at handler \(function\.js:5:10\)/);
+      expect(err.message).not.to.match(/node-host|node:internal|\/fn\//);
+      expect(err.details).to.include({ error_type: 'TypeError', error_message: 'boom: 1' });
+      // A handler error does not cost the warm process.
+      const again = await failure(pool.run(s, null));
+      expect(again.report.host_pid).to.equal(err.report.host_pid);
+      expect(again.report.cold_start).to.equal(false);
+
+      const py = await failure(pool.run(spec('python', 'def handler(event):\n    x = 1\n    raise ValueError("bad value %d" % x)'), null));
+      expect(py.reason).to.equal('handler_error');
+      expect(py.message.split('\n')[0]).to.equal('ValueError: bad value 1');
+      expect(py.message).to.contain('File "function.py", line 3, in handler').and.contain('raise ValueError');
+      expect(py.message).not.to.contain('python-host');
+    });
+
+    it('fails only the invocation whose process crashed or threw asynchronously, and replaces that process', async () => {
+      const s = spec('nodejs', 'function handler(e) {\n  if (e === "exit") process.exit(3);\n  if (e === "late") { setTimeout(() => { throw new Error("thrown later") }, 1); return new Promise(() => {}) }\n  return "ok"\n}');
+      const first = await pool.run(s, 'hi');
+      const exit = await failure(pool.run(s, 'exit'));
+      expect(exit.reason).to.equal('crashed');
+      expect(exit.message).to.equal("the function's process exited with code 3");
+      const late = await failure(pool.run(s, 'late'));
+      expect(late.reason).to.equal('handler_error');
+      expect(late.message.split('\n')[0]).to.equal('Error: uncaught exception: thrown later');
+      expect(late.report.host_pid).not.to.equal(first.host_pid);
+      const next = await pool.run(s, 'again');
+      expect(next.result).to.equal('ok');
+      expect([first.host_pid, late.report.host_pid]).not.to.include(next.host_pid);
+      const py = await failure(pool.run(spec('python', 'import os\ndef handler(e):\n    os._exit(4)'), null));
+      expect(py.message).to.equal("the function's process exited with code 4");
+    });
+
+    it('fails clearly when the code has no handler or does not load', async () => {
+      const none = await failure(pool.run(spec('nodejs', 'function main() {}'), null));
+      expect(none.reason).to.equal('load_error');
+      expect(none.message).to.contain("no function named 'handler'");
+      const syntax = await failure(pool.run(spec('python', 'def handler(:\n  pass'), null));
+      expect(syntax.reason).to.equal('load_error');
+      expect(syntax.message).to.contain('SyntaxError');
+      const throws = await failure(pool.run(spec('nodejs', 'throw new Error("top-level failure")'), null));
+      expect(throws.message).to.contain('Error: top-level failure');
+    });
+  });
+
+  describe('limits', () => {
+    it('kills an infinite loop at its timeout with its whole process tree, and keeps serving', async () => {
+      const token = `987.${process.pid}${++seq}`;
+      const code = [
+        'const { spawn } = require("child_process");',
+        'function handler(e) {',
+        '  if (e === "loop") {',
+        `    spawn("sleep", ["${token}"], { detached: true, stdio: "ignore" });`,
+        '    for (;;) {}',
+        '  }',
+        '  return "served"',
+        '}',
+      ].join('\n');
+      const s = spec('nodejs', code, { timeout_ms: 700 });
+      const warm = await pool.run(s, 'warm');
+      const t0 = Date.now();
+      const pending = failure(pool.run(s, 'loop'));
+      await eventually(async () => processesWith(token).length > 0, 5000, 20);
+      const err = await pending;
+      const took = Date.now() - t0;
+      expect(err.code).to.equal('TIMEOUT');
+      expect(err.reason).to.equal('timeout');
+      expect(err.message).to.equal('the function timed out after 700 ms');
+      expect(took).to.be.within(650, 2500);
+      await eventually(async () => processesWith(token).length === 0 && !alive(warm.host_pid!), 5000, 20);
+      const next = await pool.run(s, 'next');
+      expect(next.result).to.equal('served');
+      expect(next.host_pid).not.to.equal(warm.host_pid);
+      expect(next.cold_start).to.equal(true);
+    });
+
+    it('times out a Python loop too', async () => {
+      const err = await failure(pool.run(spec('python', 'def handler(e):\n    while True:\n        pass', { timeout_ms: 400 }), null));
+      expect(err.code).to.equal('TIMEOUT');
+    });
+
+    it('stops a 2 GB allocation with an out-of-memory error in both runtimes, and keeps serving', async () => {
+      const nodeSpec = spec('nodejs', 'function handler(e) { if (e === "ok") return "fine"; const b = Buffer.alloc(2 * 1024 ** 3, 1); return b.length }', { memory_mb: 256 });
+      const node = await failure(pool.run(nodeSpec, 'big'));
+      expect(node.code).to.equal('ALGORITHM_ERROR');
+      expect(node.reason).to.equal('out_of_memory');
+      expect(node.message).to.match(/^the function ran out of memory at its 256 MB limit/);
+      expect((await pool.run(nodeSpec, 'ok')).result).to.equal('fine');
+
+      const heap = await failure(pool.run(spec('nodejs', 'const keep = [];\nfunction handler() { for (;;) keep.push(new Array(100000).fill(Math.random())) }', { memory_mb: 128 }), null));
+      expect(heap.reason).to.equal('out_of_memory');
+      expect(heap.message).to.contain('128 MB');
+
+      const pySpec = spec('python', 'def handler(e):\n    if e == "ok":\n        return "fine"\n    b = bytearray(2 * 1024 ** 3)\n    return len(b)', { memory_mb: 256 });
+      const py = await failure(pool.run(pySpec, 'big'));
+      expect(py.reason).to.equal('out_of_memory');
+      expect(py.message).to.match(/^the function ran out of memory at its 256 MB limit/);
+      expect((await pool.run(pySpec, 'ok')).result).to.equal('fine');
+    });
+
+    it('truncates 100 MB of output at max_output_bytes with a marker, and still finishes within seconds', async () => {
+      const cap = 10_000;
+      const node = spec('nodejs', 'function handler() {\n  console.log("first line");\n  const mb = "x".repeat(1024 * 1024);\n  for (let i = 0; i < 100; i++) process.stdout.write(mb + "\\n");\n  console.error("on stderr");\n  return "done"\n}', { max_output_bytes: cap });
+      const py = spec('python', 'import sys\ndef handler(e):\n    print("first line")\n    mb = "y" * (1024 * 1024)\n    for i in range(100):\n        print(mb)\n    print("on stderr", file=sys.stderr)\n    return "done"', { max_output_bytes: cap });
+      for (const s of [node, py]) {
+        const t0 = Date.now();
+        const r = await pool.run(s, null);
+        expect(Date.now() - t0).to.be.below(8000);
+        expect(r.result).to.equal('done');
+        expect(r.truncated).to.equal(true);
+        expect(r.logs[0]).to.include({ stream: 'stdout', line: 'first line' });
+        const marker = r.logs.filter((l) => l.line === `[output truncated at ${cap} bytes]`);
+        expect(marker).to.have.length(1);
+        const bytes = r.logs.filter((l) => !marker.includes(l)).reduce((n, l) => n + Buffer.byteLength(l.line) + 1, 0);
+        expect(bytes).to.be.at.most(cap);
+        expect(bytes).to.be.at.least(cap - 1);
+        // The next invocation starts with a clean slate.
+        const small = await pool.run({ ...s }, null);
+        expect(small.truncated).to.equal(true);
+        expect(small.logs.length).to.be.below(10);
+      }
+    });
+
+    it('captures stdout and stderr lines per invocation, with time stamps', async () => {
+      const s = spec('nodejs', 'function handler(e) { console.log("out " + e); console.error("err " + e); process.stdout.write("no newline " + e); return e }');
+      const a = await pool.run(s, 1);
+      const b = await pool.run(s, 2);
+      expect(a.logs.map((l) => `${l.stream}:${l.line}`).sort()).to.deep.equal(['stderr:err 1', 'stdout:no newline 1', 'stdout:out 1']);
+      expect(b.logs.map((l) => `${l.stream}:${l.line}`).sort()).to.deep.equal(['stderr:err 2', 'stdout:no newline 2', 'stdout:out 2']);
+      expect(new Date(a.logs[0]!.ts).toISOString()).to.equal(a.logs[0]!.ts);
+      const py = await pool.run(spec('python', 'import sys\ndef handler(e):\n    print("out", e)\n    print("err", e, file=sys.stderr)\n    return e'), 3);
+      expect(py.logs.map((l) => `${l.stream}:${l.line}`).sort()).to.deep.equal(['stderr:err 3', 'stdout:out 3']);
+    });
+
+    it("gives a function only its own env: the worker's REDIS_URL never leaks", async () => {
+      const env = { GREETING: 'hello', API_TOKEN: 'fn-secret' };
+      const node = await pool.run(spec('nodejs', 'function handler() { return process.env }', { env }), null);
+      const py = await pool.run(spec('python', 'import os\ndef handler(e):\n    return dict(os.environ)', { env }), null);
+      for (const r of [node, py]) {
+        const seen = r.result as Record<string, string>;
+        expect(seen).not.to.have.property('REDIS_URL');
+        expect(seen).not.to.have.property('FNQ_TEST_SECRET');
+        expect(seen).to.include({ GREETING: 'hello', API_TOKEN: 'fn-secret', HOME: '/tmp' });
+        expect(Object.keys(seen).sort()).to.deep.equal(['API_TOKEN', 'GREETING', 'HOME', 'LANG', 'PATH']);
+      }
+    });
+  });
+
+  describe('isolation under bwrap', () => {
+    let server: Server;
+    let port: number;
+    before(async () => {
+      server = createServer((s) => s.end('reachable'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as { port: number }).port;
+    });
+    after(async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+
+    it('has no network: a socket connect fails in both runtimes (a server on the host loopback is unreachable)', async () => {
+      const node = await pool.run(
+        spec('nodejs', 'const net = require("net");\nfunction handler(e) {\n  return new Promise((resolve) => {\n    const s = net.connect(e.port, e.host, () => resolve("connected"));\n    s.on("error", (err) => resolve(err.code));\n  })\n}'),
+        { host: '127.0.0.1', port },
+      );
+      expect(node.result).to.be.oneOf(['ECONNREFUSED', 'ENETUNREACH']);
+      const outside = await pool.run(spec('nodejs', 'const net = require("net");\nfunction handler() { return new Promise((resolve) => { const s = net.connect(80, "1.1.1.1", () => resolve("connected")); s.on("error", (err) => resolve(err.code)) }) }'), null);
+      expect(outside.result).to.equal('ENETUNREACH');
+      const py = await pool.run(
+        spec('python', 'import socket\ndef handler(e):\n    s = socket.socket()\n    s.settimeout(2)\n    try:\n        s.connect((e["host"], e["port"]))\n        return "connected"\n    except OSError as err:\n        return type(err).__name__'),
+        { host: '127.0.0.1', port },
+      );
+      expect(py.result).to.be.oneOf(['ConnectionRefusedError', 'OSError']);
+    });
+
+    it('has a read-only filesystem except a private /tmp, and none of the service files', async () => {
+      const code = [
+        'const fs = require("fs");',
+        'function attempt(f) { try { f(); return "ok" } catch (e) { return e.code } }',
+        'function handler(e) {',
+        '  return {',
+        '    tmp: attempt(() => { fs.writeFileSync("/tmp/x.txt", "hi"); if (fs.readFileSync("/tmp/x.txt", "utf8") !== "hi") throw new Error() }),',
+        '    root: attempt(() => fs.writeFileSync("/x.txt", "hi")),',
+        '    usr: attempt(() => fs.writeFileSync("/usr/x.txt", "hi")),',
+        '    etc: attempt(() => fs.writeFileSync("/etc/passwd", "hi")),',
+        '    code: attempt(() => fs.writeFileSync(__filename, "hi")),',
+        '    dev: attempt(() => fs.writeFileSync("/dev/x", "hi")),',
+        '    service: fs.existsSync(e.service),',
+        '    uid: process.getuid(),',
+        '  }',
+        '}',
+      ].join('\n');
+      const r = await pool.run(spec('nodejs', code), { service: path.resolve('package.json') });
+      expect(r.result).to.deep.equal({ tmp: 'ok', root: 'EROFS', usr: 'EROFS', etc: 'EROFS', code: 'EROFS', dev: 'EROFS', service: false, uid: process.getuid!() === 0 ? 65534 : process.getuid!() });
+      const py = await pool.run(
+        spec('python', 'def handler(e):\n    out = {}\n    for p in ["/tmp/y.txt", "/y.txt", "/usr/y.txt"]:\n        try:\n            open(p, "w").write("x")\n            out[p] = "ok"\n        except OSError as err:\n            out[p] = err.errno\n    return out'),
+        null,
+      );
+      expect(py.result).to.deep.equal({ '/tmp/y.txt': 'ok', '/y.txt': 30, '/usr/y.txt': 30 });
+      // /tmp is private to the process: another function does not see x.txt.
+      const other = await pool.run(spec('nodejs', 'function handler() { return require("fs").existsSync("/tmp/x.txt") }'), null);
+      expect(other.result).to.equal(false);
+    });
+  });
+
+  describe('warm processes', () => {
+    it('reuses the process of a function version (faster) and never shares it across functions', async () => {
+      const code = 'let calls = 0;\nfunction handler() { return ++calls }';
+      const a = spec('nodejs', code);
+      const first = await pool.run(a, null);
+      const second = await pool.run(a, null);
+      expect(first.cold_start).to.equal(true);
+      expect(second.cold_start).to.equal(false);
+      expect(second.host_pid).to.equal(first.host_pid);
+      expect(second.result).to.equal(2);
+      expect(second.duration_ms).to.be.below(first.startup_ms!);
+      // Same code, another function: its own process and state.
+      const other = await pool.run({ ...a, function_id: `${a.function_id}-other` }, null);
+      expect(other.host_pid).not.to.equal(first.host_pid);
+      expect(other.result).to.equal(1);
+      // A new version gets its own process too.
+      const v2 = await pool.run({ ...a, version: 2 }, null);
+      expect(v2.host_pid).not.to.equal(first.host_pid);
+      expect(v2.result).to.equal(1);
+      const py = spec('python', 'calls = 0\ndef handler(e):\n    global calls\n    calls += 1\n    return calls');
+      const p1 = await pool.run(py, null);
+      const p2 = await pool.run(py, null);
+      expect([p1.result, p2.result, p2.host_pid === p1.host_pid, p2.cold_start]).to.deep.equal([1, 2, true, false]);
+    });
+
+    it('runs one invocation per process at a time, queueing beyond maxProcessesPerFunction', async () => {
+      const one = newPool({ sandbox: 'bwrap', maxProcessesPerFunction: 1 });
+      try {
+        const s = spec('nodejs', 'async function handler() { await new Promise((r) => setTimeout(r, 150)); return process.pid }');
+        const t0 = Date.now();
+        const rs: FunctionRunResult[] = await Promise.all([one.run(s, null), one.run(s, null), one.run(s, null)]);
+        expect(Date.now() - t0).to.be.at.least(440);
+        expect(new Set(rs.map((r) => r.host_pid)).size).to.equal(1);
+        expect(one.processes()).to.have.length(1);
+      } finally {
+        await closePool(one);
+      }
+    });
+
+    it('recycles a process after maxInvocationsPerProcess, reaps idle ones, and cancels a running invocation', async () => {
+      const small = newPool({ sandbox: 'bwrap', maxInvocationsPerProcess: 3, idleTimeoutMs: 300 });
+      try {
+        const s = spec('python', 'def handler(e):\n    import time\n    if e == "slow":\n        time.sleep(30)\n    return e');
+        const pids: Array<number | null> = [];
+        for (let i = 0; i < 4; i++) pids.push((await small.run(s, i)).host_pid);
+        expect(pids[0]).to.equal(pids[1]).and.equal(pids[2]);
+        expect(pids[3]).not.to.equal(pids[0]);
+        await eventually(async () => !alive(pids[0]!), 5000, 20);
+        await eventually(async () => small.processes().length === 0, 5000, 50);
+
+        const pending = failure(small.run(s, 'slow', { run_id: 'job-to-cancel' }));
+        await eventually(async () => small.processes().some((p) => p.state === 'busy'), 5000, 10);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(small.cancel('job-to-cancel')).to.equal(true);
+        const err = await pending;
+        expect(err.reason).to.equal('cancelled');
+        expect(err.report.run_id).to.equal('job-to-cancel');
+        expect(small.cancel('job-to-cancel')).to.equal(false);
+      } finally {
+        await closePool(small);
+      }
+    });
+
+    it('fails a load that never ends at startTimeoutMs + timeout_ms, killing it', async () => {
+      const p = newPool({ sandbox: 'bwrap', startTimeoutMs: 300 });
+      try {
+        const t0 = Date.now();
+        const err = await failure(p.run(spec('python', 'while True:\n    pass\ndef handler(e):\n    return e', { timeout_ms: 200 }), null));
+        expect(err.code).to.equal('TIMEOUT');
+        expect(err.message).to.equal('the function did not finish loading within 500 ms');
+        expect(Date.now() - t0).to.be.within(450, 3000);
+        await eventually(async () => p.processes().length === 0, 5000, 20);
+      } finally {
+        await closePool(p);
+      }
+    });
+
+    it('kills every process on close and refuses new invocations', async () => {
+      const p = newPool({ sandbox: 'bwrap' });
+      const r = await p.run(spec('nodejs', 'function handler() { return 1 }'), null);
+      const slow = failure(p.run(spec('nodejs', 'function handler() { for (;;) {} }'), null));
+      await eventually(async () => p.processes().length === 2, 5000, 10);
+      await closePool(p);
+      expect((await slow).code).to.equal('SERVICE_UNAVAILABLE');
+      expect(alive(r.host_pid!)).to.equal(false);
+      expect((await failure(p.run(spec('nodejs', 'function handler() {}'), null))).code).to.equal('SERVICE_UNAVAILABLE');
+    });
+  });
+
+  describe('without bwrap (sandbox: off)', () => {
+    it('still kills the process tree at the timeout, gives only the env, and says isolation is off', async () => {
+      const off = newPool({ sandbox: 'off' });
+      try {
+        expect((await off.start()).isolated).to.equal(false);
+        expect((await sandboxStatus('off')).reason).to.contain('off');
+        const token = `986.${process.pid}${++seq}`;
+        const code = `const { spawn } = require("child_process");\nfunction handler() {\n  spawn("sleep", ["${token}"], { detached: true, stdio: "ignore" });\n  spawn("sleep", ["${token}"], { stdio: "ignore" });\n  for (;;) {}\n}`;
+        const pending = failure(off.run(spec('nodejs', code, { timeout_ms: 600 }), null));
+        await eventually(async () => processesWith(token).length === 2, 5000, 20);
+        expect((await pending).code).to.equal('TIMEOUT');
+        await eventually(async () => processesWith(token).length === 0, 5000, 20);
+        const env = await off.run(spec('python', 'import os\ndef handler(e):\n    return sorted(os.environ)', { env: { ONLY: '1' } }), null);
+        const deps = mkdtempSync(path.join(tmpdir(), 'fnq-deps-off-'));
+        try {
+          mkdirSync(path.join(deps, 'node_modules', 'fnq-fixture-off'), { recursive: true });
+          writeFileSync(path.join(deps, 'node_modules', 'fnq-fixture-off', 'index.js'), 'module.exports = () => "from deps";\n');
+          const esm = await off.run(spec('nodejs', 'export { default as handler } from "fnq-fixture-off/index.js";\n', { deps_dir: deps }), null);
+          const cjs = await off.run(spec('nodejs', 'const d = require("fnq-fixture-off");\nfunction handler() { return d() + " (cjs)" }', { deps_dir: deps }), null);
+          expect([esm.result, cjs.result]).to.deep.equal(['from deps', 'from deps (cjs)']);
+        } finally {
+          rmSync(deps, { recursive: true, force: true });
+        }
+        expect(env.result).to.deep.equal(['HOME', 'LANG', 'ONLY', 'PATH']);
+        const oom = await failure(off.run(spec('python', 'def handler(e):\n    return len(bytearray(2 * 1024 ** 3))', { memory_mb: 128 }), null));
+        expect(oom.reason).to.equal('out_of_memory');
+      } finally {
+        await closePool(off);
+      }
+    });
+  });
+
+  describe('checkSyntax', () => {
+    it('returns null for valid code and the compiler message for a syntax error, without running the code', async () => {
+      expect(await checkSyntax('nodejs', 'function handler(event) { return event }')).to.equal(null);
+      expect(await checkSyntax('nodejs', 'return 1')).to.equal(null);
+      expect(await checkSyntax('nodejs', 'import x from "y";\nexport function handler() { return x }')).to.equal(null);
+      expect(await checkSyntax('nodejs', 'process.exit(3); function handler(e) { return e }')).to.equal(null);
+      expect(await checkSyntax('nodejs', 'function handler(event) {\n  return event\n}}')).to.equal("SyntaxError: Unexpected token '}' (line 3)");
+      expect(await checkSyntax('nodejs', 'import x from "y";\nexport const a = ;')).to.equal("SyntaxError: Unexpected token ';' (line 2)");
+      expect(await checkSyntax('python', 'def handler(event): return event')).to.equal(null);
+      expect(await checkSyntax('python', 'import sys\nsys.exit(3)\ndef handler(e):\n    return e')).to.equal(null);
+      expect(await checkSyntax('python', 'def handler(event)\n    return event')).to.match(/^SyntaxError: expected ':' \(line 1, column \d+\)$/);
+      expect(await checkSyntax('python', 'def handler(e):\nreturn e')).to.match(/^IndentationError: expected an indented block .*\(line 2, column \d+\)$/);
+    });
+  });
+});

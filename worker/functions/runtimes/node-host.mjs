@@ -1,0 +1,429 @@
+/**
+ * Warm host of one user function version in Node.js (issue 3). Plain JS run by `node` directly,
+ * usually inside bubblewrap; spawned and driven by worker/functions/function-pool.ts.
+ *
+ * Protocol: JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
+ * read by the parent as the invocation's logs) never carry protocol messages.
+ *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes}
+ *                  {type:'invoke', id, nonce, event, deadline_ms}
+ *   host → parent  {type:'ready', load_ms, module} | {type:'load_error', error}
+ *                  {type:'result', id, ok, result | error, handler_ms, cpu_ms, peak_rss_bytes, marks, recycle}
+ * After an invocation that wrote anything (per the kernel's write counter, /proc/self/io `wchar`)
+ * the host writes the end marker `\x1eFNQ-END:<nonce>\n` on stdout and on stderr, after the user's
+ * own output (stdout and stderr are made blocking below, so that output is in the pipes first);
+ * the parent reads up to the markers before it settles the run, so every line lands on the right
+ * invocation. `marks` says on which streams that write succeeded (1 = stdout, 2 = stderr); 0 when
+ * nothing was written, which spares a quiet invocation two writes here and two reads there.
+ *
+ * Handler lookup (files written by the parent into code_dir):
+ *   1. function.cjs: the code verbatim plus one appended line that hands the top-level binding named
+ *      `handler` (function declaration, var/let/const) to the host; loaded with require(), so
+ *      `module.exports.handler`, `exports.handler`, `module.exports = fn` and a bare top-level
+ *      `function handler` all work.
+ *   2. When that is a SyntaxError that only an ES module explains (import/export statements,
+ *      import.meta, top-level await: Node's own detect-module rule), function.mjs: the code plus
+ *      `export { handler as __fnq_handler__ }` (also catches a non-exported top-level handler);
+ *      if that export itself does not resolve, function.orig.mjs: the code verbatim. Named export
+ *      `handler` first, then a default export that is a function (or has `.handler`).
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+const CAPTURE = Symbol.for('fnqueue.capture');
+const ESM_ONLY_ERRORS = [
+  'Cannot use import statement outside a module',
+  "Unexpected token 'export'",
+  "Cannot use 'import.meta' outside a module",
+  'await is only valid in async functions and the top level bodies of modules',
+];
+/** Kinds of failure the parent maps to error reasons. */
+const OOM_MESSAGE = /Array buffer allocation failed|allocation failed|out of memory|Invalid typed array length|Invalid array buffer length/i;
+
+// The real stdout/stderr, kept before user code can replace them. Made blocking: Node queues pipe
+// writes in memory when the pipe is full, so a handler printing in a loop would grow without bound
+// and its output could trail its result; blocking writes give backpressure (the parent reads and
+// discards past the output cap) and keep each stream in order with our end marker.
+const stdout = process.stdout;
+const stderr = process.stderr;
+stdout._handle?.setBlocking?.(true);
+stderr._handle?.setBlocking?.(true);
+const stdoutWrite = stdout.write.bind(stdout);
+const stderrWrite = stderr.write.bind(stderr);
+const cpuUsage = process.cpuUsage.bind(process);
+const jsonStringify = JSON.stringify;
+
+const proto = new net.Socket({ fd: 3, readable: true, writable: true });
+proto.setNoDelay?.(true);
+
+let config = null;
+let handlerFn = null;
+let codeDir = '';
+let busy = null; // {id} of the invocation in flight
+let statusFd = -1;
+let clearRefsFd = -1;
+const statusBuf = Buffer.alloc(4096);
+
+function send(obj) {
+  proto.write(jsonStringify(obj) + '\n');
+}
+
+function sendRaw(text) {
+  proto.write(text + '\n');
+}
+
+/** The decimal number after `label` in the first `n` bytes of `buf` (a /proc file), or -1. */
+function numberAfter(buf, n, label) {
+  let i = buf.indexOf(label);
+  if (i < 0 || i >= n) return -1;
+  i += label.length;
+  while (i < n && (buf[i] === 32 || buf[i] === 9)) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < n && buf[i] >= 48 && buf[i] <= 57; i++, digits++) v = v * 10 + (buf[i] - 48);
+  return digits ? v : -1;
+}
+
+/** Peak RSS since the last reset, in bytes: VmHWM of /proc/self/status (measured by the kernel). */
+function readPeakRss() {
+  try {
+    if (statusFd < 0) statusFd = fs.openSync('/proc/self/status', 'r');
+    const n = fs.readSync(statusFd, statusBuf, 0, statusBuf.length, 0);
+    const kb = numberAfter(statusBuf, n, 'VmHWM:');
+    return kb < 0 ? null : kb * 1024;
+  } catch {
+    return null;
+  }
+}
+
+/** Resets the kernel's RSS high-water mark (`5` into /proc/self/clear_refs), so VmHWM is per invocation. @returns bytes written (0 or 1). */
+function resetPeakRss() {
+  try {
+    if (clearRefsFd === -1) clearRefsFd = fs.openSync('/proc/self/clear_refs', 'w');
+    if (clearRefsFd >= 0) return fs.writeSync(clearRefsFd, '5');
+  } catch {
+    clearRefsFd = -2; // not permitted here: VmHWM stays the process's lifetime peak
+  }
+  return 0;
+}
+
+let ioFd = -1;
+const ioBuf = Buffer.alloc(512);
+/**
+ * Bytes this process has passed to write(2) and friends so far (`wchar` of /proc/self/io, kept by
+ * the kernel for every fd: stdout, stderr, files). -1 when unreadable.
+ */
+function writtenBytes() {
+  try {
+    if (ioFd === -1) ioFd = fs.openSync('/proc/self/io', 'r');
+    if (ioFd < 0) return -1;
+    const n = fs.readSync(ioFd, ioBuf, 0, ioBuf.length, 0);
+    return numberAfter(ioBuf, n, 'wchar:');
+  } catch {
+    ioFd = -2;
+    return -1;
+  }
+}
+/**
+ * `wchar` right after the last result was sent (-1: unknown, so the next run writes its markers).
+ * When nothing but our own clear_refs byte was written since, no output of this process can be
+ * in flight, and the end markers (two writes here, two reads in the parent) are skipped.
+ */
+let quietSince = -1;
+let ownWrites = 0;
+
+/** Maps a path in a stack frame to what the user knows: `function.js`, `node_modules/x/...`. */
+function displayPath(text) {
+  const dirUrl = pathToFileURL(codeDir).href;
+  return text
+    .split(dirUrl + '/').join('')
+    .split(codeDir + '/').join('')
+    .replace(/function\.(orig\.mjs|mjs|cjs)/g, 'function.js');
+}
+
+/** Stack frames that are in the user's code or its dependencies, paths made relative. */
+function userFrames(err) {
+  const stack = typeof err?.stack === 'string' ? err.stack : '';
+  const dirUrl = pathToFileURL(codeDir).href;
+  return stack
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l) && (l.includes(codeDir + '/') || l.includes(dirUrl + '/') || l.includes('/node_modules/')))
+    .filter((l) => !l.includes('node-host.mjs'))
+    .map((l) => '    ' + displayPath(l.trim()));
+}
+
+function describe(err, kind) {
+  if (err instanceof Error || (err && typeof err === 'object' && 'message' in err)) {
+    let name = 'Error';
+    let message = '';
+    try {
+      name = String(err.name ?? 'Error');
+      message = String(err.message ?? '');
+    } catch {
+      /* hostile getters */
+    }
+    let stack = [];
+    try {
+      stack = userFrames(err);
+    } catch {
+      /* ignore */
+    }
+    return { kind, name, message: displayPath(message), stack };
+  }
+  let message;
+  try {
+    message = typeof err === 'string' ? err : jsonStringify(err) ?? String(err);
+  } catch {
+    message = String(err);
+  }
+  return { kind, name: 'Error', message: `a non-Error value was thrown: ${message}`, stack: [] };
+}
+
+class InvalidResult extends Error {}
+
+/**
+ * The result as JSON text, strictly: functions, symbols, BigInt, NaN/Infinity, Map, Set and other
+ * values JSON.stringify would drop or mangle silently are an error naming where they are.
+ * `undefined` at the top is `null` (a handler that returns nothing).
+ */
+function toJson(value) {
+  if (value === undefined) return 'null';
+  const seen = new Set();
+  const check = (v, where, depth) => {
+    if (depth > 200) throw new InvalidResult(`${where} is nested too deeply`);
+    const t = typeof v;
+    if (v === null || t === 'string' || t === 'boolean' || t === 'undefined') return;
+    if (t === 'number') {
+      if (!Number.isFinite(v)) throw new InvalidResult(`${where} is ${v}, which JSON cannot represent`);
+      return;
+    }
+    if (t === 'bigint') throw new InvalidResult(`${where} is a BigInt`);
+    if (t === 'function') throw new InvalidResult(`${where} is a function`);
+    if (t === 'symbol') throw new InvalidResult(`${where} is a symbol`);
+    if (typeof v.toJSON === 'function') return; // Date and friends: their own JSON form
+    if (seen.has(v)) throw new InvalidResult(`${where} is a circular reference`);
+    if (v instanceof Map || v instanceof Set || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
+      throw new InvalidResult(`${where} is a ${v.constructor.name}`);
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) throw new InvalidResult(`${where} is binary data (${v.constructor.name})`);
+    seen.add(v);
+    if (Array.isArray(v)) v.forEach((x, i) => check(x, `${where}[${i}]`, depth + 1));
+    else for (const k of Object.keys(v)) check(v[k], /^[A-Za-z_$][\w$]*$/.test(k) ? `${where}.${k}` : `${where}[${jsonStringify(k)}]`, depth + 1);
+    seen.delete(v);
+  };
+  check(value, 'result', 0);
+  return jsonStringify(value) ?? 'null';
+}
+
+function isEsmOnly(err) {
+  return err instanceof SyntaxError && ESM_ONLY_ERRORS.some((m) => String(err.message).includes(m));
+}
+
+function pick(candidate) {
+  return typeof candidate === 'function' ? candidate : null;
+}
+
+async function load() {
+  const name = config.handler;
+  const cjsFile = path.join(codeDir, 'function.cjs');
+  let captured;
+  globalThis[CAPTURE] = (v) => {
+    captured = v;
+  };
+  try {
+    const req = createRequire(cjsFile);
+    let exported;
+    try {
+      exported = req(cjsFile);
+    } catch (err) {
+      if (!isEsmOnly(err)) throw err;
+      return loadEsm(name);
+    }
+    const fn =
+      pick(exported?.[name]) ??
+      pick(captured) ??
+      (typeof exported === 'function' ? exported : null) ??
+      pick(exported?.default?.[name]) ??
+      pick(exported?.default);
+    return { fn, module: 'commonjs' };
+  } finally {
+    delete globalThis[CAPTURE];
+  }
+}
+
+async function loadEsm(name) {
+  let ns;
+  try {
+    ns = await import(pathToFileURL(path.join(codeDir, 'function.mjs')).href);
+  } catch (err) {
+    // The appended `export { handler as __fnq_handler__ }` names no top-level binding: load verbatim.
+    if (!(err instanceof SyntaxError && /__fnq_handler__|is not defined in module|Export '.*' is not defined/.test(String(err.message)))) throw err;
+    ns = await import(pathToFileURL(path.join(codeDir, 'function.orig.mjs')).href);
+  }
+  const fn = pick(ns[name]) ?? pick(ns.__fnq_handler__) ?? pick(ns.default) ?? pick(ns.default?.[name]);
+  return { fn, module: 'esm' };
+}
+
+function applyEnv(env) {
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const [k, v] of Object.entries(env)) process.env[k] = String(v);
+}
+
+function writeMarkers(nonce) {
+  const marker = `\x1eFNQ-END:${nonce}\n`;
+  let marks = 0;
+  try {
+    if (!stdout.destroyed && !stdout.writableEnded) {
+      stdoutWrite(marker);
+      marks |= 1;
+    }
+  } catch {
+    /* stdout gone */
+  }
+  try {
+    if (!stderr.destroyed && !stderr.writableEnded) {
+      stderrWrite(marker);
+      marks |= 2;
+    }
+  } catch {
+    /* stderr gone */
+  }
+  return marks;
+}
+
+function finish(inv, payload) {
+  if (busy !== inv) return; // already failed (uncaught exception) or superseded
+  busy = null;
+  // The handler's own time: until it returned (or its promise settled), before our serialization.
+  const handler_ms = (inv.t1 || performance.now()) - inv.t0;
+  const cpu = cpuUsage(inv.cpu0);
+  const peak = readPeakRss();
+  const now = quietSince < 0 ? -1 : writtenBytes();
+  const marks = now >= 0 && now - quietSince === ownWrites ? 0 : writeMarkers(inv.nonce);
+  const head = `{"type":"result","id":${inv.id},"handler_ms":${handler_ms},"cpu_ms":${(cpu.user + cpu.system) / 1000},"peak_rss_bytes":${peak ?? 'null'},"marks":${marks}`;
+  if (payload.ok) sendRaw(`${head},"ok":true,"result":${payload.json}}`);
+  else sendRaw(`${head},"ok":false,"recycle":${payload.recycle ? 'true' : 'false'},"error":${jsonStringify(payload.error)}}`);
+  quietSince = writtenBytes();
+}
+
+function fail(inv, err) {
+  inv.t1 ||= performance.now();
+  const oom = err instanceof RangeError && OOM_MESSAGE.test(String(err.message));
+  finish(inv, { ok: false, recycle: oom, error: describe(err, oom ? 'out_of_memory' : 'handler_error') });
+}
+
+function succeed(inv, value) {
+  inv.t1 ||= performance.now();
+  let json;
+  try {
+    json = toJson(value);
+  } catch (err) {
+    const message = err instanceof InvalidResult ? err.message : `could not serialize it: ${err?.message ?? err}`;
+    return finish(inv, { ok: false, error: { kind: 'invalid_result', name: 'TypeError', message: `the handler's result is not JSON-serializable: ${message}`, stack: [] } });
+  }
+  if (Buffer.byteLength(json) > config.max_result_bytes) {
+    return finish(inv, {
+      ok: false,
+      error: { kind: 'result_too_large', name: 'RangeError', message: `the handler's result is ${Buffer.byteLength(json)} bytes of JSON, over the ${config.max_result_bytes} byte limit`, stack: [] },
+    });
+  }
+  finish(inv, { ok: true, json });
+}
+
+function invoke(msg) {
+  const inv = { id: msg.id, nonce: msg.nonce, t0: 0, t1: 0, cpu0: null };
+  busy = inv;
+  const context = Object.freeze({
+    function_id: config.function_id,
+    version: config.version,
+    invocation_id: msg.run_id,
+    deadline_ms: msg.deadline_ms,
+    getRemainingTimeInMillis: () => Math.max(0, msg.deadline_ms - Date.now()),
+  });
+  ownWrites = resetPeakRss();
+  inv.cpu0 = cpuUsage();
+  inv.t0 = performance.now();
+  let out;
+  try {
+    out = handlerFn(msg.event, context);
+  } catch (err) {
+    return fail(inv, err);
+  }
+  if (out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function') {
+    Promise.resolve(out).then(
+      (v) => succeed(inv, v),
+      (err) => fail(inv, err),
+    );
+  } else succeed(inv, out);
+}
+
+function onUncaught(err) {
+  // A callback the handler scheduled threw: fail the invocation in flight (and recycle this
+  // process, whose state is now unknown); with none in flight, report and leave.
+  if (busy) {
+    const inv = busy;
+    const e = describe(err, 'handler_error');
+    e.message = `uncaught exception: ${e.message}`;
+    finish(inv, { ok: false, recycle: true, error: e });
+  } else {
+    try {
+      stderrWrite(`uncaught exception outside an invocation: ${err?.stack ?? err}\n`);
+    } catch {
+      /* ignore */
+    }
+    process.exit(70);
+  }
+}
+process.on('uncaughtException', onUncaught);
+process.on('unhandledRejection', onUncaught);
+
+async function onInit(msg) {
+  config = msg;
+  codeDir = msg.code_dir;
+  applyEnv(msg.env);
+  process.chdir(msg.cwd);
+  const t0 = performance.now();
+  try {
+    const { fn, module } = await load();
+    if (!fn) {
+      send({
+        type: 'load_error',
+        error: {
+          kind: 'load_error',
+          name: 'Error',
+          message: `no function named '${config.handler}' in the code: define \`function ${config.handler}(event)\` or export it (module.exports.${config.handler} = ..., export function ${config.handler}, export default)`,
+          stack: [],
+        },
+      });
+      return;
+    }
+    handlerFn = fn;
+    send({ type: 'ready', load_ms: performance.now() - t0, module });
+  } catch (err) {
+    const oom = err instanceof RangeError && OOM_MESSAGE.test(String(err.message));
+    send({ type: 'load_error', error: describe(err, oom ? 'out_of_memory' : 'load_error') });
+  }
+}
+
+let pending = '';
+proto.setEncoding('utf8');
+proto.on('data', (chunk) => {
+  pending += chunk;
+  let nl;
+  while ((nl = pending.indexOf('\n')) >= 0) {
+    const line = pending.slice(0, nl);
+    pending = pending.slice(nl + 1);
+    if (!line) continue;
+    const msg = JSON.parse(line);
+    if (msg.type === 'invoke') invoke(msg);
+    else if (msg.type === 'init') void onInit(msg);
+  }
+});
+// The parent going away (even by kill -9) closes fd 3: leave with it, never linger.
+proto.on('end', () => process.exit(0));
+proto.on('error', () => process.exit(0));
+// Ctrl-C to a terminal's process group is the parent's business.
+process.on('SIGINT', () => undefined);

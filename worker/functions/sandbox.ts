@@ -1,0 +1,478 @@
+/**
+ * How a user function's host process is started (issue 3, "Sandbox"): bubblewrap detection, the
+ * runtimes' executables, the command line with its resource limits, and killing a host's whole
+ * process tree. The warm pool that uses this is ./function-pool.ts.
+ *
+ * Layers, outermost first:
+ *   prlimit --core=0 --as=… [--data=…]      hard memory caps (util-linux), inherited by everything below
+ *   bwrap …                                  namespaces and a minimal read-only filesystem, when available
+ *   setpriv --reuid=65534 …                  when the service runs as root: the code runs as nobody
+ *   node|python3 <host script>               ./runtimes/node-host.mjs or ./runtimes/python-host.py
+ * Without bwrap: `prlimit … setpriv --pdeathsig KILL -- node|python3 <host script>` in its own
+ * process group, with only the env and limits (see {@link SandboxStatus}).
+ *
+ * Limits, stated plainly:
+ * - Memory caps are rlimits, per process: a child the function starts gets the same cap again
+ *   (no cgroups, so no cap on the tree's total), and the private /tmp (tmpfs) is RAM on top.
+ * - No cap on the number of processes (RLIMIT_NPROC counts per uid machine-wide) nor on CPU
+ *   beyond the wall-clock timeout: a fork bomb or a busy loop costs CPU until the timeout kills
+ *   the whole sandbox. No seccomp filter: the kernel's full syscall surface is reachable.
+ * - cpu_ms and peak_rss_bytes are read inside the function's own process, so hostile code can
+ *   falsify its own numbers (the parent's duration_ms it cannot).
+ * - Without bwrap the code runs as the service's user with the service's filesystem and network,
+ *   and a descendant that leaves the process group and the tree before the kill survives it.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The runtimes a function can use (seed 003). */
+export type FunctionRuntime = 'nodejs' | 'python';
+
+/** `auto`: bubblewrap when it works here (the default); `bwrap`: required, runs fail without it; `off`: never. */
+export type SandboxMode = 'auto' | 'bwrap' | 'off';
+
+/** Uid and gid the function code runs as under bwrap when the service runs as root (`nobody`). */
+export const SANDBOX_UID = 65534;
+
+/** PATH inside a function's process. */
+export const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/** Variables every function process gets unless its own env sets them (issue 3: only its own env). */
+export const BASE_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: SANDBOX_PATH, HOME: '/tmp', LANG: 'C.UTF-8' });
+
+/**
+ * Address space a Node host may reserve beyond memory_mb, in MB: V8 reserves (without using) about
+ * 1 GB of virtual memory for its code range and heap cages at start, so RLIMIT_AS alone cannot be
+ * memory_mb for Node; RLIMIT_DATA (private writable memory actually mapped) is, and holds the cap.
+ */
+export const NODE_ADDRESS_SPACE_SLACK_MB = 2048;
+
+/** Where things are inside the sandbox. */
+export const SANDBOX_PATHS = Object.freeze({
+  host: '/fn/host',
+  code: '/fn/code',
+  /** Node resolves `require('x')` from /fn/code/function.cjs up to /fn/node_modules. */
+  nodeModules: '/fn/node_modules',
+  pythonDeps: '/fn/deps',
+  cwd: '/tmp',
+});
+
+/** The host scripts shipped with the service. */
+export const HOST_SCRIPTS: Readonly<Record<FunctionRuntime, string>> = Object.freeze({
+  nodejs: fileURLToPath(new URL('./runtimes/node-host.mjs', import.meta.url)),
+  python: fileURLToPath(new URL('./runtimes/python-host.py', import.meta.url)),
+});
+
+/** Whether and how function code is isolated here, for the service's start-up log line. */
+export interface SandboxStatus {
+  /** True when function processes run under bubblewrap (no network, read-only filesystem, private /tmp). */
+  isolated: boolean;
+  /** The mode asked for. */
+  mode: SandboxMode;
+  /** bwrap executable and its version, when found. */
+  bwrap?: string;
+  bwrapVersion?: string;
+  /** Who the code runs as under bwrap: `nobody` (service is root) or the service's user in a user namespace. */
+  user?: string;
+  /** `rlimit`: memory caps by prlimit(1) (RLIMIT_AS, and RLIMIT_DATA for Node); `heap-only` when prlimit is missing. */
+  memoryLimit: 'rlimit' | 'heap-only';
+  /** Why `isolated` is false (not installed, probe failed with bwrap's message, or mode `off`). */
+  reason?: string;
+}
+
+/** A runtime's executable and the folders it needs visible inside the sandbox. */
+export interface RuntimeInfo {
+  runtime: FunctionRuntime;
+  /** Absolute path of `node` or `python3` (pyenv shims resolved to the real interpreter). */
+  executable: string;
+  /** Install folders outside /usr to bind read-only at the same path (a pyenv or nvm install). */
+  binds: string[];
+  /** `node --version` / `sys.version`, for logs. */
+  version: string;
+}
+
+/** Everything needed to start one host process. */
+export interface HostLaunchParams {
+  runtime: RuntimeInfo;
+  /** Use bwrap (only when {@link sandboxStatus} said `isolated`). */
+  isolated: boolean;
+  /** Folder holding function.cjs/.mjs/.py, written by the pool. */
+  codeDir: string;
+  /** Writable scratch folder used as cwd when not isolated. */
+  workDir: string;
+  /** Installed dependencies (node_modules, or its parent, for nodejs; a pip --target folder for python). */
+  depsDir?: string;
+  /** Memory cap in MB (MiB). */
+  memoryMb: number;
+  /** Size of the private /tmp under bwrap, in bytes. */
+  tmpBytes: number;
+}
+
+/** A host's command line plus the paths the host must use (they differ inside the sandbox). */
+export interface HostLaunch {
+  command: string;
+  args: string[];
+  /** Environment of the spawned process itself (the function's own env travels over the protocol). */
+  env: Record<string, string>;
+  /** Paths as the host sees them. */
+  hostCodeDir: string;
+  hostDeps: string | null;
+  hostCwd: string;
+}
+
+const which = (name: string): string | undefined => {
+  for (const dir of (process.env.PATH ?? SANDBOX_PATH).split(':').concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin'])) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+};
+
+let toolsCache: { bwrap?: string; prlimit?: string; setpriv?: string } | undefined;
+
+/** bwrap, prlimit and setpriv as found on PATH (looked up once). */
+export function sandboxTools(): { bwrap?: string; prlimit?: string; setpriv?: string } {
+  toolsCache ??= { bwrap: which('bwrap'), prlimit: which('prlimit'), setpriv: which('setpriv') };
+  return toolsCache;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, env: { ...BASE_ENV }, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : '')) });
+    });
+  });
+}
+
+const runtimeCache = new Map<string, Promise<RuntimeInfo>>();
+
+/** Install prefixes of an executable outside /usr that must be visible in the sandbox. */
+function prefixesOf(...paths: string[]): string[] {
+  const out = new Set<string>();
+  for (const p of paths) {
+    if (!p || !path.isAbsolute(p)) continue;
+    if (/^\/(usr|bin|lib|lib64|sbin)(\/|$)/.test(p)) continue;
+    out.add(p);
+  }
+  // Drop a folder already covered by another bound one.
+  return [...out].filter((p) => ![...out].some((q) => q !== p && p.startsWith(q + '/')));
+}
+
+/**
+ * The executable of `runtime`: Node is this process's own `process.execPath` unless `command` says
+ * otherwise; Python is `command` (default `python3` on PATH) resolved by asking it for
+ * `sys.executable`, since PATH may hold a pyenv shim (a shell script) that would not work, or be
+ * slow, inside the sandbox. Cached per command.
+ * @throws Error when the runtime cannot be found or started.
+ */
+export function resolveRuntime(runtime: FunctionRuntime, command?: string): Promise<RuntimeInfo> {
+  const key = `${runtime}\0${command ?? ''}`;
+  let cached = runtimeCache.get(key);
+  if (!cached) {
+    cached = runtime === 'nodejs' ? resolveNode(command) : resolvePython(command ?? 'python3');
+    runtimeCache.set(key, cached);
+    cached.catch(() => runtimeCache.delete(key));
+  }
+  return cached;
+}
+
+async function resolveNode(command?: string): Promise<RuntimeInfo> {
+  const exe = realpathSync(command ? (path.isAbsolute(command) ? command : which(command) ?? command) : process.execPath);
+  const out = await run(exe, ['--version'], 10_000);
+  if (out.code !== 0) throw new Error(`node runtime ${exe} does not start: ${out.stderr.trim()}`);
+  return { runtime: 'nodejs', executable: exe, binds: prefixesOf(path.dirname(path.dirname(exe))), version: out.stdout.trim() };
+}
+
+async function resolvePython(command: string): Promise<RuntimeInfo> {
+  const found = path.isAbsolute(command) ? command : which(command);
+  if (!found) throw new Error(`python runtime '${command}' not found on PATH`);
+  const probe = 'import sys,json;print(json.dumps([sys.executable,sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,sys.version.split()[0]]))';
+  const out = await run(found, ['-I', '-c', probe], 15_000);
+  if (out.code !== 0) throw new Error(`python runtime ${found} does not start: ${out.stderr.trim()}`);
+  const [executable, ...rest] = JSON.parse(out.stdout.trim()) as string[];
+  const version = rest.pop()!;
+  const real = realpathSync(executable!);
+  return { runtime: 'python', executable: executable!, binds: prefixesOf(...rest, path.dirname(path.dirname(real))), version };
+}
+
+const statusCache = new Map<SandboxMode, Promise<SandboxStatus>>();
+
+/**
+ * Whether function code runs isolated here: with mode `auto` (the default) or `bwrap`, bubblewrap
+ * is looked up on PATH and tried once with the exact namespace, mount and uid options hosts use
+ * (a container may have bwrap installed but forbid namespaces); `off` never isolates. Cached per
+ * mode. The service logs "running without isolation" when `isolated` is false.
+ */
+export function sandboxStatus(mode: SandboxMode = 'auto'): Promise<SandboxStatus> {
+  let cached = statusCache.get(mode);
+  if (!cached) {
+    cached = probeSandbox(mode);
+    statusCache.set(mode, cached);
+  }
+  return cached;
+}
+
+async function probeSandbox(mode: SandboxMode): Promise<SandboxStatus> {
+  const tools = sandboxTools();
+  const memoryLimit = tools.prlimit ? 'rlimit' : 'heap-only';
+  if (mode === 'off') return { isolated: false, mode, memoryLimit, reason: 'isolation turned off (sandbox: off)' };
+  if (!tools.bwrap) return { isolated: false, mode, memoryLimit, reason: 'bwrap (bubblewrap) is not installed' };
+  const privileged = process.getuid?.() === 0;
+  if (privileged && !tools.setpriv) return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, reason: 'running as root, and setpriv (util-linux) is missing to drop to nobody' };
+  const version = (await run(tools.bwrap, ['--version'], 10_000)).stdout.trim();
+  const args = [...bwrapBaseArgs([], 1024 * 1024), '--', ...dropPrivileges(), '/usr/bin/id', '-u'];
+  const probe = await run(tools.bwrap, args, 15_000);
+  if (probe.code !== 0) {
+    return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, bwrapVersion: version, reason: `bwrap does not work here: ${probe.stderr.trim() || `exit code ${probe.code}`}` };
+  }
+  if (privileged && probe.stdout.trim() !== String(SANDBOX_UID)) {
+    return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, bwrapVersion: version, reason: `bwrap ran the probe as uid ${probe.stdout.trim()}, not ${SANDBOX_UID}` };
+  }
+  return {
+    isolated: true,
+    mode,
+    memoryLimit,
+    bwrap: tools.bwrap,
+    bwrapVersion: version,
+    user: privileged ? `nobody (uid ${SANDBOX_UID})` : `the service's uid ${process.getuid?.()} in a user namespace, no capabilities`,
+  };
+}
+
+/** `setpriv` to nobody with no capabilities, when the service is root (a no-op list otherwise). */
+function dropPrivileges(): string[] {
+  if (process.getuid?.() !== 0) return [];
+  return [sandboxTools().setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--'];
+}
+
+/** /etc entries a runtime may read (dynamic linker, users, time zone, TLS roots); never shadow or the like. */
+const ETC_FILES = [
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'alternatives',
+  'localtime',
+  'timezone',
+  'nsswitch.conf',
+  'passwd',
+  'group',
+  'hosts',
+  'host.conf',
+  'mime.types',
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+];
+
+/**
+ * bwrap's options shared by hosts and the probe: every namespace (no network: only a loopback
+ * device exists; own pids, so killing bwrap ends every process of the sandbox), dying with the
+ * worker, a new session (no terminal injection), an empty env, read-only /usr, /etc bits and
+ * `binds`, a private size-capped /tmp, and a root remounted read-only.
+ *
+ * As root there is no user namespace: bwrap sets up mounts as root and `setpriv` (see
+ * {@link dropPrivileges}) then runs the code as nobody, so it owns no file and no sysctl (in a
+ * user namespace its uid would map back to root outside, and root-owned /proc/sys entries would
+ * be writable to it). As another user, an unprivileged user namespace is used.
+ */
+function bwrapBaseArgs(binds: Array<[string, string]>, tmpBytes: number): string[] {
+  const privileged = process.getuid?.() === 0;
+  const args = privileged
+    ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try']
+    : ['--unshare-all'];
+  args.push('--die-with-parent', '--new-session', '--hostname', 'fnqueue-function', '--clearenv');
+  args.push('--ro-bind', '/usr', '/usr');
+  for (const top of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    const p = `/${top}`;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(p), p);
+    else if (st.isDirectory()) args.push('--ro-bind', p, p);
+  }
+  args.push('--perms', '0755', '--dir', '/etc');
+  for (const f of ETC_FILES) args.push('--ro-bind-try', `/etc/${f}`, `/etc/${f}`);
+  args.push('--proc', '/proc', '--dev', '/dev');
+  args.push('--perms', '1777', '--size', String(tmpBytes), '--tmpfs', '/tmp');
+  const made = new Set<string>(['/', '/usr', '/etc', '/tmp', '/proc', '/dev']);
+  for (const [src, dest] of binds) {
+    // Parents of a bind point are made world-traversable (bwrap would copy /root's 0700).
+    const parts = path.dirname(dest).split('/').filter(Boolean);
+    let cur = '';
+    for (const part of parts) {
+      cur += `/${part}`;
+      if (made.has(cur)) continue;
+      made.add(cur);
+      args.push('--perms', '0755', '--dir', cur);
+    }
+    args.push('--ro-bind', src, dest);
+    made.add(dest);
+  }
+  args.push('--chdir', SANDBOX_PATHS.cwd, '--remount-ro', '/', '--remount-ro', '/dev');
+  return args;
+}
+
+/** The node_modules folder of a nodejs deps_dir: `<deps>/node_modules` when present, else deps_dir itself. */
+export function nodeModulesOf(depsDir: string): string {
+  const inner = path.join(depsDir, 'node_modules');
+  return existsSync(inner) ? inner : depsDir;
+}
+
+/**
+ * The command line of one host process. Memory (MiB): Node gets `--max-old-space-size=memoryMb`
+ * (V8's heap), RLIMIT_DATA = memoryMb (all private writable memory: heap, Buffers, native
+ * allocations; checked by the kernel on mmap/brk/mprotect) and RLIMIT_AS = memoryMb +
+ * {@link NODE_ADDRESS_SPACE_SLACK_MB}; Python gets RLIMIT_AS = memoryMb (its reservations are
+ * small). Both get RLIMIT_CORE = 0 (no core files of big processes).
+ */
+export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
+  const tools = sandboxTools();
+  const memBytes = p.memoryMb * 1024 * 1024;
+  const limits: string[] = [];
+  if (tools.prlimit) {
+    limits.push(tools.prlimit, '--core=0');
+    if (p.runtime.runtime === 'nodejs') limits.push(`--data=${memBytes}`, `--as=${memBytes + NODE_ADDRESS_SPACE_SLACK_MB * 1024 * 1024}`);
+    else limits.push(`--as=${memBytes}`);
+    if (!p.isolated) limits.push(`--fsize=${p.tmpBytes}`);
+    limits.push('--');
+  }
+  const script = HOST_SCRIPTS[p.runtime.runtime];
+  const runtimeArgs = (scriptPath: string) =>
+    p.runtime.runtime === 'nodejs'
+      ? [p.runtime.executable, `--max-old-space-size=${p.memoryMb}`, scriptPath]
+      : [p.runtime.executable, '-I', '-B', scriptPath];
+  // Env of the process itself; MALLOC_ARENA_MAX keeps glibc from reserving 64 MB of address space per thread.
+  const env: Record<string, string> = { ...BASE_ENV, MALLOC_ARENA_MAX: '2' };
+
+  if (!p.isolated) {
+    const cmd = [...limits];
+    if (tools.setpriv) cmd.push(tools.setpriv, '--pdeathsig', 'KILL', '--');
+    cmd.push(...runtimeArgs(script));
+    return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: p.codeDir, hostDeps: p.depsDir ? (p.runtime.runtime === 'nodejs' ? nodeModulesOf(p.depsDir) : p.depsDir) : null, hostCwd: p.workDir };
+  }
+
+  const hostScript = `${SANDBOX_PATHS.host}/${path.basename(script)}`;
+  const binds: Array<[string, string]> = p.runtime.binds.map((b) => [b, b]);
+  binds.push([script, hostScript], [p.codeDir, SANDBOX_PATHS.code]);
+  let hostDeps: string | null = null;
+  if (p.depsDir) {
+    if (p.runtime.runtime === 'nodejs') {
+      binds.push([nodeModulesOf(p.depsDir), SANDBOX_PATHS.nodeModules]);
+      hostDeps = SANDBOX_PATHS.nodeModules;
+    } else {
+      binds.push([p.depsDir, SANDBOX_PATHS.pythonDeps]);
+      hostDeps = SANDBOX_PATHS.pythonDeps;
+    }
+  }
+  const bw = bwrapBaseArgs(binds, p.tmpBytes);
+  for (const [k, v] of Object.entries(env)) bw.push('--setenv', k, v);
+  const cmd = [...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(), ...runtimeArgs(hostScript)];
+  return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: SANDBOX_PATHS.code, hostDeps, hostCwd: SANDBOX_PATHS.cwd };
+}
+
+/** Parent pid of every process, from /proc/<pid>/stat (field 4, after the parenthesised name). */
+function parentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return children;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return children;
+}
+
+/**
+ * Kills a host and everything it started, with SIGKILL. Under bwrap, killing bwrap is enough: its
+ * child is pid 1 of the sandbox's pid namespace (with --die-with-parent), and when that dies the
+ * kernel kills every process in the namespace, even ones that called setsid(). Without bwrap the
+ * host's process group (it is spawned detached) is stopped, its descendants found through /proc,
+ * and all killed; a descendant that left both the group and the tree (setsid plus double fork
+ * before the kill) escapes, which is a stated limit of running without isolation.
+ */
+export function killProcessTree(pid: number, isolated: boolean): void {
+  const signal = (target: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(target, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  if (isolated) {
+    signal(-pid, 'SIGKILL');
+    signal(pid, 'SIGKILL');
+    return;
+  }
+  signal(-pid, 'SIGSTOP');
+  const tree = parentMap();
+  const found: number[] = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    for (const c of tree.get(p) ?? []) {
+      found.push(c);
+      stack.push(c);
+    }
+  }
+  signal(-pid, 'SIGKILL');
+  for (const c of found) signal(c, 'SIGKILL');
+  signal(pid, 'SIGKILL');
+}
+
+/** Spawns `command` and collects its output, killing it after `timeoutMs` (checkSyntax's children). */
+export function runCollect(
+  command: string,
+  args: string[],
+  input: string | undefined,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...BASE_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const cap = 1024 * 1024;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (stdout.length < cap) stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < cap) stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+}
