@@ -4,6 +4,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import type { JobService } from './job-service.js';
+import type { JobWaiter } from './job-waiter.js';
 import { authenticate, type AuthOptions } from './middleware/auth.js';
 import { bodyParsing } from './middleware/body.js';
 import { errorHandler, notFound, type RouteTable } from './middleware/error-handler.js';
@@ -15,10 +16,16 @@ import { invokeRouter } from './routes/invoke.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metaRouter } from './routes/meta.js';
 import { workersRouter } from './routes/workers.js';
+import { schedulesRouter } from './routes/schedules.js';
+import type { ScheduleService } from './schedule-service.js';
+import type { Dashboard } from './routes/dashboard.js';
+import { statusRouter, type StatusSource } from './routes/status.js';
 
 /** What {@link createApp} wires together. */
 export interface AppDeps {
   jobs: JobService;
+  /** Job events, for GET /jobs/{job_id}/events (issue 4); unset: that route answers 503. */
+  waiter?: JobWaiter;
   registry: AlgorithmRegistry;
   metrics: Metrics;
   logger: Logger;
@@ -34,14 +41,30 @@ export interface AppDeps {
   auth?: AuthOptions;
   /** The worker registry behind GET /workers (issue 4); unset: those routes answer 503. */
   workers?: WorkerRegistry;
+  /** Schedules behind /schedules (issue 4); unset: those routes answer 503. */
+  schedules?: ScheduleService;
+  /** What GET /status reads (issue 4), with `workers` and `version`; unset: GET /status answers 503. */
+  status?: StatusSource;
+  /** Bull Board at /admin/queues (issue 4, api/routes/dashboard.ts); unset: not mounted (404). */
+  dashboard?: Dashboard;
 }
 
 /** Paths served, for 405 answers. */
 const ROUTES: RouteTable = [
   { pattern: /^\/invoke\/?$/, methods: ['POST'] },
-  { pattern: /^\/jobs\/?$/, methods: ['POST'] },
+  { pattern: /^\/jobs\/?$/, methods: ['GET', 'POST'] },
   { pattern: /^\/jobs\/[^/]+\/?$/, methods: ['GET'] },
+  { pattern: /^\/jobs\/[^/]+\/(attempts|events)\/?$/, methods: ['GET'] },
+  { pattern: /^\/jobs\/[^/]+\/cancel\/?$/, methods: ['POST'] },
   { pattern: /^\/workers(\/[^/]+)?\/?$/, methods: ['GET'] },
+  { pattern: /^\/schedules\/?$/, methods: ['GET', 'POST'] },
+  { pattern: /^\/schedules\/[^/]+\/?$/, methods: ['GET', 'PUT', 'DELETE'] },
+  { pattern: /^\/schedules\/[^/]+\/(enable|disable)\/?$/, methods: ['POST'] },
+  { pattern: /^\/schedules\/[^/]+\/jobs\/?$/, methods: ['GET'] },
+  { pattern: /^\/workers\/[^/]+\/resources\/?$/, methods: ['GET'] },
+  { pattern: /^\/status\/?$/, methods: ['GET'] },
+  // The dashboard's page; its other paths (api/*, static/*) answer 404 for a method it does not serve.
+  { pattern: /^\/admin\/queues\/?$/i, methods: ['GET'] },
   { pattern: /^\/(healthz|readyz|metrics|algorithms|openapi\.json|docs|redoc)\/?$/, methods: ['GET'] },
 ];
 
@@ -59,8 +82,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(bodyParsing(deps.bodyLimit));
   app.use(healthRouter(deps.readiness));
   app.use(invokeRouter(deps.jobs, deps.invokeTimeoutMs));
-  app.use(jobsRouter(deps.jobs));
+  app.use(jobsRouter(deps.jobs, deps.waiter));
   app.use(workersRouter(deps.workers));
+  app.use(schedulesRouter(deps.schedules));
+  app.use(statusRouter(deps.status && deps.workers ? { ...deps.status, workers: deps.workers, version: deps.version } : undefined));
+  if (deps.dashboard) app.use(deps.dashboard.router);
   app.use(metaRouter({ registry: deps.registry, openapi: buildOpenApiDocument(deps.version), metricsText: deps.metricsText }));
   app.use(notFound(ROUTES));
   app.use(errorHandler(deps.logger));

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 
 /** What a wait ends with: the finished record, `gone` (record removed or expired), or `timeout`. */
 export type WaitOutcome = { kind: 'finished'; job: StoredJob } | { kind: 'gone' } | { kind: 'timeout' };
@@ -24,6 +24,8 @@ const SWEEP_INTERVAL_MS = 2000;
  */
 export class JobWaiter {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly watchers = new Map<string, Set<(event: JobEvent) => void>>();
+  private readonly stoppers = new Set<() => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -80,6 +82,29 @@ export class JobWaiter {
     return wait.promise;
   }
 
+  /**
+   * Calls `listener` with every event of `jobId` (status changes, progress, the end) until the
+   * returned function is called: for live events (GET /jobs/{job_id}/events). Events carry the
+   * whole record only at the end; listeners re-read the record for the rest. `onStop` is called by
+   * {@link stopWatchers} (the API is shutting down).
+   */
+  watch(jobId: string, listener: (event: JobEvent) => void, onStop?: () => void): () => void {
+    let set = this.watchers.get(jobId);
+    if (!set) this.watchers.set(jobId, (set = new Set()));
+    set.add(listener);
+    if (onStop) this.stoppers.add(onStop);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.watchers.get(jobId) === set) this.watchers.delete(jobId);
+      if (onStop) this.stoppers.delete(onStop);
+    };
+  }
+
+  /** Ends every watch (live event streams), so a draining API is not held open by them. */
+  stopWatchers(): void {
+    for (const stop of [...this.stoppers]) stop();
+  }
+
   /** Ends every wait with `timeout` and stops the sweep. */
   close(): void {
     clearInterval(this.sweepTimer);
@@ -88,9 +113,15 @@ export class JobWaiter {
 
   private onEvent(message: string): void {
     const jobId = jobIdOfEvent(message);
-    if (!this.waiters.has(jobId)) return;
+    const waited = this.waiters.has(jobId);
+    const watchers = this.watchers.get(jobId);
+    if (!waited && !watchers) return;
     const event = decodeJobEvent(message);
-    this.settle(jobId, event.record ? { kind: 'finished', job: event.record } : { kind: 'gone' });
+    if (watchers) for (const listener of [...watchers]) listener(event);
+    if (!waited) return;
+    // Running, progress and retry events carry only {job_id, status}: a wait ends at the end only.
+    if (!event.record) this.settle(jobId, { kind: 'gone' });
+    else if (TERMINAL_STATUSES.has(event.record.status)) this.settle(jobId, { kind: 'finished', job: event.record });
   }
 
   private settle(jobId: string, outcome: WaitOutcome): void {

@@ -1,5 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { JOB_STATUSES, MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { POOL_PATTERN } from '../shared/queue/names.js';
 
 extendZodWithOpenApi(z);
 
@@ -35,9 +37,45 @@ const ParamsSchema = z
   .record(z.string(), z.unknown(), { error: (iss) => (iss.input === undefined ? 'is required' : 'must be an object') })
   .openapi({ example: { number: 17 }, description: "The algorithm's params; see GET /algorithms for each schema." });
 
-/** Body of `POST /jobs` (seed 002). */
+const int = (min: number, max: number) =>
+  z
+    .number({ error: 'must be an integer' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+
+/**
+ * Job options of `POST /jobs` (issue 4). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
+ * JOB_TIMEOUT_MAX_MS) are checked by the job service, since they are configuration.
+ */
+export const JobOptionsSchema = z.object({
+  priority: int(0, MAX_PRIORITY)
+    .optional()
+    .openapi({ description: `0 (default) to ${MAX_PRIORITY}: among waiting jobs of a pool, higher runs first; equal priorities run in submission order`, example: 10 }),
+  delay_ms: int(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'Wait this long before the job may start, ms (at most JOB_DELAY_MAX_MS, default 7 days)', example: 5000 }),
+  max_retries: int(0, 1000)
+    .optional()
+    .openapi({ description: 'Retries after a failed attempt (the algorithm failed or timed out). Default 0: a failure is final (seed 002). At most JOB_MAX_RETRIES (default 25)', example: 3 }),
+  retry_backoff: z
+    .enum(['fixed', 'exponential'], { error: 'must be fixed or exponential' })
+    .optional()
+    .openapi({ description: 'fixed (default): every retry waits retry_interval_ms; exponential: the wait doubles each retry (interval, 2×, 4×...)' }),
+  retry_interval_ms: int(0, 86_400_000).optional().openapi({ description: 'Wait before the first retry, ms. Default 1000', example: 1000 }),
+  timeout_ms: int(1, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({ description: 'Longest one attempt may run, ms; the runner process is killed past it (TIMEOUT). Default ALGORITHM_TIMEOUT_MS; capped at JOB_TIMEOUT_MAX_MS', example: 30000 }),
+  pool: z
+    .string({ error: 'must be a string' })
+    .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
+    .optional()
+    .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label)", example: 'gpu' }),
+});
+export type JobOptionsRequest = z.infer<typeof JobOptionsSchema>;
+
+/** Body of `POST /jobs` (seed 002), plus issue 4's job options. Header `Idempotency-Key` dedupes resubmissions. */
 export const JobRequestSchema = z
-  .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema, webhook: WebhookUrlSchema.optional() })
+  .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema, webhook: WebhookUrlSchema.optional(), ...JobOptionsSchema.shape })
   .openapi('JobRequest');
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
@@ -85,11 +123,16 @@ export const WebhookOutcomeSchema = z
   })
   .openapi('WebhookOutcome');
 
-/** `GET /jobs/{job_id}` (seed 002), plus `webhook` when the job has one. */
+/** Progress an algorithm reported (issue 4). */
+export const ProgressSchema = z
+  .object({ percent: z.number().min(0).max(100), message: z.string().nullable(), updated_at: IsoTime })
+  .openapi('Progress');
+
+/** `GET /jobs/{job_id}` (seed 002), plus `webhook` when the job has one and issue 4's fields when they carry something. */
 export const JobRecordSchema = z
   .object({
     job_id: z.string(),
-    status: z.enum(['pending', 'running', 'completed', 'failed']),
+    status: z.enum(JOB_STATUSES).openapi({ description: 'seed 002: pending → running → completed | failed; `cancelled` after POST /jobs/{job_id}/cancel' }),
     algorithm: z.string(),
     created_at: IsoTime,
     started_at: IsoTime.nullable(),
@@ -98,8 +141,87 @@ export const JobRecordSchema = z
     error: z.string().nullable(),
     metadata: MetadataSchema.nullable(),
     webhook: WebhookOutcomeSchema.optional(),
+    pool: z.string().optional().openapi({ description: 'Shown when not `default`' }),
+    priority: z.number().int().optional(),
+    delay_ms: z.number().int().optional(),
+    run_at: IsoTime.optional().openapi({ description: 'When a delayed job may start' }),
+    max_retries: z.number().int().optional(),
+    retry_backoff: z.enum(['fixed', 'exponential']).optional(),
+    retry_interval_ms: z.number().int().optional(),
+    timeout_ms: z.number().int().optional().openapi({ description: 'After the server cap' }),
+    attempts: z.number().int().optional().openapi({ description: 'Attempts started; shown when the job may retry or ran more than once. See GET /jobs/{job_id}/attempts' }),
+    progress: ProgressSchema.optional(),
+    schedule_id: z.string().optional().openapi({ description: 'The schedule that produced this run' }),
+    function_id: z.string().optional(),
   })
   .openapi('JobRecord');
+
+/** Largest page of job listings. */
+export const MAX_JOBS_LIMIT = 100;
+
+const queryInt = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: 'must be an integer' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+
+const queryTime = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), { error: 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z' })
+  .transform((s) => Date.parse(s));
+
+/** Query of `GET /jobs` (issue 4, seed 001 paging). Unknown parameters are refused. */
+export const JobListQuerySchema = z
+  .object({
+    status: z.enum(JOB_STATUSES, { error: `must be one of ${JOB_STATUSES.join(', ')}` }).optional(),
+    algorithm: z.string().min(1).max(200).optional(),
+    function_id: z.string().min(1).max(200).optional(),
+    schedule_id: z.string().min(1).max(200).optional(),
+    created_after: queryTime.optional(),
+    created_before: queryTime.optional(),
+    limit: queryInt(1, MAX_JOBS_LIMIT, 20),
+    offset: queryInt(0, 1_000_000, 0),
+  })
+  .strict();
+
+/** The same query as plain parameters, for the OpenAPI document. */
+export const JobListQueryDocSchema = z.object({
+  status: z.enum(JOB_STATUSES).optional(),
+  algorithm: z.string().optional(),
+  function_id: z.string().optional(),
+  schedule_id: z.string().optional(),
+  created_after: z.string().optional().openapi({ description: 'ISO 8601; jobs created at or after it' }),
+  created_before: z.string().optional().openapi({ description: 'ISO 8601; jobs created at or before it' }),
+  limit: z.number().int().min(1).max(MAX_JOBS_LIMIT).optional().openapi({ description: 'Page size, default 20' }),
+  offset: z.number().int().min(0).optional().openapi({ description: 'Items to skip, default 0' }),
+});
+
+/** `GET /jobs`: one page, newest first. */
+export const JobListSchema = z
+  .object({ jobs: z.array(JobRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('JobList');
+
+/** One attempt (seed 004's task instance). */
+export const AttemptSchema = z
+  .object({
+    attempt: z.number().int(),
+    worker_id: z.string(),
+    status: z.enum(['running', 'completed', 'failed', 'timeout', 'cancelled', 'lost']),
+    started_at: IsoTime,
+    finished_at: IsoTime.nullable(),
+    duration_ms: z.number().nullable(),
+    error: z.string().nullable(),
+    error_code: z.string().nullable(),
+    exit_code: z.number().int().nullable(),
+  })
+  .openapi('Attempt');
+
+/** `GET /jobs/{job_id}/attempts`. */
+export const AttemptListSchema = z
+  .object({ job_id: z.string(), attempts: z.array(AttemptSchema), total: z.number().int() })
+  .openapi('AttemptList');
 
 /** The one error shape (DESIGN.md, Errors). */
 export const ErrorSchema = z

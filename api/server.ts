@@ -8,16 +8,19 @@ import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import { workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
-import type { AlgorithmJobData } from '../shared/queue/job-data.js';
+import type { WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
-import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { bullPrefix, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
+import { JobQueues } from '../shared/queue/job-queues.js';
+import { dashboardRouter } from './routes/dashboard.js';
 import { createApp } from './app.js';
 import { onClientError } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
 import { QueueDepthGuard } from './queue-depth-guard.js';
 import { JobService } from './job-service.js';
+import { ScheduleService } from './schedule-service.js';
 import { JobWaiter } from './job-waiter.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -56,9 +59,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   await waitReady(redis);
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
-  const queue = new Queue<AlgorithmJobData>(JOBS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
-  const webhooksQueue = new Queue(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
-  for (const q of [queue, webhooksQueue]) q.on('error', (err) => logger.debug('queue error', { queue: q.name, error: err.message }));
+  // Every pool's jobs queue (issue 4: routing by label); GET /status counts them, the dashboard shows them.
+  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
+  const queue = jobQueues.get();
+  const webhooksQueue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
 
   const waiter = new JobWaiter(subscriber, store, keys.jobEvents, logger);
   await waiter.start();
@@ -94,9 +99,25 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // Limits (issue 5): backpressure on the queue, per-caller rate limit on the request connection.
   const admission = new QueueDepthGuard(queue, config.MAX_QUEUE_DEPTH);
   const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
-  const jobs = new JobService({ registry, store, queue, waiter, metrics, invokeTimeoutMs: config.INVOKE_TIMEOUT_MS, ttlSeconds: config.RESULT_TTL_SECONDS, admission, allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE });
+  const jobs = new JobService({
+    registry,
+    store,
+    queues: jobQueues,
+    webhooks: webhooksQueue,
+    webhookRetryDelaysMs: config.WEBHOOK_RETRY_DELAYS_MS,
+    redis,
+    keys,
+    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: config.JOB_DELAY_MAX_MS, maxRetries: config.JOB_MAX_RETRIES },
+    waiter,
+    metrics,
+    invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
+    ttlSeconds: config.RESULT_TTL_SECONDS,
+    admission,
+    allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+  });
   const app = createApp({
     jobs,
+    waiter,
     registry,
     metrics,
     logger,
@@ -115,6 +136,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     version: VERSION,
     // Workers registry (issue 4): read from the request connection, so Redis down answers 503.
     workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
+    // Schedules (issue 4): records on the request connection, BullMQ job schedulers on every pool's queue.
+    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger }),
+    // Status and dashboard (issue 4): every pool's jobs queue and the webhooks queue, read when asked.
+    status: { jobQueues, otherQueues: [webhooksQueue], redis },
+    dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -149,6 +175,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       closing ??= (async () => {
         accepting = false;
         for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        waiter.stopWatchers();
         logger.info('api draining', { grace_ms: graceMs });
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
@@ -160,7 +187,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         clearTimeout(timer);
         waiter.close();
         await publisher.stop();
-        await Promise.allSettled([queue.close(), webhooksQueue.close()]);
+        await Promise.allSettled([webhooksQueue.close(), jobQueues.close()]);
         await Promise.all([closeRedis(redis), closeRedis(subscriber)]);
         logger.info('api stopped');
       })();

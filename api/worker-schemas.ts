@@ -64,3 +64,15 @@ export const WorkerSchema = z
 export const WorkerListSchema = z
   .object({ total: z.number().int(), limit: z.number().int(), offset: z.number().int(), items: z.array(WorkerSchema) })
   .openapi('WorkerList');
+
+/** `GET /workers/{worker_id}/resources`: seed 001's `/metrics/resources` figures for one worker, from its last heartbeat. */
+export const WorkerResourcesSchema = z
+  .object({
+    worker_id: z.string().openapi({ example: 'worker-7f9c:4242' }),
+    status: z.enum(['online', 'offline']),
+    cpu_usage: z.number().openapi({ description: 'Percent of one core over the last heartbeat interval (may pass 100)', example: 12.5 }),
+    memory_usage: z.number().int().openapi({ description: 'Resident set size of the worker process, bytes' }),
+    runners_memory_usage: z.number().int().nullable().openapi({ description: 'Summed resident set size of its runner children, bytes; null where /proc is unavailable' }),
+    last_heartbeat: z.string().openapi({ example: '2026-11-21T12:05:00.000+00:00', description: 'When these figures were taken' }),
+  })
+  .openapi('WorkerResources');

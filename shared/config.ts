@@ -49,7 +49,13 @@ export const ConfigSchema = z.object({
   /** How long `POST /invoke` waits for the job before answering 504 TIMEOUT with the job_id. Default 30000 ms. */
   INVOKE_TIMEOUT_MS: int(1).default(30_000),
   /** Longest one algorithm run may take; past it the child process is killed and the job fails with TIMEOUT. Default 60000 ms. */
-  ALGORITHM_TIMEOUT_MS: int(1).default(60_000),
+  ALGORITHM_TIMEOUT_MS: int(1, 2_147_483_647).default(60_000),
+  /** Largest `timeout_ms` a job may ask for (issue 4); a larger one is capped to it. Default 3600000 ms (1 h). */
+  JOB_TIMEOUT_MAX_MS: int(1, 2_147_483_647).default(3_600_000),
+  /** Largest `delay_ms` a job may ask for (issue 4). Default 604800000 ms (7 days). */
+  JOB_DELAY_MAX_MS: int(0).default(604_800_000),
+  /** Largest `max_retries` a job may ask for (issue 4). Default 25. */
+  JOB_MAX_RETRIES: int(0, 1000).default(25),
   /** BullMQ lock duration: a job whose worker stops renewing its lock this long is stalled and re-queued. Default 30000 ms. */
   JOB_LOCK_MS: int(1000).default(30_000),
   /** How often workers look for stalled jobs (BullMQ stalledInterval). Default 30000 ms. */

@@ -11,9 +11,15 @@ export const HTTP_STATUS = {
   JOB_NOT_FOUND: 404,
   /** `GET /workers/{worker_id}`: unknown, or aged out of the registry (issue 4). */
   WORKER_NOT_FOUND: 404,
+  /** `/schedules/{schedule_id}`: unknown schedule (issue 4). */
+  SCHEDULE_NOT_FOUND: 404,
+  /** A function target that names no function (seed 003; functions arrive with issue 3). */
+  FUNCTION_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  /** A job's record error code once it was cancelled (issue 4); as an answer, like CONFLICT. */
+  CANCELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,

@@ -12,11 +12,11 @@ import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
-import { bullPrefix, JOBS_QUEUE, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
-import { createAlgorithmProcessor, trackActivity } from './processor.js';
+import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
 import { ChildPool } from './runner/child-pool.js';
 import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
 import { WebhookSigner } from './webhooks/signing.js';
@@ -69,11 +69,24 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
   const workerName = `${hostname()}:${process.pid}`;
+  // Routing by label (issue 4): the `pool` label names the one pool this worker serves (its queue).
+  const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
+  if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
+  // Cancellation (issue 4): every worker hears every cancel; the one running the job kills its child.
+  const cancelled = new RecentIds();
+  const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
+  cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  cancelSubscriber.on('message', (channel: string, jobId: string) => {
+    if (channel !== keys.jobCancel) return;
+    cancelled.add(jobId);
+    if (pool.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
+  });
+  await cancelSubscriber.subscribe(keys.jobCancel);
   // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
-    JOBS_QUEUE,
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger })),
+    jobsQueueName(servedPool),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled })),
     {
       connection: redis,
       prefix,
@@ -112,7 +125,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // jobs failed by BullMQ's stall check (maxStalledCount) in no event of ours, so the newest failed
   // jobs are swept every STALLED_INTERVAL_MS. (A QueueEvents per worker would read every event of
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
-  const jobsQueue = new Queue(JOBS_QUEUE, { connection: redis, prefix });
+  const jobsQueue = new Queue(jobsQueueName(servedPool), { connection: redis, prefix });
   jobsQueue.on('error', (err) => logger.debug('jobs queue error', { error: err.message }));
   const finishFailed = (jobId: string, reason: string) =>
     store
@@ -172,7 +185,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     offlineAfterMs: workerOfflineAfterMs(config),
   });
   heartbeat.start();
-  logger.info('worker started', { worker: workerName, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
+  logger.info('worker started', { worker: workerName, pool: servedPool, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
 
   // Closing twice (a second signal: a terminal's Ctrl-C reaches the whole process group and
   // `npm start` also sends SIGTERM) waits for the first drain; it used to resolve at once and exit mid-drain.
@@ -202,7 +215,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         await webhookAgent.destroy().catch(() => undefined);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await closeRedis(redis);
+        await Promise.all([closeRedis(redis), closeRedis(cancelSubscriber)]);
         logger.info('worker stopped');
       })();
       return closed;

@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { isoNow, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import { isoNow, MAX_PRIORITY, recordIdOf, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './runner/child-pool.js';
 
@@ -20,32 +20,94 @@ export interface ProcessorDeps {
   metrics: Metrics;
   webhooks: Queue<WebhookJobData>;
   logger: Logger;
+  /** This worker's id (`<host>:<pid>`), written on each attempt. */
+  workerId: string;
+  /** Job ids cancelled recently (heard on the cancel channel): a run not yet started is skipped. */
+  cancelled: RecentIds;
+}
+
+/** Progress is written to the record at most this often per job (ms); the latest value always lands. */
+export const PROGRESS_WRITE_INTERVAL_MS = 100;
+
+/** Error codes no retry can fix: the same input fails the same way. */
+const NOT_RETRIED: ReadonlySet<string> = new Set(['VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'CANCELLED']);
+
+/**
+ * Ids seen recently, each forgotten after `ttlMs` (at most `max` kept): cancel messages that may
+ * arrive before the job's run starts on this worker.
+ */
+export class RecentIds {
+  private readonly ids = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs = 10 * 60_000,
+    private readonly max = 10_000,
+  ) {}
+
+  add(id: string): void {
+    this.ids.delete(id);
+    this.ids.set(id, Date.now() + this.ttlMs);
+    // Maps keep insertion order: the first entries are the oldest.
+    for (const [old, expires] of this.ids) {
+      if (this.ids.size <= this.max && expires > Date.now()) break;
+      this.ids.delete(old);
+    }
+  }
+
+  has(id: string): boolean {
+    const expires = this.ids.get(id);
+    return expires !== undefined && expires > Date.now();
+  }
 }
 
 /**
- * The BullMQ processor of the jobs queue: marks the record running, runs the algorithm in a warm
- * child, writes the record's terminal state (which also wakes /invoke), counts the seed's metrics
- * and enqueues the webhook delivery. An algorithm's failure fails the BullMQ job without retry
- * (UnrecoverableError: the same input fails the same way); a Redis failure throws as is, so the job
- * is retried or recovered as stalled.
+ * The BullMQ processor of the jobs queues: starts an attempt on the record (issue 4: attempts
+ * history), marks it running, runs the algorithm in a warm child (with the job's timeout_ms),
+ * writes the record's terminal state (which also wakes /invoke), counts the seed's metrics and
+ * enqueues the webhook delivery.
+ *
+ * Failures: with retries left (max_retries, issue 4) the record goes back to pending and the error
+ * is thrown as is, so BullMQ retries after the job's backoff; otherwise the BullMQ job fails without
+ * retry (UnrecoverableError; seed 002: an algorithm failure is final by default). A Redis failure
+ * or the pool closing throws as is, so the job is retried or recovered as stalled. A job cancelled
+ * meanwhile keeps its `cancelled` record; its result is dropped and no webhook is sent here (the API
+ * sent the cancelled one).
  * @returns the job record's result.
  */
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
-  const { pool, store, registry, metrics, webhooks, logger } = deps;
+  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled } = deps;
 
   return async function processAlgorithmJob(job: Job<AlgorithmJobData>): Promise<unknown> {
-    const jobId = job.id!;
+    const queueJobId = job.id!;
+    const jobId = recordIdOf(queueJobId);
     const data = job.data;
     const logContext = { job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
+      if (cancelled.has(jobId)) throw new UnrecoverableError('CANCELLED: cancelled by request');
+      const createdAt = data.schedule_id ? await createScheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();
       const t0 = performance.now();
+      // Sent now, awaited at the end: the run does not wait for this round trip. A job that had
+      // already ended (cancelled) is stopped as soon as the answer says so.
+      const attemptStart = store.startAttempt(jobId, { worker_id: workerId, started_at: startedAt }, false).catch((err: unknown) => {
+        logger.warn('could not record the attempt', { error: String(err) });
+        return 0;
+      });
+      void attemptStart.then((r) => {
+        if (typeof r === 'object' && r.kind === 'ended') pool.cancel(jobId);
+      });
       // Only a run that lasts is marked running: for the many that end within RUNNING_MARK_DELAY_MS
       // the write would cost ~15 % of a job's CPU and no poller could see it. (started_at is exact
       // either way.) Not awaited: the finish below goes over the same connection, after it, in order.
-      const markTimer = setTimeout(() => {
+      let marked = false;
+      const markRunning = () => {
+        if (marked) return;
+        marked = true;
+        clearTimeout(markTimer);
         void store.markRunning(jobId, startedAt).catch((err: unknown) => logger.warn('could not mark the job running', { error: String(err) }));
-      }, RUNNING_MARK_DELAY_MS);
+      };
+      const markTimer = setTimeout(markRunning, RUNNING_MARK_DELAY_MS);
+      const progress = progressWriter(jobId, store, job, logger, markRunning);
 
       let result: unknown = null;
       let failure: AppError | undefined;
@@ -55,30 +117,65 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         if (!registry.get(data.algorithm)) {
           throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${data.algorithm}' is not served by this worker`, { available_algorithms: registry.names() });
         }
-        const out = await pool.run(data.algorithm, data.params, {
-          logContext,
-          onProgress: (percent, message) => void job.updateProgress({ percent, message }).catch(() => undefined),
-        });
-        clearTimeout(markTimer);
+        const out = await pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report });
         result = out.result;
         elapsedMs = out.elapsedMs;
       } catch (err) {
-        clearTimeout(markTimer);
         // The pool closing (worker shutdown past its grace period) is no verdict on the job: leave it
         // unfinished, so BullMQ retries it or stalled-job recovery hands it to another worker.
-        if (err instanceof AppError && err.code === 'SERVICE_UNAVAILABLE') throw err;
+        if (err instanceof AppError && err.code === 'SERVICE_UNAVAILABLE') {
+          clearTimeout(markTimer);
+          progress.stop();
+          throw err;
+        }
         failure = err instanceof AppError ? err : new AppError('ALGORITHM_ERROR', String(err));
         elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? performance.now() - t0);
       }
+      clearTimeout(markTimer);
+      await progress.flush();
+      const attemptNo = await attemptStart;
+      const finishedAt = isoNow();
+      const attemptEnd: AttemptEnd | undefined =
+        typeof attemptNo === 'number' && attemptNo > 0
+          ? {
+              attempt: attemptNo,
+              worker_id: workerId,
+              status: !failure ? 'completed' : failure.code === 'TIMEOUT' ? 'timeout' : failure.code === 'CANCELLED' ? 'cancelled' : 'failed',
+              started_at: startedAt,
+              finished_at: finishedAt,
+              duration_ms: round3(performance.now() - t0),
+              error: failure?.message ?? null,
+              error_code: failure?.code ?? null,
+              exit_code: typeof failure?.details.exit_code === 'number' ? failure.details.exit_code : null,
+            }
+          : undefined;
+      const dropCancelled = async (): Promise<never> => {
+        if (attemptEnd) await store.endAttempt(jobId, { ...attemptEnd, status: 'cancelled', error: 'cancelled by request', error_code: 'CANCELLED' });
+        logger.info('job was cancelled; its run is dropped');
+        throw new UnrecoverableError('CANCELLED: cancelled by request');
+      };
+      if (failure?.code === 'CANCELLED' || (typeof attemptNo === 'object' && attemptNo.kind === 'ended')) return dropCancelled();
+
       const algorithm = registry.get(data.algorithm);
+      metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
+      metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
+
+      const retriesLeft = (data.max_retries ?? 0) - job.attemptsMade;
+      if (failure && retriesLeft > 0 && !NOT_RETRIED.has(failure.code)) {
+        // BullMQ retries after the job's backoff (retry_backoff, retry_interval_ms); the record waits as pending.
+        if (attemptEnd && (await store.retryLater(jobId, attemptEnd)).kind === 'ended') return dropCancelled();
+        logger.info('attempt failed; retrying', { error: failure.message, error_code: failure.code, retries_left: retriesLeft });
+        throw new Error(`${failure.code}: ${failure.message}`);
+      }
+
       const status = failure ? 'failed' : 'completed';
       const record: StoredJob = {
         job_id: jobId,
         status,
         algorithm: data.algorithm,
-        created_at: data.created_at,
+        created_at: createdAt,
         started_at: startedAt,
-        completed_at: isoNow(),
+        completed_at: finishedAt,
         result: failure ? null : result,
         error: failure ? failure.message : null,
         error_code: failure ? failure.code : null,
@@ -86,10 +183,10 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         params: data.params,
       };
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
-      if (!(await store.finish(record))) logger.info('job record is gone (expired or removed); result dropped');
+      const outcome = await store.finish(record, attemptEnd);
+      if (outcome.kind === 'ended') return dropCancelled();
+      if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 
-      metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
-      metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
       if (data.mode === 'async') {
         metrics.jobsCompletedTotal.inc({ algorithm: data.algorithm, status });
         metrics.jobExecutionDuration.observe({ algorithm: data.algorithm }, (performance.now() - t0) / 1000);
@@ -97,7 +194,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (failure) logger.info('job failed', { error: failure.message, error_code: failure.code });
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
 
-      if (data.webhook) {
+      if (data.webhook && outcome.kind === 'updated') {
         const payload = {
           job_id: jobId,
           status,
@@ -113,6 +210,74 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
       return result;
     });
+  };
+}
+
+/**
+ * A schedule's run (issue 4) has no record yet: the job scheduler added it to the queue. Creates
+ * one (unless a stalled re-run finds it), with the scheduled time as created_at.
+ * @returns the record's created_at.
+ */
+async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>, jobId: string, metrics: Metrics): Promise<string> {
+  const data = job.data;
+  const createdAt = isoNow(new Date(job.timestamp + (job.opts.delay ?? 0)));
+  const created = await store.create({
+    job_id: jobId,
+    algorithm: data.algorithm,
+    params: data.params,
+    created_at: createdAt,
+    webhook: data.webhook,
+    schedule_id: data.schedule_id,
+    queue_job_id: jobId === job.id ? undefined : job.id,
+    pool: data.pool,
+    max_retries: data.max_retries,
+    timeout_ms: data.timeout_ms,
+    priority: job.opts.priority ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
+  });
+  if (created) metrics.jobsCreatedTotal.inc({ algorithm: data.algorithm });
+  else return (await store.get(jobId))?.created_at ?? createdAt;
+  return createdAt;
+}
+
+/**
+ * Progress reports of one run, written to the record (and BullMQ's job, for the dashboard) at most
+ * every {@link PROGRESS_WRITE_INTERVAL_MS}; the latest report always lands. The first report marks
+ * the job running at once.
+ */
+function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger, markRunning: () => void) {
+  let lastWrite = -Infinity;
+  let pending: JobProgress | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let writing: Promise<unknown> = Promise.resolve();
+  const write = () => {
+    timer = undefined;
+    if (!pending) return;
+    const p = pending;
+    pending = undefined;
+    lastWrite = performance.now();
+    writing = Promise.all([store.setProgress(jobId, p), job.updateProgress({ percent: p.percent, message: p.message })]).catch((err: unknown) =>
+      logger.debug('could not write progress', { error: String(err) }),
+    );
+  };
+  return {
+    report(percent: number, message?: string): void {
+      markRunning();
+      const clamped = Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0));
+      pending = { percent: clamped, message: message === undefined ? null : String(message).slice(0, 1000), updated_at: isoNow() };
+      const wait = PROGRESS_WRITE_INTERVAL_MS - (performance.now() - lastWrite);
+      if (wait <= 0) write();
+      else timer ??= setTimeout(write, wait);
+    },
+    /** Writes a pending report now and waits for the writes. */
+    async flush(): Promise<void> {
+      clearTimeout(timer);
+      write();
+      await writing;
+    },
+    stop(): void {
+      clearTimeout(timer);
+      pending = undefined;
+    },
   };
 }
 
@@ -135,6 +300,10 @@ export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<
       throw err;
     }
   };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1e3) / 1e3;
 }
 
 function round6(x: number): number {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { METHODS } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { ApiKeyStore } from '../../shared/auth/api-key-store.js';
 import type { JwtVerifier } from '../../shared/auth/jwt-verifier.js';
@@ -39,7 +40,7 @@ export interface RouteAccessRule {
  * THE scope table: which access each route needs when AUTH_ENABLED=true. Scopes are seed 004's
  * read (query resources) / write (create, update, delete) / manage, here `admin` (system
  * configuration and monitoring). A new route adds its line here (functions: read/write; schedules:
- * read/write; workers and the dashboard: admin); the OpenAPI document takes its security from this table.
+ * read/write; workers: read; the dashboard: read to view, admin to act); the OpenAPI document takes its security from this table.
  *
  * | method | path                                   | access  |
  * | ------ | -------------------------------------- | ------- |
@@ -49,9 +50,17 @@ export interface RouteAccessRule {
  * | GET    | /algorithms                            | read    |
  * | GET    | /jobs/{job_id}                         | read    |
  * | POST   | /jobs                                  | write   |
+ * | GET    | /jobs, /jobs/{job_id}/attempts, /jobs/{job_id}/events | read |
+ * | POST   | /jobs/{job_id}/cancel                  | write   |
  * | POST   | /invoke                                | write   |
  * | GET    | /workers, /workers/{worker_id}         | read    |
- * | (none yet)                                      | admin   |
+ * | GET    | /workers/{worker_id}/resources         | read    |
+ * | GET    | /status                                | read    |
+ * | GET    | /schedules, /schedules/{schedule_id}, /schedules/{schedule_id}/jobs | read |
+ * | POST   | /schedules, /schedules/{schedule_id}/enable, /schedules/{schedule_id}/disable | write |
+ * | PUT, DELETE | /schedules/{schedule_id}          | write   |
+ * | GET    | /admin/queues, /admin/queues/**        | read (Bull Board: page, static files, API reads) |
+ * | any other | /admin/queues, /admin/queues/**     | admin (Bull Board actions: pause, retry, clean, add, ...) |
  *
  * Any other method and path (unknown routes, wrong methods) needs valid credentials of any scope,
  * then answers 404 NOT_FOUND or 405 METHOD_NOT_ALLOWED: without credentials it is 401, so the
@@ -64,9 +73,23 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
   { methods: ['GET'], pattern: /^\/algorithms\/?$/i, access: 'read' },
   { methods: ['GET'], pattern: /^\/jobs\/[^/]+\/?$/i, access: 'read' },
   { methods: ['POST'], pattern: /^\/jobs\/?$/i, access: 'write' },
+  // Job control (issue 4): listing, attempts and live events read; cancelling writes.
+  { methods: ['GET'], pattern: /^\/jobs\/?$/i, access: 'read' },
+  { methods: ['GET'], pattern: /^\/jobs\/[^/]+\/(attempts|events)\/?$/i, access: 'read' },
+  { methods: ['POST'], pattern: /^\/jobs\/[^/]+\/cancel\/?$/i, access: 'write' },
   { methods: ['POST'], pattern: /^\/invoke\/?$/i, access: 'write' },
   // Workers registry (issue 4): `read`, not the `admin` foreseen above: it shows ids, labels and load, no configuration or secrets.
   { methods: ['GET'], pattern: /^\/workers(\/[^/]+)?\/?$/i, access: 'read' },
+  // Issue 4: one worker's resource figures (seed 001's /metrics/resources) and the deployment's status: figures, no configuration or secrets.
+  { methods: ['GET'], pattern: /^\/workers\/[^/]+\/resources\/?$/i, access: 'read' },
+  { methods: ['GET'], pattern: /^\/status\/?$/i, access: 'read' },
+  // Schedules (issue 4): reading them and their runs needs read; creating, changing, enabling and disabling, write.
+  { methods: ['GET'], pattern: /^\/schedules(\/[^/]+(\/jobs)?)?\/?$/i, access: 'read' },
+  { methods: ['POST'], pattern: /^\/schedules(\/[^/]+\/(enable|disable))?\/?$/i, access: 'write' },
+  { methods: ['PUT', 'DELETE'], pattern: /^\/schedules\/[^/]+\/?$/i, access: 'write' },
+  // Dashboard (issue 4, api/routes/dashboard.ts): viewing needs read; every other method Node accepts is an action and needs admin.
+  { methods: ['GET'], pattern: /^\/admin\/queues(\/.*)?$/i, access: 'read' },
+  { methods: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'), pattern: /^\/admin\/queues(\/.*)?$/i, access: 'admin' },
 ];
 
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */

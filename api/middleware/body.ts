@@ -1,8 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../shared/errors.js';
 
-/** Routes that take a JSON body; their limit is BODY_LIMIT. */
-const BODY_ROUTES = /^\/(invoke|jobs)\/?$/i;
+/**
+ * Routes that take a JSON body; their limit is BODY_LIMIT. Schedules (POST /schedules, PUT /schedules/{id}; issue 4). The dashboard's API (Bull Board's
+ * actions: add a job, edit its data, ...) too: it reads `req.body` parsed here, and its own parser skips a read body.
+ */
+const BODY_ROUTES = /^\/(invoke|jobs|schedules)\/?$|^\/schedules\/[^/]+\/?$|^\/admin\/queues\/api\//i;
 
 /** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */
 export const NO_BODY_LIMIT_BYTES = 4096;

@@ -6,7 +6,7 @@ import { parseBody } from '../middleware/validate.js';
 import { InvokeRequestSchema } from '../schemas.js';
 
 /** Job error codes /invoke passes through; any other failure is ALGORITHM_ERROR. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR']);
+const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
 
 /**
  * POST /invoke (seed 002): `{"number": 17}` runs PrimeChecker; `{"algorithm", "params"}` runs any

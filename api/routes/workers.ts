@@ -9,7 +9,8 @@ export function workerNotFound(workerId: string): AppError {
 }
 
 /**
- * GET /workers and GET /workers/{worker_id} (issue 4; seed 004's agents). `registry` unset (an app
+ * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (issue 4; seed 004's
+ * agents, seed 001's resource figures). `registry` unset (an app
  * built without Redis, in unit tests): 503.
  */
 export function workersRouter(registry: WorkerRegistry | undefined): Router {
@@ -37,6 +38,15 @@ export function workersRouter(registry: WorkerRegistry | undefined): Router {
     const worker = await need().get(workerId);
     if (!worker) throw workerNotFound(workerId);
     res.json(worker);
+  });
+
+  // Seed 001's GET /metrics/resources, per worker: the figures of its last heartbeat (issue 4).
+  router.get('/workers/:worker_id/resources', async (req, res) => {
+    const workerId = req.params.worker_id;
+    const worker = await need().get(workerId);
+    if (!worker) throw workerNotFound(workerId);
+    const { cpu_usage, memory_usage, runners_memory_usage } = worker.resources;
+    res.json({ worker_id: worker.id, status: worker.status, cpu_usage, memory_usage, runners_memory_usage, last_heartbeat: worker.last_heartbeat });
   });
 
   return router;

@@ -21,22 +21,31 @@ export const echo = defineAlgorithm({
   },
 });
 
-/** Waits `ms` (timer) or, with `spin`, burns CPU for `ms`; reports progress. */
+/** Waits `ms` (timer) or, with `spin`, burns CPU for `ms`; reports progress (`steps` times along the way, and 100 at the end). */
 export const sleep = defineAlgorithm({
   name: 'Sleep',
   version: '1.0.0',
-  description: 'Diagnostic: waits ms milliseconds (spin: true keeps the CPU busy instead).',
-  params: z.strictObject({ ms: z.number().int().min(0).max(600_000), spin: z.boolean().default(false) }),
+  description: 'Diagnostic: waits ms milliseconds (spin: true keeps the CPU busy instead), reporting progress steps times on the way.',
+  params: z.strictObject({ ms: z.number().int().min(0).max(600_000), spin: z.boolean().default(false), steps: z.number().int().min(0).max(100).default(0) }),
   run: async (params, ctx) => {
     const start = Date.now();
-    if (params.spin) {
-      while (Date.now() - start < params.ms) {
-        /* busy on purpose: a CPU-bound run */
+    const wait = async (ms: number) => {
+      const until = Date.now() + ms;
+      if (params.spin) {
+        while (Date.now() < until) {
+          /* busy on purpose: a CPU-bound run */
+        }
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, ms));
       }
-    } else {
-      await new Promise((resolve) => setTimeout(resolve, params.ms));
+    };
+    const parts = params.steps + 1;
+    for (let i = 1; i < parts; i++) {
+      await wait(params.ms / parts);
+      ctx.progress(Math.round((100 * i) / parts), `step ${i} of ${parts}`);
     }
-    ctx.progress(100);
+    await wait(Math.max(0, params.ms - (Date.now() - start)));
+    ctx.progress(100, 'done');
     return { slept_ms: Date.now() - start };
   },
 });

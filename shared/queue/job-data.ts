@@ -12,12 +12,20 @@ export interface AlgorithmJobData {
   webhook?: string;
   /** The request that created the job, for log correlation. */
   request_id?: string;
+  /** The pool (worker `pool` label) that runs the job; absent: the default pool (issue 4). */
+  pool?: string;
+  /** Retries after a failed attempt (issue 4); absent: 0 (seed 002: an algorithm failure is final). */
+  max_retries?: number;
+  /** Longest one attempt may run, ms, already capped by the server's JOB_TIMEOUT_MAX_MS; absent: ALGORITHM_TIMEOUT_MS. */
+  timeout_ms?: number;
+  /** The schedule that produced this run (issue 4); its record is created by the worker when the run starts. */
+  schedule_id?: string;
 }
 
 /** Seed 002's webhook payload. */
 export interface WebhookPayload {
   job_id: string;
-  status: 'completed' | 'failed';
+  status: 'completed' | 'failed' | 'cancelled';
   algorithm: string;
   result: unknown;
   error: string | null;

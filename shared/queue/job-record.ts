@@ -1,13 +1,67 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redactText } from '../logger.js';
 import type { Keys } from './names.js';
 
-/** Seed 002's statuses: pending → running → completed | failed. */
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';
+/** Seed 002's statuses: pending → running → completed | failed; plus `cancelled` (DESIGN.md: where cancelling exists, issue 4). */
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Every status, for validation of listing filters. */
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
 
 /** Statuses after which a record no longer changes (but for its webhook outcome). */
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed']);
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Most a job's priority may be (issue 4); 0 is the default and the lowest. */
+export const MAX_PRIORITY = 1000;
+
+/** How a failed attempt's retry waits (issue 4): the same `retry_interval_ms` each time, or doubling from it. */
+export type RetryBackoff = 'fixed' | 'exponential';
+
+/** Job options (issue 4) as a record keeps them; each shows on the record only when it was given. */
+export interface JobOptions {
+  /** 0 (default) to 1000; higher runs first among waiting jobs. */
+  priority?: number;
+  /** Wait before the job may start, ms. */
+  delay_ms?: number;
+  /** When a delayed job may start: created_at + delay_ms (ISO 8601). */
+  run_at?: string;
+  /** Retries after a failed attempt (0 default: an algorithm failure is final, seed 002). */
+  max_retries?: number;
+  retry_backoff?: RetryBackoff;
+  /** First retry's wait, ms (then the same, or doubled each time when exponential). */
+  retry_interval_ms?: number;
+  /** Longest one attempt may run, ms, after the server's cap (JOB_TIMEOUT_MAX_MS). */
+  timeout_ms?: number;
+  /** The pool (worker `pool` label) that runs the job; shown when not `default`. */
+  pool?: string;
+}
+
+/** Progress an algorithm or function reported (issue 4). */
+export interface JobProgress {
+  /** 0 to 100. */
+  percent: number;
+  message: string | null;
+  updated_at: string;
+}
+
+/**
+ * One attempt of a job (issue 4; seed 004's task instance): which worker ran it, when, and how it ended.
+ * `lost`: the worker stopped heartbeating the job (killed, or its lock expired) and the job ran again.
+ */
+export interface AttemptRecord {
+  attempt: number;
+  worker_id: string;
+  status: 'running' | 'completed' | 'failed' | 'timeout' | 'cancelled' | 'lost';
+  started_at: string;
+  finished_at: string | null;
+  /** Wall time of the attempt, ms; null while running. */
+  duration_ms: number | null;
+  error: string | null;
+  error_code: string | null;
+  /** The runner process's exit code when it exited (a crash); else null. */
+  exit_code: number | null;
+}
 
 /** Seed 002's `metadata`: which algorithm ran and how long, in seconds. */
 export interface JobMetadata {
@@ -40,12 +94,50 @@ export interface JobRecord {
   error: string | null;
   metadata: JobMetadata | null;
   webhook?: WebhookOutcome;
+  /** Issue 4 additions, each present only when it carries something (a plain job's record is seed 002's to the letter). */
+  pool?: string;
+  priority?: number;
+  delay_ms?: number;
+  run_at?: string;
+  max_retries?: number;
+  retry_backoff?: RetryBackoff;
+  retry_interval_ms?: number;
+  timeout_ms?: number;
+  /** Attempts started so far (shown when the job may retry or ran more than once). */
+  attempts?: number;
+  progress?: JobProgress;
+  schedule_id?: string;
+  function_id?: string;
 }
 
 /** A record plus what the service keeps for itself: the error's code (to answer /invoke) and the params. */
 export interface StoredJob extends JobRecord {
   error_code: string | null;
   params: unknown;
+  /** The BullMQ job id when it is not the record's (a schedule's run: `repeat:<scheduler>:<ms>`). */
+  queue_job_id?: string;
+}
+
+/** A new job's record, as {@link JobStore.create} writes it. */
+export interface NewJob extends JobOptions {
+  job_id: string;
+  algorithm: string;
+  params: unknown;
+  created_at: string;
+  webhook?: string;
+  schedule_id?: string;
+  function_id?: string;
+  queue_job_id?: string;
+}
+
+/** Filters of {@link JobStore.list} (issue 4, seed 001 paging); times in ms since the epoch, inclusive. */
+export interface JobListFilter {
+  status?: JobStatus;
+  algorithm?: string;
+  function_id?: string;
+  schedule_id?: string;
+  created_after?: number;
+  created_before?: number;
 }
 
 /**
@@ -72,36 +164,159 @@ export function isJobId(id: string): boolean {
 }
 
 /**
- * Updates a record only while it exists (a job whose record expired or was removed is not brought
- * back as a fragment), refreshes its TTL, and publishes `ARGV[3]` on channel `ARGV[2]` when given.
- * KEYS[1] record; ARGV[1] TTL seconds; ARGV[2] channel or ''; ARGV[3] message; ARGV[4..] field, value pairs.
- * Returns 1 when updated, 0 when the record is gone.
+ * The record id of a BullMQ job: its own id when that is a job id, else (a schedule's run, whose
+ * BullMQ id is `repeat:<scheduler>:<ms>`) 12 hex characters of its SHA-256, so every run gets a
+ * stable id of the usual form (issue 4).
  */
-const UPDATE_IF_EXISTS_LUA = `
+export function recordIdOf(queueJobId: string): string {
+  if (isJobId(queueJobId)) return queueJobId;
+  const hex = createHash('sha256').update(queueJobId).digest('hex');
+  // An all-digit id is possible (0.4 %): take a later window, as newJobId draws again.
+  for (let i = 0; i + 12 <= hex.length; i++) if (!/^\d+$/.test(hex.slice(i, i + 12))) return hex.slice(i, i + 12);
+  return `f${hex.slice(1, 12)}`;
+}
+
+/**
+ * Shared Lua: moves a record's id between status indexes and refreshes the indexes' TTL.
+ * Index keys are built here from ARGV's index prefix (all under the record's hash tag, so a
+ * cluster keeps them in one slot).
+ */
+const LUA_HELPERS = `
+local function move_status(rec, prefix, id, new_status, ttl)
+  local old = redis.call('HGET', rec, 'status')
+  local score = tonumber(redis.call('HGET', rec, 'created_ms') or '0')
+  if old and old ~= new_status then redis.call('ZREM', prefix .. 'status:' .. old, id) end
+  if new_status ~= '' then
+    redis.call('ZADD', prefix .. 'status:' .. new_status, score, id)
+    redis.call('EXPIRE', prefix .. 'status:' .. new_status, ttl + 3600)
+  end
+end
+local terminal = { completed = true, failed = true, cancelled = true }
+`;
+
+/**
+ * Writes a new record (unless one exists: a schedule's run re-run after a stall keeps its record), its TTL, and its index entries (score = created ms), pruning index entries
+ * older than the TTL. KEYS[1] record, KEYS[2..] index keys (not the status one);
+ * ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] index prefix, ARGV[5..] field, value pairs.
+ */
+const CREATE_LUA = `${LUA_HELPERS}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local ttl = tonumber(ARGV[1])
+local score = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ttl)
+local cutoff = score - ttl * 1000
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], score, ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff)
+  redis.call('EXPIRE', KEYS[i], ttl + 3600)
+end
+move_status(KEYS[1], ARGV[4], ARGV[3], 'pending', ttl)
+redis.call('ZREMRANGEBYSCORE', ARGV[4] .. 'status:pending', '-inf', cutoff)
+return 1
+`;
+
+/**
+ * Updates a live record: only while it exists (an expired or removed job is not brought back as a
+ * fragment) and has not ended (a job cancelled or finished elsewhere keeps its end), refreshes the
+ * TTL, moves it between status indexes, optionally writes one attempt entry, and publishes.
+ * KEYS[1] record, KEYS[2] attempts hash; ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message,
+ * ARGV[4] index prefix, ARGV[5] job id, ARGV[6] new status or '', ARGV[7] attempt number or '',
+ * ARGV[8] attempt JSON, ARGV[9..] field, value pairs.
+ * Returns 1 when updated, 0 when the record is gone, or the status it already ended with.
+ */
+const UPDATE_LIVE_LUA = `${LUA_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+local status = redis.call('HGET', KEYS[1], 'status')
+if terminal[status] then return status end
+local ttl = tonumber(ARGV[1])
+if ARGV[6] ~= '' then move_status(KEYS[1], ARGV[4], ARGV[5], ARGV[6], ttl) end
+if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
+redis.call('EXPIRE', KEYS[1], ttl)
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `;
 
-/** Writes a new record and its TTL. KEYS[1] record; ARGV[1] TTL seconds; ARGV[2..] field, value pairs. */
-const CREATE_LUA = `
+/**
+ * Starts an attempt: bumps the record's attempt counter, writes the attempt entry as running and
+ * (when ARGV[5] is 1) marks the record running. KEYS[1] record, KEYS[2] attempts hash;
+ * ARGV[1] TTL s, ARGV[2] channel, ARGV[3] index prefix, ARGV[4] job id, ARGV[5] mark running 1|0,
+ * ARGV[6] started_at, ARGV[7] attempt JSON without its number.
+ * Returns the attempt number, 0 when the record is gone, or the status it already ended with.
+ */
+const START_ATTEMPT_LUA = `${LUA_HELPERS}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if terminal[status] then return status end
+local ttl = tonumber(ARGV[1])
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local attempt = cjson.decode(ARGV[7])
+attempt['attempt'] = n
+redis.call('HSET', KEYS[2], tostring(n), cjson.encode(attempt))
+redis.call('EXPIRE', KEYS[2], ttl)
+if ARGV[5] == '1' then
+  move_status(KEYS[1], ARGV[3], ARGV[4], 'running', ttl)
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[6])
+  redis.call('PUBLISH', ARGV[2], ARGV[4] .. ' {"job_id":"' .. ARGV[4] .. '","status":"running"}')
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return n
+`;
+
+/**
+ * Job listing (issue 4): one index, or the intersection of several (into KEYS[#KEYS], a scratch key
+ * deleted before returning), within a created-ms range, newest first. Prunes entries past the TTL first.
+ * KEYS[1..n] indexes, KEYS[n+1] scratch; ARGV[1] min ms, ARGV[2] max ms, ARGV[3] offset, ARGV[4] limit, ARGV[5] cutoff ms.
+ * Returns {total, id...}.
+ */
+const LIST_LUA = `
+local n = #KEYS - 1
+for i = 1, n do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[5]) end
+local key = KEYS[1]
+if n > 1 then
+  local args = { KEYS[#KEYS], n }
+  for i = 1, n do args[#args + 1] = KEYS[i] end
+  args[#args + 1] = 'AGGREGATE'
+  args[#args + 1] = 'MAX'
+  redis.call('ZINTERSTORE', unpack(args))
+  key = KEYS[#KEYS]
+end
+local total = redis.call('ZCOUNT', key, ARGV[1], ARGV[2])
+local ids = redis.call('ZREVRANGEBYSCORE', key, ARGV[2], ARGV[1], 'LIMIT', ARGV[3], ARGV[4])
+if n > 1 then redis.call('DEL', KEYS[#KEYS]) end
+table.insert(ids, 1, total)
+return ids
+`;
+
+/** Updates a record while it exists, ended or not (webhook outcomes). KEYS[1] record; ARGV[1] TTL s; ARGV[2..] field, value pairs. */
+const UPDATE_IF_EXISTS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 `;
 
 type RedisWithScripts = Redis & {
-  fnqCreate(key: string, ttl: number, ...fields: string[]): Promise<number>;
-  fnqUpdateIfExists(key: string, ttl: number, channel: string, message: string, ...fields: string[]): Promise<number>;
+  fnqUpdateIfExists(key: string, ttl: number, ...fields: string[]): Promise<number>;
+  fnqCreate(...args: (string | number)[]): Promise<number>;
+  fnqUpdateLive(...args: (string | number)[]): Promise<number | string>;
+  fnqStartAttempt(...args: (string | number)[]): Promise<number | string>;
+  fnqList(...args: (string | number)[]): Promise<[number, ...string[]]>;
 };
 
 /** What a job event carries: the job's id, then (after one space) the record as JSON, or `gone`. */
 export type JobEvent = { job_id: string; record: StoredJob | null };
 
-/** Encodes an event as `<job_id> <json>` so a listener can skip jobs it does not wait for without parsing. */
-export function encodeJobEvent(jobId: string, record: StoredJob | null): string {
+/**
+ * Encodes an event as `<job_id> <json>` so a listener can skip jobs it does not wait for without
+ * parsing. Terminal events carry the whole record; others (running, progress, a retry's wait) carry
+ * `{job_id, status}` only: listeners that need more re-read the record.
+ */
+export function encodeJobEvent(jobId: string, record: Pick<StoredJob, 'job_id' | 'status'> | null): string {
   return `${jobId} ${record ? JSON.stringify(record) : 'gone'}`;
 }
 
@@ -118,13 +333,38 @@ export function decodeJobEvent(message: string): JobEvent {
   return { job_id: message.slice(0, space), record: body === 'gone' ? null : (JSON.parse(body) as StoredJob) };
 }
 
+/** How an update of a live record went: written, record gone, or the job had already ended (with that status). */
+export type UpdateOutcome = { kind: 'updated' } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
+
+function toOutcome(n: number | string): UpdateOutcome {
+  if (typeof n === 'string') return { kind: 'ended', status: n as JobStatus };
+  return n === 0 ? { kind: 'gone' } : { kind: 'updated' };
+}
+
+/** The end of one attempt, for {@link JobStore.finish} and {@link JobStore.retryLater}. */
+export interface AttemptEnd {
+  /** From {@link JobStore.startAttempt}. */
+  attempt: number;
+  worker_id: string;
+  status: AttemptRecord['status'];
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  error: string | null;
+  error_code: string | null;
+  exit_code: number | null;
+}
+
 /**
  * Job records in Redis hashes with a true TTL (EXPIRE, refreshed on each change; DESIGN.md:
- * RESULT_TTL_SECONDS). Our own store rather than BullMQ's job hash, because BullMQ removes finished
- * jobs only when a later one completes (removeOnComplete), which is no TTL.
+ * RESULT_TTL_SECONDS), their attempts (issue 4) and listing indexes (sorted sets by created time,
+ * pruned past the TTL, so they expire with the records). Our own store rather than BullMQ's job
+ * hash, because BullMQ removes finished jobs only when a later one completes (removeOnComplete),
+ * which is no TTL, and keeps no attempts history or indexes by algorithm.
  */
 export class JobStore {
   private readonly redis: RedisWithScripts;
+  private readonly indexPrefix: string;
 
   /**
    * @param redis a connection for commands (not a subscriber).
@@ -137,44 +377,67 @@ export class JobStore {
   ) {
     // Scripts, not MULTI: ioredis copies every script defined on a connection (BullMQ defines ~64 on
     // the API's shared one) into each new transaction, which made multi() the API's hottest call.
-    if (!('fnqUpdateIfExists' in redis)) {
+    if (!('fnqUpdateLive' in redis)) {
+      redis.defineCommand('fnqCreate', { lua: CREATE_LUA });
+      redis.defineCommand('fnqUpdateLive', { numberOfKeys: 2, lua: UPDATE_LIVE_LUA });
+      redis.defineCommand('fnqStartAttempt', { numberOfKeys: 2, lua: START_ATTEMPT_LUA });
+      redis.defineCommand('fnqList', { lua: LIST_LUA });
       redis.defineCommand('fnqUpdateIfExists', { numberOfKeys: 1, lua: UPDATE_IF_EXISTS_LUA });
-      redis.defineCommand('fnqCreate', { numberOfKeys: 1, lua: CREATE_LUA });
     }
     this.redis = redis as RedisWithScripts;
+    this.indexPrefix = keys.jobIndex('');
   }
 
-  /** Writes a new pending record. */
-  async create(job: { job_id: string; algorithm: string; params: unknown; created_at: string; webhook?: string }): Promise<void> {
+  /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
+  async create(job: NewJob): Promise<boolean> {
     const key = this.keys.job(job.job_id);
+    const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const fields: Record<string, string> = {
       job_id: job.job_id,
       status: 'pending',
       algorithm: job.algorithm,
       created_at: job.created_at,
+      created_ms: String(createdMs),
       params: JSON.stringify(job.params),
     };
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
-    await this.redis.fnqCreate(key, this.ttlSeconds, ...Object.entries(fields).flat());
+    for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
+    for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (job[name]) fields[name] = job[name];
+    const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
+    if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
+    if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
+    return 1 === await this.redis.fnqCreate(1 + indexes.length, key, ...indexes, this.ttlSeconds, createdMs, job.job_id, this.indexPrefix, ...Object.entries(fields).flat());
   }
 
-  /** Deletes a record (used when its enqueue failed). */
-  async remove(jobId: string): Promise<void> {
-    await this.redis.del(this.keys.job(jobId));
-  }
-
-  /** Marks a job running. @returns false when its record is gone. */
-  async markRunning(jobId: string, startedAt: string): Promise<boolean> {
-    const n = await this.redis.fnqUpdateIfExists(this.keys.job(jobId), this.ttlSeconds, '', '', 'status', 'running', 'started_at', startedAt);
-    return n === 1;
+  /** Deletes a record and its index entries (used when its enqueue failed). */
+  async remove(jobId: string, algorithm?: string): Promise<void> {
+    const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(this.keys.jobIndex('all'), jobId).zrem(this.keys.jobIndex('status:pending'), jobId);
+    if (algorithm) pipeline.zrem(this.keys.jobIndex(`algorithm:${algorithm}`), jobId);
+    await pipeline.exec();
   }
 
   /**
-   * Writes a terminal state and publishes it on the job events channel in one script.
-   * When the record is gone, publishes `gone` so no waiter hangs.
-   * @returns false when the record was gone.
+   * Starts an attempt: counts it and writes its entry as running; with `markRunning`, also sets the
+   * record's status to running (published for live events).
+   * @returns the attempt number, or the outcome when the record is gone or the job already ended.
    */
-  async finish(record: StoredJob): Promise<boolean> {
+  async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean): Promise<number | UpdateOutcome> {
+    const entry: Omit<AttemptRecord, 'attempt'> = { worker_id: attempt.worker_id, status: 'running', started_at: attempt.started_at, finished_at: null, duration_ms: null, error: null, error_code: null, exit_code: null };
+    const n = await this.redis.fnqStartAttempt(this.keys.job(jobId), this.keys.jobAttempts(jobId), this.ttlSeconds, this.keys.jobEvents, this.indexPrefix, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry));
+    return typeof n === 'number' && n > 0 ? n : toOutcome(n);
+  }
+
+  /** Marks a job running (its attempt already started). @returns the outcome (ended: cancelled meanwhile). */
+  async markRunning(jobId: string, startedAt: string): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'running', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['status', 'running', 'started_at', startedAt]);
+  }
+
+  /**
+   * Writes a terminal state, the attempt's end, and publishes the record on the job events channel,
+   * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
+   * record is gone, publishes `gone` so no waiter hangs.
+   */
+  async finish(record: StoredJob, attempt?: AttemptEnd): Promise<UpdateOutcome> {
     const fields = [
       'status', record.status,
       'started_at', record.started_at ?? '',
@@ -184,10 +447,42 @@ export class JobStore {
       'error_code', record.error_code ?? '',
       'metadata', JSON.stringify(record.metadata),
     ];
-    const message = encodeJobEvent(record.job_id, record);
-    const n = await this.redis.fnqUpdateIfExists(this.keys.job(record.job_id), this.ttlSeconds, this.keys.jobEvents, message, ...fields);
-    if (n === 0) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
-    return n === 1;
+    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields);
+    if (outcome.kind === 'gone') await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
+    return outcome;
+  }
+
+  /** An attempt failed and the job will run again after its backoff: the record goes back to pending. */
+  async retryLater(jobId: string, attempt: AttemptEnd): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending']);
+  }
+
+  /**
+   * Writes an attempt's end on its own (issue 4), whether or not the record has ended: for a run
+   * stopped by a cancel, whose record already shows `cancelled`.
+   */
+  async endAttempt(jobId: string, attempt: AttemptEnd): Promise<void> {
+    await this.redis.fnqUpdateIfExists(this.keys.jobAttempts(jobId), this.ttlSeconds, String(attempt.attempt), JSON.stringify(attempt));
+  }
+
+  /** Records progress (issue 4), published for live events. Ignored once the job ended. */
+  async setProgress(jobId: string, progress: JobProgress): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, '', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['progress', JSON.stringify(progress)]);
+  }
+
+  /**
+   * Cancels a job that has not ended (issue 4): status `cancelled`, completed_at now, error set.
+   * @returns the outcome: `ended` with the status when it had already ended.
+   */
+  async cancel(jobId: string, reason: string): Promise<UpdateOutcome> {
+    const now = isoNow();
+    const fields = ['status', 'cancelled', 'completed_at', now, 'error', reason, 'error_code', 'CANCELLED', 'result', 'null', 'metadata', 'null'];
+    const outcome = await this.updateLive(jobId, 'cancelled', null, '', fields);
+    if (outcome.kind === 'updated') {
+      const job = await this.get(jobId);
+      if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
+    }
+    return outcome;
   }
 
   /**
@@ -198,19 +493,20 @@ export class JobStore {
   async failIfUnfinished(jobId: string, error: string): Promise<boolean> {
     const job = await this.get(jobId);
     if (!job || TERMINAL_STATUSES.has(job.status)) return false;
-    return this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null });
+    const outcome = await this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null });
+    return outcome.kind === 'updated';
   }
 
   /** Records a webhook outcome on the job. @returns false when the record is gone. */
   async setWebhookOutcome(jobId: string, outcome: Omit<WebhookOutcome, 'url'>): Promise<boolean> {
-    const n = await this.redis.fnqUpdateIfExists(
-      this.keys.job(jobId), this.ttlSeconds, '', '',
+    const fields = [
       'webhook_status', outcome.status,
       'webhook_attempts', String(outcome.attempts),
       'webhook_last_error', outcome.last_error ?? '',
       'webhook_delivered_at', outcome.delivered_at ?? '',
-    );
-    return n === 1;
+    ];
+    // Not updateLive: the record has ended by the time its webhook is delivered.
+    return (await this.redis.fnqUpdateIfExists(this.keys.job(jobId), this.ttlSeconds, ...fields)) === 1;
   }
 
   /** The stored job, or null when unknown or expired. */
@@ -218,7 +514,60 @@ export class JobStore {
     const h = await this.redis.hgetall(this.keys.job(jobId));
     return h.job_id ? fromHash(h) : null;
   }
+
+  /**
+   * A job's attempts, oldest first (issue 4). A `running` attempt followed by a later one is shown
+   * `lost`: its worker died or lost the job's lock, and the job ran again.
+   */
+  async attempts(jobId: string): Promise<AttemptRecord[]> {
+    const h = await this.redis.hgetall(this.keys.jobAttempts(jobId));
+    const list = Object.values(h).map((v) => JSON.parse(v) as AttemptRecord).sort((a, b) => a.attempt - b.attempt);
+    for (let i = 0; i < list.length - 1; i++) {
+      const a = list[i]!;
+      if (a.status === 'running') Object.assign(a, { status: 'lost', error: 'the worker stopped holding the job (killed or stalled); it ran again' });
+    }
+    return list;
+  }
+
+  /**
+   * Jobs matching every filter, newest first, from the indexes (no keyspace scan).
+   * @returns one page of records and the total number matching.
+   */
+  async list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
+    const indexes: string[] = [];
+    if (filter.status) indexes.push(this.keys.jobIndex(`status:${filter.status}`));
+    if (filter.algorithm) indexes.push(this.keys.jobIndex(`algorithm:${filter.algorithm}`));
+    if (filter.function_id) indexes.push(this.keys.jobIndex(`function:${filter.function_id}`));
+    if (filter.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${filter.schedule_id}`));
+    if (indexes.length === 0) indexes.push(this.keys.jobIndex('all'));
+    const scratch = this.keys.jobIndex(`scratch:${newJobId()}`);
+    const cutoff = Date.now() - this.ttlSeconds * 1000;
+    const min = Math.max(filter.created_after ?? -Infinity, cutoff);
+    const max = filter.created_before ?? '+inf';
+    const [total, ...ids] = await this.redis.fnqList(indexes.length + 1, ...indexes, scratch, min, max, page.offset, page.limit, cutoff);
+    if (ids.length === 0) return { jobs: [], total: Number(total) };
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.job(id));
+    const results = (await pipeline.exec()) ?? [];
+    const jobs = results.map(([, h]) => h as Record<string, string>).filter((h) => h?.job_id).map(fromHash);
+    return { jobs, total: Number(total) };
+  }
+
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[]): Promise<UpdateOutcome> {
+    const channel = message ? this.keys.jobEvents : '';
+    const n = await this.redis.fnqUpdateLive(
+      this.keys.job(jobId), this.keys.jobAttempts(jobId),
+      this.ttlSeconds, channel, message, this.indexPrefix, jobId, status,
+      attempt ? String(attempt.attempt) : '', attempt ? JSON.stringify(attempt) : '',
+      ...fields,
+    );
+    return toOutcome(n);
+  }
 }
+
+/** Option fields kept on the record as strings (numbers parsed back by {@link fromHash}). */
+const OPTION_FIELDS = ['priority', 'delay_ms', 'run_at', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'pool'] as const;
+const NUMERIC_OPTIONS = new Set(['priority', 'delay_ms', 'max_retries', 'retry_interval_ms', 'timeout_ms']);
 
 const parseJson = (s: string | undefined): unknown => (s ? JSON.parse(s) : null);
 const orNull = (s: string | undefined): string | null => (s ? s : null);
@@ -247,10 +596,18 @@ function fromHash(h: Record<string, string>): StoredJob {
       delivered_at: orNull(h.webhook_delivered_at),
     };
   }
+  const extra = record as unknown as Record<string, unknown>;
+  for (const name of OPTION_FIELDS) if (h[name] !== undefined && h[name] !== '') extra[name] = NUMERIC_OPTIONS.has(name) ? Number(h[name]) : h[name];
+  if (h.attempts) record.attempts = Number(h.attempts);
+  if (h.progress) record.progress = JSON.parse(h.progress) as JobProgress;
+  for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (h[name]) record[name] = h[name];
   return record;
 }
 
-/** The public view of a stored job: seed 002's fields in seed 002's order, `webhook` when present. */
+/**
+ * The public view of a stored job: seed 002's fields in seed 002's order, then, only when they
+ * carry something, `webhook` and issue 4's options, attempts, progress and origin.
+ */
 export function toPublicRecord(job: StoredJob): JobRecord {
   const out: JobRecord = {
     job_id: job.job_id,
@@ -265,5 +622,10 @@ export function toPublicRecord(job: StoredJob): JobRecord {
   };
   // Any read-scoped caller may read the record: credentials in the webhook URL (user:pass@, ?token=) are masked (issue 5).
   if (job.webhook) out.webhook = { ...job.webhook, url: redactText(job.webhook.url) };
+  for (const name of OPTION_FIELDS) if (job[name] !== undefined) (out as unknown as Record<string, unknown>)[name] = job[name];
+  if (job.attempts !== undefined && (job.attempts > 1 || job.max_retries !== undefined)) out.attempts = job.attempts;
+  if (job.progress) out.progress = job.progress;
+  if (job.schedule_id) out.schedule_id = job.schedule_id;
+  if (job.function_id) out.function_id = job.function_id;
   return out;
 }

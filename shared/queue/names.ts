@@ -1,5 +1,20 @@
 /** Queue of algorithm and function jobs. */
 export const JOBS_QUEUE = 'jobs';
+/** The pool a job runs in when it names none; workers without a `pool` label serve it (issue 4). */
+export const DEFAULT_POOL = 'default';
+
+/** A pool name: 1-63 lowercase letters, digits, `_ -`, starting with a letter or digit (a worker label value). */
+export const POOL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/**
+ * The BullMQ queue of a pool (issue 4, routing by label): `jobs` for the default pool, `jobs-<pool>`
+ * for another. One queue per pool because BullMQ workers take whatever their queue holds; only
+ * workers whose `pool` label names the pool consume its queue.
+ */
+export function jobsQueueName(pool: string = DEFAULT_POOL): string {
+  return pool === DEFAULT_POOL ? JOBS_QUEUE : `${JOBS_QUEUE}-${pool}`;
+}
+
 /** Queue of webhook deliveries (seed 002: its own retries, so a worker crash loses no delivery). */
 export const WEBHOOKS_QUEUE = 'webhooks';
 
@@ -27,6 +42,22 @@ export function keysFor(queuePrefix: string) {
     worker: (workerId: string) => `${p}:worker:${workerId}`,
     /** Sorted set: worker ids, scored by last heartbeat (ms); pruned when read (issue 4). */
     workers: `${p}:workers`,
+    /** Hash: one job's attempts (seed 004's task instances), field = attempt number, value = `AttemptRecord` JSON; expires with the record (issue 4). */
+    jobAttempts: (jobId: string) => `${p}:job:${jobId}:attempts`,
+    /** Sorted set: job ids by created_at (ms), one per listing filter value (issue 4): `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`. */
+    jobIndex: (name: string) => `${p}:job-index:${name}`,
+    /** String: `<job_id> <body sha256>` for one Idempotency-Key (per caller), 24 h (issue 4). */
+    idempotency: (scopedKey: string) => `${p}:idempotency:${scopedKey}`,
+    /** Pub/sub channel: job ids to cancel; the worker running one kills its child (issue 4). */
+    jobCancel: `${p}:job-cancel`,
+    /** Set: pools jobs were ever submitted to, so the API knows every jobs queue (issue 4). */
+    pools: `${p}:pools`,
+    /** Hash: one schedule (issue 4). */
+    schedule: (scheduleId: string) => `${p}:schedule:${scheduleId}`,
+    /** Sorted set: schedule ids by creation time (ms) (issue 4). */
+    schedules: `${p}:schedules`,
+    /** Hash: schedule name → schedule id, so names stay unique across API processes (HSETNX in a script; issue 4). */
+    scheduleNames: `${p}:schedule-names`,
     /** Hash: one API key, `{id, name, scopes, secret_sha256, created_at, revoked_at?}`; never the secret (issue 5). */
     apiKey: (keyId: string) => `${p}:api-key:${keyId}`,
     /** Set: every API key id, for `npm run keys -- list` (issue 5). */

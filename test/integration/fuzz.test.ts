@@ -19,14 +19,14 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 600);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const REQUEST_TIMEOUT_MS = 20_000;
 
-const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/healthz', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}'] as const;
+const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/jobs/{id}/attempts', '/jobs/{id}/cancel', '/jobs/{id}/events', '/healthz', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}', '/workers/{id}/resources', '/schedules', '/schedules/{id}', '/schedules/{id}/enable', '/schedules/{id}/disable', '/schedules/{id}/jobs', '/status', '/admin/queues', '/admin/queues/api/queues'] as const;
 
 /** Anything outside printable ASCII is percent-encoded, as a client would send it. */
 const encodePath = (p: string) => p.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/gu, (c) => encodeURIComponent(c));
 
 const pathArb = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS).chain((e) => (e === '/jobs/{id}' ? fc.oneof(fc.constant('aaaaaaaaaaaa'), fc.stringMatching(/^[0-9a-f]{12}$/), fc.string({ maxLength: 40 })).map((id) => `/jobs/${encodePath(id)}`) : e === '/workers/{id}' ? fc.oneof(fc.constant('localhost:1'), fc.constant('localhost%3A1'), fc.string({ maxLength: 40 })).map((id) => `/workers/${encodePath(id)}`) : fc.constant(e))) },
-  { weight: 1, arbitrary: fc.constantFrom('/', '/../../etc/passwd', '/jobs/../invoke', '/%2e%2e/%2e%2e/etc/passwd', '/invoke/', '//invoke', '/jobs//x', '/docs/assets/../../package.json', '/docs/assets/%2e%2e%2fpackage.json', '/redoc/redoc.standalone.js/..', '/%00', '/%ff%fe', '/%', '/jobs/%zz') },
+  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS).chain((e) => (e.startsWith('/jobs/{id}') ? fc.oneof(fc.constant('aaaaaaaaaaaa'), fc.stringMatching(/^[0-9a-f]{12}$/), fc.string({ maxLength: 40 })).map((id) => e.replace('{id}', () => encodePath(id))) : e.startsWith('/schedules/{id}') ? fc.oneof(fc.constant('aaaaaaaaaaaa'), fc.stringMatching(/^[0-9a-f]{12}$/), fc.string({ maxLength: 40 })).map((id) => e.replace('{id}', () => encodePath(id))) : e.startsWith('/workers/{id}') ? fc.oneof(fc.constant('localhost:1'), fc.constant('localhost%3A1'), fc.string({ maxLength: 40 })).map((id) => e.replace('{id}', () => encodePath(id))) : fc.constant(e))) },
+  { weight: 1, arbitrary: fc.constantFrom('/', '/../../etc/passwd', '/jobs/../invoke', '/%2e%2e/%2e%2e/etc/passwd', '/invoke/', '//invoke', '/jobs//x', '/docs/assets/../../package.json', '/docs/assets/%2e%2e%2fpackage.json', '/redoc/redoc.standalone.js/..', '/%00', '/%ff%fe', '/%', '/jobs/%zz', '/admin/queues/static/%2e%2e/%2e%2e/package.json', '/admin/queues/api/queues/jobs/%zz', '/admin/queues/api/queues?activeQueue=jobs&status=failed&page=99999999999999999999') },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }).map((s) => `/${encodePath(s)}`) },
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 20_000 }).map((n) => `/jobs/${'a'.repeat(n)}`) },
 );
@@ -35,6 +35,8 @@ const queryArb = fc.oneof(
   { weight: 4, arbitrary: fc.constant('') },
   { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => `?${encodePath(s)}`) },
   // GET /workers filters (issue 4): valid and hostile.
+  // GET /jobs filters (issue 4): valid and hostile.
+  { weight: 1, arbitrary: fc.constantFrom('?status=completed&algorithm=Echo', '?status=cancelled&limit=100&offset=2', '?created_after=2026-01-01T00:00:00Z&created_before=2030-01-01', '?created_after=tomorrow', '?schedule_id=x&function_id=y', '?limit=0', '?status=__proto__', '?algorithm=' + 'a'.repeat(300), '?algorithm[]=x') },
   { weight: 1, arbitrary: fc.constantFrom('?status=online', '?status=offline&limit=500&offset=3', '?label=pool=x&label=region=y', '?label=pool%3Dx%2Cr%3Dy', '?limit=1e3', '?offset=-1', '?label[a]=b', '?label=__proto__=x', '?__proto__=1', '?status[]=online', '?label=' + 'a=b,'.repeat(40), '?limit=99999999999999999999') },
 );
 
@@ -58,6 +60,7 @@ const headersArb = fc.record(
     'x-api-key': fc.oneof(headerValueArb(80), fc.string({ unit: fc.constantFrom('a', 'b', '1'), maxLength: 8 }).map((id) => `fnq_${id}_secret`)),
     authorization: fc.oneof(headerValueArb(80), fc.constant('Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.')),
     accept: fc.constantFrom('application/json', 'text/html', '*/*', 'image/png'),
+    'idempotency-key': fc.oneof(headerValueArb(300), fc.constantFrom('fuzz-key-1', 'fuzz-key-2')),
     'x-filler': fc.integer({ min: 1000, max: 12_000 }).map((n) => 'f'.repeat(n)),
   },
   { requiredKeys: [] },
@@ -81,6 +84,32 @@ const jsonBodyArb = fc.oneof(
       params: paramsArb,
       webhook: fc.oneof(fc.webUrl(), fc.string({ maxLength: 30 }), fc.constant('http://169.254.169.254/latest'), fc.constant('https://u:p@example.com/x')),
       extra: fc.jsonValue({ maxDepth: 2 }),
+      // Job options (issue 4), valid and hostile.
+      priority: fc.oneof(fc.integer({ min: -5, max: 1005 }), fc.double(), fc.string({ maxLength: 4 })),
+      delay_ms: fc.oneof(fc.integer({ min: -1, max: 2000 }), fc.constant(1e20), fc.string({ maxLength: 4 })),
+      max_retries: fc.oneof(fc.integer({ min: -1, max: 30 }), fc.jsonValue({ maxDepth: 1 })),
+      retry_backoff: fc.constantFrom('fixed', 'exponential', 'linear', '', null),
+      retry_interval_ms: fc.oneof(fc.integer({ min: -1, max: 100_000_000 }), fc.string({ maxLength: 4 })),
+      timeout_ms: fc.oneof(fc.integer({ min: -1, max: 2 ** 40 }), fc.double()),
+      pool: fc.oneof(fc.constantFrom('default', 'fuzz-pool', 'Bad Pool', '', 'x'.repeat(70)), fc.jsonValue({ maxDepth: 1 })),
+    },
+    { requiredKeys: [] },
+  ),
+  // Schedule bodies (issue 4), valid and hostile; none fires often (no every_ms under an hour, no frequent cron).
+  fc.record(
+    {
+      name: fc.oneof(fc.string({ maxLength: 20 }), fc.constant('fuzz-schedule'), fc.jsonValue({ maxDepth: 1 })),
+      cron: fc.oneof(fc.constantFrom('0 0 1 1 *', '@yearly', '61 * * * *', '* * * * * * *', '', '0 0 30 2 *', null), fc.string({ maxLength: 20 })),
+      every_ms: fc.oneof(fc.constantFrom(99, 3_600_000, 31_536_000_001, 1.5, -1, null), fc.jsonValue({ maxDepth: 1 })),
+      timezone: fc.oneof(fc.constantFrom('UTC', 'Europe/Paris', 'Mars/Olympus', '', null), fc.string({ maxLength: 20 })),
+      target: fc.oneof(
+        fc.record({ algorithm: fc.constantFrom('PrimeChecker', 'Echo', 'Nope'), params: paramsArb, pool: fc.constantFrom('gpu', 'Bad Pool') }, { requiredKeys: ['algorithm'] }),
+        fc.record({ function_id: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })), event: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] }),
+        fc.jsonValue({ maxDepth: 2 }),
+      ),
+      enabled: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
+      priority: fc.oneof(fc.integer({ min: -1, max: 1001 }), fc.string({ maxLength: 5 })),
+      webhook: fc.oneof(fc.webUrl(), fc.constant('http://169.254.169.254/latest'), fc.constant(null)),
     },
     { requiredKeys: [] },
   ),

@@ -69,9 +69,24 @@ describe('auth: the scope table', () => {
     expect(accessFor('POST', '/INVOKE')).to.equal('write');
     expect(accessFor('post', '/Jobs/')).to.equal('write');
     expect(accessFor('POST', '/healthz')).to.equal('authenticated');
-    expect(accessFor('GET', '/jobs')).to.equal('authenticated');
+    expect(accessFor('GET', '/jobs')).to.equal('read');
+    expect(accessFor('GET', '/jobs/a1b2c3d4e5f6/attempts')).to.equal('read');
+    expect(accessFor('GET', '/jobs/a1b2c3d4e5f6/events')).to.equal('read');
+    expect(accessFor('POST', '/jobs/a1b2c3d4e5f6/cancel')).to.equal('write');
+    expect(accessFor('GET', '/jobs/a1b2c3d4e5f6/cancel')).to.equal('authenticated');
     expect(accessFor('DELETE', '/jobs/a1b2c3d4e5f6')).to.equal('authenticated');
     expect(accessFor('GET', '/nope')).to.equal('authenticated');
+    // Issue 4: status, worker resources, and the dashboard (view: read; any other method: admin).
+    expect(accessFor('GET', '/status')).to.equal('read');
+    expect(accessFor('GET', '/workers/host:1/resources/')).to.equal('read');
+    expect(accessFor('HEAD', '/admin/queues')).to.equal('read');
+    expect(accessFor('GET', '/Admin/Queues/static/js/main.js')).to.equal('read');
+    expect(accessFor('GET', '/admin/queues/api/queues')).to.equal('read');
+    expect(accessFor('PUT', '/admin/queues/api/queues/jobs/retry/failed')).to.equal('admin');
+    expect(accessFor('PATCH', '/admin/queues/api/queues/jobs/1/update-data')).to.equal('admin');
+    expect(accessFor('POST', '/admin/queues')).to.equal('admin');
+    expect(accessFor('PROPFIND', '/admin/queues/x')).to.equal('admin');
+    expect(accessFor('GET', '/admin/queuesx')).to.equal('authenticated');
   });
 
   it('has a line for every route the app serves (a new route without one fails here)', () => {

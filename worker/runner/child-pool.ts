@@ -34,6 +34,10 @@ export interface RunOutput {
 export interface RunContext {
   logContext?: LogContext;
   onProgress?: (percent: number, message?: string) => void;
+  /** This run's time limit, ms (a job's `timeout_ms`); default the pool's `timeoutMs`. */
+  timeoutMs?: number;
+  /** A name {@link ChildPool.cancel} finds the run by (the job id). */
+  key?: string;
 }
 
 interface Task {
@@ -91,6 +95,28 @@ export class ChildPool {
     });
   }
 
+  /**
+   * Stops the run named `key` (issue 4, cancellation): a queued run is dropped; a running one's child
+   * is killed and replaced. The run fails with CANCELLED.
+   * @returns true when a run was found.
+   */
+  cancel(key: string): boolean {
+    const err = new AppError('CANCELLED', 'cancelled by request');
+    const queued = this.queue.findIndex((t) => t.ctx.key === key);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1)[0]!.reject(err);
+      return true;
+    }
+    for (const child of this.children) {
+      if (!child.dead && child.task?.ctx.key === key) {
+        this.opts.logger.info('run cancelled; killing its runner process', { ...child.task.ctx.logContext, runner_pid: child.proc.pid });
+        this.retire(child, err);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Children alive now. */
   get aliveCount(): number {
     return [...this.children].filter((c) => !c.dead).length;
@@ -134,10 +160,11 @@ export class ChildPool {
   private assign(child: Child, task: Task): void {
     child.task = task;
     child.lastLogContext = task.ctx.logContext;
+    const timeoutMs = task.ctx.timeoutMs ?? this.opts.timeoutMs;
     task.timer = setTimeout(() => {
-      this.opts.logger.warn('algorithm run timed out; killing its runner process', { ...task.ctx.logContext, runner_pid: child.proc.pid, timeout_ms: this.opts.timeoutMs });
-      this.retire(child, new AppError('TIMEOUT', `algorithm timed out after ${this.opts.timeoutMs} ms`, { timeout_ms: this.opts.timeoutMs }));
-    }, this.opts.timeoutMs);
+      this.opts.logger.warn('algorithm run timed out; killing its runner process', { ...task.ctx.logContext, runner_pid: child.proc.pid, timeout_ms: timeoutMs });
+      this.retire(child, new AppError('TIMEOUT', `algorithm timed out after ${timeoutMs} ms`, { timeout_ms: timeoutMs }));
+    }, timeoutMs);
     child.proc.send(task.message, (err) => {
       if (err) this.retire(child, new AppError('ALGORITHM_ERROR', `could not reach the runner process: ${err.message}`));
     });

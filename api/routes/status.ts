@@ -1,0 +1,174 @@
+import type { Queue } from 'bullmq';
+import { Router } from 'express';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { AppError, isRedisUnavailable } from '../../shared/errors.js';
+import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
+import '../schemas.js'; // extends zod with .openapi()
+
+/** A queue as `GET /status` reads it. */
+export type CountedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'isPaused'>;
+
+/** The job states `GET /status` counts per queue, with BullMQ's names (`waiting-children` is `waiting_children` in the body). */
+const COUNTED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children'] as const;
+
+/** Jobs per state of one BullMQ queue, read with `Queue.getJobCounts`. */
+export const QueueCountsSchema = z
+  .object({
+    waiting: z.number().int().openapi({ description: 'Jobs in the wait list (BullMQ 6 keeps the jobs of a paused queue there too)' }),
+    active: z.number().int().openapi({ description: 'Jobs a worker runs now' }),
+    delayed: z.number().int(),
+    prioritized: z.number().int(),
+    completed: z.number().int().openapi({ description: 'Completed jobs BullMQ still keeps (removeOnComplete trims them)' }),
+    failed: z.number().int().openapi({ description: 'Failed jobs BullMQ still keeps (removeOnFail trims them)' }),
+    paused: z.number().int().openapi({ description: '`waiting` when the queue is paused, else 0 (BullMQ 6 has no paused list: a subset of `waiting`, never added to it)' }),
+    waiting_children: z.number().int(),
+  })
+  .openapi('QueueCounts');
+
+/** `GET /status`: the whole deployment at a glance, every figure read when asked. */
+export const StatusSchema = z
+  .object({
+    status: z.literal('ok'),
+    version: z.string().openapi({ example: '0.1.0', description: 'This API process\'s version (package.json)' }),
+    timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }),
+    uptime_seconds: z.number().openapi({ description: 'Seconds since this API process started' }),
+    queues: z.record(z.string(), QueueCountsSchema).openapi({
+      description: 'Per BullMQ queue: the jobs queue of every pool jobs were submitted to (`jobs`, `jobs-<pool>`), then `webhooks`',
+    }),
+    queue_depth: z.number().int().openapi({ description: 'waiting + delayed + prioritized + active, summed over the jobs queues (not webhooks)' }),
+    workers: z
+      .object({ online: z.number().int(), offline: z.number().int(), total: z.number().int() })
+      .openapi({ description: 'Worker processes in the registry (GET /workers): online while heartbeats arrive; offline ones stay until WORKER_FORGET_AFTER_MS' }),
+    redis: z
+      .object({
+        version: z.string().nullable().openapi({ example: '7.2.4' }),
+        used_memory_bytes: z.number().int().nullable(),
+        used_memory_peak_bytes: z.number().int().nullable(),
+        maxmemory_bytes: z.number().int().nullable().openapi({ description: '0: no limit' }),
+        connected_clients: z.number().int().nullable(),
+        uptime_seconds: z.number().int().nullable(),
+      })
+      .openapi({ description: 'From Redis INFO (redis_version, used_memory, used_memory_peak, maxmemory, connected_clients, uptime_in_seconds); null where this Redis does not report a field' }),
+    memory: z
+      .object({ rss_bytes: z.number().int(), heap_used_bytes: z.number().int() })
+      .openapi({ description: 'This API process (process.memoryUsage)' }),
+    // Issue 3 adds its sections here (e.g. `projects: {total, running}`, `functions: {total}`), read live
+    // like the rest: a field in this schema and a reader in StatusSource / readStatus. No placeholders.
+  })
+  .openapi('Status');
+
+/** The `GET /status` body. */
+export type StatusBody = z.infer<typeof StatusSchema>;
+
+/** Where `GET /status` reads from (wired in api/server.ts). */
+export interface StatusSource {
+  /** The jobs queue of every known pool, default pool first (JobQueues). */
+  jobQueues: { all(): Promise<CountedQueue[]> };
+  /** Other queues shown under `queues` but not counted in `queue_depth` (webhooks). */
+  otherQueues: readonly CountedQueue[];
+  /** A command connection (the request connection: no offline queue, so Redis down fails fast). */
+  redis: Pick<Redis, 'info'>;
+}
+
+/** Everything {@link statusRouter} needs. */
+export interface StatusOptions extends StatusSource {
+  workers: Pick<WorkerRegistry, 'list'>;
+  /** This process's version (package.json). */
+  version: string;
+}
+
+/** Parses Redis `INFO` text (`key:value` lines, `#` section headers) into a map. */
+export function parseRedisInfo(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return fields;
+}
+
+/** An integer field of INFO, or null when absent or not a number. */
+function infoInt(fields: Map<string, string>, name: string): number | null {
+  const raw = fields.get(name);
+  if (raw === undefined || !/^\d+$/.test(raw)) return null;
+  return Number(raw);
+}
+
+/** One queue's counts per state, with `paused` as documented in {@link QueueCountsSchema}. */
+async function countQueue(queue: CountedQueue): Promise<z.infer<typeof QueueCountsSchema>> {
+  const [counts, paused] = await Promise.all([queue.getJobCounts(...COUNTED_STATES), queue.isPaused()]);
+  const n = (state: (typeof COUNTED_STATES)[number]) => counts[state] ?? 0;
+  return {
+    waiting: n('waiting'),
+    active: n('active'),
+    delayed: n('delayed'),
+    prioritized: n('prioritized'),
+    completed: n('completed'),
+    failed: n('failed'),
+    paused: paused ? n('waiting') : 0,
+    waiting_children: n('waiting-children'),
+  };
+}
+
+/**
+ * Reads the `GET /status` body: queue counts (one getJobCounts and one isPaused per queue), the
+ * worker registry, Redis INFO, and this process's memory, all at once.
+ * @throws whatever Redis throws (the route turns an unreachable Redis into 503).
+ */
+export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
+  const jobQueues = await opts.jobQueues.all();
+  const [jobCounts, otherCounts, workers, info] = await Promise.all([
+    Promise.all(jobQueues.map(countQueue)),
+    Promise.all(opts.otherQueues.map(countQueue)),
+    opts.workers.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 }),
+    opts.redis.info(),
+  ]);
+  const queues: Record<string, z.infer<typeof QueueCountsSchema>> = {};
+  jobQueues.forEach((q, i) => (queues[q.name] = jobCounts[i]!));
+  opts.otherQueues.forEach((q, i) => (queues[q.name] = otherCounts[i]!));
+  const online = workers.items.filter((w) => w.status === 'online').length;
+  const fields = parseRedisInfo(info);
+  const memory = process.memoryUsage();
+  return {
+    status: 'ok',
+    version: opts.version,
+    timestamp: Date.now() / 1000,
+    uptime_seconds: process.uptime(),
+    queues,
+    queue_depth: jobCounts.reduce((sum, c) => sum + c.waiting + c.delayed + c.prioritized + c.active, 0),
+    workers: { online, offline: workers.items.length - online, total: workers.items.length },
+    redis: {
+      version: fields.get('redis_version') ?? null,
+      used_memory_bytes: infoInt(fields, 'used_memory'),
+      used_memory_peak_bytes: infoInt(fields, 'used_memory_peak'),
+      maxmemory_bytes: infoInt(fields, 'maxmemory'),
+      connected_clients: infoInt(fields, 'connected_clients'),
+      uptime_seconds: infoInt(fields, 'uptime_in_seconds'),
+    },
+    memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed },
+    // Issue 3: its sections (projects, functions) go here, beside StatusSchema's fields.
+  };
+}
+
+/**
+ * GET /status (issue 4, seed 000's `/status` with fnqueue's figures): see {@link StatusSchema}.
+ * Redis unreachable: 503 SERVICE_UNAVAILABLE. `opts` unset (an app built without Redis, in unit
+ * tests): 503 as well.
+ */
+export function statusRouter(opts: StatusOptions | undefined): Router {
+  const router = Router();
+  router.get('/status', async (_req, res) => {
+    if (!opts) throw new AppError('SERVICE_UNAVAILABLE', 'status is not available (no Redis configured)');
+    let body: StatusBody;
+    try {
+      body = await readStatus(opts);
+    } catch (err) {
+      if (isRedisUnavailable(err)) throw new AppError('SERVICE_UNAVAILABLE', 'Redis cannot be reached: status cannot be read, retry later', { dependency: 'redis' }, { cause: err });
+      throw err;
+    }
+    res.json(body);
+  });
+  return router;
+}

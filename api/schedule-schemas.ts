@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { POOL_PATTERN } from '../shared/queue/names.js';
+import { JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
+
+/** Shortest `every_ms` (issue 4): below it a schedule would be a load generator, not a schedule. */
+export const MIN_EVERY_MS = 100;
+/** Longest `every_ms`: one year of 365 days. */
+export const MAX_EVERY_MS = 365 * 24 * 3600 * 1000;
+/** Largest page of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`. */
+export const MAX_SCHEDULES_LIMIT = 100;
+/** Default page of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`. */
+export const DEFAULT_SCHEDULES_LIMIT = 20;
+
+const required = (what: string) => (iss: { input: unknown }) => (iss.input === undefined ? 'is required' : `must be ${what}`);
+const int = (what = 'an integer') => z.number({ error: required(what) }).int({ error: `must be ${what}` });
+
+/** A schedule's name: 1-200 characters without control characters, unique among schedules. */
+export const ScheduleNameSchema = z
+  .string({ error: required('a string') })
+  .min(1, { error: 'must not be empty' })
+  .max(200, { error: 'must be at most 200 characters' })
+  .regex(/^[^\p{Cc}]*$/u, { error: 'must not contain control characters' })
+  .refine((s) => s.trim() !== '', { error: 'must not be blank' })
+  .openapi({ example: 'nightly-primes', description: 'Unique among schedules (409 CONFLICT otherwise)' });
+
+/** A cron expression as BullMQ's cron-parser reads it (5 fields, or 6 with seconds first; `@daily` and the like). */
+export const CronSchema = z
+  .string({ error: required('a string') })
+  .max(200, { error: 'must be at most 200 characters' })
+  .refine((s) => s.trim() !== '', { error: 'must not be empty' })
+  .openapi({ example: '*/5 * * * *', description: 'Cron expression (cron-parser 5, as BullMQ reads it: 5 fields, or 6 with seconds first); in `timezone`' });
+
+/** An interval in ms. */
+export const EveryMsSchema = int()
+  .min(MIN_EVERY_MS, { error: `must be at least ${MIN_EVERY_MS}` })
+  .max(MAX_EVERY_MS, { error: `must be at most ${MAX_EVERY_MS} (one year)` })
+  .openapi({ example: 60_000, description: `Interval in ms, ${MIN_EVERY_MS} to ${MAX_EVERY_MS} (one year). The first run is at once, then one per interval.` });
+
+/** An IANA time zone name (checked against Intl in the service). */
+export const TimezoneSchema = z
+  .string({ error: required('a string') })
+  .min(1, { error: 'must not be empty' })
+  .max(100, { error: 'must be at most 100 characters' })
+  .openapi({ example: 'Europe/Paris', description: 'IANA time zone of `cron`; default UTC. Ignored by `every_ms`.' });
+
+/** A pool name (worker `pool` label, issue 4). */
+const PoolSchema = z
+  .string({ error: required('a string') })
+  .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
+  .openapi({ example: 'gpu', description: 'The pool (worker `pool` label) that runs the jobs; default `default`' });
+
+/** Runs an algorithm, params as for POST /jobs. */
+export const AlgorithmTargetSchema = z
+  .strictObject({
+    algorithm: z.string({ error: required('a string') }).min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }).openapi({ example: 'PrimeChecker' }),
+    params: z.record(z.string(), z.unknown(), { error: required('an object') }).openapi({ example: { number: 17 }, description: "The algorithm's params; see GET /algorithms for each schema." }),
+    pool: PoolSchema.optional(),
+  })
+  .openapi('ScheduleAlgorithmTarget');
+
+/** Invokes a function with an event (seed 003; until functions exist, 404 FUNCTION_NOT_FOUND). */
+export const FunctionTargetSchema = z
+  .strictObject({
+    function_id: z.string({ error: required('a string') }).min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }),
+    // z.unknown, not z.json: the body is JSON already, and z.json's recursion defeats the OpenAPI generator.
+    event: z.unknown().optional().openapi({ description: "The function's event (its invocation body)" }),
+  })
+  .openapi('ScheduleFunctionTarget');
+
+/** What each run does. A target with `function_id` is a function target; any other an algorithm target. */
+export const TargetSchema = z.union([AlgorithmTargetSchema, FunctionTargetSchema], { error: required('an object') }).openapi('ScheduleTarget');
+export type Target = z.infer<typeof TargetSchema>;
+export type AlgorithmTarget = z.infer<typeof AlgorithmTargetSchema>;
+
+/**
+ * Options of each run: POST /jobs's job options (issue 4, same rules and server maxima, checked by
+ * the job service), but `pool`, which is the target's, and `delay_ms`, which a schedule's timing replaces.
+ */
+const optionFields = {
+  webhook: WebhookUrlSchema,
+  max_retries: JobOptionsSchema.shape.max_retries,
+  retry_backoff: JobOptionsSchema.shape.retry_backoff,
+  retry_interval_ms: JobOptionsSchema.shape.retry_interval_ms,
+  timeout_ms: JobOptionsSchema.shape.timeout_ms,
+  priority: JobOptionsSchema.shape.priority,
+};
+
+/**
+ * Body of `POST /schedules` (issue 4): exactly one of `cron` and `every_ms` (null counts as absent);
+ * unknown keys are refused. The cron expression, time zone and target are checked by the service.
+ */
+export const ScheduleCreateSchema = z
+  .strictObject({
+    name: ScheduleNameSchema,
+    cron: CronSchema.nullable().optional(),
+    every_ms: EveryMsSchema.nullable().optional(),
+    timezone: TimezoneSchema.nullable().optional(),
+    target: TargetSchema,
+    enabled: z.boolean({ error: 'must be true or false' }).optional().openapi({ description: 'Default true' }),
+    webhook: optionFields.webhook.nullable().optional(),
+    max_retries: optionFields.max_retries.nullable(),
+    retry_backoff: optionFields.retry_backoff.nullable(),
+    retry_interval_ms: optionFields.retry_interval_ms.nullable(),
+    timeout_ms: optionFields.timeout_ms.nullable(),
+    priority: optionFields.priority.nullable(),
+  })
+  .openapi('ScheduleCreate', { example: { name: 'primes-every-minute', cron: '* * * * *', timezone: 'UTC', target: { algorithm: 'PrimeChecker', params: { number: 17 } } } });
+export type ScheduleCreate = z.infer<typeof ScheduleCreateSchema>;
+
+/**
+ * Body of `PUT /schedules/{schedule_id}`: the fields of POST, all optional, merged onto the schedule.
+ * `target` replaces the whole target; giving `cron` or `every_ms` replaces the timing (the other is
+ * cleared); `null` clears an optional field (`timezone` back to UTC).
+ */
+export const ScheduleUpdateSchema = z
+  .strictObject({
+    name: ScheduleNameSchema.optional(),
+    cron: CronSchema.nullable().optional(),
+    every_ms: EveryMsSchema.nullable().optional(),
+    timezone: TimezoneSchema.nullable().optional(),
+    target: TargetSchema.optional(),
+    enabled: z.boolean({ error: 'must be true or false' }).optional(),
+    webhook: optionFields.webhook.nullable().optional(),
+    max_retries: optionFields.max_retries.nullable(),
+    retry_backoff: optionFields.retry_backoff.nullable(),
+    retry_interval_ms: optionFields.retry_interval_ms.nullable(),
+    timeout_ms: optionFields.timeout_ms.nullable(),
+    priority: optionFields.priority.nullable(),
+  })
+  .openapi('ScheduleUpdate', { example: { every_ms: 300_000, enabled: true } });
+export type ScheduleUpdate = z.infer<typeof ScheduleUpdateSchema>;
+
+const IsoTime = z.string().openapi({ example: '2026-11-21T12:00:00.000+00:00' });
+
+/** A schedule as the API shows it. */
+export const ScheduleSchema = z
+  .object({
+    schedule_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
+    name: z.string(),
+    cron: z.string().nullable(),
+    every_ms: z.number().int().nullable(),
+    timezone: z.string().openapi({ example: 'UTC' }),
+    target: TargetSchema,
+    enabled: z.boolean(),
+    webhook: z.string().optional().openapi({ description: 'Present when set; credentials in it are masked' }),
+    max_retries: z.number().int().optional(),
+    retry_backoff: z.enum(['fixed', 'exponential']).optional(),
+    retry_interval_ms: z.number().int().optional(),
+    timeout_ms: z.number().int().optional().openapi({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' }),
+    priority: z.number().int().optional(),
+    created_at: IsoTime,
+    updated_at: IsoTime,
+    next_run_at: IsoTime.nullable().openapi({ description: 'When the next run is due (BullMQ job scheduler); null when disabled' }),
+  })
+  .openapi('Schedule');
+
+/** `GET /schedules`. */
+export const ScheduleListSchema = z
+  .object({ schedules: z.array(ScheduleSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('ScheduleList');
+
+/** `GET /schedules/{schedule_id}/jobs`: the schedule's runs, newest first, as `GET /jobs` pages them. */
+export const ScheduleRunListSchema = z
+  .object({ jobs: z.array(JobRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('ScheduleRunList');
+
+const pageNumber = (min: number, max: number) =>
+  z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` });
+
+/**
+ * The query of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`: `limit` (1-100, default 20)
+ * and `offset` (default 0). Unknown parameters are refused (400 VALIDATION_ERROR), as on `GET /workers`.
+ */
+export const SchedulePageQuerySchema = z
+  .strictObject({
+    limit: pageNumber(1, MAX_SCHEDULES_LIMIT).default(DEFAULT_SCHEDULES_LIMIT),
+    offset: pageNumber(0, 1_000_000).default(0),
+  });
+
+/** The same query as plain parameters, for the OpenAPI document. */
+export const SchedulePageQueryDocSchema = z.object({
+  limit: z.number().int().min(1).max(MAX_SCHEDULES_LIMIT).optional().openapi({ description: `Page size, default ${DEFAULT_SCHEDULES_LIMIT}` }),
+  offset: z.number().int().min(0).optional().openapi({ description: 'Items to skip, default 0' }),
+});
+
+/** The path parameter of `/schedules/{schedule_id}...`. */
+export const ScheduleIdParamsSchema = z.object({ schedule_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });

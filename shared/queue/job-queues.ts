@@ -1,0 +1,59 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AlgorithmJobData } from './job-data.js';
+import { bullPrefix, DEFAULT_POOL, jobsQueueName, type Keys } from './names.js';
+
+/**
+ * The jobs queues of every pool (issue 4: routing by label), opened on demand over one connection.
+ * Pools jobs were submitted to are remembered in Redis (`keys.pools`), so any API process can list
+ * and count every queue, the dashboard included.
+ */
+export class JobQueues {
+  private readonly queues = new Map<string, Queue<AlgorithmJobData>>();
+  private readonly remembered = new Set<string>([DEFAULT_POOL]);
+
+  /**
+   * @param connection a command connection (shared by every queue; never a subscriber).
+   * @param onError where queue errors go (connection errors are already logged by the caller).
+   */
+  constructor(
+    private readonly connection: Redis,
+    private readonly keys: Keys,
+    private readonly queuePrefix: string,
+    private readonly onError: (queue: string, err: Error) => void = () => undefined,
+  ) {}
+
+  /** The queue of `pool` (default pool when unset). */
+  get(pool: string = DEFAULT_POOL): Queue<AlgorithmJobData> {
+    let queue = this.queues.get(pool);
+    if (!queue) {
+      queue = new Queue<AlgorithmJobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true });
+      queue.on('error', (err) => this.onError(queue!.name, err));
+      this.queues.set(pool, queue);
+    }
+    return queue;
+  }
+
+  /** Records that `pool` has jobs (once per process and pool: one SADD). */
+  async remember(pool: string): Promise<void> {
+    if (this.remembered.has(pool)) return;
+    await this.connection.sadd(this.keys.pools, pool);
+    this.remembered.add(pool);
+  }
+
+  /** Every pool known to Redis, the default pool first. */
+  async pools(): Promise<string[]> {
+    const stored = await this.connection.smembers(this.keys.pools);
+    return [DEFAULT_POOL, ...stored.filter((p) => p !== DEFAULT_POOL).sort()];
+  }
+
+  /** The queues of every known pool. */
+  async all(): Promise<Queue<AlgorithmJobData>[]> {
+    return (await this.pools()).map((pool) => this.get(pool));
+  }
+
+  /** Closes every queue opened (the connection stays open; it is the caller's). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
+}

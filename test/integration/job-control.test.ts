@@ -1,0 +1,330 @@
+import { hostname } from 'node:os';
+import { expect } from 'chai';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { bullPrefix, JOBS_QUEUE } from '../../shared/queue/names.js';
+import { eventually, expectError, http } from '../helpers/http.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { answerWith, startHookReceiver } from '../helpers/webhook-receiver.js';
+
+/**
+ * Issue 4's job control against an in-process API and worker on a real redis-server: options
+ * (priority, delay, retries with backoff, timeout), Idempotency-Key, attempts history,
+ * cancellation, listing, progress and live events (SSE).
+ */
+
+const ms = (iso: string) => Date.parse(iso.replace('+00:00', 'Z'));
+
+async function submit(stack: Stack, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const res = await http('POST', `${stack.url}/jobs`, body, headers);
+  expect(res.status, JSON.stringify(res.body)).to.equal(202);
+  return res.body.job_id as string;
+}
+
+async function ended(stack: Stack, jobId: string, timeoutMs = 15_000) {
+  return eventually(async () => {
+    const res = await http('GET', `${stack.url}/jobs/${jobId}`);
+    return ['completed', 'failed', 'cancelled'].includes(res.body?.status) ? res.body : undefined;
+  }, timeoutMs, 20);
+}
+
+async function attemptsOf(stack: Stack, jobId: string) {
+  const res = await http('GET', `${stack.url}/jobs/${jobId}/attempts`);
+  expect(res.status).to.equal(200);
+  return res.body.attempts as any[];
+}
+
+/** Reads a Server-Sent Events stream until it ends (or `timeoutMs`). */
+async function readEvents(url: string, timeoutMs = 15_000): Promise<{ status: number; contentType: string | null; events: Array<{ event: string; data: any }> }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  const events = text
+    .split('\n\n')
+    .map((block) => {
+      const lines = block.split('\n');
+      const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
+      const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
+      return event && data ? { event, data: JSON.parse(data) } : undefined;
+    })
+    .filter((e): e is { event: string; data: any } => e !== undefined);
+  return { status: res.status, contentType: res.headers.get('content-type'), events };
+}
+
+describe('job control (issue 4; api and worker in-process, real Redis)', () => {
+  let redis: TestRedis;
+  let stack: Stack;
+
+  before(async () => {
+    redis = await startRedis();
+    // One job at a time, so order and timing are observable.
+    stack = await startStack(redis.url, { WORKER_CONCURRENCY: '1', JOB_TIMEOUT_MAX_MS: '5000', JOB_DELAY_MAX_MS: '60000', JOB_MAX_RETRIES: '5' });
+  });
+  after(async () => {
+    await stack?.close();
+    await redis?.destroy();
+  });
+
+  describe('options on POST /jobs', () => {
+    it('shows the options given on the record, caps timeout_ms at JOB_TIMEOUT_MAX_MS, and keeps a plain record to seed 002', async () => {
+      const id = await submit(stack, { algorithm: 'Echo', params: {}, priority: 7, max_retries: 2, retry_interval_ms: 100, timeout_ms: 999_999 });
+      const record = await ended(stack, id);
+      expect(record).to.include({ status: 'completed', priority: 7, max_retries: 2, retry_backoff: 'fixed', retry_interval_ms: 100, timeout_ms: 5000, attempts: 1 });
+      const plain = await ended(stack, await submit(stack, { algorithm: 'Echo', params: {} }));
+      expect(plain).to.have.all.keys('job_id', 'status', 'algorithm', 'created_at', 'started_at', 'completed_at', 'result', 'error', 'metadata');
+    });
+
+    it('refuses bad options with 400 naming the field, and enqueues nothing', async () => {
+      const before = await http('GET', `${stack.url}/jobs?limit=1`);
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ priority: 1001 }, 'priority'],
+        [{ priority: -1 }, 'priority'],
+        [{ priority: 1.5 }, 'priority'],
+        [{ delay_ms: 60_001 }, 'delay_ms'],
+        [{ delay_ms: 'soon' }, 'delay_ms'],
+        [{ max_retries: 6 }, 'max_retries'],
+        [{ retry_backoff: 'linear', max_retries: 1 }, 'retry_backoff'],
+        [{ retry_backoff: 'fixed' }, 'retry_backoff'],
+        [{ retry_interval_ms: 10 }, 'retry_interval_ms'],
+        [{ timeout_ms: 0 }, 'timeout_ms'],
+        [{ pool: 'GPU!' }, 'pool'],
+      ];
+      for (const [options, field] of cases) {
+        const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'Echo', params: {}, ...options });
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details.field, JSON.stringify(options)).to.equal(field);
+      }
+      const after = await http('GET', `${stack.url}/jobs?limit=1`);
+      expect(after.body.total).to.equal(before.body.total);
+    });
+
+    it('runs waiting jobs by priority, higher first, equal ones in submission order', async () => {
+      const blocker = await submit(stack, { algorithm: 'Sleep', params: { ms: 600 } });
+      await eventually(async () => (await http('GET', `${stack.url}/jobs/${blocker}`)).body.status === 'running');
+      const priorities = [1, 5, 3, 0, 10, 5];
+      const ids: string[] = [];
+      for (const p of priorities) ids.push(await submit(stack, { algorithm: 'Sleep', params: { ms: 5 }, priority: p }));
+      const records = await Promise.all(ids.map((id) => ended(stack, id)));
+      const order = records
+        .map((r, i) => ({ i, p: priorities[i]!, start: ms(r.started_at) }))
+        .sort((a, b) => a.start - b.start)
+        .map((x) => x.i);
+      // 10, then the two 5s in submission order (indexes 1 and 5), then 3, 1, 0.
+      expect(order).to.deep.equal([4, 1, 5, 2, 0, 3]);
+    });
+
+    it('honours delay_ms within 100 ms, shows run_at, and the job waits as pending', async () => {
+      const id = await submit(stack, { algorithm: 'Echo', params: {}, delay_ms: 1000 });
+      const waiting = await http('GET', `${stack.url}/jobs/${id}`);
+      expect(waiting.body).to.include({ status: 'pending', delay_ms: 1000 });
+      expect(ms(waiting.body.run_at) - ms(waiting.body.created_at)).to.equal(1000);
+      const record = await ended(stack, id);
+      const lateBy = ms(record.started_at) - ms(record.created_at) - 1000;
+      expect(lateBy, `started ${lateBy} ms after run_at`).to.be.within(0, 100);
+    });
+
+    it('retries a failing job max_retries times at a fixed interval, keeping every attempt', async () => {
+      const id = await submit(stack, { algorithm: 'Crash', params: { throw: true }, max_retries: 2, retry_interval_ms: 300 });
+      const record = await ended(stack, id);
+      expect(record).to.include({ status: 'failed', attempts: 3, max_retries: 2 });
+      expect(record.error).to.contain('threw on purpose');
+      const attempts = await attemptsOf(stack, id);
+      expect(attempts.map((a) => a.attempt)).to.deep.equal([1, 2, 3]);
+      for (const a of attempts) {
+        expect(a).to.include({ status: 'failed', error_code: 'ALGORITHM_ERROR', worker_id: `${hostname()}:${process.pid}`, exit_code: null });
+        expect(a.error).to.contain('threw on purpose');
+        expect(ms(a.finished_at)).to.be.at.least(ms(a.started_at));
+      }
+      const gaps = [1, 2].map((i) => ms(attempts[i].started_at) - ms(attempts[i - 1].finished_at));
+      for (const gap of gaps) expect(gap, `gaps ${gaps}`).to.be.within(290, 500);
+    });
+
+    it('doubles the wait with exponential backoff', async () => {
+      const id = await submit(stack, { algorithm: 'Crash', params: { throw: true }, max_retries: 2, retry_backoff: 'exponential', retry_interval_ms: 200 });
+      await ended(stack, id);
+      const attempts = await attemptsOf(stack, id);
+      const gaps = [1, 2].map((i) => ms(attempts[i].started_at) - ms(attempts[i - 1].finished_at));
+      expect(gaps[0], `gaps ${gaps}`).to.be.within(190, 380);
+      expect(gaps[1], `gaps ${gaps}`).to.be.within(390, 700);
+    });
+
+    it('records the exit code of a crashed runner, and a timeout per attempt', async () => {
+      const crashed = await submit(stack, { algorithm: 'Crash', params: { code: 3 } });
+      const crashRecord = await ended(stack, crashed);
+      expect(crashRecord.status).to.equal('failed');
+      const [crash] = await attemptsOf(stack, crashed);
+      expect(crash).to.include({ attempt: 1, status: 'failed', exit_code: 3 });
+
+      const slow = await submit(stack, { algorithm: 'Sleep', params: { ms: 3000 }, timeout_ms: 300 });
+      const record = await ended(stack, slow);
+      expect(record).to.include({ status: 'failed', timeout_ms: 300 });
+      expect(record.error).to.contain('timed out after 300 ms');
+      const [attempt] = await attemptsOf(stack, slow);
+      expect(attempt).to.include({ status: 'timeout', error_code: 'TIMEOUT' });
+      expect(attempt.duration_ms).to.be.within(250, 1500);
+    });
+
+    it('answers 404 for the attempts of an unknown job', async () => {
+      expectError(await http('GET', `${stack.url}/jobs/ffffffffffff/attempts`), 404, 'JOB_NOT_FOUND');
+      expectError(await http('GET', `${stack.url}/jobs/nope/attempts`), 404, 'JOB_NOT_FOUND');
+    });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('returns the same job for the same key and body (200), refuses another body (409), and scopes keys', async () => {
+      const body = { algorithm: 'Echo', params: { value: { n: 1 } }, priority: 2 };
+      const first = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'order-42' });
+      expect(first.status).to.equal(202);
+      // Same body with keys in another order: the same request.
+      const again = await http('POST', `${stack.url}/jobs`, { priority: 2, params: { value: { n: 1 } }, algorithm: 'Echo' }, { 'Idempotency-Key': 'order-42' });
+      expect(again.status).to.equal(200);
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      expect(again.body.job_id).to.equal(first.body.job_id);
+      expect(again.body).to.include.keys('status', 'algorithm', 'created_at', 'result');
+
+      const other = await http('POST', `${stack.url}/jobs`, { ...body, params: { value: { n: 2 } } }, { 'Idempotency-Key': 'order-42' });
+      expectError(other, 409, 'CONFLICT');
+      expect(other.body.details.job_id).to.equal(first.body.job_id);
+
+      const fresh = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'order-43' });
+      expect(fresh.status).to.equal(202);
+      expect(fresh.body.job_id).not.to.equal(first.body.job_id);
+
+      expectError(await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'x'.repeat(256) }), 400, 'VALIDATION_ERROR');
+    });
+
+    it('lets concurrent requests with one key create one job', async () => {
+      const body = { algorithm: 'Echo', params: {} };
+      const answers = await Promise.all(Array.from({ length: 8 }, () => http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'burst-1' })));
+      const ids = new Set(answers.map((a) => a.body.job_id));
+      expect(ids.size, JSON.stringify(answers.map((a) => a.body))).to.equal(1);
+      expect(answers.filter((a) => a.status === 202)).to.have.length(1);
+      expect(answers.filter((a) => a.status === 200)).to.have.length(7);
+    });
+  });
+
+  describe('cancellation', () => {
+    it('removes a delayed job from the queue and shows it cancelled; a second cancel is 409', async () => {
+      const receiver = await startHookReceiver(answerWith(200));
+      try {
+        const id = await submit(stack, { algorithm: 'Echo', params: {}, delay_ms: 30_000, webhook: receiver.url });
+        const res = await http('POST', `${stack.url}/jobs/${id}/cancel`);
+        expect(res.status, JSON.stringify(res.body)).to.equal(200);
+        expect(res.body).to.include({ job_id: id, status: 'cancelled', error: 'cancelled by request' });
+        expect(res.body.completed_at).to.be.a('string');
+        const conn = new Redis(redis.url);
+        const queue = new Queue(JOBS_QUEUE, { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
+        try {
+          expect(await queue.getJob(id)).to.equal(undefined);
+        } finally {
+          await queue.close();
+          await conn.quit();
+        }
+        const hook = await eventually(async () => receiver.received[0], 10_000);
+        expect(hook.body).to.include({ job_id: id, status: 'cancelled', algorithm: 'Echo', error: 'cancelled by request' });
+        const again = await http('POST', `${stack.url}/jobs/${id}/cancel`);
+        expectError(again, 409, 'CONFLICT');
+        expect(again.body.details.status).to.equal('cancelled');
+      } finally {
+        await receiver.close();
+      }
+    });
+
+    it('stops a running job (its runner process is killed), and the worker goes on serving', async () => {
+      const id = await submit(stack, { algorithm: 'Sleep', params: { ms: 20_000 } });
+      await eventually(async () => (await http('GET', `${stack.url}/jobs/${id}`)).body.status === 'running');
+      const t0 = Date.now();
+      const res = await http('POST', `${stack.url}/jobs/${id}/cancel`);
+      expect(res.body.status).to.equal('cancelled');
+      const attempt = await eventually(async () => (await attemptsOf(stack, id)).find((a) => a.status === 'cancelled'), 5000);
+      expect(attempt.error_code).to.equal('CANCELLED');
+      expect(Date.now() - t0).to.be.below(5000);
+      // The next job runs at once: the slot is free again (the Sleep would have held it 20 s).
+      const next = await ended(stack, await submit(stack, { algorithm: 'Echo', params: { value: 1 } }), 5000);
+      expect(next.status).to.equal('completed');
+      expect((await http('GET', `${stack.url}/jobs/${id}`)).body.status).to.equal('cancelled');
+    });
+
+    it('answers 409 for a finished job and 404 for an unknown one', async () => {
+      const id = await submit(stack, { algorithm: 'Echo', params: {} });
+      await ended(stack, id);
+      const res = await http('POST', `${stack.url}/jobs/${id}/cancel`);
+      expectError(res, 409, 'CONFLICT');
+      expect(res.body.details.status).to.equal('completed');
+      expectError(await http('POST', `${stack.url}/jobs/ffffffffffff/cancel`), 404, 'JOB_NOT_FOUND');
+      expectError(await http('GET', `${stack.url}/jobs/${id}/cancel`), 405, 'METHOD_NOT_ALLOWED');
+    });
+  });
+
+  describe('GET /jobs', () => {
+    it('filters by status, algorithm and creation time, newest first, with total and paging', async () => {
+      const from = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 5));
+      const echo = [];
+      for (let i = 0; i < 5; i++) echo.push(await submit(stack, { algorithm: 'Echo', params: { value: i } }));
+      const crash = await submit(stack, { algorithm: 'Crash', params: { throw: true } });
+      await Promise.all([...echo, crash].map((id) => ended(stack, id)));
+
+      const all = await http('GET', `${stack.url}/jobs?created_after=${from}&limit=100`);
+      expect(all.status).to.equal(200);
+      expect(all.body.total).to.equal(6);
+      expect(all.body.jobs.map((j: any) => j.job_id)).to.deep.equal([crash, ...[...echo].reverse()]);
+
+      const echoes = await http('GET', `${stack.url}/jobs?algorithm=Echo&created_after=${from}&limit=2&offset=1`);
+      expect(echoes.body).to.include({ total: 5, limit: 2, offset: 1 });
+      expect(echoes.body.jobs.map((j: any) => j.job_id)).to.deep.equal([echo[3], echo[2]]);
+
+      const failed = await http('GET', `${stack.url}/jobs?status=failed&created_after=${from}`);
+      expect(failed.body.total).to.equal(1);
+      expect(failed.body.jobs[0].job_id).to.equal(crash);
+      const failedEcho = await http('GET', `${stack.url}/jobs?status=failed&algorithm=Echo&created_after=${from}`);
+      expect(failedEcho.body.total).to.equal(0);
+      const completedEcho = await http('GET', `${stack.url}/jobs?status=completed&algorithm=Echo&created_after=${from}`);
+      expect(completedEcho.body.total).to.equal(5);
+
+      const none = await http('GET', `${stack.url}/jobs?created_before=${from}&algorithm=Crash&status=pending`);
+      expect(none.body).to.include({ total: 0 });
+    });
+
+    it('refuses bad filters with 400', async () => {
+      for (const q of ['status=done', 'limit=0', 'limit=101', 'offset=-1', 'created_after=yesterday', 'colour=red']) {
+        expectError(await http('GET', `${stack.url}/jobs?${q}`), 400, 'VALIDATION_ERROR');
+      }
+    });
+  });
+
+  describe('progress and live events', () => {
+    it('shows progress on the record and streams a job from pending to completed as SSE', async () => {
+      const blocker = await submit(stack, { algorithm: 'Sleep', params: { ms: 300 } });
+      const id = await submit(stack, { algorithm: 'Sleep', params: { ms: 800, steps: 3 } });
+      const stream = readEvents(`${stack.url}/jobs/${id}/events`);
+      const progressed = await eventually(async () => (await http('GET', `${stack.url}/jobs/${id}`)).body.progress, 10_000, 20);
+      expect(progressed.percent).to.be.within(25, 100);
+      expect(progressed.message).to.match(/^step \d of 4$|^done$/);
+      const { status, contentType, events } = await stream;
+      await ended(stack, blocker);
+      expect(status).to.equal(200);
+      expect(contentType).to.match(/^text\/event-stream/);
+      const statuses = events.filter((e) => e.event === 'status').map((e) => e.data.status);
+      expect(statuses).to.deep.equal(['pending', 'running', 'completed']);
+      const percents = events.filter((e) => e.event === 'progress').map((e) => e.data.percent);
+      expect(percents.length, JSON.stringify(events)).to.be.at.least(2);
+      expect([...percents].sort((a, b) => a - b)).to.deep.equal(percents);
+      const last = events.at(-1)!;
+      expect(last.event).to.equal('status');
+      expect(last.data).to.include({ job_id: id, status: 'completed' });
+      expect(last.data.progress).to.include({ percent: 100, message: 'done' });
+    });
+
+    it('sends one event and closes at once for an ended job; 404 before streaming for an unknown one', async () => {
+      const id = await submit(stack, { algorithm: 'Echo', params: {} });
+      await ended(stack, id);
+      const t0 = Date.now();
+      const { events } = await readEvents(`${stack.url}/jobs/${id}/events`);
+      expect(Date.now() - t0).to.be.below(1000);
+      expect(events).to.have.length(1);
+      expect(events[0]!.data.status).to.equal('completed');
+      expectError(await http('GET', `${stack.url}/jobs/ffffffffffff/events`), 404, 'JOB_NOT_FOUND');
+    });
+  });
+});
