@@ -61,7 +61,7 @@ export interface Submission {
 export interface JobLimits {
   /** JOB_TIMEOUT_MAX_MS: a larger timeout_ms is capped to it. */
   timeoutMaxMs: number;
-  /** JOB_DELAY_MAX_MS. */
+  /** The smaller of JOB_DELAY_MAX_MS and RESULT_TTL_SECONDS (in ms). */
   delayMaxMs: number;
   /** JOB_MAX_RETRIES. */
   maxRetries: number;
@@ -90,8 +90,8 @@ export interface JobServiceDeps {
    * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
    */
   allowPrivateWebhooks?: boolean;
-  /** Backpressure (MAX_QUEUE_DEPTH): throws SERVICE_UNAVAILABLE when no job may be added. */
-  admission?: { check(): Promise<void> };
+  /** Backpressure (MAX_QUEUE_DEPTH) of a pool's queue: `check` throws SERVICE_UNAVAILABLE when no job may be added. */
+  admission?: (pool: string) => { check(): Promise<void> };
 }
 
 /**
@@ -142,7 +142,7 @@ export class JobService {
     const refuse = (field: string, message: string, value: unknown) => {
       throw new AppError('VALIDATION_ERROR', `${field} ${message}`, { field, issues: [{ field, message }], value });
     };
-    if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) refuse('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS)`, options.delay_ms);
+    if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) refuse('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, options.delay_ms);
     if (options.max_retries !== undefined && options.max_retries > maxRetries) refuse('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, options.max_retries);
     if (!options.max_retries && (options.retry_backoff !== undefined || options.retry_interval_ms !== undefined)) {
       refuse(options.retry_backoff !== undefined ? 'retry_backoff' : 'retry_interval_ms', 'needs max_retries of at least 1', options.retry_backoff ?? options.retry_interval_ms);
@@ -163,15 +163,11 @@ export class JobService {
     if (sub.idempotency) {
       const { key, caller, body } = sub.idempotency;
       idemKey = this.deps.keys.idempotency(sha256(`${caller}\n${key}`));
-      const bodyHash = sha256(canonicalJson(body));
-      const claimed = await this.deps.redis.set(idemKey, `${jobId} ${bodyHash}`, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
-      if (claimed === null) {
-        const existing = await this.resubmission(idemKey, bodyHash, key);
-        return { job_id: existing.job_id, created_at: existing.created_at, existing };
-      }
+      const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
+      if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
     }
     try {
-      await this.deps.admission?.check();
+      await this.admit(sub.options?.pool);
       const job = await this.enqueue(sub, params, 'async', jobId);
       this.deps.metrics.jobsCreatedTotal.inc({ algorithm: sub.algorithm });
       return job;
@@ -182,21 +178,35 @@ export class JobService {
     }
   }
 
-  /** The job an Idempotency-Key already names, when the body matches. */
-  private async resubmission(idemKey: string, bodyHash: string, key: string): Promise<StoredJob> {
-    // The first request writes the key just before its record: give it a moment (it is in flight).
-    for (let i = 0; i < 20; i++) {
-      const value = await this.deps.redis.get(idemKey);
-      if (value === null) break;
-      const [jobId, hash] = value.split(' ') as [string, string];
+  /**
+   * Claims an Idempotency-Key for a new job (SET NX, 24 h), or finds the job it already names.
+   * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
+   * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
+   */
+  /** Registers a named pool (bounded: MAX_POOLS) and applies its queue's backpressure. */
+  private async admit(pool: string = DEFAULT_POOL): Promise<void> {
+    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.admission?.(pool).check();
+  }
+
+  private async claimIdempotencyKey(idemKey: string, value: string, key: string): Promise<StoredJob | null> {
+    const bodyHash = value.slice(value.indexOf(' ') + 1);
+    const shownKey = key.slice(0, 255);
+    // The first request claims the key, then writes its record: a second one arriving meanwhile waits
+    // for that record (up to ~3 s); if the first fails, it drops the key and the next loop claims it.
+    for (let i = 0; i < 60; i++) {
+      if ((await this.deps.redis.set(idemKey, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== null) return null;
+      const current = await this.deps.redis.get(idemKey);
+      if (current === null) continue;
+      const [jobId, hash] = current.split(' ') as [string, string];
       if (hash !== bodyHash) {
-        throw new AppError('CONFLICT', 'this Idempotency-Key was already used with a different request body (keys are kept 24 h)', { idempotency_key: key.slice(0, 255), job_id: jobId });
+        throw new AppError('CONFLICT', 'this Idempotency-Key was already used with a different request body (keys are kept 24 h)', { idempotency_key: shownKey, job_id: jobId });
       }
       const job = await this.deps.store.get(jobId);
       if (job) return job;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new AppError('CONFLICT', 'the job this Idempotency-Key named is gone (failed to enqueue or expired); send a new key', { idempotency_key: key.slice(0, 255) });
+    throw new AppError('CONFLICT', 'a request with this Idempotency-Key is still in progress (or its job expired); retry shortly', { idempotency_key: shownKey });
   }
 
   /**
@@ -205,7 +215,7 @@ export class JobService {
    */
   async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
     const params = this.validate(sub);
-    await this.deps.admission?.check();
+    await this.admit(sub.options?.pool);
     const jobId = newJobId();
     // Registered before the job exists, so its completion cannot be missed.
     const wait = this.deps.waiter.register(jobId, this.deps.invokeTimeoutMs);
@@ -283,8 +293,8 @@ export class JobService {
     if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
     const record: NewJob = { job_id: jobId, algorithm: sub.algorithm, params, created_at, webhook: sub.webhook, ...options };
     if (options.delay_ms) record.run_at = isoNow(new Date(Date.parse(created_at.replace('+00:00', 'Z')) + options.delay_ms));
-    const queue = this.deps.queues.get(options.pool);
     if (options.pool) await this.deps.queues.remember(options.pool);
+    const queue = this.deps.queues.get(options.pool);
     // Record and enqueue in parallel: one round trip of latency instead of two. The record's
     // write cannot lose to the worker's: a worker only writes through updateLive.
     const results = await Promise.allSettled([

@@ -53,7 +53,7 @@ export const JobOptionsSchema = z.object({
   priority: int(0, MAX_PRIORITY)
     .optional()
     .openapi({ description: `0 (default) to ${MAX_PRIORITY}: among waiting jobs of a pool, higher runs first; equal priorities run in submission order`, example: 10 }),
-  delay_ms: int(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'Wait this long before the job may start, ms (at most JOB_DELAY_MAX_MS, default 7 days)', example: 5000 }),
+  delay_ms: int(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'Wait this long before the job may start, ms (at most JOB_DELAY_MAX_MS, default 1 day, and never past RESULT_TTL_SECONDS)', example: 5000 }),
   max_retries: int(0, 1000)
     .optional()
     .openapi({ description: 'Retries after a failed attempt (the algorithm failed or timed out). Default 0: a failure is final (seed 002). At most JOB_MAX_RETRIES (default 25)', example: 3 }),
@@ -81,7 +81,7 @@ export type JobRequest = z.infer<typeof JobRequestSchema>;
 
 /** Body of `POST /invoke` with an explicit algorithm; without `algorithm` the body is PrimeChecker's params. */
 export const InvokeRequestSchema = z
-  .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema.default({}) })
+  .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema.default({}), pool: JobOptionsSchema.shape.pool })
   .openapi('InvokeRequest');
 export type InvokeRequest = z.infer<typeof InvokeRequestSchema>;
 

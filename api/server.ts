@@ -97,7 +97,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   };
 
   // Limits (issue 5): backpressure on the queue, per-caller rate limit on the request connection.
-  const admission = new QueueDepthGuard(queue, config.MAX_QUEUE_DEPTH);
+  // One guard per pool's queue (issue 4): each pool fills up on its own.
+  const guards = new Map<string, QueueDepthGuard>();
+  const admission = (pool: string) => {
+    let guard = guards.get(pool);
+    if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.get(pool), config.MAX_QUEUE_DEPTH)));
+    return guard;
+  };
   const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
   const jobs = new JobService({
     registry,
@@ -107,7 +113,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     webhookRetryDelaysMs: config.WEBHOOK_RETRY_DELAYS_MS,
     redis,
     keys,
-    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: config.JOB_DELAY_MAX_MS, maxRetries: config.JOB_MAX_RETRIES },
+    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000), maxRetries: config.JOB_MAX_RETRIES },
     waiter,
     metrics,
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,

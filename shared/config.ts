@@ -52,8 +52,11 @@ export const ConfigSchema = z.object({
   ALGORITHM_TIMEOUT_MS: int(1, 2_147_483_647).default(60_000),
   /** Largest `timeout_ms` a job may ask for (issue 4); a larger one is capped to it. Default 3600000 ms (1 h). */
   JOB_TIMEOUT_MAX_MS: int(1, 2_147_483_647).default(3_600_000),
-  /** Largest `delay_ms` a job may ask for (issue 4). Default 604800000 ms (7 days). */
-  JOB_DELAY_MAX_MS: int(0).default(604_800_000),
+  /**
+   * Largest `delay_ms` a job may ask for (issue 4). Default 86400000 ms (1 day). The service also
+   * never accepts more than RESULT_TTL_SECONDS: listings index jobs by creation time for that long.
+   */
+  JOB_DELAY_MAX_MS: int(0).default(86_400_000),
   /** Largest `max_retries` a job may ask for (issue 4). Default 25. */
   JOB_MAX_RETRIES: int(0, 1000).default(25),
   /** BullMQ lock duration: a job whose worker stops renewing its lock this long is stalled and re-queued. Default 30000 ms. */

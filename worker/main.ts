@@ -11,7 +11,7 @@ import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { JobStore } from '../shared/queue/job-record.js';
+import { JobStore, recordIdOf } from '../shared/queue/job-record.js';
 import { bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
@@ -133,11 +133,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason }))
       .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
   jobsWorker.on('failed', (job, err) => {
-    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(job.id, err.message);
+    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(recordIdOf(job.id), err.message);
   });
   const sweepFailed = async () => {
     for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
-      if (job?.id && /stalled/i.test(job.failedReason ?? '')) await finishFailed(job.id, job.failedReason);
+      if (job?.id && /stalled/i.test(job.failedReason ?? '')) await finishFailed(recordIdOf(job.id), job.failedReason);
     }
   };
   const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);

@@ -149,22 +149,40 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
               exit_code: typeof failure?.details.exit_code === 'number' ? failure.details.exit_code : null,
             }
           : undefined;
-      const dropCancelled = async (): Promise<never> => {
+      // The record already ended while this run went on: cancelled (drop the run), or finished by an
+      // earlier run of the same job (a duplicate after a lost lock: its end stands).
+      const dropEnded = async (endedAs: string): Promise<null> => {
+        if (endedAs !== 'cancelled') {
+          if (attemptEnd) await store.endAttempt(jobId, { ...attemptEnd, status: 'lost', error: `the job had already ended (${endedAs}) elsewhere; this run was dropped` });
+          logger.warn('job had already ended; this run is dropped', { status: endedAs });
+          return null;
+        }
         if (attemptEnd) await store.endAttempt(jobId, { ...attemptEnd, status: 'cancelled', error: 'cancelled by request', error_code: 'CANCELLED' });
         logger.info('job was cancelled; its run is dropped');
         throw new UnrecoverableError('CANCELLED: cancelled by request');
       };
-      if (failure?.code === 'CANCELLED' || (typeof attemptNo === 'object' && attemptNo.kind === 'ended')) return dropCancelled();
+      if (failure?.code === 'CANCELLED') return dropEnded('cancelled');
+      if (typeof attemptNo === 'object' && attemptNo.kind === 'ended') return dropEnded(attemptNo.status);
 
       const algorithm = registry.get(data.algorithm);
       metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
       metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
 
-      const retriesLeft = (data.max_retries ?? 0) - job.attemptsMade;
+      // Retries count the algorithm's own failures only (kept in the job's data): a Redis error that
+      // made BullMQ retry the job does not use up the caller's max_retries.
+      const failures = data.algorithm_failures ?? 0;
+      const retriesLeft = (data.max_retries ?? 0) - failures;
       if (failure && retriesLeft > 0 && !NOT_RETRIED.has(failure.code)) {
         // BullMQ retries after the job's backoff (retry_backoff, retry_interval_ms); the record waits as pending.
-        if (attemptEnd && (await store.retryLater(jobId, attemptEnd)).kind === 'ended') return dropCancelled();
-        logger.info('attempt failed; retrying', { error: failure.message, error_code: failure.code, retries_left: retriesLeft });
+        const backoff = job.opts.backoff;
+        const interval = typeof backoff === 'object' ? (backoff.delay ?? 0) : (backoff ?? 0);
+        const waitMs = typeof backoff === 'object' && backoff.type === 'exponential' ? interval * 2 ** job.attemptsMade : interval;
+        if (attemptEnd) {
+          const outcome = await store.retryLater(jobId, attemptEnd, waitMs);
+          if (outcome.kind === 'ended') return dropEnded(outcome.status);
+        }
+        await job.updateData({ ...data, algorithm_failures: failures + 1 });
+        logger.info('attempt failed; retrying', { error: failure.message, error_code: failure.code, retries_left: retriesLeft, wait_ms: waitMs });
         throw new Error(`${failure.code}: ${failure.message}`);
       }
 
@@ -184,7 +202,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       };
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
       const outcome = await store.finish(record, attemptEnd);
-      if (outcome.kind === 'ended') return dropCancelled();
+      if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 
       if (data.mode === 'async') {
@@ -232,7 +250,8 @@ async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>
     pool: data.pool,
     max_retries: data.max_retries,
     timeout_ms: data.timeout_ms,
-    priority: job.opts.priority ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
+    // Shown only when the schedule gave one (0, the default, maps to MAX_PRIORITY + 1).
+    priority: job.opts.priority && job.opts.priority <= MAX_PRIORITY ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
   });
   if (created) metrics.jobsCreatedTotal.inc({ algorithm: data.algorithm });
   else return (await store.get(jobId))?.created_at ?? createdAt;
@@ -289,7 +308,7 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
  */
 export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<T>) => Promise<unknown>) {
   return async function trackedProcessor(job: Job<T>): Promise<unknown> {
-    const jobId = job.id!;
+    const jobId = recordIdOf(job.id!);
     activity.start(jobId);
     try {
       const result = await processor(job);

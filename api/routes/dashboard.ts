@@ -2,6 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
+import { redactText } from '../../shared/logger.js';
 import { Router, type Express, type NextFunction, type Request, type Response } from 'express';
 import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
@@ -86,10 +87,20 @@ export function fromBoardError(status: number, body: unknown): AppError {
 const isErrorShape = (body: unknown) =>
   body !== null && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' && 'request_id' in body && 'details' in body;
 
-/** Empties the `stacktrace` of the jobs in a board answer (GET api/queues, api/queues/{queue}/{job}): worker stack traces stay in Redis. */
+/**
+ * Empties the `stacktrace` of the jobs in a board answer (GET api/queues, api/queues/{queue}/{job}):
+ * worker stack traces stay in Redis. Webhook URLs in job data (jobs and deliveries) are masked as on
+ * job records (issue 5: any read-scoped caller may look).
+ */
 function withoutStackTraces(body: unknown): unknown {
   const strip = (job: unknown) => {
-    if (job && typeof job === 'object' && Array.isArray((job as { stacktrace?: unknown }).stacktrace)) (job as { stacktrace: unknown[] }).stacktrace = [];
+    if (!job || typeof job !== 'object') return;
+    const j = job as { stacktrace?: unknown; data?: { webhook?: unknown; url?: unknown } };
+    if (Array.isArray(j.stacktrace)) j.stacktrace = [];
+    if (j.data && typeof j.data === 'object') {
+      if (typeof j.data.webhook === 'string') j.data.webhook = redactText(j.data.webhook);
+      if (typeof j.data.url === 'string') j.data.url = redactText(j.data.url);
+    }
   };
   const b = body as { queues?: unknown; job?: unknown } | null;
   if (b && typeof b === 'object') {

@@ -19,7 +19,7 @@ export function invokeRouter(jobs: JobService, invokeTimeoutMs: number): Router 
     const body: unknown = req.body;
     const explicit = body !== null && typeof body === 'object' && !Array.isArray(body) && 'algorithm' in body;
     const sub = explicit
-      ? { ...parseBody(InvokeRequestSchema, body), paramsPath: ['params'] }
+      ? (({ pool, ...rest }) => ({ ...rest, options: pool ? { pool } : undefined, paramsPath: ['params'] }))(parseBody(InvokeRequestSchema, body))
       : { algorithm: DEFAULT_ALGORITHM, params: parseBody(InvokeRequestSchema.shape.params, body), paramsPath: [] };
     const { job_id, outcome } = await jobs.invoke({ ...sub, requestId: req.requestId });
 

@@ -91,20 +91,29 @@ async function streamEvents(jobs: JobService, waiter: JobWaiter, jobId: string, 
   let reading = false;
   let again = false;
   let seq = 0;
-  // Watch before the first read, so no change between the two is missed.
+  let recheck: NodeJS.Timeout | undefined;
+  let keepAlive: NodeJS.Timeout | undefined;
+  // Listen for the client leaving and watch before the first read, so neither a departure nor a
+  // change during that read is missed.
+  res.on('close', () => end());
   const unwatch = waiter.watch(jobId, () => void refresh(), () => end());
-  const first = await jobs.get(jobId).catch((err: unknown) => {
+  let first: StoredJob;
+  try {
+    first = await jobs.get(jobId);
+  } catch (err) {
     unwatch();
     throw err;
-  });
+  }
+  // The client left, or the API began shutting down, during the first read.
+  if (res.destroyed) return end();
+  if (ended) throw new AppError('SERVICE_UNAVAILABLE', 'the API is shutting down; reconnect to another instance');
 
   res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
   res.write(`retry: ${EVENTS_RECHECK_MS}\n\n`);
   const send = (event: string, data: unknown) => res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  const recheck = setInterval(() => void refresh(), EVENTS_RECHECK_MS);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), EVENTS_KEEPALIVE_MS);
-  res.on('close', () => end());
+  recheck = setInterval(() => void refresh(), EVENTS_RECHECK_MS);
+  keepAlive = setInterval(() => res.write(': keep-alive\n\n'), EVENTS_KEEPALIVE_MS);
 
   function end(): void {
     if (ended) return;
@@ -112,7 +121,8 @@ async function streamEvents(jobs: JobService, waiter: JobWaiter, jobId: string, 
     clearInterval(recheck);
     clearInterval(keepAlive);
     unwatch();
-    res.end();
+    // Before the stream started (headers unsent) the route's error path or Express answers instead.
+    if (res.headersSent) res.end();
   }
 
   function emit(job: StoredJob): void {

@@ -18,6 +18,8 @@ export interface AlgorithmJobData {
   max_retries?: number;
   /** Longest one attempt may run, ms, already capped by the server's JOB_TIMEOUT_MAX_MS; absent: ALGORITHM_TIMEOUT_MS. */
   timeout_ms?: number;
+  /** Failed attempts of the algorithm so far (written by the worker before a retry; Redis errors are not counted). */
+  algorithm_failures?: number;
   /** The schedule that produced this run (issue 4); its record is created by the worker when the run starts. */
   schedule_id?: string;
 }

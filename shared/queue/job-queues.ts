@@ -1,7 +1,11 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { AppError } from '../errors.js';
 import type { AlgorithmJobData } from './job-data.js';
 import { bullPrefix, DEFAULT_POOL, jobsQueueName, type Keys } from './names.js';
+
+/** Most pools (named by jobs and schedules) that may exist. */
+export const MAX_POOLS = 100;
 
 /**
  * The jobs queues of every pool (issue 4: routing by label), opened on demand over one connection.
@@ -34,9 +38,16 @@ export class JobQueues {
     return queue;
   }
 
-  /** Records that `pool` has jobs (once per process and pool: one SADD). */
+  /**
+   * Records that `pool` has jobs (once per process and pool). At most {@link MAX_POOLS} pools exist,
+   * so callers cannot grow the pools (each a queue the API and dashboard open) without bound.
+   * @throws AppError VALIDATION_ERROR (field `pool`) for a new pool past the limit.
+   */
   async remember(pool: string): Promise<void> {
     if (this.remembered.has(pool)) return;
+    if (!(await this.connection.sismember(this.keys.pools, pool)) && (await this.connection.scard(this.keys.pools)) >= MAX_POOLS) {
+      throw new AppError('VALIDATION_ERROR', `pool '${pool}' would be pool number ${MAX_POOLS + 1}; at most ${MAX_POOLS} pools may exist`, { field: 'pool', max_pools: MAX_POOLS });
+    }
     await this.connection.sadd(this.keys.pools, pool);
     this.remembered.add(pool);
   }

@@ -177,7 +177,8 @@ export function recordIdOf(queueJobId: string): string {
 }
 
 /**
- * Shared Lua: moves a record's id between status indexes and refreshes the indexes' TTL.
+ * Shared Lua: moves a record's id between status indexes, prunes the target index of entries older
+ * than the TTL, and refreshes its TTL.
  * Index keys are built here from ARGV's index prefix (all under the record's hash tag, so a
  * cluster keeps them in one slot).
  */
@@ -187,8 +188,13 @@ local function move_status(rec, prefix, id, new_status, ttl)
   local score = tonumber(redis.call('HGET', rec, 'created_ms') or '0')
   if old and old ~= new_status then redis.call('ZREM', prefix .. 'status:' .. old, id) end
   if new_status ~= '' then
-    redis.call('ZADD', prefix .. 'status:' .. new_status, score, id)
-    redis.call('EXPIRE', prefix .. 'status:' .. new_status, ttl + 3600)
+    local key = prefix .. 'status:' .. new_status
+    redis.call('ZADD', key, score, id)
+    -- Entries older than the TTL (their records have expired) go as new ones come: the index shrinks with the records.
+    local now = redis.call('TIME')
+    local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms - ttl * 1000))
+    redis.call('EXPIRE', key, ttl + 3600)
   end
 end
 local terminal = { completed = true, failed = true, cancelled = true }
@@ -406,7 +412,9 @@ export class JobStore {
     const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
     if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
     if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
-    return 1 === await this.redis.fnqCreate(1 + indexes.length, key, ...indexes, this.ttlSeconds, createdMs, job.job_id, this.indexPrefix, ...Object.entries(fields).flat());
+    // A delayed job's record must outlive its wait (issue 4): its TTL counts from when it may run.
+    const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
+    return 1 === await this.redis.fnqCreate(1 + indexes.length, key, ...indexes, ttl, createdMs, job.job_id, this.indexPrefix, ...Object.entries(fields).flat());
   }
 
   /** Deletes a record and its index entries (used when its enqueue failed). */
@@ -452,9 +460,12 @@ export class JobStore {
     return outcome;
   }
 
-  /** An attempt failed and the job will run again after its backoff: the record goes back to pending. */
-  async retryLater(jobId: string, attempt: AttemptEnd): Promise<UpdateOutcome> {
-    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending']);
+  /**
+   * An attempt failed and the job will run again after its backoff: the record goes back to pending,
+   * and lives at least `waitMs` longer than usual, so a long backoff does not outlast it.
+   */
+  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000));
   }
 
   /**
@@ -553,11 +564,11 @@ export class JobStore {
     return { jobs, total: Number(total) };
   }
 
-  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[]): Promise<UpdateOutcome> {
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0): Promise<UpdateOutcome> {
     const channel = message ? this.keys.jobEvents : '';
     const n = await this.redis.fnqUpdateLive(
       this.keys.job(jobId), this.keys.jobAttempts(jobId),
-      this.ttlSeconds, channel, message, this.indexPrefix, jobId, status,
+      this.ttlSeconds + extraTtlSeconds, channel, message, this.indexPrefix, jobId, status,
       attempt ? String(attempt.attempt) : '', attempt ? JSON.stringify(attempt) : '',
       ...fields,
     );

@@ -70,12 +70,12 @@ describe('pools and cancellation (real api and worker processes)', () => {
   it('cancels a job running on another worker process: its runner child is killed there and the worker serves on', async () => {
     const id = await submit({ algorithm: 'Sleep', params: { ms: 30_000 }, pool: 'gpu' });
     await eventually(async () => (await http('GET', `${api.url}/jobs/${id}`)).body.status === 'running', 10_000);
-    const runnersBefore = (await http('GET', `${api.url}/workers/${idOf(gpu)}`)).body;
-    expect(runnersBefore.active_jobs).to.include(id);
+    await eventually(async () => (await http('GET', `${api.url}/workers/${idOf(gpu)}`)).body.active_jobs.includes(id), 5000);
 
     const res = await http('POST', `${api.url}/jobs/${id}/cancel`);
     expect(res.status).to.equal(200);
     expect(res.body.status).to.equal('cancelled');
+    // The attempt ends `cancelled` only once its run rejected, which for a 30 s Sleep means its runner child was killed.
     const attempt = await eventually(async () => (await http('GET', `${api.url}/jobs/${id}/attempts`)).body.attempts.find((a: any) => a.status === 'cancelled'), 5000);
     expect(attempt.worker_id).to.equal(idOf(gpu));
     // The worker's heartbeat no longer lists it, and the gpu worker takes the next job at once.

@@ -261,7 +261,7 @@ describe('authentication and scopes (AUTH_ENABLED=true, real Redis and HTTP)', (
     it('answers 401 to an unknown route without credentials, and 404 / 405 with them', async () => {
       expect401(await http('GET', `${stack.url}/nope`));
       expectError(await http('GET', `${stack.url}/nope`, undefined, { 'X-API-Key': keys.read }), 404, 'NOT_FOUND');
-      expectError(await http('GET', `${stack.url}/jobs`, undefined, { 'X-API-Key': keys.read }), 405, 'METHOD_NOT_ALLOWED');
+      expectError(await http('DELETE', `${stack.url}/jobs`, undefined, { 'X-API-Key': keys.read }), 405, 'METHOD_NOT_ALLOWED');
     });
   });
 

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, JOBS_QUEUE } from '../../shared/queue/names.js';
+import { isoNow, JobStore, newJobId } from '../../shared/queue/job-record.js';
+import { bullPrefix, JOBS_QUEUE, keysFor } from '../../shared/queue/names.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -325,6 +326,40 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
       expect(events).to.have.length(1);
       expect(events[0]!.data.status).to.equal('completed');
       expectError(await http('GET', `${stack.url}/jobs/ffffffffffff/events`), 404, 'JOB_NOT_FOUND');
+    });
+  });
+
+  describe('records and indexes in Redis', () => {
+    it('keeps a delayed job past its wait, and prunes every index, status ones included, as records expire', async () => {
+      const conn = new Redis(redis.url);
+      try {
+        const keys = keysFor(`idx${Math.random().toString(36).slice(2, 8)}`);
+        const store = new JobStore(conn, keys, 1);
+        const delayed = newJobId();
+        await store.create({ job_id: delayed, algorithm: 'Echo', params: {}, created_at: isoNow(), delay_ms: 30_000 });
+        expect(await conn.ttl(keys.job(delayed))).to.be.within(30, 31);
+
+        const finishOne = async () => {
+          const id = newJobId();
+          const created_at = isoNow();
+          await store.create({ job_id: id, algorithm: 'Echo', params: {}, created_at });
+          await store.finish({ job_id: id, status: 'completed', algorithm: 'Echo', created_at, started_at: created_at, completed_at: isoNow(), result: null, error: null, error_code: null, metadata: null, params: {} });
+          return id;
+        };
+        for (let i = 0; i < 5; i++) await finishOne();
+        expect(await conn.zcard(keys.jobIndex('status:completed'))).to.equal(5);
+        await new Promise((r) => setTimeout(r, 1300));
+        const last = await finishOne();
+        expect(await conn.zrange(keys.jobIndex('status:completed'), '0', '-1')).to.deep.equal([last]);
+        // Index entries go by creation time: the delayed job (created past the TTL) is no longer listed,
+        // though its record lives on (hence delay_ms ≤ RESULT_TTL_SECONDS in the service).
+        expect(await conn.zrange(keys.jobIndex('algorithm:Echo'), '0', '-1')).to.deep.equal([last]);
+        expect(await conn.exists(keys.job(delayed))).to.equal(1);
+        const listed = await store.list({ status: 'completed' }, { limit: 10, offset: 0 });
+        expect(listed.total).to.equal(1);
+      } finally {
+        await conn.quit();
+      }
     });
   });
 });

@@ -147,7 +147,8 @@ describe('limits and backpressure (issue 5)', () => {
         expectError(await http('POST', `${api.url}/invoke`, { number: 'x' }), 400, 'VALIDATION_ERROR');
         const conn = new Redis(redis.url);
         try {
-          await conn.del(`{${queuePrefix}}:jobs:wait`);
+          // Every job carries a BullMQ priority (issue 4), so waiting jobs sit in the prioritized set.
+          await conn.del(`{${queuePrefix}}:jobs:wait`, `{${queuePrefix}}:jobs:prioritized`);
         } finally {
           conn.disconnect();
         }

@@ -87,7 +87,8 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
 
   it('lists a running job in active_jobs, then drops it and counts it completed', async () => {
     const before = (await http('GET', `${stack.url}/workers/${selfId}`)).body.jobs_processed.completed as number;
-    const job = await http('POST', `${stack.url}/jobs`, { algorithm: 'Sleep', params: { ms: 1500 } });
+    // This stack's worker is labelled pool=cpu, so it serves only that pool's queue (issue 4 routing).
+    const job = await http('POST', `${stack.url}/jobs`, { algorithm: 'Sleep', params: { ms: 1500 }, pool: 'cpu' });
     expect(job.status).to.equal(202);
     const jobId = job.body.job_id as string;
     await eventually(async () => ((await http('GET', `${stack.url}/workers/${selfId}`)).body.active_jobs as string[]).includes(jobId), 5000);
@@ -101,7 +102,7 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
 
   it('counts a failed job as failed', async () => {
     const before = (await http('GET', `${stack.url}/workers/${selfId}`)).body.jobs_processed.failed as number;
-    const res = await http('POST', `${stack.url}/invoke`, { algorithm: 'Crash', params: { throw: true } });
+    const res = await http('POST', `${stack.url}/invoke`, { algorithm: 'Crash', params: { throw: true }, pool: 'cpu' });
     expect(res.status).to.equal(500);
     await eventually(async () => (await http('GET', `${stack.url}/workers/${selfId}`)).body.jobs_processed.failed === before + 1, 3000);
   });
