@@ -137,7 +137,8 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
         expect(ms(a.finished_at)).to.be.at.least(ms(a.started_at));
       }
       const gaps = [1, 2].map((i) => ms(attempts[i].started_at) - ms(attempts[i - 1].finished_at));
-      for (const gap of gaps) expect(gap, `gaps ${gaps}`).to.be.within(290, 500);
+      // At least the interval; the upper bound leaves room for a loaded 2-core CI machine.
+      for (const gap of gaps) expect(gap, `gaps ${gaps}`).to.be.within(290, 700);
     });
 
     it('doubles the wait with exponential backoff', async () => {
@@ -145,8 +146,8 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
       await ended(stack, id);
       const attempts = await attemptsOf(stack, id);
       const gaps = [1, 2].map((i) => ms(attempts[i].started_at) - ms(attempts[i - 1].finished_at));
-      expect(gaps[0], `gaps ${gaps}`).to.be.within(190, 380);
-      expect(gaps[1], `gaps ${gaps}`).to.be.within(390, 700);
+      expect(gaps[0], `gaps ${gaps}`).to.be.within(190, 390);
+      expect(gaps[1], `gaps ${gaps}`).to.be.within(390, 790);
     });
 
     it('records the exit code of a crashed runner, and a timeout per attempt', async () => {
