@@ -20,6 +20,10 @@ import { schedulesRouter } from './routes/schedules.js';
 import type { ScheduleService } from './schedule-service.js';
 import type { Dashboard } from './routes/dashboard.js';
 import { statusRouter, type StatusSource } from './routes/status.js';
+import { projectsRouter, type FunctionCreator } from './routes/projects.js';
+import { functionsRouter } from './routes/functions.js';
+import type { FunctionService } from './function-service.js';
+import type { ProjectService } from './project-service.js';
 
 /** What {@link createApp} wires together. */
 export interface AppDeps {
@@ -47,6 +51,12 @@ export interface AppDeps {
   status?: StatusSource;
   /** Bull Board at /admin/queues (issue 4, api/routes/dashboard.ts); unset: not mounted (404). */
   dashboard?: Dashboard;
+  /** Projects, project and system env and dependencies (issue 3, seed 000); unset: those routes answer 503. */
+  projects?: ProjectService;
+  /** Creates a function as POST /functions does, for the multipart deploy (issue 3); unset: that route answers 503. */
+  createFunction?: FunctionCreator;
+  /** The functions API and GET /jobs/{job_id}/logs (issue 3, seed 003); unset: those routes answer 503. */
+  functions?: FunctionService;
 }
 
 /** Paths served, for 405 answers. */
@@ -55,6 +65,11 @@ const ROUTES: RouteTable = [
   { pattern: /^\/jobs\/?$/, methods: ['GET', 'POST'] },
   { pattern: /^\/jobs\/[^/]+\/?$/, methods: ['GET'] },
   { pattern: /^\/jobs\/[^/]+\/(attempts|events)\/?$/, methods: ['GET'] },
+  { pattern: /^\/jobs\/[^/]+\/logs\/?$/, methods: ['GET'] },
+  { pattern: /^\/functions\/?$/, methods: ['GET', 'POST'] },
+  { pattern: /^\/functions\/[^/]+\/?$/, methods: ['GET', 'PUT', 'DELETE'] },
+  { pattern: /^\/functions\/[^/]+\/invoke\/?$/, methods: ['POST'] },
+  { pattern: /^\/functions\/[^/]+\/(jobs|metrics)\/?$/, methods: ['GET'] },
   { pattern: /^\/jobs\/[^/]+\/cancel\/?$/, methods: ['POST'] },
   { pattern: /^\/workers(\/[^/]+)?\/?$/, methods: ['GET'] },
   { pattern: /^\/schedules\/?$/, methods: ['GET', 'POST'] },
@@ -63,6 +78,10 @@ const ROUTES: RouteTable = [
   { pattern: /^\/schedules\/[^/]+\/jobs\/?$/, methods: ['GET'] },
   { pattern: /^\/workers\/[^/]+\/resources\/?$/, methods: ['GET'] },
   { pattern: /^\/status\/?$/, methods: ['GET'] },
+  { pattern: /^\/projects(\/[^/]+)?\/?$/, methods: ['GET'] },
+  { pattern: /^\/projects\/[^/]+\/(start|stop|functions)\/?$/, methods: ['POST'] },
+  { pattern: /^\/projects\/[^/]+\/(env|dependencies)\/?$/, methods: ['GET', 'PUT'] },
+  { pattern: /^\/(env|dependencies)\/system\/?$/, methods: ['GET'] },
   // The dashboard's page; its other paths (api/*, static/*) answer 404 for a method it does not serve.
   { pattern: /^\/admin\/queues\/?$/i, methods: ['GET'] },
   { pattern: /^\/(healthz|readyz|metrics|algorithms|openapi\.json|docs|redoc)\/?$/, methods: ['GET'] },
@@ -86,6 +105,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(workersRouter(deps.workers));
   app.use(schedulesRouter(deps.schedules));
   app.use(statusRouter(deps.status && deps.workers ? { ...deps.status, workers: deps.workers, version: deps.version } : undefined));
+  app.use(projectsRouter(deps.projects, deps.createFunction));
+  app.use(functionsRouter(deps.functions));
   if (deps.dashboard) app.use(deps.dashboard.router);
   app.use(metaRouter({ registry: deps.registry, openapi: buildOpenApiDocument(deps.version), metricsText: deps.metricsText }));
   app.use(notFound(ROUTES));

@@ -17,6 +17,8 @@ import {
 } from './schemas.js';
 import { WorkerListSchema, WorkerQueryDocSchema, WorkerResourcesSchema, WorkerSchema } from './worker-schemas.js';
 import { StatusSchema } from './routes/status.js';
+import { registerProjectPaths } from './project-openapi.js';
+import { registerFunctionPaths } from './function-openapi.js';
 import { ScheduleCreateSchema, ScheduleIdParamsSchema, ScheduleListSchema, SchedulePageQueryDocSchema, ScheduleRunListSchema, ScheduleSchema, ScheduleUpdateSchema } from './schedule-schemas.js';
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -223,6 +225,11 @@ export function buildOpenApiDocument(version: string): object {
     summary: 'Prometheus metrics of the whole deployment',
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   });
+
+  // Projects, env and dependencies (issue 3, seed 000).
+  registerProjectPaths(registry);
+  // Functions and job logs (issue 3, seed 003).
+  registerFunctionPaths(registry);
 
   // Security schemes and each operation's scope come from the scope table (api/middleware/auth.ts).
   return addSecurity(new OpenApiGeneratorV3(registry.definitions).generateDocument({

@@ -10,7 +10,11 @@ import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import type { WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore } from '../shared/queue/job-record.js';
-import { bullPrefix, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { BUILDS_QUEUE, bullPrefix, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { FunctionStore } from '../shared/functions/function-store.js';
+import { enqueueBuild, type BuildJobData } from '../worker/functions/builds.js';
+import { ProjectService, projectStoppedError } from './project-service.js';
+import { FunctionService } from './function-service.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
@@ -64,6 +68,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const queue = jobQueues.get();
   const webhooksQueue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
   webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
+
+  // Functions (issue 3): one store for the functions API and projects; dependency builds go to the builds
+  // queue (worker/functions/builds.ts: enqueueBuild(buildsQueue, function_id, version)), served by every worker.
+  const functionStore = new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 });
+  const buildsQueue = new Queue<BuildJobData>(BUILDS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
+  const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
 
   const waiter = new JobWaiter(subscriber, store, keys.jobEvents, logger);
   await waiter.start();
@@ -121,6 +132,38 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
   });
+  // Functions API (issue 3, seed 003): invocations are ordinary jobs on the same queues and records.
+  const functions = new FunctionService({
+    functions: functionStore,
+    jobs,
+    jobStore: store,
+    queues: jobQueues,
+    waiter,
+    redis,
+    keys,
+    metrics,
+    limits: {
+      codeMaxBytes: config.FUNCTION_CODE_MAX_BYTES,
+      timeoutDefaultMs: config.FUNCTION_TIMEOUT_MS,
+      timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
+      memoryDefaultMb: config.FUNCTION_MEMORY_MB,
+      memoryMaxMb: config.FUNCTION_MEMORY_MAX_MB,
+      outputDefaultBytes: config.FUNCTION_MAX_OUTPUT_BYTES,
+      delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000),
+      maxRetries: config.JOB_MAX_RETRIES,
+    },
+    invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
+    ttlSeconds: config.RESULT_TTL_SECONDS,
+    allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+    admission,
+    // A new version with dependencies is built by a worker (issue 3 point 6).
+    onBuildNeeded: (fn) => enqueueBuild(buildsQueue, fn.function_id, fn.version),
+    localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR,
+    // A stopped project's functions refuse invocations (issue 3 point 7): 409 CONFLICT naming the project.
+    beforeInvoke: async (fn) => {
+      if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
+    },
+  });
   const app = createApp({
     jobs,
     waiter,
@@ -145,8 +188,12 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Schedules (issue 4): records on the request connection, BullMQ job schedulers on every pool's queue.
     schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger }),
     // Status and dashboard (issue 4): every pool's jobs queue and the webhooks queue, read when asked.
-    status: { jobQueues, otherQueues: [webhooksQueue], redis },
+    status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
+    // Projects (issue 3, seed 000); the multipart deploy creates functions as POST /functions does.
+    projects,
+    createFunction: (body) => functions.create(body),
+    functions,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -193,7 +240,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         clearTimeout(timer);
         waiter.close();
         await publisher.stop();
-        await Promise.allSettled([webhooksQueue.close(), jobQueues.close()]);
+        await Promise.allSettled([webhooksQueue.close(), jobQueues.close(), buildsQueue.close()]);
         await Promise.all([closeRedis(redis), closeRedis(subscriber)]);
         logger.info('api stopped');
       })();

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { redactText } from './logger.js';
 import { LabelListSchema } from './schemas/labels.js';
@@ -178,6 +179,56 @@ export const ConfigSchema = z.object({
    * and on the address each delivery connects to). Default false; `npm start` sets true for local receivers.
    */
   WEBHOOK_ALLOW_PRIVATE: boolFromEnv.default(false),
+  // Function dependencies and projects (issue 3, points 6 and 7)
+  /**
+   * Folder of installed function dependencies, one `<function_id>/v<version>/` folder per version
+   * (worker/functions/dependencies.ts), on each worker's host. Default `<DATA_DIR>/functions`.
+   * Must be readable by `nobody` along its path (functions run as nobody); the installer makes its own folders 0755.
+   */
+  FUNCTIONS_DIR: z.string().min(1).optional(),
+  /**
+   * Folder under which local package paths are accepted as dependencies (`file:<path>` for npm, the
+   * path of a `.whl` for pip), e.g. an internal package mirror or test fixtures. Unset (the default):
+   * only registry packages are accepted, so a deployer cannot make the worker read its own files.
+   */
+  FUNCTION_LOCAL_PACKAGES_DIR: z.string().min(1).optional(),
+  /** Longest one dependency install (npm or pip) may take; then it is killed and the version fails. Default 300000 ms (5 min). */
+  FUNCTION_BUILD_TIMEOUT_MS: int(1000, 3_600_000).default(300_000),
+  /**
+   * The system-level env every function gets first (seed 000's system env; project and function env
+   * are layered over it): a JSON object of strings, e.g. `{"DB_HOST":"db","DB_PORT":"5432"}`. Never
+   * the service's own environment. `GET /env/system` shows it with secret-looking values redacted. Default `{}`.
+   */
+  FUNCTION_SYSTEM_ENV: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        const v = JSON.parse(s) as unknown;
+        if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')) return v as Record<string, string>;
+      } catch {
+        /* reported below */
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings, e.g. {"DB_HOST":"db"}' });
+      return z.NEVER;
+    })
+    .default({}),
+  // Functions API and execution (issue 3, points 1-5)
+  /** Largest function code accepted at deploy, bytes of UTF-8 (400 VALIDATION_ERROR, field `code`, beyond). Default 262144 (256 KiB). */
+  FUNCTION_CODE_MAX_BYTES: int(1, 16 * 1024 * 1024).default(256 * 1024),
+  /** A function's timeout_ms when it gives none: its process tree is killed past it (TIMEOUT). Default 30000 ms. At most JOB_TIMEOUT_MAX_MS is accepted per function. */
+  FUNCTION_TIMEOUT_MS: int(1, 2_147_483_647).default(30_000),
+  /** A function's memory_mb when it gives none: its process's memory cap, MiB. Default 256. */
+  FUNCTION_MEMORY_MB: int(32, 1_048_576).default(256),
+  /** Largest memory_mb a function may ask for, MiB. Default 2048. */
+  FUNCTION_MEMORY_MAX_MB: int(32, 1_048_576).default(2048),
+  /** A function's max_output_bytes when it gives none: captured stdout+stderr per invocation, bytes, then a truncation marker. Default 1048576 (1 MiB). */
+  FUNCTION_MAX_OUTPUT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Function isolation (worker/functions/sandbox.ts): `auto` (default) uses bwrap when it is installed
+   * and says at worker start that functions run without isolation when it is not; `bwrap` requires it
+   * (function runs fail without it); `off` never isolates.
+   */
+  FUNCTION_SANDBOX: z.enum(['auto', 'bwrap', 'off']).default('auto'),
 });
 
 /** The parsed, frozen configuration. */
@@ -205,7 +256,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // A secret's value is never echoed (it would land in logs): WEBHOOK_SECRET, JWT_SECRET, METRICS_TOKEN...
     // Credentials inside other values (REDIS_URL=redis://:<password>@host, JWT_JWKS_URL with a user:pass) are masked too.
     const shown = (key: string) => {
-      if (/SECRET|TOKEN|PASSWORD/.test(key)) return '<redacted>';
+      if (/SECRET|TOKEN|PASSWORD|FUNCTION_SYSTEM_ENV/.test(key)) return '<redacted>';
       const value = input[key];
       return JSON.stringify(typeof value === 'string' ? redactText(value) : value);
     };
@@ -223,6 +274,11 @@ export function workerOfflineAfterMs(config: Config): number {
 /** Heartbeat age past which a worker leaves the registry: WORKER_FORGET_AFTER_MS, never below the offline bound. */
 export function workerForgetAfterMs(config: Config): number {
   return Math.max(config.WORKER_FORGET_AFTER_MS, workerOfflineAfterMs(config));
+}
+
+/** The absolute folder of installed function dependencies: FUNCTIONS_DIR, else `<DATA_DIR>/functions` (issue 3). */
+export function functionsDir(config: Pick<Config, 'FUNCTIONS_DIR' | 'DATA_DIR'>): string {
+  return path.resolve(config.FUNCTIONS_DIR ?? path.join(config.DATA_DIR, 'functions'));
 }
 
 /** Warm children per worker: RUNNER_POOL_SIZE, else WORKER_CONCURRENCY. */

@@ -15,6 +15,8 @@ export const HTTP_STATUS = {
   SCHEDULE_NOT_FOUND: 404,
   /** A function target that names no function (seed 003; functions arrive with issue 3). */
   FUNCTION_NOT_FOUND: 404,
+  /** `/projects/{name}`: a project with no record and no functions (seed 000's PROJECT_NOT_FOUND; issue 3). */
+  PROJECT_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,

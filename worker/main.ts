@@ -5,19 +5,23 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore, recordIdOf } from '../shared/queue/job-record.js';
-import { bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { FunctionStore } from '../shared/functions/function-store.js';
+import { FunctionBuilder, type BuildJobData } from './functions/builds.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
 import { ChildPool } from './runner/child-pool.js';
+import { FunctionJobs } from './functions/function-jobs.js';
+import { FunctionPool } from './functions/function-pool.js';
 import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
 import { WebhookSigner } from './webhooks/signing.js';
 import { createWebhookAgent } from './webhooks/webhook-agent.js';
@@ -60,6 +64,29 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
   await pool.start();
+  // User functions (issue 3): one warm sandboxed pool per worker process; start() says now whether they run isolated.
+  const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX });
+  await functionPool.start();
+  // Function builds (issue 3, point 6): every worker installs dependencies of new versions, one at a
+  // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.
+  const builder = new FunctionBuilder({
+    store: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    functionsDir: functionsDir(config),
+    timeoutMs: config.FUNCTION_BUILD_TIMEOUT_MS,
+    localRoot: config.FUNCTION_LOCAL_PACKAGES_DIR,
+    logger,
+  });
+  const functionJobs = new FunctionJobs({
+    pool: functionPool,
+    functions: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    redis,
+    keys,
+    ttlSeconds: config.RESULT_TTL_SECONDS,
+    systemEnv: config.FUNCTION_SYSTEM_ENV,
+    logger,
+    // Another host's build does not help here: install on first use of a version on this host (a no-op once done).
+    depsDirFor: (v) => builder.ensureInstalled(v),
+  });
 
   const webhooks = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, {
     connection: redis,
@@ -79,14 +106,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   cancelSubscriber.on('message', (channel: string, jobId: string) => {
     if (channel !== keys.jobCancel) return;
     cancelled.add(jobId);
-    if (pool.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
+    if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
   await cancelSubscriber.subscribe(keys.jobCancel);
   // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
     jobsQueueName(servedPool),
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled })),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs })),
     {
       connection: redis,
       prefix,
@@ -115,7 +142,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       autorun: false,
     },
   );
-  for (const w of [jobsWorker, webhookWorker]) {
+  const buildsWorker = new Worker<BuildJobData>(BUILDS_QUEUE, builder.processor(), {
+    connection: redis,
+    prefix,
+    name: workerName,
+    concurrency: 1,
+    lockDuration: config.JOB_LOCK_MS,
+    stalledInterval: config.STALLED_INTERVAL_MS,
+    autorun: false,
+  });
+  for (const w of [jobsWorker, webhookWorker, buildsWorker]) {
     w.on('error', (err) => logger.warn('worker error', { queue: w.name, error: err.message }));
     w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
   }
@@ -170,6 +206,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   void jobsWorker.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
   void webhookWorker.run().catch((err: unknown) => logger.error('webhooks worker stopped', { error: String(err) }));
+  void buildsWorker.run().catch((err: unknown) => logger.error('builds worker stopped', { error: String(err) }));
   publisher.start();
   const heartbeat = new WorkerHeartbeat({
     registry: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
@@ -197,16 +234,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         closing = true;
         logger.info('worker draining', { grace_ms: graceMs });
         await heartbeat.draining();
-        const graceful = Promise.all([jobsWorker.close(), webhookWorker.close()]);
+        const graceful = Promise.all([jobsWorker.close(), webhookWorker.close(), buildsWorker.close()]);
         const timedOut = await Promise.race([
           graceful.then(() => false),
           new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
         ]);
         if (timedOut) {
           logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-          await Promise.all([jobsWorker.close(true), webhookWorker.close(true)]);
+          await Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
         }
-        await pool.close();
+        await Promise.all([pool.close(), functionPool.close()]);
         clearInterval(sweepTimer);
         await jobsQueue.close();
         await publisher.stop();

@@ -8,6 +8,8 @@ import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.
 import { isoNow, MAX_PRIORITY, recordIdOf, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './runner/child-pool.js';
+import type { FunctionJobs } from './functions/function-jobs.js';
+import { FunctionRunError, type FunctionRunReport } from './functions/function-pool.js';
 
 /** A job still running after this long is marked `running` on its record (ms). */
 export const RUNNING_MARK_DELAY_MS = 50;
@@ -24,13 +26,15 @@ export interface ProcessorDeps {
   workerId: string;
   /** Job ids cancelled recently (heard on the cancel channel): a run not yet started is skipped. */
   cancelled: RecentIds;
+  /** Runs jobs with a function_id (issue 3); absent: such jobs fail with INTERNAL_ERROR. */
+  functions?: FunctionJobs;
 }
 
 /** Progress is written to the record at most this often per job (ms); the latest value always lands. */
 export const PROGRESS_WRITE_INTERVAL_MS = 100;
 
 /** Error codes no retry can fix: the same input fails the same way. */
-const NOT_RETRIED: ReadonlySet<string> = new Set(['VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'CANCELLED']);
+const NOT_RETRIED: ReadonlySet<string> = new Set(['VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'FUNCTION_NOT_FOUND', 'CANCELLED']);
 
 /**
  * Ids seen recently, each forgotten after `ttlMs` (at most `max` kept): cancel messages that may
@@ -75,7 +79,7 @@ export class RecentIds {
  * @returns the job record's result.
  */
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
-  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled } = deps;
+  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions } = deps;
 
   return async function processAlgorithmJob(job: Job<AlgorithmJobData>): Promise<unknown> {
     const queueJobId = job.id!;
@@ -94,7 +98,10 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         return 0;
       });
       void attemptStart.then((r) => {
-        if (typeof r === 'object' && r.kind === 'ended') pool.cancel(jobId);
+        if (typeof r === 'object' && r.kind === 'ended') {
+          pool.cancel(jobId);
+          functions?.cancel(jobId);
+        }
       });
       // Only a run that lasts is marked running: for the many that end within RUNNING_MARK_DELAY_MS
       // the write would cost ~15 % of a job's CPU and no poller could see it. (started_at is exact
@@ -112,15 +119,26 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       let result: unknown = null;
       let failure: AppError | undefined;
       let elapsedMs = 0;
+      // A function run's logs and measurements (issue 3), finished or failed.
+      let report: FunctionRunReport | undefined;
       try {
-        // The API validated against its own registry; this worker may serve fewer algorithms.
-        if (!registry.get(data.algorithm)) {
-          throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${data.algorithm}' is not served by this worker`, { available_algorithms: registry.names() });
+        if (data.function_id) {
+          if (!functions) throw new AppError('INTERNAL_ERROR', 'this worker does not run functions');
+          const out = await functions.run(data, jobId);
+          report = out;
+          result = out.result;
+          elapsedMs = out.duration_ms;
+        } else {
+          // The API validated against its own registry; this worker may serve fewer algorithms.
+          if (!registry.get(data.algorithm)) {
+            throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${data.algorithm}' is not served by this worker`, { available_algorithms: registry.names() });
+          }
+          const out = await pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report });
+          result = out.result;
+          elapsedMs = out.elapsedMs;
         }
-        const out = await pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report });
-        result = out.result;
-        elapsedMs = out.elapsedMs;
       } catch (err) {
+        if (err instanceof FunctionRunError) report = err.report;
         // The pool closing (worker shutdown past its grace period) is no verdict on the job: leave it
         // unfinished, so BullMQ retries it or stalled-job recovery hands it to another worker.
         if (err instanceof AppError && err.code === 'SERVICE_UNAVAILABLE') {
@@ -129,7 +147,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
           throw err;
         }
         failure = err instanceof AppError ? err : new AppError('ALGORITHM_ERROR', String(err));
-        elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? performance.now() - t0);
+        elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? report?.duration_ms ?? performance.now() - t0);
       }
       clearTimeout(markTimer);
       await progress.flush();
@@ -163,6 +181,8 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       };
       if (failure?.code === 'CANCELLED') return dropEnded('cancelled');
       if (typeof attemptNo === 'object' && attemptNo.kind === 'ended') return dropEnded(attemptNo.status);
+      // Before the record's end, so a caller woken by it finds the run's logs.
+      if (data.function_id && functions) await functions.afterRun(jobId, data, report, !failure, typeof attemptNo === 'number' && attemptNo > 0 ? attemptNo : job.attemptsMade + 1, elapsedMs);
 
       const algorithm = registry.get(data.algorithm);
       metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
@@ -197,10 +217,11 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         result: failure ? null : result,
         error: failure ? failure.message : null,
         error_code: failure ? failure.code : null,
-        metadata: failure ? null : { algorithm: data.algorithm, version: algorithm?.version ?? 'unknown', elapsed_time: round6(elapsedMs / 1000) },
+        metadata: failure ? null : { algorithm: data.algorithm, version: data.function_id ? String(data.function_version ?? 1) : (algorithm?.version ?? 'unknown'), elapsed_time: round6(elapsedMs / 1000) },
         params: data.params,
       };
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
+      if (data.function_id) record.function_id = data.function_id;
       const outcome = await store.finish(record, attemptEnd);
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');

@@ -61,6 +61,13 @@ export interface RouteAccessRule {
  * | PUT, DELETE | /schedules/{schedule_id}          | write   |
  * | GET    | /admin/queues, /admin/queues/**        | read (Bull Board: page, static files, API reads) |
  * | any other | /admin/queues, /admin/queues/**     | admin (Bull Board actions: pause, retry, clean, add, ...) |
+ * | GET    | /projects, /projects/{name}, /projects/{name}/env, /projects/{name}/dependencies | read |
+ * | POST   | /projects/{name}/start, /projects/{name}/stop, /projects/{name}/functions (multipart deploy) | write |
+ * | PUT    | /projects/{name}/env, /projects/{name}/dependencies | write |
+ * | GET    | /env/system, /dependencies/system      | read (secret-looking values redacted) |
+ * | GET    | /functions, /functions/{function_id}, /functions/{function_id}/jobs, /functions/{function_id}/metrics, /jobs/{job_id}/logs | read |
+ * | POST   | /functions, /functions/{function_id}/invoke | write |
+ * | PUT, DELETE | /functions/{function_id}          | write   |
  *
  * Any other method and path (unknown routes, wrong methods) needs valid credentials of any scope,
  * then answers 404 NOT_FOUND or 405 METHOD_NOT_ALLOWED: without credentials it is 401, so the
@@ -90,6 +97,16 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
   // Dashboard (issue 4, api/routes/dashboard.ts): viewing needs read; every other method Node accepts is an action and needs admin.
   { methods: ['GET'], pattern: /^\/admin\/queues(\/.*)?$/i, access: 'read' },
   { methods: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'), pattern: /^\/admin\/queues(\/.*)?$/i, access: 'admin' },
+  // Projects (issue 3, seed 000): reading projects, their env (redacted) and dependencies, and the system ones needs read; starting, stopping, deploying and changing env or dependencies, write.
+  { methods: ['GET'], pattern: /^\/projects(\/[^/]+(\/(env|dependencies))?)?\/?$/i, access: 'read' },
+  { methods: ['POST'], pattern: /^\/projects\/[^/]+\/(start|stop|functions)\/?$/i, access: 'write' },
+  { methods: ['PUT'], pattern: /^\/projects\/[^/]+\/(env|dependencies)\/?$/i, access: 'write' },
+  { methods: ['GET'], pattern: /^\/(env|dependencies)\/system\/?$/i, access: 'read' },
+  // Functions (issue 3, seed 003): reading functions, their jobs, metrics and job logs needs read; deploying, changing, deleting and invoking, write.
+  { methods: ['GET'], pattern: /^\/functions(\/[^/]+(\/(jobs|metrics))?)?\/?$/i, access: 'read' },
+  { methods: ['GET'], pattern: /^\/jobs\/[^/]+\/logs\/?$/i, access: 'read' },
+  { methods: ['POST'], pattern: /^\/functions(\/[^/]+\/invoke)?\/?$/i, access: 'write' },
+  { methods: ['PUT', 'DELETE'], pattern: /^\/functions\/[^/]+\/?$/i, access: 'write' },
 ];
 
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */

@@ -4,8 +4,15 @@ import { AppError } from '../../shared/errors.js';
 /**
  * Routes that take a JSON body; their limit is BODY_LIMIT. Schedules (POST /schedules, PUT /schedules/{id}; issue 4). The dashboard's API (Bull Board's
  * actions: add a job, edit its data, ...) too: it reads `req.body` parsed here, and its own parser skips a read body.
+ * Functions (issue 3): POST /functions, PUT /functions/{id}, and POST /functions/{id}/invoke, whose body (any JSON value) is the event.
  */
-const BODY_ROUTES = /^\/(invoke|jobs|schedules)\/?$|^\/schedules\/[^/]+\/?$|^\/admin\/queues\/api\//i;
+const BODY_ROUTES = /^\/(invoke|jobs|schedules)\/?$|^\/schedules\/[^/]+\/?$|^\/admin\/queues\/api\/|^\/projects\/[^/]+\/(env|dependencies)\/?$|^\/functions(\/[^/]+(\/invoke)?)?\/?$/i;
+
+/**
+ * Routes whose body the route reads itself, with its own limits: the multipart deploy
+ * (`POST /projects/{name}/functions`, busboy in api/routes/projects.ts; issue 3). Left unread here.
+ */
+const STREAMED_ROUTES = /^\/projects\/[^/]+\/functions\/?$/i;
 
 /** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */
 export const NO_BODY_LIMIT_BYTES = 4096;
@@ -59,6 +66,10 @@ export function bodyParsing(bodyLimit: string) {
   const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
   const discard = express.raw({ limit: NO_BODY_LIMIT_BYTES, type: () => true });
   return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.method === 'POST' && STREAMED_ROUTES.test(req.path)) {
+      next();
+      return;
+    }
     if (!BODY_ROUTES.test(req.path)) {
       discard(req, res, (err?: unknown) => {
         req.body = undefined;

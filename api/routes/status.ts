@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AppError, isRedisUnavailable } from '../../shared/errors.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import '../schemas.js'; // extends zod with .openapi()
+import type { ProjectService } from '../project-service.js';
 
 /** A queue as `GET /status` reads it. */
 export type CountedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'isPaused'>;
@@ -53,8 +54,14 @@ export const StatusSchema = z
     memory: z
       .object({ rss_bytes: z.number().int(), heap_used_bytes: z.number().int() })
       .openapi({ description: 'This API process (process.memoryUsage)' }),
-    // Issue 3 adds its sections here (e.g. `projects: {total, running}`, `functions: {total}`), read live
-    // like the rest: a field in this schema and a reader in StatusSource / readStatus. No placeholders.
+    // Issue 3 (seed 000's /status): projects and functions, read live (ProjectService.counts).
+    uptime: z.string().openapi({ example: '2h 30m', description: "Seed 000's form of uptime_seconds" }),
+    memory_usage: z.string().openapi({ example: '256MB', description: "Seed 000's form of memory.rss_bytes (MiB, rounded)" }),
+    active_projects: z.number().int().openapi({ description: 'Projects running (not stopped), `default` included' }),
+    total_functions: z.number().int().openapi({ description: 'Functions deployed, every project' }),
+    projects: z
+      .object({ total: z.number().int(), running: z.number().int(), stopped: z.number().int() })
+      .openapi({ description: 'Projects (GET /projects), `default` included' }),
   })
   .openapi('Status');
 
@@ -69,6 +76,8 @@ export interface StatusSource {
   otherQueues: readonly CountedQueue[];
   /** A command connection (the request connection: no offline queue, so Redis down fails fast). */
   redis: Pick<Redis, 'info'>;
+  /** Project and function counts (issue 3). */
+  projects: Pick<ProjectService, 'counts'>;
 }
 
 /** Everything {@link statusRouter} needs. */
@@ -87,6 +96,16 @@ export function parseRedisInfo(text: string): Map<string, string> {
     if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1));
   }
   return fields;
+}
+
+/** Seconds as seed 000's uptime: `2h 30m`, `3d 4h 5m`, `42s` under a minute. */
+export function formatUptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return [d ? `${d}d` : '', d || h ? `${h}h` : '', `${m}m`].filter(Boolean).join(' ');
 }
 
 /** An integer field of INFO, or null when absent or not a number. */
@@ -119,11 +138,12 @@ async function countQueue(queue: CountedQueue): Promise<z.infer<typeof QueueCoun
  */
 export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
   const jobQueues = await opts.jobQueues.all();
-  const [jobCounts, otherCounts, workers, info] = await Promise.all([
+  const [jobCounts, otherCounts, workers, info, projectCounts] = await Promise.all([
     Promise.all(jobQueues.map(countQueue)),
     Promise.all(opts.otherQueues.map(countQueue)),
     opts.workers.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 }),
     opts.redis.info(),
+    opts.projects.counts(),
   ]);
   const queues: Record<string, z.infer<typeof QueueCountsSchema>> = {};
   jobQueues.forEach((q, i) => (queues[q.name] = jobCounts[i]!));
@@ -148,7 +168,11 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
       uptime_seconds: infoInt(fields, 'uptime_in_seconds'),
     },
     memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed },
-    // Issue 3: its sections (projects, functions) go here, beside StatusSchema's fields.
+    uptime: formatUptime(process.uptime()),
+    memory_usage: `${Math.round(memory.rss / 1024 / 1024)}MB`,
+    active_projects: projectCounts.running,
+    total_functions: projectCounts.functions,
+    projects: { total: projectCounts.total, running: projectCounts.running, stopped: projectCounts.stopped },
   };
 }
 

@@ -22,6 +22,13 @@ export interface AlgorithmJobData {
   algorithm_failures?: number;
   /** The schedule that produced this run (issue 4); its record is created by the worker when the run starts. */
   schedule_id?: string;
+  /**
+   * A function invocation (issue 3): the function's id. `algorithm` is then the function's name,
+   * `params` the event, and the worker runs version {@link function_version} in its FunctionPool.
+   */
+  function_id?: string;
+  /** The function version the job runs (fixed at invocation: an update later does not change a queued or running job). */
+  function_version?: number;
 }
 
 /** Seed 002's webhook payload. */

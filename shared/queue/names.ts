@@ -19,6 +19,18 @@ export function jobsQueueName(pool: string = DEFAULT_POOL): string {
 export const WEBHOOKS_QUEUE = 'webhooks';
 
 /**
+ * Queue of function dependency builds (issue 3): one job per function version with dependencies,
+ * jobId `<function_id>-v<version>`; a worker installs them (worker/functions/dependencies.ts) and
+ * sets the version's status to `active` or `failed`.
+ */
+export const BUILDS_QUEUE = 'builds';
+
+/** The jobId of a version's build in {@link BUILDS_QUEUE}: one build per version, however often it is asked for. */
+export function buildJobId(functionId: string, version: number | string): string {
+  return `${functionId}-v${version}`;
+}
+
+/**
  * BullMQ's key prefix for QUEUE_PREFIX: wrapped in `{}` (a Redis Cluster hash tag) so every key of
  * every queue and record lands in one slot and multi-key scripts work on a cluster.
  */
@@ -64,6 +76,34 @@ export function keysFor(queuePrefix: string) {
     apiKeyIndex: `${p}:api-keys`,
     /** Prefix of the rate limiter's counters: `<rateLimit>:<caller>` strings with the window as TTL (issue 5). */
     rateLimit: `${p}:rate-limit`,
+    // Functions (issue 3, seed 003): shared/functions/function-store.ts.
+    /** Hash: one function's current record (its newest version's fields, status, build_log, name, project, timestamps). */
+    fn: (functionId: string) => `${p}:function:${functionId}`,
+    /** Hash: one version of a function, immutable once written (runtime, code, handler, env, dependencies, limits) but for its status and build_log; expires after the function is deleted or the version replaced. */
+    fnVersion: (functionId: string, version: number) => `${p}:function:${functionId}:v${version}`,
+    /** Sorted set: every function id, scored by creation time (ms). */
+    functions: `${p}:functions`,
+    /** Hash: function name → function id, so names stay unique across API processes (HSETNX in a script). */
+    functionNames: `${p}:function-names`,
+    /** Sorted set: the function ids of one project, scored by creation time (ms) (seed 000). */
+    projectFunctions: (project: string) => `${p}:project-functions:${project}`,
+    /** Hash: measured totals of one function's runs (FunctionStats counters), updated by workers at each run's end. */
+    fnStats: (functionId: string) => `${p}:function:${functionId}:stats`,
+    /** List: the most recent run durations of one function (ms, newest first, capped), for p95. */
+    fnDurations: (functionId: string) => `${p}:function:${functionId}:durations`,
+    /** Hash: the system env every function gets first (seed 000 system env, set from FUNCTION_SYSTEM_ENV; layered under project and function env). */
+    systemEnv: `${p}:env:system`,
+    /** Hash: one project's env (seed 000), layered between the system env and the function's own. */
+    projectEnv: (project: string) => `${p}:env:project:${project}`,
+    /** List: one job's captured stdout/stderr lines (`{ts, stream, line, attempt}` JSON), expiring with the record (issue 3). */
+    jobLogs: (jobId: string) => `${p}:job:${jobId}:logs`,
+    /** String `1`: the job's captured output was cut at its max_output_bytes; expires with the record. */
+    jobLogsTruncated: (jobId: string) => `${p}:job:${jobId}:logs-truncated`,
+    // Projects (issue 3, seed 000): api/project-service.ts.
+    /** Hash: one project's record `{name, status: running|stopped, dependencies (JSON), created_at, updated_at, started_at?, stopped_at?}`. */
+    project: (name: string) => `${p}:project:${name}`,
+    /** Sorted set: project names, scored by creation time (ms). */
+    projects: `${p}:projects`,
   };
 }
 

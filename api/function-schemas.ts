@@ -1,0 +1,264 @@
+/**
+ * Zod schemas of the functions API (issue 3, seed 003) and of GET /jobs/{job_id}/logs (seed 001's
+ * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi.ts).
+ * Limits that are configuration (FUNCTION_CODE_MAX_BYTES, FUNCTION_MEMORY_MAX_MB, JOB_TIMEOUT_MAX_MS)
+ * are checked by api/function-service.ts.
+ */
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/functions/function-store.js';
+import { MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
+
+extendZodWithOpenApi(z);
+
+/** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (seed 003: `myFunction`). */
+export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A project name (seed 000): the same form as a function name. */
+export const PROJECT_NAME_PATTERN = FUNCTION_NAME_PATTERN;
+/** A handler name: an identifier both runtimes accept. */
+const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** An env variable name (POSIX portable). */
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Most env variables of one function. */
+export const MAX_ENV_VARS = 100;
+/** Longest env value, characters. */
+export const MAX_ENV_VALUE_CHARS = 32 * 1024;
+/** Most dependencies of one function. */
+export const MAX_DEPENDENCIES = 100;
+/** Largest max_output_bytes a function may ask for (64 MiB). */
+export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
+/** Largest page of functions. */
+export const MAX_FUNCTIONS_LIMIT = 100;
+/** Most log lines one GET /jobs/{job_id}/logs may ask for with tail. */
+export const MAX_LOG_TAIL = 1_000_000;
+
+const required = (what: string) => (iss: { input: unknown }) => (iss.input === undefined ? 'is required' : `must be ${what}`);
+
+const int = (min: number, max: number) =>
+  z
+    .number({ error: 'must be an integer' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+const NameSchema = z
+  .string({ error: required('a string') })
+  .regex(FUNCTION_NAME_PATTERN, { error: 'must be 1-64 letters, digits, _ . or -, starting with a letter or digit' })
+  .openapi({ example: 'myFunction', description: 'Unique among functions (409 CONFLICT when taken)' });
+
+const RuntimeSchema = z
+  .enum(FUNCTION_RUNTIMES, { error: (iss) => (iss.input === undefined ? 'is required' : "must be 'python' or 'nodejs'") })
+  .openapi({ example: 'python' });
+
+const CodeSchema = z
+  .string({ error: required('a string') })
+  .refine((s) => s.trim() !== '', { error: 'must not be empty' })
+  .openapi({
+    example: 'def handler(event): return event',
+    description:
+      'The source. Defines a top-level `handler` (or the name in `handler`): Python `def handler(event)` or `async def`; Node `function handler(event)`, `module.exports.handler`, `export function handler`, async or not. ' +
+      'At most FUNCTION_CODE_MAX_BYTES (default 256 KiB); compiled at deploy (400 with the compiler message on a syntax error).',
+  });
+
+const ExecutionTypeSchema = z
+  .enum(EXECUTION_TYPES, { error: "must be 'sync' or 'async'" })
+  .openapi({ description: '`sync`: invoke answers 200 with the finished job; `async`: invoke answers 202 with the pending job. Default `sync`' });
+
+const EnvSchema = z
+  .record(
+    z.string().regex(ENV_NAME_PATTERN, { error: 'env names must be letters, digits and _, not starting with a digit' }),
+    z.string({ error: 'env values must be strings' }).max(MAX_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_ENV_VALUE_CHARS} characters` }),
+    { error: 'must be an object of strings' },
+  )
+  .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, { error: `must have at most ${MAX_ENV_VARS} variables` })
+  .openapi({ example: { GREETING: 'hello' }, description: "The function's own env: layered over the system (FUNCTION_SYSTEM_ENV) and project env. The service's own environment never reaches a function." });
+
+const DependenciesSchema = z
+  .array(z.string({ error: 'must be strings' }).min(1, { error: 'must not be empty' }).max(500, { error: 'must be at most 500 characters' }), { error: 'must be an array of strings' })
+  .max(MAX_DEPENDENCIES, { error: `must have at most ${MAX_DEPENDENCIES} entries` })
+  .openapi({ example: [], description: 'npm specs (nodejs) or requirements lines (python), installed once per version: the function is `building` until then' });
+
+const ProjectSchema = z
+  .string({ error: 'must be a string' })
+  .regex(PROJECT_NAME_PATTERN, { error: 'must be 1-64 letters, digits, _ . or -, starting with a letter or digit' })
+  .openapi({ example: 'default', description: 'Seed 000 project. Default `default`' });
+
+/** The optional fields of a function, as POST and PUT take them. */
+const functionFields = {
+  handler: z.string({ error: 'must be a string' }).regex(HANDLER_PATTERN, { error: 'must be an identifier (letters, digits, _)' }).openapi({ example: 'handler', description: 'Default `handler`' }),
+  timeout_ms: int(1, Number.MAX_SAFE_INTEGER).openapi({ example: 30000, description: 'Longest one invocation may run (its process tree is killed; the job fails with TIMEOUT). Default FUNCTION_TIMEOUT_MS; at most JOB_TIMEOUT_MAX_MS' }),
+  memory_mb: int(32, 1_048_576).openapi({ example: 256, description: 'Memory cap of the process, MiB (over it the job fails with an out-of-memory error). Default FUNCTION_MEMORY_MB; at least 64 for nodejs and 32 for python; at most FUNCTION_MEMORY_MAX_MB' }),
+  max_output_bytes: int(1024, MAX_OUTPUT_BYTES_LIMIT).openapi({ example: 1048576, description: 'Captured stdout+stderr per invocation; then `[output truncated at N bytes]`. Default FUNCTION_MAX_OUTPUT_BYTES' }),
+  env: EnvSchema,
+  dependencies: DependenciesSchema,
+  project: ProjectSchema,
+};
+
+/** Body of `POST /functions` (seed 003 plus ours). */
+export const FunctionCreateSchema = z
+  .strictObject({
+    name: NameSchema,
+    runtime: RuntimeSchema,
+    code: CodeSchema,
+    execution_type: ExecutionTypeSchema.default('sync'),
+    handler: functionFields.handler.optional(),
+    timeout_ms: functionFields.timeout_ms.optional(),
+    memory_mb: functionFields.memory_mb.optional(),
+    max_output_bytes: functionFields.max_output_bytes.optional(),
+    env: functionFields.env.optional(),
+    dependencies: functionFields.dependencies.optional(),
+    project: functionFields.project.optional(),
+    pool: JobOptionsSchema.shape.pool,
+  })
+  .openapi('FunctionCreate');
+export type FunctionCreate = z.infer<typeof FunctionCreateSchema>;
+
+/** Body of `PUT /functions/{function_id}`: any field of POST, merged onto the function; `pool: null` clears the pool. */
+export const FunctionUpdateSchema = z
+  .strictObject({
+    name: NameSchema.optional(),
+    runtime: RuntimeSchema.optional(),
+    code: CodeSchema.optional(),
+    execution_type: ExecutionTypeSchema.optional(),
+    handler: functionFields.handler.optional(),
+    timeout_ms: functionFields.timeout_ms.optional(),
+    memory_mb: functionFields.memory_mb.optional(),
+    max_output_bytes: functionFields.max_output_bytes.optional(),
+    env: functionFields.env.optional(),
+    dependencies: functionFields.dependencies.optional(),
+    project: functionFields.project.optional(),
+    pool: JobOptionsSchema.shape.pool.unwrap().nullable().optional(),
+  })
+  .openapi('FunctionUpdate');
+export type FunctionUpdateBody = z.infer<typeof FunctionUpdateSchema>;
+
+/** A function record (seed 003's `Function` plus ours). */
+export const FunctionRecordSchema = z
+  .object({
+    function_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
+    id: z.string().openapi({ description: 'The same as function_id (seed 003)' }),
+    name: z.string(),
+    runtime: z.enum(FUNCTION_RUNTIMES),
+    code: z.string(),
+    execution_type: z.enum(EXECUTION_TYPES),
+    created_at: z.string(),
+    updated_at: z.string(),
+    handler: z.string(),
+    version: z.number().int().openapi({ description: '1 at creation; +1 at each change of runtime, code, handler, env, dependencies or limits. Jobs run the version current when they were invoked' }),
+    timeout_ms: z.number().int(),
+    memory_mb: z.number().int(),
+    max_output_bytes: z.number().int(),
+    env: z.record(z.string(), z.string()),
+    dependencies: z.array(z.string()),
+    project: z.string(),
+    status: z.enum(FUNCTION_STATUSES).openapi({ description: '`building` while dependencies install, `active` when invocable, `failed` when the install failed (see build_log)' }),
+    build_log: z.string().nullable(),
+    pool: z.string().optional(),
+  })
+  .openapi('Function');
+
+/** `GET /functions`. */
+export const FunctionListSchema = z
+  .object({ functions: z.array(FunctionRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('FunctionList');
+
+const queryInt = (min: number, max: number) =>
+  z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` });
+
+/** Query of `GET /functions`: paging and an optional project. Unknown parameters are refused. */
+export const FunctionListQuerySchema = z
+  .object({ limit: queryInt(1, MAX_FUNCTIONS_LIMIT).default(20), offset: queryInt(0, 1_000_000).default(0), project: ProjectSchema.optional() })
+  .strict();
+
+/** The same query as plain parameters, for the OpenAPI document. */
+export const FunctionListQueryDocSchema = z.object({
+  limit: z.number().int().min(1).max(MAX_FUNCTIONS_LIMIT).optional().openapi({ description: 'Page size, default 20' }),
+  offset: z.number().int().min(0).optional().openapi({ description: 'Items to skip, default 0' }),
+  project: z.string().optional().openapi({ description: "Only this project's functions" }),
+});
+
+/** Query of `GET /functions/{function_id}/jobs`: paging. */
+export const FunctionJobsQuerySchema = z.object({ limit: queryInt(1, 100).default(20), offset: queryInt(0, 1_000_000).default(0) }).strict();
+export const FunctionJobsQueryDocSchema = FunctionListQueryDocSchema.omit({ project: true });
+
+/** `GET /functions/{function_id}/jobs`: a JobList plus the function's id. */
+export const FunctionJobListSchema = JobListSchema.extend({ function_id: z.string() }).openapi('FunctionJobList');
+
+/**
+ * Query of `POST /functions/{function_id}/invoke`: the body is the event, so job options travel in
+ * the query (strings, coerced). Unknown parameters are refused.
+ */
+export const FunctionInvokeQuerySchema = z
+  .object({
+    webhook: WebhookUrlSchema.optional(),
+    priority: queryInt(0, MAX_PRIORITY).optional(),
+    delay_ms: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+    max_retries: queryInt(0, 1000).optional(),
+    timeout_ms: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+export type FunctionInvokeQuery = z.infer<typeof FunctionInvokeQuerySchema>;
+
+/** The same query for the OpenAPI document. */
+export const FunctionInvokeQueryDocSchema = z.object({
+  webhook: z.string().optional().openapi({ description: 'http(s) URL receiving the outcome (as for POST /jobs), URL-encoded', example: 'https://example.com/callback' }),
+  priority: z.number().int().min(0).max(MAX_PRIORITY).optional().openapi({ description: 'As for POST /jobs' }),
+  delay_ms: z.number().int().min(0).optional().openapi({ description: 'As for POST /jobs' }),
+  max_retries: z.number().int().min(0).optional().openapi({ description: 'As for POST /jobs (default 0: a failure is final)' }),
+  timeout_ms: z.number().int().min(1).optional().openapi({ description: "This invocation's timeout, instead of the function's (capped at JOB_TIMEOUT_MAX_MS)" }),
+});
+
+/** `GET /functions/{function_id}/metrics` (seed 003's fields plus measured detail). */
+export const FunctionMetricsSchema = z
+  .object({
+    function_id: z.string(),
+    invocations: z.object({ total: z.number().int(), successful: z.number().int(), failed: z.number().int() }).openapi({ description: 'Finished runs (each attempt of a retried job counts); cancelled runs are not counted' }),
+    success_rate: z.number().nullable().openapi({ description: 'Percent of runs that succeeded (0-100); null before any run', example: 95 }),
+    avg_execution_time: z.string().nullable().openapi({ example: '120ms', description: "Seed 003's form of avg_execution_time_ms" }),
+    avg_execution_time_ms: z.number().nullable(),
+    p95_execution_time_ms: z.number().nullable().openapi({ description: 'Nearest-rank 95th percentile of the last 1000 runs' }),
+    duration_samples: z.number().int(),
+    cpu_usage: z.string().nullable().openapi({ example: '70%', description: 'CPU time over wall time of the runs, percent of one core' }),
+    cpu_time_ms: z.object({ avg: z.number().nullable(), total: z.number() }),
+    memory_usage: z.string().nullable().openapi({ example: '42MB', description: 'Highest peak resident memory of a run (MiB; includes the runtime itself)' }),
+    peak_memory_bytes: z.object({ max: z.number().nullable(), avg: z.number().nullable() }),
+    last_invoked_at: z.string().nullable(),
+  })
+  .openapi('FunctionMetrics');
+
+/** `{function_id}` path parameter. */
+export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });
+
+/** A time in a logs query: ISO 8601 or epoch seconds (seed 001), as ms. */
+const logTime = z
+  .string()
+  .refine((s) => (/^\d+(\.\d+)?$/.test(s) ? true : !Number.isNaN(Date.parse(s))), { error: 'must be an ISO 8601 time or epoch seconds' })
+  .transform((s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) * 1000 : Date.parse(s)));
+
+/** Query of `GET /jobs/{job_id}/logs` (seed 001: tail, since, until). */
+export const JobLogsQuerySchema = z.object({ tail: queryInt(0, MAX_LOG_TAIL).optional(), since: logTime.optional(), until: logTime.optional() }).strict();
+
+export const JobLogsQueryDocSchema = z.object({
+  tail: z.number().int().min(0).optional().openapi({ description: 'Only the last N lines (after since/until)' }),
+  since: z.string().optional().openapi({ description: 'Lines at or after this time: ISO 8601 or epoch seconds', example: '2026-01-01T00:00:00Z' }),
+  until: z.string().optional().openapi({ description: 'Lines at or before this time: ISO 8601 or epoch seconds', example: '1767225600' }),
+});
+
+/** One captured line. */
+export const JobLogLineSchema = z
+  .object({ ts: z.string(), stream: z.enum(['stdout', 'stderr']), line: z.string(), attempt: z.number().int() })
+  .openapi('JobLogLine');
+
+/** `GET /jobs/{job_id}/logs`. */
+export const JobLogsSchema = z
+  .object({
+    job_id: z.string(),
+    logs: z.array(JobLogLineSchema),
+    total: z.number().int().openapi({ description: 'Lines matching since/until (before tail)' }),
+    truncated: z.boolean().openapi({ description: 'The output was cut at max_output_bytes (a `[output truncated at N bytes]` line marks the spot)' }),
+  })
+  .openapi('JobLogs');
+
+/** The answers of invoke: the job record (sync: finished; async: pending). */
+export const FunctionInvokeResponseSchema = JobRecordSchema;

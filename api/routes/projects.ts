@@ -1,0 +1,261 @@
+import path from 'node:path';
+import busboy from 'busboy';
+import { Router, type Request } from 'express';
+import { AppError } from '../../shared/errors.js';
+import type { FunctionRecord } from '../../shared/functions/function-store.js';
+import { checkProjectName, type ProjectService } from '../project-service.js';
+import { ENV_NAME_PATTERN } from '../project-schemas.js';
+
+/** Largest code file of a multipart deploy, in bytes (the functions API's own code limit applies too). */
+export const DEPLOY_CODE_MAX_BYTES = 1024 * 1024;
+/** Largest requirements file of a multipart deploy, in bytes. */
+export const DEPLOY_REQUIREMENTS_MAX_BYTES = 64 * 1024;
+/** Largest text field of a multipart deploy (`env` JSON included), in bytes. */
+export const DEPLOY_FIELD_MAX_BYTES = 64 * 1024;
+/** Most parts (fields + files) in one multipart deploy. */
+const DEPLOY_MAX_PARTS = 64;
+
+/**
+ * Creates a function as `POST /functions` does (the functions API's service), from the body fields
+ * of that route: `{name, runtime, code, execution_type, handler?, env?, dependencies?, project, timeout_ms?, memory_mb?}`.
+ * @returns the created record (status `building` when it has dependencies).
+ */
+export type FunctionCreator = (body: Record<string, unknown>, requestId: string) => Promise<FunctionRecord>;
+
+/** The parts of a multipart deploy, read within the limits above. */
+interface DeployParts {
+  fields: Map<string, string[]>;
+  code?: { filename: string; text: string };
+  requirements?: { filename: string; text: string };
+}
+
+/**
+ * Reads a multipart/form-data body with busboy, within the limits above: a code file (field `file`
+ * or `code`), an optional `requirements` file, and text fields.
+ * @throws AppError UNSUPPORTED_MEDIA_TYPE when not multipart, PAYLOAD_TOO_LARGE past a limit,
+ *   VALIDATION_ERROR for an unknown file field or a malformed body.
+ */
+function readMultipart(req: Request): Promise<DeployParts> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\s*;/i.test(type)) {
+    return Promise.reject(new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes multipart/form-data (fields: file or code, requirements, name, runtime, execution_type, env)', { content_type: type.slice(0, 100) }));
+  }
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({
+        headers: req.headers,
+        limits: { fileSize: DEPLOY_CODE_MAX_BYTES, files: 2, fields: DEPLOY_MAX_PARTS, parts: DEPLOY_MAX_PARTS, fieldSize: DEPLOY_FIELD_MAX_BYTES, fieldNameSize: 100, headerPairs: 50 },
+        defParamCharset: 'utf8',
+      });
+    } catch (err) {
+      reject(new AppError('VALIDATION_ERROR', `malformed multipart body: ${(err as Error).message}`, { field: 'body' }));
+      return;
+    }
+    const parts: DeployParts = { fields: new Map() };
+    let failed: AppError | undefined;
+    const fail = (e: AppError) => {
+      if (failed) return;
+      failed = e;
+      req.unpipe(bb);
+      req.resume(); // drain the rest so the answer can be read
+      reject(e);
+    };
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated) return fail(new AppError('PAYLOAD_TOO_LARGE', `field ${name.slice(0, 100)} is larger than ${DEPLOY_FIELD_MAX_BYTES} bytes`, { field: name.slice(0, 100), limit_bytes: DEPLOY_FIELD_MAX_BYTES }));
+      const list = parts.fields.get(name) ?? [];
+      list.push(value);
+      parts.fields.set(name, list);
+    });
+    bb.on('file', (name, stream, info) => {
+      const kind = name === 'file' || name === 'code' ? 'code' : name === 'requirements' ? 'requirements' : null;
+      if (!kind || parts[kind]) {
+        stream.resume();
+        return fail(new AppError('VALIDATION_ERROR', kind ? `only one ${name} file is accepted` : `unknown file field '${name.slice(0, 100)}' (file or code, requirements)`, { field: name.slice(0, 100) }));
+      }
+      const limit = kind === 'code' ? DEPLOY_CODE_MAX_BYTES : DEPLOY_REQUIREMENTS_MAX_BYTES;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > limit) {
+          stream.resume();
+          return fail(new AppError('PAYLOAD_TOO_LARGE', `${name} file is larger than ${limit} bytes`, { field: name, limit_bytes: limit }));
+        }
+        chunks.push(c);
+      });
+      stream.on('limit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `${name} file is larger than ${limit} bytes`, { field: name, limit_bytes: limit })));
+      stream.on('end', () => {
+        if (!failed) parts[kind] = { filename: info.filename ?? '', text: Buffer.concat(chunks).toString('utf8') };
+      });
+    });
+    bb.on('partsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `more than ${DEPLOY_MAX_PARTS} parts`, { limit_parts: DEPLOY_MAX_PARTS })));
+    bb.on('filesLimit', () => fail(new AppError('VALIDATION_ERROR', 'at most 2 files: the code and requirements', { field: 'body' })));
+    bb.on('fieldsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `more than ${DEPLOY_MAX_PARTS} fields`, { limit_parts: DEPLOY_MAX_PARTS })));
+    bb.on('error', (err: Error) => fail(new AppError('VALIDATION_ERROR', `malformed multipart body: ${err.message}`, { field: 'body' })));
+    bb.on('close', () => {
+      if (!failed) resolve(parts);
+    });
+    req.on('error', (err) => fail(new AppError('VALIDATION_ERROR', `request body could not be read: ${err.message}`, { field: 'body' })));
+    req.pipe(bb);
+  });
+}
+
+/** The runtime of a deploy: the `runtime` field, else the code file's extension (.py → python; .js, .mjs, .cjs → nodejs). */
+function runtimeOf(field: string | undefined, filename: string): string {
+  if (field) return field;
+  const ext = path.extname(filename).toLowerCase();
+  if (ext === '.py') return 'python';
+  if (ext === '.js' || ext === '.mjs' || ext === '.cjs') return 'nodejs';
+  throw new AppError('VALIDATION_ERROR', `runtime is required: give the runtime field, or a code file ending in .py, .js, .mjs or .cjs (got ${JSON.stringify(filename.slice(0, 100))})`, { field: 'runtime' });
+}
+
+/**
+ * The dependency list of a requirements file: for nodejs a package.json (its `dependencies` as
+ * `name@range`) or one npm spec per line; for python requirements.txt lines. Blank lines and `#`
+ * comments are dropped; the installer validates each spec.
+ */
+export function parseRequirements(runtime: string, text: string): string[] {
+  const trimmed = text.trim();
+  if (runtime === 'nodejs' && trimmed.startsWith('{')) {
+    let pkg: unknown;
+    try {
+      pkg = JSON.parse(trimmed);
+    } catch (err) {
+      throw new AppError('VALIDATION_ERROR', `requirements is not valid JSON: ${(err as Error).message}`, { field: 'requirements' });
+    }
+    const deps = (pkg as { dependencies?: unknown })?.dependencies ?? {};
+    if (typeof deps !== 'object' || deps === null || Array.isArray(deps) || !Object.values(deps).every((v) => typeof v === 'string')) {
+      throw new AppError('VALIDATION_ERROR', 'requirements: package.json dependencies must be an object of name: version', { field: 'requirements' });
+    }
+    return Object.entries(deps as Record<string, string>).map(([n, v]) => (v.startsWith('file:') ? v : `${n}@${v}`));
+  }
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter((l) => l && !l.startsWith('#'));
+}
+
+/** The `env` fields: one JSON object, or repeated `KEY=VALUE` strings. */
+function parseEnvFields(values: string[] | undefined): Record<string, string> | undefined {
+  if (!values?.length) return undefined;
+  const env: Record<string, string> = {};
+  for (const v of values) {
+    const t = v.trim();
+    if (t.startsWith('{')) {
+      let obj: unknown;
+      try {
+        obj = JSON.parse(t);
+      } catch (err) {
+        throw new AppError('VALIDATION_ERROR', `env is not valid JSON: ${(err as Error).message}`, { field: 'env' });
+      }
+      if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new AppError('VALIDATION_ERROR', 'env must be a JSON object or KEY=VALUE', { field: 'env' });
+      for (const [k, val] of Object.entries(obj)) {
+        if (typeof val !== 'string') throw new AppError('VALIDATION_ERROR', `env.${k.slice(0, 100)} must be a string`, { field: `env.${k.slice(0, 100)}` });
+        env[k] = val;
+      }
+      continue;
+    }
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new AppError('VALIDATION_ERROR', 'env must be a JSON object or KEY=VALUE', { field: 'env' });
+    env[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  for (const k of Object.keys(env)) {
+    if (!ENV_NAME_PATTERN.test(k)) throw new AppError('VALIDATION_ERROR', `env name ${JSON.stringify(k.slice(0, 100))} must match ^[A-Za-z_][A-Za-z0-9_]*$`, { field: `env.${k.slice(0, 100)}` });
+  }
+  return env;
+}
+
+/** One text field, refused when repeated. */
+function single(fields: Map<string, string[]>, name: string): string | undefined {
+  const v = fields.get(name);
+  if (!v) return undefined;
+  if (v.length > 1) throw new AppError('VALIDATION_ERROR', `${name} is given more than once`, { field: name });
+  return v[0];
+}
+
+/** Known text fields of a multipart deploy. */
+const DEPLOY_FIELDS = new Set(['name', 'function_name', 'runtime', 'execution_type', 'handler', 'env', 'env_vars', 'timeout_ms', 'memory_mb']);
+
+/**
+ * Projects (issue 3 point 7, seed 000): `/projects`, `/projects/{name}` (+ start, stop, env,
+ * dependencies, multipart function deploy), `/env/system`, `/dependencies/system`. `projects` unset
+ * (an app built without Redis): 503. `createFunction` unset: the deploy route answers 503.
+ */
+export function projectsRouter(projects: ProjectService | undefined, createFunction?: FunctionCreator): Router {
+  const router = Router();
+  const need = (): ProjectService => {
+    if (!projects) throw new AppError('SERVICE_UNAVAILABLE', 'projects are not available');
+    return projects;
+  };
+
+  router.get('/projects', async (_req, res) => {
+    res.json(await need().list());
+  });
+  router.get('/projects/:name', async (req, res) => {
+    res.json(await need().get(req.params.name));
+  });
+  router.post('/projects/:name/start', async (req, res) => {
+    res.json(await need().setStatus(req.params.name, 'running'));
+  });
+  router.post('/projects/:name/stop', async (req, res) => {
+    res.json(await need().setStatus(req.params.name, 'stopped'));
+  });
+  router.get('/projects/:name/env', async (req, res) => {
+    res.json(await need().getEnv(req.params.name));
+  });
+  router.put('/projects/:name/env', async (req, res) => {
+    res.json(await need().putEnv(req.params.name, req.body));
+  });
+  router.get('/projects/:name/dependencies', async (req, res) => {
+    res.json(await need().getDependencies(req.params.name));
+  });
+  router.put('/projects/:name/dependencies', async (req, res) => {
+    res.json(await need().putDependencies(req.params.name, req.body));
+  });
+  router.get('/env/system', (_req, res) => {
+    res.json(need().systemEnv());
+  });
+  router.get('/dependencies/system', async (_req, res) => {
+    res.json(await need().systemDependencies());
+  });
+
+  router.post('/projects/:name/functions', async (req, res) => {
+    const service = need();
+    const project = checkProjectName(req.params.name);
+    if (!createFunction) throw new AppError('SERVICE_UNAVAILABLE', 'functions are not available');
+    const parts = await readMultipart(req);
+    const unknown = [...parts.fields.keys()].find((k) => !DEPLOY_FIELDS.has(k));
+    if (unknown !== undefined) throw new AppError('VALIDATION_ERROR', `unknown field '${unknown.slice(0, 100)}' (known: ${[...DEPLOY_FIELDS].join(', ')})`, { field: unknown.slice(0, 100) });
+    if (!parts.code) throw new AppError('VALIDATION_ERROR', 'a code file is required (field file or code)', { field: 'file' });
+    const runtime = runtimeOf(single(parts.fields, 'runtime'), parts.code.filename);
+    const name = single(parts.fields, 'name') ?? single(parts.fields, 'function_name');
+    if (name === undefined) throw new AppError('VALIDATION_ERROR', 'name is required', { field: 'name' });
+    const own = parts.requirements ? parseRequirements(runtime, parts.requirements.text) : [];
+    const projectDeps = runtime === 'python' || runtime === 'nodejs' ? await service.dependenciesFor(project, runtime) : [];
+    const env = parseEnvFields([...(parts.fields.get('env') ?? []), ...(parts.fields.get('env_vars') ?? [])]);
+    const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
+    const deps = [...projectDeps, ...own];
+    if (deps.length) body.dependencies = deps;
+    if (env) body.env = env;
+    const handler = single(parts.fields, 'handler');
+    if (handler !== undefined) body.handler = handler;
+    for (const f of ['timeout_ms', 'memory_mb'] as const) {
+      const v = single(parts.fields, f);
+      if (v !== undefined) body[f] = /^\d+$/.test(v) ? Number(v) : v;
+    }
+    await service.ensure(project);
+    const record = await createFunction(body, req.requestId);
+    res.status(201).location(`/functions/${record.function_id}`).json({
+      function_id: record.function_id,
+      name: record.name,
+      project: record.project,
+      runtime: record.runtime,
+      status: record.status,
+      version: record.version,
+      dependencies: record.dependencies,
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,137 @@
+/**
+ * The worker's side of function jobs (issue 3): loads the version a job names, runs it in the
+ * worker's {@link FunctionPool}, and after each run stores its captured output as the job's logs
+ * and adds its measurements to the function's statistics. Used by the jobs-queue processor
+ * (worker/processor.ts) for jobs with a `function_id`.
+ */
+import type { Redis } from 'ioredis';
+import { AppError } from '../../shared/errors.js';
+import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
+import type { Logger } from '../../shared/logger.js';
+import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { Keys } from '../../shared/queue/names.js';
+import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec } from './function-pool.js';
+
+/** How long a loaded version and its env layers are reused before being read again, ms (project env changes apply within this). */
+export const SPEC_CACHE_MS = 2000;
+/** Most versions kept in a worker's spec cache (least recently loaded dropped first). */
+const SPEC_CACHE_MAX = 500;
+/** Log lines written per RPUSH. */
+const LOG_CHUNK = 1000;
+
+/** One stored log line of a job (GET /jobs/{job_id}/logs). */
+export interface JobLogLine {
+  /** When the worker read the line (ISO 8601). */
+  ts: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  /** The job's attempt that printed it (1 unless it was retried). */
+  attempt: number;
+}
+
+/** What {@link FunctionJobs} needs. */
+export interface FunctionJobsDeps {
+  pool: FunctionPool;
+  functions: FunctionStore;
+  /** Command connection, for the logs. */
+  redis: Redis;
+  keys: Keys;
+  /** RESULT_TTL_SECONDS: logs expire with the job record. */
+  ttlSeconds: number;
+  /** FUNCTION_SYSTEM_ENV: the first env layer. */
+  systemEnv: Record<string, string>;
+  logger: Logger;
+  /**
+   * Where a version's dependencies are on this host (e.g. the dependency installer, installing them
+   * here first when needed); undefined: the version's stored `deps_dir`, if any.
+   */
+  depsDirFor?: (version: FunctionVersion) => Promise<string | undefined>;
+}
+
+/** Runs function jobs on a worker; see the module comment. */
+export class FunctionJobs {
+  private readonly cache = new Map<string, { spec: FunctionSpec; at: number }>();
+
+  constructor(private readonly deps: FunctionJobsDeps) {}
+
+  /**
+   * Runs the job's function version with its event (`params`), with the job id as run id (so
+   * {@link cancel} reaches it). The job's timeout_ms, when given, overrides the function's.
+   * @throws AppError FUNCTION_NOT_FOUND when the version is gone (deleted more than the retention ago);
+   *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
+   */
+  async run(data: AlgorithmJobData, jobId: string): Promise<FunctionRunResult> {
+    const spec = await this.spec(data.function_id!, data.function_version ?? 1);
+    const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
+    return this.deps.pool.run(run, data.params, { run_id: jobId });
+  }
+
+  /** Stops the run of a job (queued or running in the pool). @returns false when this worker runs no such job. */
+  cancel(jobId: string): boolean {
+    return this.deps.pool.cancel(jobId);
+  }
+
+  /**
+   * After a run (finished or failed, not cancelled): appends its output to the job's logs (expiring
+   * with the record) and adds the run to the function's statistics. Errors are logged, never thrown:
+   * the job's outcome stands.
+   * @param report the run's report (FunctionRunResult or FunctionRunError.report); undefined when the
+   *   run never started (e.g. its version is gone): then only the failure is counted.
+   */
+  async afterRun(jobId: string, data: AlgorithmJobData, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
+    const { redis, keys, ttlSeconds, functions, logger } = this.deps;
+    try {
+      if (report && (report.logs.length > 0 || report.truncated)) {
+        const key = keys.jobLogs(jobId);
+        const pipeline = redis.pipeline();
+        for (let i = 0; i < report.logs.length; i += LOG_CHUNK) {
+          pipeline.rpush(key, ...report.logs.slice(i, i + LOG_CHUNK).map((l) => JSON.stringify({ ts: l.ts, stream: l.stream, line: l.line, attempt } satisfies JobLogLine)));
+        }
+        pipeline.expire(key, ttlSeconds);
+        if (report.truncated) pipeline.set(keys.jobLogsTruncated(jobId), '1', 'EX', ttlSeconds);
+        await pipeline.exec();
+      }
+      await functions.recordRun(
+        data.function_id!,
+        { ok, duration_ms: report?.duration_ms ?? elapsedMs, cpu_ms: report?.cpu_ms ?? null, peak_rss_bytes: report?.peak_rss_bytes ?? null },
+        new Date().toISOString().replace('Z', '+00:00'),
+      );
+    } catch (err) {
+      logger.warn('could not store the function run logs or statistics', { error: String(err) });
+    }
+  }
+
+  /** The pool's spec of a version: cached {@link SPEC_CACHE_MS} (versions are immutable; env layers may change). */
+  private async spec(functionId: string, version: number): Promise<FunctionSpec> {
+    const key = `${functionId}:${version}`;
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < SPEC_CACHE_MS) return hit.spec;
+    const v = await this.deps.functions.getVersion(functionId, version);
+    if (!v) throw new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' version ${version} no longer exists (the function was deleted or the version expired)`, { function_id: functionId, version });
+    const spec = toSpec(v, await this.deps.functions.layeredEnv(v.project, v.env, this.deps.systemEnv));
+    if (this.deps.depsDirFor) {
+      const dir = await this.deps.depsDirFor(v);
+      if (dir) spec.deps_dir = dir;
+    }
+    this.cache.delete(key);
+    this.cache.set(key, { spec, at: Date.now() });
+    if (this.cache.size > SPEC_CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    return spec;
+  }
+}
+
+function toSpec(v: FunctionVersion, env: Record<string, string>): FunctionSpec {
+  const spec: FunctionSpec = {
+    function_id: v.function_id,
+    version: v.version,
+    runtime: v.runtime,
+    code: v.code,
+    handler: v.handler,
+    env,
+    timeout_ms: v.timeout_ms,
+    memory_mb: v.memory_mb,
+    max_output_bytes: v.max_output_bytes,
+  };
+  if (v.deps_dir) spec.deps_dir = v.deps_dir;
+  return spec;
+}
