@@ -76,6 +76,8 @@ export interface ScheduleServiceDeps {
   runs: ScheduleRunLister;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
   ttlSeconds: number;
+  /** Function lookup for `{function_id, event}` targets (issue 3's store); unset: such targets are 404. */
+  functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
 }
 
@@ -279,6 +281,7 @@ export class ScheduleService {
     };
     for (const key of OPTION_KEYS) if (input[key] !== undefined && input[key] !== null) (schedule as unknown as Record<string, unknown>)[key] = input[key];
     this.check(schedule, requestId);
+    await this.functionOf(schedule);
 
     const { keys } = this.deps;
     const holder = await this.redis.fnqScheduleCreate(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.name, schedule.schedule_id, now.getTime(), ...toFields(schedule));
@@ -322,6 +325,8 @@ export class ScheduleService {
    * @throws AppError as {@link create}, and SCHEDULE_NOT_FOUND.
    */
   async update(scheduleId: string, patch: ScheduleUpdate, requestId: string): Promise<ScheduleRecord> {
+    const target = (patch as { target?: unknown }).target;
+    if (target && typeof target === 'object' && 'function_id' in target) await this.functionOf({ target } as StoredSchedule);
     const { before, after } = await this.mutate(scheduleId, (cur) => {
       const next = merge(cur, patch);
       this.check(next, requestId);
@@ -391,11 +396,22 @@ export class ScheduleService {
         throw fieldError('cron', `is not a valid cron expression: ${(err as Error).message}`, s.cron);
       }
     }
-    if (isFunctionTarget(s.target)) {
-      // Functions arrive with issue 3; until then no function id exists.
-      throw new AppError('FUNCTION_NOT_FOUND', `function '${s.target.function_id.slice(0, 200)}' not found`, { function_id: s.target.function_id.slice(0, 200) });
-    }
+    // A function target's event is any JSON value; the function itself is looked up by functionOf().
+    if (isFunctionTarget(s.target)) return s.target.event ?? {};
     return this.deps.jobs.validate({ algorithm: s.target.algorithm, params: s.target.params, webhook: s.webhook, requestId, paramsPath: ['target', 'params'], options: jobOptionsOf(s) });
+  }
+
+  /**
+   * The function a `{function_id, event}` target names; null for an algorithm target. Each run uses
+   * the function's current version when it starts.
+   * @throws AppError FUNCTION_NOT_FOUND.
+   */
+  private async functionOf(s: StoredSchedule): Promise<{ name: string; pool?: string | null } | null> {
+    if (!isFunctionTarget(s.target)) return null;
+    const id = s.target.function_id;
+    const fn = /^[0-9a-f]{12}$/.test(id) ? await this.deps.functions?.get(id) : null;
+    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${id.slice(0, 200)}' not found`, { function_id: id.slice(0, 200) });
+    return fn;
   }
 
   /** The stored schedule, or null when unknown (ids not of the schedule id form are unknown without a lookup). */
@@ -457,13 +473,16 @@ export class ScheduleService {
   /** Upserts the job scheduler of an enabled schedule: repeat options and the template of each run. */
   private async upsertScheduler(s: StoredSchedule, requestId: string): Promise<void> {
     const params = this.check(s, requestId);
+    const fn = await this.functionOf(s);
     const target = s.target as AlgorithmTarget;
     const pool = poolOf(s);
     // As POST /jobs enqueues (JobService.enqueue): capped options in the data, the same BullMQ options
     // (attempts, backoff, priority, removal) but the job id, which BullMQ gives each run.
     const options = this.deps.jobs.effectiveOptions(jobOptionsOf(s));
     // created_at is left for the worker to fill when the run starts (the template is fixed).
-    const data: AlgorithmJobData = { algorithm: target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
+    const data: AlgorithmJobData = { algorithm: fn ? fn.name : target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
+    // Issue 3: a function run takes the function's current version when it starts (no function_version here).
+    if (fn && isFunctionTarget(s.target)) data.function_id = s.target.function_id;
     if (s.webhook !== undefined) data.webhook = s.webhook;
     if (options.pool) data.pool = options.pool;
     if (options.max_retries) data.max_retries = options.max_retries;
@@ -472,7 +491,7 @@ export class ScheduleService {
     const repeat = s.cron !== null ? { pattern: s.cron, tz: s.timezone } : { every: s.every_ms! };
     const queue = this.deps.queues.get(pool);
     await this.deps.queues.remember(pool);
-    await queue.upsertJobScheduler(s.schedule_id, repeat, { name: target.algorithm, data, opts });
+    await queue.upsertJobScheduler(s.schedule_id, repeat, { name: data.algorithm, data, opts });
   }
 
   /**

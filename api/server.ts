@@ -186,7 +186,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Workers registry (issue 4): read from the request connection, so Redis down answers 503.
     workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
     // Schedules (issue 4): records on the request connection, BullMQ job schedulers on every pool's queue.
-    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger }),
+    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
     // Status and dashboard (issue 4): every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),

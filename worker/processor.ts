@@ -124,6 +124,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       try {
         if (data.function_id) {
           if (!functions) throw new AppError('INTERNAL_ERROR', 'this worker does not run functions');
+          await functions.resolveVersion(data);
           const out = await functions.run(data, jobId);
           report = out;
           result = out.result;
@@ -267,6 +268,7 @@ async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>
     created_at: createdAt,
     webhook: data.webhook,
     schedule_id: data.schedule_id,
+    function_id: data.function_id,
     queue_job_id: jobId === job.id ? undefined : job.id,
     pool: data.pool,
     max_retries: data.max_retries,

@@ -207,7 +207,7 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
       }
     });
 
-    it('answers 404 FUNCTION_NOT_FOUND for a function target (functions arrive with issue 3)', async () => {
+    it('answers 404 FUNCTION_NOT_FOUND for a function target naming no function', async () => {
       const res = await create({ target: { function_id: 'fn-123', event: { a: 1 } } });
       expectError(res, 404, 'FUNCTION_NOT_FOUND');
       expect(res.body.details).to.deep.equal({ function_id: 'fn-123' });
@@ -474,6 +474,35 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
   });
 
   describe('runs', () => {
+    it('runs a function target on its current version, each run a function job with schedule_id and function_id', async () => {
+      const fn = await http('POST', `${stack.url}/functions`, { name: 'sched-fn', runtime: 'python', code: 'def handler(event):\n    return {"got": event}' });
+      expect(fn.status, fn.text).to.equal(201);
+      const functionId = fn.body.function_id as string;
+      const created = await create({ name: 'fn-fast', cron: undefined, every_ms: 300, target: { function_id: functionId, event: { n: 1 } } });
+      expect(created.status, created.text).to.equal(201);
+      const id = created.body.schedule_id as string;
+      try {
+        const done = await eventually(async () => {
+          const r = await http('GET', `${stack.url}/schedules/${id}/jobs`);
+          return (r.body?.jobs as Array<Record<string, any>> | undefined)?.find((j) => j.status === 'completed');
+        }, 20_000, 100);
+        expect(done).to.include({ algorithm: 'sched-fn', schedule_id: id, function_id: functionId });
+        expect(done.result).to.deep.equal({ got: { n: 1 } });
+        expect(done.metadata.version).to.equal('1');
+        const listed = await http('GET', `${stack.url}/functions/${functionId}/jobs`);
+        expect(listed.body.jobs.map((j: any) => j.job_id)).to.include(done.job_id);
+        // A new version is what later runs use.
+        expect((await http('PUT', `${stack.url}/functions/${functionId}`, { code: 'def handler(event):\n    return {"v2": event}' })).status).to.equal(200);
+        const v2 = await eventually(async () => {
+          const r = await http('GET', `${stack.url}/schedules/${id}/jobs?limit=5`);
+          return (r.body?.jobs as Array<Record<string, any>> | undefined)?.find((j) => j.status === 'completed' && j.metadata?.version === '2');
+        }, 20_000, 100);
+        expect(v2.result).to.deep.equal({ v2: { n: 1 } });
+      } finally {
+        await http('DELETE', `${stack.url}/schedules/${id}`);
+      }
+    });
+
     it('runs an every_ms: 300 Echo schedule at least twice, each run a job record with schedule_id; after disable no new run', async () => {
       const created = await create({ name: 'echo-fast', cron: undefined, every_ms: 300, target: { algorithm: 'Echo', params: { value: 'tick' } } });
       expect(created.status, created.text).to.equal(201);

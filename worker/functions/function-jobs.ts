@@ -61,9 +61,24 @@ export class FunctionJobs {
    *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
    */
   async run(data: AlgorithmJobData, jobId: string): Promise<FunctionRunResult> {
-    const spec = await this.spec(data.function_id!, data.function_version ?? 1);
+    const spec = await this.spec(data.function_id!, data.function_version ?? (await this.currentVersion(data.function_id!)));
     const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
     return this.deps.pool.run(run, data.params, { run_id: jobId });
+  }
+
+  /**
+   * The function's current version: what a schedule's run (issue 4), whose job data names no
+   * version, runs. Sets it on `data`, so the record's metadata shows it.
+   * @throws AppError FUNCTION_NOT_FOUND when the function was deleted.
+   */
+  async resolveVersion(data: AlgorithmJobData): Promise<void> {
+    data.function_version ??= await this.currentVersion(data.function_id!);
+  }
+
+  private async currentVersion(functionId: string): Promise<number> {
+    const fn = await this.deps.functions.get(functionId);
+    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' no longer exists`, { function_id: functionId });
+    return fn.version;
   }
 
   /** Stops the run of a job (queued or running in the pool). @returns false when this worker runs no such job. */
