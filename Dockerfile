@@ -8,6 +8,14 @@ WORKDIR /app
 # swagger-ui-dist's install-time analytics would try to reach the network.
 ENV SCARF_ANALYTICS=false
 
+# User functions (issue 3): python3 and pip for the python runtime, bubblewrap for the sandbox,
+# util-linux for prlimit and setpriv. Under Docker's default seccomp profile an unprivileged
+# bubblewrap cannot create its namespaces: the worker then says at start that functions run
+# without isolation (FUNCTION_SANDBOX=bwrap makes runs fail instead).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-pip bubblewrap util-linux \
+ && rm -rf /var/lib/apt/lists/*
+
 COPY package.json package-lock.json ./
 RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force
 

@@ -68,7 +68,11 @@ const ExecutionTypeSchema = z
 const EnvSchema = z
   .record(
     z.string().regex(ENV_NAME_PATTERN, { error: 'env names must be letters, digits and _, not starting with a digit' }),
-    z.string({ error: 'env values must be strings' }).max(MAX_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_ENV_VALUE_CHARS} characters` }),
+    z
+      .string({ error: 'env values must be strings' })
+      .max(MAX_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_ENV_VALUE_CHARS} characters` })
+      // A process environment cannot hold NUL: refused here rather than failing every invocation.
+      .refine((v) => !v.includes('\0'), { error: 'env values must not contain NUL' }),
     { error: 'must be an object of strings' },
   )
   .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, { error: `must have at most ${MAX_ENV_VARS} variables` })
@@ -88,7 +92,7 @@ const ProjectSchema = z
 const functionFields = {
   handler: z.string({ error: 'must be a string' }).regex(HANDLER_PATTERN, { error: 'must be an identifier (letters, digits, _)' }).openapi({ example: 'handler', description: 'Default `handler`' }),
   timeout_ms: int(1, Number.MAX_SAFE_INTEGER).openapi({ example: 30000, description: 'Longest one invocation may run (its process tree is killed; the job fails with TIMEOUT). Default FUNCTION_TIMEOUT_MS; at most JOB_TIMEOUT_MAX_MS' }),
-  memory_mb: int(32, 1_048_576).openapi({ example: 256, description: 'Memory cap of the process, MiB (over it the job fails with an out-of-memory error). Default FUNCTION_MEMORY_MB; at least 64 for nodejs and 32 for python; at most FUNCTION_MEMORY_MAX_MB' }),
+  memory_mb: int(32, 1_048_576).openapi({ example: 256, description: 'Memory cap of the process, MiB (over it the job fails with an out-of-memory error). Default FUNCTION_MEMORY_MB; at least 96 for nodejs and 32 for python (MIN_MEMORY_MB); at most FUNCTION_MEMORY_MAX_MB' }),
   max_output_bytes: int(1024, MAX_OUTPUT_BYTES_LIMIT).openapi({ example: 1048576, description: 'Captured stdout+stderr per invocation; then `[output truncated at N bytes]`. Default FUNCTION_MAX_OUTPUT_BYTES' }),
   env: EnvSchema,
   dependencies: DependenciesSchema,

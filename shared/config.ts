@@ -229,6 +229,14 @@ export const ConfigSchema = z.object({
    * (function runs fail without it); `off` never isolates.
    */
   FUNCTION_SANDBOX: z.enum(['auto', 'bwrap', 'off']).default('auto'),
+  /**
+   * Tasks (processes and threads) one function host process and everything it starts may have at
+   * once: `pids.max` of the host's own cgroup (worker/functions/cgroups.ts), so a fork bomb stops
+   * there instead of exhausting the machine's pids. A Node host uses about 11 by itself, bubblewrap 2.
+   * Applies only where the worker can create cgroups (root, cgroup v1); the worker logs at start when
+   * it cannot. Default 64.
+   */
+  FUNCTION_MAX_PROCESSES: int(8, 32_768).default(64),
 });
 
 /** The parsed, frozen configuration. */

@@ -65,7 +65,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
   await pool.start();
   // User functions (issue 3): one warm sandboxed pool per worker process; start() says now whether they run isolated.
-  const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX });
+  const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX, maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES });
   await functionPool.start();
   // Function builds (issue 3, point 6): every worker installs dependencies of new versions, one at a
   // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkSyntax, FunctionPool, FunctionRunError, sandboxStatus, type FunctionRunResult, type FunctionSpec } from '../../worker/functions/function-pool.js';
+import { checkSyntax, FunctionPool, FunctionRunError, LOG_LINE_OVERHEAD_BYTES, MIN_MEMORY_MB, sandboxStatus, type FunctionRunResult, type FunctionSpec } from '../../worker/functions/function-pool.js';
+import { probeCgroups } from '../../worker/functions/cgroups.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 
@@ -45,6 +46,38 @@ function processesWith(token: string): number[] {
     }
   }
   return found;
+}
+
+/**
+ * Pids of processes in a host cgroup of this worker (whatever pid namespace they are in), from
+ * /proc/<pid>/cgroup, except those in `baseline` (the shared pool's warm hosts).
+ */
+function processesInOurCgroups(baseline: Set<number> = new Set()): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!baseline.has(Number(name)) && readFileSync(`/proc/${name}/cgroup`, 'latin1').includes(`/fnqueue-${process.pid}/`)) found.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
+
+/** Host cgroup folders of this worker in the pids and memory hierarchies. */
+function hostCgroupDirs(): string[] {
+  const cg = probeCgroups();
+  if (!cg.ok) return [];
+  const out: string[] = [];
+  for (const dir of [cg.roots.pids, cg.roots.memory]) {
+    try {
+      for (const d of readdirSync(dir, { withFileTypes: true })) if (d.isDirectory()) out.push(path.join(dir, d.name));
+    } catch {
+      /* removed */
+    }
+  }
+  return out;
 }
 
 function alive(pid: number): boolean {
@@ -291,9 +324,10 @@ describe('FunctionPool (real sandboxed processes)', function () {
         expect(r.logs[0]).to.include({ stream: 'stdout', line: 'first line' });
         const marker = r.logs.filter((l) => l.line === `[output truncated at ${cap} bytes]`);
         expect(marker).to.have.length(1);
-        const bytes = r.logs.filter((l) => !marker.includes(l)).reduce((n, l) => n + Buffer.byteLength(l.line) + 1, 0);
+        // Each line costs its bytes plus LOG_LINE_OVERHEAD_BYTES against the cap.
+        const bytes = r.logs.filter((l) => !marker.includes(l)).reduce((n, l) => n + Buffer.byteLength(l.line) + LOG_LINE_OVERHEAD_BYTES, 0);
         expect(bytes).to.be.at.most(cap);
-        expect(bytes).to.be.at.least(cap - 1);
+        expect(bytes).to.be.at.least(cap - LOG_LINE_OVERHEAD_BYTES);
         // The next invocation starts with a clean slate.
         const small = await pool.run({ ...s }, null);
         expect(small.truncated).to.equal(true);
@@ -501,6 +535,215 @@ describe('FunctionPool (real sandboxed processes)', function () {
       } finally {
         await closePool(off);
       }
+    });
+  });
+
+  describe('red-team hardening', () => {
+    const forkBurners = 'import os\ndef handler(e):\n for i in range(2):\n  if os.fork()==0:\n   os.setsid()\n   while True: pass\n return "x"';
+
+    it('retires the host right after a run that left background processes, in both runtimes (cgroup count)', async () => {
+      const baseline = new Set(processesInOurCgroups());
+      const p = newPool({ sandbox: 'bwrap' });
+      try {
+        expect((await p.start()).cgroups, 'cgroups usable on this machine').to.equal(true);
+        const py = spec('python', forkBurners);
+        const t0 = Date.now();
+        const r = await p.run(py, null);
+        expect(r.result).to.equal('x');
+        expect(Date.now() - t0).to.be.below(3000);
+        // The host and both daemonized burners are killed, and the next run gets a fresh host.
+        await eventually(async () => !alive(r.host_pid!) && processesInOurCgroups(baseline).length === 0, 5000, 20);
+        const again = await p.run(py, null);
+        expect(again.cold_start).to.equal(true);
+        await eventually(async () => !alive(again.host_pid!), 5000, 20);
+
+        const token = `1000.${process.pid}${++seq}`;
+        const node = spec('nodejs', `const { spawn } = require("child_process");\nfunction handler(e) {\n  if (e === "bg") spawn("/bin/sh", ["-c", 'trap "" TERM; exec sleep ${token}'], { detached: true, stdio: "ignore" });\n  if (e === "sync") require("child_process").execSync("true");\n  return e\n}`);
+        // A child that ended before the result costs nothing: the warm host stays.
+        const s1 = await p.run(node, 'sync');
+        const s2 = await p.run(node, 'sync');
+        expect(s2.host_pid).to.equal(s1.host_pid);
+        const bg = await p.run(node, 'bg');
+        expect(bg.result).to.equal('bg');
+        expect(bg.host_pid).to.equal(s1.host_pid);
+        await eventually(async () => processesWith(token).length === 0 && !alive(bg.host_pid!), 5000, 20);
+        expect((await p.run(node, 'sync')).cold_start).to.equal(true);
+      } finally {
+        await closePool(p);
+      }
+    });
+
+    it('retires such a host without cgroups too (the host counts its sandbox /proc, or its children without bwrap)', async () => {
+      for (const sandbox of ['bwrap', 'off'] as const) {
+        const p = newPool({ sandbox, cgroups: false });
+        try {
+          const status = await p.start();
+          expect(status.cgroups).to.equal(false);
+          expect(status.cgroupsReason).to.contain('cgroups: false');
+          const token = `1000.${process.pid}${++seq}`;
+          // Without bwrap only direct children are seen: the background child stays a child here.
+          const code = `import subprocess\ndef handler(e):\n    subprocess.Popen(["sleep", "${token}"])\n    return "started"`;
+          const r = await p.run(spec('python', code), null);
+          expect(r.result).to.equal('started');
+          await eventually(async () => processesWith(token).length === 0 && !alive(r.host_pid!), 5000, 20);
+        } finally {
+          await closePool(p);
+        }
+      }
+    });
+
+    it('caps the tasks of a host with pids.max (maxProcessesPerHost): a fork bomb stops there', async () => {
+      const baseline = new Set(processesInOurCgroups());
+      const p = newPool({ sandbox: 'bwrap', maxProcessesPerHost: 16 });
+      try {
+        const code = 'import os, time\ndef handler(e):\n    made = 0\n    for i in range(60):\n        try:\n            pid = os.fork()\n        except OSError:\n            continue\n        if pid == 0:\n            time.sleep(30)\n            os._exit(0)\n        made += 1\n    return made';
+        const r = await p.run(spec('python', code), null);
+        // 16 tasks: the outer bwrap, its init and the host take 3.
+        expect(r.result).to.equal(13);
+        await eventually(async () => processesInOurCgroups(baseline).length === 0, 5000, 20);
+      } finally {
+        await closePool(p);
+      }
+    });
+
+    it('caps the total memory of a host and its children (memory_mb + /tmp) with an out-of-memory error', async () => {
+      const baseline = new Set(processesInOurCgroups());
+      const p = newPool({ sandbox: 'bwrap', tmpMb: 16 });
+      try {
+        // 10 children of 60 MB each (touched) under memory_mb 128: 600 MB, with a 144 MB cgroup.
+        const code = [
+          'import os, time',
+          'def handler(e):',
+          '    r, w = os.pipe()',
+          '    for i in range(10):',
+          '        if os.fork() == 0:',
+          '            b = b"x" * (60 * 1024 * 1024)',
+          '            os.write(w, b"k")',
+          '            time.sleep(30)',
+          '            os._exit(0)',
+          '    os.close(w)',
+          '    got = 0',
+          '    deadline = time.time() + 3',
+          '    while time.time() < deadline and got < 10:',
+          '        time.sleep(0.05)',
+          '        try:',
+          '            os.set_blocking(r, False)',
+          '            got += len(os.read(r, 64))',
+          '        except BlockingIOError:',
+          '            pass',
+          '    return got',
+        ].join('\n');
+        const err = await failure(p.run(spec('python', code, { memory_mb: 128 }), null));
+        expect(err.reason).to.equal('out_of_memory');
+        expect(err.message).to.match(/^the function ran out of memory at its 128 MB limit \(the kernel killed \d+ of its processes at the 144 MB total/);
+        await eventually(async () => processesInOurCgroups(baseline).length === 0, 5000, 20);
+      } finally {
+        await closePool(p);
+      }
+    });
+
+    it('removes its cgroups when hosts end and on close, and sweeps those of dead workers at start', async () => {
+      const cg = probeCgroups();
+      expect(cg.ok).to.equal(true);
+      if (!cg.ok) return;
+      const before = new Set(hostCgroupDirs());
+      const p = newPool({ sandbox: 'bwrap' });
+      await p.run(spec('nodejs', 'function handler() { return 1 }'), null);
+      const mine = hostCgroupDirs().filter((d) => !before.has(d));
+      expect(mine).to.have.length(2);
+      await closePool(p);
+      for (const d of mine) expect(() => readdirSync(d)).to.throw();
+      // A worker that crashed (pid 999999 > pid_max) left its folders: the next pool start removes them.
+      const dead = [path.join(path.dirname(cg.roots.pids), 'fnqueue-999999'), path.join(path.dirname(cg.roots.memory), 'fnqueue-999999')];
+      for (const d of dead) mkdirSync(path.join(d, 'h1'), { recursive: true });
+      const q = newPool({ sandbox: 'bwrap' });
+      await q.start();
+      await closePool(q);
+      for (const d of dead) expect(() => readdirSync(d)).to.throw();
+    });
+
+    it('keeps at most maxLogLines lines of 1 MB of newlines, counting a per-line overhead, quickly', async () => {
+      const node = spec('nodejs', 'function handler() { process.stdout.write("\\n".repeat(1024 * 1024)); return "done" }', { max_output_bytes: 2 * 1024 * 1024 });
+      const py = spec('python', 'import sys\ndef handler(e):\n    sys.stdout.write("\\n" * (1024 * 1024))\n    return "done"', { max_output_bytes: 2 * 1024 * 1024 });
+      for (const s of [node, py]) {
+        const t0 = Date.now();
+        const r = await pool.run(s, null);
+        expect(Date.now() - t0).to.be.below(3000);
+        expect(r.result).to.equal('done');
+        expect(r.truncated).to.equal(true);
+        expect(r.logs.length).to.equal(10_001);
+        expect(r.logs[10_000]!.line).to.equal('[output truncated at 10000 lines]');
+      }
+      // Within the byte cap first: 1 MB of newlines is 32768 lines' worth of overhead.
+      const small = await pool.run({ ...node, function_id: `${node.function_id}-b`, max_output_bytes: 64 * 1024 }, null);
+      expect(small.logs.length).to.equal(2048 + 1);
+      expect(small.logs.at(-1)!.line).to.equal(`[output truncated at ${64 * 1024} bytes]`);
+    });
+
+    it('fails a run and retires its host when the function forges protocol messages on fd 3', async () => {
+      const forge = (msg: string) => `const fs = require("fs");\nfunction handler(e) {\n  if (e === "forge") fs.writeSync(3, JSON.stringify(${msg}) + "\\n");\n  return new Promise((r) => setTimeout(() => r("real"), 100))\n}`;
+      for (const msg of [
+        '{ type: "load_error", error: { kind: "load_error", name: "Error", message: "forged", stack: [] } }',
+        '{ type: "ready", load_ms: 1, module: "commonjs" }',
+        '{ type: "result", id: 1, ok: true, result: "forged", handler_ms: 0, cpu_ms: 0, peak_rss_bytes: 0, marks: 0 }',
+      ]) {
+        const s = spec('nodejs', forge(msg));
+        const warm = await pool.run(s, 'ok');
+        const err = await failure(pool.run(s, 'forge'));
+        expect(err.reason).to.equal('crashed');
+        expect(err.message).to.match(/^the function's process broke the host protocol \(.*\); the function must not write to fd 3$/);
+        const next = await pool.run(s, 'ok');
+        expect(next.cold_start).to.equal(true);
+        expect(next.host_pid).not.to.equal(warm.host_pid);
+      }
+      const py = spec('python', 'import os, time\ndef handler(e):\n    os.write(3, b\'{"type":"ready","load_ms":1,"module":"python"}\\n\')\n    time.sleep(0.1)\n    return "real"');
+      expect((await failure(pool.run(py, null))).message).to.contain('broke the host protocol');
+    });
+
+    it('takes only own properties or real top-level bindings as Node handlers', async () => {
+      for (const handler of ['constructor', 'toString', 'hasOwnProperty', 'fetch']) {
+        const err = await failure(pool.run(spec('nodejs', 'const x = 1', { handler }), 'echo'));
+        expect(err.reason).to.equal('load_error');
+        expect(err.message).to.contain(`no function named '${handler}'`);
+      }
+      const exp = await failure(pool.run(spec('nodejs', 'module.exports = { other() {} }', { handler: 'valueOf' }), null));
+      expect(exp.message).to.contain("no function named 'valueOf'");
+      const esm = await failure(pool.run(spec('nodejs', 'export default { a: 1 }', { handler: 'toString' }), null));
+      expect(esm.message).to.contain("no function named 'toString'");
+      // A real binding of that name is fine.
+      const own = await pool.run(spec('nodejs', 'function toString(e) { return "mine " + e }', { handler: 'toString' }), 1);
+      expect(own.result).to.equal('mine 1');
+    });
+
+    it("falls back to the exception's type name when its __str__ and __repr__ both raise (Python)", async () => {
+      const code = 'class Nasty(Exception):\n    def __str__(self):\n        raise RuntimeError("no str")\n    def __repr__(self):\n        raise RuntimeError("no repr")\ndef handler(e):\n    if e == "ok":\n        return "fine"\n    raise Nasty()';
+      const s = spec('python', code);
+      const err = await failure(pool.run(s, 'boom'));
+      expect(err.reason).to.equal('handler_error');
+      expect(err.message.split('\n')[0]).to.equal('Nasty: Nasty');
+      expect(err.details).to.include({ error_type: 'Nasty' });
+      const ok = await pool.run(s, 'ok');
+      expect(ok.result).to.equal('fine');
+      expect(ok.host_pid).to.equal(err.report.host_pid);
+      const load = await failure(pool.run(spec('python', code.replace('def handler', 'raise Nasty()\ndef handler')), null));
+      expect(load.reason).to.equal('load_error');
+      expect(load.message).to.contain('Nasty');
+    });
+
+    it('exports the smallest memory_mb each runtime starts in, and says a load ran out of memory', async () => {
+      expect(MIN_MEMORY_MB).to.deep.equal({ nodejs: 96, python: 32 });
+      for (const runtime of ['nodejs', 'python'] as const) {
+        const r = await pool.run(spec(runtime, runtime === 'nodejs' ? 'function handler(e) { return e }' : 'def handler(e): return e', { memory_mb: MIN_MEMORY_MB[runtime] }), 'small');
+        expect(r.result).to.equal('small');
+      }
+      const bad = await pool.run(spec('nodejs', 'function handler() {}', { memory_mb: 64 }), null).catch((e: { code: string }) => e);
+      expect(bad).to.include({ code: 'VALIDATION_ERROR' });
+      const node = await failure(pool.run(spec('nodejs', 'const keep = [];\nfor (;;) keep.push(new Array(100000).fill(Math.random()));\nfunction handler() {}', { memory_mb: 128 }), null));
+      expect(node.reason).to.equal('out_of_memory');
+      expect(node.message).to.match(/^the function ran out of memory at its 128 MB limit while loading/);
+      const py = await failure(pool.run(spec('python', 'keep = bytearray(2 * 1024 ** 3)\ndef handler(e):\n    return 1', { memory_mb: 64 }), null));
+      expect(py.reason).to.equal('out_of_memory');
+      expect(py.message).to.match(/^the function ran out of memory at its 64 MB limit while loading/);
     });
   });
 

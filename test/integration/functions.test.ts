@@ -155,6 +155,10 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(lowMemory.body.details.field).to.equal('memory_mb');
       const badName = await post('/functions', { name: '../etc', runtime: 'nodejs', code: 'function handler() {}' });
       expect(badName.body.details.field).to.equal('name');
+      // A NUL cannot be in a process environment: refused at deploy, not at every invocation.
+      const nul = await post('/functions', { name: unique(), runtime: 'python', code: 'def handler(e): return e', env: { A: 'x\u0000y' } });
+      expectError(nul, 400, 'VALIDATION_ERROR');
+      expect(nul.body.message).to.contain('NUL');
     });
 
     it("refuses a syntax error at deploy with the compiler's message (both runtimes, and on update)", async () => {

@@ -19,6 +19,13 @@ const SPEC_CACHE_MAX = 500;
 /** Log lines written per RPUSH. */
 const LOG_CHUNK = 1000;
 
+/**
+ * Most log lines stored per attempt (each is one Redis list entry, ~80 bytes of overhead): past it
+ * the rest are dropped behind a marker line and `truncated` is set. A red-team run printed 1 MB of
+ * bare newlines, which as one entry each cost Redis ~80 MB.
+ */
+export const MAX_STORED_LOG_LINES = 10_000;
+
 /** One stored log line of a job (GET /jobs/{job_id}/logs). */
 export interface JobLogLine {
   /** When the worker read the line (ISO 8601). */
@@ -99,11 +106,18 @@ export class FunctionJobs {
       if (report && (report.logs.length > 0 || report.truncated)) {
         const key = keys.jobLogs(jobId);
         const pipeline = redis.pipeline();
-        for (let i = 0; i < report.logs.length; i += LOG_CHUNK) {
-          pipeline.rpush(key, ...report.logs.slice(i, i + LOG_CHUNK).map((l) => JSON.stringify({ ts: l.ts, stream: l.stream, line: l.line, attempt } satisfies JobLogLine)));
+        let logs = report.logs;
+        let truncated = report.truncated;
+        if (logs.length > MAX_STORED_LOG_LINES) {
+          const last = logs[MAX_STORED_LOG_LINES - 1]!;
+          logs = [...logs.slice(0, MAX_STORED_LOG_LINES - 1), { ...last, line: `[output truncated at ${MAX_STORED_LOG_LINES} lines]` }];
+          truncated = true;
+        }
+        for (let i = 0; i < logs.length; i += LOG_CHUNK) {
+          pipeline.rpush(key, ...logs.slice(i, i + LOG_CHUNK).map((l) => JSON.stringify({ ts: l.ts, stream: l.stream, line: l.line, attempt } satisfies JobLogLine)));
         }
         pipeline.expire(key, ttlSeconds);
-        if (report.truncated) pipeline.set(keys.jobLogsTruncated(jobId), '1', 'EX', ttlSeconds);
+        if (truncated) pipeline.set(keys.jobLogsTruncated(jobId), '1', 'EX', ttlSeconds);
         await pipeline.exec();
       }
       await functions.recordRun(

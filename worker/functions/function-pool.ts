@@ -6,7 +6,12 @@
  * One host process per function version (runtime, code, handler, env, memory and deps fixed at
  * spawn), started by ./sandbox.ts and running ./runtimes/node-host.mjs or ./runtimes/python-host.py.
  * Parent and host speak JSON lines over fd 3 (see node-host.mjs for the messages); fds 1 and 2 are
- * the user's stdout and stderr, captured here as the invocation's logs.
+ * the user's stdout and stderr, captured here as the invocation's logs. The function can write to
+ * fd 3 too: only messages that fit the host's state are taken (see onMessage), else the run fails
+ * and the process is retired.
+ *
+ * After each invocation, a host that left any process running (background, daemonized) is retired
+ * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
  */
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,6 +38,7 @@ import {
   type SandboxMode,
   type SandboxStatus,
 } from './sandbox.js';
+import { HostCgroup, probeCgroups, removeWorkerCgroups, sweepCgroups } from './cgroups.js';
 
 export type { FunctionRuntime, SandboxMode, SandboxStatus } from './sandbox.js';
 export { sandboxStatus } from './sandbox.js';
@@ -53,7 +59,10 @@ export interface FunctionSpec {
   env: Record<string, string>;
   /** Longest one invocation may run, in ms; then its process tree is killed (TIMEOUT). */
   timeout_ms: number;
-  /** (host) Memory cap of the process in MB (MiB). Minimum {@link MIN_MEMORY_MB}. */
+  /**
+   * (host) Memory cap in MB (MiB): per process by rlimit, and with cgroups the total of the host and
+   * its children is capped at memory_mb + tmpMb (the private /tmp is RAM). Minimum {@link MIN_MEMORY_MB}.
+   */
   memory_mb: number;
   /** Captured stdout+stderr per invocation, in bytes; beyond it output is dropped behind a marker line. */
   max_output_bytes: number;
@@ -82,9 +91,12 @@ export interface FunctionLogLine {
 export interface FunctionRunReport {
   /** {@link RunOptions.run_id}, or the id given to the run. */
   run_id: string;
-  /** stdout and stderr lines in arrival order, at most max_output_bytes of them (plus the marker line). */
+  /**
+   * stdout and stderr lines in arrival order: each costs its bytes plus {@link LOG_LINE_OVERHEAD_BYTES}
+   * against max_output_bytes, and at most maxLogLines of them (default 10000) are kept, plus the marker line.
+   */
   logs: FunctionLogLine[];
-  /** True when output was dropped past max_output_bytes (a `[output truncated at N bytes]` line marks the spot). */
+  /** True when output was dropped (a `[output truncated at N bytes]` or `[output truncated at N lines]` line marks the spot). */
   truncated: boolean;
   /** Wall time in ms from handing the event to the process until its result and output were in (parent clock). */
   duration_ms: number;
@@ -171,10 +183,33 @@ export interface FunctionPoolOptions {
   python?: string;
   /** Node executable. Default this process's. */
   node?: string;
+  /**
+   * Tasks (processes and threads: a Node host alone has about 11, bwrap 2) one host process and
+   * everything it starts may have at once: `pids.max` of the host's cgroup, so a fork bomb stops
+   * there. Only when cgroups are available ({@link SandboxStatus.cgroups}). Default 64.
+   * (Not {@link maxProcesses}, which counts host processes in the pool.)
+   */
+  maxProcessesPerHost?: number;
+  /** Use a cgroup per host process when the machine allows it ({@link SandboxStatus.cgroups}). Default true; false only for tests of the fallback. */
+  cgroups?: boolean;
+  /** Lines of output kept per invocation; past it a `[output truncated at N lines]` line and the rest is dropped. Default 10000. */
+  maxLogLines?: number;
 }
 
-/** Smallest memory_mb a runtime starts in, in MB (measured: Node ~48 MB of private memory at start, Python ~25 MB of address space). */
-export const MIN_MEMORY_MB: Readonly<Record<FunctionRuntime, number>> = Object.freeze({ nodejs: 64, python: 32 });
+/**
+ * What one captured line costs against max_output_bytes besides its bytes, in bytes (its newline,
+ * time stamp and stream as stored): 1 MB of empty lines is 32768 lines, not a million.
+ */
+export const LOG_LINE_OVERHEAD_BYTES = 32;
+
+/**
+ * Smallest memory_mb a host reliably starts in, in MB, for the API to refuse lower values at deploy.
+ * Measured under these caps (bwrap, RLIMIT_DATA = memory_mb for Node, whose thread stacks and heap
+ * reservations count against it; RLIMIT_AS for Python) with an echo handler: the Node host aborts
+ * (SIGABRT, no message) at 72 MB and below and starts at 80 MB, so 96 leaves room for a small
+ * function's own modules; Python starts at 24 MB.
+ */
+export const MIN_MEMORY_MB: Readonly<Record<FunctionRuntime, number>> = Object.freeze({ nodejs: 96, python: 32 });
 
 /** How long the end-of-output markers may trail a result before the process is distrusted, in ms. */
 const MARKER_GRACE_MS = 2000;
@@ -190,6 +225,8 @@ const PY_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const JS_RESERVED = new Set(
   'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval'.split(' '),
 );
+/** Processes in an isolated host's cgroup when nothing else runs: the outer bwrap, bwrap's init (pid 1) and the host. */
+const ISOLATED_BASE_PROCESSES = 3;
 const OOM_TEXT = /JavaScript heap out of memory|Reached heap limit|Fatal process out of memory|Fatal JavaScript invalid size|\bMemoryError\b|Cannot allocate memory|std::bad_alloc|\bout of memory\b/i;
 
 interface HostConfig {
@@ -222,6 +259,9 @@ interface StreamState {
 interface ResultMessage {
   type: 'result';
   id: number;
+  nonce: string;
+  /** Processes in the sandbox besides the host (and bwrap's init), counted by the host; only without cgroups. */
+  stray_processes?: number;
   ok: boolean;
   result?: unknown;
   error?: HostError;
@@ -264,6 +304,10 @@ interface Host {
   killedFor?: string;
   /** True while its folder is being written and its process started. */
   launching: boolean;
+  /** Its own pids+memory cgroup, when cgroups are available. */
+  cgroup?: HostCgroup;
+  /** OOM kills seen in its cgroup so far. */
+  oomKills: number;
 }
 
 interface Run {
@@ -335,6 +379,9 @@ export class FunctionPool {
       maxResultBytes: 6 * 1024 * 1024,
       tmpMb: 64,
       workDir: tmpdir(),
+      maxProcessesPerHost: 64,
+      maxLogLines: 10_000,
+      cgroups: true,
       ...opts,
     };
   }
@@ -346,9 +393,14 @@ export class FunctionPool {
   start(): Promise<SandboxStatus> {
     this.init ??= sandboxStatus(this.opts.sandbox).then(async (status) => {
       await removeOrphanDirs(this.opts.workDir);
+      sweepCgroups();
+      if (!this.opts.cgroups && status.cgroups) status = { ...status, cgroups: false, cgroupsReason: 'cgroups turned off for this pool (cgroups: false)' };
       this.status = status;
       if (!status.isolated) this.opts.logger?.warn('functions run without isolation', { reason: status.reason, sandbox: status.mode });
-      else this.opts.logger?.info('functions run isolated by bubblewrap', { bwrap: status.bwrapVersion, user: status.user });
+      else this.opts.logger?.info('functions run isolated by bubblewrap', { bwrap: status.bwrapVersion, user: status.user, cgroups: status.cgroups });
+      if (!status.cgroups) {
+        this.opts.logger?.warn('function memory and process totals are not capped (no cgroups): only per-process rlimits apply, so a function can multiply its memory by forking and fork without limit', { reason: status.cgroupsReason });
+      }
       return status;
     });
     return this.init;
@@ -471,6 +523,7 @@ export class FunctionPool {
     }
     for (const group of this.groups.values()) for (const host of [...group.hosts]) this.retire(host, 'closed');
     await Promise.all([...this.live].map((h) => h.exited));
+    removeWorkerCgroups();
   }
 
   /** The live processes, for monitoring and tests. */
@@ -616,6 +669,7 @@ export class FunctionPool {
       exited,
       markExited,
       launching: true,
+      oomKills: 0,
     };
     group.hosts.add(host);
     this.live.add(host);
@@ -643,8 +697,7 @@ export class FunctionPool {
         host.launching = false;
         if (!host.proc && host.state === 'dead') {
           // Stopped (or failed) before its process existed: nothing will exit, clean up here.
-          const dir = host.dir;
-          void (dir ? rm(dir, { recursive: true, force: true }).catch(() => undefined) : Promise.resolve()).then(() => {
+          void cleanupHost(host).then(() => {
             this.live.delete(host);
             host.markExited();
           });
@@ -670,6 +723,15 @@ export class FunctionPool {
     // parent folder stays 0700, so nobody else on the machine can).
     await chmod(codeDir, 0o755);
     if (isDead(host)) return;
+    const cg = this.status!.cgroups ? probeCgroups() : undefined;
+    if (cg?.ok) {
+      // Total memory of the tree: memory_mb plus the private /tmp (tmpfs pages are charged to it).
+      host.cgroup = new HostCgroup(cg.roots, `${this.idPrefix}-${host.id}`, {
+        maxTasks: this.opts.maxProcessesPerHost,
+        memoryBytes: (config.memory_mb + this.opts.tmpMb) * 1024 * 1024,
+      });
+      host.oomKills = Math.max(0, host.cgroup.oomKills());
+    }
     const launch = buildHostLaunch({
       runtime,
       isolated: host.isolated,
@@ -678,6 +740,7 @@ export class FunctionPool {
       depsDir: config.deps_dir,
       memoryMb: config.memory_mb,
       tmpBytes: this.opts.tmpMb * 1024 * 1024,
+      cgroupProcs: host.cgroup?.procsFiles(),
     });
     const proc = spawn(launch.command, launch.args, { env: launch.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     host.proc = proc;
@@ -716,6 +779,8 @@ export class FunctionPool {
         version: host.group.version,
         max_result_bytes: this.opts.maxResultBytes,
         memory_mb: config.memory_mb,
+        // Without cgroups the host counts the processes it left behind itself (see node-host.mjs).
+        count_processes: host.cgroup ? null : host.isolated ? 'proc' : 'children',
       }) + '\n',
     );
   }
@@ -746,9 +811,7 @@ export class FunctionPool {
     host.proc?.stdout?.destroy();
     host.proc?.stderr?.destroy();
     host.proto?.destroy();
-    const dir = host.dir;
-    const done = dir ? rm(dir, { recursive: true, force: true }).catch(() => undefined) : Promise.resolve();
-    void done.then(() => host.markExited());
+    void cleanupHost(host).then(() => host.markExited());
   }
 
   private failFromExit(host: Host, run: Run): void {
@@ -758,8 +821,16 @@ export class FunctionPool {
     if (!signal && host.isolated && info.code !== null && info.code > 128) signal = signalName(info.code - 128);
     const tail = host.stderrTail.toString('utf8');
     const how = info.error ? `could not be started (${info.error.message})` : signal ? `was killed by ${signal}` : `exited with code ${info.code}`;
-    if (OOM_TEXT.test(tail)) {
-      this.failRun(run, 'ALGORITHM_ERROR', `the function ran out of memory at its ${host.config.memory_mb} MB limit (its process ${how})`, 'out_of_memory', { memory_mb: host.config.memory_mb });
+    const cgroupOom = host.cgroup ? host.cgroup.oomKills() > host.oomKills : false;
+    if (cgroupOom || OOM_TEXT.test(tail)) {
+      const when = run.state === 'starting' ? ' while loading' : '';
+      const by = cgroupOom ? `; the kernel killed it at the ${host.config.memory_mb + this.opts.tmpMb} MB total of its cgroup (memory_mb + /tmp)` : '';
+      this.failRun(run, 'ALGORITHM_ERROR', `the function ran out of memory at its ${host.config.memory_mb} MB limit${when} (its process ${how}${by})`, 'out_of_memory', { memory_mb: host.config.memory_mb });
+      return;
+    }
+    if (run.state === 'starting' && signal === 'SIGABRT' && host.config.runtime === 'nodejs' && !tail.trim()) {
+      // V8 or libuv failing an allocation (a thread stack, a heap reservation) at start aborts silently.
+      this.failRun(run, 'ALGORITHM_ERROR', `the function ran out of memory at its ${host.config.memory_mb} MB limit while loading (its process ${how}; Node needs at least ${MIN_MEMORY_MB.nodejs} MB)`, 'out_of_memory', { memory_mb: host.config.memory_mb });
       return;
     }
     if (run.state === 'starting') {
@@ -787,6 +858,7 @@ export class FunctionPool {
     host.run = undefined;
     // A host still launching is cleaned up when its launch sees it dead.
     if (host.proc?.pid && !host.exitInfo) killProcessTree(host.proc.pid, host.isolated);
+    host.cgroup?.killAll();
     if (g.hosts.size === 0 && !this.queue.some((r) => r.key === g.key)) this.groups.delete(g.key);
     if (!this.closing) this.pump();
   }
@@ -820,11 +892,31 @@ export class FunctionPool {
     }
   }
 
+  /**
+   * The function can write to fd 3 too, so a message is taken only when it fits the host's state:
+   * while loading, `ready` or `load_error`; while a run is in flight and has no result yet, that
+   * run's `result` (its id and nonce). Anything else fails the run in flight (if any) and retires the
+   * process.
+   */
+  private protocolViolation(host: Host, what: string): void {
+    const run = host.run;
+    if (run && run.state !== 'done') this.failRun(run, 'ALGORITHM_ERROR', `the function's process broke the host protocol (${what}); the function must not write to fd 3`, 'crashed');
+    this.retire(host, 'protocol violation');
+  }
+
   private onMessage(host: Host, msg: { type: string } & Record<string, unknown>): void {
     const run = host.run;
+    const type = typeof msg?.type === 'string' ? msg.type : typeof msg;
+    if (type === 'ready' || type === 'load_error') {
+      if (host.state !== 'starting' || (run && run.state !== 'starting')) return this.protocolViolation(host, `unexpected '${type}' message`);
+    } else if (type === 'result') {
+      if (host.state !== 'busy' || !run || run.state !== 'running' || run.result || msg.id !== run.seq || msg.nonce !== run.nonce) {
+        return this.protocolViolation(host, "a 'result' message that is not the one of the invocation in flight");
+      }
+    } else return this.protocolViolation(host, `unexpected '${String(type).slice(0, 40)}' message`);
     if (msg.type === 'ready') {
-      if (host.state !== 'starting') return;
       clearTimeout(host.loadTimer);
+      host.cgroup?.watchHost(host.isolated ? ISOLATED_BASE_PROCESSES - 1 : 0);
       host.state = 'busy';
       if (run && run.state === 'starting') {
         run.startupMs = performance.now() - host.spawnedAt;
@@ -833,7 +925,7 @@ export class FunctionPool {
       return;
     }
     if (msg.type === 'load_error') {
-      const e = msg.error as HostError;
+      const e = sanitizeError(msg.error);
       if (run && run.state !== 'done') {
         if (e.kind === 'out_of_memory') {
           this.failRun(run, 'ALGORITHM_ERROR', `the function ran out of memory at its ${host.config.memory_mb} MB limit while loading (${errorHead(e)})`, 'out_of_memory', { memory_mb: host.config.memory_mb });
@@ -846,7 +938,8 @@ export class FunctionPool {
     }
     if (msg.type === 'result') {
       const res = msg as unknown as ResultMessage;
-      if (!run || run.state !== 'running' || res.id !== run.seq) return;
+      if (!run) return;
+      if (!res.ok) res.error = sanitizeError(res.error);
       run.result = res;
       run.waitingMarks &= res.marks;
       if (run.waitingMarks) {
@@ -883,14 +976,42 @@ export class FunctionPool {
       startup_ms: run.startupMs,
       host_pid: host.pid,
     };
-    if (res.recycle || host.retireAfterRun || host.invocations >= this.opts.maxInvocationsPerProcess) this.retire(host, res.recycle ? 'error' : 'recycle');
+    // Anything the invocation left running (a background or daemonized process) ends with the
+    // process: counted in its cgroup by the parent (one pread), else by the host itself.
+    let stray = 0;
+    let oomKilled = 0;
+    if (host.cgroup) {
+      const n = host.cgroup.maybeStray() ? host.cgroup.processCount() : 0;
+      stray = n < 0 ? 0 : Math.max(0, n - (host.isolated ? ISOLATED_BASE_PROCESSES : 1));
+      const kills = host.cgroup.oomKills();
+      if (kills > host.oomKills) {
+        oomKilled = kills - host.oomKills;
+        host.oomKills = kills;
+      }
+    } else if (typeof res.stray_processes === 'number' && res.stray_processes > 0) stray = res.stray_processes;
+    if (stray > 0 || oomKilled > 0) {
+      this.opts.logger?.debug('function left processes behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, oom_kills: oomKilled });
+      this.retire(host, stray > 0 ? 'stray processes' : 'out of memory');
+    } else if (res.recycle || host.retireAfterRun || host.invocations >= this.opts.maxInvocationsPerProcess) this.retire(host, res.recycle ? 'error' : 'recycle');
     else this.release(host);
+    const spec = run.spec;
+    if (oomKilled > 0) {
+      run.reject(
+        new FunctionRunError(
+          'ALGORITHM_ERROR',
+          `the function ran out of memory at its ${spec.memory_mb} MB limit (the kernel killed ${oomKilled} of its processes at the ${spec.memory_mb + this.opts.tmpMb} MB total of its cgroup, memory_mb + /tmp)`,
+          'out_of_memory',
+          report,
+          { memory_mb: spec.memory_mb },
+        ),
+      );
+      return;
+    }
     if (res.ok) {
       run.resolve({ ...report, result: res.result ?? null });
       return;
     }
     const e = res.error!;
-    const spec = run.spec;
     let err: FunctionRunError;
     if (e.kind === 'out_of_memory') {
       err = new FunctionRunError('ALGORITHM_ERROR', `the function ran out of memory at its ${spec.memory_mb} MB limit (${errorHead(e)})`, 'out_of_memory', report, { memory_mb: spec.memory_mb });
@@ -966,7 +1087,8 @@ export class FunctionPool {
 
   /**
    * Output of a process: lines go to the current run's logs until max_output_bytes (stdout and
-   * stderr together), then one `[output truncated at N bytes]` line and the rest is read and
+   * stderr together, each line costing its bytes + {@link LOG_LINE_OVERHEAD_BYTES}) or maxLogLines,
+   * then one `[output truncated at N bytes]` (or `… N lines]`) line and the rest is read and
    * dropped, only searched for the run's end marker (so 100 MB printed costs a scan, not memory).
    * Output with no run in flight (a background task after its run ended) is dropped.
    */
@@ -1008,32 +1130,37 @@ export class FunctionPool {
       // This line will pass the cap whatever follows: keep what fits, then drop. A marker can only
       // sit in the last marker.length bytes of an unended line, so none is cut here.
       this.emit(run, stream, rest.subarray(0, Math.max(0, room)), ts);
-      this.truncate(run, stream, ts);
+      this.truncate(run, stream, ts, 'bytes');
       return this.discard(run, st, bit, rest.subarray(Math.max(0, room)));
     }
     st.partial = Buffer.from(rest);
   }
 
-  /** Adds one line within the budget (cutting it at the cap and marking truncation when it does not fit). */
+  /**
+   * Adds one line within the budget: it costs its bytes plus {@link LOG_LINE_OVERHEAD_BYTES}, and at
+   * most maxLogLines are kept (cutting the last one at the cap and marking truncation when it does not fit).
+   */
   private emit(run: Run, stream: 'stdout' | 'stderr', line: Buffer, ts: string): void {
+    if (run.logs.length >= this.opts.maxLogLines) return this.truncate(run, stream, ts, 'lines');
     const cap = run.spec.max_output_bytes;
-    const cost = line.length + 1;
+    const cost = line.length + LOG_LINE_OVERHEAD_BYTES;
     if (run.outBytes + cost <= cap) {
       run.outBytes += cost;
       run.logs.push({ ts, stream, line: line.toString('utf8') });
       return;
     }
-    // The cut line keeps what fits with its own newline counted, like every line.
-    const room = cap - run.outBytes - 1;
+    // The cut line keeps what fits with its own overhead counted, like every line.
+    const room = cap - run.outBytes - LOG_LINE_OVERHEAD_BYTES;
     if (room > 0) run.logs.push({ ts, stream, line: line.subarray(0, room).toString('utf8') });
     run.outBytes = cap;
-    this.truncate(run, stream, ts);
+    this.truncate(run, stream, ts, 'bytes');
   }
 
-  private truncate(run: Run, stream: 'stdout' | 'stderr', ts: string): void {
+  private truncate(run: Run, stream: 'stdout' | 'stderr', ts: string, why: 'bytes' | 'lines'): void {
     if (run.truncated) return;
     run.truncated = true;
-    run.logs.push({ ts, stream, line: `[output truncated at ${run.spec.max_output_bytes} bytes]` });
+    const at = why === 'lines' ? `${this.opts.maxLogLines} lines` : `${run.spec.max_output_bytes} bytes`;
+    run.logs.push({ ts, stream, line: `[output truncated at ${at}]` });
   }
 
   /** Reads past output without keeping it, looking only for the run's end marker (also across two reads). */
@@ -1088,6 +1215,12 @@ async function removeOrphanDirs(workDir: string): Promise<void> {
   );
 }
 
+/** Removes a host's code folder and cgroup once its process is gone (or never started). */
+async function cleanupHost(host: Host): Promise<void> {
+  const dir = host.dir;
+  await Promise.all([dir ? rm(dir, { recursive: true, force: true }).catch(() => undefined) : undefined, host.cgroup?.remove()]);
+}
+
 /** Whether a host was retired (a function, so TypeScript does not narrow the state across awaits). */
 function isDead(host: Host): boolean {
   return host.state === 'dead';
@@ -1100,6 +1233,18 @@ function emptyReport(runId: string): FunctionRunReport {
 /** `Name: message`, or just the name when the message is empty (Python's bare MemoryError). */
 function errorHead(e: HostError): string {
   return e.message ? `${e.name}: ${e.message}` : e.name;
+}
+
+/** A host's error object as strings, whatever the process sent (it may be forged). */
+function sanitizeError(e: unknown): HostError {
+  const o = (e && typeof e === 'object' ? e : {}) as Record<string, unknown>;
+  const str = (v: unknown, d: string) => (typeof v === 'string' ? v : d);
+  return {
+    kind: str(o.kind, 'handler_error'),
+    name: str(o.name, 'Error'),
+    message: str(o.message, ''),
+    stack: Array.isArray(o.stack) ? o.stack.filter((x): x is string => typeof x === 'string') : [],
+  };
 }
 
 function errorDetails(e: HostError): Record<string, unknown> {

@@ -4,28 +4,47 @@
  * process tree. The warm pool that uses this is ./function-pool.ts.
  *
  * Layers, outermost first:
- *   prlimit --core=0 --as=… [--data=…]      hard memory caps (util-linux), inherited by everything below
+ *   sh -c 'echo $$ > …/cgroup.procs …; exec …'  when cgroups are available: the host's own pids and
+ *                                            memory cgroup (./cgroups.ts), entered before anything runs
+ *   prlimit --core=0 --as=… [--data=…]      hard memory caps per process (util-linux), inherited by everything below
  *   bwrap …                                  namespaces and a minimal read-only filesystem, when available
  *   setpriv --reuid=65534 …                  when the service runs as root: the code runs as nobody
  *   node|python3 <host script>               ./runtimes/node-host.mjs or ./runtimes/python-host.py
- * Without bwrap: `prlimit … setpriv --pdeathsig KILL -- node|python3 <host script>` in its own
- * process group, with only the env and limits (see {@link SandboxStatus}).
+ * Without bwrap: `[sh cgroup wrapper] prlimit … setpriv --pdeathsig KILL -- node|python3 <host script>`
+ * in its own process group, with only the env and limits (see {@link SandboxStatus}).
  *
  * Limits, stated plainly:
- * - Memory caps are rlimits, per process: a child the function starts gets the same cap again
- *   (no cgroups, so no cap on the tree's total), and the private /tmp (tmpfs) is RAM on top.
- * - No cap on the number of processes (RLIMIT_NPROC counts per uid machine-wide) nor on CPU
- *   beyond the wall-clock timeout: a fork bomb or a busy loop costs CPU until the timeout kills
- *   the whole sandbox. No seccomp filter: the kernel's full syscall surface is reachable.
+ * - With cgroups (root and cgroup v1 `pids` + `memory` writable; `cgroups: true` in
+ *   {@link SandboxStatus}): each host process and everything it starts share one cgroup capped at
+ *   maxProcessesPerHost tasks (threads count: a Node host uses about 11, bwrap 2; default 64) and
+ *   memory_mb + the /tmp size of memory (memory.limit_in_bytes, and memory.memsw when swap is
+ *   accounted); the kernel OOM-kills inside it past that, reported as out_of_memory. After every
+ *   invocation the parent compares the cgroup's task count with the host's threads and, when they
+ *   differ, counts its processes: any process besides bwrap's two and the host retires the host
+ *   right after the result (its tree and cgroup are killed). A process that exits between the two
+ *   reads of that comparison while the function starts another one escapes that one check, not the
+ *   next one nor the kill at retire.
+ * - Without cgroups (not root, cgroup v2, read-only cgroupfs; the worker logs it): memory caps are
+ *   rlimits per process only, so a child the function starts gets the same cap again (40 children
+ *   can use 40 times memory_mb), and the number of processes is not capped (RLIMIT_NPROC counts
+ *   per uid machine-wide): a fork bomb runs until the timeout kills the sandbox. Leftover
+ *   processes are then counted by the host itself (its sandbox's /proc under bwrap, its direct
+ *   children without), which the function's own code could falsify.
+ * - The private /tmp (tmpfs) is RAM: under cgroups it is inside the memory total above; without,
+ *   on top of memory_mb.
+ * - No cap on CPU beyond the wall-clock timeout: a busy loop costs CPU until the timeout kills the
+ *   whole sandbox. No seccomp filter: the kernel's full syscall surface is reachable.
  * - cpu_ms and peak_rss_bytes are read inside the function's own process, so hostile code can
  *   falsify its own numbers (the parent's duration_ms it cannot).
- * - Without bwrap the code runs as the service's user with the service's filesystem and network,
- *   and a descendant that leaves the process group and the tree before the kill survives it.
+ * - Without bwrap the code runs as the service's user with the service's filesystem and network;
+ *   without cgroups either, a descendant that leaves the process group and the tree (setsid plus
+ *   double fork) survives the kill and is not seen by the leftover check.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeCgroups } from './cgroups.js';
 
 /** The runtimes a function can use (seed 003). */
 export type FunctionRuntime = 'nodejs' | 'python';
@@ -80,6 +99,15 @@ export interface SandboxStatus {
   memoryLimit: 'rlimit' | 'heap-only';
   /** Why `isolated` is false (not installed, probe failed with bwrap's message, or mode `off`). */
   reason?: string;
+  /**
+   * True when each host process gets its own cgroup (v1 `pids` + `memory`, see ./cgroups.ts), so the
+   * total number of tasks and the total memory of everything a function starts are capped. False:
+   * only the per-process rlimits apply (a function can multiply its memory cap by forking, and fork
+   * until the machine's pid limit), see `cgroupsReason`.
+   */
+  cgroups: boolean;
+  /** Why `cgroups` is false. */
+  cgroupsReason?: string;
 }
 
 /** A runtime's executable and the folders it needs visible inside the sandbox. */
@@ -108,6 +136,12 @@ export interface HostLaunchParams {
   memoryMb: number;
   /** Size of the private /tmp under bwrap, in bytes. */
   tmpBytes: number;
+  /**
+   * The host's cgroup.procs files (pids, memory): the command starts with a `sh` that writes its
+   * own pid into both and then execs the rest, so the host and everything it starts are in the
+   * cgroups before any of it runs (a failed write stops the launch: never an uncapped host).
+   */
+  cgroupProcs?: [string, string];
 }
 
 /** A host's command line plus the paths the host must use (they differ inside the sandbox). */
@@ -221,6 +255,12 @@ export function sandboxStatus(mode: SandboxMode = 'auto'): Promise<SandboxStatus
 }
 
 async function probeSandbox(mode: SandboxMode): Promise<SandboxStatus> {
+  const status = await probeIsolation(mode);
+  const cg = probeCgroups();
+  return cg.ok ? { ...status, cgroups: true } : { ...status, cgroups: false, cgroupsReason: cg.reason };
+}
+
+async function probeIsolation(mode: SandboxMode): Promise<Omit<SandboxStatus, 'cgroups'>> {
   const tools = sandboxTools();
   const memoryLimit = tools.prlimit ? 'rlimit' : 'heap-only';
   if (mode === 'off') return { isolated: false, mode, memoryLimit, reason: 'isolation turned off (sandbox: off)' };
@@ -322,6 +362,11 @@ function bwrapBaseArgs(binds: Array<[string, string]>, tmpBytes: number): string
   return args;
 }
 
+/** The shell of the cgroup wrapper. */
+const SH = existsSync('/bin/sh') ? '/bin/sh' : '/usr/bin/sh';
+/** `sh -c` script: its own pid into both cgroup.procs files ($1, $2), then exec the command ("$@" after them). */
+const CGROUP_ENTER = 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"';
+
 /** The node_modules folder of a nodejs deps_dir: `<deps>/node_modules` when present, else deps_dir itself. */
 export function nodeModulesOf(depsDir: string): string {
   const inner = path.join(depsDir, 'node_modules');
@@ -354,8 +399,10 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
   // Env of the process itself; MALLOC_ARENA_MAX keeps glibc from reserving 64 MB of address space per thread.
   const env: Record<string, string> = { ...BASE_ENV, MALLOC_ARENA_MAX: '2' };
 
+  const wrap = (cmd: string[]): string[] =>
+    p.cgroupProcs ? [SH, '-c', CGROUP_ENTER, 'sh', p.cgroupProcs[0], p.cgroupProcs[1], ...cmd] : cmd;
   if (!p.isolated) {
-    const cmd = [...limits];
+    const cmd = wrap([...limits]);
     if (tools.setpriv) cmd.push(tools.setpriv, '--pdeathsig', 'KILL', '--');
     cmd.push(...runtimeArgs(script));
     return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: p.codeDir, hostDeps: p.depsDir ? (p.runtime.runtime === 'nodejs' ? nodeModulesOf(p.depsDir) : p.depsDir) : null, hostCwd: p.workDir };
@@ -376,7 +423,7 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
   }
   const bw = bwrapBaseArgs(binds, p.tmpBytes);
   for (const [k, v] of Object.entries(env)) bw.push('--setenv', k, v);
-  const cmd = [...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(), ...runtimeArgs(hostScript)];
+  const cmd = wrap([...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(), ...runtimeArgs(hostScript)]);
   return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: SANDBOX_PATHS.code, hostDeps, hostCwd: SANDBOX_PATHS.cwd };
 }
 

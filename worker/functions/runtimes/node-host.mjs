@@ -4,10 +4,18 @@
  *
  * Protocol: JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
  * read by the parent as the invocation's logs) never carry protocol messages.
- *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes}
+ *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes, count_processes}
  *                  {type:'invoke', id, nonce, event, deadline_ms}
  *   host → parent  {type:'ready', load_ms, module} | {type:'load_error', error}
- *                  {type:'result', id, ok, result | error, handler_ms, cpu_ms, peak_rss_bytes, marks, recycle}
+ *                  {type:'result', id, nonce, ok, result | error, handler_ms, cpu_ms, peak_rss_bytes, marks, recycle, stray_processes?}
+ * The function can write to fd 3 as well: the parent takes only the messages that fit the state
+ * (ready/load_error while loading, then the result with the invocation's id and nonce) and retires
+ * the process on anything else.
+ * `count_processes` (only when the parent has no cgroup to count them in): 'proc' under bwrap, whose
+ * pid namespace has its own /proc, where any numeric entry besides 1 (bwrap's init) and this process
+ * is a process the function left running; 'children' without bwrap, this process's direct children
+ * (/proc/self/task/<pid>/children; a double-forked daemon is not seen). Reported as
+ * `stray_processes`, so the parent retires this process (and kills its tree) after the result.
  * After an invocation that wrote anything (per the kernel's write counter, /proc/self/io `wchar`)
  * the host writes the end marker `\x1eFNQ-END:<nonce>\n` on stdout and on stderr, after the user's
  * own output (stdout and stderr are made blocking below, so that output is in the pipes first);
@@ -16,6 +24,9 @@
  * nothing was written, which spares a quiet invocation two writes here and two reads there.
  *
  * Handler lookup (files written by the parent into code_dir):
+ *   Only own properties and real top-level bindings that are functions count: `constructor`,
+ *   `toString` and other names inherited from Object.prototype or found on the global object are
+ *   not handlers (a load error says no function has that name).
  *   1. function.cjs: the code verbatim plus one appended line that hands the top-level binding named
  *      `handler` (function declaration, var/let/const) to the host; loaded with require(), so
  *      `module.exports.handler`, `exports.handler`, `module.exports = fn` and a bare top-level
@@ -55,6 +66,10 @@ const stdoutWrite = stdout.write.bind(stdout);
 const stderrWrite = stderr.write.bind(stderr);
 const cpuUsage = process.cpuUsage.bind(process);
 const jsonStringify = JSON.stringify;
+const readdirSync = fs.readdirSync;
+const readFileSync = fs.readFileSync;
+const hasOwn = Object.prototype.hasOwnProperty;
+const ownPid = String(process.pid);
 
 const proto = new net.Socket({ fd: 3, readable: true, writable: true });
 proto.setNoDelay?.(true);
@@ -226,6 +241,53 @@ function pick(candidate) {
   return typeof candidate === 'function' ? candidate : null;
 }
 
+/** `obj[name]` when it is an own property of obj holding a function (never an inherited one). */
+function own(obj, name) {
+  if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) return null;
+  try {
+    return hasOwn.call(obj, name) ? pick(obj[name]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The value the appended capture line saw for the handler's name, when it is a binding of the
+ * user's code: a name resolved through the global object (`constructor`, `toString`, `fetch` with
+ * no such binding in the code) gives the global's value, which is not one.
+ */
+function binding(captured, name) {
+  const fn = pick(captured);
+  if (!fn) return null;
+  try {
+    if (name in globalThis && globalThis[name] === fn) return null;
+  } catch {
+    return null;
+  }
+  return fn;
+}
+
+/** Processes in this sandbox that are not this one or bwrap's init, or this process's children; 0 when not asked or unknown. */
+function strayProcesses() {
+  try {
+    if (config.count_processes === 'proc') {
+      let n = 0;
+      for (const name of readdirSync('/proc')) {
+        const c = name.charCodeAt(0);
+        if (c >= 48 && c <= 57 && name !== '1' && name !== ownPid) n++;
+      }
+      return n;
+    }
+    if (config.count_processes === 'children') {
+      const text = readFileSync(`/proc/self/task/${ownPid}/children`, 'latin1').trim();
+      return text ? text.split(' ').length : 0;
+    }
+  } catch {
+    /* unknown */
+  }
+  return 0;
+}
+
 async function load() {
   const name = config.handler;
   const cjsFile = path.join(codeDir, 'function.cjs');
@@ -243,11 +305,11 @@ async function load() {
       return loadEsm(name);
     }
     const fn =
-      pick(exported?.[name]) ??
-      pick(captured) ??
+      own(exported, name) ??
+      binding(captured, name) ??
       (typeof exported === 'function' ? exported : null) ??
-      pick(exported?.default?.[name]) ??
-      pick(exported?.default);
+      own(exported?.default, name) ??
+      (own(exported, 'default') ? exported.default : null);
     return { fn, module: 'commonjs' };
   } finally {
     delete globalThis[CAPTURE];
@@ -263,7 +325,8 @@ async function loadEsm(name) {
     if (!(err instanceof SyntaxError && /__fnq_handler__|is not defined in module|Export '.*' is not defined/.test(String(err.message)))) throw err;
     ns = await import(pathToFileURL(path.join(codeDir, 'function.orig.mjs')).href);
   }
-  const fn = pick(ns[name]) ?? pick(ns.__fnq_handler__) ?? pick(ns.default) ?? pick(ns.default?.[name]);
+  // A module namespace has no prototype: ns[name] is an export or nothing.
+  const fn = pick(ns[name]) ?? pick(ns.__fnq_handler__) ?? pick(ns.default) ?? own(ns.default, name);
   return { fn, module: 'esm' };
 }
 
@@ -303,7 +366,8 @@ function finish(inv, payload) {
   const peak = readPeakRss();
   const now = quietSince < 0 ? -1 : writtenBytes();
   const marks = now >= 0 && now - quietSince === ownWrites ? 0 : writeMarkers(inv.nonce);
-  const head = `{"type":"result","id":${inv.id},"handler_ms":${handler_ms},"cpu_ms":${(cpu.user + cpu.system) / 1000},"peak_rss_bytes":${peak ?? 'null'},"marks":${marks}`;
+  const stray = config.count_processes ? strayProcesses() : 0;
+  const head = `{"type":"result","id":${inv.id},"nonce":${jsonStringify(inv.nonce)},"stray_processes":${stray},"handler_ms":${handler_ms},"cpu_ms":${(cpu.user + cpu.system) / 1000},"peak_rss_bytes":${peak ?? 'null'},"marks":${marks}`;
   if (payload.ok) sendRaw(`${head},"ok":true,"result":${payload.json}}`);
   else sendRaw(`${head},"ok":false,"recycle":${payload.recycle ? 'true' : 'false'},"error":${jsonStringify(payload.error)}}`);
   quietSince = writtenBytes();

@@ -6,6 +6,8 @@ both ways), the user's stdout/stderr on fds 1 and 2 read by the parent as the in
 and after an invocation that wrote anything (the kernel's `wchar` in /proc/self/io moved) the end
 marker `\\x1eFNQ-END:<nonce>\\n` written on fd 1 and fd 2 after flushing sys.stdout/sys.stderr,
 `marks` telling on which streams that write succeeded (0: nothing written, no marker needed).
+Result messages carry the invocation's `nonce`, and `stray_processes` when the parent asked the host
+to count leftover processes itself (`count_processes`, see node-host.mjs).
 
 The code is `function.py` in code_dir, executed as a module named `__function__` (not
 `__main__`: a script's `if __name__ == "__main__":` block stays unrun). The handler is the
@@ -32,6 +34,45 @@ _proto.set_inheritable(False)
 _reader = _proto.makefile("rb")
 _real_stdout = sys.stdout
 _real_stderr = sys.stderr
+# Kept before any user code runs (which could replace the os module's functions).
+_listdir = os.listdir
+_getpid = os.getpid
+
+
+def _stray_processes(mode):
+    """Processes the invocation left running (see node-host.mjs, count_processes); 0 when unknown."""
+    try:
+        if mode == "proc":
+            me = str(_getpid())
+            return sum(1 for n in _listdir("/proc") if n.isdigit() and n != "1" and n != me)
+        if mode == "children":
+            with open("/proc/self/task/%d/children" % _getpid(), "rb") as f:
+                return len(f.read().split())
+    except Exception:
+        pass
+    return 0
+
+
+def _safe_str(value):
+    """str(value), else repr(value), else its type's name: user objects may raise from both."""
+    for conv in (str, repr):
+        try:
+            text = conv(value)
+            if isinstance(text, str):
+                return str.__str__(text)
+        except BaseException:  # noqa: B036 - a hostile __str__ may raise anything
+            pass
+    return _type_name(value)
+
+
+def _type_name(value):
+    try:
+        name = type(value).__name__
+        if isinstance(name, str):
+            return str.__str__(name)
+    except BaseException:  # noqa: B036
+        pass
+    return "Exception"
 
 
 def _send(text):
@@ -128,6 +169,14 @@ class Host:
         return filename
 
     def describe(self, exc, kind):
+        """The exception as {kind, name, message, stack}; never raises (falls back to the type's name)."""
+        try:
+            return self._describe(exc, kind)
+        except BaseException:  # noqa: B036
+            name = _type_name(exc)
+            return {"kind": kind, "name": name, "message": name, "stack": []}
+
+    def _describe(self, exc, kind):
         frames = []
         try:
             for fr in traceback.extract_tb(exc.__traceback__):
@@ -138,16 +187,19 @@ class Host:
                     frames.append(line)
         except Exception:
             pass
-        if isinstance(exc, SyntaxError) and exc.filename:
-            frames.append('  File "%s", line %s' % (self._display(exc.filename), exc.lineno))
         try:
-            message = str(exc)
+            if isinstance(exc, SyntaxError) and exc.filename:
+                frames.append('  File "%s", line %s' % (self._display(exc.filename), exc.lineno))
         except Exception:
-            message = repr(exc)
-        if isinstance(exc, SyntaxError):
-            message = "%s (line %s)" % (exc.msg, exc.lineno)
+            pass
+        message = _safe_str(exc)
+        try:
+            if isinstance(exc, SyntaxError):
+                message = "%s (line %s)" % (_safe_str(exc.msg), _safe_str(exc.lineno))
+        except Exception:
+            pass
         message = message.replace(self.code_path, CODE_FILE)
-        return {"kind": kind, "name": type(exc).__name__, "message": message, "stack": frames}
+        return {"kind": kind, "name": _type_name(exc), "message": message, "stack": frames}
 
     # ---- load ---------------------------------------------------------------------------
     def load(self):
@@ -257,7 +309,7 @@ class Host:
                 payload = {
                     "kind": "invalid_result",
                     "name": type(exc).__name__,
-                    "message": "the handler's result is not JSON-serializable: %s" % exc,
+                    "message": "the handler's result is not JSON-serializable: %s" % _safe_str(exc),
                     "stack": [],
                 }
         except MemoryError as exc:
@@ -274,7 +326,7 @@ class Host:
             handler_ms = (time.perf_counter() - t0) * 1000
             payload = self.describe(exc, "handler_error")
             if isinstance(exc, SystemExit):
-                payload["message"] = "the function called exit(%s)" % (exc.code,)
+                payload["message"] = "the function called exit(%s)" % (_safe_str(exc.code),)
                 recycle = True
         cpu_ms = (_cpu_seconds() - cpu0) * 1000
         peak = _peak_rss_bytes()
@@ -285,8 +337,11 @@ class Host:
                 pass
         now = _written_bytes() if self.quiet_since >= 0 else -1
         marks = 0 if now >= 0 and now - self.quiet_since == self.own_writes else self._markers(msg["nonce"])
-        head = '{"type":"result","id":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
+        stray = _stray_processes(self.config.get("count_processes"))
+        head = '{"type":"result","id":%d,"nonce":%s,"stray_processes":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
             msg["id"],
+            json.dumps(msg["nonce"]),
+            stray,
             handler_ms,
             cpu_ms,
             peak,
