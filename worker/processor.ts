@@ -125,7 +125,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         if (data.function_id) {
           if (!functions) throw new AppError('INTERNAL_ERROR', 'this worker does not run functions');
           await functions.resolveVersion(data);
-          const out = await functions.run(data, jobId);
+          const out = await functions.run(data, jobId, progress.report);
           report = out;
           result = out.result;
           elapsedMs = out.duration_ms;
@@ -222,6 +222,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         params: data.params,
       };
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
+      if (progress.latest) record.progress = progress.latest;
       if (data.function_id) record.function_id = data.function_id;
       const outcome = await store.finish(record, attemptEnd);
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
@@ -291,6 +292,7 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
   let pending: JobProgress | undefined;
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<unknown> = Promise.resolve();
+  let latest: JobProgress | undefined;
   const write = () => {
     timer = undefined;
     if (!pending) return;
@@ -306,6 +308,7 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
       markRunning();
       const clamped = Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0));
       pending = { percent: clamped, message: message === undefined ? null : String(message).slice(0, 1000), updated_at: isoNow() };
+      latest = pending;
       const wait = PROGRESS_WRITE_INTERVAL_MS - (performance.now() - lastWrite);
       if (wait <= 0) write();
       else timer ??= setTimeout(write, wait);
@@ -319,6 +322,10 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
     stop(): void {
       clearTimeout(timer);
       pending = undefined;
+    },
+    /** The latest report, for the finished record's event (what a waiting caller gets). */
+    get latest(): JobProgress | undefined {
+      return latest;
     },
   };
 }

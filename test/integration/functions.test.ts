@@ -400,6 +400,25 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(m.last_invoked_at).to.be.a('string');
     });
 
+    it('functions report progress: context.progress in Node, fnqueue.progress in Python, on the record and its live events', async () => {
+      const node = await deploy({
+        runtime: 'nodejs',
+        execution_type: 'sync',
+        code: "async function handler(event, context) { context.progress(30, 'loading'); await new Promise((r) => setTimeout(r, 150)); context.progress(60, 'half'); return 'ok' }",
+      });
+      const nodeRun = await post(`/functions/${node.function_id}/invoke`, {});
+      expect(nodeRun.status, nodeRun.text).to.equal(200);
+      expect(nodeRun.body.status).to.equal('completed');
+      expect(nodeRun.body.progress).to.include({ percent: 60, message: 'half' });
+
+      const py = await deploy({ runtime: 'python', execution_type: 'async', code: 'import time, fnqueue\ndef handler(event):\n    fnqueue.progress(42, "py step")\n    time.sleep(0.3)\n    fnqueue.progress(250)\n    return 1' });
+      const accepted = await post(`/functions/${py.function_id}/invoke`, {});
+      const events = await (await fetch(`${stack.url}/jobs/${accepted.body.job_id}/events`, { signal: AbortSignal.timeout(15_000) })).text();
+      expect(events).to.contain('"percent":42,"message":"py step"');
+      const done = await finished(accepted.body.job_id);
+      expect(done.progress).to.include({ percent: 100, message: null }); // clamped to 0-100
+    });
+
     it('cancelling a running function job kills its run', async () => {
       const fn = await deploy({ runtime: 'python', execution_type: 'async', code: 'import time\ndef handler(e):\n    time.sleep(30)\n    return 1\n' });
       const res = await post(`/functions/${fn.function_id}/invoke`, {});

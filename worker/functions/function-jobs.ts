@@ -64,13 +64,14 @@ export class FunctionJobs {
   /**
    * Runs the job's function version with its event (`params`), with the job id as run id (so
    * {@link cancel} reaches it). The job's timeout_ms, when given, overrides the function's.
+   * `onProgress` gets the function's progress reports (issue 4).
    * @throws AppError FUNCTION_NOT_FOUND when the version is gone (deleted more than the retention ago);
    *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
    */
-  async run(data: AlgorithmJobData, jobId: string): Promise<FunctionRunResult> {
+  async run(data: AlgorithmJobData, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
     const spec = await this.spec(data.function_id!, data.function_version ?? (await this.currentVersion(data.function_id!)));
     const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
-    return this.deps.pool.run(run, data.params, { run_id: jobId });
+    return this.deps.pool.run(run, data.params, { run_id: jobId, onProgress });
   }
 
   /**

@@ -77,6 +77,11 @@ export interface FunctionSpec {
 export interface RunOptions {
   /** Id for {@link FunctionPool.cancel} and the handler's context (e.g. the job id). Default `<pool prefix>-<n>`. Unique among runs in flight. */
   run_id?: string;
+  /**
+   * Progress the function reports (issue 4): `context.progress(percent, message)` in Node,
+   * `fnqueue.progress(percent, message)` in Python. percent is clamped to 0-100, message cut to 1000 characters.
+   */
+  onProgress?: (percent: number, message?: string) => void;
 }
 
 /** One line the function printed. */
@@ -319,6 +324,7 @@ interface Run {
   resolve: (r: FunctionRunResult) => void;
   reject: (e: FunctionRunError) => void;
   state: 'queued' | 'starting' | 'running' | 'done';
+  onProgress?: (percent: number, message?: string) => void;
   host?: Host;
   logs: FunctionLogLine[];
   outBytes: number;
@@ -480,6 +486,7 @@ export class FunctionPool {
         eventJson: eventJson!,
         resolve,
         reject,
+        onProgress: opts.onProgress,
         state: 'queued',
         logs: [],
         outBytes: 0,
@@ -909,9 +916,14 @@ export class FunctionPool {
     const type = typeof msg?.type === 'string' ? msg.type : typeof msg;
     if (type === 'ready' || type === 'load_error') {
       if (host.state !== 'starting' || (run && run.state !== 'starting')) return this.protocolViolation(host, `unexpected '${type}' message`);
-    } else if (type === 'result') {
+    } else if (type === 'result' || type === 'progress') {
       if (host.state !== 'busy' || !run || run.state !== 'running' || run.result || msg.id !== run.seq || msg.nonce !== run.nonce) {
-        return this.protocolViolation(host, "a 'result' message that is not the one of the invocation in flight");
+        return this.protocolViolation(host, `a '${type}' message that is not the one of the invocation in flight`);
+      }
+      if (type === 'progress') {
+        const percent = typeof msg.percent === 'number' && Number.isFinite(msg.percent) ? Math.min(100, Math.max(0, msg.percent)) : 0;
+        run.onProgress?.(percent, typeof msg.message === 'string' ? msg.message.slice(0, 1000) : undefined);
+        return;
       }
     } else return this.protocolViolation(host, `unexpected '${String(type).slice(0, 40)}' message`);
     if (msg.type === 'ready') {

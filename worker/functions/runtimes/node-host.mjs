@@ -406,6 +406,11 @@ function invoke(msg) {
     invocation_id: msg.run_id,
     deadline_ms: msg.deadline_ms,
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline_ms - Date.now()),
+    /** Reports progress (issue 4): percent 0-100 and an optional message; shown on the job record and its live events. */
+    progress: (percent, message) => {
+      if (busy !== inv) return;
+      send({ type: 'progress', id: inv.id, nonce: inv.nonce, percent: Number(percent), message: message === undefined ? undefined : String(message).slice(0, 1000) });
+    },
   });
   ownWrites = resetPeakRss();
   inv.cpu0 = cpuUsage();

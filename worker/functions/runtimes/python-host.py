@@ -79,6 +79,33 @@ def _send(text):
     _proto.sendall(text.encode("utf-8") + b"\n")
 
 
+# The invocation in flight ({id, nonce}), for progress reports; None between invocations.
+_current = None
+
+
+def _progress(percent, message=None):
+    """Reports progress (issue 4): percent 0-100 and an optional message, shown on the job record
+    and its live events. `import fnqueue; fnqueue.progress(50, "half way")`."""
+    inv = _current
+    if inv is None:
+        return
+    try:
+        pct = float(percent)
+    except (TypeError, ValueError):
+        pct = 0.0
+    if pct != pct or pct in (float("inf"), float("-inf")):
+        pct = 0.0
+    msg = {"type": "progress", "id": inv["id"], "nonce": inv["nonce"], "percent": pct}
+    if message is not None:
+        msg["message"] = _safe_str(message)[:1000]
+    _send(json.dumps(msg))
+
+
+_fnqueue = types.ModuleType("fnqueue")
+_fnqueue.progress = _progress
+sys.modules["fnqueue"] = _fnqueue
+
+
 def _status_fd():
     try:
         return os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
@@ -273,12 +300,15 @@ class Host:
         return marks
 
     def invoke(self, msg):
+        global _current
         context = {
             "function_id": self.config["function_id"],
             "version": self.config["version"],
             "invocation_id": msg.get("run_id"),
             "deadline_ms": msg.get("deadline_ms"),
+            "progress": _progress,
         }
+        _current = {"id": msg["id"], "nonce": msg["nonce"]}
         event = msg.get("event")
         ok = False
         recycle = False
@@ -337,6 +367,7 @@ class Host:
                 pass
         now = _written_bytes() if self.quiet_since >= 0 else -1
         marks = 0 if now >= 0 and now - self.quiet_since == self.own_writes else self._markers(msg["nonce"])
+        _current = None  # progress reported after the result (a leftover thread) is dropped
         stray = _stray_processes(self.config.get("count_processes"))
         head = '{"type":"result","id":%d,"nonce":%s,"stray_processes":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
             msg["id"],
