@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { isoNow, MAX_PRIORITY, recordIdOf, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import { isoNow, MAX_PRIORITY, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './runner/child-pool.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
@@ -91,27 +91,26 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       const createdAt = data.schedule_id ? await createScheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();
       const t0 = performance.now();
-      // Sent now, awaited at the end: the run does not wait for this round trip. A job that had
-      // already ended (cancelled) is stopped as soon as the answer says so.
-      const attemptStart = store.startAttempt(jobId, { worker_id: workerId, started_at: startedAt }, false).catch((err: unknown) => {
-        logger.warn('could not record the attempt', { error: String(err) });
-        return 0;
-      });
-      void attemptStart.then((r) => {
-        if (typeof r === 'object' && r.kind === 'ended') {
-          pool.cancel(jobId);
-          functions?.cancel(jobId);
-        }
-      });
-      // Only a run that lasts is marked running: for the many that end within RUNNING_MARK_DELAY_MS
-      // the write would cost ~15 % of a job's CPU and no poller could see it. (started_at is exact
-      // either way.) Not awaited: the finish below goes over the same connection, after it, in order.
-      let marked = false;
+      // Only a run that lasts starts its attempt on the record and is marked running (one script):
+      // for the many that end within RUNNING_MARK_DELAY_MS the writes would cost ~15 % of a job's CPU
+      // and no poller could see them; their attempt is written by the finish script instead.
+      // (started_at is exact either way.) Not awaited: the finish below goes over the same
+      // connection, after it, in order. A job that had already ended (cancelled) is stopped as soon
+      // as the answer says so.
+      let attemptStart: Promise<number | UpdateOutcome> | undefined;
       const markRunning = () => {
-        if (marked) return;
-        marked = true;
+        if (attemptStart) return;
         clearTimeout(markTimer);
-        void store.markRunning(jobId, startedAt).catch((err: unknown) => logger.warn('could not mark the job running', { error: String(err) }));
+        attemptStart = store.startAttempt(jobId, { worker_id: workerId, started_at: startedAt }, true).catch((err: unknown) => {
+          logger.warn('could not mark the job running', { error: String(err) });
+          return 0;
+        });
+        void attemptStart.then((r) => {
+          if (typeof r === 'object' && r.kind === 'ended') {
+            pool.cancel(jobId);
+            functions?.cancel(jobId);
+          }
+        });
       };
       const markTimer = setTimeout(markRunning, RUNNING_MARK_DELAY_MS);
       const progress = progressWriter(jobId, store, job, logger, markRunning);
@@ -152,10 +151,11 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       }
       clearTimeout(markTimer);
       await progress.flush();
-      const attemptNo = await attemptStart;
+      // 0: the attempt was never started on the record (a short run); the finish script numbers it.
+      const attemptNo = attemptStart ? await attemptStart : 0;
       const finishedAt = isoNow();
       const attemptEnd: AttemptEnd | undefined =
-        typeof attemptNo === 'number' && attemptNo > 0
+        typeof attemptNo === 'number'
           ? {
               attempt: attemptNo,
               worker_id: workerId,

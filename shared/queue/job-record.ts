@@ -177,23 +177,26 @@ export function recordIdOf(queueJobId: string): string {
 }
 
 /**
- * Shared Lua: moves a record's id between status indexes, prunes the target index of entries older
- * than the TTL, and refreshes its TTL.
+ * Shared Lua: moves a record's id between status indexes and refreshes the target's TTL. Pruning
+ * (entries older than the TTL, whose records have expired) is done by about one write in eight
+ * (`maintain`: ids ending in 0 or 8), which keeps every index bounded at a fraction of the cost.
  * Index keys are built here from ARGV's index prefix (all under the record's hash tag, so a
  * cluster keeps them in one slot).
  */
 const LUA_HELPERS = `
-local function move_status(rec, prefix, id, new_status, ttl)
-  local old = redis.call('HGET', rec, 'status')
-  local score = tonumber(redis.call('HGET', rec, 'created_ms') or '0')
+local function maintain(id)
+  return string.byte(id, -1) % 8 == 0
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function move_status(prefix, id, old, new_status, score, ttl)
   if old and old ~= new_status then redis.call('ZREM', prefix .. 'status:' .. old, id) end
   if new_status ~= '' then
     local key = prefix .. 'status:' .. new_status
     redis.call('ZADD', key, score, id)
-    -- Entries older than the TTL (their records have expired) go as new ones come: the index shrinks with the records.
-    local now = redis.call('TIME')
-    local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms - ttl * 1000))
+    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms() - ttl * 1000)) end
     redis.call('EXPIRE', key, ttl + 3600)
   end
 end
@@ -201,9 +204,10 @@ local terminal = { completed = true, failed = true, cancelled = true }
 `;
 
 /**
- * Writes a new record (unless one exists: a schedule's run re-run after a stall keeps its record), its TTL, and its index entries (score = created ms), pruning index entries
- * older than the TTL. KEYS[1] record, KEYS[2..] index keys (not the status one);
- * ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] index prefix, ARGV[5..] field, value pairs.
+ * Writes a new record (unless one exists: a schedule's run re-run after a stall keeps its record),
+ * its TTL, and its index entries (score = created ms). KEYS[1] record, KEYS[2..] index keys (not
+ * the status one); ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] index prefix,
+ * ARGV[5..] field, value pairs.
  */
 const CREATE_LUA = `${LUA_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -211,14 +215,14 @@ local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ttl)
+local prune = maintain(ARGV[3])
 local cutoff = score - ttl * 1000
 for i = 2, #KEYS do
   redis.call('ZADD', KEYS[i], score, ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff)
+  if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff) end
   redis.call('EXPIRE', KEYS[i], ttl + 3600)
 end
-move_status(KEYS[1], ARGV[4], ARGV[3], 'pending', ttl)
-redis.call('ZREMRANGEBYSCORE', ARGV[4] .. 'status:pending', '-inf', cutoff)
+move_status(ARGV[4], ARGV[3], nil, 'pending', score, ttl)
 return 1
 `;
 
@@ -227,22 +231,30 @@ return 1
  * fragment) and has not ended (a job cancelled or finished elsewhere keeps its end), refreshes the
  * TTL, moves it between status indexes, optionally writes one attempt entry, and publishes.
  * KEYS[1] record, KEYS[2] attempts hash; ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message,
- * ARGV[4] index prefix, ARGV[5] job id, ARGV[6] new status or '', ARGV[7] attempt number or '',
- * ARGV[8] attempt JSON, ARGV[9..] field, value pairs.
+ * ARGV[4] index prefix, ARGV[5] job id, ARGV[6] new status or '', ARGV[7] attempt number, `+` (the
+ * next one: an attempt that was not started on the record, being short) or '', ARGV[8] attempt
+ * JSON, ARGV[9..] field, value pairs.
  * Returns 1 when updated, 0 when the record is gone, or the status it already ended with.
  */
 const UPDATE_LIVE_LUA = `${LUA_HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local status = redis.call('HGET', KEYS[1], 'status')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'created_ms')
+local status = cur[1]
+if not status then return 0 end
 if terminal[status] then return status end
 local ttl = tonumber(ARGV[1])
-if ARGV[6] ~= '' then move_status(KEYS[1], ARGV[4], ARGV[5], ARGV[6], ttl) end
+if ARGV[6] ~= '' then move_status(ARGV[4], ARGV[5], status, ARGV[6], tonumber(cur[2] or '0'), ttl) end
 if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
-redis.call('EXPIRE', KEYS[1], ttl)
-if ARGV[7] ~= '' then
+if ARGV[7] == '+' then
+  local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  local attempt = cjson.decode(ARGV[8])
+  attempt['attempt'] = n
+  redis.call('HSET', KEYS[2], tostring(n), cjson.encode(attempt))
+  redis.call('EXPIRE', KEYS[2], ttl)
+elseif ARGV[7] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[7], ARGV[8])
   redis.call('EXPIRE', KEYS[2], ttl)
 end
+redis.call('EXPIRE', KEYS[1], ttl)
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `;
@@ -255,8 +267,9 @@ return 1
  * Returns the attempt number, 0 when the record is gone, or the status it already ended with.
  */
 const START_ATTEMPT_LUA = `${LUA_HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local status = redis.call('HGET', KEYS[1], 'status')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'created_ms')
+local status = cur[1]
+if not status then return 0 end
 if terminal[status] then return status end
 local ttl = tonumber(ARGV[1])
 local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -265,7 +278,7 @@ attempt['attempt'] = n
 redis.call('HSET', KEYS[2], tostring(n), cjson.encode(attempt))
 redis.call('EXPIRE', KEYS[2], ttl)
 if ARGV[5] == '1' then
-  move_status(KEYS[1], ARGV[3], ARGV[4], 'running', ttl)
+  move_status(ARGV[3], ARGV[4], status, 'running', tonumber(cur[2] or '0'), ttl)
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[6])
   redis.call('PUBLISH', ARGV[2], ARGV[4] .. ' {"job_id":"' .. ARGV[4] .. '","status":"running"}')
 end
@@ -349,7 +362,7 @@ function toOutcome(n: number | string): UpdateOutcome {
 
 /** The end of one attempt, for {@link JobStore.finish} and {@link JobStore.retryLater}. */
 export interface AttemptEnd {
-  /** From {@link JobStore.startAttempt}. */
+  /** From {@link JobStore.startAttempt}; 0 when the attempt was not started on the record (a run shorter than the running mark): the next number is taken as it ends. */
   attempt: number;
   worker_id: string;
   status: AttemptRecord['status'];
@@ -473,6 +486,7 @@ export class JobStore {
    * stopped by a cancel, whose record already shows `cancelled`.
    */
   async endAttempt(jobId: string, attempt: AttemptEnd): Promise<void> {
+    if (attempt.attempt <= 0) return; // never started on the record: nothing to end
     await this.redis.fnqUpdateIfExists(this.keys.jobAttempts(jobId), this.ttlSeconds, String(attempt.attempt), JSON.stringify(attempt));
   }
 
@@ -569,7 +583,7 @@ export class JobStore {
     const n = await this.redis.fnqUpdateLive(
       this.keys.job(jobId), this.keys.jobAttempts(jobId),
       this.ttlSeconds + extraTtlSeconds, channel, message, this.indexPrefix, jobId, status,
-      attempt ? String(attempt.attempt) : '', attempt ? JSON.stringify(attempt) : '',
+      attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
       ...fields,
     );
     return toOutcome(n);

@@ -340,8 +340,9 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
         await store.create({ job_id: delayed, algorithm: 'Echo', params: {}, created_at: isoNow(), delay_ms: 30_000 });
         expect(await conn.ttl(keys.job(delayed))).to.be.within(30, 31);
 
-        const finishOne = async () => {
-          const id = newJobId();
+        // Pruning is done by one write in eight (ids ending in 0 or 8): `pruning` picks such an id.
+        const finishOne = async (pruning = false) => {
+          const id = pruning ? `${newJobId().slice(0, 11)}8` : newJobId();
           const created_at = isoNow();
           await store.create({ job_id: id, algorithm: 'Echo', params: {}, created_at });
           await store.finish({ job_id: id, status: 'completed', algorithm: 'Echo', created_at, started_at: created_at, completed_at: isoNow(), result: null, error: null, error_code: null, metadata: null, params: {} });
@@ -350,7 +351,7 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
         for (let i = 0; i < 5; i++) await finishOne();
         expect(await conn.zcard(keys.jobIndex('status:completed'))).to.equal(5);
         await new Promise((r) => setTimeout(r, 1300));
-        const last = await finishOne();
+        const last = await finishOne(true);
         expect(await conn.zrange(keys.jobIndex('status:completed'), '0', '-1')).to.deep.equal([last]);
         // Index entries go by creation time: the delayed job (created past the TTL) is no longer listed,
         // though its record lives on (hence delay_ms ≤ RESULT_TTL_SECONDS in the service).
