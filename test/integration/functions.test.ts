@@ -5,6 +5,7 @@ import { keysFor } from '../../shared/queue/names.js';
 import { eventually, expectError, http, type JsonResponse } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { answerWith, startHookReceiver } from '../helpers/webhook-receiver.js';
 
 const sleep = (t: number) => new Promise((resolve) => setTimeout(resolve, t));
 
@@ -417,6 +418,24 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(events).to.contain('"percent":42,"message":"py step"');
       const done = await finished(accepted.body.job_id);
       expect(done.progress).to.include({ percent: 100, message: null }); // clamped to 0-100
+    });
+
+    it('takes a webhook and job options as query parameters, as POST /jobs takes them', async () => {
+      const receiver = await startHookReceiver(answerWith(200));
+      try {
+        const fn = await deploy({ runtime: 'nodejs', execution_type: 'async', code: 'function handler(event) { return { twice: event.n * 2 } }' });
+        const url = `/functions/${fn.function_id}/invoke?webhook=${encodeURIComponent(receiver.url)}&priority=5&max_retries=1&timeout_ms=5000`;
+        const res = await post(url, { n: 21 });
+        expect(res.status, res.text).to.equal(202);
+        expect(res.body).to.include({ priority: 5, max_retries: 1, timeout_ms: 5000 });
+        const hook = await eventually(async () => receiver.received[0], 10_000);
+        expect(hook.body).to.include({ job_id: res.body.job_id, status: 'completed', algorithm: fn.name });
+        expect(hook.body.result).to.deep.equal({ twice: 42 });
+        expectError(await post(`/functions/${fn.function_id}/invoke?priority=5000`, {}), 400, 'VALIDATION_ERROR');
+        expectError(await post(`/functions/${fn.function_id}/invoke?webhook=ftp://x`, {}), 400, 'VALIDATION_ERROR');
+      } finally {
+        await receiver.close();
+      }
     });
 
     it('cancelling a running function job kills its run', async () => {
