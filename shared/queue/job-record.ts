@@ -201,6 +201,22 @@ local function move_status(prefix, id, old, new_status, score, ttl)
   end
 end
 local terminal = { completed = true, failed = true, cancelled = true }
+-- The record's status and created ms; nil, with what the script returns, when it is gone (0) or ended (its status).
+local function live(rec)
+  local cur = redis.call('HMGET', rec, 'status', 'created_ms')
+  if not cur[1] then return nil, 0 end
+  if terminal[cur[1]] then return nil, cur[1] end
+  return cur[1], tonumber(cur[2] or '0')
+end
+-- Counts a new attempt on the record and writes its entry (JSON without its number). Returns the number.
+local function new_attempt(rec, attempts, json, ttl)
+  local n = redis.call('HINCRBY', rec, 'attempts', 1)
+  local attempt = cjson.decode(json)
+  attempt['attempt'] = n
+  redis.call('HSET', attempts, tostring(n), cjson.encode(attempt))
+  redis.call('EXPIRE', attempts, ttl)
+  return n
+end
 `;
 
 /**
@@ -237,19 +253,13 @@ return 1
  * Returns 1 when updated, 0 when the record is gone, or the status it already ended with.
  */
 const UPDATE_LIVE_LUA = `${LUA_HELPERS}
-local cur = redis.call('HMGET', KEYS[1], 'status', 'created_ms')
-local status = cur[1]
-if not status then return 0 end
-if terminal[status] then return status end
+local status, score = live(KEYS[1])
+if not status then return score end
 local ttl = tonumber(ARGV[1])
-if ARGV[6] ~= '' then move_status(ARGV[4], ARGV[5], status, ARGV[6], tonumber(cur[2] or '0'), ttl) end
+if ARGV[6] ~= '' then move_status(ARGV[4], ARGV[5], status, ARGV[6], score, ttl) end
 if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
 if ARGV[7] == '+' then
-  local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  local attempt = cjson.decode(ARGV[8])
-  attempt['attempt'] = n
-  redis.call('HSET', KEYS[2], tostring(n), cjson.encode(attempt))
-  redis.call('EXPIRE', KEYS[2], ttl)
+  new_attempt(KEYS[1], KEYS[2], ARGV[8], ttl)
 elseif ARGV[7] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[7], ARGV[8])
   redis.call('EXPIRE', KEYS[2], ttl)
@@ -267,18 +277,12 @@ return 1
  * Returns the attempt number, 0 when the record is gone, or the status it already ended with.
  */
 const START_ATTEMPT_LUA = `${LUA_HELPERS}
-local cur = redis.call('HMGET', KEYS[1], 'status', 'created_ms')
-local status = cur[1]
-if not status then return 0 end
-if terminal[status] then return status end
+local status, score = live(KEYS[1])
+if not status then return score end
 local ttl = tonumber(ARGV[1])
-local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-local attempt = cjson.decode(ARGV[7])
-attempt['attempt'] = n
-redis.call('HSET', KEYS[2], tostring(n), cjson.encode(attempt))
-redis.call('EXPIRE', KEYS[2], ttl)
+local n = new_attempt(KEYS[1], KEYS[2], ARGV[7], ttl)
 if ARGV[5] == '1' then
-  move_status(ARGV[3], ARGV[4], status, 'running', tonumber(cur[2] or '0'), ttl)
+  move_status(ARGV[3], ARGV[4], status, 'running', score, ttl)
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[6])
   redis.call('PUBLISH', ARGV[2], ARGV[4] .. ' {"job_id":"' .. ARGV[4] .. '","status":"running"}')
 end
