@@ -82,8 +82,12 @@ export interface WebhookOutcome {
   delivered_at: string | null;
 }
 
-/** `GET /jobs/{job_id}`, seed 002's shape to the letter, plus `webhook` when the job has one. */
-export interface JobRecord {
+/**
+ * `GET /jobs/{job_id}`, seed 002's shape to the letter, plus `webhook` when the job has one, and
+ * issue 4's options ({@link JobOptions}) and fields below, each present only when it carries
+ * something (a plain job's record is seed 002's to the letter).
+ */
+export interface JobRecord extends JobOptions {
   job_id: string;
   status: JobStatus;
   algorithm: string;
@@ -94,15 +98,6 @@ export interface JobRecord {
   error: string | null;
   metadata: JobMetadata | null;
   webhook?: WebhookOutcome;
-  /** Issue 4 additions, each present only when it carries something (a plain job's record is seed 002's to the letter). */
-  pool?: string;
-  priority?: number;
-  delay_ms?: number;
-  run_at?: string;
-  max_retries?: number;
-  retry_backoff?: RetryBackoff;
-  retry_interval_ms?: number;
-  timeout_ms?: number;
   /** Attempts started so far (shown when the job may retry or ran more than once). */
   attempts?: number;
   progress?: JobProgress;

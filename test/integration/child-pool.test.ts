@@ -4,15 +4,7 @@ import { ChildPool } from '../../worker/runner/child-pool.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { memoryLogger } from '../helpers/stack.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from '../helpers/processes.js';
 
 describe('ChildPool (real child processes)', () => {
   let pool: ChildPool;

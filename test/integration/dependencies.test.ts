@@ -9,26 +9,13 @@ import { track, untrack } from '../helpers/resources.js';
 import { FunctionBuilder } from '../../worker/functions/builds.js';
 import type { FunctionVersion } from '../../shared/functions/function-store.js';
 import { buildNpmPackage, buildWheel } from '../helpers/packages.js';
+import { processesWith } from '../helpers/processes.js';
 
 /**
  * The dependency installer (issue 3, point 6) with real npm and pip, offline: local packages built
  * in a temp folder (an npm package folder, a hand-made Python wheel), then used by functions running
  * under bwrap as nobody.
  */
-
-/** Pids whose command line contains `token`. */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(token)) found.push(Number(name));
-    } catch {
-      /* exited */
-    }
-  }
-  return found;
-}
 
 describe('dependency installer (real npm and pip, offline)', function () {
   this.timeout(120_000);

@@ -7,6 +7,7 @@ import { checkSyntax, FunctionPool, FunctionRunError, LOG_LINE_OVERHEAD_BYTES, M
 import { probeCgroups } from '../../worker/functions/cgroups.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
+import { alive, processesWith } from '../helpers/processes.js';
 
 let seq = 0;
 /** A spec with a fresh function id (so no test reuses another's warm process). */
@@ -32,20 +33,6 @@ function newPool(opts: ConstructorParameters<typeof FunctionPool>[0] = {}): Func
 async function closePool(pool: FunctionPool): Promise<void> {
   await pool.close();
   untrack(pool);
-}
-
-/** Pids of processes whose command line contains `token` (the whole machine, any pid namespace). */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(token)) found.push(Number(name));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return found;
 }
 
 /**
@@ -78,15 +65,6 @@ function hostCgroupDirs(): string[] {
     }
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('FunctionPool (real sandboxed processes)', function () {
