@@ -21,7 +21,7 @@ export type AddressCategory =
 export interface AddressVerdict {
   /** The address as given (brackets and zone id removed). */
   address: string;
-  /** The IPv4 address an IPv6 address carries (IPv4-mapped, -compatible, NAT64 or 6to4), when it does. */
+  /** The IPv4 address an IPv6 address carries (IPv4-mapped or -translated, -compatible, NAT64, 6to4 or Teredo; the refused one when several), when it does. */
   embeddedIpv4?: string;
   category: AddressCategory;
   allowed: boolean;
@@ -103,20 +103,29 @@ function ipv6Groups(address: string): number[] | undefined {
 const ipv4Of = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 
 /**
- * The IPv4 address an IPv6 address carries when connecting to it can reach that IPv4 host:
- * IPv4-mapped `::ffff:a.b.c.d`, deprecated IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`
- * (RFC 6052) and 6to4 `2002:AABB:CCDD::` (RFC 3056).
+ * Every IPv4 address an IPv6 address carries when connecting to it can reach that IPv4 host:
+ * IPv4-mapped `::ffff:a.b.c.d` (RFC 4291), IPv4-translated `::ffff:0:a.b.c.d` (RFC 2765),
+ * deprecated IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` (RFC 6052), 6to4
+ * `2002:AABB:CCDD::` (RFC 3056) and Teredo `2001:0:SSSS:SSSS:…:CCCC:CCCC` (RFC 4380: the server
+ * address, and the client address stored inverted). Empty when it carries none.
  */
-export function embeddedIpv4(address: string): string | undefined {
+export function embeddedIpv4s(address: string): string[] {
   const g = ipv6Groups(address);
-  if (!g) return undefined;
+  if (!g) return [];
   const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
-  if (zeros(0, 5) && g[5] === 0xffff) return ipv4Of(g[6]!, g[7]!);
+  if (zeros(0, 5) && g[5] === 0xffff) return [ipv4Of(g[6]!, g[7]!)];
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return [ipv4Of(g[6]!, g[7]!)];
   // ::a.b.c.d, but not :: and ::1 themselves.
-  if (zeros(0, 6) && (g[6] !== 0 || g[7]! > 1)) return ipv4Of(g[6]!, g[7]!);
-  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return ipv4Of(g[6]!, g[7]!);
-  if (g[0] === 0x2002) return ipv4Of(g[1]!, g[2]!);
-  return undefined;
+  if (zeros(0, 6) && (g[6] !== 0 || g[7]! > 1)) return [ipv4Of(g[6]!, g[7]!)];
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return [ipv4Of(g[6]!, g[7]!)];
+  if (g[0] === 0x2002) return [ipv4Of(g[1]!, g[2]!)];
+  if (g[0] === 0x2001 && g[1] === 0) return [ipv4Of(g[6]! ^ 0xffff, g[7]! ^ 0xffff), ipv4Of(g[2]!, g[3]!)];
+  return [];
+}
+
+/** The first IPv4 address {@link embeddedIpv4s} finds (Teredo: the client's), or undefined. */
+export function embeddedIpv4(address: string): string | undefined {
+  return embeddedIpv4s(address)[0];
 }
 
 /** Removes URL brackets (`[::1]`) and an IPv6 zone id (`fe80::1%eth0`). */
@@ -144,9 +153,14 @@ export function classifyAddress(address: string): AddressVerdict {
     const category = categoryOf(ip, 'ipv4');
     return { address: ip, category, allowed: category === 'public' };
   }
-  const v4 = embeddedIpv4(ip);
+  const carried = embeddedIpv4s(ip);
   let category = categoryOf(ip, 'ipv6');
-  if (category === 'public' && v4) category = categoryOf(v4, 'ipv4');
+  let v4 = carried[0];
+  for (const candidate of carried) {
+    if (category !== 'public') break;
+    category = categoryOf(candidate, 'ipv4');
+    v4 = candidate;
+  }
   return { address: ip, ...(v4 ? { embeddedIpv4: v4 } : {}), category, allowed: category === 'public' };
 }
 

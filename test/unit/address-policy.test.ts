@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { classifyAddress, embeddedIpv4, isAllowedAddress, literalHostRefusal, type AddressCategory } from '../../shared/net/address-policy.js';
+import { classifyAddress, embeddedIpv4, embeddedIpv4s, isAllowedAddress, literalHostRefusal, type AddressCategory } from '../../shared/net/address-policy.js';
 
 const REFUSED: Array<[string, AddressCategory]> = [
   // IPv4
@@ -64,6 +64,14 @@ const REFUSED: Array<[string, AddressCategory]> = [
   ['64:ff9b:1::808:808', 'reserved'],
   ['2002:7f00:1::', 'loopback'],
   ['2002:c0a8:101::1', 'private'],
+  // IPv4-translated (RFC 2765) and Teredo (RFC 4380: server, and client stored inverted)
+  ['::ffff:0:127.0.0.1', 'loopback'],
+  ['[::ffff:0:7f00:1]', 'loopback'],
+  ['::ffff:0:a9fe:a9fe', 'metadata'],
+  ['::ffff:0:10.1.2.3', 'private'],
+  ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback'],
+  ['2001:0:a00:1:8000:63bf:f7f7:f7f7', 'private'],
+  ['2001::a9fe:a9fe:0:0:5601:5601', 'metadata'],
 ];
 
 const ALLOWED = [
@@ -87,6 +95,8 @@ const ALLOWED = [
   '::ffff:8.8.8.8',
   '64:ff9b::808:808',
   '2002:808:808::1',
+  '::ffff:0:8.8.8.8',
+  '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
   'fbff::1',
   'fe7f::1',
 ];
@@ -119,6 +129,8 @@ describe('address policy (SSRF guard)', () => {
     expect(embeddedIpv4('::ffff:a9fe:a9fe')).to.equal('169.254.169.254');
     expect(embeddedIpv4('64:ff9b::a00:5')).to.equal('10.0.0.5');
     expect(embeddedIpv4('2002:c0a8:101::')).to.equal('192.168.1.1');
+    expect(embeddedIpv4('::ffff:0:7f00:1')).to.equal('127.0.0.1');
+    expect(embeddedIpv4s('2001:0:4136:e378:8000:63bf:80ff:fffe')).to.deep.equal(['127.0.0.1', '65.54.227.120']);
     expect(embeddedIpv4('::1')).to.equal(undefined);
     expect(embeddedIpv4('::')).to.equal(undefined);
     expect(embeddedIpv4('2606:4700:4700::1111')).to.equal(undefined);
@@ -139,6 +151,9 @@ describe('address policy (SSRF guard)', () => {
         'http://127.1/',
         'http://017700000001/',
         'http://[::ffff:127.0.0.1]/',
+        'http://[::ffff:0:127.0.0.1]/',
+        'http://[::ffff:0:a9fe:a9fe]/',
+        'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/',
         'http://[fd00:ec2::254]/',
         'http://0.0.0.0/',
         'http://10.1.2.3/',
