@@ -22,7 +22,7 @@ export interface JwtVerifierOptions {
 
 /** A verified token: its subject and scopes. */
 export interface VerifiedJwt {
-  /** The `sub` claim; `unknown` when the token has none. */
+  /** The `sub` claim (required: it names the caller for rate limits and idempotency keys). */
   subject: string;
   scopes: Scope[];
 }
@@ -95,7 +95,10 @@ export class JwtVerifier {
       }
       return { refused: refusalOf(err) };
     }
-    return { subject: typeof payload.sub === 'string' && payload.sub ? payload.sub : 'unknown', scopes: parseScopes(payload.scope ?? payload.scopes) };
+    // Without a subject every such token would be one caller, sharing one rate-limit bucket and one
+    // idempotency namespace (docs/security.md#jwt): refused.
+    if (typeof payload.sub !== 'string' || payload.sub === '') return { refused: 'the token has no sub claim' };
+    return { subject: payload.sub, scopes: parseScopes(payload.scope ?? payload.scopes) };
   }
 }
 
