@@ -47,7 +47,7 @@ export const TimezoneSchema = z
 const PoolSchema = z
   .string({ error: required('a string') })
   .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
-  .openapi({ example: 'gpu', description: 'The pool (worker `pool` label) that runs the jobs; default `default`' });
+  .openapi({ description: 'The pool (worker `pool` label) that runs the jobs, e.g. `gpu`; default `default` (workers without a pool label)' });
 
 /** Runs an algorithm, params as for POST /jobs. */
 export const AlgorithmTargetSchema = z

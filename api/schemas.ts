@@ -69,7 +69,7 @@ export const JobOptionsSchema = z.object({
     .string({ error: 'must be a string' })
     .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
     .optional()
-    .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label)", example: 'gpu' }),
+    .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label), e.g. `gpu`" }),
 });
 export type JobOptionsRequest = z.infer<typeof JobOptionsSchema>;
 
@@ -237,6 +237,15 @@ export const ErrorSchema = z
 export const HealthSchema = z
   .object({ status: z.literal('healthy'), timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }) })
   .openapi('Health');
+
+/** `GET /health` (the project FaaS API reference's liveness path): GET /healthz's answer with the version. */
+export const ProjectHealthSchema = z
+  .object({
+    status: z.literal('healthy'),
+    version: z.string().openapi({ example: '0.1.0', description: "This API process's version (package.json)" }),
+    timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }),
+  })
+  .openapi('ProjectHealth');
 
 /** `GET /readyz` (seed 002). */
 export const ReadySchema = z

@@ -28,7 +28,7 @@ export const WorkerQuerySchema = z
 /** The same query as plain parameters, for the OpenAPI document. */
 export const WorkerQueryDocSchema = z.object({
   status: z.enum(['online', 'offline']).optional().openapi({ description: '`online`: heartbeat within the worker\'s WORKER_OFFLINE_AFTER_MS and not stopped' }),
-  label: z.string().optional().openapi({ description: '`key=value`; repeat the parameter or separate pairs with commas; all must match', example: 'pool=gpu' }),
+  label: z.string().optional().openapi({ description: '`key=value`, e.g. `pool=gpu`; repeat the parameter or separate pairs with commas; all must match' }),
   limit: z.number().int().min(1).max(MAX_WORKERS_LIMIT).optional().openapi({ description: `Page size, default ${DEFAULT_WORKERS_LIMIT}` }),
   offset: z.number().int().min(0).optional().openapi({ description: 'Items to skip, default 0' }),
 });
