@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Paths never limited: the probes (an orchestrator must always reach them) and /metrics (scrapers). */
-const UNLIMITED_PATHS = /^\/(healthz|readyz|metrics)\/?$/i;
+const UNLIMITED_PATHS = /^\/(healthz|health|readyz|metrics)\/?$/i;
 
 /** The id part of an X-API-Key `fnq_<id>_<secret>`. */
 

@@ -1,4 +1,4 @@
-import { OpenApiGeneratorV3, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { ROUTES } from '../routes/index.js';
 import type { Route } from '../routes/route.js';
 import '../schemas.js'; // extends zod with .openapi()
@@ -35,7 +35,7 @@ function operationOf(route: Route): RouteConfig {
 }
 
 /**
- * The OpenAPI 3.0 document, generated from the route declarations (api/routes/), with the same zod
+ * The OpenAPI 3.1 document (nullable fields as `type: [..., 'null']`), generated from the route declarations (api/routes/), with the same zod
  * schemas that validate the requests, and each operation's security from its `access`.
  * @param version the service version (package.json).
  */
@@ -43,8 +43,8 @@ export function buildOpenApiDocument(version: string): object {
   const registry = new OpenAPIRegistry();
   const documented = ROUTES.filter((r) => !r.undocumented);
   for (const route of documented) registry.registerPath(operationOf(route));
-  const doc = new OpenApiGeneratorV3(registry.definitions).generateDocument({
-    openapi: '3.0.3',
+  const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
     info: {
       title: 'fnqueue',
       version,

@@ -25,7 +25,7 @@ type Operation = { description?: string; security?: unknown; responses?: Record<
 /**
  * Adds the security schemes to `doc` and, to each operation, the security its declaration's
  * `access` gives it: none for open routes; ApiKeyAuth or
- * BearerAuth, `x-required-scope`, and 401/403 answers for scoped ones. OpenAPI 3.0 allows scopes
+ * BearerAuth, `x-required-scope`, and 401/403 answers for scoped ones. OpenAPI names scopes
  * only for OAuth2, so the scope is named in the description and in `x-required-scope`.
  * Applies only when AUTH_ENABLED=true; the document says so.
  */

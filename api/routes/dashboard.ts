@@ -8,7 +8,7 @@ import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
-/** Where the dashboard is mounted. Its scopes are in api/middleware/auth.ts (ROUTE_ACCESS). */
+/** Where the dashboard is mounted. Its scopes are a special case of the scope table (api/routes/index.ts ROUTE_ACCESS). */
 export const DASHBOARD_PATH = '/admin/queues';
 
 /**
@@ -90,7 +90,7 @@ const isErrorShape = (body: unknown) =>
 /**
  * Empties the `stacktrace` of the jobs in a board answer (GET api/queues, api/queues/{queue}/{job}):
  * worker stack traces stay in Redis. Webhook URLs in job data (jobs and deliveries) are masked as on
- * job records (issue 5: any read-scoped caller may look).
+ * job records (docs/security.md: any read-scoped caller may look).
  */
 function withoutStackTraces(body: unknown): unknown {
   const strip = (job: unknown) => {
@@ -133,12 +133,12 @@ function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
 }
 
 /**
- * Bull Board at {@link DASHBOARD_PATH} (issue 4): the jobs queue of every known pool and the
+ * Bull Board at {@link DASHBOARD_PATH} (docs/operations.md#dashboard): the jobs queue of every known pool and the
  * webhooks queue. Two boards on the same queues: the full one for callers whose `req.auth` has the
  * admin scope (set by api/middleware/auth.ts when AUTH_ENABLED), the read-only one (Bull Board's
  * `readOnlyMode` on every queue) for everyone else, so with auth off every caller reads only.
  *
- * Read-only is enforced on the server three times: ROUTE_ACCESS needs `admin` for any method but
+ * Read-only is enforced on the server three times: the scope table needs `admin` for any method but
  * GET/HEAD under /admin/queues; this router answers 403 FORBIDDEN to any such method before the
  * read-only board sees it; and the read-only board itself refuses per-queue actions (Bull Board's
  * 405 QUEUE_READ_ONLY, answered as 403 FORBIDDEN here) and skips its queues on pause-all/resume-all.
