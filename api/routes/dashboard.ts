@@ -110,6 +110,11 @@ function withoutStackTraces(body: unknown): unknown {
   return body;
 }
 
+/** An HTML page without its `<link>`s to other hosts (Bull Board's Google Fonts stylesheet). */
+export function withoutOutsideLinks(html: string): string {
+  return html.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi, '');
+}
+
 /** One Bull Board on its own Express app, mounted at {@link DASHBOARD_PATH}. */
 function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
   const adapters = (qs: readonly Queue[]) => qs.map((q) => new BullMQAdapter(q, { readOnlyMode }));
@@ -204,6 +209,10 @@ export function dashboardRouter(opts: DashboardOptions): Dashboard {
       if (res.statusCode >= 400 && !isErrorShape(body)) return json(fromBoardError(res.statusCode, body).toBody(req.requestId ?? 'unknown'));
       return json(res.statusCode < 300 ? withoutStackTraces(body) : body);
     };
+    // The board's page links Google Fonts: dropped, so the page makes no outside request (the
+    // board falls back to the system's sans-serif and monospace fonts).
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => send(typeof body === 'string' && /^\s*<!doctype html/i.test(body) ? withoutOutsideLinks(body) : body);
     // The board is an Express app of its own, called as a function: like Express's mounted apps,
     // restore req/res's prototypes (and res.json) when it passes the request on (404, errors).
     const reqProto = Object.getPrototypeOf(req) as object;
@@ -212,6 +221,7 @@ export function dashboardRouter(opts: DashboardOptions): Dashboard {
       Object.setPrototypeOf(req, reqProto);
       Object.setPrototypeOf(res, resProto);
       Reflect.deleteProperty(res, 'json');
+      Reflect.deleteProperty(res, 'send');
       next(err);
     });
   });
