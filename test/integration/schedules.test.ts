@@ -218,7 +218,8 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
 
     it('answers 400 for unknown keys, a missing name, bad options and a body that is not an object', async () => {
       const cases: Array<[unknown, string]> = [
-        [{ name: 'x', cron: YEARLY, target: PRIME_TARGET, color: 'red' }, 'body'],
+        [{ name: 'x', cron: YEARLY, target: PRIME_TARGET, color: 'red' }, 'color'],
+        [{ name: 'x', cron: YEARLY, target: { ...PRIME_TARGET, colour: 'red' } }, 'target.colour'],
         [{ cron: YEARLY, target: PRIME_TARGET }, 'name'],
         [{ name: '', cron: YEARLY, target: PRIME_TARGET }, 'name'],
         [{ name: 'x', cron: YEARLY }, 'target'],
