@@ -34,14 +34,15 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
 /**
  * Refuses a top-level key of a JSON object body that `schema` does not declare (a body that is not
  * an object is left to the schema's own check).
- * @throws AppError VALIDATION_ERROR `unknown field 'x' (known: ...)` with `details.field` the key.
+ * @throws AppError VALIDATION_ERROR `x is not a known field` (as {@link parseBody} says it) with
+ *   `details.field` the key and `details.known_fields`.
  */
 export function assertKnownKeys(schema: { shape: Record<string, unknown> }, body: unknown): void {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
   const known = Object.keys(schema.shape);
   const unknown = Object.keys(body).find((k) => !known.includes(k));
   if (unknown !== undefined) {
-    throw new AppError('VALIDATION_ERROR', `unknown field '${shown(unknown)}' (known: ${known.join(', ')})`, { field: shown(unknown) });
+    throw new AppError('VALIDATION_ERROR', `${shown(unknown)} is not a known field`, { field: shown(unknown), known_fields: known });
   }
 }
 

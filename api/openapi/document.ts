@@ -1,6 +1,6 @@
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { ROUTES } from '../routes/index.js';
-import type { Route } from '../routes/route.js';
+import { DOCUMENTED_OPERATIONS } from '../routes/index.js';
+import type { MountedOperation } from '../routes/route.js';
 import '../schemas.js'; // extends zod with .openapi()
 import { addSecurity } from './security.js';
 
@@ -15,7 +15,7 @@ const TAGS = [
 ];
 
 /** One declaration as the generator's route config. */
-function operationOf(route: Route): RouteConfig {
+function operationOf(route: MountedOperation): RouteConfig {
   const { params, headers, query, body } = route.request ?? {};
   return {
     method: route.method,
@@ -35,14 +35,13 @@ function operationOf(route: Route): RouteConfig {
 }
 
 /**
- * The OpenAPI 3.1 document (nullable fields as `type: [..., 'null']`), generated from the route declarations (api/routes/), with the same zod
+ * The OpenAPI 3.1 document (nullable fields as `type: [..., 'null']`), generated from the route declarations (api/routes/) and the dashboard's page, with the same zod
  * schemas that validate the requests, and each operation's security from its `access`.
  * @param version the service version (package.json).
  */
 export function buildOpenApiDocument(version: string): object {
   const registry = new OpenAPIRegistry();
-  const documented = ROUTES.filter((r) => !r.undocumented);
-  for (const route of documented) registry.registerPath(operationOf(route));
+  for (const operation of DOCUMENTED_OPERATIONS) registry.registerPath(operationOf(operation));
   const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {
@@ -53,5 +52,5 @@ export function buildOpenApiDocument(version: string): object {
     servers: [{ url: '/' }],
     tags: TAGS,
   });
-  return addSecurity(doc, documented);
+  return addSecurity(doc, DOCUMENTED_OPERATIONS);
 }

@@ -1,5 +1,5 @@
 import { errorExample } from '../routes/responses.js';
-import type { Route } from '../routes/route.js';
+import type { MountedOperation } from '../routes/route.js';
 
 /** The OpenAPI security schemes: the two ways to authenticate (docs/security.md). */
 export const SECURITY_SCHEMES = {
@@ -29,7 +29,7 @@ type Operation = { description?: string; security?: unknown; responses?: Record<
  * only for OAuth2, so the scope is named in the description and in `x-required-scope`.
  * Applies only when AUTH_ENABLED=true; the document says so.
  */
-export function addSecurity<T extends object>(doc: T, routes: readonly Route[]): T {
+export function addSecurity<T extends object>(doc: T, routes: readonly MountedOperation[]): T {
   const d = doc as { components?: Record<string, unknown>; paths?: Record<string, Record<string, Operation>> };
   d.components = { ...d.components, securitySchemes: SECURITY_SCHEMES };
   for (const [path, item] of Object.entries(d.paths ?? {})) {

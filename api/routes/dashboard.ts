@@ -7,9 +7,26 @@ import { Router, type Express, type NextFunction, type Request, type Response } 
 import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { z } from 'zod';
+import '../schemas.js'; // extends zod with .openapi()
+import type { MountedOperation } from './route.js';
 
 /** Where the dashboard is mounted. Its scopes are a special case of the scope table (api/routes/index.ts ROUTE_ACCESS). */
 export const DASHBOARD_PATH = '/admin/queues';
+
+/** The dashboard's page, as the scope table and the OpenAPI document see it (its other paths are Bull Board's). */
+export const DASHBOARD_OPERATION: MountedOperation = {
+  method: 'get',
+  path: DASHBOARD_PATH,
+  operationId: 'getDashboard',
+  access: 'read',
+  tag: 'operations',
+  summary: 'Queue dashboard (Bull Board, HTML)',
+  description:
+    'Bull Board on the jobs queue of every pool and the webhooks queue. Read-only unless the caller has the admin scope (so read-only for everyone when AUTH_ENABLED=false); ' +
+    "its JSON API under /admin/queues/api/ is Bull Board's own: GET needs read, every other method admin. A browser sends no X-API-Key: with AUTH_ENABLED=true reach it through a proxy that adds the credentials.",
+  responses: { 200: { description: 'The dashboard page', content: { 'text/html': { schema: z.string() } } } },
+};
 
 /**
  * Longest a dashboard request may see an old list of queues, ms: pools appear as jobs are submitted

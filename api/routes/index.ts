@@ -1,14 +1,14 @@
 import { METHODS } from 'node:http';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { parseQuery } from '../middleware/validate.js';
-import { DASHBOARD_PATH } from './dashboard.js';
+import { DASHBOARD_OPERATION, DASHBOARD_PATH } from './dashboard.js';
 import { FUNCTION_ROUTES } from './functions.js';
 import { HEALTH_ROUTES } from './health.js';
 import { INVOKE_ROUTES } from './invoke.js';
 import { JOB_ROUTES } from './jobs.js';
 import { DOC_ASSET_PREFIXES, META_ROUTES } from './meta.js';
 import { PROJECT_ROUTES } from './projects.js';
-import type { BodyReading, Route, RouteAccess, RouteServices } from './route.js';
+import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices } from './route.js';
 import { SCHEDULE_ROUTES } from './schedules.js';
 import { STATUS_ROUTES } from './status.js';
 import { WORKER_ROUTES } from './workers.js';
@@ -27,6 +27,9 @@ export const ROUTES: readonly Route[] = [
   ...FUNCTION_ROUTES,
   ...META_ROUTES,
 ];
+
+/** What the OpenAPI document lists: the declared routes (but the documentation's own) and the dashboard's page. */
+export const DOCUMENTED_OPERATIONS: readonly MountedOperation[] = [...ROUTES.filter((r) => !r.undocumented), DASHBOARD_OPERATION];
 
 /** `/jobs/{job_id}` as Express writes it: `/jobs/:job_id`. */
 const expressPath = (path: string) => path.replace(/\{([^}]+)\}/g, ':$1');
@@ -80,7 +83,7 @@ export interface RouteAccessRule {
 export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
   ...PATHS.flatMap((p) => p.routes.map((r) => ({ methods: [r.method.toUpperCase()], pattern: p.pattern, access: r.access }))),
   { methods: ['GET'], pattern: DOC_ASSETS_PATTERN, access: 'open' },
-  { methods: ['GET'], pattern: DASHBOARD_PATTERN, access: 'read' },
+  { methods: ['GET'], pattern: DASHBOARD_PATTERN, access: DASHBOARD_OPERATION.access },
   { methods: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'), pattern: DASHBOARD_PATTERN, access: 'admin' },
 ];
 
@@ -97,7 +100,7 @@ export const METHOD_TABLE: ReadonlyArray<{ pattern: RegExp; methods: readonly st
     methods: p.routes.map((r) => r.method.toUpperCase()).sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b)),
   })),
   // The dashboard's other paths (api/*, static/*) answer 404 for a method it does not serve.
-  { pattern: new RegExp(`^${DASHBOARD_PATH}\\/?$`, 'i'), methods: ['GET'] },
+  { pattern: pathPattern(DASHBOARD_OPERATION.path), methods: [DASHBOARD_OPERATION.method.toUpperCase()] },
 ];
 
 /**

@@ -125,6 +125,12 @@ export interface RouteDeclaration<Q = Record<string, never>> {
   handler: (ctx: RouteContext<Q>) => unknown;
 }
 
+/**
+ * A path served by something other than a declared handler (the dashboard, Bull Board's own app),
+ * declared once too for its scope and the OpenAPI document.
+ */
+export type MountedOperation = Omit<RouteDeclaration, 'handler' | 'body' | 'undocumented'>;
+
 /** A declared route, its query type erased. */
 export type Route = RouteDeclaration<any>;
 
