@@ -38,6 +38,13 @@ const REDOC_PAGE = `<!doctype html>
 <body><redoc spec-url="/openapi.json"></redoc>
 <script src="/redoc/redoc.standalone.js"></script></body></html>`;
 
+/** Each registry's description, made once: it converts every params schema to JSON Schema. */
+const descriptions = new WeakMap<object, unknown>();
+const describe = (registry: { describe(): unknown }) => {
+  if (!descriptions.has(registry)) descriptions.set(registry, registry.describe());
+  return descriptions.get(registry);
+};
+
 const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
 
 /**
@@ -54,7 +61,7 @@ export const META_ROUTES: readonly Route[] = [
     summary: 'List algorithms with the JSON Schema of their params',
     responses: { 200: json(AlgorithmListSchema, 'Algorithms') },
     handler: ({ res, services }) => {
-      res.json({ algorithms: services.registry.describe() });
+      res.json({ algorithms: describe(services.registry) });
     },
   }),
   route({
