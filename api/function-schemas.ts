@@ -1,5 +1,5 @@
 /**
- * Zod schemas of the functions API (issue 3, seed 003) and of GET /jobs/{job_id}/logs (seed 001's
+ * Zod schemas of the functions API (docs/functions.md; the function API reference) and of GET /jobs/{job_id}/logs (the container management API reference's
  * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi.ts).
  * Limits that are configuration (FUNCTION_CODE_MAX_BYTES, FUNCTION_MEMORY_MAX_MB, JOB_TIMEOUT_MAX_MS)
  * are checked by api/function-service.ts.
@@ -12,9 +12,9 @@ import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } fr
 
 extendZodWithOpenApi(z);
 
-/** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (seed 003: `myFunction`). */
+/** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (the function API reference: `myFunction`). */
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** A project name (seed 000): the same form as a function name. */
+/** A project name (the project FaaS API reference): the same form as a function name. */
 export const PROJECT_NAME_PATTERN = FUNCTION_NAME_PATTERN;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -86,7 +86,7 @@ const DependenciesSchema = z
 const ProjectSchema = z
   .string({ error: 'must be a string' })
   .regex(PROJECT_NAME_PATTERN, { error: 'must be 1-64 letters, digits, _ . or -, starting with a letter or digit' })
-  .openapi({ example: 'default', description: 'Seed 000 project. Default `default`' });
+  .openapi({ example: 'default', description: 'The project (as in the project FaaS API reference). Default `default`' });
 
 /** The optional fields of a function, as POST and PUT take them. */
 const functionFields = {
@@ -99,7 +99,7 @@ const functionFields = {
   project: ProjectSchema,
 };
 
-/** Body of `POST /functions` (seed 003 plus ours). */
+/** Body of `POST /functions` (the function API reference plus ours). */
 export const FunctionCreateSchema = z
   .strictObject({
     name: NameSchema,
@@ -115,7 +115,7 @@ export const FunctionCreateSchema = z
     project: functionFields.project.optional(),
     pool: JobOptionsSchema.shape.pool,
   })
-  .openapi('FunctionCreate');
+  .openapi('FunctionCreate', { example: { name: 'echo-py', runtime: 'python', code: 'def handler(event): return event', execution_type: 'sync' } });
 export type FunctionCreate = z.infer<typeof FunctionCreateSchema>;
 
 /** Body of `PUT /functions/{function_id}`: any field of POST, merged onto the function; `pool: null` clears the pool. */
@@ -134,14 +134,14 @@ export const FunctionUpdateSchema = z
     project: functionFields.project.optional(),
     pool: JobOptionsSchema.shape.pool.unwrap().nullable().optional(),
   })
-  .openapi('FunctionUpdate');
+  .openapi('FunctionUpdate', { example: { code: 'def handler(event): return {"echo": event}' } });
 export type FunctionUpdateBody = z.infer<typeof FunctionUpdateSchema>;
 
-/** A function record (seed 003's `Function` plus ours). */
+/** A function record (the function API reference's `Function` plus ours). */
 export const FunctionRecordSchema = z
   .object({
     function_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
-    id: z.string().openapi({ description: 'The same as function_id (seed 003)' }),
+    id: z.string().openapi({ description: 'The same as function_id (the function API reference)' }),
     name: z.string(),
     runtime: z.enum(FUNCTION_RUNTIMES),
     code: z.string(),
@@ -206,20 +206,20 @@ export type FunctionInvokeQuery = z.infer<typeof FunctionInvokeQuerySchema>;
 
 /** The same query for the OpenAPI document. */
 export const FunctionInvokeQueryDocSchema = z.object({
-  webhook: z.string().optional().openapi({ description: 'http(s) URL receiving the outcome (as for POST /jobs), URL-encoded', example: 'https://example.com/callback' }),
+  webhook: z.string().optional().openapi({ description: 'http(s) URL receiving the outcome (as for POST /jobs), URL-encoded, e.g. `https%3A%2F%2Fexample.com%2Fcallback`' }),
   priority: z.number().int().min(0).max(MAX_PRIORITY).optional().openapi({ description: 'As for POST /jobs' }),
   delay_ms: z.number().int().min(0).optional().openapi({ description: 'As for POST /jobs' }),
   max_retries: z.number().int().min(0).optional().openapi({ description: 'As for POST /jobs (default 0: a failure is final)' }),
   timeout_ms: z.number().int().min(1).optional().openapi({ description: "This invocation's timeout, instead of the function's (capped at JOB_TIMEOUT_MAX_MS)" }),
 });
 
-/** `GET /functions/{function_id}/metrics` (seed 003's fields plus measured detail). */
+/** `GET /functions/{function_id}/metrics` (the function API reference's fields plus measured detail). */
 export const FunctionMetricsSchema = z
   .object({
     function_id: z.string(),
     invocations: z.object({ total: z.number().int(), successful: z.number().int(), failed: z.number().int() }).openapi({ description: 'Finished runs (each attempt of a retried job counts); cancelled runs are not counted' }),
     success_rate: z.number().nullable().openapi({ description: 'Percent of runs that succeeded (0-100); null before any run', example: 95 }),
-    avg_execution_time: z.string().nullable().openapi({ example: '120ms', description: "Seed 003's form of avg_execution_time_ms" }),
+    avg_execution_time: z.string().nullable().openapi({ example: '120ms', description: 'avg_execution_time_ms as the function API reference writes it' }),
     avg_execution_time_ms: z.number().nullable(),
     p95_execution_time_ms: z.number().nullable().openapi({ description: 'Nearest-rank 95th percentile of the last 1000 runs' }),
     duration_samples: z.number().int(),
@@ -234,19 +234,19 @@ export const FunctionMetricsSchema = z
 /** `{function_id}` path parameter. */
 export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });
 
-/** A time in a logs query: ISO 8601 or epoch seconds (seed 001), as ms. */
+/** A time in a logs query: ISO 8601 or epoch seconds (the container management API reference), as ms. */
 const logTime = z
   .string()
   .refine((s) => (/^\d+(\.\d+)?$/.test(s) ? true : !Number.isNaN(Date.parse(s))), { error: 'must be an ISO 8601 time or epoch seconds' })
   .transform((s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) * 1000 : Date.parse(s)));
 
-/** Query of `GET /jobs/{job_id}/logs` (seed 001: tail, since, until). */
+/** Query of `GET /jobs/{job_id}/logs` (the container management API reference: tail, since, until). */
 export const JobLogsQuerySchema = z.object({ tail: queryInt(0, MAX_LOG_TAIL).optional(), since: logTime.optional(), until: logTime.optional() }).strict();
 
 export const JobLogsQueryDocSchema = z.object({
   tail: z.number().int().min(0).optional().openapi({ description: 'Only the last N lines (after since/until)' }),
-  since: z.string().optional().openapi({ description: 'Lines at or after this time: ISO 8601 or epoch seconds', example: '2026-01-01T00:00:00Z' }),
-  until: z.string().optional().openapi({ description: 'Lines at or before this time: ISO 8601 or epoch seconds', example: '1767225600' }),
+  since: z.string().optional().openapi({ description: 'Lines at or after this time: ISO 8601 (`2026-01-01T00:00:00Z`) or epoch seconds' }),
+  until: z.string().optional().openapi({ description: 'Lines at or before this time: ISO 8601 or epoch seconds (`1767225600`)' }),
 });
 
 /** One captured line. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { POOL_PATTERN } from '../shared/queue/names.js';
 import { JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
 
-/** Shortest `every_ms` (issue 4): below it a schedule would be a load generator, not a schedule. */
+/** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
 /** Longest `every_ms`: one year of 365 days. */
 export const MAX_EVERY_MS = 365 * 24 * 3600 * 1000;
@@ -19,7 +19,7 @@ export const ScheduleNameSchema = z
   .string({ error: required('a string') })
   .min(1, { error: 'must not be empty' })
   .max(200, { error: 'must be at most 200 characters' })
-  .regex(/^[^\p{Cc}]*$/u, { error: 'must not contain control characters' })
+  .regex(/^[^\x00-\x1f\x7f-\x9f]*$/, { error: 'must not contain control characters' }) // Unicode's Cc category
   .refine((s) => s.trim() !== '', { error: 'must not be blank' })
   .openapi({ example: 'nightly-primes', description: 'Unique among schedules (409 CONFLICT otherwise)' });
 
@@ -43,11 +43,11 @@ export const TimezoneSchema = z
   .max(100, { error: 'must be at most 100 characters' })
   .openapi({ example: 'Europe/Paris', description: 'IANA time zone of `cron`; default UTC. Ignored by `every_ms`.' });
 
-/** A pool name (worker `pool` label, issue 4). */
+/** A pool name (worker `pool` label). */
 const PoolSchema = z
   .string({ error: required('a string') })
   .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
-  .openapi({ example: 'gpu', description: 'The pool (worker `pool` label) that runs the jobs; default `default`' });
+  .openapi({ description: 'The pool (worker `pool` label) that runs the jobs, e.g. `gpu`; default `default` (workers without a pool label)' });
 
 /** Runs an algorithm, params as for POST /jobs. */
 export const AlgorithmTargetSchema = z
@@ -58,7 +58,7 @@ export const AlgorithmTargetSchema = z
   })
   .openapi('ScheduleAlgorithmTarget');
 
-/** Invokes a function with an event (seed 003; until functions exist, 404 FUNCTION_NOT_FOUND). */
+/** Invokes a function with an event (the function API reference; until functions exist, 404 FUNCTION_NOT_FOUND). */
 export const FunctionTargetSchema = z
   .strictObject({
     function_id: z.string({ error: required('a string') }).min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }),
@@ -73,7 +73,7 @@ export type Target = z.infer<typeof TargetSchema>;
 export type AlgorithmTarget = z.infer<typeof AlgorithmTargetSchema>;
 
 /**
- * Options of each run: POST /jobs's job options (issue 4, same rules and server maxima, checked by
+ * Options of each run: POST /jobs's job options (same rules and server maxima, checked by
  * the job service), but `pool`, which is the target's, and `delay_ms`, which a schedule's timing replaces.
  */
 const optionFields = {
@@ -86,7 +86,7 @@ const optionFields = {
 };
 
 /**
- * Body of `POST /schedules` (issue 4): exactly one of `cron` and `every_ms` (null counts as absent);
+ * Body of `POST /schedules`: exactly one of `cron` and `every_ms` (null counts as absent);
  * unknown keys are refused. The cron expression, time zone and target are checked by the service.
  */
 export const ScheduleCreateSchema = z

@@ -5,7 +5,7 @@ import { POOL_PATTERN } from '../shared/queue/names.js';
 
 extendZodWithOpenApi(z);
 
-/** An http(s) URL (seed 002: webhook). */
+/** An http(s) URL (the FunctionalScaffold API reference: webhook). */
 export const WebhookUrlSchema = z
   .string({ error: 'must be a string' })
   .max(2048, { error: 'must be at most 2048 characters' })
@@ -23,7 +23,7 @@ export const WebhookUrlSchema = z
   .openapi({
     example: 'https://example.com/callback',
     description:
-      'Receives the outcome as a POST (seed 002 payload); retried at 1 s, 5 s, 15 s. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) when the service has WEBHOOK_SECRET. ' +
+      'Receives the outcome as a POST (the payload of the FunctionalScaffold API reference); retried at 1 s, 5 s, 15 s. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) when the service has WEBHOOK_SECRET. ' +
       'Hosts that are or resolve to loopback, private, link-local, CGNAT, multicast or cloud metadata addresses are refused (400 for a literal IP or metadata name; a failed delivery otherwise) unless WEBHOOK_ALLOW_PRIVATE; redirects are not followed.',
   });
 
@@ -46,7 +46,7 @@ const int = (min: number, max: number) =>
 
 
 /**
- * Job options of `POST /jobs` (issue 4). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
+ * Job options of `POST /jobs` (docs/api.md#job-options). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
  * JOB_TIMEOUT_MAX_MS) are checked by the job service, since they are configuration.
  */
 export const JobOptionsSchema = z.object({
@@ -56,7 +56,7 @@ export const JobOptionsSchema = z.object({
   delay_ms: int(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'Wait this long before the job may start, ms (at most JOB_DELAY_MAX_MS, default 1 day, and never past RESULT_TTL_SECONDS)', example: 5000 }),
   max_retries: int(0, 1000)
     .optional()
-    .openapi({ description: 'Retries after a failed attempt (the algorithm failed or timed out). Default 0: a failure is final (seed 002). At most JOB_MAX_RETRIES (default 25)', example: 3 }),
+    .openapi({ description: 'Retries after a failed attempt (the algorithm failed or timed out). Default 0: a failure is final (the FunctionalScaffold API reference). At most JOB_MAX_RETRIES (default 25)', example: 3 }),
   retry_backoff: z
     .enum(['fixed', 'exponential'], { error: 'must be fixed or exponential' })
     .optional()
@@ -69,30 +69,30 @@ export const JobOptionsSchema = z.object({
     .string({ error: 'must be a string' })
     .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
     .optional()
-    .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label)", example: 'gpu' }),
+    .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label), e.g. `gpu`" }),
 });
 export type JobOptionsRequest = z.infer<typeof JobOptionsSchema>;
 
-/** Body of `POST /jobs` (seed 002), plus issue 4's job options. Header `Idempotency-Key` dedupes resubmissions. */
+/** Body of `POST /jobs` (the FunctionalScaffold API reference), plus the job options. Header `Idempotency-Key` dedupes resubmissions. */
 export const JobRequestSchema = z
   .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema, webhook: WebhookUrlSchema.optional(), ...JobOptionsSchema.shape })
-  .openapi('JobRequest');
+  .openapi('JobRequest', { example: { algorithm: 'PrimeChecker', params: { number: 17 } } });
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
 /** Body of `POST /invoke` with an explicit algorithm; without `algorithm` the body is PrimeChecker's params. */
 export const InvokeRequestSchema = z
   .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema.default({}), pool: JobOptionsSchema.shape.pool })
-  .openapi('InvokeRequest');
+  .openapi('InvokeRequest', { example: { algorithm: 'PrimeChecker', params: { number: 17 } } });
 export type InvokeRequest = z.infer<typeof InvokeRequestSchema>;
 
 const IsoTime = z.string().openapi({ example: '2026-02-02T10:00:00.000+00:00' });
 
-/** Seed 002's metadata. */
+/** The FunctionalScaffold API reference's metadata. */
 export const MetadataSchema = z
   .object({ algorithm: z.string(), version: z.string(), elapsed_time: z.number().openapi({ description: 'seconds' }) })
   .openapi('Metadata', { example: { algorithm: 'PrimeChecker', version: '1.0.0', elapsed_time: 0.001 } });
 
-/** `POST /invoke` 200 (seed 002). */
+/** `POST /invoke` 200 (the FunctionalScaffold API reference). */
 export const InvokeResponseSchema = z
   .object({
     request_id: z.string(),
@@ -102,7 +102,7 @@ export const InvokeResponseSchema = z
   })
   .openapi('InvokeResponse');
 
-/** `POST /jobs` 202 (seed 002). */
+/** `POST /jobs` 202 (the FunctionalScaffold API reference). */
 export const JobAcceptedSchema = z
   .object({
     job_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
@@ -123,16 +123,16 @@ export const WebhookOutcomeSchema = z
   })
   .openapi('WebhookOutcome');
 
-/** Progress an algorithm reported (issue 4). */
+/** Progress an algorithm reported. */
 export const ProgressSchema = z
   .object({ percent: z.number().min(0).max(100), message: z.string().nullable(), updated_at: IsoTime })
   .openapi('Progress');
 
-/** `GET /jobs/{job_id}` (seed 002), plus `webhook` when the job has one and issue 4's fields when they carry something. */
+/** `GET /jobs/{job_id}` (the FunctionalScaffold API reference), plus `webhook` when the job has one and the job options' fields when they carry something. */
 export const JobRecordSchema = z
   .object({
     job_id: z.string(),
-    status: z.enum(JOB_STATUSES).openapi({ description: 'seed 002: pending → running → completed | failed; `cancelled` after POST /jobs/{job_id}/cancel' }),
+    status: z.enum(JOB_STATUSES).openapi({ description: 'As the FunctionalScaffold API reference: pending → running → completed | failed; `cancelled` after POST /jobs/{job_id}/cancel' }),
     algorithm: z.string(),
     created_at: IsoTime,
     started_at: IsoTime.nullable(),
@@ -172,7 +172,7 @@ const queryTime = z
   .refine((s) => !Number.isNaN(Date.parse(s)), { error: 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z' })
   .transform((s) => Date.parse(s));
 
-/** Query of `GET /jobs` (issue 4, seed 001 paging). Unknown parameters are refused. */
+/** Query of `GET /jobs` (paging as the container management API reference pages). Unknown parameters are refused. */
 export const JobListQuerySchema = z
   .object({
     status: z.enum(JOB_STATUSES, { error: `must be one of ${JOB_STATUSES.join(', ')}` }).optional(),
@@ -203,7 +203,7 @@ export const JobListSchema = z
   .object({ jobs: z.array(JobRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('JobList');
 
-/** One attempt (seed 004's task instance). */
+/** One attempt (the hetuflow scheduler API reference's task instance). */
 export const AttemptSchema = z
   .object({
     attempt: z.number().int(),
@@ -233,12 +233,21 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
-/** `GET /healthz` (seed 002). */
+/** `GET /healthz` (the FunctionalScaffold API reference). */
 export const HealthSchema = z
   .object({ status: z.literal('healthy'), timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }) })
   .openapi('Health');
 
-/** `GET /readyz` (seed 002). */
+/** `GET /health` (the project FaaS API reference's liveness path): GET /healthz's answer with the version. */
+export const ProjectHealthSchema = z
+  .object({
+    status: z.literal('healthy'),
+    version: z.string().openapi({ example: '0.1.0', description: "This API process's version (package.json)" }),
+    timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }),
+  })
+  .openapi('ProjectHealth');
+
+/** `GET /readyz` (the FunctionalScaffold API reference). */
 export const ReadySchema = z
   .object({
     status: z.enum(['ready', 'not_ready']),

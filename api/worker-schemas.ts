@@ -28,12 +28,12 @@ export const WorkerQuerySchema = z
 /** The same query as plain parameters, for the OpenAPI document. */
 export const WorkerQueryDocSchema = z.object({
   status: z.enum(['online', 'offline']).optional().openapi({ description: '`online`: heartbeat within the worker\'s WORKER_OFFLINE_AFTER_MS and not stopped' }),
-  label: z.string().optional().openapi({ description: '`key=value`; repeat the parameter or separate pairs with commas; all must match', example: 'pool=gpu' }),
+  label: z.string().optional().openapi({ description: '`key=value`, e.g. `pool=gpu`; repeat the parameter or separate pairs with commas; all must match' }),
   limit: z.number().int().min(1).max(MAX_WORKERS_LIMIT).optional().openapi({ description: `Page size, default ${DEFAULT_WORKERS_LIMIT}` }),
   offset: z.number().int().min(0).optional().openapi({ description: 'Items to skip, default 0' }),
 });
 
-/** One worker process (seed 004's agent) as `GET /workers` shows it. */
+/** One worker process (the hetuflow scheduler API reference's agent) as `GET /workers` shows it. */
 export const WorkerSchema = z
   .object({
     id: z.string().openapi({ example: 'worker-7f9c:4242', description: '`<hostname>:<pid>`, also the BullMQ worker name' }),
@@ -52,7 +52,7 @@ export const WorkerSchema = z
         memory_usage: z.number().int().openapi({ description: 'Resident set size of the worker process, bytes' }),
         runners_memory_usage: z.number().int().nullable().openapi({ description: 'Summed resident set size of its runner children, bytes; null where /proc is unavailable' }),
       })
-      .openapi({ description: "seed 001's /metrics/resources names" }),
+      .openapi({ description: "the container management API reference's /metrics/resources names" }),
     started_at: z.string().openapi({ example: '2026-11-21T12:00:00.000+00:00' }),
     last_heartbeat: z.string().openapi({ example: '2026-11-21T12:05:00.000+00:00' }),
     heartbeat_interval_ms: z.number().int(),
@@ -65,7 +65,7 @@ export const WorkerListSchema = z
   .object({ total: z.number().int(), limit: z.number().int(), offset: z.number().int(), items: z.array(WorkerSchema) })
   .openapi('WorkerList');
 
-/** `GET /workers/{worker_id}/resources`: seed 001's `/metrics/resources` figures for one worker, from its last heartbeat. */
+/** `GET /workers/{worker_id}/resources`: the container management API reference's `/metrics/resources` figures for one worker, from its last heartbeat. */
 export const WorkerResourcesSchema = z
   .object({
     worker_id: z.string().openapi({ example: 'worker-7f9c:4242' }),

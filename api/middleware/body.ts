@@ -1,18 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../shared/errors.js';
-
-/**
- * Routes that take a JSON body; their limit is BODY_LIMIT. Schedules (POST /schedules, PUT /schedules/{id}; issue 4). The dashboard's API (Bull Board's
- * actions: add a job, edit its data, ...) too: it reads `req.body` parsed here, and its own parser skips a read body.
- * Functions (issue 3): POST /functions, PUT /functions/{id}, and POST /functions/{id}/invoke, whose body (any JSON value) is the event.
- */
-const BODY_ROUTES = /^\/(invoke|jobs|schedules)\/?$|^\/schedules\/[^/]+\/?$|^\/admin\/queues\/api\/|^\/projects\/[^/]+\/(env|dependencies)\/?$|^\/functions(\/[^/]+(\/invoke)?)?\/?$/i;
-
-/**
- * Routes whose body the route reads itself, with its own limits: the multipart deploy
- * (`POST /projects/{name}/functions`, busboy in api/routes/projects.ts; issue 3). Left unread here.
- */
-const STREAMED_ROUTES = /^\/projects\/[^/]+\/functions\/?$/i;
+import { bodyReadingFor } from '../routes/index.js';
 
 /** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */
 export const NO_BODY_LIMIT_BYTES = 4096;
@@ -58,19 +46,21 @@ export function assertSafeJson(body: unknown): void {
 }
 
 /**
- * Body parsing per route: /invoke and /jobs read any content type as JSON up to `bodyLimit`
- * (so `curl -d '{"number": 17}'` works without a header), then refuse prototype keys and deep
- * nesting; every other route reads no body and refuses one over {@link NO_BODY_LIMIT_BYTES} with 413.
+ * Body parsing per route, as each route's declaration says (`body`, api/routes/route.ts): a `json`
+ * route reads any content type as JSON up to `bodyLimit` (so `curl -d '{"number": 17}'` works
+ * without a header), then refuses prototype keys and deep nesting; a `stream` route's body is left
+ * to its handler; every other route reads no body and refuses one over {@link NO_BODY_LIMIT_BYTES} with 413.
  */
 export function bodyParsing(bodyLimit: string) {
   const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
   const discard = express.raw({ limit: NO_BODY_LIMIT_BYTES, type: () => true });
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (req.method === 'POST' && STREAMED_ROUTES.test(req.path)) {
+    const reading = bodyReadingFor(req.method, req.path);
+    if (reading === 'stream') {
       next();
       return;
     }
-    if (!BODY_ROUTES.test(req.path)) {
+    if (reading === 'none') {
       discard(req, res, (err?: unknown) => {
         req.body = undefined;
         next(err);

@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Paths never limited: the probes (an orchestrator must always reach them) and /metrics (scrapers). */
-const UNLIMITED_PATHS = /^\/(healthz|readyz|metrics)\/?$/i;
+const UNLIMITED_PATHS = /^\/(healthz|health|readyz|metrics)\/?$/i;
 
 /** The id part of an X-API-Key `fnq_<id>_<secret>`. */
 
@@ -22,7 +22,7 @@ export interface RateLimitOptions {
 }
 
 /**
- * Who a request counts against (issue 5: per key, or per IP when auth is off): the principal auth
+ * Who a request counts against (docs/security.md: per key, or per IP when auth is off): the principal auth
  * verified (`key:<id>`, `jwt:<sub>`), else `ip:<address>`. Never an unverified header: a made-up
  * key id would get a fresh budget per request, and a real key's public id could spend its owner's.
  */

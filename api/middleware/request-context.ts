@@ -21,7 +21,7 @@ function endpointOf(req: Request): string {
 
 /**
  * Gives every request an id (echoed in X-Request-Id, carried by every log line of the request),
- * counts seed 002's HTTP metrics, and logs one `http`-level line when the response ends.
+ * counts the HTTP metrics of the FunctionalScaffold API reference, and logs one `http`-level line when the response ends.
  */
 export function requestContext(metrics: Metrics, logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {

@@ -7,9 +7,26 @@ import { Router, type Express, type NextFunction, type Request, type Response } 
 import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { z } from 'zod';
+import '../schemas.js'; // extends zod with .openapi()
+import type { MountedOperation } from './route.js';
 
-/** Where the dashboard is mounted. Its scopes are in api/middleware/auth.ts (ROUTE_ACCESS). */
+/** Where the dashboard is mounted. Its scopes are a special case of the scope table (api/routes/index.ts ROUTE_ACCESS). */
 export const DASHBOARD_PATH = '/admin/queues';
+
+/** The dashboard's page, as the scope table and the OpenAPI document see it (its other paths are Bull Board's). */
+export const DASHBOARD_OPERATION: MountedOperation = {
+  method: 'get',
+  path: DASHBOARD_PATH,
+  operationId: 'getDashboard',
+  access: 'read',
+  tag: 'operations',
+  summary: 'Queue dashboard (Bull Board, HTML)',
+  description:
+    'Bull Board on the jobs queue of every pool and the webhooks queue. Read-only unless the caller has the admin scope (so read-only for everyone when AUTH_ENABLED=false); ' +
+    "its JSON API under /admin/queues/api/ is Bull Board's own: GET needs read, every other method admin. A browser sends no X-API-Key: with AUTH_ENABLED=true reach it through a proxy that adds the credentials.",
+  responses: { 200: { description: 'The dashboard page', content: { 'text/html': { schema: z.string() } } } },
+};
 
 /**
  * Longest a dashboard request may see an old list of queues, ms: pools appear as jobs are submitted
@@ -90,7 +107,7 @@ const isErrorShape = (body: unknown) =>
 /**
  * Empties the `stacktrace` of the jobs in a board answer (GET api/queues, api/queues/{queue}/{job}):
  * worker stack traces stay in Redis. Webhook URLs in job data (jobs and deliveries) are masked as on
- * job records (issue 5: any read-scoped caller may look).
+ * job records (docs/security.md: any read-scoped caller may look).
  */
 function withoutStackTraces(body: unknown): unknown {
   const strip = (job: unknown) => {
@@ -108,6 +125,11 @@ function withoutStackTraces(body: unknown): unknown {
     strip(b.job);
   }
   return body;
+}
+
+/** An HTML page without its `<link>`s to other hosts (Bull Board's Google Fonts stylesheet). */
+export function withoutOutsideLinks(html: string): string {
+  return html.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi, '');
 }
 
 /** One Bull Board on its own Express app, mounted at {@link DASHBOARD_PATH}. */
@@ -133,12 +155,12 @@ function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
 }
 
 /**
- * Bull Board at {@link DASHBOARD_PATH} (issue 4): the jobs queue of every known pool and the
+ * Bull Board at {@link DASHBOARD_PATH} (docs/operations.md#dashboard): the jobs queue of every known pool and the
  * webhooks queue. Two boards on the same queues: the full one for callers whose `req.auth` has the
  * admin scope (set by api/middleware/auth.ts when AUTH_ENABLED), the read-only one (Bull Board's
  * `readOnlyMode` on every queue) for everyone else, so with auth off every caller reads only.
  *
- * Read-only is enforced on the server three times: ROUTE_ACCESS needs `admin` for any method but
+ * Read-only is enforced on the server three times: the scope table needs `admin` for any method but
  * GET/HEAD under /admin/queues; this router answers 403 FORBIDDEN to any such method before the
  * read-only board sees it; and the read-only board itself refuses per-queue actions (Bull Board's
  * 405 QUEUE_READ_ONLY, answered as 403 FORBIDDEN here) and skips its queues on pause-all/resume-all.
@@ -204,6 +226,10 @@ export function dashboardRouter(opts: DashboardOptions): Dashboard {
       if (res.statusCode >= 400 && !isErrorShape(body)) return json(fromBoardError(res.statusCode, body).toBody(req.requestId ?? 'unknown'));
       return json(res.statusCode < 300 ? withoutStackTraces(body) : body);
     };
+    // The board's page links Google Fonts: dropped, so the page makes no outside request (the
+    // board falls back to the system's sans-serif and monospace fonts).
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => send(typeof body === 'string' && /^\s*<!doctype html/i.test(body) ? withoutOutsideLinks(body) : body);
     // The board is an Express app of its own, called as a function: like Express's mounted apps,
     // restore req/res's prototypes (and res.json) when it passes the request on (404, errors).
     const reqProto = Object.getPrototypeOf(req) as object;
@@ -212,6 +238,7 @@ export function dashboardRouter(opts: DashboardOptions): Dashboard {
       Object.setPrototypeOf(req, reqProto);
       Object.setPrototypeOf(res, resProto);
       Reflect.deleteProperty(res, 'json');
+      Reflect.deleteProperty(res, 'send');
       next(err);
     });
   });

@@ -1,43 +1,66 @@
-import { Router } from 'express';
+import { z } from 'zod';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
-import type { JobService } from '../job-service.js';
 import { parseBody } from '../middleware/validate.js';
-import { InvokeRequestSchema } from '../schemas.js';
+import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas.js';
+import { errors, json } from './responses.js';
+import { route, type Route } from './route.js';
 
 /** Job error codes /invoke passes through; any other failure is ALGORITHM_ERROR. */
 const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
 
 /**
- * POST /invoke (seed 002): `{"number": 17}` runs PrimeChecker; `{"algorithm", "params"}` runs any
- * algorithm. Goes through the queue and waits up to INVOKE_TIMEOUT_MS; then 504 TIMEOUT with the job_id.
+ * POST /invoke (the FunctionalScaffold API reference; docs/api.md#invoke): `{"number": 17}` runs
+ * PrimeChecker; `{"algorithm", "params"}` runs any algorithm. Goes through the queue and waits up to
+ * INVOKE_TIMEOUT_MS; then 504 TIMEOUT with the job_id.
  */
-export function invokeRouter(jobs: JobService, invokeTimeoutMs: number): Router {
-  const router = Router();
+export const INVOKE_ROUTES: readonly Route[] = [
+  route({
+    method: 'post',
+    path: '/invoke',
+    operationId: 'invoke',
+    access: 'write',
+    tag: 'jobs',
+    body: 'json',
+    summary: 'Run an algorithm and wait for its result',
+    description:
+      'With `{"number": 17}` runs PrimeChecker; with `{"algorithm", "params"}` runs any algorithm. Goes through the queue; after INVOKE_TIMEOUT_MS answers 504 TIMEOUT with the job_id to poll.',
+    request: {
+      body: { schema: z.union([z.object({ number: z.number().int() }).openapi({ example: { number: 17 } }), InvokeRequestSchema]).openapi({ example: { number: 17 } }) },
+    },
+    responses: {
+      200: json(InvokeResponseSchema, 'The algorithm finished'),
+      ...errors(
+        [400, 'VALIDATION_ERROR'],
+        [404, 'ALGORITHM_NOT_FOUND'],
+        [413, 'PAYLOAD_TOO_LARGE'],
+        [500, 'ALGORITHM_ERROR (or INTERNAL_ERROR)'],
+        [503, 'SERVICE_UNAVAILABLE'],
+        [504, 'TIMEOUT (details.job_id)'],
+      ),
+    },
+    handler: async ({ req, res, services }) => {
+      const body: unknown = req.body;
+      const explicit = body !== null && typeof body === 'object' && !Array.isArray(body) && 'algorithm' in body;
+      const sub = explicit
+        ? (({ pool, ...rest }) => ({ ...rest, options: pool ? { pool } : undefined, paramsPath: ['params'] }))(parseBody(InvokeRequestSchema, body))
+        : { algorithm: DEFAULT_ALGORITHM, params: parseBody(InvokeRequestSchema.shape.params, body), paramsPath: [] };
+      const { job_id, outcome } = await services.jobs.invoke({ ...sub, requestId: req.requestId });
 
-  router.post('/invoke', async (req, res) => {
-    const body: unknown = req.body;
-    const explicit = body !== null && typeof body === 'object' && !Array.isArray(body) && 'algorithm' in body;
-    const sub = explicit
-      ? (({ pool, ...rest }) => ({ ...rest, options: pool ? { pool } : undefined, paramsPath: ['params'] }))(parseBody(InvokeRequestSchema, body))
-      : { algorithm: DEFAULT_ALGORITHM, params: parseBody(InvokeRequestSchema.shape.params, body), paramsPath: [] };
-    const { job_id, outcome } = await jobs.invoke({ ...sub, requestId: req.requestId });
-
-    if (outcome.kind === 'timeout') {
-      throw new AppError('TIMEOUT', `the job did not finish within ${invokeTimeoutMs} ms; poll GET /jobs/${job_id} for its result`, {
-        job_id,
-        timeout_ms: invokeTimeoutMs,
-      });
-    }
-    if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
-    const job = outcome.job;
-    if (job.status === 'completed') {
-      res.json({ request_id: req.requestId, status: 'success', result: job.result, metadata: job.metadata });
-      return;
-    }
-    const code = (job.error_code && PASSED_THROUGH.has(job.error_code) ? job.error_code : 'ALGORITHM_ERROR') as ErrorCode;
-    throw new AppError(code, job.error ?? 'the algorithm failed', { job_id, algorithm: job.algorithm });
-  });
-
-  return router;
-}
+      if (outcome.kind === 'timeout') {
+        throw new AppError('TIMEOUT', `the job did not finish within ${services.invokeTimeoutMs} ms; poll GET /jobs/${job_id} for its result`, {
+          job_id,
+          timeout_ms: services.invokeTimeoutMs,
+        });
+      }
+      if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
+      const job = outcome.job;
+      if (job.status === 'completed') {
+        res.json({ request_id: req.requestId, status: 'success', result: job.result, metadata: job.metadata });
+        return;
+      }
+      const code = (job.error_code && PASSED_THROUGH.has(job.error_code) ? job.error_code : 'ALGORITHM_ERROR') as ErrorCode;
+      throw new AppError(code, job.error ?? 'the algorithm failed', { job_id, algorithm: job.algorithm });
+    },
+  }),
+];

@@ -1,12 +1,15 @@
-import { Router, type Request, type Response } from 'express';
-import { AppError, validationError } from '../../shared/errors.js';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../shared/errors.js';
 import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type StoredJob } from '../../shared/queue/job-record.js';
 import type { JobWaiter } from '../job-waiter.js';
 import { jobNotFound, type JobService } from '../job-service.js';
 import { parseBody } from '../middleware/validate.js';
-import { JobListQuerySchema, JobRequestSchema } from '../schemas.js';
+import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRecordSchema, JobRequestSchema } from '../schemas.js';
+import { errors, json, located } from './responses.js';
+import { route, type Route } from './route.js';
 
-/** Seed 002: `任务已创建` (job created). */
+/** The FunctionalScaffold API reference's `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
 
 /** An Idempotency-Key: 1 to 255 visible ASCII characters (Stripe's and the IETF draft's practice). */
@@ -17,60 +20,134 @@ export const EVENTS_RECHECK_MS = 2000;
 /** A comment line keeps idle event streams open through proxies this often (ms). */
 export const EVENTS_KEEPALIVE_MS = 15_000;
 
-/**
- * POST /jobs and GET /jobs/{job_id} (seed 002), and issue 4's job control: GET /jobs (listing),
- * GET /jobs/{job_id}/attempts, POST /jobs/{job_id}/cancel, GET /jobs/{job_id}/events (SSE).
- */
-export function jobsRouter(jobs: JobService, waiter?: JobWaiter): Router {
-  const router = Router();
+const jobParams = z.object({ job_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }) });
 
-  router.post('/jobs', async (req, res) => {
-    const body = parseBody(JobRequestSchema, req.body);
-    const { algorithm, params, webhook, ...options } = body;
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-      throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
-    }
-    const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-    const { job_id, created_at, existing } = await jobs.submit({ algorithm, params, webhook, options, idempotency, requestId: req.requestId, paramsPath: ['params'] });
-    if (existing) {
-      // A resubmission with the same Idempotency-Key and body: the job it created, as GET shows it.
-      res.status(200).location(`/jobs/${job_id}`).set('Idempotent-Replayed', 'true').json(toPublicRecord(existing));
-      return;
-    }
-    res.status(202).location(`/jobs/${job_id}`).json({ job_id, status: 'pending', message: JOB_CREATED_MESSAGE, created_at });
-  });
-
-  router.get('/jobs', async (req, res) => {
-    const parsed = JobListQuerySchema.safeParse({ ...req.query });
-    if (!parsed.success) throw validationError(parsed.error, req.query);
-    const { limit, offset, ...filter } = parsed.data;
-    const page = await jobs.list(filter, { limit, offset });
-    res.json({ jobs: page.jobs.map(toPublicRecord), total: page.total, limit, offset });
-  });
-
-  router.get('/jobs/:job_id', async (req, res) => {
-    res.json(toPublicRecord(await jobs.get(jobIdParam(req))));
-  });
-
-  router.get('/jobs/:job_id/attempts', async (req, res) => {
-    const jobId = jobIdParam(req);
-    const attempts = await jobs.attempts(jobId);
-    res.json({ job_id: jobId, attempts, total: attempts.length });
-  });
-
-  router.post('/jobs/:job_id/cancel', async (req, res) => {
-    res.json(toPublicRecord(await jobs.cancel(jobIdParam(req))));
-  });
-
-  router.get('/jobs/:job_id/events', async (req, res) => {
-    const jobId = jobIdParam(req);
-    if (!waiter) throw new AppError('SERVICE_UNAVAILABLE', 'live events are not available');
-    await streamEvents(jobs, waiter, jobId, res);
-  });
-
-  return router;
+/** Reads the validated Idempotency-Key header, if any. @throws AppError VALIDATION_ERROR for a malformed key. */
+function idempotencyKey(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
+  }
+  return key;
 }
+
+/**
+ * The job routes (docs/api.md#jobs): POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API
+ * reference), GET /jobs (listing), GET /jobs/{job_id}/attempts, POST /jobs/{job_id}/cancel and
+ * GET /jobs/{job_id}/events (Server-Sent Events).
+ */
+export const JOB_ROUTES: readonly Route[] = [
+  route({
+    method: 'post',
+    path: '/jobs',
+    operationId: 'createJob',
+    access: 'write',
+    tag: 'jobs',
+    body: 'json',
+    summary: 'Create an asynchronous job',
+    description:
+      'Job options: priority, delay_ms, max_retries with retry_backoff and retry_interval_ms, timeout_ms, pool. ' +
+      'With an `Idempotency-Key` header (1-255 visible ASCII characters, kept 24 h per caller), the same key and body answer 200 with the existing job (header `Idempotent-Replayed: true`); the same key with another body is 409 CONFLICT.',
+    request: {
+      headers: z.object({ 'Idempotency-Key': z.string().optional().openapi({ description: 'Any 1-255 visible ASCII characters of your choosing, e.g. a UUID; left empty, no deduplication' }) }),
+      body: { schema: JobRequestSchema },
+    },
+    responses: {
+      200: located(JobRecordSchema, 'A resubmission with the same Idempotency-Key and body: the existing job', '/jobs/{job_id}'),
+      202: located(JobAcceptedSchema, 'Accepted', '/jobs/{job_id}'),
+      ...errors([400, 'VALIDATION_ERROR'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
+    },
+    handler: async ({ req, res, services }) => {
+      const body = parseBody(JobRequestSchema, req.body);
+      const { algorithm, params, webhook, ...options } = body;
+      const key = idempotencyKey(req);
+      const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
+      const { job_id, created_at, existing } = await services.jobs.submit({ algorithm, params, webhook, options, idempotency, requestId: req.requestId, paramsPath: ['params'] });
+      if (existing) {
+        // A resubmission with the same Idempotency-Key and body: the job it created, as GET shows it.
+        res.status(200).location(`/jobs/${job_id}`).set('Idempotent-Replayed', 'true').json(toPublicRecord(existing));
+        return;
+      }
+      res.status(202).location(`/jobs/${job_id}`).json({ job_id, status: 'pending', message: JOB_CREATED_MESSAGE, created_at });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/jobs',
+    operationId: 'listJobs',
+    access: 'read',
+    tag: 'jobs',
+    summary: 'List jobs, newest first',
+    description: 'Filters combine (all must match); served from indexes that expire with the records (RESULT_TTL_SECONDS).',
+    request: { query: { schema: JobListQuerySchema, doc: JobListQueryDocSchema } },
+    responses: { 200: json(JobListSchema, 'One page of job records and the total matching'), ...errors([400, 'VALIDATION_ERROR (a bad value, or an unknown parameter named in details.field)']) },
+    handler: async ({ res, services, query }) => {
+      const { limit, offset, ...filter } = query;
+      const page = await services.jobs.list(filter, { limit, offset });
+      res.json({ jobs: page.jobs.map(toPublicRecord), total: page.total, limit, offset });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/jobs/{job_id}',
+    operationId: 'getJob',
+    access: 'read',
+    tag: 'jobs',
+    summary: 'Read a job',
+    request: { params: jobParams },
+    responses: { 200: json(JobRecordSchema, 'The job record'), ...errors([404, 'JOB_NOT_FOUND (unknown or expired)']) },
+    handler: async ({ req, res, services }) => {
+      res.json(toPublicRecord(await services.jobs.get(jobIdParam(req))));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/jobs/{job_id}/attempts',
+    operationId: 'listJobAttempts',
+    access: 'read',
+    tag: 'jobs',
+    summary: "A job's attempts, oldest first",
+    description: 'One entry per attempt started: the worker that ran it, its outcome and duration (the task instances of the hetuflow scheduler API reference).',
+    request: { params: jobParams },
+    responses: { 200: json(AttemptListSchema, 'Every attempt, oldest first'), ...errors([404, 'JOB_NOT_FOUND']) },
+    handler: async ({ req, res, services }) => {
+      const jobId = jobIdParam(req);
+      const attempts = await services.jobs.attempts(jobId);
+      res.json({ job_id: jobId, attempts, total: attempts.length });
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/jobs/{job_id}/cancel',
+    operationId: 'cancelJob',
+    access: 'write',
+    tag: 'jobs',
+    summary: 'Cancel a pending, delayed or running job',
+    description: 'A waiting or delayed job is removed from its queue; a running one is stopped on whichever worker runs it (its runner process is killed). The webhook, if any, is sent with status `cancelled`.',
+    request: { params: jobParams },
+    responses: { 200: json(JobRecordSchema, 'The cancelled record'), ...errors([404, 'JOB_NOT_FOUND'], [409, 'CONFLICT (the job already ended; details.status)']) },
+    handler: async ({ req, res, services }) => {
+      res.json(toPublicRecord(await services.jobs.cancel(jobIdParam(req))));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/jobs/{job_id}/events',
+    operationId: 'streamJobEvents',
+    access: 'read',
+    tag: 'jobs',
+    summary: "A job's status and progress as Server-Sent Events",
+    description:
+      '`event: status` carries the public record at each status change; `event: progress` carries `{job_id, percent, message, updated_at}`. The stream ends after the terminal status (at once for an ended job), or with `event: error` when the record expires.',
+    request: { params: jobParams },
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errors([404, 'JOB_NOT_FOUND'], [503, 'SERVICE_UNAVAILABLE (live events are not available)']) },
+    handler: async ({ req, res, services }) => {
+      const jobId = jobIdParam(req);
+      if (!services.waiter) throw new AppError('SERVICE_UNAVAILABLE', 'live events are not available');
+      await streamEvents(services.jobs, services.waiter, jobId, res);
+    },
+  }),
+];
 
 function jobIdParam(req: Request): string {
   const jobId = String(req.params.job_id);
@@ -79,7 +156,7 @@ function jobIdParam(req: Request): string {
 }
 
 /**
- * Streams a job's status and progress as Server-Sent Events (issue 4): `status` events carry the
+ * Streams a job's status and progress as Server-Sent Events: `status` events carry the
  * public record, `progress` events `{job_id, percent, message, updated_at}`; the stream ends after
  * the terminal `status` event (at once for an ended job), or with an `error` event when the record
  * expires. Driven by the job events channel, with a re-read every {@link EVENTS_RECHECK_MS}.

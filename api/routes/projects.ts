@@ -1,10 +1,28 @@
 import path from 'node:path';
 import busboy from 'busboy';
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
+import { z } from 'zod';
 import { AppError } from '../../shared/errors.js';
-import type { FunctionRecord } from '../../shared/functions/function-store.js';
 import { checkProjectName, type ProjectService } from '../project-service.js';
-import { ENV_NAME_PATTERN } from '../project-schemas.js';
+import { assertKnownKeys } from '../middleware/validate.js';
+import {
+  DependencyListsSchema,
+  DeployResultSchema,
+  ENV_NAME_PATTERN,
+  ProjectDependenciesSchema,
+  ProjectEnvPutSchema,
+  ProjectEnvSchema,
+  ProjectListSchema,
+  ProjectNameParamsSchema,
+  ProjectSchema,
+  ProjectStateSchema,
+  SystemDependenciesSchema,
+  SystemEnvSchema,
+} from '../project-schemas.js';
+import { errors, json, located } from './responses.js';
+import { route, type Route, type RouteContext, type RouteServices } from './route.js';
+
+export type { FunctionCreator } from './route.js';
 
 /** Largest code file of a multipart deploy, in bytes (the functions API's own code limit applies too). */
 export const DEPLOY_CODE_MAX_BYTES = 1024 * 1024;
@@ -14,13 +32,6 @@ export const DEPLOY_REQUIREMENTS_MAX_BYTES = 64 * 1024;
 export const DEPLOY_FIELD_MAX_BYTES = 64 * 1024;
 /** Most parts (fields + files) in one multipart deploy. */
 const DEPLOY_MAX_PARTS = 64;
-
-/**
- * Creates a function as `POST /functions` does (the functions API's service), from the body fields
- * of that route: `{name, runtime, code, execution_type, handler?, env?, dependencies?, project, timeout_ms?, memory_mb?}`.
- * @returns the created record (status `building` when it has dependencies).
- */
-export type FunctionCreator = (body: Record<string, unknown>, requestId: string) => Promise<FunctionRecord>;
 
 /** The parts of a multipart deploy, read within the limits above. */
 interface DeployParts {
@@ -177,85 +188,236 @@ function single(fields: Map<string, string[]>, name: string): string | undefined
 /** Known text fields of a multipart deploy. */
 const DEPLOY_FIELDS = new Set(['name', 'function_name', 'runtime', 'execution_type', 'handler', 'env', 'env_vars', 'timeout_ms', 'memory_mb']);
 
-/**
- * Projects (issue 3 point 7, seed 000): `/projects`, `/projects/{name}` (+ start, stop, env,
- * dependencies, multipart function deploy), `/env/system`, `/dependencies/system`. `projects` unset
- * (an app built without Redis): 503. `createFunction` unset: the deploy route answers 503.
- */
-export function projectsRouter(projects: ProjectService | undefined, createFunction?: FunctionCreator): Router {
-  const router = Router();
-  const need = (): ProjectService => {
-    if (!projects) throw new AppError('SERVICE_UNAVAILABLE', 'projects are not available');
-    return projects;
-  };
-
-  router.get('/projects', async (_req, res) => {
-    res.json(await need().list());
-  });
-  router.get('/projects/:name', async (req, res) => {
-    res.json(await need().get(req.params.name));
-  });
-  router.post('/projects/:name/start', async (req, res) => {
-    res.json(await need().setStatus(req.params.name, 'running'));
-  });
-  router.post('/projects/:name/stop', async (req, res) => {
-    res.json(await need().setStatus(req.params.name, 'stopped'));
-  });
-  router.get('/projects/:name/env', async (req, res) => {
-    res.json(await need().getEnv(req.params.name));
-  });
-  router.put('/projects/:name/env', async (req, res) => {
-    res.json(await need().putEnv(req.params.name, req.body));
-  });
-  router.get('/projects/:name/dependencies', async (req, res) => {
-    res.json(await need().getDependencies(req.params.name));
-  });
-  router.put('/projects/:name/dependencies', async (req, res) => {
-    res.json(await need().putDependencies(req.params.name, req.body));
-  });
-  router.get('/env/system', (_req, res) => {
-    res.json(need().systemEnv());
-  });
-  router.get('/dependencies/system', async (_req, res) => {
-    res.json(await need().systemDependencies());
-  });
-
-  router.post('/projects/:name/functions', async (req, res) => {
-    const service = need();
-    const project = checkProjectName(req.params.name);
-    if (!createFunction) throw new AppError('SERVICE_UNAVAILABLE', 'functions are not available');
-    const parts = await readMultipart(req);
-    const unknown = [...parts.fields.keys()].find((k) => !DEPLOY_FIELDS.has(k));
-    if (unknown !== undefined) throw new AppError('VALIDATION_ERROR', `unknown field '${unknown.slice(0, 100)}' (known: ${[...DEPLOY_FIELDS].join(', ')})`, { field: unknown.slice(0, 100) });
-    if (!parts.code) throw new AppError('VALIDATION_ERROR', 'a code file is required (field file or code)', { field: 'file' });
-    const runtime = runtimeOf(single(parts.fields, 'runtime'), parts.code.filename);
-    const name = single(parts.fields, 'name') ?? single(parts.fields, 'function_name');
-    if (name === undefined) throw new AppError('VALIDATION_ERROR', 'name is required', { field: 'name' });
-    const own = parts.requirements ? parseRequirements(runtime, parts.requirements.text) : [];
-    const projectDeps = runtime === 'python' || runtime === 'nodejs' ? await service.dependenciesFor(project, runtime) : [];
-    const env = parseEnvFields([...(parts.fields.get('env') ?? []), ...(parts.fields.get('env_vars') ?? [])]);
-    const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
-    const deps = [...projectDeps, ...own];
-    if (deps.length) body.dependencies = deps;
-    if (env) body.env = env;
-    const handler = single(parts.fields, 'handler');
-    if (handler !== undefined) body.handler = handler;
-    for (const f of ['timeout_ms', 'memory_mb'] as const) {
-      const v = single(parts.fields, f);
-      if (v !== undefined) body[f] = /^\d+$/.test(v) ? Number(v) : v;
-    }
-    await service.ensure(project);
-    const record = await createFunction(body, req.requestId);
-    res.status(201).location(`/functions/${record.function_id}`).json({
-      function_id: record.function_id,
-      name: record.name,
-      project: record.project,
-      runtime: record.runtime,
-      status: record.status,
-      version: record.version,
-      dependencies: record.dependencies,
-    });
-  });
-
-  return router;
+/** The project service, or 503 when the app was built without Redis (unit tests). */
+function need(services: RouteServices): ProjectService {
+  if (!services.projects) throw new AppError('SERVICE_UNAVAILABLE', 'projects are not available');
+  return services.projects;
 }
+
+const nameOf = (req: Request) => String(req.params.name);
+const params = ProjectNameParamsSchema;
+const notFound: [number, string] = [404, 'PROJECT_NOT_FOUND'];
+const badName: [number, string] = [400, 'VALIDATION_ERROR (bad project name)'];
+const down: [number, string] = [503, 'SERVICE_UNAVAILABLE'];
+
+/** The multipart deploy handler: reads the parts, builds the body of POST /functions, creates the function. */
+async function deploy({ req, res, services }: RouteContext<unknown>): Promise<void> {
+  const service = need(services);
+  const project = checkProjectName(nameOf(req));
+  const createFunction = services.createFunction;
+  if (!createFunction) throw new AppError('SERVICE_UNAVAILABLE', 'functions are not available');
+  const parts = await readMultipart(req);
+  const unknown = [...parts.fields.keys()].find((k) => !DEPLOY_FIELDS.has(k));
+  if (unknown !== undefined) throw new AppError('VALIDATION_ERROR', `unknown field '${unknown.slice(0, 100)}' (known: ${[...DEPLOY_FIELDS].join(', ')})`, { field: unknown.slice(0, 100) });
+  if (!parts.code) throw new AppError('VALIDATION_ERROR', 'a code file is required (field file or code)', { field: 'file' });
+  const runtime = runtimeOf(single(parts.fields, 'runtime'), parts.code.filename);
+  const name = single(parts.fields, 'name') ?? single(parts.fields, 'function_name');
+  if (name === undefined) throw new AppError('VALIDATION_ERROR', 'name is required', { field: 'name' });
+  const own = parts.requirements ? parseRequirements(runtime, parts.requirements.text) : [];
+  const projectDeps = runtime === 'python' || runtime === 'nodejs' ? await service.dependenciesFor(project, runtime) : [];
+  const env = parseEnvFields([...(parts.fields.get('env') ?? []), ...(parts.fields.get('env_vars') ?? [])]);
+  const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
+  const deps = [...projectDeps, ...own];
+  if (deps.length) body.dependencies = deps;
+  if (env) body.env = env;
+  const handler = single(parts.fields, 'handler');
+  if (handler !== undefined) body.handler = handler;
+  for (const f of ['timeout_ms', 'memory_mb'] as const) {
+    const v = single(parts.fields, f);
+    if (v !== undefined) body[f] = /^\d+$/.test(v) ? Number(v) : v;
+  }
+  await service.ensure(project);
+  const record = await createFunction(body, req.requestId);
+  res.status(201).location(`/functions/${record.function_id}`).json({
+    function_id: record.function_id,
+    name: record.name,
+    project: record.project,
+    runtime: record.runtime,
+    status: record.status,
+    version: record.version,
+    dependencies: record.dependencies,
+  });
+}
+
+/**
+ * Projects (docs/functions.md#projects; the project FaaS API reference): `/projects`,
+ * `/projects/{name}` (+ start, stop, env, dependencies, multipart function deploy), `/env/system`,
+ * `/dependencies/system`. Without the project service: 503; without `createFunction`, the deploy
+ * route answers 503.
+ */
+export const PROJECT_ROUTES: readonly Route[] = [
+  route({
+    method: 'get',
+    path: '/projects',
+    operationId: 'listProjects',
+    access: 'read',
+    tag: 'projects',
+    summary: 'List projects with their status and function count',
+    description: '`default` (the project of functions that name none) is always listed.',
+    responses: { 200: json(ProjectListSchema, 'Projects, oldest first'), ...errors(down) },
+    handler: async ({ res, services }) => {
+      res.json(await need(services).list());
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/projects/{name}',
+    operationId: 'getProject',
+    access: 'read',
+    tag: 'projects',
+    summary: 'Read a project: functions, env (secret-looking values redacted), dependencies, status',
+    request: { params },
+    responses: { 200: json(ProjectSchema, 'The project'), ...errors(badName, notFound, down) },
+    handler: async ({ req, res, services }) => {
+      res.json(await need(services).get(nameOf(req)));
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/projects/{name}/start',
+    operationId: 'startProject',
+    access: 'write',
+    tag: 'projects',
+    summary: 'Start a project: its functions accept invocations again; idempotent',
+    request: { params },
+    responses: { 200: json(ProjectStateSchema, 'The project, running'), ...errors(badName, notFound, down) },
+    handler: async ({ req, res, services }) => {
+      res.json(await need(services).setStatus(nameOf(req), 'running'));
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/projects/{name}/stop',
+    operationId: 'stopProject',
+    access: 'write',
+    tag: 'projects',
+    summary: 'Stop a project: its functions refuse invocations (409 CONFLICT naming the project) until started; runs already started finish; idempotent',
+    request: { params },
+    responses: { 200: json(ProjectStateSchema, 'The project, stopped'), ...errors(badName, notFound, down) },
+    handler: async ({ req, res, services }) => {
+      res.json(await need(services).setStatus(nameOf(req), 'stopped'));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/projects/{name}/env',
+    operationId: 'getProjectEnv',
+    access: 'read',
+    tag: 'projects',
+    summary: "A project's env (layered between the system env and each function's own), secret-looking values redacted",
+    request: { params },
+    responses: { 200: json(ProjectEnvSchema, 'The env'), ...errors(badName, notFound, down) },
+    handler: async ({ req, res, services }) => {
+      res.json(await need(services).getEnv(nameOf(req)));
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/projects/{name}/env',
+    operationId: 'putProjectEnv',
+    access: 'write',
+    tag: 'projects',
+    body: 'json',
+    summary: "Replace (or, with merge: true, merge onto) a project's env; creates the project when new",
+    description: 'Names match `^[A-Za-z_][A-Za-z0-9_]*$`; values are strings of at most 4096 bytes; at most 200 variables. Applies to invocations from then on.',
+    request: { params, body: { schema: ProjectEnvPutSchema } },
+    responses: { 200: json(ProjectEnvSchema, 'The new env, redacted'), ...errors([400, 'VALIDATION_ERROR (field env.<NAME>)'], [413, 'PAYLOAD_TOO_LARGE'], down) },
+    handler: async ({ req, res, services }) => {
+      const service = need(services);
+      checkProjectName(nameOf(req));
+      assertKnownKeys(ProjectEnvPutSchema, req.body);
+      res.json(await service.putEnv(nameOf(req), req.body));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/projects/{name}/dependencies',
+    operationId: 'getProjectDependencies',
+    access: 'read',
+    tag: 'projects',
+    summary: "A project's dependency lists per runtime",
+    request: { params },
+    responses: { 200: json(ProjectDependenciesSchema, 'The lists'), ...errors(badName, notFound, down) },
+    handler: async ({ req, res, services }) => {
+      res.json(await need(services).getDependencies(nameOf(req)));
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/projects/{name}/dependencies',
+    operationId: 'putProjectDependencies',
+    access: 'write',
+    tag: 'projects',
+    body: 'json',
+    summary: "Replace a project's dependency lists; creates the project when new",
+    description:
+      'Each spec is validated as the installer would (npm names and versions, requirement lines; no options, URLs or git; local paths only under FUNCTION_LOCAL_PACKAGES_DIR). ' +
+      "The list of a function's runtime is installed before its own dependencies for functions deployed into the project afterwards; existing versions keep theirs.",
+    request: { params, body: { schema: DependencyListsSchema } },
+    responses: { 200: json(ProjectDependenciesSchema, 'The new lists'), ...errors([400, 'VALIDATION_ERROR (field python.<i> or nodejs.<i>)'], down) },
+    handler: async ({ req, res, services }) => {
+      const service = need(services);
+      checkProjectName(nameOf(req));
+      assertKnownKeys(DependencyListsSchema, req.body);
+      res.json(await service.putDependencies(nameOf(req), req.body));
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/projects/{name}/functions',
+    operationId: 'deployProjectFunction',
+    access: 'write',
+    tag: 'projects',
+    body: 'stream',
+    summary: 'Deploy a function into a project from a code file (multipart/form-data)',
+    description:
+      `Parts: the code file (field \`file\` or \`code\`, at most ${DEPLOY_CODE_MAX_BYTES} bytes), an optional \`requirements\` file (requirements.txt lines, npm specs one per line, or a package.json; at most ${DEPLOY_REQUIREMENTS_MAX_BYTES} bytes), ` +
+      'and fields `name` (or `function_name`), `runtime` (else from the file extension: .py → python; .js, .mjs, .cjs → nodejs), `execution_type` (default sync), `handler`, `timeout_ms`, `memory_mb`, ' +
+      "and `env` (a JSON object, or repeated KEY=VALUE fields). The project's dependencies of that runtime come first, then the requirements. Validated and created as POST /functions does; " +
+      'with dependencies the function is `building` until a worker installed them (then `active`, or `failed` with build_log).',
+    request: {
+      params,
+      body: {
+        contentType: 'multipart/form-data',
+        schema: z.object({
+          file: z.string().openapi({ type: 'string', format: 'binary' }),
+          requirements: z.string().optional().openapi({ type: 'string', format: 'binary' }),
+          name: z.string(),
+          runtime: z.enum(['python', 'nodejs']).optional(),
+          execution_type: z.enum(['sync', 'async']).optional(),
+          env: z.string().optional().openapi({ example: '{"API_BASE":"https://api.example.com"}' }),
+        }),
+      },
+    },
+    responses: {
+      201: located(DeployResultSchema, 'Created', '/functions/{function_id}'),
+      ...errors([400, 'VALIDATION_ERROR (the field, or the compiler message for code)'], [409, 'CONFLICT (the name is taken)'], [413, 'PAYLOAD_TOO_LARGE'], [415, 'UNSUPPORTED_MEDIA_TYPE (not multipart/form-data)'], down),
+    },
+    handler: deploy,
+  }),
+  route({
+    method: 'get',
+    path: '/env/system',
+    operationId: 'getSystemEnv',
+    access: 'read',
+    tag: 'projects',
+    summary: 'The system env every function gets first (FUNCTION_SYSTEM_ENV), secret-looking values redacted; never the service environment',
+    responses: { 200: json(SystemEnvSchema, 'The system env'), ...errors(down) },
+    handler: ({ res, services }) => {
+      res.json(need(services).systemEnv());
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/dependencies/system',
+    operationId: 'getSystemDependencies',
+    access: 'read',
+    tag: 'projects',
+    summary: 'What the runtimes provide to every function: versions of Node, npm, Python and pip, Node builtin modules and pip list',
+    description: 'Measured on this API host and cached 10 minutes.',
+    responses: { 200: json(SystemDependenciesSchema, 'Runtimes and packages'), ...errors(down) },
+    handler: async ({ res, services }) => {
+      res.json(await need(services).systemDependencies());
+    },
+  }),
+];

@@ -1,14 +1,11 @@
-import type { Queue } from 'bullmq';
-import { Router } from 'express';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError, isRedisUnavailable } from '../../shared/errors.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import '../schemas.js'; // extends zod with .openapi()
-import type { ProjectService } from '../project-service.js';
+import { errors, json } from './responses.js';
+import { route, type CountedQueue, type Route, type StatusSource } from './route.js';
 
-/** A queue as `GET /status` reads it. */
-export type CountedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'isPaused'>;
+export type { CountedQueue, StatusSource } from './route.js';
 
 /** The job states `GET /status` counts per queue, with BullMQ's names (`waiting-children` is `waiting_children` in the body). */
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children'] as const;
@@ -54,9 +51,9 @@ export const StatusSchema = z
     memory: z
       .object({ rss_bytes: z.number().int(), heap_used_bytes: z.number().int() })
       .openapi({ description: 'This API process (process.memoryUsage)' }),
-    // Issue 3 (seed 000's /status): projects and functions, read live (ProjectService.counts).
-    uptime: z.string().openapi({ example: '2h 30m', description: "Seed 000's form of uptime_seconds" }),
-    memory_usage: z.string().openapi({ example: '256MB', description: "Seed 000's form of memory.rss_bytes (MiB, rounded)" }),
+    // The project FaaS API reference's /status fields: projects and functions, read live (ProjectService.counts).
+    uptime: z.string().openapi({ example: '2h 30m', description: 'uptime_seconds as the project FaaS API reference writes it' }),
+    memory_usage: z.string().openapi({ example: '256MB', description: 'memory.rss_bytes as the project FaaS API reference writes it (MiB, rounded)' }),
     active_projects: z.number().int().openapi({ description: 'Projects running (not stopped), `default` included' }),
     total_functions: z.number().int().openapi({ description: 'Functions deployed, every project' }),
     projects: z
@@ -68,19 +65,7 @@ export const StatusSchema = z
 /** The `GET /status` body. */
 export type StatusBody = z.infer<typeof StatusSchema>;
 
-/** Where `GET /status` reads from (wired in api/server.ts). */
-export interface StatusSource {
-  /** The jobs queue of every known pool, default pool first (JobQueues). */
-  jobQueues: { all(): Promise<CountedQueue[]> };
-  /** Other queues shown under `queues` but not counted in `queue_depth` (webhooks). */
-  otherQueues: readonly CountedQueue[];
-  /** A command connection (the request connection: no offline queue, so Redis down fails fast). */
-  redis: Pick<Redis, 'info'>;
-  /** Project and function counts (issue 3). */
-  projects: Pick<ProjectService, 'counts'>;
-}
-
-/** Everything {@link statusRouter} needs. */
+/** Everything {@link readStatus} needs. */
 export interface StatusOptions extends StatusSource {
   workers: Pick<WorkerRegistry, 'list'>;
   /** This process's version (package.json). */
@@ -98,7 +83,7 @@ export function parseRedisInfo(text: string): Map<string, string> {
   return fields;
 }
 
-/** Seconds as seed 000's uptime: `2h 30m`, `3d 4h 5m`, `42s` under a minute. */
+/** Seconds as the project FaaS API reference's uptime: `2h 30m`, `3d 4h 5m`, `42s` under a minute. */
 export function formatUptime(seconds: number): string {
   const s = Math.floor(seconds);
   if (s < 60) return `${s}s`;
@@ -177,22 +162,30 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
 }
 
 /**
- * GET /status (issue 4, seed 000's `/status` with fnqueue's figures): see {@link StatusSchema}.
- * Redis unreachable: 503 SERVICE_UNAVAILABLE. `opts` unset (an app built without Redis, in unit
- * tests): 503 as well.
+ * GET /status (docs/operations.md#status; the project FaaS API reference's `/status` with
+ * fnqueue's figures): see {@link StatusSchema}. Redis unreachable: 503 SERVICE_UNAVAILABLE. Without
+ * a status source or worker registry (an app built without Redis, in unit tests): 503 as well.
  */
-export function statusRouter(opts: StatusOptions | undefined): Router {
-  const router = Router();
-  router.get('/status', async (_req, res) => {
-    if (!opts) throw new AppError('SERVICE_UNAVAILABLE', 'status is not available (no Redis configured)');
-    let body: StatusBody;
-    try {
-      body = await readStatus(opts);
-    } catch (err) {
-      if (isRedisUnavailable(err)) throw new AppError('SERVICE_UNAVAILABLE', 'Redis cannot be reached: status cannot be read, retry later', { dependency: 'redis' }, { cause: err });
-      throw err;
-    }
-    res.json(body);
-  });
-  return router;
-}
+export const STATUS_ROUTES: readonly Route[] = [
+  route({
+    method: 'get',
+    path: '/status',
+    operationId: 'getStatus',
+    access: 'read',
+    tag: 'operations',
+    summary: 'Deployment status: queues, workers, Redis and this API process',
+    description: "Every figure is read when asked: job counts per BullMQ queue (getJobCounts), the worker registry, Redis INFO, this process's memory.",
+    responses: { 200: json(StatusSchema, 'The status'), ...errors([503, 'SERVICE_UNAVAILABLE (Redis cannot be reached)']) },
+    handler: async ({ res, services }) => {
+      if (!services.status || !services.workers) throw new AppError('SERVICE_UNAVAILABLE', 'status is not available (no Redis configured)');
+      let body: StatusBody;
+      try {
+        body = await readStatus({ ...services.status, workers: services.workers, version: services.version });
+      } catch (err) {
+        if (isRedisUnavailable(err)) throw new AppError('SERVICE_UNAVAILABLE', 'Redis cannot be reached: status cannot be read, retry later', { dependency: 'redis' }, { cause: err });
+        throw err;
+      }
+      res.json(body);
+    },
+  }),
+];

@@ -1,53 +1,77 @@
-import { Router } from 'express';
-import { AppError, validationError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
-import { WorkerQuerySchema } from '../worker-schemas.js';
+import { WorkerListSchema, WorkerQueryDocSchema, WorkerQuerySchema, WorkerResourcesSchema, WorkerSchema } from '../worker-schemas.js';
+import { z } from 'zod';
+import { errors, json } from './responses.js';
+import { route, type Route, type RouteServices } from './route.js';
 
 /** 404 WORKER_NOT_FOUND for `workerId`. */
 export function workerNotFound(workerId: string): AppError {
   return new AppError('WORKER_NOT_FOUND', `worker '${workerId.slice(0, 300)}' not found (unknown, or aged out after WORKER_FORGET_AFTER_MS)`, { worker_id: workerId.slice(0, 300) });
 }
 
-/**
- * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (issue 4; seed 004's
- * agents, seed 001's resource figures). `registry` unset (an app
- * built without Redis, in unit tests): 503.
- */
-export function workersRouter(registry: WorkerRegistry | undefined): Router {
-  const router = Router();
-  const need = (): WorkerRegistry => {
-    if (!registry) throw new AppError('SERVICE_UNAVAILABLE', 'the worker registry is not available');
-    return registry;
-  };
-
-  router.get('/workers', async (req, res) => {
-    const query = { ...req.query };
-    const unknown = Object.keys(query).find((k) => !Object.hasOwn(WorkerQuerySchema.shape, k));
-    if (unknown !== undefined) {
-      throw new AppError('VALIDATION_ERROR', `unknown query parameter '${unknown.slice(0, 100)}' (known: ${Object.keys(WorkerQuerySchema.shape).join(', ')})`, { field: unknown.slice(0, 100) });
-    }
-    const parsed = WorkerQuerySchema.safeParse(query);
-    if (!parsed.success) throw validationError(parsed.error, req.query);
-    const { status, label, limit, offset } = parsed.data;
-    res.json(await need().list({ status, labels: label, limit, offset }));
-  });
-
-  // Ids are `<hostname>:<pid>`; Express decodes the parameter, so `host:1` and `host%3A1` both work.
-  router.get('/workers/:worker_id', async (req, res) => {
-    const workerId = req.params.worker_id;
-    const worker = await need().get(workerId);
-    if (!worker) throw workerNotFound(workerId);
-    res.json(worker);
-  });
-
-  // Seed 001's GET /metrics/resources, per worker: the figures of its last heartbeat (issue 4).
-  router.get('/workers/:worker_id/resources', async (req, res) => {
-    const workerId = req.params.worker_id;
-    const worker = await need().get(workerId);
-    if (!worker) throw workerNotFound(workerId);
-    const { cpu_usage, memory_usage, runners_memory_usage } = worker.resources;
-    res.json({ worker_id: worker.id, status: worker.status, cpu_usage, memory_usage, runners_memory_usage, last_heartbeat: worker.last_heartbeat });
-  });
-
-  return router;
+/** The worker registry, or 503 when the app was built without Redis (unit tests). */
+function need(services: RouteServices): WorkerRegistry {
+  if (!services.workers) throw new AppError('SERVICE_UNAVAILABLE', 'the worker registry is not available');
+  return services.workers;
 }
+
+// Ids are `<hostname>:<pid>`; Express decodes the parameter, so `host:1` and `host%3A1` both work.
+const workerParams = z.object({ worker_id: z.string().openapi({ example: 'worker-7f9c:4242', description: '`<hostname>:<pid>`; the `:` may be sent as is or as %3A' }) });
+
+/**
+ * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (docs/operations.md;
+ * the agents of the hetuflow scheduler API reference, the resource figures of the container
+ * management API reference).
+ */
+export const WORKER_ROUTES: readonly Route[] = [
+  route({
+    method: 'get',
+    path: '/workers',
+    operationId: 'listWorkers',
+    access: 'read',
+    tag: 'workers',
+    summary: 'List worker processes, newest heartbeat first',
+    description: 'Each worker heartbeats every WORKER_HEARTBEAT_MS; one silent for its WORKER_OFFLINE_AFTER_MS, or stopped, is `offline`; past WORKER_FORGET_AFTER_MS it leaves the list.',
+    request: { query: { schema: WorkerQuerySchema, doc: WorkerQueryDocSchema } },
+    responses: { 200: json(WorkerListSchema, 'A page of workers'), ...errors([400, 'VALIDATION_ERROR'], [503, 'SERVICE_UNAVAILABLE']) },
+    handler: async ({ res, services, query }) => {
+      const { status, label, limit, offset } = query;
+      res.json(await need(services).list({ status, labels: label, limit, offset }));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/workers/{worker_id}',
+    operationId: 'getWorker',
+    access: 'read',
+    tag: 'workers',
+    summary: 'Read one worker',
+    request: { params: workerParams },
+    responses: { 200: json(WorkerSchema, 'The worker'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
+    handler: async ({ req, res, services }) => {
+      const workerId = String(req.params.worker_id);
+      const worker = await need(services).get(workerId);
+      if (!worker) throw workerNotFound(workerId);
+      res.json(worker);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/workers/{worker_id}/resources',
+    operationId: 'getWorkerResources',
+    access: 'read',
+    tag: 'workers',
+    summary: "One worker's resource figures",
+    description: 'CPU and memory of the worker process and its runner children, as of its last heartbeat (every WORKER_HEARTBEAT_MS).',
+    request: { params: workerParams },
+    responses: { 200: json(WorkerResourcesSchema, 'The figures'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
+    handler: async ({ req, res, services }) => {
+      const workerId = String(req.params.worker_id);
+      const worker = await need(services).get(workerId);
+      if (!worker) throw workerNotFound(workerId);
+      const { cpu_usage, memory_usage, runners_memory_usage } = worker.resources;
+      res.json({ worker_id: worker.id, status: worker.status, cpu_usage, memory_usage, runners_memory_usage, last_heartbeat: worker.last_heartbeat });
+    },
+  }),
+];

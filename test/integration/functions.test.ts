@@ -48,7 +48,7 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
     }, 30_000);
   }
 
-  describe('seed 003 examples, verbatim', () => {
+  describe('the function API reference examples, verbatim', () => {
     for (const [runtime, code] of [
       ['python', 'def handler(event): return event'],
       ['nodejs', 'function handler(event) { return event }'],
@@ -151,6 +151,11 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(big.body.message).to.contain('FUNCTION_CODE_MAX_BYTES');
       const unknown = await post('/functions', { name: unique(), runtime: 'nodejs', code: 'function handler() {}', colour: 'red' });
       expectError(unknown, 400, 'VALIDATION_ERROR');
+      expect(unknown.body.details.field).to.equal('colour');
+      const unknownParam = await get('/functions?colour=red');
+      expectError(unknownParam, 400, 'VALIDATION_ERROR');
+      expect(unknownParam.body.details.field).to.equal('colour');
+      expect(unknownParam.body.message).to.match(/^unknown query parameter 'colour'/);
       const lowMemory = await post('/functions', { name: unique(), runtime: 'nodejs', code: 'function handler() {}', memory_mb: 40 });
       expectError(lowMemory, 400, 'VALIDATION_ERROR');
       expect(lowMemory.body.details.field).to.equal('memory_mb');

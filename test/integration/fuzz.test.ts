@@ -9,7 +9,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { http } from '../helpers/http.js';
 
 /**
- * Hostile-input property test (issue 5): random methods, paths, headers and bodies against every
+ * Hostile-input property test (docs/security.md): random methods, paths, headers and bodies against every
  * endpoint of a real API + worker over HTTP, with auth and the SSRF guard on (most cases carry a valid admin key). Every answer is 2xx or 4xx (504 only for a slow
  * /invoke), every 4xx is the one error shape, no body carries a stack trace, and the service still
  * answers correctly afterwards. Reproduce a failure with FUZZ_SEED=<seed> (and the printed path).
@@ -19,7 +19,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 600);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const REQUEST_TIMEOUT_MS = 20_000;
 
-const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/jobs/{id}/attempts', '/jobs/{id}/cancel', '/jobs/{id}/events', '/healthz', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}', '/workers/{id}/resources', '/schedules', '/schedules/{id}', '/schedules/{id}/enable', '/schedules/{id}/disable', '/schedules/{id}/jobs', '/status', '/admin/queues', '/admin/queues/api/queues', '/functions', '/functions/{id}', '/functions/{id}/invoke', '/functions/{id}/jobs', '/functions/{id}/metrics', '/jobs/{id}/logs', '/projects', '/projects/default', '/projects/default/start', '/projects/fuzz-p/stop', '/projects/default/env', '/projects/default/dependencies', '/projects/default/functions', '/env/system', '/dependencies/system'] as const;
+const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/jobs/{id}/attempts', '/jobs/{id}/cancel', '/jobs/{id}/events', '/healthz', '/health', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}', '/workers/{id}/resources', '/schedules', '/schedules/{id}', '/schedules/{id}/enable', '/schedules/{id}/disable', '/schedules/{id}/jobs', '/status', '/admin/queues', '/admin/queues/api/queues', '/functions', '/functions/{id}', '/functions/{id}/invoke', '/functions/{id}/jobs', '/functions/{id}/metrics', '/jobs/{id}/logs', '/projects', '/projects/default', '/projects/default/start', '/projects/fuzz-p/stop', '/projects/default/env', '/projects/default/dependencies', '/projects/default/functions', '/env/system', '/dependencies/system'] as const;
 
 /** Anything outside printable ASCII is percent-encoded, as a client would send it. */
 const encodePath = (p: string) => p.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/gu, (c) => encodeURIComponent(c));
@@ -34,8 +34,8 @@ const pathArb = fc.oneof(
 const queryArb = fc.oneof(
   { weight: 4, arbitrary: fc.constant('') },
   { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => `?${encodePath(s)}`) },
-  // GET /workers filters (issue 4): valid and hostile.
-  // GET /jobs filters (issue 4): valid and hostile.
+  // GET /workers filters: valid and hostile.
+  // GET /jobs filters: valid and hostile.
   { weight: 1, arbitrary: fc.constantFrom('?status=completed&algorithm=Echo', '?status=cancelled&limit=100&offset=2', '?created_after=2026-01-01T00:00:00Z&created_before=2030-01-01', '?created_after=tomorrow', '?schedule_id=x&function_id=y', '?limit=0', '?status=__proto__', '?algorithm=' + 'a'.repeat(300), '?algorithm[]=x') },
   { weight: 1, arbitrary: fc.constantFrom('?status=online', '?status=offline&limit=500&offset=3', '?label=pool=x&label=region=y', '?label=pool%3Dx%2Cr%3Dy', '?limit=1e3', '?offset=-1', '?label[a]=b', '?label=__proto__=x', '?__proto__=1', '?status[]=online', '?label=' + 'a=b,'.repeat(40), '?limit=99999999999999999999') },
 );
@@ -84,7 +84,7 @@ const jsonBodyArb = fc.oneof(
       params: paramsArb,
       webhook: fc.oneof(fc.webUrl(), fc.string({ maxLength: 30 }), fc.constant('http://169.254.169.254/latest'), fc.constant('https://u:p@example.com/x')),
       extra: fc.jsonValue({ maxDepth: 2 }),
-      // Job options (issue 4), valid and hostile.
+      // Job options, valid and hostile.
       priority: fc.oneof(fc.integer({ min: -5, max: 1005 }), fc.double(), fc.string({ maxLength: 4 })),
       delay_ms: fc.oneof(fc.integer({ min: -1, max: 2000 }), fc.constant(1e20), fc.string({ maxLength: 4 })),
       max_retries: fc.oneof(fc.integer({ min: -1, max: 30 }), fc.jsonValue({ maxDepth: 1 })),
@@ -95,7 +95,7 @@ const jsonBodyArb = fc.oneof(
     },
     { requiredKeys: [] },
   ),
-  // Schedule bodies (issue 4), valid and hostile; none fires often (no every_ms under an hour, no frequent cron).
+  // Schedule bodies, valid and hostile; none fires often (no every_ms under an hour, no frequent cron).
   fc.record(
     {
       name: fc.oneof(fc.string({ maxLength: 20 }), fc.constant('fuzz-schedule'), fc.jsonValue({ maxDepth: 1 })),
@@ -200,7 +200,7 @@ function check(c: Case, a: Answer): void {
   }
 }
 
-describe('hostile input (fuzz, issue 5)', function () {
+describe('hostile input (fuzz)', function () {
   this.timeout(120_000);
   let redis: TestRedis;
   let stack: Stack;

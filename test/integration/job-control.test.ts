@@ -10,7 +10,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { answerWith, startHookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
- * Issue 4's job control against an in-process API and worker on a real redis-server: options
+ * Job control (docs/api.md) against an in-process API and worker on a real redis-server: options
  * (priority, delay, retries with backoff, timeout), Idempotency-Key, attempts history,
  * cancellation, listing, progress and live events (SSE).
  */
@@ -52,7 +52,7 @@ async function readEvents(url: string, timeoutMs = 15_000): Promise<{ status: nu
   return { status: res.status, contentType: res.headers.get('content-type'), events };
 }
 
-describe('job control (issue 4; api and worker in-process, real Redis)', () => {
+describe('job control (api and worker in-process, real Redis)', () => {
   let redis: TestRedis;
   let stack: Stack;
 
@@ -67,7 +67,7 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
   });
 
   describe('options on POST /jobs', () => {
-    it('shows the options given on the record, caps timeout_ms at JOB_TIMEOUT_MAX_MS, and keeps a plain record to seed 002', async () => {
+    it('shows the options given on the record, caps timeout_ms at JOB_TIMEOUT_MAX_MS, and keeps a plain record as the FunctionalScaffold API reference shows it', async () => {
       const id = await submit(stack, { algorithm: 'Echo', params: {}, priority: 7, max_retries: 2, retry_interval_ms: 100, timeout_ms: 999_999 });
       const record = await ended(stack, id);
       expect(record).to.include({ status: 'completed', priority: 7, max_retries: 2, retry_backoff: 'fixed', retry_interval_ms: 100, timeout_ms: 5000, attempts: 1 });
@@ -292,6 +292,14 @@ describe('job control (issue 4; api and worker in-process, real Redis)', () => {
       for (const q of ['status=done', 'limit=0', 'limit=101', 'offset=-1', 'created_after=yesterday', 'colour=red']) {
         expectError(await http('GET', `${stack.url}/jobs?${q}`), 400, 'VALIDATION_ERROR');
       }
+    });
+
+    it('names the parameter refused: an unknown one, or one with a bad value', async () => {
+      const unknown = await http('GET', `${stack.url}/jobs?colour=red`);
+      expectError(unknown, 400, 'VALIDATION_ERROR');
+      expect(unknown.body.details.field).to.equal('colour');
+      expect(unknown.body.message).to.match(/^unknown query parameter 'colour' \(known: status, /);
+      expect((await http('GET', `${stack.url}/jobs?limit=0`)).body.details.field).to.equal('limit');
     });
   });
 

@@ -41,7 +41,7 @@ async function startApiOnly(redisUrl: string, env: Record<string, string>): Prom
 
 const prefix = () => `l${Math.random().toString(36).slice(2, 10)}`;
 
-describe('limits and backpressure (issue 5)', () => {
+describe('limits and backpressure', () => {
   let redis: TestRedis;
   before(async () => {
     redis = await startRedis();
@@ -147,7 +147,7 @@ describe('limits and backpressure (issue 5)', () => {
         expectError(await http('POST', `${api.url}/invoke`, { number: 'x' }), 400, 'VALIDATION_ERROR');
         const conn = new Redis(redis.url);
         try {
-          // Every job carries a BullMQ priority (issue 4), so waiting jobs sit in the prioritized set.
+          // Every job carries a BullMQ priority, so waiting jobs sit in the prioritized set.
           await conn.del(`{${queuePrefix}}:jobs:wait`, `{${queuePrefix}}:jobs:prioritized`);
         } finally {
           conn.disconnect();

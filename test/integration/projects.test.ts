@@ -9,7 +9,7 @@ import { eventually, expectError, http } from '../helpers/http.js';
 import { buildNpmPackage, buildWheel } from '../helpers/packages.js';
 
 /**
- * Projects (issue 3 point 7, seed 000) over real HTTP against an API and a worker in-process on a
+ * Projects (docs/functions.md; the project FaaS API reference) over real HTTP against an API and a worker in-process on a
  * real Redis: listing and reading, start/stop refusing then allowing invocations, project env and
  * dependencies with validation, the system env (redacted) and dependencies (measured), the multipart
  * deploy of a Python file with a requirements wheel and of a Node file, then invoking them, and the
@@ -123,7 +123,10 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       expect(badName.body.details.field).to.match(/^env/);
       expectError(await http('PUT', `${stack.url}/projects/envp/env`, { env: { BIG: 'x'.repeat(4097) } }), 400, 'VALIDATION_ERROR');
       expectError(await http('PUT', `${stack.url}/projects/envp/env`, { env: { N: 5 } }), 400, 'VALIDATION_ERROR');
-      expectError(await http('PUT', `${stack.url}/projects/envp/env`, { env: {}, extra: 1 }), 400, 'VALIDATION_ERROR');
+      const extra = await http('PUT', `${stack.url}/projects/envp/env`, { env: {}, extra: 1 });
+      expectError(extra, 400, 'VALIDATION_ERROR');
+      expect(extra.body.details.field).to.equal('extra');
+      expect(extra.body.message).to.equal('extra is not a known field');
       expectError(await http('PUT', `${stack.url}/projects/envp/env`, [1]), 400, 'VALIDATION_ERROR');
 
       // A function of the project sees system → project → own env, and never the service's.

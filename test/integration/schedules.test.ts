@@ -194,7 +194,7 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
 
       const extra = await create({ target: { ...PRIME_TARGET, other: 1 } });
       expectError(extra, 400, 'VALIDATION_ERROR');
-      expect(extra.body.details.field).to.equal('target');
+      expect(extra.body.details.field).to.equal('target.other');
 
       const pool = await create({ target: { ...PRIME_TARGET, pool: 'Not A Pool' } });
       expectError(pool, 400, 'VALIDATION_ERROR');
@@ -218,7 +218,8 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
 
     it('answers 400 for unknown keys, a missing name, bad options and a body that is not an object', async () => {
       const cases: Array<[unknown, string]> = [
-        [{ name: 'x', cron: YEARLY, target: PRIME_TARGET, color: 'red' }, 'body'],
+        [{ name: 'x', cron: YEARLY, target: PRIME_TARGET, color: 'red' }, 'color'],
+        [{ name: 'x', cron: YEARLY, target: { ...PRIME_TARGET, colour: 'red' } }, 'target.colour'],
         [{ cron: YEARLY, target: PRIME_TARGET }, 'name'],
         [{ name: '', cron: YEARLY, target: PRIME_TARGET }, 'name'],
         [{ name: 'x', cron: YEARLY }, 'target'],
@@ -366,7 +367,7 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
         [{ target: { algorithm: 'Nope', params: {} } }, 404, 'ALGORITHM_NOT_FOUND'],
         [{ target: { function_id: 'f' } }, 404, 'FUNCTION_NOT_FOUND'],
         [{ name: null }, 400, 'VALIDATION_ERROR', 'name'],
-        [{ schedule_id: 'ffffffffffff' }, 400, 'VALIDATION_ERROR', 'body'],
+        [{ schedule_id: 'ffffffffffff' }, 400, 'VALIDATION_ERROR', 'schedule_id'],
         [{ retry_interval_ms: 10 }, 400, 'VALIDATION_ERROR', 'retry_interval_ms'],
       ];
       for (const [body, status, code, field] of cases) {

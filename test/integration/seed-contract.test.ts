@@ -6,7 +6,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?\+00:00$/;
 
-describe('seed 002 contract (api and worker in-process, real Redis)', () => {
+describe('the FunctionalScaffold API reference contract (api and worker in-process, real Redis)', () => {
   let redis: TestRedis;
   let stack: Stack;
 
@@ -20,7 +20,7 @@ describe('seed 002 contract (api and worker in-process, real Redis)', () => {
   });
 
   describe('POST /invoke', () => {
-    it('answers seed 002 example {"number": 17} with the seed shape', async () => {
+    it('answers the reference example {"number": 17} with the reference shape', async () => {
       const res = await http('POST', `${stack.url}/invoke`, { number: 17 });
       expect(res.status).to.equal(200);
       expect(res.body).to.have.all.keys('request_id', 'status', 'result', 'metadata');
@@ -41,7 +41,7 @@ describe('seed 002 contract (api and worker in-process, real Redis)', () => {
       expect(echo.body.result).to.deep.equal({ value: { a: [1, 'x'] } });
     });
 
-    it('answers 400 VALIDATION_ERROR "number must be an integer" with field and value (seed 002)', async () => {
+    it('answers 400 VALIDATION_ERROR "number must be an integer" with field and value (the FunctionalScaffold API reference)', async () => {
       const res = await http('POST', `${stack.url}/invoke`, { number: 'abc' });
       expectError(res, 400, 'VALIDATION_ERROR');
       expect(res.body.message).to.equal('number must be an integer');
@@ -173,6 +173,23 @@ describe('seed 002 contract (api and worker in-process, real Redis)', () => {
       expect(res.status).to.equal(200);
       expect(res.body.status).to.equal('healthy');
       expect(Math.abs(res.body.timestamp - Date.now() / 1000)).to.be.below(5);
+    });
+
+    it('GET /health answers {status: healthy, version, timestamp} as the project FaaS API reference does', async () => {
+      const res = await http('GET', `${stack.url}/health`);
+      expect(res.status).to.equal(200);
+      expect(res.body).to.have.all.keys('status', 'version', 'timestamp');
+      expect(res.body.status).to.equal('healthy');
+      expect(res.body.version).to.be.a('string').and.not.empty;
+      expect(Math.abs(res.body.timestamp - Date.now() / 1000)).to.be.below(5);
+      expectError(await http('POST', `${stack.url}/health`), 405, 'METHOD_NOT_ALLOWED');
+    });
+
+    it('names an unknown body key in details.field', async () => {
+      const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 }, colour: 'red' });
+      expectError(res, 400, 'VALIDATION_ERROR');
+      expect(res.body.details.field).to.equal('colour');
+      expect(res.body.message).to.equal('colour is not a known field');
     });
 
     it('GET /readyz answers ready with checks including algorithm: true', async () => {

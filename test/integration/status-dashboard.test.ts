@@ -19,7 +19,7 @@ import { memoryLogger, startStack, type Stack } from '../helpers/stack.js';
 
 /**
  * GET /status, GET /workers/{worker_id}/resources and the Bull Board dashboard at /admin/queues
- * (issue 4): a real redis-server, the API and a worker in-process over real HTTP, a second worker
+ * (docs/operations.md): a real redis-server, the API and a worker in-process over real HTTP, a second worker
  * as a real process, and Bull Board's own read-only mode checked on its own.
  */
 
@@ -236,6 +236,26 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
       }
       const css = /href="(static\/css\/[^"]+\.css)"/.exec(res.text)![1]!;
       expect((await http('GET', `${stack.url}/admin/queues/${css}`)).headers.get('content-type')).to.match(/text\/css/);
+    });
+
+    it('makes no outside request: /docs, /redoc and /admin/queues reference no other host', async () => {
+      const own = new URL(stack.url).host;
+      const outside = (text: string) => [...text.matchAll(/https?:\/\/[^\s"'<>)]+/g)].map((m) => m[0]).filter((u) => new URL(u).host !== own);
+      for (const page of ['/docs', '/redoc', '/admin/queues']) {
+        const res = await http('GET', `${stack.url}${page}`);
+        expect(res.status, page).to.equal(200);
+        expect(outside(res.text), page).to.deep.equal([]);
+        // Its stylesheets load no font or image from elsewhere either.
+        for (const [, href] of res.text.matchAll(/<link\b[^>]*href="([^"]+\.css)"/g)) {
+          const css = await http('GET', new URL(href!, `${stack.url}${page.endsWith('/queues') ? `${page}/` : page}`).href);
+          expect(css.status, href).to.equal(200);
+          expect(outside(css.text.replace(/\/\*[\s\S]*?\*\//g, '')).filter((u) => !u.startsWith('http://www.w3.org/')), href).to.deep.equal([]);
+        }
+      }
+      // The UIs' scripts: ReDoc's menu logo is inlined, and Swagger UI sends nothing to its online validator.
+      const redoc = await http('GET', `${stack.url}/redoc/redoc.standalone.js`);
+      expect(redoc.text).not.to.contain('cdn.redoc.ly');
+      expect((await http('GET', `${stack.url}/docs/init.js`)).text).to.contain('validatorUrl: null');
     });
 
     it('lists the jobs and webhooks queues in its API, read-only, and a new pool within the refresh time', async () => {

@@ -4,7 +4,9 @@ import { SignJWT, base64url, generateKeyPair } from 'jose';
 import { createApp } from '../../api/app.js';
 import type { JobService } from '../../api/job-service.js';
 import { accessFor, ROUTE_ACCESS } from '../../api/middleware/auth.js';
-import { buildOpenApiDocument } from '../../api/openapi.js';
+import { buildOpenApiDocument } from '../../api/openapi/document.js';
+import { ROUTES } from '../../api/routes/index.js';
+import { DOC_ASSET_PREFIXES } from '../../api/routes/meta.js';
 import { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { parseApiKey } from '../../shared/auth/api-key-store.js';
 import { JwtVerifier } from '../../shared/auth/jwt-verifier.js';
@@ -59,6 +61,7 @@ describe('auth: the scope table', () => {
   it('maps each route to its access, as Express matches paths (any case, trailing slash, HEAD as GET)', () => {
     expect(accessFor('GET', '/healthz')).to.equal('open');
     expect(accessFor('GET', '/readyz/')).to.equal('open');
+    expect(accessFor('GET', '/health')).to.equal('open');
     expect(accessFor('GET', '/openapi.json')).to.equal('open');
     expect(accessFor('GET', '/docs/assets/swagger-ui.css')).to.equal('open');
     expect(accessFor('GET', '/redoc/redoc.standalone.js')).to.equal('open');
@@ -76,7 +79,7 @@ describe('auth: the scope table', () => {
     expect(accessFor('GET', '/jobs/a1b2c3d4e5f6/cancel')).to.equal('authenticated');
     expect(accessFor('DELETE', '/jobs/a1b2c3d4e5f6')).to.equal('authenticated');
     expect(accessFor('GET', '/nope')).to.equal('authenticated');
-    // Issue 4: status, worker resources, and the dashboard (view: read; any other method: admin).
+    // Status, worker resources, and the dashboard (view: read; any other method: admin).
     expect(accessFor('GET', '/status')).to.equal('read');
     expect(accessFor('GET', '/workers/host:1/resources/')).to.equal('read');
     expect(accessFor('HEAD', '/admin/queues')).to.equal('read');
@@ -111,10 +114,15 @@ describe('auth: the scope table', () => {
     };
     walk((app as unknown as { router: Router & { stack: Layer[] } }).router.stack);
     expect(routes.length).to.be.greaterThan(8);
+    const declared = new Set(ROUTES.map((d) => `${d.method.toUpperCase()} ${d.path.replace(/\{([^}]+)\}/g, ':$1')}`));
     for (const r of routes) {
       const access = accessFor(r.method, r.path.replace(/:[A-Za-z0-9_]+/g, 'x'));
       expect(access, `${r.method} ${r.path} has no line in ROUTE_ACCESS`).not.to.equal('authenticated');
+      // Served only through a declaration (api/routes/*), or as a file of the documentation pages.
+      const isDocAsset = DOC_ASSET_PREFIXES.some((prefix) => r.path.startsWith(prefix));
+      expect(declared.has(`${r.method} ${r.path}`) || isDocAsset, `${r.method} ${r.path} is served without a route declaration`).to.equal(true);
     }
+    for (const d of ROUTES) expect(routes.some((r) => r.method === d.method.toUpperCase() && r.path === d.path.replace(/\{([^}]+)\}/g, ':$1')), `${d.method} ${d.path} declared but not served`).to.equal(true);
     expect(ROUTE_ACCESS.every((r) => r.pattern.flags.includes('i')), 'patterns match any case, as Express does').to.equal(true);
   });
 

@@ -3,7 +3,7 @@ import { InvokeRequestSchema, JobRequestSchema, WebhookUrlSchema } from '../../a
 import { AlgorithmRegistry, DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 
 describe('request schemas', () => {
-  it('accepts seed 002 POST /jobs body', () => {
+  it('accepts the FunctionalScaffold API reference POST /jobs body', () => {
     const body = { algorithm: 'PrimeChecker', params: { number: 17 }, webhook: 'https://example.com/callback' };
     expect(JobRequestSchema.parse(body)).to.deep.equal(body);
   });
