@@ -59,107 +59,110 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
   const roles = (): Roles => ({ bench: [process.pid], 'bullmq-worker': [worker.m.proc.pid!], redis: [ctx.redis.pid] });
   const queue = new Queue('rt', { connection, prefix: BASE_PREFIX });
   const events = new QueueEvents('rt', { connection, prefix: BASE_PREFIX });
-  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-  // waitUntilFinished adds a 'closing' listener to the queue per waiting job (50 at once below).
-  queue.setMaxListeners(200);
-  const roundTrip = async (): Promise<number> => {
-    const t = performance.now();
-    const job = await queue.add('noop', jobPayload(), BASE_JOB_OPTIONS);
-    await job.waitUntilFinished(events, 30_000);
-    return performance.now() - t;
-  };
-
-  // (1) sequential round trips
-  log(`bullmq: sequential round trips (warm-up 200, then ${cfg.seqJobs})`);
-  const warmUntil = performance.now() + 30_000;
-  for (let i = 0; i < 200 && performance.now() < warmUntil; i++) await roundTrip();
-  {
-    const lat: number[] = [];
-    const a = await meter.snap(roles());
-    const t0 = performance.now();
-    const deadline = t0 + 30_000;
-    while (lat.length < cfg.seqJobs && performance.now() < deadline) lat.push(await roundTrip());
-    const secs = (performance.now() - t0) / 1000;
-    res.baseSeq = stats(lat, secs);
-    cpuRows.push(cpuDiff('bullmq: round trip, 1 at a time', a, await meter.snap(roles()), lat.length));
-  }
-
-  // (2) 50 concurrent round trips, duration-bounded
-  log(`bullmq: 50 concurrent round trips for ${cfg.durationS} s`);
-  {
-    const loop = async (until: number, into?: number[]) => {
-      while (performance.now() < until) {
-        const ms = await roundTrip();
-        into?.push(ms);
-      }
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    // waitUntilFinished adds a 'closing' listener to the queue per waiting job (50 at once below).
+    queue.setMaxListeners(200);
+    const roundTrip = async (): Promise<number> => {
+      const t = performance.now();
+      const job = await queue.add('noop', jobPayload(), BASE_JOB_OPTIONS);
+      await job.waitUntilFinished(events, 30_000);
+      return performance.now() - t;
     };
-    const warm = performance.now() + 1000;
-    await Promise.all(Array.from({ length: 50 }, () => loop(warm)));
-    const lat: number[] = [];
-    const a = await meter.snap(roles());
-    const t0 = performance.now();
-    const until = t0 + cfg.durationS * 1000;
-    await Promise.all(Array.from({ length: 50 }, () => loop(until, lat)));
-    const secs = (performance.now() - t0) / 1000;
-    res.baseConc = stats(lat, secs);
-    cpuRows.push(cpuDiff('bullmq: round trip, 50 concurrent', a, await meter.snap(roles()), lat.length));
-  }
-  await events.close();
 
-  // (3) addBulk to a queue no worker reads
-  const bulkTotal = 20_000;
-  log(`bullmq: addBulk ${bulkTotal} jobs in batches of 1000`);
-  {
-    const bulk = new Queue('bulk', { connection, prefix: BASE_PREFIX });
-    await bulk.waitUntilReady();
-    const batch = () => Array.from({ length: 1000 }, () => ({ name: 'noop', data: jobPayload(), opts: BASE_JOB_OPTIONS }));
-    await bulk.addBulk(batch()); // warm-up
-    const a = await meter.snap(roles());
-    const t0 = performance.now();
-    for (let i = 0; i < bulkTotal / 1000; i++) await bulk.addBulk(batch());
-    const secs = (performance.now() - t0) / 1000;
-    res.baseBulk = bulkTotal / secs;
-    cpuRows.push(cpuDiff('bullmq: addBulk', a, await meter.snap(roles()), bulkTotal));
-    await bulk.obliterate({ force: true });
-    await bulk.close();
-  }
-
-  // (4) async completions: add N jobs (50 adds in flight, as POST /jobs below), time to the last completion
-  log(`bullmq: async completions, ${cfg.asyncJobs} jobs`);
-  {
-    await worker.request({ type: 'start', queue: 'async', concurrency: cfg.baseConcurrency }, 'started');
-    const q = new Queue('async', { connection, prefix: BASE_PREFIX });
-    await q.waitUntilReady();
-    const before = await worker.request({ type: 'count' }, 'count');
-    const a = await meter.snap(roles());
-    const t0 = Date.now();
-    const submitUntil = t0 + ASYNC_SUBMIT_LIMIT_MS;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        while (next < cfg.asyncJobs && Date.now() < submitUntil) {
-          next++;
-          await q.add('noop', { ...jobPayload(), mode: 'async' }, BASE_JOB_OPTIONS);
-        }
-      }),
-    );
-    const submitSeconds = (Date.now() - t0) / 1000;
-    const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
-    let last = before;
-    while (Date.now() < deadline) {
-      last = await worker.request({ type: 'count' }, 'count');
-      if (last.completed - before.completed >= cfg.asyncJobs) break;
-      await sleep(10);
+    // (1) sequential round trips
+    log(`bullmq: sequential round trips (warm-up 200, then ${cfg.seqJobs})`);
+    const warmUntil = performance.now() + 30_000;
+    for (let i = 0; i < 200 && performance.now() < warmUntil; i++) await roundTrip();
+    {
+      const lat: number[] = [];
+      const a = await meter.snap(roles());
+      const t0 = performance.now();
+      const deadline = t0 + 30_000;
+      while (lat.length < cfg.seqJobs && performance.now() < deadline) lat.push(await roundTrip());
+      const secs = (performance.now() - t0) / 1000;
+      res.baseSeq = stats(lat, secs);
+      cpuRows.push(cpuDiff('bullmq: round trip, 1 at a time', a, await meter.snap(roles()), lat.length));
     }
-    cpuRows.push(cpuDiff('bullmq: async add + complete', a, await meter.snap(roles()), cfg.asyncJobs));
-    const done = last.completed - before.completed;
-    if (done < cfg.asyncJobs) throw new Error(`bullmq async: only ${done}/${cfg.asyncJobs} completed within the limits`);
-    const seconds = (last.lastAt - t0) / 1000;
-    res.baseAsync = { perSecond: cfg.asyncJobs / seconds, seconds, submitSeconds };
-    await q.close();
-  }
 
-  await queue.close();
+    // (2) 50 concurrent round trips, duration-bounded
+    log(`bullmq: 50 concurrent round trips for ${cfg.durationS} s`);
+    {
+      const loop = async (until: number, into?: number[]) => {
+        while (performance.now() < until) {
+          const ms = await roundTrip();
+          into?.push(ms);
+        }
+      };
+      const warm = performance.now() + 1000;
+      await Promise.all(Array.from({ length: 50 }, () => loop(warm)));
+      const lat: number[] = [];
+      const a = await meter.snap(roles());
+      const t0 = performance.now();
+      const until = t0 + cfg.durationS * 1000;
+      await Promise.all(Array.from({ length: 50 }, () => loop(until, lat)));
+      const secs = (performance.now() - t0) / 1000;
+      res.baseConc = stats(lat, secs);
+      cpuRows.push(cpuDiff('bullmq: round trip, 50 concurrent', a, await meter.snap(roles()), lat.length));
+    }
+    await events.close();
+
+    // (3) addBulk to a queue no worker reads
+    const bulkTotal = 20_000;
+    log(`bullmq: addBulk ${bulkTotal} jobs in batches of 1000`);
+    {
+      const bulk = new Queue('bulk', { connection, prefix: BASE_PREFIX });
+      await bulk.waitUntilReady();
+      const batch = () => Array.from({ length: 1000 }, () => ({ name: 'noop', data: jobPayload(), opts: BASE_JOB_OPTIONS }));
+      await bulk.addBulk(batch()); // warm-up
+      const a = await meter.snap(roles());
+      const t0 = performance.now();
+      for (let i = 0; i < bulkTotal / 1000; i++) await bulk.addBulk(batch());
+      const secs = (performance.now() - t0) / 1000;
+      res.baseBulk = bulkTotal / secs;
+      cpuRows.push(cpuDiff('bullmq: addBulk', a, await meter.snap(roles()), bulkTotal));
+      await bulk.obliterate({ force: true });
+      await bulk.close();
+    }
+
+    // (4) async completions: add N jobs (50 adds in flight, as POST /jobs below), time to the last completion
+    log(`bullmq: async completions, ${cfg.asyncJobs} jobs`);
+    {
+      await worker.request({ type: 'start', queue: 'async', concurrency: cfg.baseConcurrency }, 'started');
+      const q = new Queue('async', { connection, prefix: BASE_PREFIX });
+      await q.waitUntilReady();
+      const before = await worker.request({ type: 'count' }, 'count');
+      const a = await meter.snap(roles());
+      const t0 = Date.now();
+      const submitUntil = t0 + ASYNC_SUBMIT_LIMIT_MS;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          while (next < cfg.asyncJobs && Date.now() < submitUntil) {
+            next++;
+            await q.add('noop', { ...jobPayload(), mode: 'async' }, BASE_JOB_OPTIONS);
+          }
+        }),
+      );
+      const submitSeconds = (Date.now() - t0) / 1000;
+      const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
+      let last = before;
+      while (Date.now() < deadline) {
+        last = await worker.request({ type: 'count' }, 'count');
+        if (last.completed - before.completed >= cfg.asyncJobs) break;
+        await sleep(10);
+      }
+      cpuRows.push(cpuDiff('bullmq: async add + complete', a, await meter.snap(roles()), cfg.asyncJobs));
+      const done = last.completed - before.completed;
+      if (done < cfg.asyncJobs) throw new Error(`bullmq async: only ${done}/${cfg.asyncJobs} completed within the limits`);
+      const seconds = (last.lastAt - t0) / 1000;
+      res.baseAsync = { perSecond: cfg.asyncJobs / seconds, seconds, submitSeconds };
+      await q.close();
+    }
+  } finally {
+    // Also on a failure: no client of the bench outlives its redis-server.
+    await Promise.allSettled([events.close(), queue.close()]);
+  }
   await worker.request({ type: 'stop' }, 'stopped').catch(() => undefined);
   await stopProc(worker.m, 5000);
 }
