@@ -35,7 +35,7 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions): stri
   if (res.jobs50) notes.push(`POST /jobs non-2xx / errors: ${res.jobs50.errors}`);
   if (res.async) notes.push(`async: ${res.async.failed} failed jobs, ${res.async.submitErrors} submit errors`);
   notes.push(
-    'Both sides: the client (bench.ts, incl. autocannon / the BullMQ Queue) is this process; workers are separate processes;',
+    'Both sides: the client (the bench process, incl. autocannon / the BullMQ Queue) is this process; workers are separate processes;',
     `  all share ${cpus().length} cores with redis-server. Latencies are client-side, 2xx only; per second = 2xx / measured seconds.`,
     '  BullMQ round trip = queue.add + job.waitUntilFinished(queueEvents); fnqueue round trip = HTTP /invoke (API → queue → worker → runner child → record → pub/sub → API).',
     '  async: 50 adds / POST /jobs in flight; time from the first add to the last completion.',
