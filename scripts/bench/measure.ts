@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The `q` quantile (0..1) of ascending `sorted`; NaN when empty. */
@@ -27,7 +28,9 @@ export function stats(latencies: number[], seconds: number): LatencyStats {
 /** Monotonic time in µs (CLOCK_MONOTONIC, the clock of V8's profile timestamps). */
 export const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
+/** `x` with `digits` decimals, or 'n/a' when unmeasured. */
 export const fmt = (x: number | undefined, digits = 2): string => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
+/** `x` rounded, with thousands separators, or 'n/a' when unmeasured. */
 export const fmtInt = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? 'n/a' : Math.round(x).toLocaleString('en-US'));
 
 /** A markdown table; the first column (and those in `left`) left-aligned, the others right-aligned. */

@@ -22,6 +22,7 @@ export interface Managed {
   exited: Promise<void>;
 }
 
+/** Neither exited nor killed by a signal. */
 export const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
 /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once it exited. */
