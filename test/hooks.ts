@@ -2,9 +2,11 @@ import { closeAll, mark, openResources } from './helpers/resources.js';
 
 /**
  * Root hooks (graphile/worker's rule): a test that leaves a process, server, queue or connection
- * open fails, named: `"<full test title>" left open: ...`. Each test is compared with what was open
- * when it started, so what a suite opens in before() and closes in after() is not counted; a suite
- * whose own hooks leave something open fails in an "after all" hook that names the suite. What is
+ * open (what test/helpers/resources.ts tracks) fails, named: `"<full test title>" left open: ...`.
+ * Each test is compared with what was open when it started, so what a suite opens in before() and
+ * closes in after() is not counted; a suite whose own hooks leave something open fails in an
+ * "after all" hook that names the suite. Untracked child processes are counted per top-level suite
+ * (a pool opened in before() starts its children lazily, during the tests) and at the end. What is
  * found is closed, so the next tests run clean and the run can end.
  */
 
@@ -28,10 +30,11 @@ function childHandles(): number {
 }
 const baseline = (): Baseline => ({ mark: mark(), children: childHandles() });
 
-/** What was opened since `since` and is still open (closed now), or undefined. */
-async function leakedSince(since: Baseline): Promise<string | undefined> {
+/** What was opened since `since` and is still open (closed now), or undefined; child processes too with `children`. */
+async function leakedSince(since: Baseline, children: boolean): Promise<string | undefined> {
   const left = openResources(since.mark);
   if (left.length) await closeAll(since.mark);
+  if (!children) return left.length ? left.join(', ') : undefined;
   let extra = childHandles() - since.children;
   for (const until = Date.now() + CHILD_SETTLE_MS; extra > 0 && Date.now() < until; extra = childHandles() - since.children) {
     await new Promise((r) => setTimeout(r, 50));
@@ -42,7 +45,7 @@ async function leakedSince(since: Baseline): Promise<string | undefined> {
 }
 
 /** Wraps every suite's own hooks in a baseline (first "before all") and a check (last "after all"). */
-function instrument(suite: Mocha.Suite): void {
+function instrument(suite: Mocha.Suite, topLevel: boolean): void {
   for (const child of suite.suites) {
     let start: Baseline = baseline();
     child.beforeAll('leak check: baseline', () => {
@@ -52,10 +55,10 @@ function instrument(suite: Mocha.Suite): void {
     const hooks = (child as unknown as { _beforeAll: unknown[] })._beforeAll;
     if (Array.isArray(hooks)) hooks.unshift(hooks.pop());
     child.afterAll('leak check', async () => {
-      const leak = await leakedSince(start);
-      if (leak) throw new Error(`"${child.fullTitle()}" (its before/after hooks) left open: ${leak}`);
+      const leak = await leakedSince(start, topLevel);
+      if (leak) throw new Error(`"${child.fullTitle()}" (its hooks${topLevel ? ', or child processes of its tests' : ''}) left open: ${leak}`);
     });
-    instrument(child);
+    instrument(child, false);
   }
 }
 
@@ -64,13 +67,13 @@ let testStart: Baseline = baseline();
 export const mochaHooks = {
   beforeAll(this: Mocha.Context) {
     const root = this.test?.parent;
-    if (root) instrument(root);
+    if (root) instrument(root, true);
   },
   beforeEach() {
     testStart = baseline();
   },
   async afterEach(this: Mocha.Context) {
-    const leak = await leakedSince(testStart);
+    const leak = await leakedSince(testStart, false);
     // Fails the test itself (not this hook), so mocha goes on with the next tests.
     if (leak) (this.test as Mocha.Hook).error(new Error(`"${this.currentTest?.fullTitle()}" left open: ${leak}`));
   },
