@@ -7,13 +7,11 @@
  * - Ctrl-C / SIGTERM stops the API and workers (they drain), then Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
-import { freePort } from '../shared/net/free-port.js';
+import { RedisServerNotFoundError, startRedisServer, type RedisServer } from './lib/redis-server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REDIS_MISSING = `redis-server was not found on PATH, and REDIS_URL is not set.
@@ -22,48 +20,25 @@ Fix one of:
   - use a Redis you run: REDIS_URL=redis://host:6379 npm start
   - run everything in containers: docker compose up`;
 
+/**
+ * The local stack's defaults for its children, under what the environment sets: a laptop's stack
+ * listens on loopback only (containers set HOST=0.0.0.0), and local webhook receivers live on
+ * localhost, which the SSRF guard refuses (compose and any other deployment keep its default, false).
+ * See docs/configuration.md.
+ */
+const LOCAL_DEFAULTS = { HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE: 'true' } as const;
+
+/** The environment, read once here and handed to the config and to the children. */
+const ENV: NodeJS.ProcessEnv = process.env;
+
 let config: Config;
 try {
-  config = loadConfig();
+  config = loadConfig(ENV);
 } catch (err) {
   process.stderr.write(`${(err as ConfigError).message}\n`);
   process.exit(2);
 }
 const logger = createLogger('start', config.LOG_LEVEL);
-
-
-/** Starts redis-server with AOF in DATA_DIR; resolves with its URL once it answers PING. */
-async function startRedis(): Promise<{ url: string; proc: ChildProcess }> {
-  const dir = path.resolve(config.DATA_DIR);
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'];
-  // Its own process group: a terminal's Ctrl-C reaches the api and workers, which drain before Redis stops.
-  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  await new Promise<void>((resolve, reject) => {
-    proc.once('spawn', () => resolve());
-    proc.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(REDIS_MISSING) : err));
-  });
-  proc.stdout?.on('data', (d: Buffer) => logger.debug(d.toString().trim(), { source: 'redis-server' }));
-  proc.stderr?.on('data', (d: Buffer) => logger.warn(d.toString().trim(), { source: 'redis-server' }));
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  for (let i = 0; i < 100; i++) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      logger.info('redis-server started', { url, data_dir: dir, pid: proc.pid });
-      return { url, proc };
-    } catch {
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('redis-server did not answer within 10 s');
-}
 
 interface Managed {
   name: string;
@@ -101,25 +76,37 @@ function waitExit(proc: ChildProcess | undefined, timeoutMs: number): Promise<vo
   });
 }
 
+/** Starts redis-server with AOF in DATA_DIR (scripts/lib/redis-server.ts), its output in this log. */
+async function startRedis(): Promise<RedisServer> {
+  const server = await startRedisServer({
+    dir: config.DATA_DIR,
+    appendonly: true,
+    // Its own process group: a terminal's Ctrl-C reaches the api and workers, which drain before Redis stops.
+    detached: true,
+    onOutput: (line, stream) => (stream === 'stdout' ? logger.debug(line, { source: 'redis-server' }) : logger.warn(line, { source: 'redis-server' })),
+  });
+  logger.info('redis-server started', { url: server.url, data_dir: server.dir, pid: server.child.pid });
+  return server;
+}
+
 async function main(): Promise<void> {
-  let redis: { url: string; proc?: ChildProcess };
+  let redis: { url: string; server?: RedisServer };
   if (config.REDIS_URL) {
     redis = { url: config.REDIS_URL };
   } else {
     try {
-      redis = await startRedis();
+      const server = await startRedis();
+      redis = { url: server.url, server };
     } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
+      process.stderr.write(`${err instanceof RedisServerNotFoundError ? REDIS_MISSING : (err as Error).message}\n`);
       process.exit(1);
     }
   }
 
-  // A laptop's stack listens on loopback only unless HOST says otherwise (containers set HOST=0.0.0.0).
-  const baseEnv: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, HOST: process.env.HOST || '127.0.0.1' };
-  // Local receivers live on localhost, which the SSRF guard refuses: off for a laptop's stack unless set
-  // (compose and any other deployment keep the default, false).
-  if (!process.env.WEBHOOK_ALLOW_PRIVATE) {
-    baseEnv.WEBHOOK_ALLOW_PRIVATE = 'true';
+  const baseEnv: NodeJS.ProcessEnv = { ...ENV, REDIS_URL: redis.url };
+  const defaulted = Object.entries(LOCAL_DEFAULTS).filter(([name]) => !baseEnv[name]);
+  for (const [name, value] of defaulted) baseEnv[name] = value;
+  if (defaulted.some(([name]) => name === 'WEBHOOK_ALLOW_PRIVATE')) {
     logger.info('WEBHOOK_ALLOW_PRIVATE=true for local use: webhooks may reach localhost and private addresses (set WEBHOOK_ALLOW_PRIVATE=false to refuse them)');
   }
   managed.push({ name: 'api', entry: 'api/main.ts', env: baseEnv });
@@ -136,9 +123,10 @@ async function main(): Promise<void> {
     logger.info('stopping', { signal });
     for (const m of managed) m.proc?.kill('SIGTERM');
     await Promise.all(managed.map((m) => waitExit(m.proc, config.SHUTDOWN_GRACE_MS + 5000)));
-    if (redis.proc) {
-      redis.proc.kill('SIGTERM');
-      await waitExit(redis.proc, 10_000);
+    if (redis.server) {
+      const proc = redis.server.child;
+      proc.kill('SIGTERM');
+      await waitExit(proc, 10_000);
     }
     logger.info('stopped');
     process.exit(0);
@@ -146,7 +134,7 @@ async function main(): Promise<void> {
   // `on`: a second Ctrl-C must not kill this supervisor while its children drain (stop is idempotent).
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  redis.proc?.on('exit', (code) => {
+  redis.server?.child.on('exit', (code) => {
     if (!stopping) {
       logger.error('redis-server exited; stopping', { exit_code: code });
       void stop('redis-exit');

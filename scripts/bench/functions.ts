@@ -1,32 +1,44 @@
 /**
- * Benchmark of the function runner (issue 3, item 10): `node --import tsx scripts/bench-functions.ts`.
+ * `npm run bench:functions`: benchmark of the function runner, `node --import tsx scripts/bench/functions.ts`.
+ * See docs/performance.md.
  *
- * For each runtime (nodejs, python), with the seed's echo handler and a small JSON event:
+ * For each runtime (nodejs, python), with the echo handler of the function API reference and a small JSON event:
  *   warm     BENCH_FN_WARM sequential invocations (default 300, after 300 unmeasured to let both JITs settle) on one warm process
  *   cold     BENCH_FN_COLD invocations (default 20), each of a new function, so each spawns its process
  *   spawn    the plain baseline: BENCH_FN_SPAWN runs (default 20) of `node -e` / `python3 -c` executing the
  *            same handler on the same event, one process per call, no sandbox, no limits
  *   handler  the handler's own time as the host measured it around the call (handler_ms)
  * and prints p50/p99 in ms, the warm overhead (warm p50 − handler p50) and the spawn/warm ratio,
- * against the issue's targets: overhead ≤ 0.3 ms p50, warm ≥ 50× faster than spawn-per-call.
- * Every process it starts is stopped before it exits. Exit code 0 after printing, 1 on error.
+ * against the targets: overhead ≤ 0.3 ms p50, warm ≥ 50× faster than spawn-per-call.
+ * Every process it starts is stopped before it exits; a baseline process is killed after 10 s.
+ * Exit code 0 after printing, 1 on error, 2 on a bad knob.
  *
- * Env knobs: BENCH_FN_WARM, BENCH_FN_COLD, BENCH_FN_SPAWN (counts above); BENCH_FN_SANDBOX
- * (auto|bwrap|off, default auto).
+ * Env knobs (parsed in options.ts): BENCH_FN_WARM, BENCH_FN_COLD, BENCH_FN_SPAWN (counts above);
+ * BENCH_FN_SANDBOX (auto|bwrap|off, default auto).
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { FunctionPool, type FunctionSpec } from '../worker/functions/function-pool.js';
-import { resolveRuntime, type FunctionRuntime, type SandboxMode } from '../worker/functions/sandbox.js';
+import { FunctionPool, type FunctionSpec } from '../../worker/functions/function-pool.js';
+import { resolveRuntime, type FunctionRuntime } from '../../worker/functions/sandbox.js';
+import { BenchOptionsError, parseFunctionBenchOptions, type FunctionBenchOptions } from './options.js';
 
-const WARM = Number(process.env.BENCH_FN_WARM ?? 300);
+/** Unmeasured warm invocations before the measured ones, to let both JITs settle. */
 const WARMUP = 300;
-const COLD = Number(process.env.BENCH_FN_COLD ?? 20);
-const SPAWN = Number(process.env.BENCH_FN_SPAWN ?? 20);
-const SANDBOX = (process.env.BENCH_FN_SANDBOX ?? 'auto') as SandboxMode;
+/** A spawn-per-call baseline process still running after this is killed (and the bench fails). */
+const SPAWN_LIMIT_MS = 10_000;
 
-/** The seed examples (seed 003), verbatim. */
+let opts: FunctionBenchOptions;
+try {
+  opts = parseFunctionBenchOptions(process.env);
+} catch (err) {
+  if (!(err instanceof BenchOptionsError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
+const { warm: WARM, cold: COLD, spawn: SPAWN, sandbox: SANDBOX } = opts;
+
+/** The examples of the function API reference, verbatim. */
 const HANDLERS: Record<FunctionRuntime, string> = {
   nodejs: 'function handler(event) { return event }',
   python: 'def handler(event): return event',
@@ -65,10 +77,12 @@ async function spawnOnce(runtime: FunctionRuntime, exe: string): Promise<number>
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), SPAWN_LIMIT_MS);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', reject);
     child.on('close', (code) => {
+      clearTimeout(timer);
       const ms = performance.now() - t0;
       if (code !== 0 || JSON.stringify(JSON.parse(out)) !== event) reject(new Error(`baseline ${runtime} failed (exit ${code}): ${out.slice(0, 200)}`));
       else resolve(ms);
@@ -141,7 +155,7 @@ async function main(): Promise<number> {
       ];
       for (const [name, s] of rows) console.log(`${r.runtime.padEnd(8)} ${name.padEnd(24)}${f(s.p50)} ${f(s.p99)}`);
     }
-    console.log('\ntargets (issue 3): warm overhead ≤ 0.3 ms p50 over the handler; warm ≥ 50× faster than spawn-per-call');
+    console.log('\ntargets: warm overhead ≤ 0.3 ms p50 over the handler; warm ≥ 50× faster than spawn-per-call');
     for (const r of reports) {
       const overhead = r.warm.p50 - r.handler.p50;
       const ratio = r.spawn.p50 / r.warm.p50;

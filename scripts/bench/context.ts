@@ -1,0 +1,41 @@
+/** What every phase of `npm run bench` is handed, and the results it fills in. */
+import type { CpuMeter, CpuRow } from './cpu.js';
+import type { LatencyStats } from './measure.js';
+import type { BenchOptions } from './options.js';
+import type { ProcessGroup } from './processes.js';
+
+/** The reference floor servers (floors.ts), in the order they run. */
+export const FLOOR_KINDS = ['http', 'express', 'express+add'] as const;
+export type FloorKind = (typeof FLOOR_KINDS)[number];
+
+/** How long a phase may submit its async jobs, and then wait for them to finish. */
+export const ASYNC_SUBMIT_LIMIT_MS = 60_000;
+export const ASYNC_FINISH_LIMIT_MS = 60_000;
+
+/** Everything measured; a phase that did not run leaves its fields unset. */
+export interface Results {
+  baseSeq?: LatencyStats;
+  baseConc?: LatencyStats;
+  baseBulk?: number;
+  baseAsync?: { perSecond: number; seconds: number; submitSeconds: number };
+  invoke1?: LatencyStats;
+  echo1?: LatencyStats;
+  invoke50?: LatencyStats;
+  jobs50?: LatencyStats & { errors: string };
+  async?: { perSecond: number; seconds: number; submitSeconds: number; failed: number; submitErrors: number };
+  floors?: Partial<Record<FloorKind, LatencyStats>>;
+}
+
+/** The bench's shared state, handed to each phase. */
+export interface BenchContext {
+  opts: BenchOptions;
+  procs: ProcessGroup;
+  meter: CpuMeter;
+  redis: { url: string; port: number; pid: number };
+  /** Where BENCH_PROFILE's profiles go; undefined without BENCH_PROFILE. */
+  profileDir?: string;
+  res: Results;
+  cpuRows: CpuRow[];
+  /** Per profiled phase, its window on the monotonic clock (µs), for the profile summaries. */
+  windows: Record<string, { from: number; to: number }>;
+}

@@ -1,0 +1,130 @@
+/**
+ * Phase B's setup: the real API (api/main.ts) and BENCH_WORKERS worker processes (worker/main.ts)
+ * on the bench's redis-server, with a fresh QUEUE_PREFIX, warmed up; and the measuring of one
+ * autocannon load against them (CPU per role, profile window).
+ */
+import path from 'node:path';
+import { freePort } from '../../shared/net/free-port.js';
+import type { BenchContext } from './context.js';
+import { childrenOf, cpuDiff, type Roles } from './cpu.js';
+import { cannon, log, monoUs, sleep, type CannonRun } from './measure.js';
+import { alive, ROOT, stopProc, type Managed } from './processes.js';
+import { profileArgs } from './profile.js';
+
+/** A running fnqueue (API + workers) under load from the bench. */
+export interface FnqueueStack {
+  /** `http://127.0.0.1:<port>` of the API. */
+  baseUrl: string;
+  queuePrefix: string;
+  /** Pids per role now (the runner children change). */
+  roles(): Roles;
+  /**
+   * One measured load: a warm-up (3 s the first time, to warm the fresh processes' JIT, else 1 s),
+   * then BENCH_DURATION_S of POST `body` to `url` over `connections` connections (at BENCH_RATE
+   * when set and connections > 1); adds its CPU row and its profile window `id`.
+   */
+  measured(id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun>;
+  /** Stops the API and workers (they drain) and reports those that logged warnings. */
+  stop(): Promise<void>;
+}
+
+/** How long the API and each worker have to answer 200 on their probes. */
+const READY_LIMIT_MS = 40_000;
+
+/**
+ * Starts the API and the workers and waits until the API's /readyz and each worker's /healthz
+ * answer 200, then 20 warm-up /invoke calls each of PrimeChecker and Echo succeed.
+ * @throws Error when a process exits or is not ready within 40 s, or a warm-up call fails.
+ */
+export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
+  const cfg = ctx.opts;
+  const queuePrefix = `bench${Date.now().toString(36)}`;
+  const port = await freePort();
+  const base: NodeJS.ProcessEnv = {
+    ...cfg.childEnv,
+    REDIS_URL: ctx.redis.url,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    DIAGNOSTIC_ALGORITHMS: 'true',
+    QUEUE_PREFIX: queuePrefix,
+    WORKER_CONCURRENCY: String(cfg.concurrency),
+    SHUTDOWN_GRACE_MS: '5000',
+    // The rate limit and the queue-depth guard off (docs/configuration.md): the bench measures
+    // throughput, not their refusals.
+    RATE_LIMIT_PER_SECOND: '0',
+    MAX_QUEUE_DEPTH: '0',
+  };
+  const nodeArgs = (role: 'api' | 'worker', who: string) => (ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : []);
+  log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix})`);
+  const api = ctx.procs.node('api', path.join(ROOT, 'api/main.ts'), { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
+  const workerPorts: number[] = [];
+  const workers: Managed[] = [];
+  for (let i = 0; i < cfg.workers; i++) {
+    const wp = await freePort();
+    workerPorts.push(wp);
+    const who = `worker-${i + 1}`;
+    workers.push(ctx.procs.node(who, path.join(ROOT, 'worker/main.ts'), { ...base, WORKER_PORT: String(wp) }, { nodeArgs: nodeArgs('worker', who) }));
+  }
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  const waitOk = async (url: string, who: Managed) => {
+    const deadline = Date.now() + READY_LIMIT_MS;
+    while (Date.now() < deadline) {
+      if (!alive(who.proc)) throw new Error(`${who.name} exited during start:\n${who.tail.join('\n')}`);
+      try {
+        const r = await fetch(url);
+        await r.arrayBuffer();
+        if (r.status === 200) return;
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(100);
+    }
+    throw new Error(`${who.name}: ${url} not 200 within ${READY_LIMIT_MS / 1000} s:\n${who.tail.join('\n')}`);
+  };
+  await waitOk(`${baseUrl}/readyz`, api);
+  await Promise.all(workers.map((w, i) => waitOk(`http://127.0.0.1:${workerPorts[i]}/healthz`, w)));
+  for (const body of [{ number: 17 }, { algorithm: 'Echo', params: {} }]) {
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(`${baseUrl}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await r.text();
+      if (r.status !== 200) throw new Error(`warm-up /invoke ${JSON.stringify(body)} → ${r.status} ${text}`);
+    }
+  }
+  log('fnqueue: ready');
+
+  const roles = (): Roles => {
+    const workerPids = workers.map((w) => w.proc.pid!);
+    return {
+      bench: [process.pid],
+      api: [api.proc.pid!],
+      workers: workerPids,
+      runners: childrenOf(new Set(workerPids)),
+      redis: [ctx.redis.pid],
+    };
+  };
+
+  let first = true;
+  const measured = async (id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun> => {
+    const warmS = first ? 3 : 1;
+    first = false;
+    log(`fnqueue: ${label}: warm-up ${warmS} s, then ${cfg.durationS} s${connections > 1 && cfg.rate ? ` at a fixed ${cfg.rate} req/s` : ''}`);
+    const rate = connections > 1 ? cfg.rate : undefined;
+    await cannon(url, body, connections, warmS, rate);
+    const a = await ctx.meter.snap(roles());
+    const from = monoUs();
+    const run = await cannon(url, body, connections, cfg.durationS, rate);
+    ctx.windows[id] = { from, to: monoUs() };
+    ctx.cpuRows.push(cpuDiff(`fnqueue: ${label}`, a, await ctx.meter.snap(roles()), run.stats.n + Object.values(run.non2xx).reduce((x, y) => x + y, 0)));
+    return run;
+  };
+
+  const stop = async () => {
+    log('fnqueue: stopping the API and workers');
+    await Promise.all([api, ...workers].map((m) => stopProc(m, 12_000)));
+    const noisy = [api, ...workers].filter((m) => m.warnings > 0);
+    for (const m of noisy) log(`${m.name} logged ${m.warnings} warn/error lines; last: ${m.tail.slice(-3).join(' | ')}`);
+  };
+
+  return { baseUrl, queuePrefix, roles, measured, stop };
+}

@@ -1,0 +1,99 @@
+/** What `npm run bench` prints on stdout once its phases ran (docs/performance.md explains the tables). */
+import { cpus } from 'node:os';
+import { FLOOR_KINDS, type Results } from './context.js';
+import type { CpuRow } from './cpu.js';
+import { fmt, fmtInt, table, type LatencyStats } from './measure.js';
+import type { BenchOptions } from './options.js';
+
+/**
+ * The results as markdown tables: each measure against plain BullMQ with its ratio and target, the
+ * reference floors, then per phase CPU per process role, CPU µs per job by role, kernel share and
+ * context switches, and Redis commands per job.
+ */
+export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions): string {
+  const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+  const bullLabel = `plain BullMQ (1 worker proc, conc ${cfg.baseConcurrency})`;
+  const fnLabel = `fnqueue (API + ${cfg.workers} workers, conc ${cfg.concurrency})`;
+  const lat = (s?: LatencyStats) => (s ? `${fmt(s.p50)} / ${fmt(s.p99)}` : 'n/a');
+
+  const rEcho = ratio(res.echo1?.p50, res.baseSeq?.p50);
+  const rPrime = ratio(res.invoke1?.p50, res.baseSeq?.p50);
+  const rAsync = ratio(res.async?.perSecond, res.baseAsync?.perSecond);
+  const rows: string[][] = [
+    ['no-op round trip, 1 at a time: p50 / p99 ms', lat(res.baseSeq), `Echo /invoke ${lat(res.echo1)}`, rEcho ? `${fmt(rEcho)}×` : 'n/a', 'p50 ≤ 1.5×', verdict(rEcho === undefined ? undefined : rEcho <= 1.5)],
+    ['/invoke {"number":17}, 1 conn: p50 / p99 ms', `(no-op) ${lat(res.baseSeq)}`, lat(res.invoke1), rPrime ? `${fmt(rPrime)}×` : 'n/a', 'p50 ≤ 1.5×', verdict(rPrime === undefined ? undefined : rPrime <= 1.5)],
+    ['round trip, 50 concurrent: p50 / p99 ms', lat(res.baseConc), `/invoke ${lat(res.invoke50)}`, '', '', ''],
+    ['round trip, 50 concurrent: per second', fmtInt(res.baseConc?.perSecond), `/invoke ${fmtInt(res.invoke50?.perSecond)}`, res.invoke50 && res.baseConc ? `${fmt(res.invoke50.perSecond / res.baseConc.perSecond)}×` : 'n/a', '≥ 3,000/s', verdict(res.invoke50 ? res.invoke50.perSecond >= 3000 : undefined)],
+    ['submit only: jobs/s', `addBulk ${fmtInt(res.baseBulk)}`, `POST /jobs ${fmtInt(res.jobs50?.perSecond)}`, res.jobs50 ? `${fmt((res.jobs50.perSecond / 5000) * 100, 0)}% of target` : 'n/a', '≥ 5,000/s', verdict(res.jobs50 ? res.jobs50.perSecond >= 5000 : undefined)],
+    ['POST /jobs 50 conns: p50 / p99 ms', '', lat(res.jobs50), '', '', ''],
+    [`async add ${cfg.asyncJobs} → all completed: per second`, fmtInt(res.baseAsync?.perSecond), fmtInt(res.async?.perSecond), rAsync ? `${fmt(rAsync)}×` : 'n/a', '≥ 0.5×', verdict(rAsync === undefined ? undefined : rAsync >= 0.5)],
+    ['  (submit phase alone, s)', fmt(res.baseAsync?.submitSeconds), fmt(res.async?.submitSeconds), '', '', ''],
+  ];
+  let out = '\n' + table(['measure', bullLabel, fnLabel, 'ratio', 'target', ''], rows) + '\n';
+  const notes: string[] = [];
+  if (res.jobs50) notes.push(`POST /jobs non-2xx / errors: ${res.jobs50.errors}`);
+  if (res.async) notes.push(`async: ${res.async.failed} failed jobs, ${res.async.submitErrors} submit errors`);
+  notes.push(
+    'Both sides: the client (the bench process, incl. autocannon / the BullMQ Queue) is this process; workers are separate processes;',
+    `  all share ${cpus().length} cores with redis-server. Latencies are client-side, 2xx only; per second = 2xx / measured seconds.`,
+    '  BullMQ round trip = queue.add + job.waitUntilFinished(queueEvents); fnqueue round trip = HTTP /invoke (API → queue → worker → runner child → record → pub/sub → API).',
+    '  async: 50 adds / POST /jobs in flight; time from the first add to the last completion.',
+  );
+  out += '\n' + notes.join('\n') + '\n';
+
+  if (res.floors && Object.keys(res.floors).length) {
+    out +=
+      '\nReference floors on this machine: a POST /jobs-like endpoint without fnqueue, 50 conns, no workers running:\n' +
+      table(
+        ['server', 'req/s', 'p50 / p99 ms', 'POST /jobs vs it'],
+        FLOOR_KINDS.filter((k) => res.floors?.[k]).map((k) => {
+          const f = res.floors![k]!;
+          return [k === 'http' ? 'node:http + JSON.parse' : k === 'express' ? 'Express 5 + express.json' : 'Express 5 + express.json + BullMQ queue.add', fmtInt(f.perSecond), lat(f), res.jobs50 ? `${fmt((res.jobs50.perSecond / f.perSecond) * 100, 0)}%` : 'n/a'];
+        }),
+      ) +
+      '\n';
+  }
+
+  const roleNames = [...new Set(cpuRows.flatMap((r) => Object.keys(r.roles)))];
+  out +=
+    '\nCPU per process role during each phase (% of one core; machine = all cores, any process, of ' +
+    `${cpus().length * 100}%):\n` +
+    table(
+      ['phase', 's', ...roleNames, 'machine'],
+      cpuRows.map((r) => [r.phase, fmt(r.seconds, 1), ...roleNames.map((n) => (r.roles[n] === undefined ? '' : fmt(r.roles[n], 0))), r.machine === undefined ? 'n/a' : fmt(r.machine * cpus().length, 0)]),
+    ) +
+    '\n';
+  const perOp = (r: CpuRow, n: string) => (r.roles[n] === undefined || r.ops === 0 ? '' : fmtInt(((r.roles[n] / 100) * r.seconds * 1e6) / r.ops));
+  out +=
+    '\nCPU µs per job / request by role (same phases; lower is better, less sensitive to machine load than rates):\n' +
+    table(
+      ['phase', 'ops', ...roleNames, 'sum', 'kernel share', 'ctx switches/op'],
+      cpuRows.map((r) => [
+        r.phase,
+        fmtInt(r.ops),
+        ...roleNames.map((n) => perOp(r, n)),
+        r.ops ? fmtInt((Object.values(r.roles).reduce((x, y) => x + y, 0) / 100) * r.seconds * 1e6 / r.ops) : '',
+        `${fmt(r.sysShare * 100, 0)}%`,
+        r.ops ? fmt(r.ctxt / r.ops, 1) : '',
+      ]),
+    ) +
+    '\n';
+  out +=
+    '\nRedis commands per job / request (INFO commandstats; usec = time inside Redis executing them, I/O excluded):\n' +
+    table(
+      ['phase', 'cmds/op', 'usec/op', 'top commands (calls/op)'],
+      cpuRows.map((r) => {
+        const calls = r.cmds.reduce((n, c) => n + c.calls, 0);
+        const usec = r.cmds.reduce((n, c) => n + c.usec, 0);
+        const top = r.cmds
+          .slice(0, 7)
+          .map((c) => `${c.name} ${fmt(c.calls / Math.max(1, r.ops), 2)}`)
+          .join(', ');
+        return [r.phase, r.ops ? fmt(calls / r.ops, 1) : '', r.ops ? fmt(usec / r.ops, 0) : '', top];
+      }),
+      [3],
+    ) +
+    '\n';
+  return out;
+}
