@@ -1,3 +1,4 @@
+// Over 500 lines: the scheduler is one state machine (queue, hosts, runs) whose transitions must be read together.
 /**
  * The warm pool of user-function host processes (docs/functions.md, "Warm processes"): scheduling
  * invocations onto processes, one host per function version, with a timeout, a memory cap, an
@@ -24,13 +25,13 @@ import { removeWorkerCgroups, sweepCgroups } from './cgroups.js';
 import { emptyReport, type FunctionFailure, type FunctionPoolOptions, type FunctionRunResult, type FunctionSpec, type RunOptions } from './function-run.js';
 import { FunctionRunError } from './function-run-error.js';
 import { sameConfig, validateSpec, type HostConfig } from './function-spec.js';
-import { HostMessageReader, MALFORMED, ParentCommand, encodeInvoke, type ParentMessage } from './host-protocol.js';
-import { cleanupHost, launchHost, removeOrphanDirs, type HostEvents } from './host-process.js';
-import { newStreamState, OutputCapture } from './output-capture.js';
+import { MALFORMED, ParentCommand, encodeInvoke, type ParentMessage } from './host-protocol.js';
+import { cleanupHost, launchHost, newHost, removeOrphanDirs, type HostEvents } from './host-process.js';
+import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { killProcessTree } from './process-tree.js';
 import { sandboxStatus, type SandboxStatus } from './sandbox.js';
-import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, keepStderrTail, loadFailure, type Failure } from './settle.js';
+import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
 // moved: shim kept for the merge
 export * from './function-run.js';
@@ -45,8 +46,6 @@ export { sandboxStatus } from './sandbox.js';
 
 /** How long the end-of-output markers may trail a result before the process is distrusted, in ms. */
 const MARKER_GRACE_MS = 2000;
-/** Processes in an isolated host's cgroup when nothing else runs: the outer bwrap, bwrap's init (pid 1) and the host. */
-const ISOLATED_BASE_PROCESSES = 3;
 
 type ResolvedOptions = Required<Omit<FunctionPoolOptions, 'logger' | 'python' | 'node' | 'searchPath'>> & Pick<FunctionPoolOptions, 'logger' | 'python' | 'node' | 'searchPath'>;
 
@@ -358,27 +357,7 @@ export class FunctionPool {
   // ---- processes ---------------------------------------------------------------------------------
 
   private spawnHost(group: Group, run: Run): void {
-    let markExited!: () => void;
-    const exited = new Promise<void>((r) => (markExited = r));
-    const host: Host = {
-      id: this.nextHostId++,
-      group,
-      config: group.config,
-      state: 'starting',
-      isolated: this.status!.isolated,
-      pid: null,
-      invocations: 0,
-      retireAfterRun: false,
-      lastUsed: performance.now(),
-      spawnedAt: performance.now(),
-      reader: new HostMessageReader(this.opts.maxResultBytes * 2 + 1024 * 1024),
-      stderrTail: Buffer.alloc(0),
-      streams: [newStreamState(), newStreamState()],
-      exited,
-      markExited,
-      launching: true,
-      oomKills: 0,
-    };
+    const host = newHost(this.nextHostId++, group, this.status!.isolated, this.opts.maxResultBytes * 2 + 1024 * 1024);
     group.hosts.add(host);
     this.live.add(host);
     this.hostCount++;
@@ -564,19 +543,7 @@ export class FunctionPool {
     host.run = undefined;
     host.invocations++;
     const report = completedReport(run, host, res, performance.now());
-    // Anything the invocation left running (a background or daemonized process) ends with the
-    // process: counted in its cgroup by the parent (one pread), else by the host itself.
-    let stray = 0;
-    let oomKilled = 0;
-    if (host.cgroup) {
-      const n = host.cgroup.maybeStray() ? host.cgroup.processCount() : 0;
-      stray = n < 0 ? 0 : Math.max(0, n - (host.isolated ? ISOLATED_BASE_PROCESSES : 1));
-      const kills = host.cgroup.oomKills();
-      if (kills > host.oomKills) {
-        oomKilled = kills - host.oomKills;
-        host.oomKills = kills;
-      }
-    } else if (typeof res.stray_processes === 'number' && res.stray_processes > 0) stray = res.stray_processes;
+    const { stray, oomKilled } = leftovers(host, res);
     if (stray > 0 || oomKilled > 0) {
       this.opts.logger?.debug('function left processes behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, oom_kills: oomKilled });
       this.retire(host, stray > 0 ? 'stray processes' : 'out of memory');

@@ -8,13 +8,43 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { RuntimeInfo } from '../../shared/functions/runtimes.js';
 import { BASE_ENV } from '../../shared/functions/executables.js';
 import { HostCgroup, probeCgroups } from './cgroups.js';
 import { writeCodeFiles } from './function-spec.js';
-import { encodeInit } from './host-protocol.js';
-import type { Host } from './pool-state.js';
+import { encodeInit, HostMessageReader } from './host-protocol.js';
+import { newStreamState } from './output-capture.js';
+import type { Group, Host } from './pool-state.js';
 import { buildHostLaunch, nodeModulesOf } from './sandbox.js';
+
+/**
+ * A new host record of `group`, not started yet (see {@link launchHost}).
+ * @param maxMessageBytes longest unfinished fd-3 line it may send, in bytes.
+ */
+export function newHost(id: number, group: Group, isolated: boolean, maxMessageBytes: number): Host {
+  let markExited!: () => void;
+  const exited = new Promise<void>((r) => (markExited = r));
+  return {
+    id,
+    group,
+    config: group.config,
+    state: 'starting',
+    isolated,
+    pid: null,
+    invocations: 0,
+    retireAfterRun: false,
+    lastUsed: performance.now(),
+    spawnedAt: performance.now(),
+    reader: new HostMessageReader(maxMessageBytes),
+    stderrTail: Buffer.alloc(0),
+    streams: [newStreamState(), newStreamState()],
+    exited,
+    markExited,
+    launching: true,
+    oomKills: 0,
+  };
+}
 
 /** Code folders are `<workDir>/fnqueue-fn-<worker pid>-<random>`. */
 const DIR_PREFIX = 'fnqueue-fn-';

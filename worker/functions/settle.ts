@@ -17,6 +17,29 @@ export interface Failure {
   details?: Record<string, unknown>;
 }
 
+/** Processes in an isolated host's cgroup when nothing else runs: the outer bwrap, bwrap's init (pid 1) and the host. */
+export const ISOLATED_BASE_PROCESSES = 3;
+
+/**
+ * What an invocation left behind: processes still running besides the host (a background or
+ * daemonized process), counted in its cgroup by the parent (one pread) or else by the host itself,
+ * and the kernel's OOM kills in its cgroup since the last look (which this records).
+ */
+export function leftovers(host: Host, res: ResultMessage): { stray: number; oomKilled: number } {
+  let stray = 0;
+  let oomKilled = 0;
+  if (host.cgroup) {
+    const n = host.cgroup.maybeStray() ? host.cgroup.processCount() : 0;
+    stray = n < 0 ? 0 : Math.max(0, n - (host.isolated ? ISOLATED_BASE_PROCESSES : 1));
+    const kills = host.cgroup.oomKills();
+    if (kills > host.oomKills) {
+      oomKilled = kills - host.oomKills;
+      host.oomKills = kills;
+    }
+  } else if (typeof res.stray_processes === 'number' && res.stray_processes > 0) stray = res.stray_processes;
+  return { stray, oomKilled };
+}
+
 /** stderr kept per process to classify a crash (out of memory or not), in bytes. */
 const STDERR_TAIL_BYTES = 8192;
 const OOM_TEXT = /JavaScript heap out of memory|Reached heap limit|Fatal process out of memory|Fatal JavaScript invalid size|\bMemoryError\b|Cannot allocate memory|std::bad_alloc|\bout of memory\b/i;
