@@ -5,7 +5,7 @@
  *
  * Rules, and why:
  * - **No shell.** npm and pip are spawned with an argument array; every spec is validated first
- *   ({@link validateDependencies}) and one that looks like an option (`-e`, `--index-url=...`) is
+ *   (shared/functions/dependency-specs.ts) and one that looks like an option (`-e`, `--index-url=...`) is
  *   refused, so a spec can only ever name a package.
  * - **No code runs at install.** npm runs with `--ignore-scripts` (no preinstall/install/postinstall
  *   scripts: they would run as the worker's user, root in the container, outside any sandbox). A
@@ -37,7 +37,9 @@ import { resolveRuntime, type FunctionRuntime } from '../../shared/functions/run
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
 
+// moved: shim kept for the merge
 export { validateDependencies } from '../../shared/functions/dependency-specs.js';
+// moved: shim kept for the merge
 export { MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../../shared/functions/limits.js';
 
 /** Largest install log kept, in bytes: the tail is kept (errors come last), behind a marker line. */

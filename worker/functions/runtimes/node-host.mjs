@@ -2,7 +2,7 @@
  * Warm host of one user function version in Node.js (docs/functions.md). Plain JS run by `node` directly,
  * usually inside bubblewrap; spawned and driven by worker/functions/function-pool.ts.
  *
- * Protocol: JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
+ * Protocol (typed on the parent side in worker/functions/host-protocol.ts): JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
  * read by the parent as the invocation's logs) never carry protocol messages.
  *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes, count_processes}
  *                  {type:'invoke', id, nonce, event, deadline_ms}
