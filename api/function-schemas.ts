@@ -7,6 +7,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/functions/function-store.js';
+import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
 import { MAX_PRIORITY } from '../shared/queue/job-record.js';
 import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
 
@@ -18,14 +19,11 @@ export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const PROJECT_NAME_PATTERN = FUNCTION_NAME_PATTERN;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** An env variable name (POSIX portable). */
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Most env variables of one function. */
 export const MAX_ENV_VARS = 100;
 /** Longest env value, characters. */
 export const MAX_ENV_VALUE_CHARS = 32 * 1024;
-/** Most dependencies of one function. */
-export const MAX_DEPENDENCIES = 100;
+export { MAX_DEPENDENCIES };
 /** Largest max_output_bytes a function may ask for (64 MiB). */
 export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Largest page of functions. */
@@ -79,7 +77,7 @@ const EnvSchema = z
   .openapi({ example: { GREETING: 'hello' }, description: "The function's own env: layered over the system (FUNCTION_SYSTEM_ENV) and project env. The service's own environment never reaches a function." });
 
 const DependenciesSchema = z
-  .array(z.string({ error: 'must be strings' }).min(1, { error: 'must not be empty' }).max(500, { error: 'must be at most 500 characters' }), { error: 'must be an array of strings' })
+  .array(z.string({ error: 'must be strings' }).min(1, { error: 'must not be empty' }).max(MAX_DEPENDENCY_SPEC_CHARS, { error: `must be at most ${MAX_DEPENDENCY_SPEC_CHARS} characters` }), { error: 'must be an array of strings' })
   .max(MAX_DEPENDENCIES, { error: `must have at most ${MAX_DEPENDENCIES} entries` })
   .openapi({ example: [], description: 'npm specs (nodejs) or requirements lines (python), installed once per version: the function is `building` until then' });
 

@@ -21,7 +21,8 @@ import type { AlgorithmJobData } from '../shared/queue/job-data.js';
 import type { JobQueues } from '../shared/queue/job-queues.js';
 import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../shared/queue/job-record.js';
 import { DEFAULT_POOL, type Keys } from '../shared/queue/names.js';
-import { checkSyntax, MIN_MEMORY_MB } from '../worker/functions/function-pool.js';
+import { MIN_MEMORY_MB } from '../shared/functions/limits.js';
+import { checkSyntax } from '../shared/functions/syntax-check.js';
 import type { JobLogLine } from '../worker/functions/function-jobs.js';
 import {
   FunctionCreateSchema,
@@ -32,7 +33,7 @@ import {
 import { bullJobOptions, jobNotFound, type JobService } from './job-service.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 import { parseBody } from './middleware/validate.js';
-import { validateDependencies } from '../worker/functions/dependencies.js';
+import { validateDependencies } from '../shared/functions/dependency-specs.js';
 
 /** Configuration the service applies (shared/config.ts). */
 export interface FunctionLimits {

@@ -3,13 +3,13 @@
  * both to validate and to document (api/openapi.ts).
  */
 import { z } from 'zod';
+import { ENV_NAME_PATTERN } from '../shared/functions/limits.js';
 import { POOL_PATTERN } from '../shared/queue/names.js';
 import './schemas.js'; // extends zod with .openapi()
 
 /** A project name: the same rule as pool names (1-63 lowercase letters, digits, `_ -`, starting with a letter or digit). */
 export const PROJECT_NAME_PATTERN = POOL_PATTERN;
-/** An env variable name (POSIX shell rule): a letter or `_`, then letters, digits or `_`. */
-export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export { ENV_NAME_PATTERN };
 /** Longest env value, in bytes of UTF-8. */
 export const ENV_VALUE_MAX_BYTES = 4096;
 /** Most env variables in one project. */

@@ -18,8 +18,8 @@ import { AppError, validationError } from '../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../shared/functions/function-store.js';
 import { redact } from '../shared/logger.js';
 import type { Keys } from '../shared/queue/names.js';
-import { resolveRuntime } from '../worker/functions/sandbox.js';
-import { validateDependencies } from '../worker/functions/dependencies.js';
+import { resolveRuntime } from '../shared/functions/runtimes.js';
+import { validateDependencies } from '../shared/functions/dependency-specs.js';
 import {
   DependencyListsSchema,
   ENV_MAX_VARS,

@@ -293,3 +293,17 @@ export function functionsDir(config: Pick<Config, 'FUNCTIONS_DIR' | 'DATA_DIR'>)
 export function runnerPoolSize(config: Config): number {
   return config.RUNNER_POOL_SIZE ?? config.WORKER_CONCURRENCY;
 }
+
+/** Names of the service's variables its child processes may inherit (never REDIS_URL, secrets or other keys of {@link ConfigSchema}). */
+const INHERITABLE_ENV = /^(PATH|HOME|LANG|LC_ALL|TZ|NODE_ENV|TMPDIR|PYENV.*|npm_config_.*|NPM_CONFIG_.*|PIP_.*|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
+
+/**
+ * The part of the environment map that child processes may inherit: the search PATH, HOME, locale,
+ * time zone, TMPDIR, NODE_ENV, and npm's and pip's own settings and proxies (so a registry can be
+ * configured for dependency installs, docs/functions.md). Read fresh on each call.
+ */
+export function inheritableEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && INHERITABLE_ENV.test(k)) out[k] = v;
+  return out;
+}

@@ -19,7 +19,7 @@ import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
-import { ChildPool } from './runner/child-pool.js';
+import { ChildPool } from './algorithms/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
 import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';

@@ -7,7 +7,7 @@ import type { Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
-import type { ChildPool } from './runner/child-pool.js';
+import type { ChildPool } from './algorithms/child-pool.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionRunError, type FunctionRunReport } from './functions/function-pool.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { withLogContext } from '../../shared/logger.js';
-import { ChildPool } from '../../worker/runner/child-pool.js';
+import { ChildPool } from '../../worker/algorithms/child-pool.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { memoryLogger } from '../helpers/stack.js';

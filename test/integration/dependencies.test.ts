@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { FunctionPool } from '../../worker/functions/function-pool.js';
-import { capLog, installDependencies, INSTALL_LOG_MAX_BYTES, MARKER_FILE, validateDependencies } from '../../worker/functions/dependencies.js';
+import { validateDependencies } from '../../shared/functions/dependency-specs.js';
+import { capLog, installDependencies, INSTALL_LOG_MAX_BYTES, MARKER_FILE } from '../../worker/functions/dependencies.js';
 import { track, untrack } from '../helpers/resources.js';
 import { FunctionBuilder } from '../../worker/functions/builds.js';
 import type { FunctionVersion } from '../../shared/functions/function-store.js';
@@ -12,7 +13,7 @@ import { buildNpmPackage, buildWheel } from '../helpers/packages.js';
 import { processesWith } from '../helpers/processes.js';
 
 /**
- * The dependency installer (issue 3, point 6) with real npm and pip, offline: local packages built
+ * The dependency installer (docs/functions.md, "Dependencies") with real npm and pip, offline: local packages built
  * in a temp folder (an npm package folder, a hand-made Python wheel), then used by functions running
  * under bwrap as nobody.
  */
@@ -131,14 +132,13 @@ describe('dependency installer (real npm and pip, offline)', function () {
       track('hanging registry', server, async () => void server.close());
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const port = (server.address() as { port: number }).port;
-      const saved = process.env.npm_config_registry;
-      process.env.npm_config_registry = `http://127.0.0.1:${port}/`;
       const cache = mkdtempSync(path.join(tmpdir(), 'fnq-npm-cache-'));
-      process.env.npm_config_cache = cache;
+      // npm's settings reach the installer through its env option (the worker's environment by default).
+      const env = { ...process.env, npm_config_registry: `http://127.0.0.1:${port}/`, npm_config_cache: cache };
       try {
         const dir = path.join(fnDir, 'fn-slow', 'v1');
         const started = Date.now();
-        const r = await installDependencies({ runtime: 'nodejs', dependencies: ['fnq-never-published-package'], dir, timeoutMs: 3000 });
+        const r = await installDependencies({ runtime: 'nodejs', dependencies: ['fnq-never-published-package'], dir, timeoutMs: 3000, env });
         expect(Date.now() - started).to.be.below(10_000);
         expect(r).to.include({ ok: false, timed_out: true });
         expect(r.log).to.contain('install killed after 3000 ms');
@@ -146,9 +146,6 @@ describe('dependency installer (real npm and pip, offline)', function () {
         await new Promise((res) => setTimeout(res, 300));
         expect(processesWith('fnq-never-published-package'), 'npm is gone').to.deep.equal([]);
       } finally {
-        if (saved === undefined) delete process.env.npm_config_registry;
-        else process.env.npm_config_registry = saved;
-        delete process.env.npm_config_cache;
         rmSync(cache, { recursive: true, force: true });
         for (const s of sockets) s.destroy();
         await new Promise<void>((r) => server.close(() => r()));

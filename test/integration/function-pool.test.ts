@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkSyntax, FunctionPool, FunctionRunError, LOG_LINE_OVERHEAD_BYTES, MIN_MEMORY_MB, sandboxStatus, type FunctionRunResult, type FunctionSpec } from '../../worker/functions/function-pool.js';
+import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
+import { checkSyntax } from '../../shared/functions/syntax-check.js';
+import { FunctionPool } from '../../worker/functions/function-pool.js';
+import { LOG_LINE_OVERHEAD_BYTES, type FunctionRunResult, type FunctionSpec } from '../../worker/functions/function-run.js';
+import { FunctionRunError } from '../../worker/functions/function-run-error.js';
+import { sandboxStatus } from '../../worker/functions/sandbox.js';
 import { probeCgroups } from '../../worker/functions/cgroups.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
@@ -87,7 +92,7 @@ describe('FunctionPool (real sandboxed processes)', function () {
   });
 
   describe('handlers', () => {
-    it('runs the seed examples verbatim in both runtimes', async () => {
+    it('runs the examples of the function API reference verbatim in both runtimes', async () => {
       const node = await pool.run(spec('nodejs', 'function handler(event) { return event }'), { a: 1, s: 'x' });
       expect(node.result).to.deep.equal({ a: 1, s: 'x' });
       const py = await pool.run(spec('python', 'def handler(event): return event'), { a: 1, s: 'x' });

@@ -56,6 +56,8 @@ export interface FunctionBuilderOptions {
   logger?: Logger;
   /** Python interpreter whose pip installs (the pool's). */
   python?: string;
+  /** Environment npm's and pip's settings come from (see installDependencies' `env`). Default the service's. */
+  env?: Record<string, string | undefined>;
 }
 
 /** Installs function versions' dependencies on this host: the builds worker's job, and lazily before a run. */
@@ -74,6 +76,7 @@ export class FunctionBuilder {
       localRoot: this.opts.localRoot,
       logger: this.opts.logger,
       python: this.opts.python,
+      env: this.opts.env,
     });
   }
 

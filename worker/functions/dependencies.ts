@@ -1,11 +1,11 @@
 /**
- * Dependency installer of user functions (issue 3, point 6): installs a function version's
+ * Dependency installer of user functions (docs/functions.md, "Dependencies"): installs a function version's
  * `dependencies` once into a per-version folder that {@link FunctionSpec.deps_dir} then points at
  * (bound read-only into the sandbox, read by `nobody`).
  *
  * Rules, and why:
  * - **No shell.** npm and pip are spawned with an argument array; every spec is validated first
- *   ({@link validateDependencies}) and one that looks like an option (`-e`, `--index-url=...`) is
+ *   (shared/functions/dependency-specs.ts) and one that looks like an option (`-e`, `--index-url=...`) is
  *   refused, so a spec can only ever name a package.
  * - **No code runs at install.** npm runs with `--ignore-scripts` (no preinstall/install/postinstall
  *   scripts: they would run as the worker's user, root in the container, outside any sandbox). A
@@ -30,17 +30,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../shared/errors.js';
+import { inheritableEnv } from '../../shared/config.js';
+import { validateDependencies } from '../../shared/functions/dependency-specs.js';
+import { SANDBOX_PATH } from '../../shared/functions/executables.js';
+import { resolveRuntime, type FunctionRuntime } from '../../shared/functions/runtimes.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
-import { resolveRuntime, SANDBOX_PATH, type FunctionRuntime } from './sandbox.js';
+
+// moved: shim kept for the merge
+export { validateDependencies } from '../../shared/functions/dependency-specs.js';
+// moved: shim kept for the merge
+export { MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../../shared/functions/limits.js';
 
 /** Largest install log kept, in bytes: the tail is kept (errors come last), behind a marker line. */
 export const INSTALL_LOG_MAX_BYTES = 64 * 1024;
-/** Most dependencies one function (version) may list. */
-export const MAX_DEPENDENCIES = 100;
-/** Longest single dependency spec, in characters. */
-export const MAX_DEPENDENCY_CHARS = 512;
 /** Name of the marker file in a version folder (JSON: {@link InstallMarker}). */
 export const MARKER_FILE = '.fnqueue-deps.json';
 /** Default install time limit (FUNCTION_BUILD_TIMEOUT_MS's default), in ms. */
@@ -63,6 +66,11 @@ export interface InstallRequest {
   python?: string;
   /** npm command. Default `npm` on PATH. */
   npm?: string;
+  /**
+   * The environment the installer's variables are taken from (PATH, HOME, npm_config_*, PIP_*, proxies:
+   * see {@link installerEnv}). Default the service's, as read by shared/config.ts's inheritableEnv().
+   */
+  env?: Record<string, string | undefined>;
 }
 
 /** The outcome of {@link installDependencies}. */
@@ -89,79 +97,6 @@ export interface InstallMarker {
   dependencies: string[];
   installed_at: string;
   duration_ms: number;
-}
-
-// npm package names (npm's validate-npm-package-name rules, restricted to what the registry accepts today).
-const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
-// A version, range or dist-tag after `@`: semver ranges use these characters (`^1.2.3`, `>=1 <2`, `1.x || 2`).
-const NPM_RANGE = /^[A-Za-z0-9.^~<>=*|+ -]{1,100}$/;
-// PEP 508 name, optional extras, optional version specifiers, optional environment marker.
-const PY_NAME = '[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?';
-const PY_SPEC = '(?:===|==|!=|<=|>=|~=|<|>)\\s*[A-Za-z0-9.*+!_-]+';
-const PY_REQUIREMENT = new RegExp(`^${PY_NAME}\\s*(?:\\[\\s*${PY_NAME}(?:\\s*,\\s*${PY_NAME})*\\s*\\])?\\s*(?:\\(?\\s*${PY_SPEC}(?:\\s*,\\s*${PY_SPEC})*\\s*\\)?)?\\s*(?:;[A-Za-z0-9_ .'"<>=!~(),-]+)?$`);
-
-/** One accepted dependency, normalised for the installer's command line. */
-interface Accepted {
-  /** The argument given to npm or pip. */
-  arg: string;
-}
-
-const refuse = (index: number, spec: string, reason: string) =>
-  new AppError('VALIDATION_ERROR', `dependencies.${index} ${reason}: ${JSON.stringify(spec.slice(0, 100))}`, { field: `dependencies.${index}`, reason });
-
-/**
- * Checks a dependency list for `runtime` (see the module comment for the rules) and returns the
- * installer arguments. Blank lines and `#` comments (requirements.txt style) are dropped.
- * @throws AppError VALIDATION_ERROR naming `dependencies.<i>` and why.
- */
-export function validateDependencies(runtime: FunctionRuntime, dependencies: readonly string[], localRoot?: string): string[] {
-  if (!Array.isArray(dependencies)) throw new AppError('VALIDATION_ERROR', 'dependencies must be an array of strings', { field: 'dependencies' });
-  const out: Accepted[] = [];
-  dependencies.forEach((raw, i) => {
-    if (typeof raw !== 'string') throw refuse(i, String(raw), 'must be a string');
-    const spec = raw.trim();
-    if (spec === '' || spec.startsWith('#')) return;
-    if (spec.length > MAX_DEPENDENCY_CHARS) throw refuse(i, spec, `is longer than ${MAX_DEPENDENCY_CHARS} characters`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(spec)) throw refuse(i, spec, 'contains control characters');
-    if (spec.startsWith('-')) throw refuse(i, spec, 'looks like an option; only package specs are accepted');
-    out.push({ arg: runtime === 'nodejs' ? npmArg(i, spec, localRoot) : pipArg(i, spec, localRoot) });
-  });
-  if (out.length > MAX_DEPENDENCIES) throw new AppError('VALIDATION_ERROR', `dependencies has more than ${MAX_DEPENDENCIES} entries`, { field: 'dependencies' });
-  return out.map((a) => a.arg);
-}
-
-/** A local path under `localRoot` (resolved lexically; symlinks are checked at install by {@link checkLocalRealpaths}). */
-function localPath(i: number, spec: string, p: string, localRoot: string | undefined): string {
-  if (!localRoot) throw refuse(i, spec, 'is a local path, and FUNCTION_LOCAL_PACKAGES_DIR is not set: only registry packages are accepted');
-  if (!path.isAbsolute(p)) throw refuse(i, spec, 'must be an absolute path');
-  const root = path.resolve(localRoot);
-  const resolved = path.resolve(p);
-  if (resolved !== p.replace(/\/+$/, '') || !(resolved + '/').startsWith(root + '/') || resolved === root) {
-    throw refuse(i, spec, `must be a path under FUNCTION_LOCAL_PACKAGES_DIR (${root})`);
-  }
-  return resolved;
-}
-
-function npmArg(i: number, spec: string, localRoot: string | undefined): string {
-  if (spec.startsWith('file:')) return `file:${localPath(i, spec, spec.slice(5), localRoot)}`;
-  // name, @scope/name, name@range, @scope/name@range
-  const at = spec.indexOf('@', spec.startsWith('@') ? 1 : 0);
-  const name = at < 0 ? spec : spec.slice(0, at);
-  const range = at < 0 ? undefined : spec.slice(at + 1);
-  if (!NPM_NAME.test(name) || name.length > 214) throw refuse(i, spec, 'is not an npm package name (name, @scope/name, name@version or file:<path>)');
-  if (range !== undefined && (!NPM_RANGE.test(range) || range.trim() === '')) throw refuse(i, spec, 'has a version that is not a semver range or tag (URLs, git and npm: aliases are refused)');
-  return spec;
-}
-
-function pipArg(i: number, spec: string, localRoot: string | undefined): string {
-  if (spec.startsWith('/') || spec.startsWith('file:')) {
-    const p = spec.startsWith('file://') ? spec.slice(7) : spec.startsWith('file:') ? spec.slice(5) : spec;
-    if (!p.endsWith('.whl')) throw refuse(i, spec, 'is a local path that is not a .whl file (only wheels are installed: no setup.py runs)');
-    return localPath(i, spec, p, localRoot);
-  }
-  if (!PY_REQUIREMENT.test(spec)) throw refuse(i, spec, 'is not a requirement line (name, name[extra], name==1.0, name>=1,<2; URLs, paths and pip options are refused)');
-  return spec;
 }
 
 /** Refuses a local path whose real path (symlinks followed) leaves the root. */
@@ -260,6 +195,7 @@ async function doInstall(req: InstallRequest): Promise<InstallResult> {
           ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--install-links', '--no-update-notifier', '--omit=dev', '--prefix', tmp, '--', ...args],
           tmp,
           req.timeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS,
+          req.env,
         );
       }
       await mkdir(path.join(tmp, 'node_modules'), { recursive: true });
@@ -267,12 +203,13 @@ async function doInstall(req: InstallRequest): Promise<InstallResult> {
       const target = path.join(tmp, 'python');
       await mkdir(target);
       if (args.length) {
-        const python = (await resolveRuntime('python', req.python)).executable;
+        const python = (await resolveRuntime('python', req.python, req.env?.PATH)).executable;
         run = await runInstaller(
           python,
           ['-m', 'pip', 'install', '--target', target, '--no-input', '--disable-pip-version-check', '--only-binary=:all:', '--no-warn-script-location', '--', ...args],
           tmp,
           req.timeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS,
+          req.env,
         );
       }
     }
@@ -350,9 +287,9 @@ interface RunOutcome {
  * the installers' own settings (npm_config_*, PIP_*, proxies) so a registry can be configured; never
  * the service's other variables (REDIS_URL, secrets).
  */
-function installerEnv(): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? SANDBOX_PATH, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
-  for (const [k, v] of Object.entries(process.env)) {
+export function installerEnv(source: Record<string, string | undefined> = inheritableEnv()): Record<string, string> {
+  const env: Record<string, string> = { PATH: source.PATH ?? SANDBOX_PATH, HOME: source.HOME ?? '/tmp', LANG: 'C.UTF-8' };
+  for (const [k, v] of Object.entries(source)) {
     if (v === undefined) continue;
     if (/^(npm_config_|NPM_CONFIG_|PIP_|PYENV|HTTPS?_PROXY$|NO_PROXY$|https?_proxy$|no_proxy$)/.test(k)) env[k] = v;
   }
@@ -361,9 +298,9 @@ function installerEnv(): Record<string, string> {
 }
 
 /** Runs an installer in its own process group, collecting a capped log; kills the group at `timeoutMs`. */
-function runInstaller(command: string, args: string[], cwd: string, timeoutMs: number): Promise<RunOutcome> {
+function runInstaller(command: string, args: string[], cwd: string, timeoutMs: number, source: Record<string, string | undefined> | undefined): Promise<RunOutcome> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env: installerEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, { cwd, env: installerEnv(source), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const chunks: Buffer[] = [];
     let kept = 0;
     let dropped = 0;

@@ -1,7 +1,8 @@
 /**
- * How a user function's host process is started (issue 3, "Sandbox"): bubblewrap detection, the
- * runtimes' executables, the command line with its resource limits, and killing a host's whole
- * process tree. The warm pool that uses this is ./function-pool.ts.
+ * How a user function's host process is started (docs/security.md, "Sandbox"): bubblewrap
+ * detection and the command line with its resource limits. The runtimes' executables are found by
+ * shared/functions/runtimes.ts; a host's process tree is killed by ./process-tree.ts. The warm pool
+ * that uses this is ./function-pool.ts.
  *
  * Layers, outermost first:
  *   sh -c 'echo $$ > …/cgroup.procs …; exec …'  when cgroups are available: the host's own pids and
@@ -40,26 +41,25 @@
  *   without cgroups either, a descendant that leaves the process group and the tree (setsid plus
  *   double fork) survives the kill and is not seen by the leftover check.
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASE_ENV, defaultSearchPath, findExecutable, runQuick as run } from '../../shared/functions/executables.js';
+import type { FunctionRuntime, RuntimeInfo } from '../../shared/functions/runtimes.js';
 import { probeCgroups } from './cgroups.js';
 
-/** The runtimes a function can use (seed 003). */
-export type FunctionRuntime = 'nodejs' | 'python';
+// moved: shim kept for the merge
+export { BASE_ENV, runCollect, SANDBOX_PATH } from '../../shared/functions/executables.js';
+// moved: shim kept for the merge
+export { resolveRuntime, type FunctionRuntime, type RuntimeInfo } from '../../shared/functions/runtimes.js';
+// moved: shim kept for the merge
+export { killProcessTree } from './process-tree.js';
 
 /** `auto`: bubblewrap when it works here (the default); `bwrap`: required, runs fail without it; `off`: never. */
 export type SandboxMode = 'auto' | 'bwrap' | 'off';
 
 /** Uid and gid the function code runs as under bwrap when the service runs as root (`nobody`). */
 export const SANDBOX_UID = 65534;
-
-/** PATH inside a function's process. */
-export const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin';
-
-/** Variables every function process gets unless its own env sets them (issue 3: only its own env). */
-export const BASE_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: SANDBOX_PATH, HOME: '/tmp', LANG: 'C.UTF-8' });
 
 /**
  * Address space a Node host may reserve beyond memory_mb, in MB: V8 reserves (without using) about
@@ -110,17 +110,6 @@ export interface SandboxStatus {
   cgroupsReason?: string;
 }
 
-/** A runtime's executable and the folders it needs visible inside the sandbox. */
-export interface RuntimeInfo {
-  runtime: FunctionRuntime;
-  /** Absolute path of `node` or `python3` (pyenv shims resolved to the real interpreter). */
-  executable: string;
-  /** Install folders outside /usr to bind read-only at the same path (a pyenv or nvm install). */
-  binds: string[];
-  /** `node --version` / `sys.version`, for logs. */
-  version: string;
-}
-
 /** Everything needed to start one host process. */
 export interface HostLaunchParams {
   runtime: RuntimeInfo;
@@ -142,6 +131,8 @@ export interface HostLaunchParams {
    * cgroups before any of it runs (a failed write stops the launch: never an uncapped host).
    */
   cgroupProcs?: [string, string];
+  /** Where bwrap, prlimit and setpriv are looked up (see {@link sandboxTools}). Default the service's PATH. */
+  searchPath?: string;
 }
 
 /** A host's command line plus the paths the host must use (they differ inside the sandbox). */
@@ -156,88 +147,29 @@ export interface HostLaunch {
   hostCwd: string;
 }
 
-const which = (name: string): string | undefined => {
-  for (const dir of (process.env.PATH ?? SANDBOX_PATH).split(':').concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin'])) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-};
-
-let toolsCache: { bwrap?: string; prlimit?: string; setpriv?: string } | undefined;
-
-/** bwrap, prlimit and setpriv as found on PATH (looked up once). */
-export function sandboxTools(): { bwrap?: string; prlimit?: string; setpriv?: string } {
-  toolsCache ??= { bwrap: which('bwrap'), prlimit: which('prlimit'), setpriv: which('setpriv') };
-  return toolsCache;
+/** The helper executables of a host's command line. */
+export interface SandboxTools {
+  bwrap?: string;
+  prlimit?: string;
+  setpriv?: string;
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, env: { ...BASE_ENV }, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : '')) });
-    });
-  });
-}
-
-const runtimeCache = new Map<string, Promise<RuntimeInfo>>();
-
-/** Install prefixes of an executable outside /usr that must be visible in the sandbox. */
-function prefixesOf(...paths: string[]): string[] {
-  const out = new Set<string>();
-  for (const p of paths) {
-    if (!p || !path.isAbsolute(p)) continue;
-    if (/^\/(usr|bin|lib|lib64|sbin)(\/|$)/.test(p)) continue;
-    out.add(p);
-  }
-  // Drop a folder already covered by another bound one.
-  return [...out].filter((p) => ![...out].some((q) => q !== p && p.startsWith(q + '/')));
-}
+const toolsCache = new Map<string, SandboxTools>();
 
 /**
- * The executable of `runtime`: Node is this process's own `process.execPath` unless `command` says
- * otherwise; Python is `command` (default `python3` on PATH) resolved by asking it for
- * `sys.executable`, since PATH may hold a pyenv shim (a shell script) that would not work, or be
- * slow, inside the sandbox. Cached per command.
- * @throws Error when the runtime cannot be found or started.
+ * bwrap, prlimit and setpriv as found on `searchPath` (looked up once per search path).
+ * @param searchPath colon-separated folders. Default the service's PATH (shared/config.ts).
  */
-export function resolveRuntime(runtime: FunctionRuntime, command?: string): Promise<RuntimeInfo> {
-  const key = `${runtime}\0${command ?? ''}`;
-  let cached = runtimeCache.get(key);
-  if (!cached) {
-    cached = runtime === 'nodejs' ? resolveNode(command) : resolvePython(command ?? 'python3');
-    runtimeCache.set(key, cached);
-    cached.catch(() => runtimeCache.delete(key));
+export function sandboxTools(searchPath: string = defaultSearchPath()): SandboxTools {
+  let tools = toolsCache.get(searchPath);
+  if (!tools) {
+    tools = { bwrap: findExecutable('bwrap', searchPath), prlimit: findExecutable('prlimit', searchPath), setpriv: findExecutable('setpriv', searchPath) };
+    toolsCache.set(searchPath, tools);
   }
-  return cached;
+  return tools;
 }
 
-async function resolveNode(command?: string): Promise<RuntimeInfo> {
-  const exe = realpathSync(command ? (path.isAbsolute(command) ? command : which(command) ?? command) : process.execPath);
-  const out = await run(exe, ['--version'], 10_000);
-  if (out.code !== 0) throw new Error(`node runtime ${exe} does not start: ${out.stderr.trim()}`);
-  return { runtime: 'nodejs', executable: exe, binds: prefixesOf(path.dirname(path.dirname(exe))), version: out.stdout.trim() };
-}
-
-async function resolvePython(command: string): Promise<RuntimeInfo> {
-  const found = path.isAbsolute(command) ? command : which(command);
-  if (!found) throw new Error(`python runtime '${command}' not found on PATH`);
-  const probe = 'import sys,json;print(json.dumps([sys.executable,sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,sys.version.split()[0]]))';
-  const out = await run(found, ['-I', '-c', probe], 15_000);
-  if (out.code !== 0) throw new Error(`python runtime ${found} does not start: ${out.stderr.trim()}`);
-  const [executable, ...rest] = JSON.parse(out.stdout.trim()) as string[];
-  const version = rest.pop()!;
-  const real = realpathSync(executable!);
-  return { runtime: 'python', executable: executable!, binds: prefixesOf(...rest, path.dirname(path.dirname(real))), version };
-}
-
-const statusCache = new Map<SandboxMode, Promise<SandboxStatus>>();
+const statusCache = new Map<string, Promise<SandboxStatus>>();
 
 /**
  * Whether function code runs isolated here: with mode `auto` (the default) or `bwrap`, bubblewrap
@@ -245,30 +177,31 @@ const statusCache = new Map<SandboxMode, Promise<SandboxStatus>>();
  * (a container may have bwrap installed but forbid namespaces); `off` never isolates. Cached per
  * mode. The service logs "running without isolation" when `isolated` is false.
  */
-export function sandboxStatus(mode: SandboxMode = 'auto'): Promise<SandboxStatus> {
-  let cached = statusCache.get(mode);
+export function sandboxStatus(mode: SandboxMode = 'auto', searchPath: string = defaultSearchPath()): Promise<SandboxStatus> {
+  const key = `${mode}\0${searchPath}`;
+  let cached = statusCache.get(key);
   if (!cached) {
-    cached = probeSandbox(mode);
-    statusCache.set(mode, cached);
+    cached = probeSandbox(mode, searchPath);
+    statusCache.set(key, cached);
   }
   return cached;
 }
 
-async function probeSandbox(mode: SandboxMode): Promise<SandboxStatus> {
-  const status = await probeIsolation(mode);
+async function probeSandbox(mode: SandboxMode, searchPath: string): Promise<SandboxStatus> {
+  const status = await probeIsolation(mode, searchPath);
   const cg = probeCgroups();
   return cg.ok ? { ...status, cgroups: true } : { ...status, cgroups: false, cgroupsReason: cg.reason };
 }
 
-async function probeIsolation(mode: SandboxMode): Promise<Omit<SandboxStatus, 'cgroups'>> {
-  const tools = sandboxTools();
+async function probeIsolation(mode: SandboxMode, searchPath: string): Promise<Omit<SandboxStatus, 'cgroups'>> {
+  const tools = sandboxTools(searchPath);
   const memoryLimit = tools.prlimit ? 'rlimit' : 'heap-only';
   if (mode === 'off') return { isolated: false, mode, memoryLimit, reason: 'isolation turned off (sandbox: off)' };
   if (!tools.bwrap) return { isolated: false, mode, memoryLimit, reason: 'bwrap (bubblewrap) is not installed' };
   const privileged = process.getuid?.() === 0;
   if (privileged && !tools.setpriv) return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, reason: 'running as root, and setpriv (util-linux) is missing to drop to nobody' };
   const version = (await run(tools.bwrap, ['--version'], 10_000)).stdout.trim();
-  const args = [...bwrapBaseArgs([], 1024 * 1024), '--', ...dropPrivileges(), '/usr/bin/id', '-u'];
+  const args = [...bwrapBaseArgs([], 1024 * 1024), '--', ...dropPrivileges(tools), '/usr/bin/id', '-u'];
   const probe = await run(tools.bwrap, args, 15_000);
   if (probe.code !== 0) {
     return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, bwrapVersion: version, reason: `bwrap does not work here: ${probe.stderr.trim() || `exit code ${probe.code}`}` };
@@ -287,9 +220,9 @@ async function probeIsolation(mode: SandboxMode): Promise<Omit<SandboxStatus, 'c
 }
 
 /** `setpriv` to nobody with no capabilities, when the service is root (a no-op list otherwise). */
-function dropPrivileges(): string[] {
+function dropPrivileges(tools: SandboxTools): string[] {
   if (process.getuid?.() !== 0) return [];
-  return [sandboxTools().setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--'];
+  return [tools.setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--'];
 }
 
 /** /etc entries a runtime may read (dynamic linker, users, time zone, TLS roots); never shadow or the like. */
@@ -381,7 +314,7 @@ export function nodeModulesOf(depsDir: string): string {
  * small). Both get RLIMIT_CORE = 0 (no core files of big processes).
  */
 export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
-  const tools = sandboxTools();
+  const tools = sandboxTools(p.searchPath);
   const memBytes = p.memoryMb * 1024 * 1024;
   const limits: string[] = [];
   if (tools.prlimit) {
@@ -423,103 +356,6 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
   }
   const bw = bwrapBaseArgs(binds, p.tmpBytes);
   for (const [k, v] of Object.entries(env)) bw.push('--setenv', k, v);
-  const cmd = wrap([...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(), ...runtimeArgs(hostScript)]);
+  const cmd = wrap([...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(tools), ...runtimeArgs(hostScript)]);
   return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: SANDBOX_PATHS.code, hostDeps, hostCwd: SANDBOX_PATHS.cwd };
-}
-
-/** Parent pid of every process, from /proc/<pid>/stat (field 4, after the parenthesised name). */
-function parentMap(): Map<number, number[]> {
-  const children = new Map<number, number[]>();
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return children;
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(name));
-      children.set(ppid, list);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return children;
-}
-
-/**
- * Kills a host and everything it started, with SIGKILL. Under bwrap, killing bwrap is enough: its
- * child is pid 1 of the sandbox's pid namespace (with --die-with-parent), and when that dies the
- * kernel kills every process in the namespace, even ones that called setsid(). Without bwrap the
- * host's process group (it is spawned detached) is stopped, its descendants found through /proc,
- * and all killed; a descendant that left both the group and the tree (setsid plus double fork
- * before the kill) escapes, which is a stated limit of running without isolation.
- */
-export function killProcessTree(pid: number, isolated: boolean): void {
-  const signal = (target: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(target, sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  if (isolated) {
-    signal(-pid, 'SIGKILL');
-    signal(pid, 'SIGKILL');
-    return;
-  }
-  signal(-pid, 'SIGSTOP');
-  const tree = parentMap();
-  const found: number[] = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop()!;
-    for (const c of tree.get(p) ?? []) {
-      found.push(c);
-      stack.push(c);
-    }
-  }
-  signal(-pid, 'SIGKILL');
-  for (const c of found) signal(c, 'SIGKILL');
-  signal(pid, 'SIGKILL');
-}
-
-/** Spawns `command` and collects its output, killing it after `timeoutMs` (checkSyntax's children). */
-export function runCollect(
-  command: string,
-  args: string[],
-  input: string | undefined,
-  timeoutMs: number,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...BASE_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    const cap = 1024 * 1024;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      if (stdout.length < cap) stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      if (stderr.length < cap) stderr += d;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
 }

@@ -1,8 +1,8 @@
 /**
- * Warm host of one user function version in Node.js (issue 3). Plain JS run by `node` directly,
+ * Warm host of one user function version in Node.js (docs/functions.md). Plain JS run by `node` directly,
  * usually inside bubblewrap; spawned and driven by worker/functions/function-pool.ts.
  *
- * Protocol: JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
+ * Protocol (typed on the parent side in worker/functions/host-protocol.ts): JSON lines on fd 3 (a socket, both ways), so the user's stdout and stderr (fds 1 and 2,
  * read by the parent as the invocation's logs) never carry protocol messages.
  *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes, count_processes}
  *                  {type:'invoke', id, nonce, event, deadline_ms}
@@ -406,7 +406,7 @@ function invoke(msg) {
     invocation_id: msg.run_id,
     deadline_ms: msg.deadline_ms,
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline_ms - Date.now()),
-    /** Reports progress (issue 4): percent 0-100 and an optional message; shown on the job record and its live events. */
+    /** Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message; shown on the job record and its live events. */
     progress: (percent, message) => {
       if (busy !== inv) return;
       send({ type: 'progress', id: inv.id, nonce: inv.nonce, percent: Number(percent), message: message === undefined ? undefined : String(message).slice(0, 1000) });

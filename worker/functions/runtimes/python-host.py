@@ -1,4 +1,4 @@
-"""Warm host of one user function version in Python (issue 3).
+"""Warm host of one user function version in Python (docs/functions.md).
 
 Run as `python3 -I -B python-host.py`, usually inside bubblewrap; spawned and driven by
 worker/functions/function-pool.ts. Same protocol as node-host.mjs: JSON lines on fd 3 (a socket,
@@ -84,7 +84,7 @@ _current = None
 
 
 def _progress(percent, message=None):
-    """Reports progress (issue 4): percent 0-100 and an optional message, shown on the job record
+    """Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message, shown on the job record
     and its live events. `import fnqueue; fnqueue.progress(50, "half way")`."""
     inv = _current
     if inv is None:

@@ -5,11 +5,11 @@
 import { performance } from 'node:perf_hooks';
 import { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import type { SerializedError } from '../../shared/errors.js';
-import type { ChildMessage, ParentMessage } from './protocol.js';
+import { ChildCommand, ParentCommand, type ChildMessage, type ParentMessage } from './protocol.js';
 
 const registry = new AlgorithmRegistry({ diagnostic: true });
 
-function send(message: ChildMessage): void {
+function send(message: ParentMessage): void {
   process.send?.(message);
 }
 
@@ -18,38 +18,42 @@ function serialize(err: unknown, code: string): SerializedError {
   return { name: 'Error', message: String(err), code };
 }
 
-async function run(msg: ParentMessage): Promise<void> {
+async function run(msg: ChildMessage): Promise<void> {
   const start = performance.now();
   const elapsed = () => performance.now() - start;
   const algorithm = registry.get(msg.algorithm);
   if (!algorithm) {
-    send({ type: 'error', id: msg.id, error: { name: 'Error', message: `algorithm '${msg.algorithm}' not found`, code: 'ALGORITHM_NOT_FOUND' }, elapsed_ms: 0 });
+    send({ cmd: ParentCommand.Failed, id: msg.id, error: { name: 'Error', message: `algorithm '${msg.algorithm}' not found`, code: 'ALGORITHM_NOT_FOUND' }, elapsed_ms: 0 });
     return;
   }
   const parsed = algorithm.params.safeParse(msg.params);
   if (!parsed.success) {
     const message = parsed.error.issues.map((i) => `${i.path.join('.') || 'params'} ${i.message}`).join('; ');
-    send({ type: 'error', id: msg.id, error: { name: 'ValidationError', message, code: 'VALIDATION_ERROR' }, elapsed_ms: 0 });
+    send({ cmd: ParentCommand.Failed, id: msg.id, error: { name: 'ValidationError', message, code: 'VALIDATION_ERROR' }, elapsed_ms: 0 });
     return;
   }
   try {
     const result = await algorithm.run(parsed.data, {
-      progress: (percent, message) => send({ type: 'progress', id: msg.id, percent, message }),
+      progress: (percent, message) => send({ cmd: ParentCommand.Progress, id: msg.id, percent, message }),
     });
     const json = JSON.stringify(result);
     if (json === undefined) throw new TypeError('the algorithm returned no JSON value');
-    send({ type: 'result', id: msg.id, result: JSON.parse(json) as unknown, elapsed_ms: elapsed() });
+    send({ cmd: ParentCommand.Completed, id: msg.id, result: JSON.parse(json) as unknown, elapsed_ms: elapsed() });
   } catch (err) {
-    send({ type: 'error', id: msg.id, error: serialize(err, 'ALGORITHM_ERROR'), elapsed_ms: elapsed() });
+    send({ cmd: ParentCommand.Failed, id: msg.id, error: serialize(err, 'ALGORITHM_ERROR'), elapsed_ms: elapsed() });
   }
 }
 
-process.on('message', (msg: ParentMessage) => {
-  if (msg?.type === 'run') void run(msg);
+process.on('message', (msg: ChildMessage) => {
+  switch (msg?.cmd) {
+    case ChildCommand.Run:
+      void run(msg);
+      break;
+  }
 });
 // The worker decides when a runner stops (it drains first); a terminal's Ctrl-C to the whole group must not.
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
 // The parent going away (even by kill -9) closes the IPC channel: leave with it, never linger as an orphan.
 process.on('disconnect', () => process.exit(0));
-send({ type: 'ready', algorithms: registry.names() });
+send({ cmd: ParentCommand.Ready, algorithms: registry.names() });
