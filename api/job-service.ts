@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { AppError, toAppError, validationError } from '../shared/errors.js';
+import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../shared/errors.js';
 import type { Metrics } from '../shared/metrics.js';
 import { literalHostRefusal } from '../shared/net/address-policy.js';
 import type { JobQueues } from '../shared/queue/job-queues.js';
@@ -109,10 +109,7 @@ export class JobService {
     if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
     const algorithm = this.deps.registry.get(sub.algorithm);
     if (!algorithm) {
-      throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${sub.algorithm}' not found`, {
-        algorithm: sub.algorithm,
-        available_algorithms: this.deps.registry.names(),
-      });
+      throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
     }
     const parsed = algorithm.params.safeParse(sub.params);
     if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
@@ -200,13 +197,13 @@ export class JobService {
       if (current === null) continue;
       const [jobId, hash] = current.split(' ') as [string, string];
       if (hash !== bodyHash) {
-        throw new AppError('CONFLICT', 'this Idempotency-Key was already used with a different request body (keys are kept 24 h)', { idempotency_key: shownKey, job_id: jobId });
+        throw idempotencyKeyReused(shownKey, jobId);
       }
       const job = await this.deps.store.get(jobId);
       if (job) return job;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new AppError('CONFLICT', 'a request with this Idempotency-Key is still in progress (or its job expired); retry shortly', { idempotency_key: shownKey });
+    throw idempotencyKeyInProgress(shownKey);
   }
 
   /**
@@ -250,8 +247,7 @@ export class JobService {
    */
   async cancel(jobId: string): Promise<StoredJob> {
     const job = await this.get(jobId);
-    const ended = (status: string) =>
-      new AppError('CONFLICT', `job '${jobId}' already ended (${status}); only pending, delayed or running jobs can be cancelled`, { job_id: jobId, status });
+    const ended = (status: string) => jobAlreadyEnded(jobId, status);
     if (TERMINAL_STATUSES.has(job.status)) throw ended(job.status);
     const outcome = await this.deps.store.cancel(jobId, 'cancelled by request');
     if (outcome.kind === 'ended') throw ended(outcome.status);
@@ -335,7 +331,5 @@ function checkWebhookHost(webhook: string): void {
   throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
 }
 
-/** Seed 002: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
-export function jobNotFound(jobId: string): AppError {
-  return new AppError('JOB_NOT_FOUND', `job '${jobId}' does not exist or has expired`, { job_id: jobId });
-}
+// moved: shim kept for the merge
+export { jobNotFound } from '../shared/errors.js';

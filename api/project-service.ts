@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AppError, validationError } from '../shared/errors.js';
+import { AppError, projectNotFound, validationError } from '../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../shared/functions/function-store.js';
 import { redact } from '../shared/logger.js';
 import type { Keys } from '../shared/queue/names.js';
@@ -51,17 +51,8 @@ export async function isProjectRunning(redis: Pick<Redis, 'hget'>, keys: Keys, n
   return (await redis.hget(keys.project(name), 'status')) !== 'stopped';
 }
 
-/**
- * The refusal for invoking a function of a stopped project: 409 CONFLICT naming the project.
- * For the invoke path: `if (!(await isProjectRunning(...))) throw projectStoppedError(project)`.
- */
-export function projectStoppedError(project: string, functionId?: string): AppError {
-  return new AppError('CONFLICT', `project '${project}' is stopped: its functions refuse invocations until POST /projects/${project}/start`, {
-    reason: 'project_stopped',
-    project,
-    ...(functionId ? { function_id: functionId } : {}),
-  });
-}
+// moved: shim kept for the merge
+export { projectStoppedError } from '../shared/errors.js';
 
 /** `name` if it is a valid project name. @throws AppError VALIDATION_ERROR (field `name`). */
 export function checkProjectName(name: string): string {
@@ -130,7 +121,7 @@ export class ProjectService {
   private async mustRead(name: string): Promise<Record<string, string>> {
     checkProjectName(name);
     const h = await this.read(name);
-    if (!h) throw new AppError('PROJECT_NOT_FOUND', `no project named '${name}'`, { project: name });
+    if (!h) throw projectNotFound(name);
     return h;
   }
 

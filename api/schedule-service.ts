@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
-import { AppError, toAppError } from '../shared/errors.js';
+import { AppError, functionNotFound, scheduleBusy, scheduleNameTaken, scheduleNotFound, toAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactText } from '../shared/logger.js';
 import type { AlgorithmJobData } from '../shared/queue/job-data.js';
@@ -132,10 +132,8 @@ type RedisWithScheduleScripts = Redis & {
   fnqScheduleDelete(names: string, key: string, index: string, id: string): Promise<number>;
 };
 
-/** 404 SCHEDULE_NOT_FOUND for `scheduleId` (any form). */
-export function scheduleNotFound(scheduleId: string): AppError {
-  return new AppError('SCHEDULE_NOT_FOUND', `schedule '${scheduleId.slice(0, 100)}' not found`, { schedule_id: scheduleId.slice(0, 100) });
-}
+// moved: shim kept for the merge
+export { scheduleNotFound } from '../shared/errors.js';
 
 /** Throws {@link scheduleNotFound}, as an expression. */
 function throwNotFound(scheduleId: string): never {
@@ -285,7 +283,7 @@ export class ScheduleService {
 
     const { keys } = this.deps;
     const holder = await this.redis.fnqScheduleCreate(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.name, schedule.schedule_id, now.getTime(), ...toFields(schedule));
-    if (holder) throw nameTaken(schedule.name, holder);
+    if (holder) throw scheduleNameTaken(schedule.name, holder);
     try {
       const record = await this.syncScheduler(schedule.schedule_id, new Set([poolOf(schedule)]), requestId);
       if (!record) throw scheduleNotFound(schedule.schedule_id);
@@ -410,7 +408,7 @@ export class ScheduleService {
     if (!isFunctionTarget(s.target)) return null;
     const id = s.target.function_id;
     const fn = /^[0-9a-f]{12}$/.test(id) ? await this.deps.functions?.get(id) : null;
-    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${id.slice(0, 200)}' not found`, { function_id: id.slice(0, 200) });
+    if (!fn) throw functionNotFound(id);
     return fn;
   }
 
@@ -443,11 +441,11 @@ export class ScheduleService {
       const [outcome, holder] = await this.redis.fnqScheduleUpdate(keys.scheduleNames, keys.schedule(scheduleId), scheduleId, after.name, String(before.version), ...toFields(after));
       if (outcome === 'ok') return { before, after };
       if (outcome === 'gone') throw scheduleNotFound(scheduleId);
-      if (outcome === 'name') throw nameTaken(after.name, holder ?? '');
+      if (outcome === 'name') throw scheduleNameTaken(after.name, holder ?? '');
       // Another writer came first: read again after a short random pause, so racing writers spread out.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
-    throw new AppError('CONFLICT', `schedule '${scheduleId}' is being changed by other requests; retry`, { schedule_id: scheduleId });
+    throw scheduleBusy(scheduleId);
   }
 
   /**
@@ -534,11 +532,6 @@ function jobOptionsOf(s: StoredSchedule): JobOptions {
   if (!isFunctionTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
   for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
   return options;
-}
-
-/** 409 CONFLICT: another schedule has this name. */
-function nameTaken(name: string, holder: string): AppError {
-  return new AppError('CONFLICT', `a schedule named '${name.slice(0, 200)}' already exists`, { name: name.slice(0, 200), schedule_id: holder });
 }
 
 /**

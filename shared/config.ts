@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './errors/config-error.js';
 import { redactText } from './logger.js';
 import { LabelListSchema } from './schemas/labels.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
@@ -242,10 +243,7 @@ export const ConfigSchema = z.object({
 /** The parsed, frozen configuration. */
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
-/** Thrown by {@link loadConfig}; its message names every bad variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 /**
  * Parses the environment map once (of-watchdog's `config.New(env)`).

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { AppError, validationError } from '../../shared/errors.js';
+import { AppError, jobGone, validationError } from '../../shared/errors.js';
 import { toPublicRecord } from '../../shared/queue/job-record.js';
 import { FunctionInvokeQuerySchema, FunctionJobsQuerySchema, FunctionListQuerySchema, JobLogsQuerySchema } from '../function-schemas.js';
 import type { FunctionService } from '../function-service.js';
@@ -63,7 +63,7 @@ export function functionsRouter(service?: FunctionService): Router {
     if (outcome.kind === 'timeout') {
       throw new AppError('TIMEOUT', `the function did not finish within the invocation wait; poll GET /jobs/${job_id} for its result`, { job_id, function_id: idOf(req) });
     }
-    if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
+    if (outcome.kind === 'gone') throw jobGone(job_id);
     res.status(200).location(`/jobs/${job_id}`).json(toPublicRecord(outcome.job));
   });
 

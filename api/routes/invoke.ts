@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, jobGone, type ErrorCode } from '../../shared/errors.js';
 import type { JobService } from '../job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { InvokeRequestSchema } from '../schemas.js';
@@ -29,7 +29,7 @@ export function invokeRouter(jobs: JobService, invokeTimeoutMs: number): Router 
         timeout_ms: invokeTimeoutMs,
       });
     }
-    if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
+    if (outcome.kind === 'gone') throw jobGone(job_id);
     const job = outcome.job;
     if (job.status === 'completed') {
       res.json({ request_id: req.requestId, status: 'success', result: job.result, metadata: job.metadata });

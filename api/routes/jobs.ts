@@ -1,8 +1,8 @@
 import { Router, type Request, type Response } from 'express';
-import { AppError, validationError } from '../../shared/errors.js';
+import { AppError, jobNotFound, validationError } from '../../shared/errors.js';
 import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type StoredJob } from '../../shared/queue/job-record.js';
 import type { JobWaiter } from '../job-waiter.js';
-import { jobNotFound, type JobService } from '../job-service.js';
+import type { JobService } from '../job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { JobListQuerySchema, JobRequestSchema } from '../schemas.js';
 

@@ -1,12 +1,10 @@
 import { Router } from 'express';
-import { AppError, validationError } from '../../shared/errors.js';
+import { AppError, validationError, workerNotFound } from '../../shared/errors.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import { WorkerQuerySchema } from '../worker-schemas.js';
 
-/** 404 WORKER_NOT_FOUND for `workerId`. */
-export function workerNotFound(workerId: string): AppError {
-  return new AppError('WORKER_NOT_FOUND', `worker '${workerId.slice(0, 300)}' not found (unknown, or aged out after WORKER_FORGET_AFTER_MS)`, { worker_id: workerId.slice(0, 300) });
-}
+// moved: shim kept for the merge
+export { workerNotFound } from '../../shared/errors.js';
 
 /**
  * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (issue 4; seed 004's
