@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { toolEnv } from '../shared/config.js';
 import { AppError, projectNotFound, validationError } from '../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../shared/functions/function-store.js';
 import { redact } from '../shared/logger.js';
@@ -323,7 +324,7 @@ function parseDeps(raw: string | undefined): DependencyLists {
 /** Runs a probe command (no shell), resolving its stdout, or null when it fails. */
 function probe(cmd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' } }, (err, stdout) => resolve(err ? null : String(stdout)));
+    execFile(cmd, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, env: toolEnv() }, (err, stdout) => resolve(err ? null : String(stdout)));
   });
 }
 

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { ApiKeyStore } from '../shared/auth/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
-import { workerForgetAfterMs, type Config } from '../shared/config.js';
+import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import type { WebhookJobData } from '../shared/queue/job-data.js';
@@ -45,10 +45,10 @@ export interface RunningApi {
 /**
  * Starts the API on PORT: Redis connections (one for commands, one subscriber), the jobs queue,
  * the job waiter, metrics snapshots, and the Express app.
- * @throws when REDIS_URL is unset or the port cannot be bound.
+ * @throws ConfigError when REDIS_URL is unset; an Error when the port cannot be bound.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run the API (npm start sets it for you)');
+  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run the API (npm start sets it for you)');
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -71,7 +71,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
 
   // Functions (issue 3): one store for the functions API and projects; dependency builds go to the builds
   // queue (worker/functions/builds.ts: enqueueBuild(buildsQueue, function_id, version)), served by every worker.
-  const functionStore = new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 });
+  const functionStore = new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) });
   const buildsQueue = new Queue<BuildJobData>(BUILDS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
   buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
   const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
@@ -124,7 +124,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     webhookRetryDelaysMs: config.WEBHOOK_RETRY_DELAYS_MS,
     redis,
     keys,
-    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000), maxRetries: config.JOB_MAX_RETRIES },
+    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: jobDelayMaxMs(config), maxRetries: config.JOB_MAX_RETRIES },
     waiter,
     metrics,
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
@@ -149,7 +149,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       memoryDefaultMb: config.FUNCTION_MEMORY_MB,
       memoryMaxMb: config.FUNCTION_MEMORY_MAX_MB,
       outputDefaultBytes: config.FUNCTION_MAX_OUTPUT_BYTES,
-      delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000),
+      delayMaxMs: jobDelayMaxMs(config),
       maxRetries: config.JOB_MAX_RETRIES,
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,

@@ -291,3 +291,29 @@ export function functionsDir(config: Pick<Config, 'FUNCTIONS_DIR' | 'DATA_DIR'>)
 export function runnerPoolSize(config: Config): number {
   return config.RUNNER_POOL_SIZE ?? config.WORKER_CONCURRENCY;
 }
+
+/**
+ * The largest `delay_ms` a job or invocation may ask for, ms: JOB_DELAY_MAX_MS, never past
+ * RESULT_TTL_SECONDS (listings index jobs by creation time for that long; docs/configuration.md).
+ */
+export function jobDelayMaxMs(config: Pick<Config, 'JOB_DELAY_MAX_MS' | 'RESULT_TTL_SECONDS'>): number {
+  return Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000);
+}
+
+/**
+ * How long a function's old versions are kept after their last use, seconds: RESULT_TTL_SECONDS
+ * plus one hour, so a job record that still names a version can run or show it.
+ */
+export function functionRetainSeconds(config: Pick<Config, 'RESULT_TTL_SECONDS'>): number {
+  return config.RESULT_TTL_SECONDS + 3600;
+}
+
+/**
+ * The environment of a tool the service runs itself (a version probe, a package install): this
+ * process's PATH and HOME (else `/usr/bin:/bin` and `/tmp`) and `LANG=C.UTF-8`, never the rest of
+ * the service's environment (its secrets; docs/security.md).
+ * @param env the process environment (read here, the one place besides {@link loadConfig}).
+ */
+export function toolEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  return { PATH: env.PATH ?? '/usr/bin:/bin', HOME: env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
+}

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { ConfigError, functionRetainSeconds, functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
@@ -46,10 +46,10 @@ export interface RunningWorker {
 /**
  * Starts a worker: a warm runner pool, BullMQ Workers on the jobs and webhooks queues, metrics
  * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
- * @throws when REDIS_URL is unset or the runner pool cannot start.
+ * @throws ConfigError when REDIS_URL is unset; an Error when the runner pool cannot start.
  */
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run a worker (npm start sets it for you)');
+  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run a worker (npm start sets it for you)');
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -70,7 +70,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // Function builds (issue 3, point 6): every worker installs dependencies of new versions, one at a
   // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.
   const builder = new FunctionBuilder({
-    store: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    store: new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) }),
     functionsDir: functionsDir(config),
     timeoutMs: config.FUNCTION_BUILD_TIMEOUT_MS,
     localRoot: config.FUNCTION_LOCAL_PACKAGES_DIR,
@@ -78,7 +78,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   const functionJobs = new FunctionJobs({
     pool: functionPool,
-    functions: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    functions: new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) }),
     redis,
     keys,
     ttlSeconds: config.RESULT_TTL_SECONDS,
