@@ -216,10 +216,9 @@ export class FunctionService {
       wait?.cancel();
       throw err;
     }
-    if (!wait) {
-      this.deps.metrics.jobsCreatedTotal.inc({ algorithm: fn.name });
-      return { kind: 'async', job };
-    }
+    // No jobs_created_total here: its `algorithm` label would be the function's user-chosen name
+    // (docs/operations.md#metrics); the worker counts the run in function_invocations_total.
+    if (!wait) return { kind: 'async', job };
     return { kind: 'sync', job_id: jobId, outcome: await wait.promise };
   }
 

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../shared/errors.js';
-import type { Metrics } from '../shared/metrics.js';
+import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import { literalHostRefusal } from '../shared/net/address-policy.js';
 import type { JobQueues } from '../shared/queue/job-queues.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
@@ -269,7 +269,9 @@ export class JobService {
       };
       await this.deps.webhooks.add('delivery', { url: job.webhook.url, payload }, { ...webhookJobOptions(this.deps.webhookRetryDelaysMs), jobId });
     }
-    this.deps.metrics.jobsCompletedTotal.inc({ algorithm: job.algorithm, status: 'cancelled' });
+    const label = algorithmLabel(job);
+    if (label) this.deps.metrics.jobsCompletedTotal.inc({ algorithm: label, status: 'cancelled' });
+    else this.deps.metrics.functionInvocationsTotal.inc({ status: 'cancelled' });
     return cancelled;
   }
 

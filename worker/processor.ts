@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { AppError } from '../shared/errors.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
@@ -186,8 +186,14 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (data.function_id && functions) await functions.afterRun(jobId, data, report, !failure, typeof attemptNo === 'number' && attemptNo > 0 ? attemptNo : job.attemptsMade + 1, elapsedMs);
 
       const algorithm = registry.get(data.algorithm);
-      metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
-      metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
+      const label = algorithmLabel(data);
+      if (label) {
+        metrics.algorithmExecutionsTotal.inc({ algorithm: label, status: failure ? 'error' : 'success' });
+        metrics.algorithmExecutionDuration.observe({ algorithm: label }, elapsedMs / 1000);
+      } else {
+        metrics.functionInvocationsTotal.inc({ status: failure ? 'error' : 'success' });
+        metrics.functionExecutionDuration.observe(elapsedMs / 1000);
+      }
 
       // Retries count the algorithm's own failures only (kept in the job's data): a Redis error that
       // made BullMQ retry the job does not use up the caller's max_retries.
@@ -228,9 +234,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 
-      if (data.mode === 'async') {
-        metrics.jobsCompletedTotal.inc({ algorithm: data.algorithm, status });
-        metrics.jobExecutionDuration.observe({ algorithm: data.algorithm }, (performance.now() - t0) / 1000);
+      if (data.mode === 'async' && label) {
+        metrics.jobsCompletedTotal.inc({ algorithm: label, status });
+        metrics.jobExecutionDuration.observe({ algorithm: label }, (performance.now() - t0) / 1000);
       }
       if (failure) logger.info('job failed', { error: failure.message, error_code: failure.code });
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
@@ -277,8 +283,9 @@ async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>
     // Shown only when the schedule gave one (0, the default, maps to MAX_PRIORITY + 1).
     priority: job.opts.priority && job.opts.priority <= MAX_PRIORITY ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
   });
-  if (created) metrics.jobsCreatedTotal.inc({ algorithm: data.algorithm });
-  else return (await store.get(jobId))?.created_at ?? createdAt;
+  const label = algorithmLabel(data);
+  if (created && label) metrics.jobsCreatedTotal.inc({ algorithm: label });
+  else if (!created) return (await store.get(jobId))?.created_at ?? createdAt;
   return createdAt;
 }
 

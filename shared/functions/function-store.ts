@@ -130,27 +130,28 @@ export interface RunSample {
 }
 
 /**
- * GET /functions/{function_id}/metrics (seed 003's fields, measured): counts of finished runs,
- * times from the parent's clock, CPU and memory from the kernel (see FunctionRunReport).
- * Figures that no run measured are null.
+ * GET /functions/{function_id}/metrics (the function API reference's fields, measured): counts of
+ * finished runs, times from the parent's clock, CPU and memory from the kernel (see FunctionRunReport).
+ * The reference's figures (success_rate, avg_execution_time, cpu_usage, memory_usage) are not
+ * nullable there: zero until a run measured them. Our detail figures that no run measured are null.
  */
 export interface FunctionMetrics {
   function_id: string;
   invocations: { total: number; successful: number; failed: number };
-  /** Percent of runs that succeeded, 0-100 (seed 003: `95`); null before any run. */
-  success_rate: number | null;
-  /** Seed 003's string form of avg_execution_time_ms, e.g. `"120ms"`; null before any run. */
-  avg_execution_time: string | null;
+  /** Percent of runs that succeeded, 0-100 (the function API reference: `95`); 0 before any run (not nullable there). */
+  success_rate: number;
+  /** The function API reference's string form of avg_execution_time_ms, e.g. `"120ms"`; `"0ms"` before any run. */
+  avg_execution_time: string;
   avg_execution_time_ms: number | null;
   /** 95th percentile of the last {@link DURATION_SAMPLES} runs' durations, ms (nearest rank). */
   p95_execution_time_ms: number | null;
   /** Runs in the p95 window. */
   duration_samples: number;
-  /** Seed 003's `cpu_usage`: CPU time over wall time of the runs, as a percent of one core, e.g. `"70%"`. */
-  cpu_usage: string | null;
+  /** The function API reference's `cpu_usage`: CPU time over wall time of the runs, as a percent of one core, e.g. `"70%"`; `"0%"` before any measured run. */
+  cpu_usage: string;
   cpu_time_ms: { avg: number | null; total: number };
-  /** Seed 003's `memory_usage`: the highest peak resident memory of any run, e.g. `"42MB"` (MiB). */
-  memory_usage: string | null;
+  /** The function API reference's `memory_usage`: the highest peak resident memory of any run, e.g. `"42MB"` (MiB); `"0MB"` before any measured run. */
+  memory_usage: string;
   peak_memory_bytes: { max: number | null; avg: number | null };
   /** ISO 8601 time of the last finished run; null before any run. */
   last_invoked_at: string | null;
@@ -572,14 +573,14 @@ export function computeMetrics(functionId: string, h: Record<string, string>, du
   return {
     function_id: functionId,
     invocations: { total, successful, failed },
-    success_rate: total > 0 ? Math.round((successful / total) * 10_000) / 100 : null,
-    avg_execution_time: avg === null ? null : `${avg}ms`,
+    success_rate: total > 0 ? Math.round((successful / total) * 10_000) / 100 : 0,
+    avg_execution_time: `${avg ?? 0}ms`,
     avg_execution_time_ms: avg,
     p95_execution_time_ms: percentile(durations, 95),
     duration_samples: durations.length,
-    cpu_usage: cpuPercent === null ? null : `${cpuPercent}%`,
+    cpu_usage: `${cpuPercent ?? 0}%`,
     cpu_time_ms: { avg: cpuSamples > 0 ? round3(cpuTotal / cpuSamples) : null, total: cpuTotal },
-    memory_usage: peakMax === null ? null : `${Math.round((peakMax / 1024 / 1024) * 10) / 10}MB`,
+    memory_usage: `${peakMax === null ? 0 : Math.round((peakMax / 1024 / 1024) * 10) / 10}MB`,
     peak_memory_bytes: { max: peakMax, avg: peakSamples > 0 ? Math.round(Number(h.peak_rss_total ?? 0) / peakSamples) : null },
     last_invoked_at: h.last_invoked_at || null,
   };
