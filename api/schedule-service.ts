@@ -147,6 +147,20 @@ function fieldError(field: string, reason: string, value?: unknown): AppError {
   return new AppError('VALIDATION_ERROR', `${field} ${reason}`, details);
 }
 
+/**
+ * Why a cron expression has too few fields, or undefined: docs/api.md#schedules takes 5 fields, or 6
+ * with seconds first, or one of cron-parser's macros (`@daily`). cron-parser itself pads a shorter
+ * expression (`5` would fire at second 5 of every minute), so the count is checked here; more than 6
+ * the parser refuses with its own message.
+ */
+export function cronFieldsProblem(cron: string): string | undefined {
+  const expr = cron.trim();
+  if (expr.startsWith('@')) return undefined;
+  const fields = expr.split(/\s+/).length;
+  if (fields >= 5) return undefined;
+  return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; '${expr.slice(0, 100)}' has ${fields}`;
+}
+
 /** True when `tz` is an IANA time zone this runtime knows (Intl, which cron-parser's luxon uses too). */
 export function isTimeZone(tz: string): boolean {
   try {
@@ -387,6 +401,8 @@ export class ScheduleService {
     if (s.cron === null && s.every_ms === null) throw fieldError('cron', 'or every_ms is required (exactly one)');
     if (!isTimeZone(s.timezone)) throw fieldError('timezone', `'${s.timezone.slice(0, 100)}' is not an IANA time zone (e.g. UTC, Europe/Paris)`, s.timezone);
     if (s.cron !== null) {
+      const fewer = cronFieldsProblem(s.cron);
+      if (fewer) throw fieldError('cron', fewer, s.cron);
       try {
         // As BullMQ reads it (cron-parser 5, its own dependency), in the schedule's zone; next() proves it ever fires.
         CronExpressionParser.parse(s.cron, { tz: s.timezone }).next();
