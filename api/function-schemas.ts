@@ -8,14 +8,13 @@ import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/functions/function-store.js';
 import { MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
 
 extendZodWithOpenApi(z);
 
 /** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (seed 003: `myFunction`). */
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** A project name (seed 000): the same form as a function name. */
-export const PROJECT_NAME_PATTERN = FUNCTION_NAME_PATTERN;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** An env variable name (POSIX portable). */
@@ -83,10 +82,8 @@ const DependenciesSchema = z
   .max(MAX_DEPENDENCIES, { error: `must have at most ${MAX_DEPENDENCIES} entries` })
   .openapi({ example: [], description: 'npm specs (nodejs) or requirements lines (python), installed once per version: the function is `building` until then' });
 
-const ProjectSchema = z
-  .string({ error: 'must be a string' })
-  .regex(PROJECT_NAME_PATTERN, { error: 'must be 1-64 letters, digits, _ . or -, starting with a letter or digit' })
-  .openapi({ example: 'default', description: 'Seed 000 project. Default `default`' });
+// clone(): zod 4 gives a schema its methods when it is built, so `.openapi()` needs one built after extendZodWithOpenApi.
+const ProjectSchema = ProjectNameSchema.clone().openapi({ example: 'default', description: `The function's project (${PROJECT_NAME_RULE}; the rule of the /projects/{name} routes). Default \`default\`` });
 
 /** The optional fields of a function, as POST and PUT take them. */
 const functionFields = {
