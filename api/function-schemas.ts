@@ -1,5 +1,5 @@
 /**
- * Zod schemas of the functions API (issue 3, seed 003) and of GET /jobs/{job_id}/logs (seed 001's
+ * Zod schemas of the functions API (the function API reference) and of GET /jobs/{job_id}/logs (the container management API reference's
  * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi.ts).
  * Limits that are configuration (FUNCTION_CODE_MAX_BYTES, FUNCTION_MEMORY_MAX_MB, JOB_TIMEOUT_MAX_MS)
  * are checked by api/function-service.ts.
@@ -13,7 +13,7 @@ import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } fr
 
 extendZodWithOpenApi(z);
 
-/** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (seed 003: `myFunction`). */
+/** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (the function API reference: `myFunction`). */
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -96,7 +96,7 @@ const functionFields = {
   project: ProjectSchema,
 };
 
-/** Body of `POST /functions` (seed 003 plus ours). */
+/** Body of `POST /functions` (the function API reference plus ours). */
 export const FunctionCreateSchema = z
   .strictObject({
     name: NameSchema,
@@ -134,11 +134,11 @@ export const FunctionUpdateSchema = z
   .openapi('FunctionUpdate');
 export type FunctionUpdateBody = z.infer<typeof FunctionUpdateSchema>;
 
-/** A function record (seed 003's `Function` plus ours). */
+/** A function record (the function API reference's `Function` plus ours). */
 export const FunctionRecordSchema = z
   .object({
     function_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
-    id: z.string().openapi({ description: 'The same as function_id (seed 003)' }),
+    id: z.string().openapi({ description: 'The same as function_id (the function API reference)' }),
     name: z.string(),
     runtime: z.enum(FUNCTION_RUNTIMES),
     code: z.string(),
@@ -210,7 +210,7 @@ export const FunctionInvokeQueryDocSchema = z.object({
   timeout_ms: z.number().int().min(1).optional().openapi({ description: "This invocation's timeout, instead of the function's (capped at JOB_TIMEOUT_MAX_MS)" }),
 });
 
-/** `GET /functions/{function_id}/metrics` (seed 003's fields plus measured detail). */
+/** `GET /functions/{function_id}/metrics` (the function API reference's fields plus measured detail). */
 export const FunctionMetricsSchema = z
   .object({
     function_id: z.string(),
@@ -231,13 +231,13 @@ export const FunctionMetricsSchema = z
 /** `{function_id}` path parameter. */
 export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });
 
-/** A time in a logs query: ISO 8601 or epoch seconds (seed 001), as ms. */
+/** A time in a logs query: ISO 8601 or epoch seconds (the container management API reference), as ms. */
 const logTime = z
   .string()
   .refine((s) => (/^\d+(\.\d+)?$/.test(s) ? true : !Number.isNaN(Date.parse(s))), { error: 'must be an ISO 8601 time or epoch seconds' })
   .transform((s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) * 1000 : Date.parse(s)));
 
-/** Query of `GET /jobs/{job_id}/logs` (seed 001: tail, since, until). */
+/** Query of `GET /jobs/{job_id}/logs` (the container management API reference: tail, since, until). */
 export const JobLogsQuerySchema = z.object({ tail: queryInt(0, MAX_LOG_TAIL).optional(), since: logTime.optional(), until: logTime.optional() }).strict();
 
 export const JobLogsQueryDocSchema = z.object({

@@ -1,5 +1,5 @@
 /**
- * The functions API's core (issue 3, seed 003): deploys (validated, compiled for syntax, versioned),
+ * The functions API's core (the function API reference): deploys (validated, compiled for syntax, versioned),
  * reads, updates and deletes functions, invokes them through the same jobs queues and job records
  * as algorithms (no second job model), and reads their jobs, metrics and job logs.
  */
@@ -321,7 +321,7 @@ export class FunctionService {
   /** {@link checkLimits}, then compiles the code (nothing of it runs). @throws AppError VALIDATION_ERROR (field `code` with the compiler's message). */
   private async checkSpec(spec: FunctionSpecFields): Promise<void> {
     this.checkLimits(spec);
-    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build (issue 3 point 6).
+    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build.
     validateDependencies(spec.runtime, spec.dependencies, this.deps.localPackagesDir);
     let message: string | null;
     try {

@@ -16,10 +16,10 @@ import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 /** Retries on top of max_retries for infrastructure hiccups (a Redis error mid-run), which BullMQ counts as attempts too. */
 const INFRA_ATTEMPTS = 2;
 
-/** Default wait before a retry, ms (issue 4: `retry_interval_ms`). */
+/** Default wait before a retry, ms (`retry_interval_ms`). */
 export const DEFAULT_RETRY_INTERVAL_MS = 1000;
 
-/** How long an Idempotency-Key is remembered, seconds (issue 4: 24 h). */
+/** How long an Idempotency-Key is remembered, seconds (24 h). */
 export const IDEMPOTENCY_TTL_SECONDS = 86_400;
 
 /**
@@ -51,7 +51,7 @@ export interface Submission {
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
   paramsPath: readonly string[];
-  /** Issue 4's job options (POST /jobs). */
+  /** The job options of POST /jobs (docs/api.md). */
   options?: JobOptions;
   /** `Idempotency-Key` header, and who sent it (keys are per caller). */
   idempotency?: { key: string; caller: string; body: unknown };
@@ -118,7 +118,7 @@ export class JobService {
   }
 
   /**
-   * Applies the server's maxima to job options: timeout_ms is capped (issue 4); a delay or retry
+   * Applies the server's maxima to job options: timeout_ms is capped; a delay or retry
    * count past its maximum is refused.
    * @returns the options as the job will run with them.
    * @throws AppError VALIDATION_ERROR (details.field) for delay_ms or max_retries over the maximum.
@@ -238,7 +238,7 @@ export class JobService {
   }
 
   /**
-   * POST /jobs/{job_id}/cancel (issue 4): the record becomes `cancelled` at once; a waiting or delayed
+   * POST /jobs/{job_id}/cancel: the record becomes `cancelled` at once; a waiting or delayed
    * job is removed from its queue; a running one is stopped by whichever worker holds it (every
    * worker hears the cancel message; the one running the job kills its runner process). The webhook,
    * if any, is sent with status `cancelled`.
@@ -322,7 +322,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The SSRF guard at submission (issue 5), without DNS: names are checked again on the address each
+ * The SSRF guard at submission, without DNS: names are checked again on the address each
  * delivery connects to.
  * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
  */

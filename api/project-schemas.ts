@@ -1,5 +1,5 @@
 /**
- * Request and response schemas of projects, env and dependencies (issue 3 point 7, seed 000), used
+ * Request and response schemas of projects, env and dependencies (the project FaaS API reference), used
  * both to validate and to document (api/openapi.ts).
  */
 import { z } from 'zod';

@@ -16,7 +16,7 @@ export const DEFAULT_TIMEZONE = 'UTC';
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
 
-/** A schedule as the API shows it (issue 4): `cron` xor `every_ms`, the other null. */
+/** A schedule as the API shows it: `cron` xor `every_ms`, the other null. */
 export interface ScheduleRecord {
   /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
   schedule_id: string;
@@ -31,7 +31,7 @@ export interface ScheduleRecord {
   enabled: boolean;
   /** Present when set; credentials in it are masked. */
   webhook?: string;
-  /** The job options of each run (issue 4), as POST /jobs takes them. */
+  /** The job options of each run, as POST /jobs takes them. */
   max_retries?: number;
   retry_backoff?: RetryBackoff;
   /** ms. */
@@ -53,7 +53,7 @@ export interface StoredSchedule extends Omit<ScheduleRecord, 'next_run_at'> {
   version: number;
 }
 
-/** Lists a schedule's runs: `JobService.list` (issue 4). Times in ms since the epoch. */
+/** Lists a schedule's runs: `JobService.list`. Times in ms since the epoch. */
 export interface ScheduleRunLister {
   list(filter: { schedule_id?: string }, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }>;
 }
@@ -76,7 +76,7 @@ export interface ScheduleServiceDeps {
   runs: ScheduleRunLister;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
   ttlSeconds: number;
-  /** Function lookup for `{function_id, event}` targets (issue 3's store); unset: such targets are 404. */
+  /** Function lookup for `{function_id, event}` targets (the function store); unset: such targets are 404. */
   functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
 }
@@ -171,7 +171,7 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-/** True for a target that invokes a function (seed 003) rather than an algorithm. */
+/** True for a target that invokes a function (the function API reference) rather than an algorithm. */
 function isFunctionTarget(target: Target): target is Extract<Target, { function_id: string }> {
   return 'function_id' in target;
 }
@@ -228,7 +228,7 @@ function fromHash(h: Record<string, string>): StoredSchedule {
   return s;
 }
 
-/** The public view: fields in the documented order, the webhook's credentials masked (issue 5, as job records). */
+/** The public view: fields in the documented order, the webhook's credentials masked (as job records). */
 function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
   const out: Record<string, unknown> = {
     schedule_id: s.schedule_id,
@@ -248,7 +248,7 @@ function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
 }
 
 /**
- * Schedules (issue 4, DESIGN.md Operations: cron and interval schedules of algorithms or functions,
+ * Schedules (DESIGN.md Operations: cron and interval schedules of algorithms or functions,
  * with enable/disable, on BullMQ job schedulers). A schedule is configuration: a Redis hash without
  * TTL (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
  * (`keys.scheduleNames`, which keeps names unique across API processes). Each enabled schedule has a
@@ -495,7 +495,7 @@ export class ScheduleService {
     const options = this.deps.jobs.effectiveOptions(jobOptionsOf(s));
     // created_at is left for the worker to fill when the run starts (the template is fixed).
     const data: AlgorithmJobData = { algorithm: fn ? fn.name : target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
-    // Issue 3: a function run takes the function's current version when it starts (no function_version here).
+    // A function run takes the function's current version when it starts (no function_version here).
     if (fn && isFunctionTarget(s.target)) data.function_id = s.target.function_id;
     if (s.webhook !== undefined) data.webhook = s.webhook;
     if (options.pool) data.pool = options.pool;

@@ -16,9 +16,9 @@ function parseQuery<S extends { safeParse(v: unknown): { success: true; data: un
 }
 
 /**
- * The functions API (issue 3, seed 003): POST/GET /functions, GET/PUT/DELETE /functions/{function_id},
+ * The functions API (the function API reference): POST/GET /functions, GET/PUT/DELETE /functions/{function_id},
  * POST /functions/{function_id}/invoke (the body is the event; job options and `webhook` in the
- * query), GET /functions/{function_id}/jobs and /metrics; and GET /jobs/{job_id}/logs (seed 001's
+ * query), GET /functions/{function_id}/jobs and /metrics; and GET /jobs/{job_id}/logs (the container management API reference's
  * tail/since/until) for the captured output of function jobs.
  */
 export function functionsRouter(service?: FunctionService): Router {

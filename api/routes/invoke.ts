@@ -9,7 +9,7 @@ import { InvokeRequestSchema } from '../schemas.js';
 const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
 
 /**
- * POST /invoke (seed 002): `{"number": 17}` runs PrimeChecker; `{"algorithm", "params"}` runs any
+ * POST /invoke (the FunctionalScaffold API reference): `{"number": 17}` runs PrimeChecker; `{"algorithm", "params"}` runs any
  * algorithm. Goes through the queue and waits up to INVOKE_TIMEOUT_MS; then 504 TIMEOUT with the job_id.
  */
 export function invokeRouter(jobs: JobService, invokeTimeoutMs: number): Router {

@@ -6,7 +6,7 @@ import type { JobService } from '../job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { JobListQuerySchema, JobRequestSchema } from '../schemas.js';
 
-/** Seed 002: `任务已创建` (job created). */
+/** The FunctionalScaffold API reference: `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
 
 /** An Idempotency-Key: 1 to 255 visible ASCII characters (Stripe's and the IETF draft's practice). */
@@ -18,7 +18,7 @@ export const EVENTS_RECHECK_MS = 2000;
 export const EVENTS_KEEPALIVE_MS = 15_000;
 
 /**
- * POST /jobs and GET /jobs/{job_id} (seed 002), and issue 4's job control: GET /jobs (listing),
+ * POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API reference), and job control: GET /jobs (listing),
  * GET /jobs/{job_id}/attempts, POST /jobs/{job_id}/cancel, GET /jobs/{job_id}/events (SSE).
  */
 export function jobsRouter(jobs: JobService, waiter?: JobWaiter): Router {
@@ -79,7 +79,7 @@ function jobIdParam(req: Request): string {
 }
 
 /**
- * Streams a job's status and progress as Server-Sent Events (issue 4): `status` events carry the
+ * Streams a job's status and progress as Server-Sent Events: `status` events carry the
  * public record, `progress` events `{job_id, percent, message, updated_at}`; the stream ends after
  * the terminal `status` event (at once for an ended job), or with an `error` event when the record
  * expires. Driven by the job events channel, with a re-read every {@link EVENTS_RECHECK_MS}.

@@ -7,8 +7,8 @@ import { WorkerQuerySchema } from '../worker-schemas.js';
 export { workerNotFound } from '../../shared/errors.js';
 
 /**
- * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (issue 4; seed 004's
- * agents, seed 001's resource figures). `registry` unset (an app
+ * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (the hetuflow scheduler API reference's
+ * agents, the container management API reference's resource figures). `registry` unset (an app
  * built without Redis, in unit tests): 503.
  */
 export function workersRouter(registry: WorkerRegistry | undefined): Router {
@@ -38,7 +38,7 @@ export function workersRouter(registry: WorkerRegistry | undefined): Router {
     res.json(worker);
   });
 
-  // Seed 001's GET /metrics/resources, per worker: the figures of its last heartbeat (issue 4).
+  // The container management API reference's GET /metrics/resources, per worker: the figures of its last heartbeat.
   router.get('/workers/:worker_id/resources', async (req, res) => {
     const workerId = req.params.worker_id;
     const worker = await need().get(workerId);

@@ -48,7 +48,7 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
     }, 30_000);
   }
 
-  describe('seed 003 examples, verbatim', () => {
+  describe("the function API reference's examples, verbatim", () => {
     for (const [runtime, code] of [
       ['python', 'def handler(event): return event'],
       ['nodejs', 'function handler(event) { return event }'],

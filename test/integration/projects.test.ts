@@ -9,7 +9,7 @@ import { eventually, expectError, http } from '../helpers/http.js';
 import { buildNpmPackage, buildWheel } from '../helpers/packages.js';
 
 /**
- * Projects (issue 3 point 7, seed 000) over real HTTP against an API and a worker in-process on a
+ * Projects (the project FaaS API reference) over real HTTP against an API and a worker in-process on a
  * real Redis: listing and reading, start/stop refusing then allowing invocations, project env and
  * dependencies with validation, the system env (redacted) and dependencies (measured), the multipart
  * deploy of a Python file with a requirements wheel and of a Node file, then invoking them, and the
