@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ConfigError, functionRetainSeconds, jobDelayMaxMs, loadConfig, runnerPoolSize, toolEnv } from '../../shared/config.js';
 
@@ -75,5 +78,18 @@ describe('loadConfig', () => {
   it("gives a tool only PATH, HOME and LANG of the environment, never the service's secrets", () => {
     expect(toolEnv({ PATH: '/opt/bin', HOME: '/home/x', JWT_SECRET: 's'.repeat(40) })).to.deep.equal({ PATH: '/opt/bin', HOME: '/home/x', LANG: 'C.UTF-8' });
     expect(toolEnv({})).to.deep.equal({ PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' });
+  });
+
+  it('is the only reader of process.env in api/ and shared/', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const readers: string[] = [];
+    for (const dir of ['api', 'shared']) {
+      for (const file of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
+        const rel = path.join(dir, file);
+        if (!rel.endsWith('.ts') || rel === path.join('shared', 'config.ts')) continue;
+        if (/process\.env\b/.test(readFileSync(path.join(root, rel), 'utf8'))) readers.push(rel);
+      }
+    }
+    expect(readers).to.deep.equal([]);
   });
 });
