@@ -58,3 +58,8 @@ export function idempotencyKeyReused(idempotencyKey: string, jobId: string): App
 export function idempotencyKeyInProgress(idempotencyKey: string): AppError {
   return new AppError('CONFLICT', 'a request with this Idempotency-Key is still in progress (or its job expired); retry shortly', { idempotency_key: idempotencyKey });
 }
+
+/** 409: a function version's dependencies could not be installed on this worker (details.build_log, the install's output). */
+export function dependenciesNotInstalled(functionId: string, version: number, buildLog: string): AppError {
+  return new AppError('CONFLICT', `the dependencies of function ${functionId} version ${version} could not be installed on this worker`, { function_id: functionId, version, build_log: buildLog });
+}

@@ -10,8 +10,9 @@ export { ConfigError } from './config-error.js';
 export { isRedisUnavailable } from './redis-unavailable.js';
 export { fieldError, validationError } from './validation-error.js';
 export { errorFields, toAppError, type ErrorLogFields } from './to-app-error.js';
-export { algorithmNotFound, functionNotFound, jobGone, jobNotFound, projectNotFound, scheduleNotFound, workerNotFound } from './not-found.js';
+export { algorithmNotFound, functionGone, functionNotFound, jobGone, jobNotFound, projectNotFound, scheduleNotFound, workerNotFound } from './not-found.js';
 export {
+  dependenciesNotInstalled,
   functionBusy,
   functionNameTaken,
   functionNotActive,

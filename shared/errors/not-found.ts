@@ -42,3 +42,12 @@ export function workerNotFound(workerId: string): AppError {
   const shown = workerId.slice(0, 300);
   return new AppError('WORKER_NOT_FOUND', `worker '${shown}' not found (unknown, or aged out after WORKER_FORGET_AFTER_MS)`, { worker_id: shown });
 }
+
+/**
+ * 404 FUNCTION_NOT_FOUND for a run whose function (or the version it was invoked on) went away
+ * after the invocation was accepted: deleted, or the version expired.
+ */
+export function functionGone(functionId: string, version?: number): AppError {
+  if (version === undefined) return new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' no longer exists`, { function_id: functionId });
+  return new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' version ${version} no longer exists (the function was deleted or the version expired)`, { function_id: functionId, version });
+}

@@ -70,6 +70,8 @@ describe('errors', () => {
       [errors.jobGone('abc'), 'JOB_NOT_FOUND', 404, { job_id: 'abc' }],
       [errors.algorithmNotFound('Nope', ['PrimeChecker']), 'ALGORITHM_NOT_FOUND', 404, { algorithm: 'Nope', available_algorithms: ['PrimeChecker'] }],
       [errors.functionNotFound('f'.repeat(300)), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f'.repeat(200) }],
+      [errors.functionGone('f'), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f' }],
+      [errors.functionGone('f', 3), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f', version: 3 }],
       [errors.scheduleNotFound('s'), 'SCHEDULE_NOT_FOUND', 404, { schedule_id: 's' }],
       [errors.projectNotFound('shop'), 'PROJECT_NOT_FOUND', 404, { project: 'shop' }],
       [errors.workerNotFound('host:1'), 'WORKER_NOT_FOUND', 404, { worker_id: 'host:1' }],
@@ -81,6 +83,7 @@ describe('errors', () => {
       [errors.projectStoppedError('shop', 'id1'), 'CONFLICT', 409, { reason: 'project_stopped', project: 'shop', function_id: 'id1' }],
       [errors.jobAlreadyEnded('abc', 'completed'), 'CONFLICT', 409, { job_id: 'abc', status: 'completed' }],
       [errors.idempotencyKeyReused('k', 'abc'), 'CONFLICT', 409, { idempotency_key: 'k', job_id: 'abc' }],
+      [errors.dependenciesNotInstalled('f', 2, 'log'), 'CONFLICT', 409, { function_id: 'f', version: 2, build_log: 'log' }],
       [errors.idempotencyKeyInProgress('k'), 'CONFLICT', 409, { idempotency_key: 'k' }],
     ];
     for (const [err, code, status, details] of cases) {
