@@ -18,6 +18,7 @@ import { toolEnv } from '../shared/config.js';
 import { AppError, projectNotFound, validationError } from '../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../shared/functions/function-store.js';
 import { redact } from '../shared/logger.js';
+import { PROJECT_NAME_PATTERN, PROJECT_NAME_RULE } from '../shared/schemas/project-name.js';
 import type { Keys } from '../shared/queue/names.js';
 import { resolveRuntime } from '../worker/functions/sandbox.js';
 import { validateDependencies } from '../worker/functions/dependencies.js';
@@ -25,7 +26,6 @@ import {
   DependencyListsSchema,
   ENV_MAX_VARS,
   EnvMapSchema,
-  PROJECT_NAME_PATTERN,
   ProjectEnvPutSchema,
   type ProjectDependenciesSchema,
   type ProjectListSchema,
@@ -58,7 +58,7 @@ export { projectStoppedError } from '../shared/errors.js';
 /** `name` if it is a valid project name. @throws AppError VALIDATION_ERROR (field `name`). */
 export function checkProjectName(name: string): string {
   if (!PROJECT_NAME_PATTERN.test(name)) {
-    throw new AppError('VALIDATION_ERROR', 'name must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit', { field: 'name', value: name.slice(0, 100) });
+    throw new AppError('VALIDATION_ERROR', `name must be ${PROJECT_NAME_RULE}`, { field: 'name', value: name.slice(0, 100) });
   }
   return name;
 }
