@@ -9,14 +9,13 @@ import { z } from 'zod';
 import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/functions/function-store.js';
 import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
 import { MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
 
 extendZodWithOpenApi(z);
 
 /** A function name: 1-64 letters, digits, `_ . -`, starting with a letter or digit (the function API reference: `myFunction`). */
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** A project name (the project FaaS API reference): the same form as a function name. */
-export const PROJECT_NAME_PATTERN = FUNCTION_NAME_PATTERN;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Most env variables of one function. */
@@ -81,10 +80,8 @@ const DependenciesSchema = z
   .max(MAX_DEPENDENCIES, { error: `must have at most ${MAX_DEPENDENCIES} entries` })
   .openapi({ example: [], description: 'npm specs (nodejs) or requirements lines (python), installed once per version: the function is `building` until then' });
 
-const ProjectSchema = z
-  .string({ error: 'must be a string' })
-  .regex(PROJECT_NAME_PATTERN, { error: 'must be 1-64 letters, digits, _ . or -, starting with a letter or digit' })
-  .openapi({ example: 'default', description: 'The project (as in the project FaaS API reference). Default `default`' });
+// clone(): zod 4 gives a schema its methods when it is built, so `.openapi()` needs one built after extendZodWithOpenApi.
+const ProjectSchema = ProjectNameSchema.clone().openapi({ example: 'default', description: `The function's project (${PROJECT_NAME_RULE}; the rule of the /projects/{name} routes). Default \`default\`` });
 
 /** The optional fields of a function, as POST and PUT take them. */
 const functionFields = {
@@ -216,14 +213,14 @@ export const FunctionMetricsSchema = z
   .object({
     function_id: z.string(),
     invocations: z.object({ total: z.number().int(), successful: z.number().int(), failed: z.number().int() }).openapi({ description: 'Finished runs (each attempt of a retried job counts); cancelled runs are not counted' }),
-    success_rate: z.number().nullable().openapi({ description: 'Percent of runs that succeeded (0-100); null before any run', example: 95 }),
-    avg_execution_time: z.string().nullable().openapi({ example: '120ms', description: 'avg_execution_time_ms as the function API reference writes it' }),
+    success_rate: z.number().openapi({ description: 'Percent of runs that succeeded (0-100); 0 before any run', example: 95 }),
+    avg_execution_time: z.string().openapi({ example: '120ms', description: "The function API reference's form of avg_execution_time_ms; `0ms` before any run" }),
     avg_execution_time_ms: z.number().nullable(),
     p95_execution_time_ms: z.number().nullable().openapi({ description: 'Nearest-rank 95th percentile of the last 1000 runs' }),
     duration_samples: z.number().int(),
-    cpu_usage: z.string().nullable().openapi({ example: '70%', description: 'CPU time over wall time of the runs, percent of one core' }),
+    cpu_usage: z.string().openapi({ example: '70%', description: 'CPU time over wall time of the runs, percent of one core; `0%` before any measured run' }),
     cpu_time_ms: z.object({ avg: z.number().nullable(), total: z.number() }),
-    memory_usage: z.string().nullable().openapi({ example: '42MB', description: 'Highest peak resident memory of a run (MiB; includes the runtime itself)' }),
+    memory_usage: z.string().openapi({ example: '42MB', description: 'Highest peak resident memory of a run (MiB; includes the runtime itself); `0MB` before any measured run' }),
     peak_memory_bytes: z.object({ max: z.number().nullable(), avg: z.number().nullable() }),
     last_invoked_at: z.string().nullable(),
   })

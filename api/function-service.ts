@@ -1,11 +1,11 @@
 /**
- * The functions API's core (issue 3, seed 003): deploys (validated, compiled for syntax, versioned),
+ * The functions API's core (the function API reference): deploys (validated, compiled for syntax, versioned),
  * reads, updates and deletes functions, invokes them through the same jobs queues and job records
  * as algorithms (no second job model), and reads their jobs, metrics and job logs.
  */
 import type { Redis } from 'ioredis';
 import type { ZodError } from 'zod';
-import { AppError, toAppError, validationError } from '../shared/errors.js';
+import { AppError, fieldError, functionBusy, functionNameTaken, functionNotActive, functionNotFound, jobNotFound, toAppError, validationError } from '../shared/errors.js';
 import {
   DEFAULT_HANDLER,
   DEFAULT_PROJECT,
@@ -30,7 +30,7 @@ import {
   type FunctionCreate,
   type FunctionInvokeQuery,
 } from './function-schemas.js';
-import { bullJobOptions, jobNotFound, type JobService } from './job-service.js';
+import { bullJobOptions, type JobService } from './job-service.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 import { parseBody } from './middleware/validate.js';
 import { validateDependencies } from '../shared/functions/dependency-specs.js';
@@ -92,15 +92,8 @@ export interface FunctionServiceDeps {
 /** How an invocation went: a sync one waited (outcome), an async one was accepted (pending record). */
 export type InvokeResult = { kind: 'sync'; job_id: string; outcome: WaitOutcome } | { kind: 'async'; job: StoredJob };
 
-/** Seed 003: FUNCTION_NOT_FOUND for an unknown (or deleted) function id. */
-export function functionNotFound(functionId: string): AppError {
-  const shown = functionId.slice(0, 200);
-  return new AppError('FUNCTION_NOT_FOUND', `function '${shown}' not found`, { function_id: shown });
-}
-
-function fieldError(field: string, message: string, extra: Record<string, unknown> = {}): AppError {
-  return new AppError('VALIDATION_ERROR', `${field} ${message}`, { field, issues: [{ field, message }], ...extra });
-}
+// moved: shim kept for the merge
+export { functionNotFound } from '../shared/errors.js';
 
 /** The functions API's operations; see the module comment. */
 export class FunctionService {
@@ -127,7 +120,7 @@ export class FunctionService {
       ...(input.pool && input.pool !== DEFAULT_POOL ? { pool: input.pool } : {}),
       created_at: now,
     });
-    if ('name_taken' in out) throw nameTaken(input.name, out.name_taken);
+    if ('name_taken' in out) throw functionNameTaken(input.name, out.name_taken);
     if (out.status === 'building') await this.deps.onBuildNeeded?.(out);
     return out;
   }
@@ -183,11 +176,11 @@ export class FunctionService {
       const out = await this.deps.functions.update(functionId, current.version, current, next);
       if (out === null) continue;
       if (out.kind === 'gone') throw functionNotFound(functionId);
-      if (out.kind === 'name_taken') throw nameTaken(merged.name, out.holder);
+      if (out.kind === 'name_taken') throw functionNameTaken(merged.name, out.holder);
       if (out.new_version && out.record.status === 'building') await this.deps.onBuildNeeded?.(out.record);
       return out.record;
     }
-    throw new AppError('CONFLICT', `function '${functionId}' is being changed by other requests; retry`, { function_id: functionId });
+    throw functionBusy(functionId);
   }
 
   /** DELETE /functions/{function_id}. Its jobs keep their records (TTL). @throws AppError FUNCTION_NOT_FOUND. */
@@ -204,13 +197,7 @@ export class FunctionService {
    */
   async invoke(functionId: string, event: unknown, query: FunctionInvokeQuery, requestId: string): Promise<InvokeResult> {
     const fn = await this.get(functionId);
-    if (fn.status !== 'active') {
-      const why =
-        fn.status === 'building'
-          ? 'its dependencies are still being installed; retry when its status is active'
-          : 'its dependency install failed (see build_log); fix it with PUT /functions/{function_id}';
-      throw new AppError('CONFLICT', `function '${fn.name}' cannot be invoked: status is ${fn.status}: ${why}`, { function_id: fn.function_id, status: fn.status, version: fn.version });
-    }
+    if (fn.status !== 'active') throw functionNotActive(fn);
     await this.deps.beforeInvoke?.(fn);
     const { webhook, ...rawOptions } = query;
     if (webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(webhook);
@@ -230,10 +217,9 @@ export class FunctionService {
       wait?.cancel();
       throw err;
     }
-    if (!wait) {
-      this.deps.metrics.jobsCreatedTotal.inc({ algorithm: fn.name });
-      return { kind: 'async', job };
-    }
+    // No jobs_created_total here: its `algorithm` label would be the function's user-chosen name
+    // (docs/operations.md#metrics); the worker counts the run in function_invocations_total.
+    if (!wait) return { kind: 'async', job };
     return { kind: 'sync', job_id: jobId, outcome: await wait.promise };
   }
 
@@ -336,7 +322,7 @@ export class FunctionService {
   /** {@link checkLimits}, then compiles the code (nothing of it runs). @throws AppError VALIDATION_ERROR (field `code` with the compiler's message). */
   private async checkSpec(spec: FunctionSpecFields): Promise<void> {
     this.checkLimits(spec);
-    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build (issue 3 point 6).
+    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build.
     validateDependencies(spec.runtime, spec.dependencies, this.deps.localPackagesDir);
     let message: string | null;
     try {
@@ -354,10 +340,6 @@ export class FunctionService {
     if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) throw fieldError('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, { value: options.delay_ms });
     if (options.max_retries !== undefined && options.max_retries > maxRetries) throw fieldError('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, { value: options.max_retries });
   }
-}
-
-function nameTaken(name: string, holder: string): AppError {
-  return new AppError('CONFLICT', `a function named '${name}' already exists`, { name, function_id: holder });
 }
 
 /** The SSRF guard at submission, as for POST /jobs (literal hosts only; names are checked at delivery). */

@@ -3,8 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { AppError, toAppError, validationError } from '../shared/errors.js';
-import type { Metrics } from '../shared/metrics.js';
+import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../shared/errors.js';
+import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import { literalHostRefusal } from '../shared/net/address-policy.js';
 import type { JobQueues } from '../shared/queue/job-queues.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
@@ -16,10 +16,10 @@ import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 /** Retries on top of max_retries for infrastructure hiccups (a Redis error mid-run), which BullMQ counts as attempts too. */
 const INFRA_ATTEMPTS = 2;
 
-/** Default wait before a retry, ms (issue 4: `retry_interval_ms`). */
+/** Default wait before a retry, ms (`retry_interval_ms`). */
 export const DEFAULT_RETRY_INTERVAL_MS = 1000;
 
-/** How long an Idempotency-Key is remembered, seconds (issue 4: 24 h). */
+/** How long an Idempotency-Key is remembered, seconds (24 h). */
 export const IDEMPOTENCY_TTL_SECONDS = 86_400;
 
 /**
@@ -51,7 +51,7 @@ export interface Submission {
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
   paramsPath: readonly string[];
-  /** Issue 4's job options (POST /jobs). */
+  /** The job options of POST /jobs (docs/api.md). */
   options?: JobOptions;
   /** `Idempotency-Key` header, and who sent it (keys are per caller). */
   idempotency?: { key: string; caller: string; body: unknown };
@@ -109,10 +109,7 @@ export class JobService {
     if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
     const algorithm = this.deps.registry.get(sub.algorithm);
     if (!algorithm) {
-      throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${sub.algorithm}' not found`, {
-        algorithm: sub.algorithm,
-        available_algorithms: this.deps.registry.names(),
-      });
+      throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
     }
     const parsed = algorithm.params.safeParse(sub.params);
     if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
@@ -121,7 +118,7 @@ export class JobService {
   }
 
   /**
-   * Applies the server's maxima to job options: timeout_ms is capped (issue 4); a delay or retry
+   * Applies the server's maxima to job options: timeout_ms is capped; a delay or retry
    * count past its maximum is refused.
    * @returns the options as the job will run with them.
    * @throws AppError VALIDATION_ERROR (details.field) for delay_ms or max_retries over the maximum.
@@ -200,13 +197,13 @@ export class JobService {
       if (current === null) continue;
       const [jobId, hash] = current.split(' ') as [string, string];
       if (hash !== bodyHash) {
-        throw new AppError('CONFLICT', 'this Idempotency-Key was already used with a different request body (keys are kept 24 h)', { idempotency_key: shownKey, job_id: jobId });
+        throw idempotencyKeyReused(shownKey, jobId);
       }
       const job = await this.deps.store.get(jobId);
       if (job) return job;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new AppError('CONFLICT', 'a request with this Idempotency-Key is still in progress (or its job expired); retry shortly', { idempotency_key: shownKey });
+    throw idempotencyKeyInProgress(shownKey);
   }
 
   /**
@@ -241,7 +238,7 @@ export class JobService {
   }
 
   /**
-   * POST /jobs/{job_id}/cancel (issue 4): the record becomes `cancelled` at once; a waiting or delayed
+   * POST /jobs/{job_id}/cancel: the record becomes `cancelled` at once; a waiting or delayed
    * job is removed from its queue; a running one is stopped by whichever worker holds it (every
    * worker hears the cancel message; the one running the job kills its runner process). The webhook,
    * if any, is sent with status `cancelled`.
@@ -250,8 +247,7 @@ export class JobService {
    */
   async cancel(jobId: string): Promise<StoredJob> {
     const job = await this.get(jobId);
-    const ended = (status: string) =>
-      new AppError('CONFLICT', `job '${jobId}' already ended (${status}); only pending, delayed or running jobs can be cancelled`, { job_id: jobId, status });
+    const ended = (status: string) => jobAlreadyEnded(jobId, status);
     if (TERMINAL_STATUSES.has(job.status)) throw ended(job.status);
     const outcome = await this.deps.store.cancel(jobId, 'cancelled by request');
     if (outcome.kind === 'ended') throw ended(outcome.status);
@@ -273,7 +269,9 @@ export class JobService {
       };
       await this.deps.webhooks.add('delivery', { url: job.webhook.url, payload }, { ...webhookJobOptions(this.deps.webhookRetryDelaysMs), jobId });
     }
-    this.deps.metrics.jobsCompletedTotal.inc({ algorithm: job.algorithm, status: 'cancelled' });
+    const label = algorithmLabel(job);
+    if (label) this.deps.metrics.jobsCompletedTotal.inc({ algorithm: label, status: 'cancelled' });
+    else this.deps.metrics.functionInvocationsTotal.inc({ status: 'cancelled' });
     return cancelled;
   }
 
@@ -324,7 +322,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The SSRF guard at submission (issue 5), without DNS: names are checked again on the address each
+ * The SSRF guard at submission, without DNS: names are checked again on the address each
  * delivery connects to.
  * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
  */
@@ -335,7 +333,5 @@ function checkWebhookHost(webhook: string): void {
   throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
 }
 
-/** Seed 002: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
-export function jobNotFound(jobId: string): AppError {
-  return new AppError('JOB_NOT_FOUND', `job '${jobId}' does not exist or has expired`, { job_id: jobId });
-}
+// moved: shim kept for the merge
+export { jobNotFound } from '../shared/errors.js';

@@ -4,11 +4,11 @@
  */
 import { z } from 'zod';
 import { ENV_NAME_PATTERN } from '../shared/functions/limits.js';
-import { POOL_PATTERN } from '../shared/queue/names.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import './schemas.js'; // extends zod with .openapi()
 
-/** A project name: the same rule as pool names (1-63 lowercase letters, digits, `_ -`, starting with a letter or digit). */
-export const PROJECT_NAME_PATTERN = POOL_PATTERN;
+// moved: shim kept for the merge
+export { PROJECT_NAME_PATTERN } from '../shared/schemas/project-name.js';
 export { ENV_NAME_PATTERN };
 /** Longest env value, in bytes of UTF-8. */
 export const ENV_VALUE_MAX_BYTES = 4096;
@@ -16,7 +16,7 @@ export const ENV_VALUE_MAX_BYTES = 4096;
 export const ENV_MAX_VARS = 200;
 
 export const ProjectNameParamsSchema = z.object({
-  name: z.string().regex(PROJECT_NAME_PATTERN).openapi({ example: 'shop', description: '1-63 lowercase letters, digits, _ or -, starting with a letter or digit' }),
+  name: ProjectNameSchema.clone().openapi({ example: 'shop', description: PROJECT_NAME_RULE }),
 });
 
 /** Env values: strings up to {@link ENV_VALUE_MAX_BYTES} bytes, without NUL. */

@@ -1,5 +1,5 @@
 /**
- * Projects (issue 3 point 7, seed 000): a name grouping functions (`function.project`, default
+ * Projects (the project FaaS API reference): a name grouping functions (`function.project`, default
  * `default`), with its own env (a Redis hash, layered between the system env and the function's),
  * dependency lists per runtime, and a state, `running` or `stopped`: a stopped project's functions
  * refuse invocation ({@link isProjectRunning}, checked on invoke).
@@ -14,9 +14,11 @@ import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AppError, validationError } from '../shared/errors.js';
+import { toolEnv } from '../shared/config.js';
+import { AppError, projectNotFound, validationError } from '../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../shared/functions/function-store.js';
 import { redact } from '../shared/logger.js';
+import { PROJECT_NAME_PATTERN, PROJECT_NAME_RULE } from '../shared/schemas/project-name.js';
 import type { Keys } from '../shared/queue/names.js';
 import { resolveRuntime } from '../shared/functions/runtimes.js';
 import { validateDependencies } from '../shared/functions/dependency-specs.js';
@@ -24,7 +26,6 @@ import {
   DependencyListsSchema,
   ENV_MAX_VARS,
   EnvMapSchema,
-  PROJECT_NAME_PATTERN,
   ProjectEnvPutSchema,
   type ProjectDependenciesSchema,
   type ProjectListSchema,
@@ -51,22 +52,13 @@ export async function isProjectRunning(redis: Pick<Redis, 'hget'>, keys: Keys, n
   return (await redis.hget(keys.project(name), 'status')) !== 'stopped';
 }
 
-/**
- * The refusal for invoking a function of a stopped project: 409 CONFLICT naming the project.
- * For the invoke path: `if (!(await isProjectRunning(...))) throw projectStoppedError(project)`.
- */
-export function projectStoppedError(project: string, functionId?: string): AppError {
-  return new AppError('CONFLICT', `project '${project}' is stopped: its functions refuse invocations until POST /projects/${project}/start`, {
-    reason: 'project_stopped',
-    project,
-    ...(functionId ? { function_id: functionId } : {}),
-  });
-}
+// moved: shim kept for the merge
+export { projectStoppedError } from '../shared/errors.js';
 
 /** `name` if it is a valid project name. @throws AppError VALIDATION_ERROR (field `name`). */
 export function checkProjectName(name: string): string {
   if (!PROJECT_NAME_PATTERN.test(name)) {
-    throw new AppError('VALIDATION_ERROR', 'name must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit', { field: 'name', value: name.slice(0, 100) });
+    throw new AppError('VALIDATION_ERROR', `name must be ${PROJECT_NAME_RULE}`, { field: 'name', value: name.slice(0, 100) });
   }
   return name;
 }
@@ -130,7 +122,7 @@ export class ProjectService {
   private async mustRead(name: string): Promise<Record<string, string>> {
     checkProjectName(name);
     const h = await this.read(name);
-    if (!h) throw new AppError('PROJECT_NOT_FOUND', `no project named '${name}'`, { project: name });
+    if (!h) throw projectNotFound(name);
     return h;
   }
 
@@ -212,7 +204,7 @@ export class ProjectService {
     };
   }
 
-  /** GET /status's figures (issue 3): projects in total, running and stopped (`default` included), and functions deployed. */
+  /** GET /status's figures: projects in total, running and stopped (`default` included), and functions deployed. */
   async counts(): Promise<{ total: number; running: number; stopped: number; functions: number }> {
     const names = await this.names();
     const p = this.redis.pipeline().zcard(this.keys.functions);
@@ -332,7 +324,7 @@ function parseDeps(raw: string | undefined): DependencyLists {
 /** Runs a probe command (no shell), resolving its stdout, or null when it fails. */
 function probe(cmd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' } }, (err, stdout) => resolve(err ? null : String(stdout)));
+    execFile(cmd, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, env: toolEnv() }, (err, stdout) => resolve(err ? null : String(stdout)));
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
-import { AppError, toAppError } from '../shared/errors.js';
+import { AppError, functionNotFound, scheduleBusy, scheduleNameTaken, scheduleNotFound, toAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactText } from '../shared/logger.js';
 import type { AlgorithmJobData } from '../shared/queue/job-data.js';
@@ -16,7 +16,7 @@ export const DEFAULT_TIMEZONE = 'UTC';
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
 
-/** A schedule as the API shows it (issue 4): `cron` xor `every_ms`, the other null. */
+/** A schedule as the API shows it: `cron` xor `every_ms`, the other null. */
 export interface ScheduleRecord {
   /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
   schedule_id: string;
@@ -31,7 +31,7 @@ export interface ScheduleRecord {
   enabled: boolean;
   /** Present when set; credentials in it are masked. */
   webhook?: string;
-  /** The job options of each run (issue 4), as POST /jobs takes them. */
+  /** The job options of each run, as POST /jobs takes them. */
   max_retries?: number;
   retry_backoff?: RetryBackoff;
   /** ms. */
@@ -53,7 +53,7 @@ export interface StoredSchedule extends Omit<ScheduleRecord, 'next_run_at'> {
   version: number;
 }
 
-/** Lists a schedule's runs: `JobService.list` (issue 4). Times in ms since the epoch. */
+/** Lists a schedule's runs: `JobService.list`. Times in ms since the epoch. */
 export interface ScheduleRunLister {
   list(filter: { schedule_id?: string }, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }>;
 }
@@ -76,7 +76,7 @@ export interface ScheduleServiceDeps {
   runs: ScheduleRunLister;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
   ttlSeconds: number;
-  /** Function lookup for `{function_id, event}` targets (issue 3's store); unset: such targets are 404. */
+  /** Function lookup for `{function_id, event}` targets (the function store); unset: such targets are 404. */
   functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
 }
@@ -132,10 +132,8 @@ type RedisWithScheduleScripts = Redis & {
   fnqScheduleDelete(names: string, key: string, index: string, id: string): Promise<number>;
 };
 
-/** 404 SCHEDULE_NOT_FOUND for `scheduleId` (any form). */
-export function scheduleNotFound(scheduleId: string): AppError {
-  return new AppError('SCHEDULE_NOT_FOUND', `schedule '${scheduleId.slice(0, 100)}' not found`, { schedule_id: scheduleId.slice(0, 100) });
-}
+// moved: shim kept for the merge
+export { scheduleNotFound } from '../shared/errors.js';
 
 /** Throws {@link scheduleNotFound}, as an expression. */
 function throwNotFound(scheduleId: string): never {
@@ -149,6 +147,20 @@ function fieldError(field: string, reason: string, value?: unknown): AppError {
   return new AppError('VALIDATION_ERROR', `${field} ${reason}`, details);
 }
 
+/**
+ * Why a cron expression has too few fields, or undefined: docs/api.md#schedules takes 5 fields, or 6
+ * with seconds first, or one of cron-parser's macros (`@daily`). cron-parser itself pads a shorter
+ * expression (`5` would fire at second 5 of every minute), so the count is checked here; more than 6
+ * the parser refuses with its own message.
+ */
+export function cronFieldsProblem(cron: string): string | undefined {
+  const expr = cron.trim();
+  if (expr.startsWith('@')) return undefined;
+  const fields = expr.split(/\s+/).length;
+  if (fields >= 5) return undefined;
+  return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; '${expr.slice(0, 100)}' has ${fields}`;
+}
+
 /** True when `tz` is an IANA time zone this runtime knows (Intl, which cron-parser's luxon uses too). */
 export function isTimeZone(tz: string): boolean {
   try {
@@ -159,7 +171,7 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-/** True for a target that invokes a function (seed 003) rather than an algorithm. */
+/** True for a target that invokes a function (the function API reference) rather than an algorithm. */
 function isFunctionTarget(target: Target): target is Extract<Target, { function_id: string }> {
   return 'function_id' in target;
 }
@@ -216,7 +228,7 @@ function fromHash(h: Record<string, string>): StoredSchedule {
   return s;
 }
 
-/** The public view: fields in the documented order, the webhook's credentials masked (issue 5, as job records). */
+/** The public view: fields in the documented order, the webhook's credentials masked (as job records). */
 function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
   const out: Record<string, unknown> = {
     schedule_id: s.schedule_id,
@@ -236,7 +248,7 @@ function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
 }
 
 /**
- * Schedules (issue 4, DESIGN.md Operations: cron and interval schedules of algorithms or functions,
+ * Schedules (DESIGN.md Operations: cron and interval schedules of algorithms or functions,
  * with enable/disable, on BullMQ job schedulers). A schedule is configuration: a Redis hash without
  * TTL (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
  * (`keys.scheduleNames`, which keeps names unique across API processes). Each enabled schedule has a
@@ -285,7 +297,7 @@ export class ScheduleService {
 
     const { keys } = this.deps;
     const holder = await this.redis.fnqScheduleCreate(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.name, schedule.schedule_id, now.getTime(), ...toFields(schedule));
-    if (holder) throw nameTaken(schedule.name, holder);
+    if (holder) throw scheduleNameTaken(schedule.name, holder);
     try {
       const record = await this.syncScheduler(schedule.schedule_id, new Set([poolOf(schedule)]), requestId);
       if (!record) throw scheduleNotFound(schedule.schedule_id);
@@ -389,6 +401,8 @@ export class ScheduleService {
     if (s.cron === null && s.every_ms === null) throw fieldError('cron', 'or every_ms is required (exactly one)');
     if (!isTimeZone(s.timezone)) throw fieldError('timezone', `'${s.timezone.slice(0, 100)}' is not an IANA time zone (e.g. UTC, Europe/Paris)`, s.timezone);
     if (s.cron !== null) {
+      const fewer = cronFieldsProblem(s.cron);
+      if (fewer) throw fieldError('cron', fewer, s.cron);
       try {
         // As BullMQ reads it (cron-parser 5, its own dependency), in the schedule's zone; next() proves it ever fires.
         CronExpressionParser.parse(s.cron, { tz: s.timezone }).next();
@@ -410,7 +424,7 @@ export class ScheduleService {
     if (!isFunctionTarget(s.target)) return null;
     const id = s.target.function_id;
     const fn = /^[0-9a-f]{12}$/.test(id) ? await this.deps.functions?.get(id) : null;
-    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${id.slice(0, 200)}' not found`, { function_id: id.slice(0, 200) });
+    if (!fn) throw functionNotFound(id);
     return fn;
   }
 
@@ -443,11 +457,11 @@ export class ScheduleService {
       const [outcome, holder] = await this.redis.fnqScheduleUpdate(keys.scheduleNames, keys.schedule(scheduleId), scheduleId, after.name, String(before.version), ...toFields(after));
       if (outcome === 'ok') return { before, after };
       if (outcome === 'gone') throw scheduleNotFound(scheduleId);
-      if (outcome === 'name') throw nameTaken(after.name, holder ?? '');
+      if (outcome === 'name') throw scheduleNameTaken(after.name, holder ?? '');
       // Another writer came first: read again after a short random pause, so racing writers spread out.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
-    throw new AppError('CONFLICT', `schedule '${scheduleId}' is being changed by other requests; retry`, { schedule_id: scheduleId });
+    throw scheduleBusy(scheduleId);
   }
 
   /**
@@ -481,7 +495,7 @@ export class ScheduleService {
     const options = this.deps.jobs.effectiveOptions(jobOptionsOf(s));
     // created_at is left for the worker to fill when the run starts (the template is fixed).
     const data: AlgorithmJobData = { algorithm: fn ? fn.name : target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
-    // Issue 3: a function run takes the function's current version when it starts (no function_version here).
+    // A function run takes the function's current version when it starts (no function_version here).
     if (fn && isFunctionTarget(s.target)) data.function_id = s.target.function_id;
     if (s.webhook !== undefined) data.webhook = s.webhook;
     if (options.pool) data.pool = options.pool;
@@ -534,11 +548,6 @@ function jobOptionsOf(s: StoredSchedule): JobOptions {
   if (!isFunctionTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
   for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
   return options;
-}
-
-/** 409 CONFLICT: another schedule has this name. */
-function nameTaken(name: string, holder: string): AppError {
-  return new AppError('CONFLICT', `a schedule named '${name.slice(0, 200)}' already exists`, { name: name.slice(0, 200), schedule_id: holder });
 }
 
 /**

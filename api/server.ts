@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { ApiKeyStore } from '../shared/auth/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
-import { workerForgetAfterMs, type Config } from '../shared/config.js';
+import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import type { WebhookJobData } from '../shared/queue/job-data.js';
@@ -45,10 +45,10 @@ export interface RunningApi {
 /**
  * Starts the API on PORT: Redis connections (one for commands, one subscriber), the jobs queue,
  * the job waiter, metrics snapshots, and the Express app.
- * @throws when REDIS_URL is unset or the port cannot be bound.
+ * @throws ConfigError when REDIS_URL is unset; an Error when the port cannot be bound.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run the API (npm start sets it for you)');
+  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run the API (npm start sets it for you)');
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -63,15 +63,15 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   await waitReady(redis);
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
-  // Every pool's jobs queue (issue 4: routing by label); GET /status counts them, the dashboard shows them.
+  // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
   const queue = jobQueues.get();
   const webhooksQueue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
   webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
 
-  // Functions (issue 3): one store for the functions API and projects; dependency builds go to the builds
+  // Functions: one store for the functions API and projects; dependency builds go to the builds
   // queue (worker/functions/builds.ts: enqueueBuild(buildsQueue, function_id, version)), served by every worker.
-  const functionStore = new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 });
+  const functionStore = new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) });
   const buildsQueue = new Queue<BuildJobData>(BUILDS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
   buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
   const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
@@ -107,8 +107,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     }
   };
 
-  // Limits (issue 5): backpressure on the queue, per-caller rate limit on the request connection.
-  // One guard per pool's queue (issue 4): each pool fills up on its own.
+  // Limits: backpressure on the queue, per-caller rate limit on the request connection.
+  // One guard per pool's queue: each pool fills up on its own.
   const guards = new Map<string, QueueDepthGuard>();
   const admission = (pool: string) => {
     let guard = guards.get(pool);
@@ -124,7 +124,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     webhookRetryDelaysMs: config.WEBHOOK_RETRY_DELAYS_MS,
     redis,
     keys,
-    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000), maxRetries: config.JOB_MAX_RETRIES },
+    limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: jobDelayMaxMs(config), maxRetries: config.JOB_MAX_RETRIES },
     waiter,
     metrics,
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
@@ -132,7 +132,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
   });
-  // Functions API (issue 3, seed 003): invocations are ordinary jobs on the same queues and records.
+  // Functions API (the function API reference): invocations are ordinary jobs on the same queues and records.
   const functions = new FunctionService({
     functions: functionStore,
     jobs,
@@ -149,17 +149,17 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       memoryDefaultMb: config.FUNCTION_MEMORY_MB,
       memoryMaxMb: config.FUNCTION_MEMORY_MAX_MB,
       outputDefaultBytes: config.FUNCTION_MAX_OUTPUT_BYTES,
-      delayMaxMs: Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000),
+      delayMaxMs: jobDelayMaxMs(config),
       maxRetries: config.JOB_MAX_RETRIES,
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     admission,
-    // A new version with dependencies is built by a worker (issue 3 point 6).
+    // A new version with dependencies is built by a worker.
     onBuildNeeded: (fn) => enqueueBuild(buildsQueue, fn.function_id, fn.version),
     localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR,
-    // A stopped project's functions refuse invocations (issue 3 point 7): 409 CONFLICT naming the project.
+    // A stopped project's functions refuse invocations: 409 CONFLICT naming the project.
     beforeInvoke: async (fn) => {
       if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
     },
@@ -174,7 +174,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     metricsText,
     bodyLimit: config.BODY_LIMIT,
     rateLimiter,
-    // Authentication (issue 5): API keys live in Redis beside the queues; JWTs need no state.
+    // Authentication: API keys live in Redis beside the queues; JWTs need no state.
     auth: {
       enabled: config.AUTH_ENABLED,
       apiKeys: new ApiKeyStore(redis, keys),
@@ -183,14 +183,14 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
-    // Workers registry (issue 4): read from the request connection, so Redis down answers 503.
+    // Workers registry: read from the request connection, so Redis down answers 503.
     workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
-    // Schedules (issue 4): records on the request connection, BullMQ job schedulers on every pool's queue.
+    // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
     schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
-    // Status and dashboard (issue 4): every pool's jobs queue and the webhooks queue, read when asked.
+    // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
-    // Projects (issue 3, seed 000); the multipart deploy creates functions as POST /functions does.
+    // Projects (the project FaaS API reference); the multipart deploy creates functions as POST /functions does.
     projects,
     createFunction: (body) => functions.create(body),
     functions,

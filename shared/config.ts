@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './errors/config-error.js';
 import { redactText } from './logger.js';
 import { LabelListSchema } from './schemas/labels.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
@@ -22,7 +23,7 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
  * reads `process.env`.
  */
 export const ConfigSchema = z.object({
-  /** API listen port. Default 8000 (seed 002's base URL). 0 picks a free port (tests). */
+  /** API listen port. Default 8000 (the FunctionalScaffold API reference's base URL). 0 picks a free port (tests). */
   PORT: int(0, 65535).default(8000),
   /** Address the API and worker HTTP servers bind to. Default 0.0.0.0 (containers). */
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -45,32 +46,32 @@ export const ConfigSchema = z.object({
   RUNNER_POOL_SIZE: int(1, 256).optional(),
   /** Port of a worker's own /metrics and /healthz server. 0 picks a free port. Default 9100. */
   WORKER_PORT: int(0, 65535).default(9100),
-  /** Seconds a job record (and its result) is kept after its last change, via Redis EXPIRE. Seed 002: 86400. */
+  /** Seconds a job record (and its result) is kept after its last change, via Redis EXPIRE. The FunctionalScaffold API reference: 86400. */
   RESULT_TTL_SECONDS: int(1).default(86_400),
   /** How long `POST /invoke` waits for the job before answering 504 TIMEOUT with the job_id. Default 30000 ms. */
   INVOKE_TIMEOUT_MS: int(1).default(30_000),
   /** Longest one algorithm run may take; past it the child process is killed and the job fails with TIMEOUT. Default 60000 ms. */
   ALGORITHM_TIMEOUT_MS: int(1, 2_147_483_647).default(60_000),
-  /** Largest `timeout_ms` a job may ask for (issue 4); a larger one is capped to it. Default 3600000 ms (1 h). */
+  /** Largest `timeout_ms` a job may ask for; a larger one is capped to it. Default 3600000 ms (1 h). */
   JOB_TIMEOUT_MAX_MS: int(1, 2_147_483_647).default(3_600_000),
   /**
-   * Largest `delay_ms` a job may ask for (issue 4). Default 86400000 ms (1 day). The service also
+   * Largest `delay_ms` a job may ask for. Default 86400000 ms (1 day). The service also
    * never accepts more than RESULT_TTL_SECONDS: listings index jobs by creation time for that long.
    */
   JOB_DELAY_MAX_MS: int(0).default(86_400_000),
-  /** Largest `max_retries` a job may ask for (issue 4). Default 25. */
+  /** Largest `max_retries` a job may ask for. Default 25. */
   JOB_MAX_RETRIES: int(0, 1000).default(25),
   /** BullMQ lock duration: a job whose worker stops renewing its lock this long is stalled and re-queued. Default 30000 ms. */
   JOB_LOCK_MS: int(1000).default(30_000),
   /** How often workers look for stalled jobs (BullMQ stalledInterval). Default 30000 ms. */
   STALLED_INTERVAL_MS: int(500).default(30_000),
-  /** Webhook retry delays after the first attempt, comma-separated ms. Seed 002: 3 retries at 1 s, 5 s, 15 s. */
+  /** Webhook retry delays after the first attempt, comma-separated ms. The FunctionalScaffold API reference: 3 retries at 1 s, 5 s, 15 s. */
   WEBHOOK_RETRY_DELAYS_MS: z
     .string()
     .regex(/^\d+(,\d+)*$/, 'comma-separated milliseconds, e.g. 1000,5000,15000')
     .default('1000,5000,15000')
     .transform((s) => s.split(',').map(Number)),
-  /** Timeout of one webhook attempt. Seed 002: 10 s. */
+  /** Timeout of one webhook attempt. The FunctionalScaffold API reference: 10 s. */
   WEBHOOK_TIMEOUT_MS: int(1).default(10_000),
   /** Grace period for SIGTERM: in-flight requests and active jobs get this long to finish. Default 25000 ms. */
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
@@ -85,7 +86,7 @@ export const ConfigSchema = z.object({
   DIAGNOSTIC_ALGORITHMS: boolFromEnv.default(false),
   /** Folder for `npm start`'s own redis-server (AOF). Default ./.data. */
   DATA_DIR: z.string().min(1).default('./.data'),
-  // Workers registry (issue 4)
+  // Workers registry
   /**
    * How often each worker process writes its registry entry (id, labels, active jobs, CPU and memory
    * use) to Redis, for `GET /workers`. Default 5000 ms.
@@ -110,7 +111,7 @@ export const ConfigSchema = z.object({
    * Default: none.
    */
   WORKER_LABELS: LabelListSchema.default({}),
-  // Authentication (issue 5)
+  // Authentication
   /**
    * Require an `X-API-Key` or an `Authorization: Bearer` JWT with the route's scope on every route
    * but the probes and the API documentation (see the table in api/middleware/auth.ts).
@@ -137,7 +138,7 @@ export const ConfigSchema = z.object({
    * time), whether or not AUTH_ENABLED is; unset, /metrics is open for the cluster's scraper. At least 16 characters.
    */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  // Limits (issue 5)
+  // Limits
   /**
    * Requests per second one caller may make to the API (probes and /metrics excepted), counted in
    * Redis so the limit holds across API processes. A caller is the id of its X-API-Key
@@ -155,7 +156,7 @@ export const ConfigSchema = z.object({
    * so the queue may pass it by what the API processes accept in that time. 0 turns it off. Default 100000.
    */
   MAX_QUEUE_DEPTH: int(0).default(100_000),
-  // Webhook security (issue 5)
+  // Webhook security
   /**
    * Standard Webhooks signing secret(s): `whsec_` + base64 of a 24 to 64 byte key
    * (e.g. `whsec_$(openssl rand -base64 32)`). Several, separated by spaces or commas, during a
@@ -179,7 +180,7 @@ export const ConfigSchema = z.object({
    * and on the address each delivery connects to). Default false; `npm start` sets true for local receivers.
    */
   WEBHOOK_ALLOW_PRIVATE: boolFromEnv.default(false),
-  // Function dependencies and projects (issue 3, points 6 and 7)
+  // Function dependencies and projects
   /**
    * Folder of installed function dependencies, one `<function_id>/v<version>/` folder per version
    * (worker/functions/dependencies.ts), on each worker's host. Default `<DATA_DIR>/functions`.
@@ -195,7 +196,7 @@ export const ConfigSchema = z.object({
   /** Longest one dependency install (npm or pip) may take; then it is killed and the version fails. Default 300000 ms (5 min). */
   FUNCTION_BUILD_TIMEOUT_MS: int(1000, 3_600_000).default(300_000),
   /**
-   * The system-level env every function gets first (seed 000's system env; project and function env
+   * The system-level env every function gets first (the project FaaS API reference's system env; project and function env
    * are layered over it): a JSON object of strings, e.g. `{"DB_HOST":"db","DB_PORT":"5432"}`. Never
    * the service's own environment. `GET /env/system` shows it with secret-looking values redacted. Default `{}`.
    */
@@ -212,7 +213,7 @@ export const ConfigSchema = z.object({
       return z.NEVER;
     })
     .default({}),
-  // Functions API and execution (issue 3, points 1-5)
+  // Functions API and execution
   /** Largest function code accepted at deploy, bytes of UTF-8 (400 VALIDATION_ERROR, field `code`, beyond). Default 262144 (256 KiB). */
   FUNCTION_CODE_MAX_BYTES: int(1, 16 * 1024 * 1024).default(256 * 1024),
   /** A function's timeout_ms when it gives none: its process tree is killed past it (TIMEOUT). Default 30000 ms. At most JOB_TIMEOUT_MAX_MS is accepted per function. */
@@ -242,10 +243,7 @@ export const ConfigSchema = z.object({
 /** The parsed, frozen configuration. */
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
-/** Thrown by {@link loadConfig}; its message names every bad variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 /**
  * Parses the environment map once (of-watchdog's `config.New(env)`).
@@ -284,7 +282,7 @@ export function workerForgetAfterMs(config: Config): number {
   return Math.max(config.WORKER_FORGET_AFTER_MS, workerOfflineAfterMs(config));
 }
 
-/** The absolute folder of installed function dependencies: FUNCTIONS_DIR, else `<DATA_DIR>/functions` (issue 3). */
+/** The absolute folder of installed function dependencies: FUNCTIONS_DIR, else `<DATA_DIR>/functions`. */
 export function functionsDir(config: Pick<Config, 'FUNCTIONS_DIR' | 'DATA_DIR'>): string {
   return path.resolve(config.FUNCTIONS_DIR ?? path.join(config.DATA_DIR, 'functions'));
 }
@@ -306,4 +304,30 @@ export function inheritableEnv(env: Record<string, string | undefined> = process
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && INHERITABLE_ENV.test(k)) out[k] = v;
   return out;
+}
+
+/**
+ * The largest `delay_ms` a job or invocation may ask for, ms: JOB_DELAY_MAX_MS, never past
+ * RESULT_TTL_SECONDS (listings index jobs by creation time for that long; docs/configuration.md).
+ */
+export function jobDelayMaxMs(config: Pick<Config, 'JOB_DELAY_MAX_MS' | 'RESULT_TTL_SECONDS'>): number {
+  return Math.min(config.JOB_DELAY_MAX_MS, config.RESULT_TTL_SECONDS * 1000);
+}
+
+/**
+ * How long a function's old versions are kept after their last use, seconds: RESULT_TTL_SECONDS
+ * plus one hour, so a job record that still names a version can run or show it.
+ */
+export function functionRetainSeconds(config: Pick<Config, 'RESULT_TTL_SECONDS'>): number {
+  return config.RESULT_TTL_SECONDS + 3600;
+}
+
+/**
+ * The environment of a tool the service runs itself (a version probe, a package install): this
+ * process's PATH and HOME (else `/usr/bin:/bin` and `/tmp`) and `LANG=C.UTF-8`, never the rest of
+ * the service's environment (its secrets; docs/security.md).
+ * @param env the process environment (read here, the one place besides {@link loadConfig}).
+ */
+export function toolEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  return { PATH: env.PATH ?? '/usr/bin:/bin', HOME: env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
 }

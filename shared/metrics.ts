@@ -6,8 +6,14 @@ import type { Keys } from './queue/names.js';
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
- * Seed 002's metrics, every name and label of its table, in one registry per process.
- * `status` of http_requests_total is `success` (< 400) or `error` as in the seed's example.
+ * The FunctionalScaffold API reference's metrics, every name and label of its table, in one registry
+ * per process, plus two for user functions. `status` of http_requests_total is `success` (< 400) or
+ * `error` as in the reference's example.
+ *
+ * No label value is ever chosen by a user (docs/operations.md#metrics): `algorithm` is an algorithm's
+ * name from the fixed registry (shared/algorithms/registry.ts), and a function run counts in
+ * `function_invocations_total` and `function_execution_duration_seconds`, whose labels are fixed sets.
+ * Per-function figures are on `GET /functions/{function_id}/metrics`. See {@link algorithmLabel}.
  */
 export function createMetrics(registry = new Registry()) {
   const registers = [registry];
@@ -21,6 +27,10 @@ export function createMetrics(registry = new Registry()) {
     jobsCreatedTotal: new Counter({ name: 'jobs_created_total', help: 'Asynchronous jobs created', labelNames: ['algorithm'] as const, registers }),
     jobsCompletedTotal: new Counter({ name: 'jobs_completed_total', help: 'Asynchronous jobs finished', labelNames: ['algorithm', 'status'] as const, registers }),
     jobExecutionDuration: new Histogram({ name: 'job_execution_duration_seconds', help: 'Asynchronous job execution time (started to finished) in seconds', labelNames: ['algorithm'] as const, buckets: DURATION_BUCKETS_S, registers }),
+    /** Function runs by outcome: `success`, `error`, `cancelled`. Never labelled with the function's (user-chosen) name or id. */
+    functionInvocationsTotal: new Counter({ name: 'function_invocations_total', help: 'User function invocations by outcome: success, error, cancelled', labelNames: ['status'] as const, registers }),
+    /** Run time of function invocations, seconds, all functions together. */
+    functionExecutionDuration: new Histogram({ name: 'function_execution_duration_seconds', help: 'User function execution time in seconds', buckets: DURATION_BUCKETS_S, registers }),
     webhookDeliveriesTotal: new Counter({ name: 'webhook_deliveries_total', help: 'Webhook delivery attempts by outcome: success, retry (failed, will retry), failed (gave up)', labelNames: ['status'] as const, registers }),
   };
   // Known outcomes start at 0, so every series exists before its first event.
@@ -29,6 +39,15 @@ export function createMetrics(registry = new Registry()) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The `algorithm` label of a job's metrics: its algorithm's name, or undefined for a function job,
+ * whose `algorithm` field holds the function's user-chosen name and so is never a label value
+ * (count it in `function_invocations_total` instead).
+ */
+export function algorithmLabel(job: { algorithm: string; function_id?: string | null }): string | undefined {
+  return job.function_id ? undefined : job.algorithm;
+}
 
 /** Adds Node.js process metrics (CPU, memory, event loop lag) under `fnqueue_` to a process-local registry. */
 export function addProcessMetrics(registry: Registry): void {

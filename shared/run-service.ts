@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from './config.js';
+import { ConfigError, errorFields } from './errors/index.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** A started service: what {@link runService} stops on a signal. */
@@ -7,10 +8,15 @@ export interface StoppableService {
   close(): Promise<void>;
 }
 
+/** The exit code of a bad configuration (docs/configuration.md): a bad value, or a required variable unset. */
+export const CONFIG_ERROR_EXIT_CODE = 2;
+
 /**
- * The `main` of the api and worker processes: reads the configuration (a bad value exits 2 with
- * the message), logs uncaught errors through the service's logger, starts the service (a failed
- * start exits 1), and drains it on SIGTERM / SIGINT (exit 0, or 1 if the drain fails).
+ * The `main` of the api and worker processes: reads the configuration from the process's
+ * environment, logs uncaught errors through the service's logger, starts the service, and drains
+ * it on SIGTERM / SIGINT (exit 0, or 1 if the drain fails). A bad configuration, found by
+ * `loadConfig` or by `start` (a {@link ConfigError}, e.g. REDIS_URL unset), exits 2 with its
+ * message on stderr; any other failed start exits 1.
  * @param name the logger's `service` (api, worker).
  */
 export async function runService(name: string, start: (config: Config, logger: Logger) => Promise<StoppableService>): Promise<void> {
@@ -19,19 +25,23 @@ export async function runService(name: string, start: (config: Config, logger: L
     config = loadConfig();
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
+    process.exit(CONFIG_ERROR_EXIT_CODE);
   }
   const logger = createLogger(name, config.LOG_LEVEL);
   process.on('uncaughtException', (err) => {
-    logger.error('uncaught exception', { error: err.message, stack: err.stack });
+    logger.error('uncaught exception', errorFields(err));
     process.exit(1);
   });
-  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { error: String(err) }));
+  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', errorFields(err)));
   let service: StoppableService;
   try {
     service = await start(config, logger);
   } catch (err) {
-    logger.error(`${name} failed to start`, { error: (err as Error).message });
+    if (err instanceof ConfigError) {
+      process.stderr.write(`invalid configuration: ${err.message}\n`);
+      process.exit(CONFIG_ERROR_EXIT_CODE);
+    }
+    logger.error(`${name} failed to start`, errorFields(err));
     process.exit(1);
   }
   const stop = (signal: string) => {
@@ -39,7 +49,7 @@ export async function runService(name: string, start: (config: Config, logger: L
     service.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        logger.error('shutdown failed', { error: String(err) });
+        logger.error('shutdown failed', errorFields(err));
         process.exit(1);
       },
     );

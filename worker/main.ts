@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { ConfigError, functionRetainSeconds, functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
@@ -46,10 +46,10 @@ export interface RunningWorker {
 /**
  * Starts a worker: a warm runner pool, BullMQ Workers on the jobs and webhooks queues, metrics
  * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
- * @throws when REDIS_URL is unset or the runner pool cannot start.
+ * @throws ConfigError when REDIS_URL is unset; an Error when the runner pool cannot start.
  */
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required to run a worker (npm start sets it for you)');
+  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run a worker (npm start sets it for you)');
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -64,13 +64,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
   await pool.start();
-  // User functions (issue 3): one warm sandboxed pool per worker process; start() says now whether they run isolated.
+  // User functions: one warm sandboxed pool per worker process; start() says now whether they run isolated.
   const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX, maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES });
   await functionPool.start();
-  // Function builds (issue 3, point 6): every worker installs dependencies of new versions, one at a
+  // Function builds: every worker installs dependencies of new versions, one at a
   // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.
   const builder = new FunctionBuilder({
-    store: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    store: new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) }),
     functionsDir: functionsDir(config),
     timeoutMs: config.FUNCTION_BUILD_TIMEOUT_MS,
     localRoot: config.FUNCTION_LOCAL_PACKAGES_DIR,
@@ -78,7 +78,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   const functionJobs = new FunctionJobs({
     pool: functionPool,
-    functions: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
+    functions: new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) }),
     redis,
     keys,
     ttlSeconds: config.RESULT_TTL_SECONDS,
@@ -96,10 +96,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
   const workerName = `${hostname()}:${process.pid}`;
-  // Routing by label (issue 4): the `pool` label names the one pool this worker serves (its queue).
+  // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
-  // Cancellation (issue 4): every worker hears every cancel; the one running the job kills its child.
+  // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
   const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
@@ -109,7 +109,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
   await cancelSubscriber.subscribe(keys.jobCancel);
-  // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
+  // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
     jobsQueueName(servedPool),
@@ -125,7 +125,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       autorun: false,
     },
   );
-  // Issue 5: signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
+  // Signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
   const signer = config.WEBHOOK_SECRET ? new WebhookSigner(config.WEBHOOK_SECRET) : undefined;
   if (!signer) logger.warn('WEBHOOK_SECRET is not set: webhook deliveries are unsigned');
   if (config.WEBHOOK_ALLOW_PRIVATE) logger.warn('WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback, private and cloud metadata addresses');
@@ -187,7 +187,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
       } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
-        // METRICS_TOKEN gates every /metrics, the worker's own included (issue 5).
+        // METRICS_TOKEN gates every /metrics, the worker's own included.
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="fnqueue-metrics"' });
         res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: randomUUID() }));
       } else if (req.url === '/metrics') {

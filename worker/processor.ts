@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { AppError } from '../shared/errors.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
@@ -26,7 +26,7 @@ export interface ProcessorDeps {
   workerId: string;
   /** Job ids cancelled recently (heard on the cancel channel): a run not yet started is skipped. */
   cancelled: RecentIds;
-  /** Runs jobs with a function_id (issue 3); absent: such jobs fail with INTERNAL_ERROR. */
+  /** Runs jobs with a function_id; absent: such jobs fail with INTERNAL_ERROR. */
   functions?: FunctionJobs;
 }
 
@@ -65,14 +65,14 @@ export class RecentIds {
 }
 
 /**
- * The BullMQ processor of the jobs queues: starts an attempt on the record (issue 4: attempts
+ * The BullMQ processor of the jobs queues: starts an attempt on the record (attempts
  * history), marks it running, runs the algorithm in a warm child (with the job's timeout_ms),
  * writes the record's terminal state (which also wakes /invoke), counts the seed's metrics and
  * enqueues the webhook delivery.
  *
- * Failures: with retries left (max_retries, issue 4) the record goes back to pending and the error
+ * Failures: with retries left (max_retries) the record goes back to pending and the error
  * is thrown as is, so BullMQ retries after the job's backoff; otherwise the BullMQ job fails without
- * retry (UnrecoverableError; seed 002: an algorithm failure is final by default). A Redis failure
+ * retry (UnrecoverableError; the FunctionalScaffold API reference: an algorithm failure is final by default). A Redis failure
  * or the pool closing throws as is, so the job is retried or recovered as stalled. A job cancelled
  * meanwhile keeps its `cancelled` record; its result is dropped and no webhook is sent here (the API
  * sent the cancelled one).
@@ -118,7 +118,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       let result: unknown = null;
       let failure: AppError | undefined;
       let elapsedMs = 0;
-      // A function run's logs and measurements (issue 3), finished or failed.
+      // A function run's logs and measurements, finished or failed.
       let report: FunctionRunReport | undefined;
       try {
         if (data.function_id) {
@@ -186,8 +186,14 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (data.function_id && functions) await functions.afterRun(jobId, data, report, !failure, typeof attemptNo === 'number' && attemptNo > 0 ? attemptNo : job.attemptsMade + 1, elapsedMs);
 
       const algorithm = registry.get(data.algorithm);
-      metrics.algorithmExecutionsTotal.inc({ algorithm: data.algorithm, status: failure ? 'error' : 'success' });
-      metrics.algorithmExecutionDuration.observe({ algorithm: data.algorithm }, elapsedMs / 1000);
+      const label = algorithmLabel(data);
+      if (label) {
+        metrics.algorithmExecutionsTotal.inc({ algorithm: label, status: failure ? 'error' : 'success' });
+        metrics.algorithmExecutionDuration.observe({ algorithm: label }, elapsedMs / 1000);
+      } else {
+        metrics.functionInvocationsTotal.inc({ status: failure ? 'error' : 'success' });
+        metrics.functionExecutionDuration.observe(elapsedMs / 1000);
+      }
 
       // Retries count the algorithm's own failures only (kept in the job's data): a Redis error that
       // made BullMQ retry the job does not use up the caller's max_retries.
@@ -228,9 +234,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 
-      if (data.mode === 'async') {
-        metrics.jobsCompletedTotal.inc({ algorithm: data.algorithm, status });
-        metrics.jobExecutionDuration.observe({ algorithm: data.algorithm }, (performance.now() - t0) / 1000);
+      if (data.mode === 'async' && label) {
+        metrics.jobsCompletedTotal.inc({ algorithm: label, status });
+        metrics.jobExecutionDuration.observe({ algorithm: label }, (performance.now() - t0) / 1000);
       }
       if (failure) logger.info('job failed', { error: failure.message, error_code: failure.code });
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
@@ -255,7 +261,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
 }
 
 /**
- * A schedule's run (issue 4) has no record yet: the job scheduler added it to the queue. Creates
+ * A schedule's run has no record yet: the job scheduler added it to the queue. Creates
  * one (unless a stalled re-run finds it), with the scheduled time as created_at.
  * @returns the record's created_at.
  */
@@ -277,8 +283,9 @@ async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>
     // Shown only when the schedule gave one (0, the default, maps to MAX_PRIORITY + 1).
     priority: job.opts.priority && job.opts.priority <= MAX_PRIORITY ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
   });
-  if (created) metrics.jobsCreatedTotal.inc({ algorithm: data.algorithm });
-  else return (await store.get(jobId))?.created_at ?? createdAt;
+  const label = algorithmLabel(data);
+  if (created && label) metrics.jobsCreatedTotal.inc({ algorithm: label });
+  else if (!created) return (await store.get(jobId))?.created_at ?? createdAt;
   return createdAt;
 }
 
@@ -331,7 +338,7 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
 }
 
 /**
- * Wraps a jobs-queue processor so `activity` (the worker registry's in-memory view, issue 4) knows
+ * Wraps a jobs-queue processor so `activity` (the worker registry's in-memory view) knows
  * the jobs running now and counts the finished ones: resolved is completed; UnrecoverableError (the
  * algorithm failed, timed out or is not served) is failed; any other error leaves the job
  * unfinished (BullMQ retries it or stalled-job recovery hands it on) and is not counted.

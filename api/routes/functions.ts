@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AppError } from '../../shared/errors.js';
+import { AppError, jobGone } from '../../shared/errors/index.js';
 import { toPublicRecord } from '../../shared/queue/job-record.js';
 import {
   FunctionCreateSchema,
@@ -166,7 +166,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
       if (outcome.kind === 'timeout') {
         throw new AppError('TIMEOUT', `the function did not finish within the invocation wait; poll GET /jobs/${job_id} for its result`, { job_id, function_id: idOf(req) });
       }
-      if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
+      if (outcome.kind === 'gone') throw jobGone(job_id);
       res.status(200).location(`/jobs/${job_id}`).json(toPublicRecord(outcome.job));
     },
   }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, jobGone, type ErrorCode } from '../../shared/errors/index.js';
 import { parseBody } from '../middleware/validate.js';
 import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas.js';
 import { errors, json } from './responses.js';
@@ -53,7 +53,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
           timeout_ms: services.invokeTimeoutMs,
         });
       }
-      if (outcome.kind === 'gone') throw new AppError('JOB_NOT_FOUND', `job '${job_id}' was removed before it finished`, { job_id });
+      if (outcome.kind === 'gone') throw jobGone(job_id);
       const job = outcome.job;
       if (job.status === 'completed') {
         res.json({ request_id: req.requestId, status: 'success', result: job.result, metadata: job.metadata });

@@ -1,14 +1,11 @@
-import { AppError } from '../../shared/errors.js';
+import { AppError, workerNotFound } from '../../shared/errors/index.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import { WorkerListSchema, WorkerQueryDocSchema, WorkerQuerySchema, WorkerResourcesSchema, WorkerSchema } from '../worker-schemas.js';
 import { z } from 'zod';
 import { errors, json } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
 
-/** 404 WORKER_NOT_FOUND for `workerId`. */
-export function workerNotFound(workerId: string): AppError {
-  return new AppError('WORKER_NOT_FOUND', `worker '${workerId.slice(0, 300)}' not found (unknown, or aged out after WORKER_FORGET_AFTER_MS)`, { worker_id: workerId.slice(0, 300) });
-}
+// moved: shim kept for the merge
 
 /** The worker registry, or 503 when the app was built without Redis (unit tests). */
 function need(services: RouteServices): WorkerRegistry {

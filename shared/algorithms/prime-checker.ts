@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineAlgorithm } from './algorithm.js';
 
-/** Params of PrimeChecker (seed 002: `{"number": 17}`). */
+/** Params of PrimeChecker (the FunctionalScaffold API reference: `{"number": 17}`). */
 export const PrimeCheckerParamsSchema = z.strictObject({
   number: z
     .number({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be an integer') })
@@ -12,7 +12,7 @@ export const PrimeCheckerParamsSchema = z.strictObject({
 });
 export type PrimeCheckerParams = z.infer<typeof PrimeCheckerParamsSchema>;
 
-/** Result of PrimeChecker, seed 002's shape. */
+/** Result of PrimeChecker, the FunctionalScaffold API reference's shape. */
 export interface PrimeCheckerResult {
   number: number;
   is_prime: boolean;
@@ -26,7 +26,7 @@ export interface PrimeCheckerResult {
  * intermediate stays below 2^53. At most ~3.2e7 divisions (a prime near 2^53), well under a second.
  *
  * Numbers below 2 (0, 1 and negatives) are neither prime nor composite: `is_prime: false, factors: []`.
- * Primes also get `factors: []` (seed 002); composites get their full prime factorisation.
+ * Primes also get `factors: []` (the FunctionalScaffold API reference); composites get their full prime factorisation.
  */
 export function checkPrime(n: number): PrimeCheckerResult {
   const result = (is_prime: boolean, factors: number[]): PrimeCheckerResult => ({ number: n, is_prime, factors, algorithm: 'trial_division' });
@@ -55,7 +55,7 @@ export function checkPrime(n: number): PrimeCheckerResult {
   return result(false, factors);
 }
 
-/** Seed 002's default algorithm. */
+/** The FunctionalScaffold API reference's default algorithm. */
 export const primeChecker = defineAlgorithm({
   name: 'PrimeChecker',
   version: '1.0.0',

@@ -12,7 +12,7 @@ const ALGORITHMS: readonly Algorithm<any, unknown>[] = [primeChecker];
 /** Registered only with DIAGNOSTIC_ALGORITHMS=true. */
 const DIAGNOSTIC_ALGORITHMS: readonly Algorithm<any, unknown>[] = [echo, sleep, crash];
 
-/** Seed 002: `POST /invoke` without `algorithm` runs this one. */
+/** The FunctionalScaffold API reference: `POST /invoke` without `algorithm` runs this one. */
 export const DEFAULT_ALGORITHM = primeChecker.name;
 
 /** Description of an algorithm for GET /algorithms. */

@@ -1,6 +1,6 @@
 /**
  * Scopes, from least to most: `read` (query resources), `write` (create, update, delete),
- * `admin` (system configuration and monitoring). Seed 004's read / write / manage permissions.
+ * `admin` (system configuration and monitoring). The hetuflow scheduler API reference's read / write / manage permissions.
  * Hierarchical: admin ⊇ write ⊇ read.
  */
 export const SCOPES = ['read', 'write', 'admin'] as const;

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * Why an address may not receive webhooks (issue 5, SSRF guard), or `public` when it may.
+ * Why an address may not receive webhooks (the SSRF guard, docs/security.md), or `public` when it may.
  * The order of {@link RULES} decides the category of an address in two ranges (cloud metadata
  * before link-local and private).
  */

@@ -380,10 +380,37 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect((await get(`/jobs?function_id=${fn.function_id}`)).body.total).to.equal(3);
     });
 
+    it("never makes a function's name or id a label value on /metrics; its runs count in function_invocations_total", async () => {
+      const runsCounted = async () => {
+        const text = await (await fetch(`${stack.url}/metrics`)).text();
+        const line = /^function_invocations_total\{status="success"\} (\d+)/m.exec(text);
+        return { text, count: line ? Number(line[1]) : 0 };
+      };
+      const before = (await runsCounted()).count;
+      const name = unique('LabelCanary.Fn');
+      const sync = await deploy({ name, runtime: 'nodejs', code: 'function handler(e) { return 1 }', execution_type: 'sync' });
+      const asyncFn = await deploy({ name: `${name}-async`, runtime: 'nodejs', code: 'function handler(e) { return 2 }', execution_type: 'async' });
+      expect((await post(`/functions/${sync.function_id}/invoke`, {})).body.status).to.equal('completed');
+      const accepted = await post(`/functions/${asyncFn.function_id}/invoke`, {});
+      expect(accepted.status).to.equal(202);
+      await finished(accepted.body.job_id);
+      // The worker's counts reach the API's /metrics with its next snapshot (every second).
+      const { text } = await eventually(async () => {
+        const now = await runsCounted();
+        return now.text.includes(name) || now.count >= before + 2 ? now : undefined;
+      }, 15_000);
+      expect(text).not.to.contain(name);
+      expect(text).not.to.contain(sync.function_id);
+      expect(text).not.to.contain(asyncFn.function_id);
+      // The per-function figures stay on the function's own metrics.
+      expect((await get(`/functions/${sync.function_id}/metrics`)).body.invocations).to.deep.equal({ total: 1, successful: 1, failed: 0 });
+    });
+
     it('metrics match the runs made', async () => {
       const fn = await deploy({ runtime: 'python', code: 'def handler(e):\n    if e.get("fail"):\n        raise RuntimeError("asked to fail")\n    return sum(range(200000))\n' });
       const empty = await get(`/functions/${fn.function_id}/metrics`);
-      expect(empty.body).to.deep.include({ invocations: { total: 0, successful: 0, failed: 0 }, success_rate: null, avg_execution_time: null, p95_execution_time_ms: null });
+      // The function API reference's fields are not nullable: zeros before the first run.
+      expect(empty.body).to.deep.include({ invocations: { total: 0, successful: 0, failed: 0 }, success_rate: 0, avg_execution_time: '0ms', cpu_usage: '0%', memory_usage: '0MB', p95_execution_time_ms: null });
       const runs: JsonResponse[] = [];
       for (const ev of [{}, {}, {}, { fail: true }]) runs.push(await post(`/functions/${fn.function_id}/invoke`, ev));
       expect(runs.map((r) => r.body.status)).to.deep.equal(['completed', 'completed', 'completed', 'failed']);

@@ -74,6 +74,23 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       expectError(await http('DELETE', `${stack.url}/projects/default`), 405, 'METHOD_NOT_ALLOWED');
     });
 
+    it('takes one rule for project names: POST /functions refuses a name the /projects/{name} routes would refuse', async () => {
+      const body = { runtime: 'python', code: 'def handler(event): return event', execution_type: 'sync' };
+      for (const project of ['My.Project', 'Shop', 'a.b', '-shop', 'x'.repeat(64)]) {
+        expectError(await http('GET', `${stack.url}/projects/${encodeURIComponent(project)}`), 400, 'VALIDATION_ERROR');
+        const res = await http('POST', `${stack.url}/functions`, { ...body, name: `rule-${process.pid}`, project });
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details.field, project).to.equal('project');
+        expect(res.body.message, project).to.contain('lowercase');
+      }
+      // A name both accept: the function is created and its project can be read and stopped.
+      const ok = await http('POST', `${stack.url}/functions`, { ...body, name: `rule-ok-${process.pid}`, project: 'rule_ok-1' });
+      expect(ok.status, JSON.stringify(ok.body)).to.equal(201);
+      expect((await http('GET', `${stack.url}/projects/rule_ok-1`)).status).to.equal(200);
+      expect((await http('POST', `${stack.url}/projects/rule_ok-1/stop`)).status).to.equal(200);
+      expect((await http('POST', `${stack.url}/projects/rule_ok-1/start`)).status).to.equal(200);
+    });
+
     it('a stopped project refuses invocations with 409 naming it; start brings them back', async () => {
       const created = await http('POST', `${stack.url}/functions`, { name: 'shop-echo', runtime: 'python', code: 'def handler(event): return event', execution_type: 'sync', project: 'shop' });
       expect(created.status, JSON.stringify(created.body)).to.equal(201);

@@ -123,7 +123,7 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
 
   describe('validation', () => {
     it('answers 400 VALIDATION_ERROR with field cron and the parser\'s own message for a bad cron', async () => {
-      for (const cron of ['61 * * * *', 'not a cron', '* * * * * * *', '0 0 30 2 *', '*/0 * * * *']) {
+      for (const cron of ['61 * * * *', 'not a cron at all', '* * * * * * *', '0 0 30 2 *', '*/0 * * * *']) {
         let parserMessage = '';
         try {
           CronExpressionParser.parse(cron, { tz: 'UTC' }).next();
@@ -140,6 +140,29 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
       const blank = await create({ cron: '   ' });
       expectError(blank, 400, 'VALIDATION_ERROR');
       expect(blank.body.details.field).to.equal('cron');
+    });
+
+    it('answers 400 for a cron of fewer than 5 fields, which the parser would pad, on POST and PUT', async () => {
+      for (const cron of ['*/5 * * *', '5', '0 12', '* * *']) {
+        const res = await create({ cron });
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details.field, cron).to.equal('cron');
+        expect(res.body.message, cron).to.include('must have 5 fields');
+        expect(res.body.details.value).to.equal(cron);
+      }
+      const ok = await create({});
+      expect(ok.status).to.equal(201);
+      const put = await http('PUT', `${stack.url}/schedules/${ok.body.schedule_id}`, { cron: '*/5 * * *' });
+      expectError(put, 400, 'VALIDATION_ERROR');
+      expect(put.body.details.field).to.equal('cron');
+    });
+
+    it('accepts 5 fields, 6 with seconds first, and the parser\'s macros', async () => {
+      for (const cron of ['*/5 * * * *', '30 */5 * * * *', '@daily']) {
+        const res = await create({ cron });
+        expect(res.status, `${cron}: ${JSON.stringify(res.body)}`).to.equal(201);
+        expect(res.body.cron).to.equal(cron);
+      }
     });
 
     it('answers 400 when both or neither of cron and every_ms are given', async () => {

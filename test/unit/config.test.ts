@@ -1,5 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { ConfigError, loadConfig, runnerPoolSize } from '../../shared/config.js';
+import { ConfigError, functionRetainSeconds, jobDelayMaxMs, loadConfig, runnerPoolSize, toolEnv } from '../../shared/config.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -60,5 +63,33 @@ describe('loadConfig', () => {
 
   it('refuses a queue prefix that would break the hash tag', () => {
     expect(() => loadConfig({ QUEUE_PREFIX: 'a}b' })).to.throw(/QUEUE_PREFIX/);
+  });
+
+  it('derives the delay maximum: JOB_DELAY_MAX_MS, never past RESULT_TTL_SECONDS', () => {
+    expect(jobDelayMaxMs(loadConfig({}))).to.equal(86_400_000);
+    expect(jobDelayMaxMs(loadConfig({ RESULT_TTL_SECONDS: '60' }))).to.equal(60_000);
+    expect(jobDelayMaxMs(loadConfig({ JOB_DELAY_MAX_MS: '5000' }))).to.equal(5000);
+  });
+
+  it('keeps function versions an hour past RESULT_TTL_SECONDS', () => {
+    expect(functionRetainSeconds(loadConfig({ RESULT_TTL_SECONDS: '100' }))).to.equal(3700);
+  });
+
+  it("gives a tool only PATH, HOME and LANG of the environment, never the service's secrets", () => {
+    expect(toolEnv({ PATH: '/opt/bin', HOME: '/home/x', JWT_SECRET: 's'.repeat(40) })).to.deep.equal({ PATH: '/opt/bin', HOME: '/home/x', LANG: 'C.UTF-8' });
+    expect(toolEnv({})).to.deep.equal({ PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' });
+  });
+
+  it('is the only reader of process.env in api/ and shared/', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const readers: string[] = [];
+    for (const dir of ['api', 'shared']) {
+      for (const file of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
+        const rel = path.join(dir, file);
+        if (!rel.endsWith('.ts') || rel === path.join('shared', 'config.ts')) continue;
+        if (/process\.env\b/.test(readFileSync(path.join(root, rel), 'utf8'))) readers.push(rel);
+      }
+    }
+    expect(readers).to.deep.equal([]);
   });
 });

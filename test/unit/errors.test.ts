@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { z } from 'zod';
-import { AppError, HTTP_STATUS, isRedisUnavailable, toAppError, validationError } from '../../shared/errors.js';
+import * as errors from '../../shared/errors/index.js';
+import { AppError, errorFields, HTTP_STATUS, isErrorCode, isRedisUnavailable, toAppError, validationError } from '../../shared/errors/index.js';
 
 describe('errors', () => {
-  it('maps seed 002 codes to their statuses', () => {
+  it("maps the FunctionalScaffold API reference's codes to their statuses", () => {
     expect(HTTP_STATUS).to.include({
       VALIDATION_ERROR: 400,
       ALGORITHM_NOT_FOUND: 404,
@@ -45,5 +46,54 @@ describe('errors', () => {
     expect(internal.message).not.to.contain('undefined');
     expect(internal.cause).to.equal(boom);
     expect(toAppError('a string').code).to.equal('INTERNAL_ERROR');
+  });
+
+  it('gives log fields with the code as a field, the stack of unexpected errors only, and the cause', () => {
+    expect(errorFields(new AppError('TIMEOUT', 'too slow'))).to.deep.equal({ error: 'too slow', error_code: 'TIMEOUT' });
+    const wrapped = toAppError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    expect(errorFields(wrapped)).to.deep.equal({ error: wrapped.message, error_code: 'SERVICE_UNAVAILABLE', cause: 'connect ECONNREFUSED' });
+    const boom = errorFields(new TypeError('x is undefined'));
+    expect(boom.error).to.equal('x is undefined');
+    expect(boom.stack).to.contain('TypeError');
+    expect(errorFields('plain')).to.deep.equal({ error: 'plain' });
+  });
+
+  it('knows its own codes', () => {
+    expect(isErrorCode('JOB_NOT_FOUND')).to.equal(true);
+    expect(isErrorCode('toString')).to.equal(false);
+    expect(isErrorCode(404)).to.equal(false);
+  });
+
+  describe('not-found and conflict factories', () => {
+    const cases: Array<[AppError, string, number, Record<string, unknown>]> = [
+      [errors.jobNotFound('abc'), 'JOB_NOT_FOUND', 404, { job_id: 'abc' }],
+      [errors.jobGone('abc'), 'JOB_NOT_FOUND', 404, { job_id: 'abc' }],
+      [errors.algorithmNotFound('Nope', ['PrimeChecker']), 'ALGORITHM_NOT_FOUND', 404, { algorithm: 'Nope', available_algorithms: ['PrimeChecker'] }],
+      [errors.functionNotFound('f'.repeat(300)), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f'.repeat(200) }],
+      [errors.functionGone('f'), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f' }],
+      [errors.functionGone('f', 3), 'FUNCTION_NOT_FOUND', 404, { function_id: 'f', version: 3 }],
+      [errors.scheduleNotFound('s'), 'SCHEDULE_NOT_FOUND', 404, { schedule_id: 's' }],
+      [errors.projectNotFound('shop'), 'PROJECT_NOT_FOUND', 404, { project: 'shop' }],
+      [errors.workerNotFound('host:1'), 'WORKER_NOT_FOUND', 404, { worker_id: 'host:1' }],
+      [errors.functionNameTaken('f', 'id1'), 'CONFLICT', 409, { name: 'f', function_id: 'id1' }],
+      [errors.scheduleNameTaken('s', 'id2'), 'CONFLICT', 409, { name: 's', schedule_id: 'id2' }],
+      [errors.functionBusy('id1'), 'CONFLICT', 409, { function_id: 'id1' }],
+      [errors.scheduleBusy('id2'), 'CONFLICT', 409, { schedule_id: 'id2' }],
+      [errors.functionNotActive({ function_id: 'id1', name: 'f', status: 'building', version: 2 }), 'CONFLICT', 409, { function_id: 'id1', status: 'building', version: 2 }],
+      [errors.projectStoppedError('shop', 'id1'), 'CONFLICT', 409, { reason: 'project_stopped', project: 'shop', function_id: 'id1' }],
+      [errors.jobAlreadyEnded('abc', 'completed'), 'CONFLICT', 409, { job_id: 'abc', status: 'completed' }],
+      [errors.idempotencyKeyReused('k', 'abc'), 'CONFLICT', 409, { idempotency_key: 'k', job_id: 'abc' }],
+      [errors.dependenciesNotInstalled('f', 2, 'log'), 'CONFLICT', 409, { function_id: 'f', version: 2, build_log: 'log' }],
+      [errors.idempotencyKeyInProgress('k'), 'CONFLICT', 409, { idempotency_key: 'k' }],
+    ];
+    for (const [err, code, status, details] of cases) {
+      it(`builds ${code} ${status} with details ${Object.keys(details).join(', ')}`, () => {
+        expect(err).to.be.instanceOf(AppError);
+        expect(err.code).to.equal(code);
+        expect(err.status).to.equal(status);
+        expect(err.details).to.deep.equal(details);
+        expect(err.message).not.to.contain(code);
+      });
+    }
   });
 });

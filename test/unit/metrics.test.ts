@@ -1,15 +1,17 @@
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { createMetrics, mergeExpositions } from '../../shared/metrics.js';
+import { algorithmLabel, createMetrics, mergeExpositions } from '../../shared/metrics.js';
 
 describe('metrics', () => {
-  it('defines every metric of seed 002 with its labels', async () => {
+  it("defines every metric of the FunctionalScaffold API reference with its labels, and the two function metrics", async () => {
     const m = createMetrics(new Registry());
     const json = await m.registry.getMetricsAsJSON();
     const names = json.map((x) => x.name).sort();
     expect(names).to.deep.equal([
       'algorithm_execution_duration_seconds',
       'algorithm_executions_total',
+      'function_execution_duration_seconds',
+      'function_invocations_total',
       'http_request_duration_seconds',
       'http_requests_in_progress',
       'http_requests_total',
@@ -29,5 +31,17 @@ describe('metrics', () => {
       '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs"} 1\nbullmq_job_count{queue="webhooks"} 2\n# HELP other x\n# TYPE other gauge\nother 5\n',
     );
     expect(mergeExpositions([a, b], (n) => n === 'other')).to.equal('# HELP other x\n# TYPE other gauge\nother 5\n');
+  });
+
+  it('labels an algorithm job by its algorithm, and a function job (whose name is user-chosen) not at all', async () => {
+    expect(algorithmLabel({ algorithm: 'PrimeChecker' })).to.equal('PrimeChecker');
+    expect(algorithmLabel({ algorithm: 'PrimeChecker', function_id: null })).to.equal('PrimeChecker');
+    expect(algorithmLabel({ algorithm: 'my-function', function_id: 'abcdef012345' })).to.equal(undefined);
+    const m = createMetrics(new Registry());
+    m.functionInvocationsTotal.inc({ status: 'success' });
+    m.functionExecutionDuration.observe(0.02);
+    const text = await m.registry.metrics();
+    expect(text).to.contain('function_invocations_total{status="success"} 1');
+    expect(text).to.contain('function_execution_duration_seconds_count 1');
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig, workerForgetAfterMs, workerOfflineAfterMs } from '../../shared/config.js';
 
-describe('config: workers registry (issue 4)', () => {
+describe('config: workers registry', () => {
   it('defaults to a 5 s heartbeat, offline after 3 heartbeats, forgotten after 10 min, no labels', () => {
     const config = loadConfig({});
     expect(config.WORKER_HEARTBEAT_MS).to.equal(5000);

@@ -1,0 +1,20 @@
+const REDIS_DOWN_PATTERNS = [
+  /ECONNREFUSED/,
+  /ECONNRESET/,
+  /ETIMEDOUT/,
+  /EPIPE/,
+  /Connection is closed/i,
+  /enableOfflineQueue/i,
+  /max retries per request/i,
+  /Reached the max retries/i,
+  /Stream isn't writeable/i,
+  /Connection in subscriber mode/i,
+  /LOADING/,
+];
+
+/** True for the errors ioredis and BullMQ raise while Redis cannot be reached. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const text = `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}`;
+  return REDIS_DOWN_PATTERNS.some((p) => p.test(text));
+}
