@@ -1,0 +1,341 @@
+import { createHash } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ZodError } from 'zod';
+import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
+import { AppError, toAppError, validationError } from '../../shared/errors.js';
+import type { Metrics } from '../../shared/metrics.js';
+import { literalHostRefusal } from '../../shared/net/address-policy.js';
+import type { JobQueues } from '../../shared/queue/job-queues.js';
+import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
+import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/queue/job-record.js';
+import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { webhookJobOptions } from '../../worker/webhooks/delivery.js';
+import type { JobWaiter, WaitOutcome } from './job-waiter.js';
+
+/** Retries on top of max_retries for infrastructure hiccups (a Redis error mid-run), which BullMQ counts as attempts too. */
+const INFRA_ATTEMPTS = 2;
+
+/** Default wait before a retry, ms (issue 4: `retry_interval_ms`). */
+export const DEFAULT_RETRY_INTERVAL_MS = 1000;
+
+/** How long an Idempotency-Key is remembered, seconds (issue 4: 24 h). */
+export const IDEMPOTENCY_TTL_SECONDS = 86_400;
+
+/**
+ * BullMQ options of one job. Every job gets a BullMQ priority (MAX_PRIORITY + 1 − priority, so higher
+ * runs first): BullMQ runs jobs without one before all prioritized jobs, which would invert our order.
+ * Failed BullMQ jobs are kept as long as records (`ttlSeconds`); the record is the source of truth.
+ */
+export function bullJobOptions(ttlSeconds: number, opts: JobOptions, jobId: string) {
+  const retries = opts.max_retries ?? 0;
+  return {
+    jobId,
+    attempts: 1 + retries + INFRA_ATTEMPTS,
+    backoff:
+      retries > 0
+        ? { type: opts.retry_backoff ?? 'fixed', delay: opts.retry_interval_ms ?? DEFAULT_RETRY_INTERVAL_MS }
+        : { type: 'exponential', delay: 1000 },
+    priority: MAX_PRIORITY + 1 - (opts.priority ?? 0),
+    ...(opts.delay_ms ? { delay: opts.delay_ms } : {}),
+    removeOnComplete: true,
+    removeOnFail: { age: ttlSeconds, count: 10_000 },
+  };
+}
+
+/** A job to submit: algorithm and params already shaped by the route's schema. */
+export interface Submission {
+  algorithm: string;
+  params: Record<string, unknown>;
+  webhook?: string;
+  requestId: string;
+  /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
+  paramsPath: readonly string[];
+  /** Issue 4's job options (POST /jobs). */
+  options?: JobOptions;
+  /** `Idempotency-Key` header, and who sent it (keys are per caller). */
+  idempotency?: { key: string; caller: string; body: unknown };
+}
+
+/** Server maxima of job options (configuration). */
+export interface JobLimits {
+  /** JOB_TIMEOUT_MAX_MS: a larger timeout_ms is capped to it. */
+  timeoutMaxMs: number;
+  /** The smaller of JOB_DELAY_MAX_MS and RESULT_TTL_SECONDS (in ms). */
+  delayMaxMs: number;
+  /** JOB_MAX_RETRIES. */
+  maxRetries: number;
+}
+
+/** What the routes need. */
+export interface JobServiceDeps {
+  registry: AlgorithmRegistry;
+  store: JobStore;
+  queues: JobQueues;
+  /** The webhooks queue: a cancelled job's webhook is enqueued by the API. */
+  webhooks: Queue<WebhookJobData>;
+  /** WEBHOOK_RETRY_DELAYS_MS, for deliveries enqueued by the API. */
+  webhookRetryDelaysMs: readonly number[];
+  /** Command connection: Idempotency-Keys and cancel messages. */
+  redis: Redis;
+  keys: Keys;
+  limits: JobLimits;
+  waiter: JobWaiter;
+  metrics: Metrics;
+  invokeTimeoutMs: number;
+  /** RESULT_TTL_SECONDS. */
+  ttlSeconds: number;
+  /**
+   * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
+   * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
+   */
+  allowPrivateWebhooks?: boolean;
+  /** Backpressure (MAX_QUEUE_DEPTH) of a pool's queue: `check` throws SERVICE_UNAVAILABLE when no job may be added. */
+  admission?: (pool: string) => { check(): Promise<void> };
+}
+
+/**
+ * The core of POST /jobs and POST /invoke: validate against the algorithm's schema, write the
+ * pending record, enqueue the BullMQ job under the same id, and (for /invoke) wait for it.
+ */
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  /**
+   * Validates a submission (nothing is written when it is invalid).
+   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms) or VALIDATION_ERROR (details.field).
+   */
+  validate(sub: Submission): unknown {
+    if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
+    const algorithm = this.deps.registry.get(sub.algorithm);
+    if (!algorithm) {
+      throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${sub.algorithm}' not found`, {
+        algorithm: sub.algorithm,
+        available_algorithms: this.deps.registry.names(),
+      });
+    }
+    const parsed = algorithm.params.safeParse(sub.params);
+    if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
+    if (sub.options) this.checkOptions(sub.options);
+    return parsed.data;
+  }
+
+  /**
+   * Applies the server's maxima to job options: timeout_ms is capped (issue 4); a delay or retry
+   * count past its maximum is refused.
+   * @returns the options as the job will run with them.
+   * @throws AppError VALIDATION_ERROR (details.field) for delay_ms or max_retries over the maximum.
+   */
+  effectiveOptions(options: JobOptions = {}): JobOptions {
+    const out: JobOptions = { ...options };
+    if (out.timeout_ms !== undefined) out.timeout_ms = Math.min(out.timeout_ms, this.deps.limits.timeoutMaxMs);
+    if (out.pool === DEFAULT_POOL) delete out.pool;
+    if (out.max_retries) {
+      out.retry_backoff ??= 'fixed';
+      out.retry_interval_ms ??= DEFAULT_RETRY_INTERVAL_MS;
+    }
+    return out;
+  }
+
+  private checkOptions(options: JobOptions): void {
+    const { delayMaxMs, maxRetries } = this.deps.limits;
+    const refuse = (field: string, message: string, value: unknown) => {
+      throw new AppError('VALIDATION_ERROR', `${field} ${message}`, { field, issues: [{ field, message }], value });
+    };
+    if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) refuse('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, options.delay_ms);
+    if (options.max_retries !== undefined && options.max_retries > maxRetries) refuse('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, options.max_retries);
+    if (!options.max_retries && (options.retry_backoff !== undefined || options.retry_interval_ms !== undefined)) {
+      refuse(options.retry_backoff !== undefined ? 'retry_backoff' : 'retry_interval_ms', 'needs max_retries of at least 1', options.retry_backoff ?? options.retry_interval_ms);
+    }
+  }
+
+  /**
+   * POST /jobs: validates, then records and enqueues an async job. With an Idempotency-Key already
+   * seen (24 h, per caller): the same body returns the existing job (`existing`), another body is 409.
+   * @returns the job's id and creation time, and `existing` when it is a resubmission.
+   * @throws AppError as {@link validate}; CONFLICT for a reused Idempotency-Key with another body;
+   *   SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
+   */
+  async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
+    const params = this.validate(sub);
+    const jobId = newJobId();
+    let idemKey: string | undefined;
+    if (sub.idempotency) {
+      const { key, caller, body } = sub.idempotency;
+      idemKey = this.deps.keys.idempotency(sha256(`${caller}\n${key}`));
+      const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
+      if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
+    }
+    try {
+      await this.admit(sub.options?.pool);
+      const job = await this.enqueue(sub, params, 'async', jobId);
+      this.deps.metrics.jobsCreatedTotal.inc({ algorithm: sub.algorithm });
+      return job;
+    } catch (err) {
+      // The key names no job: a retry of the request may claim it again.
+      if (idemKey) await this.deps.redis.del(idemKey).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Claims an Idempotency-Key for a new job (SET NX, 24 h), or finds the job it already names.
+   * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
+   * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
+   */
+  /** Registers a named pool (bounded: MAX_POOLS) and applies its queue's backpressure. */
+  private async admit(pool: string = DEFAULT_POOL): Promise<void> {
+    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.admission?.(pool).check();
+  }
+
+  private async claimIdempotencyKey(idemKey: string, value: string, key: string): Promise<StoredJob | null> {
+    const bodyHash = value.slice(value.indexOf(' ') + 1);
+    const shownKey = key.slice(0, 255);
+    // The first request claims the key, then writes its record: a second one arriving meanwhile waits
+    // for that record (up to ~3 s); if the first fails, it drops the key and the next loop claims it.
+    for (let i = 0; i < 60; i++) {
+      if ((await this.deps.redis.set(idemKey, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== null) return null;
+      const current = await this.deps.redis.get(idemKey);
+      if (current === null) continue;
+      const [jobId, hash] = current.split(' ') as [string, string];
+      if (hash !== bodyHash) {
+        throw new AppError('CONFLICT', 'this Idempotency-Key was already used with a different request body (keys are kept 24 h)', { idempotency_key: shownKey, job_id: jobId });
+      }
+      const job = await this.deps.store.get(jobId);
+      if (job) return job;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new AppError('CONFLICT', 'a request with this Idempotency-Key is still in progress (or its job expired); retry shortly', { idempotency_key: shownKey });
+  }
+
+  /**
+   * POST /invoke: validates, enqueues a sync job, and waits for it up to INVOKE_TIMEOUT_MS.
+   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
+   */
+  async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
+    const params = this.validate(sub);
+    await this.admit(sub.options?.pool);
+    const jobId = newJobId();
+    // Registered before the job exists, so its completion cannot be missed.
+    const wait = this.deps.waiter.register(jobId, this.deps.invokeTimeoutMs);
+    try {
+      await this.enqueue(sub, params, 'sync', jobId);
+    } catch (err) {
+      wait.cancel();
+      throw err;
+    }
+    return { job_id: jobId, outcome: await wait.promise };
+  }
+
+  /** GET /jobs/{job_id}. @throws AppError JOB_NOT_FOUND when unknown or expired. */
+  async get(jobId: string): Promise<StoredJob> {
+    const job = await this.deps.store.get(jobId);
+    if (!job) throw jobNotFound(jobId);
+    return job;
+  }
+
+  /** GET /jobs: one page of records matching every filter, newest first. */
+  list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
+    return this.deps.store.list(filter, page);
+  }
+
+  /**
+   * POST /jobs/{job_id}/cancel (issue 4): the record becomes `cancelled` at once; a waiting or delayed
+   * job is removed from its queue; a running one is stopped by whichever worker holds it (every
+   * worker hears the cancel message; the one running the job kills its runner process). The webhook,
+   * if any, is sent with status `cancelled`.
+   * @returns the cancelled record.
+   * @throws AppError JOB_NOT_FOUND; CONFLICT (details.status) when the job had already ended.
+   */
+  async cancel(jobId: string): Promise<StoredJob> {
+    const job = await this.get(jobId);
+    const ended = (status: string) =>
+      new AppError('CONFLICT', `job '${jobId}' already ended (${status}); only pending, delayed or running jobs can be cancelled`, { job_id: jobId, status });
+    if (TERMINAL_STATUSES.has(job.status)) throw ended(job.status);
+    const outcome = await this.deps.store.cancel(jobId, 'cancelled by request');
+    if (outcome.kind === 'ended') throw ended(outcome.status);
+    if (outcome.kind === 'gone') throw jobNotFound(jobId);
+    const queueJobId = job.queue_job_id ?? jobId;
+    // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
+    await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
+    await this.deps.redis.publish(this.deps.keys.jobCancel, jobId);
+    const cancelled = (await this.deps.store.get(jobId)) ?? job;
+    if (job.webhook) {
+      const payload = {
+        job_id: jobId,
+        status: 'cancelled' as const,
+        algorithm: job.algorithm,
+        result: null,
+        error: cancelled.error,
+        metadata: null,
+        completed_at: cancelled.completed_at,
+      };
+      await this.deps.webhooks.add('delivery', { url: job.webhook.url, payload }, { ...webhookJobOptions(this.deps.webhookRetryDelaysMs), jobId });
+    }
+    this.deps.metrics.jobsCompletedTotal.inc({ algorithm: job.algorithm, status: 'cancelled' });
+    return cancelled;
+  }
+
+  /** GET /jobs/{job_id}/attempts. @throws AppError JOB_NOT_FOUND. */
+  async attempts(jobId: string) {
+    await this.get(jobId);
+    return this.deps.store.attempts(jobId);
+  }
+
+  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId = newJobId()): Promise<{ job_id: string; created_at: string }> {
+    const created_at = isoNow();
+    const options = this.effectiveOptions(sub.options);
+    const data: AlgorithmJobData = { algorithm: sub.algorithm, params, mode, created_at, request_id: sub.requestId };
+    if (sub.webhook) data.webhook = sub.webhook;
+    if (options.pool) data.pool = options.pool;
+    if (options.max_retries) data.max_retries = options.max_retries;
+    if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
+    const record: NewJob = { job_id: jobId, algorithm: sub.algorithm, params, created_at, webhook: sub.webhook, ...options };
+    if (options.delay_ms) record.run_at = isoNow(new Date(Date.parse(created_at.replace('+00:00', 'Z')) + options.delay_ms));
+    if (options.pool) await this.deps.queues.remember(options.pool);
+    const queue = this.deps.queues.get(options.pool);
+    // Record and enqueue in parallel: one round trip of latency instead of two. The record's
+    // write cannot lose to the worker's: a worker only writes through updateLive.
+    const results = await Promise.allSettled([
+      this.deps.store.create(record),
+      queue.add(sub.algorithm, data, bullJobOptions(this.deps.ttlSeconds, options, jobId)),
+    ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled([this.deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
+      throw toAppError(failed.reason);
+    }
+    return { job_id: jobId, created_at };
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted, so two bodies that differ only in key order hash alike. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The SSRF guard at submission (issue 5), without DNS: names are checked again on the address each
+ * delivery connects to.
+ * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
+ */
+function checkWebhookHost(webhook: string): void {
+  const refusal = literalHostRefusal(new URL(webhook).hostname);
+  if (!refusal) return;
+  const message = `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`;
+  throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
+}
+
+/** Seed 002: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
+export function jobNotFound(jobId: string): AppError {
+  return new AppError('JOB_NOT_FOUND', `job '${jobId}' does not exist or has expired`, { job_id: jobId });
+}

@@ -1,0 +1,357 @@
+/**
+ * Projects (issue 3 point 7, seed 000): a name grouping functions (`function.project`, default
+ * `default`), with its own env (a Redis hash, layered between the system env and the function's),
+ * dependency lists per runtime, and a state, `running` or `stopped`: a stopped project's functions
+ * refuse invocation ({@link isProjectRunning}, checked on invoke).
+ *
+ * Keys (shared/queue/names.ts): `project(name)` hash `{name, status, dependencies (JSON),
+ * created_at, updated_at, started_at?, stopped_at?}`, `projects` sorted set (names by creation ms),
+ * `projectEnv(name)` hash, and the functions' `projectFunctions(name)` index for counts.
+ * A project exists once it has a record (created by a deploy into it, PUT env or dependencies,
+ * {@link ProjectService.ensure}) or functions; `default` always exists.
+ */
+import { execFile } from 'node:child_process';
+import { builtinModules } from 'node:module';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { AppError, validationError } from '../../shared/errors.js';
+import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../../shared/functions/function-store.js';
+import { redact } from '../../shared/logger.js';
+import type { Keys } from '../../shared/queue/names.js';
+import { resolveRuntime } from '../../worker/functions/sandbox.js';
+import { validateDependencies } from '../../worker/functions/dependencies.js';
+import {
+  DependencyListsSchema,
+  ENV_MAX_VARS,
+  EnvMapSchema,
+  PROJECT_NAME_PATTERN,
+  ProjectEnvPutSchema,
+  type ProjectDependenciesSchema,
+  type ProjectListSchema,
+  type ProjectSchema,
+  type ProjectStateSchema,
+  type SystemDependenciesSchema,
+} from '../project-schemas.js';
+
+/** A project's state. */
+export type ProjectStatus = 'running' | 'stopped';
+/** Dependency lists of a project, per runtime. */
+export type DependencyLists = z.infer<typeof DependencyListsSchema>;
+
+/** How long GET /dependencies/system's figures are cached per API process, in ms (pip list takes ~0.5 s). */
+const SYSTEM_DEPS_TTL_MS = 10 * 60_000;
+/** Longest a version probe (`npm --version`, `pip list`) may take, in ms. */
+const PROBE_TIMEOUT_MS = 20_000;
+
+/**
+ * Whether a project's functions may be invoked: true unless the project was stopped
+ * (POST /projects/{name}/stop). An unknown project counts as running. One HGET.
+ */
+export async function isProjectRunning(redis: Pick<Redis, 'hget'>, keys: Keys, name: string): Promise<boolean> {
+  return (await redis.hget(keys.project(name), 'status')) !== 'stopped';
+}
+
+/**
+ * The refusal for invoking a function of a stopped project: 409 CONFLICT naming the project.
+ * For the invoke path: `if (!(await isProjectRunning(...))) throw projectStoppedError(project)`.
+ */
+export function projectStoppedError(project: string, functionId?: string): AppError {
+  return new AppError('CONFLICT', `project '${project}' is stopped: its functions refuse invocations until POST /projects/${project}/start`, {
+    reason: 'project_stopped',
+    project,
+    ...(functionId ? { function_id: functionId } : {}),
+  });
+}
+
+/** `name` if it is a valid project name. @throws AppError VALIDATION_ERROR (field `name`). */
+export function checkProjectName(name: string): string {
+  if (!PROJECT_NAME_PATTERN.test(name)) {
+    throw new AppError('VALIDATION_ERROR', 'name must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit', { field: 'name', value: name.slice(0, 100) });
+  }
+  return name;
+}
+
+/** Env values with secret-looking names and credentials in values masked (shared/logger.ts's redaction rules). */
+export function redactEnv(env: Record<string, string>): Record<string, string> {
+  return redact(env) as Record<string, string>;
+}
+
+/** What a {@link ProjectService} needs. */
+export interface ProjectServiceOptions {
+  /** A command connection (the request connection). */
+  redis: Redis;
+  keys: Keys;
+  functions: Pick<FunctionStore, 'list' | 'idsOfProject'>;
+  /** FUNCTION_LOCAL_PACKAGES_DIR, for validating local package paths in dependency lists. */
+  localPackagesDir?: string;
+  /** Python interpreter functions run with (for GET /dependencies/system). Default `python3`. */
+  python?: string;
+  /** FUNCTION_SYSTEM_ENV: the system env layer (GET /env/system shows it redacted). */
+  systemEnv?: Readonly<Record<string, string>>;
+}
+
+/** Projects, their env and dependencies, and the system env and dependencies. */
+export class ProjectService {
+  private systemDeps?: { at: number; value: Promise<z.infer<typeof SystemDependenciesSchema>> };
+
+  constructor(private readonly opts: ProjectServiceOptions) {}
+
+  private get redis(): Redis {
+    return this.opts.redis;
+  }
+
+  private get keys(): Keys {
+    return this.opts.keys;
+  }
+
+  /** Creates the project's record if it has none (status running). Idempotent. */
+  async ensure(name: string): Promise<void> {
+    checkProjectName(name);
+    const now = new Date().toISOString();
+    await this.redis
+      .multi()
+      .zadd(this.keys.projects, 'NX', Date.now(), name)
+      .hsetnx(this.keys.project(name), 'name', name)
+      .hsetnx(this.keys.project(name), 'status', 'running')
+      .hsetnx(this.keys.project(name), 'created_at', now)
+      .hsetnx(this.keys.project(name), 'updated_at', now)
+      .exec();
+  }
+
+  /** The record, or null when the project does not exist (see the module comment). */
+  private async read(name: string): Promise<Record<string, string> | null> {
+    const [[, h], [, count]] = (await this.redis.pipeline().hgetall(this.keys.project(name)).zcard(this.keys.projectFunctions(name)).exec()) as unknown as [[null, Record<string, string>], [null, number]];
+    if (h.name) return h;
+    if (name === DEFAULT_PROJECT || count > 0) return { name };
+    return null;
+  }
+
+  /** @throws AppError PROJECT_NOT_FOUND. */
+  private async mustRead(name: string): Promise<Record<string, string>> {
+    checkProjectName(name);
+    const h = await this.read(name);
+    if (!h) throw new AppError('PROJECT_NOT_FOUND', `no project named '${name}'`, { project: name });
+    return h;
+  }
+
+  /**
+   * Every project name: those with a record (oldest first), `default`, and any named by a function
+   * created through POST /functions without a record yet (one HGET per function, pipelined).
+   */
+  private async names(): Promise<string[]> {
+    const [recorded, ids] = await Promise.all([this.redis.zrange(this.keys.projects, '0', '-1'), this.redis.zrange(this.keys.functions, '0', '-1')]);
+    const names = new Set(recorded);
+    names.add(DEFAULT_PROJECT);
+    if (ids.length) {
+      const p = this.redis.pipeline();
+      for (const id of ids) p.hget(this.keys.fn(id), 'project');
+      for (const [, project] of (await p.exec()) ?? []) if (typeof project === 'string' && project) names.add(project);
+    }
+    return [...names];
+  }
+
+  /** GET /projects: every project (with `default`), oldest first, with its status and function count. */
+  async list(): Promise<z.infer<typeof ProjectListSchema>> {
+    const names = await this.names();
+    const p = this.redis.pipeline();
+    for (const n of names) p.hgetall(this.keys.project(n)).zcard(this.keys.projectFunctions(n));
+    const rows = ((await p.exec()) ?? []).map(([, v]) => v);
+    const projects = names.map((name, i) => {
+      const h = (rows[i * 2] ?? {}) as Record<string, string>;
+      return {
+        name,
+        status: (h.status === 'stopped' ? 'stopped' : 'running') as ProjectStatus,
+        function_count: Number(rows[i * 2 + 1] ?? 0),
+        created_at: h.created_at ?? null,
+        updated_at: h.updated_at ?? null,
+      };
+    });
+    return { projects, total: projects.length };
+  }
+
+  /** GET /projects/{name}: the project with its functions, env (redacted) and dependencies. @throws PROJECT_NOT_FOUND */
+  async get(name: string): Promise<z.infer<typeof ProjectSchema>> {
+    const h = await this.mustRead(name);
+    const [{ functions }, env] = await Promise.all([this.opts.functions.list({ project: name, limit: 10_000, offset: 0 }), this.redis.hgetall(this.keys.projectEnv(name))]);
+    return {
+      name,
+      status: h.status === 'stopped' ? 'stopped' : 'running',
+      function_count: functions.length,
+      functions: functions.map((f: FunctionRecord) => ({
+        function_id: f.function_id,
+        name: f.name,
+        runtime: f.runtime,
+        execution_type: f.execution_type,
+        status: f.status,
+        version: f.version,
+        updated_at: f.updated_at,
+      })),
+      env: redactEnv(env),
+      dependencies: parseDeps(h.dependencies),
+      created_at: h.created_at ?? null,
+      updated_at: h.updated_at ?? null,
+      started_at: h.started_at ?? null,
+      stopped_at: h.stopped_at ?? null,
+    };
+  }
+
+  /**
+   * POST /projects/{name}/start|stop: sets the state (idempotent). Stopping refuses new invocations of
+   * the project's functions; runs already started finish. @throws PROJECT_NOT_FOUND
+   */
+  async setStatus(name: string, status: ProjectStatus): Promise<z.infer<typeof ProjectStateSchema>> {
+    await this.mustRead(name);
+    await this.ensure(name);
+    const now = new Date().toISOString();
+    const timeField = status === 'running' ? 'started_at' : 'stopped_at';
+    await this.redis.hset(this.keys.project(name), 'status', status, timeField, now, 'updated_at', now);
+    return {
+      status: 'success',
+      message: status === 'running' ? `project '${name}' started` : `project '${name}' stopped`,
+      project: { name, status, ...(status === 'running' ? { start_time: now } : { stop_time: now }) },
+    };
+  }
+
+  /** GET /status's figures (issue 3): projects in total, running and stopped (`default` included), and functions deployed. */
+  async counts(): Promise<{ total: number; running: number; stopped: number; functions: number }> {
+    const names = await this.names();
+    const p = this.redis.pipeline().zcard(this.keys.functions);
+    for (const n of names) p.hget(this.keys.project(n), 'status');
+    const rows = ((await p.exec()) ?? []).map(([, v]) => v);
+    const stopped = rows.slice(1).filter((s) => s === 'stopped').length;
+    return { total: names.length, running: names.length - stopped, stopped, functions: Number(rows[0] ?? 0) };
+  }
+
+  /** Whether the project's functions may be invoked (see {@link isProjectRunning}). */
+  isRunning(name: string): Promise<boolean> {
+    return isProjectRunning(this.redis, this.keys, name);
+  }
+
+  /** GET /projects/{name}/env (redacted). @throws PROJECT_NOT_FOUND */
+  async getEnv(name: string): Promise<{ project: string; env: Record<string, string> }> {
+    await this.mustRead(name);
+    return { project: name, env: redactEnv(await this.redis.hgetall(this.keys.projectEnv(name))) };
+  }
+
+  /**
+   * PUT /projects/{name}/env: replaces the env (or merges onto it with `merge: true`, where null
+   * removes a name). Creates the project when new. Answers the result, redacted.
+   * @throws AppError VALIDATION_ERROR naming `env.<NAME>`.
+   */
+  async putEnv(name: string, body: unknown): Promise<{ project: string; env: Record<string, string> }> {
+    checkProjectName(name);
+    const parsed = ProjectEnvPutSchema.safeParse(body);
+    if (!parsed.success) throw validationError(parsed.error, body);
+    const { env, merge } = parsed.data;
+    const key = this.keys.projectEnv(name);
+    const current = merge ? await this.redis.hgetall(key) : {};
+    const next: Record<string, string> = { ...current };
+    for (const [k, v] of Object.entries(env)) {
+      if (v === null) delete next[k];
+      else next[k] = v;
+    }
+    const checked = EnvMapSchema.safeParse(next);
+    if (!checked.success) throw validationError(checked.error, next, ['env']);
+    if (Object.keys(next).length > ENV_MAX_VARS) throw new AppError('VALIDATION_ERROR', `env must hold at most ${ENV_MAX_VARS} variables`, { field: 'env' });
+    await this.ensure(name);
+    const tx = this.redis.multi().del(key);
+    if (Object.keys(next).length) tx.hset(key, next);
+    await tx.hset(this.keys.project(name), 'updated_at', new Date().toISOString()).exec();
+    return { project: name, env: redactEnv(next) };
+  }
+
+  /** GET /projects/{name}/dependencies. @throws PROJECT_NOT_FOUND */
+  async getDependencies(name: string): Promise<z.infer<typeof ProjectDependenciesSchema>> {
+    const h = await this.mustRead(name);
+    return { project: name, dependencies: parseDeps(h.dependencies) };
+  }
+
+  /** A project's dependency list for one runtime (added before a deployed function's own; empty for an unknown project). */
+  async dependenciesFor(name: string, runtime: 'python' | 'nodejs'): Promise<string[]> {
+    return parseDeps((await this.redis.hget(this.keys.project(name), 'dependencies')) ?? undefined)[runtime];
+  }
+
+  /**
+   * PUT /projects/{name}/dependencies `{python?: [...], nodejs?: [...]}`: replaces the lists after
+   * validating each spec as the installer would. They apply to functions deployed into the project
+   * afterwards (each version installs its own list once); existing versions keep theirs.
+   * @throws AppError VALIDATION_ERROR naming `<runtime>.<i>`.
+   */
+  async putDependencies(name: string, body: unknown): Promise<z.infer<typeof ProjectDependenciesSchema>> {
+    checkProjectName(name);
+    const parsed = DependencyListsSchema.safeParse(body);
+    if (!parsed.success) throw validationError(parsed.error, body);
+    const lists = parsed.data;
+    for (const runtime of ['python', 'nodejs'] as const) {
+      try {
+        validateDependencies(runtime, lists[runtime], this.opts.localPackagesDir);
+      } catch (err) {
+        if (err instanceof AppError) {
+          const field = String(err.details.field ?? 'dependencies').replace(/^dependencies/, runtime);
+          throw new AppError('VALIDATION_ERROR', err.message.replace(/^dependencies/, runtime), { ...err.details, field });
+        }
+        throw err;
+      }
+    }
+    const clean = { python: lists.python.map((s) => s.trim()).filter((s) => s && !s.startsWith('#')), nodejs: lists.nodejs.map((s) => s.trim()).filter((s) => s && !s.startsWith('#')) };
+    await this.ensure(name);
+    await this.redis.hset(this.keys.project(name), 'dependencies', JSON.stringify(clean), 'updated_at', new Date().toISOString());
+    return { project: name, dependencies: clean };
+  }
+
+  /** GET /env/system: the system env layer every function gets first (FUNCTION_SYSTEM_ENV), redacted; never the service's own environment. */
+  systemEnv(): { env: Record<string, string> } {
+    return { env: redactEnv({ ...(this.opts.systemEnv ?? {}) }) };
+  }
+
+  /**
+   * GET /dependencies/system: what the runtimes provide to every function: Node's version, npm's and
+   * the builtin modules; Python's version, pip's and `pip list` of the interpreter functions run with.
+   * Measured on this API's host, cached {@link SYSTEM_DEPS_TTL_MS}.
+   */
+  systemDependencies(): Promise<z.infer<typeof SystemDependenciesSchema>> {
+    if (!this.systemDeps || Date.now() - this.systemDeps.at > SYSTEM_DEPS_TTL_MS) {
+      const value = probeSystemDependencies(this.opts.python);
+      this.systemDeps = { at: Date.now(), value };
+      value.catch(() => (this.systemDeps = undefined));
+    }
+    return this.systemDeps.value;
+  }
+}
+
+/** The dependency lists stored in a project record. */
+function parseDeps(raw: string | undefined): DependencyLists {
+  if (!raw) return { python: [], nodejs: [] };
+  try {
+    return DependencyListsSchema.parse(JSON.parse(raw));
+  } catch {
+    return { python: [], nodejs: [] };
+  }
+}
+
+/** Runs a probe command (no shell), resolving its stdout, or null when it fails. */
+function probe(cmd: string, args: string[]): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' } }, (err, stdout) => resolve(err ? null : String(stdout)));
+  });
+}
+
+async function probeSystemDependencies(python?: string): Promise<z.infer<typeof SystemDependenciesSchema>> {
+  const py = await resolveRuntime('python', python).catch(() => null);
+  const [npmVersion, pipVersion, pipList] = await Promise.all([
+    probe('npm', ['--version']),
+    py ? probe(py.executable, ['-m', 'pip', '--version', '--disable-pip-version-check']) : Promise.resolve(null),
+    py ? probe(py.executable, ['-m', 'pip', 'list', '--format=json', '--disable-pip-version-check']) : Promise.resolve(null),
+  ]);
+  let packages: Array<{ name: string; version: string }> = [];
+  try {
+    packages = (JSON.parse(pipList ?? '[]') as Array<{ name: string; version: string }>).map((p) => ({ name: String(p.name), version: String(p.version) }));
+  } catch {
+    packages = [];
+  }
+  return {
+    nodejs: { version: process.version, npm_version: npmVersion?.trim() || null, builtin_modules: builtinModules.filter((m) => !m.startsWith('_')) },
+    python: { version: py?.version ?? null, pip_version: /^pip (\S+)/.exec(pipVersion ?? '')?.[1] ?? null, packages },
+    checked_at: new Date().toISOString(),
+  };
+}

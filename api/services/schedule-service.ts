@@ -1,0 +1,564 @@
+import type { Queue } from 'bullmq';
+import { CronExpressionParser } from 'cron-parser';
+import type { Redis } from 'ioredis';
+import { AppError, toAppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { redactText } from '../../shared/logger.js';
+import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/queue/job-record.js';
+import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { bullJobOptions, type Submission } from './job-service.js';
+import type { AlgorithmTarget, ScheduleCreate, ScheduleUpdate, Target } from '../schedule-schemas.js';
+
+/** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
+export const DEFAULT_TIMEZONE = 'UTC';
+
+/** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
+const MAX_WRITE_ATTEMPTS = 10;
+
+/** A schedule as the API shows it (issue 4): `cron` xor `every_ms`, the other null. */
+export interface ScheduleRecord {
+  /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
+  schedule_id: string;
+  /** Unique among schedules. */
+  name: string;
+  cron: string | null;
+  /** Interval, ms. */
+  every_ms: number | null;
+  /** IANA zone `cron` is read in; default UTC. */
+  timezone: string;
+  target: Target;
+  enabled: boolean;
+  /** Present when set; credentials in it are masked. */
+  webhook?: string;
+  /** The job options of each run (issue 4), as POST /jobs takes them. */
+  max_retries?: number;
+  retry_backoff?: RetryBackoff;
+  /** ms. */
+  retry_interval_ms?: number;
+  /** ms, as asked (each run is capped at JOB_TIMEOUT_MAX_MS). */
+  timeout_ms?: number;
+  /** 0 to 1000, higher first. */
+  priority?: number;
+  /** ISO 8601 with `+00:00`, as job records. */
+  created_at: string;
+  updated_at: string;
+  /** When the next run is due (the BullMQ job scheduler's `next`); null when disabled. */
+  next_run_at: string | null;
+}
+
+/** A schedule as stored: the record without `next_run_at`, the webhook unmasked, and a write counter. */
+export interface StoredSchedule extends Omit<ScheduleRecord, 'next_run_at'> {
+  /** Incremented by every write; a write based on an older version is refused and tried again. */
+  version: number;
+}
+
+/** Lists a schedule's runs: `JobService.list` (issue 4). Times in ms since the epoch. */
+export interface ScheduleRunLister {
+  list(filter: { schedule_id?: string }, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }>;
+}
+
+/** The jobs queues of every pool: `JobQueues` (shared/queue/job-queues.ts). */
+export interface PoolQueues {
+  get(pool?: string): Queue<AlgorithmJobData>;
+  remember(pool: string): Promise<void>;
+}
+
+/** What {@link ScheduleService} needs. */
+export interface ScheduleServiceDeps {
+  /** A command connection (not a subscriber). */
+  redis: Redis;
+  keys: Keys;
+  queues: PoolQueues;
+  /** Validates algorithm targets and job options exactly as POST /jobs does, and applies the server's caps (`JobService`). */
+  jobs: { validate(sub: Submission): unknown; effectiveOptions(options?: JobOptions): JobOptions };
+  /** A schedule's runs (`JobService.list`). */
+  runs: ScheduleRunLister;
+  /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
+  ttlSeconds: number;
+  /** Function lookup for `{function_id, event}` targets (issue 3's store); unset: such targets are 404. */
+  functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
+  logger?: Logger;
+}
+
+/**
+ * Creates a schedule atomically, unless its name is taken. KEYS[1] name → id hash, KEYS[2] schedule
+ * hash, KEYS[3] schedules index; ARGV[1] name, ARGV[2] id, ARGV[3] created ms, ARGV[4..] field, value pairs.
+ * Returns '' when created, else the id of the schedule holding the name.
+ */
+const CREATE_LUA = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return redis.call('HGET', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return ''
+`;
+
+/**
+ * Replaces a schedule's fields if it still has version ARGV[3], moving its name in the name hash
+ * when it changed (refused when the new name is another schedule's). KEYS[1] name hash, KEYS[2]
+ * schedule hash; ARGV[1] id, ARGV[2] new name, ARGV[3] expected version, ARGV[4..] field, value pairs.
+ * Returns {'ok'}, {'gone'}, {'stale'} or {'name', holder id}.
+ */
+const UPDATE_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'gone'} end
+if redis.call('HGET', KEYS[2], 'version') ~= ARGV[3] then return {'stale'} end
+local old = redis.call('HGET', KEYS[2], 'name')
+if old ~= ARGV[2] then
+  if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[1]) == 0 then return {'name', redis.call('HGET', KEYS[1], ARGV[2])} end
+  if old and redis.call('HGET', KEYS[1], old) == ARGV[1] then redis.call('HDEL', KEYS[1], old) end
+end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+return {'ok'}
+`;
+
+/**
+ * Deletes a schedule, its index entry and its name. KEYS[1] name hash, KEYS[2] schedule hash,
+ * KEYS[3] schedules index; ARGV[1] id. Returns 1 when deleted, 0 when it was gone.
+ */
+const DELETE_LUA = `
+local name = redis.call('HGET', KEYS[2], 'name')
+redis.call('ZREM', KEYS[3], ARGV[1])
+if not name then return 0 end
+if redis.call('HGET', KEYS[1], name) == ARGV[1] then redis.call('HDEL', KEYS[1], name) end
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
+type RedisWithScheduleScripts = Redis & {
+  fnqScheduleCreate(names: string, key: string, index: string, name: string, id: string, createdMs: number, ...fields: string[]): Promise<string>;
+  fnqScheduleUpdate(names: string, key: string, id: string, name: string, version: string, ...fields: string[]): Promise<[string, string?]>;
+  fnqScheduleDelete(names: string, key: string, index: string, id: string): Promise<number>;
+};
+
+/** 404 SCHEDULE_NOT_FOUND for `scheduleId` (any form). */
+export function scheduleNotFound(scheduleId: string): AppError {
+  return new AppError('SCHEDULE_NOT_FOUND', `schedule '${scheduleId.slice(0, 100)}' not found`, { schedule_id: scheduleId.slice(0, 100) });
+}
+
+/** Throws {@link scheduleNotFound}, as an expression. */
+function throwNotFound(scheduleId: string): never {
+  throw scheduleNotFound(scheduleId);
+}
+
+/** 400 VALIDATION_ERROR on one field, in the shape of {@link validationError}'s. */
+function fieldError(field: string, reason: string, value?: unknown): AppError {
+  const details: Record<string, unknown> = { field, issues: [{ field, message: reason }] };
+  if (value !== undefined && (typeof value !== 'object' || value === null)) details.value = value;
+  return new AppError('VALIDATION_ERROR', `${field} ${reason}`, details);
+}
+
+/** True when `tz` is an IANA time zone this runtime knows (Intl, which cron-parser's luxon uses too). */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True for a target that invokes a function (seed 003) rather than an algorithm. */
+function isFunctionTarget(target: Target): target is Extract<Target, { function_id: string }> {
+  return 'function_id' in target;
+}
+
+/** The pool a schedule's runs go to. */
+function poolOf(s: Pick<StoredSchedule, 'target'>): string {
+  return isFunctionTarget(s.target) ? DEFAULT_POOL : (s.target.pool ?? DEFAULT_POOL);
+}
+
+/** What the BullMQ job scheduler is built from: a change here re-upserts it. */
+function schedulerSignature(s: StoredSchedule): string {
+  const { schedule_id: _id, name: _name, created_at: _created, updated_at: _updated, version: _version, ...rest } = s;
+  return JSON.stringify(rest);
+}
+
+/** Optional fields, stored only when set: the webhook and the job options of each run. */
+const OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority'] as const;
+const NUMERIC_OPTION_KEYS = new Set<string>(['max_retries', 'retry_interval_ms', 'timeout_ms', 'priority']);
+
+/** A schedule as Redis hash fields (optional fields absent when unset). */
+function toFields(s: StoredSchedule): string[] {
+  const fields: Record<string, string> = {
+    schedule_id: s.schedule_id,
+    name: s.name,
+    cron: s.cron ?? '',
+    every_ms: s.every_ms === null ? '' : String(s.every_ms),
+    timezone: s.timezone,
+    target: JSON.stringify(s.target),
+    enabled: s.enabled ? '1' : '0',
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    version: String(s.version),
+  };
+  for (const key of OPTION_KEYS) if (s[key] !== undefined) fields[key] = String(s[key]);
+  return Object.entries(fields).flat();
+}
+
+/** A stored hash as a schedule. */
+function fromHash(h: Record<string, string>): StoredSchedule {
+  const s: StoredSchedule = {
+    schedule_id: h.schedule_id!,
+    name: h.name!,
+    cron: h.cron ? h.cron : null,
+    every_ms: h.every_ms ? Number(h.every_ms) : null,
+    timezone: h.timezone || DEFAULT_TIMEZONE,
+    target: JSON.parse(h.target ?? '{}') as Target,
+    enabled: h.enabled === '1',
+    created_at: h.created_at!,
+    updated_at: h.updated_at!,
+    version: Number(h.version ?? 0),
+  };
+  const extra = s as unknown as Record<string, unknown>;
+  for (const key of OPTION_KEYS) if (h[key] !== undefined && h[key] !== '') extra[key] = NUMERIC_OPTION_KEYS.has(key) ? Number(h[key]) : h[key];
+  return s;
+}
+
+/** The public view: fields in the documented order, the webhook's credentials masked (issue 5, as job records). */
+function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
+  const out: Record<string, unknown> = {
+    schedule_id: s.schedule_id,
+    name: s.name,
+    cron: s.cron,
+    every_ms: s.every_ms,
+    timezone: s.timezone,
+    target: s.target,
+    enabled: s.enabled,
+  };
+  if (s.webhook !== undefined) out.webhook = redactText(s.webhook);
+  for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) out[key] = s[key];
+  out.created_at = s.created_at;
+  out.updated_at = s.updated_at;
+  out.next_run_at = s.enabled && nextRunMs !== null ? isoNow(new Date(nextRunMs)) : null;
+  return out as unknown as ScheduleRecord;
+}
+
+/**
+ * Schedules (issue 4, DESIGN.md Operations: cron and interval schedules of algorithms or functions,
+ * with enable/disable, on BullMQ job schedulers). A schedule is configuration: a Redis hash without
+ * TTL (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
+ * (`keys.scheduleNames`, which keeps names unique across API processes). Each enabled schedule has a
+ * BullMQ job scheduler of the same id on its pool's jobs queue; every run it produces is an ordinary
+ * async job whose data carries `schedule_id` (the worker writes its record when the run starts).
+ *
+ * The record is written first, then the job scheduler made to match it; a writer re-reads the
+ * record afterwards and applies it again when another writer changed it meanwhile, so concurrent
+ * enable/disable/update calls end with the scheduler matching the last record written.
+ */
+export class ScheduleService {
+  private readonly redis: RedisWithScheduleScripts;
+
+  constructor(private readonly deps: ScheduleServiceDeps) {
+    // Scripts, not MULTI, as JobStore does (ioredis copies BullMQ's scripts into each transaction).
+    if (!('fnqScheduleCreate' in deps.redis)) {
+      deps.redis.defineCommand('fnqScheduleCreate', { numberOfKeys: 3, lua: CREATE_LUA });
+      deps.redis.defineCommand('fnqScheduleUpdate', { numberOfKeys: 2, lua: UPDATE_LUA });
+      deps.redis.defineCommand('fnqScheduleDelete', { numberOfKeys: 3, lua: DELETE_LUA });
+    }
+    this.redis = deps.redis as RedisWithScheduleScripts;
+  }
+
+  /**
+   * POST /schedules: validates, stores the schedule and (when enabled) upserts its job scheduler.
+   * @throws AppError VALIDATION_ERROR (details.field), ALGORITHM_NOT_FOUND, FUNCTION_NOT_FOUND,
+   * CONFLICT (details.name) when the name is taken, SERVICE_UNAVAILABLE when Redis is unreachable.
+   */
+  async create(input: ScheduleCreate, requestId: string): Promise<ScheduleRecord> {
+    const now = new Date();
+    const schedule: StoredSchedule = {
+      schedule_id: newJobId(),
+      name: input.name,
+      cron: input.cron ?? null,
+      every_ms: input.every_ms ?? null,
+      timezone: input.timezone ?? DEFAULT_TIMEZONE,
+      target: input.target,
+      enabled: input.enabled ?? true,
+      created_at: isoNow(now),
+      updated_at: isoNow(now),
+      version: 1,
+    };
+    for (const key of OPTION_KEYS) if (input[key] !== undefined && input[key] !== null) (schedule as unknown as Record<string, unknown>)[key] = input[key];
+    this.check(schedule, requestId);
+    await this.functionOf(schedule);
+
+    const { keys } = this.deps;
+    const holder = await this.redis.fnqScheduleCreate(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.name, schedule.schedule_id, now.getTime(), ...toFields(schedule));
+    if (holder) throw nameTaken(schedule.name, holder);
+    try {
+      const record = await this.syncScheduler(schedule.schedule_id, new Set([poolOf(schedule)]), requestId);
+      if (!record) throw scheduleNotFound(schedule.schedule_id);
+      return record;
+    } catch (err) {
+      // No schedule half made: without its job scheduler, the record goes too.
+      await Promise.allSettled([this.removeScheduler(poolOf(schedule), schedule.schedule_id), this.redis.fnqScheduleDelete(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.schedule_id)]);
+      throw toAppError(err);
+    }
+  }
+
+  /** GET /schedules/{schedule_id}. @throws AppError SCHEDULE_NOT_FOUND. */
+  async get(scheduleId: string): Promise<ScheduleRecord> {
+    const s = await this.mustRead(scheduleId);
+    return toRecord(s, await this.nextRunMs(s));
+  }
+
+  /** GET /schedules: newest first. */
+  async list(page: { limit: number; offset: number }): Promise<{ schedules: ScheduleRecord[]; total: number; limit: number; offset: number }> {
+    const { keys } = this.deps;
+    const [total, ids] = await Promise.all([this.redis.zcard(keys.schedules), this.redis.zrevrange(keys.schedules, page.offset, page.offset + page.limit - 1)]);
+    if (ids.length === 0) return { schedules: [], total, limit: page.limit, offset: page.offset };
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(keys.schedule(id));
+    const hashes = ((await pipeline.exec()) ?? []).map(([err, h]) => {
+      if (err) throw err;
+      return h as Record<string, string>;
+    });
+    const stored = hashes.filter((h) => h?.schedule_id).map(fromHash);
+    const schedules = await Promise.all(stored.map(async (s) => toRecord(s, await this.nextRunMs(s))));
+    return { schedules, total, limit: page.limit, offset: page.offset };
+  }
+
+  /**
+   * PUT /schedules/{schedule_id}: merges `patch` onto the schedule, validates the result as POST
+   * does, and re-upserts the job scheduler when its timing, target or options changed.
+   * @throws AppError as {@link create}, and SCHEDULE_NOT_FOUND.
+   */
+  async update(scheduleId: string, patch: ScheduleUpdate, requestId: string): Promise<ScheduleRecord> {
+    const target = (patch as { target?: unknown }).target;
+    if (target && typeof target === 'object' && 'function_id' in target) await this.functionOf({ target } as StoredSchedule);
+    const { before, after } = await this.mutate(scheduleId, (cur) => {
+      const next = merge(cur, patch);
+      this.check(next, requestId);
+      return next;
+    });
+    if (schedulerSignature(before) === schedulerSignature(after)) return toRecord(after, await this.nextRunMs(after));
+    return (await this.syncScheduler(scheduleId, new Set([poolOf(before), poolOf(after)]), requestId)) ?? throwNotFound(scheduleId);
+  }
+
+  /**
+   * POST /schedules/{schedule_id}/enable and /disable: idempotent. Disabling removes the job
+   * scheduler (and its next, not yet started run); enabling upserts it again.
+   * @throws AppError SCHEDULE_NOT_FOUND; on enable, as {@link create} when the target no longer validates.
+   */
+  async setEnabled(scheduleId: string, enabled: boolean, requestId: string): Promise<ScheduleRecord> {
+    const { before, after } = await this.mutate(scheduleId, (cur) => {
+      const next = { ...cur, enabled };
+      if (enabled) this.check(next, requestId);
+      return next;
+    });
+    if (before.enabled === after.enabled && enabled) {
+      // Already enabled: a no-op, unless its job scheduler went missing (a write cut short); then it is repaired.
+      const next = await this.nextRunMs(after);
+      if (next !== null || !canFire(after)) return toRecord(after, next);
+    }
+    return (await this.syncScheduler(scheduleId, new Set([poolOf(after)]), requestId)) ?? throwNotFound(scheduleId);
+  }
+
+  /** DELETE /schedules/{schedule_id}: removes the schedule and its job scheduler. @throws AppError SCHEDULE_NOT_FOUND. */
+  async remove(scheduleId: string): Promise<void> {
+    const s = await this.mustRead(scheduleId);
+    const pool = poolOf(s);
+    // The job scheduler first: a record without one is harmless, a job scheduler without a record fires forever.
+    await this.removeScheduler(pool, scheduleId);
+    const { keys } = this.deps;
+    const deleted = await this.redis.fnqScheduleDelete(keys.scheduleNames, keys.schedule(scheduleId), keys.schedules, scheduleId);
+    if (deleted === 0) throw scheduleNotFound(scheduleId);
+    // A concurrent enable may have upserted it again in between.
+    await this.syncScheduler(scheduleId, new Set([pool]), '');
+  }
+
+  /**
+   * GET /schedules/{schedule_id}/jobs: the schedule's runs (job records with `schedule_id`), newest first.
+   * @throws AppError SCHEDULE_NOT_FOUND.
+   */
+  async runs(scheduleId: string, page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number; limit: number; offset: number }> {
+    await this.mustRead(scheduleId);
+    const { jobs, total } = await this.deps.runs.list({ schedule_id: scheduleId }, page);
+    return { jobs: jobs.map(toPublicRecord), total, limit: page.limit, offset: page.offset };
+  }
+
+  /**
+   * Validates a whole schedule (after a merge too): timing, time zone, cron expression, target and
+   * options. Nothing is written when it throws.
+   * @returns the target's params as the algorithm's schema parsed them.
+   * @throws AppError VALIDATION_ERROR (details.field), ALGORITHM_NOT_FOUND, FUNCTION_NOT_FOUND.
+   */
+  private check(s: StoredSchedule, requestId: string): unknown {
+    if (s.cron !== null && s.every_ms !== null) throw fieldError('cron', 'and every_ms are exclusive: give exactly one');
+    if (s.cron === null && s.every_ms === null) throw fieldError('cron', 'or every_ms is required (exactly one)');
+    if (!isTimeZone(s.timezone)) throw fieldError('timezone', `'${s.timezone.slice(0, 100)}' is not an IANA time zone (e.g. UTC, Europe/Paris)`, s.timezone);
+    if (s.cron !== null) {
+      try {
+        // As BullMQ reads it (cron-parser 5, its own dependency), in the schedule's zone; next() proves it ever fires.
+        CronExpressionParser.parse(s.cron, { tz: s.timezone }).next();
+      } catch (err) {
+        throw fieldError('cron', `is not a valid cron expression: ${(err as Error).message}`, s.cron);
+      }
+    }
+    // A function target's event is any JSON value; the function itself is looked up by functionOf().
+    if (isFunctionTarget(s.target)) return s.target.event ?? {};
+    return this.deps.jobs.validate({ algorithm: s.target.algorithm, params: s.target.params, webhook: s.webhook, requestId, paramsPath: ['target', 'params'], options: jobOptionsOf(s) });
+  }
+
+  /**
+   * The function a `{function_id, event}` target names; null for an algorithm target. Each run uses
+   * the function's current version when it starts.
+   * @throws AppError FUNCTION_NOT_FOUND.
+   */
+  private async functionOf(s: StoredSchedule): Promise<{ name: string; pool?: string | null } | null> {
+    if (!isFunctionTarget(s.target)) return null;
+    const id = s.target.function_id;
+    const fn = /^[0-9a-f]{12}$/.test(id) ? await this.deps.functions?.get(id) : null;
+    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${id.slice(0, 200)}' not found`, { function_id: id.slice(0, 200) });
+    return fn;
+  }
+
+  /** The stored schedule, or null when unknown (ids not of the schedule id form are unknown without a lookup). */
+  private async read(scheduleId: string): Promise<StoredSchedule | null> {
+    if (!isJobId(scheduleId)) return null;
+    const h = await this.redis.hgetall(this.deps.keys.schedule(scheduleId));
+    return h.schedule_id ? fromHash(h) : null;
+  }
+
+  /** The stored schedule. @throws AppError SCHEDULE_NOT_FOUND. */
+  private async mustRead(scheduleId: string): Promise<StoredSchedule> {
+    const s = await this.read(scheduleId);
+    if (!s) throw scheduleNotFound(scheduleId);
+    return s;
+  }
+
+  /**
+   * Read, change, write with a version check, tried again when another writer came first.
+   * `change` returns the new schedule (it may throw to refuse); an unchanged one is not written.
+   */
+  private async mutate(scheduleId: string, change: (cur: StoredSchedule) => StoredSchedule): Promise<{ before: StoredSchedule; after: StoredSchedule }> {
+    const { keys } = this.deps;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const before = await this.mustRead(scheduleId);
+      const changed = change(before);
+      const same = JSON.stringify({ ...changed, updated_at: '', version: 0 }) === JSON.stringify({ ...before, updated_at: '', version: 0 });
+      if (same) return { before, after: before };
+      const after: StoredSchedule = { ...changed, updated_at: isoNow(), version: before.version + 1 };
+      const [outcome, holder] = await this.redis.fnqScheduleUpdate(keys.scheduleNames, keys.schedule(scheduleId), scheduleId, after.name, String(before.version), ...toFields(after));
+      if (outcome === 'ok') return { before, after };
+      if (outcome === 'gone') throw scheduleNotFound(scheduleId);
+      if (outcome === 'name') throw nameTaken(after.name, holder ?? '');
+      // Another writer came first: read again after a short random pause, so racing writers spread out.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+    }
+    throw new AppError('CONFLICT', `schedule '${scheduleId}' is being changed by other requests; retry`, { schedule_id: scheduleId });
+  }
+
+  /**
+   * Makes the BullMQ job scheduler match the stored schedule: upserted on its pool's queue when
+   * enabled, removed when disabled or gone, and removed from any other pool in `pools` (a pool
+   * change). Applies the record again if another writer changed it meanwhile.
+   * @returns the schedule as it stands, with its next run; null when it is gone.
+   */
+  private async syncScheduler(scheduleId: string, pools: Set<string>, requestId: string): Promise<ScheduleRecord | null> {
+    for (let round = 1; ; round++) {
+      const s = await this.read(scheduleId);
+      const pool = s ? poolOf(s) : undefined;
+      for (const p of pools) if (p !== pool || !s?.enabled) await this.removeScheduler(p, scheduleId);
+      if (s?.enabled) await this.upsertScheduler(s, requestId);
+      if (pool) pools.add(pool);
+      const version = await this.redis.hget(this.deps.keys.schedule(scheduleId), 'version');
+      if (version === (s ? String(s.version) : null) || round >= MAX_WRITE_ATTEMPTS) {
+        return s ? toRecord(s, await this.nextRunMs(s)) : null;
+      }
+    }
+  }
+
+  /** Upserts the job scheduler of an enabled schedule: repeat options and the template of each run. */
+  private async upsertScheduler(s: StoredSchedule, requestId: string): Promise<void> {
+    const params = this.check(s, requestId);
+    const fn = await this.functionOf(s);
+    const target = s.target as AlgorithmTarget;
+    const pool = poolOf(s);
+    // As POST /jobs enqueues (JobService.enqueue): capped options in the data, the same BullMQ options
+    // (attempts, backoff, priority, removal) but the job id, which BullMQ gives each run.
+    const options = this.deps.jobs.effectiveOptions(jobOptionsOf(s));
+    // created_at is left for the worker to fill when the run starts (the template is fixed).
+    const data: AlgorithmJobData = { algorithm: fn ? fn.name : target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
+    // Issue 3: a function run takes the function's current version when it starts (no function_version here).
+    if (fn && isFunctionTarget(s.target)) data.function_id = s.target.function_id;
+    if (s.webhook !== undefined) data.webhook = s.webhook;
+    if (options.pool) data.pool = options.pool;
+    if (options.max_retries) data.max_retries = options.max_retries;
+    if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
+    const { jobId: _jobId, ...opts } = bullJobOptions(this.deps.ttlSeconds, options, '');
+    const repeat = s.cron !== null ? { pattern: s.cron, tz: s.timezone } : { every: s.every_ms! };
+    const queue = this.deps.queues.get(pool);
+    await this.deps.queues.remember(pool);
+    await queue.upsertJobScheduler(s.schedule_id, repeat, { name: data.algorithm, data, opts });
+  }
+
+  /**
+   * Removes a job scheduler and its next run, unless that run already started: BullMQ removes the
+   * next run only while it is delayed, so one already due (waiting) is removed here.
+   */
+  private async removeScheduler(pool: string, scheduleId: string): Promise<void> {
+    const queue = this.deps.queues.get(pool);
+    const current = await queue.getJobScheduler(scheduleId);
+    await queue.removeJobScheduler(scheduleId);
+    if (current?.next !== undefined && current.next !== null) {
+      // 0 when the run is active (locked): it finishes, and the removed scheduler adds no next one.
+      await queue.remove(`repeat:${scheduleId}:${current.next}`).catch((err: unknown) => this.deps.logger?.debug('could not remove a schedule run', { schedule_id: scheduleId, error: String(err) }));
+    }
+  }
+
+  /** The job scheduler's next run (ms since the epoch), or null when disabled or it has none. */
+  private async nextRunMs(s: StoredSchedule): Promise<number | null> {
+    if (!s.enabled) return null;
+    const scheduler = await this.deps.queues.get(poolOf(s)).getJobScheduler(s.schedule_id);
+    return typeof scheduler?.next === 'number' ? scheduler.next : null;
+  }
+
+}
+
+/** False for a cron that has no future run (BullMQ then keeps no job scheduler), else true. */
+function canFire(s: StoredSchedule): boolean {
+  if (s.cron === null) return true;
+  try {
+    CronExpressionParser.parse(s.cron, { tz: s.timezone }).next();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The job options of a schedule's runs, as JobService takes them (the pool is the target's). */
+function jobOptionsOf(s: StoredSchedule): JobOptions {
+  const options: JobOptions = {};
+  if (!isFunctionTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
+  for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
+  return options;
+}
+
+/** 409 CONFLICT: another schedule has this name. */
+function nameTaken(name: string, holder: string): AppError {
+  return new AppError('CONFLICT', `a schedule named '${name.slice(0, 200)}' already exists`, { name: name.slice(0, 200), schedule_id: holder });
+}
+
+/**
+ * PUT's merge: fields given replace the stored ones; `cron` or `every_ms` given replaces the timing
+ * (the other cleared unless also given); `null` clears an optional field, `timezone` back to UTC.
+ */
+function merge(cur: StoredSchedule, patch: ScheduleUpdate): StoredSchedule {
+  const next: StoredSchedule = { ...cur };
+  if (patch.name !== undefined) next.name = patch.name;
+  if (patch.target !== undefined) next.target = patch.target;
+  if (patch.enabled !== undefined) next.enabled = patch.enabled;
+  if (patch.cron !== undefined || patch.every_ms !== undefined) {
+    next.cron = patch.cron ?? null;
+    next.every_ms = patch.every_ms ?? null;
+  }
+  if (patch.timezone !== undefined) next.timezone = patch.timezone ?? DEFAULT_TIMEZONE;
+  const extra = next as unknown as Record<string, unknown>;
+  for (const key of OPTION_KEYS) {
+    if (patch[key] === null) delete extra[key];
+    else if (patch[key] !== undefined) extra[key] = patch[key];
+  }
+  return next;
+}
