@@ -16,6 +16,7 @@ import { enqueueBuild, type BuildJobData } from '../worker/functions/builds.js';
 import { ProjectService, projectStoppedError } from './project-service.js';
 import { FunctionService } from './function-service.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { ping } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
@@ -88,7 +89,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let accepting = true;
   const readiness = async () => {
     const redisOk = await Promise.race([
-      redis.ping().then(() => true, () => false),
+      ping(redis),
       new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref()),
     ]);
     return { algorithm: registry.names().length > 0, redis: redisOk, accepting };

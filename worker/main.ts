@@ -16,6 +16,7 @@ import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PA
 import { FunctionStore } from '../shared/functions/function-store.js';
 import { FunctionBuilder, type BuildJobData } from './functions/builds.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
+import { subscribe } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
@@ -54,6 +55,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
+  const workerName = `${hostname()}:${process.pid}`;
   const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
   redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
@@ -84,6 +86,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     ttlSeconds: config.RESULT_TTL_SECONDS,
     systemEnv: config.FUNCTION_SYSTEM_ENV,
     logger,
+    workerId: workerName,
     // Another host's build does not help here: install on first use of a version on this host (a no-op once done).
     depsDirFor: (v) => builder.ensureInstalled(v),
   });
@@ -95,7 +98,6 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
-  const workerName = `${hostname()}:${process.pid}`;
   // Routing by label (issue 4): the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
@@ -103,12 +105,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const cancelled = new RecentIds();
   const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
-  cancelSubscriber.on('message', (channel: string, jobId: string) => {
-    if (channel !== keys.jobCancel) return;
+  await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
-  await cancelSubscriber.subscribe(keys.jobCancel);
   // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(

@@ -3,6 +3,7 @@ import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError, isRedisUnavailable } from '../../shared/errors.js';
+import { serverInfo } from '../../shared/store/channels.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import '../schemas.js'; // extends zod with .openapi()
 import type { ProjectService } from '../project-service.js';
@@ -142,7 +143,7 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
     Promise.all(jobQueues.map(countQueue)),
     Promise.all(opts.otherQueues.map(countQueue)),
     opts.workers.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 }),
-    opts.redis.info(),
+    serverInfo(opts.redis),
     opts.projects.counts(),
   ]);
   const queues: Record<string, z.infer<typeof QueueCountsSchema>> = {};

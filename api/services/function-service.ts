@@ -22,7 +22,7 @@ import type { JobQueues } from '../../shared/queue/job-queues.js';
 import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/queue/job-record.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import { checkSyntax, MIN_MEMORY_MB } from '../../worker/functions/function-pool.js';
-import type { JobLogLine } from '../../worker/functions/function-jobs.js';
+import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
 import {
   FunctionCreateSchema,
   FunctionUpdateSchema,
@@ -103,7 +103,11 @@ function fieldError(field: string, message: string, extra: Record<string, unknow
 
 /** The functions API's operations; see the module comment. */
 export class FunctionService {
-  constructor(private readonly deps: FunctionServiceDeps) {}
+  private readonly logStore: JobLogStore;
+
+  constructor(private readonly deps: FunctionServiceDeps) {
+    this.logStore = new JobLogStore(deps.redis, deps.keys, deps.ttlSeconds);
+  }
 
   /**
    * POST /functions: validates, compiles for syntax, and stores version 1 (`active`, or `building`
@@ -255,8 +259,8 @@ export class FunctionService {
    */
   async logs(jobId: string, q: { tail?: number; since?: number; until?: number }): Promise<{ job_id: string; logs: JobLogLine[]; total: number; truncated: boolean }> {
     if (!isJobId(jobId) || !(await this.deps.jobStore.get(jobId))) throw jobNotFound(jobId);
-    const [[, raw], [, truncated]] = (await this.deps.redis.pipeline().lrange(this.deps.keys.jobLogs(jobId), 0, -1).get(this.deps.keys.jobLogsTruncated(jobId)).exec()) as [[null, string[]], [null, string | null]];
-    let lines = raw.map((s) => JSON.parse(s) as JobLogLine);
+    const stored = await this.logStore.read(jobId);
+    let lines = stored.lines;
     if (q.since !== undefined || q.until !== undefined) {
       const since = q.since ?? -Infinity;
       const until = q.until ?? Infinity;
@@ -267,7 +271,7 @@ export class FunctionService {
     }
     const total = lines.length;
     if (q.tail !== undefined) lines = q.tail === 0 ? [] : lines.slice(-q.tail);
-    return { job_id: jobId, logs: lines, total, truncated: truncated === '1' };
+    return { job_id: jobId, logs: lines, total, truncated: stored.truncated };
   }
 
   private async enqueue(fn: FunctionRecord, jobId: string, event: unknown, webhook: string | undefined, options: JobOptions, mode: 'sync' | 'async', requestId: string): Promise<StoredJob> {

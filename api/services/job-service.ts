@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { publish } from '../../shared/store/channels.js';
+import { IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { AppError, toAppError, validationError } from '../../shared/errors.js';
@@ -19,8 +21,7 @@ const INFRA_ATTEMPTS = 2;
 /** Default wait before a retry, ms (issue 4: `retry_interval_ms`). */
 export const DEFAULT_RETRY_INTERVAL_MS = 1000;
 
-/** How long an Idempotency-Key is remembered, seconds (issue 4: 24 h). */
-export const IDEMPOTENCY_TTL_SECONDS = 86_400;
+export { IDEMPOTENCY_TTL_SECONDS };
 
 /**
  * BullMQ options of one job. Every job gets a BullMQ priority (MAX_PRIORITY + 1 − priority, so higher
@@ -99,7 +100,11 @@ export interface JobServiceDeps {
  * pending record, enqueue the BullMQ job under the same id, and (for /invoke) wait for it.
  */
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  private readonly idempotency: IdempotencyStore;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.idempotency = new IdempotencyStore(deps.redis, deps.keys);
+  }
 
   /**
    * Validates a submission (nothing is written when it is invalid).
@@ -162,7 +167,7 @@ export class JobService {
     let idemKey: string | undefined;
     if (sub.idempotency) {
       const { key, caller, body } = sub.idempotency;
-      idemKey = this.deps.keys.idempotency(sha256(`${caller}\n${key}`));
+      idemKey = sha256(`${caller}\n${key}`);
       const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
       if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
     }
@@ -173,7 +178,7 @@ export class JobService {
       return job;
     } catch (err) {
       // The key names no job: a retry of the request may claim it again.
-      if (idemKey) await this.deps.redis.del(idemKey).catch(() => undefined);
+      if (idemKey) await this.idempotency.release(idemKey).catch(() => undefined);
       throw err;
     }
   }
@@ -195,8 +200,8 @@ export class JobService {
     // The first request claims the key, then writes its record: a second one arriving meanwhile waits
     // for that record (up to ~3 s); if the first fails, it drops the key and the next loop claims it.
     for (let i = 0; i < 60; i++) {
-      if ((await this.deps.redis.set(idemKey, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== null) return null;
-      const current = await this.deps.redis.get(idemKey);
+      if (await this.idempotency.claim(idemKey, value)) return null;
+      const current = await this.idempotency.get(idemKey);
       if (current === null) continue;
       const [jobId, hash] = current.split(' ') as [string, string];
       if (hash !== bodyHash) {
@@ -259,7 +264,7 @@ export class JobService {
     const queueJobId = job.queue_job_id ?? jobId;
     // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
     await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
-    await this.deps.redis.publish(this.deps.keys.jobCancel, jobId);
+    await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
     const cancelled = (await this.deps.store.get(jobId)) ?? job;
     if (job.webhook) {
       const payload = {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { subscribe } from '../../shared/store/channels.js';
 import type { Logger } from '../../shared/logger.js';
 import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore, type StoredJob } from '../../shared/queue/job-record.js';
 
@@ -37,11 +38,8 @@ export class JobWaiter {
 
   /** Subscribes to the events channel and starts the sweep. */
   async start(): Promise<void> {
-    this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.onEvent(message);
-    });
     this.subscriber.on('ready', () => void this.recheck(() => true));
-    await this.subscriber.subscribe(this.channel);
+    await subscribe(this.subscriber, this.channel, (message) => this.onEvent(message));
     this.sweepTimer = setInterval(() => {
       const cutoff = Date.now() - SWEEP_INTERVAL_MS;
       void this.recheck((w) => w.since < cutoff);

@@ -4,9 +4,7 @@
  * dependency lists per runtime, and a state, `running` or `stopped`: a stopped project's functions
  * refuse invocation ({@link isProjectRunning}, checked on invoke).
  *
- * Keys (shared/queue/names.ts): `project(name)` hash `{name, status, dependencies (JSON),
- * created_at, updated_at, started_at?, stopped_at?}`, `projects` sorted set (names by creation ms),
- * `projectEnv(name)` hash, and the functions' `projectFunctions(name)` index for counts.
+ * Stored by shared/store/project-store.ts (records, env) and shared/store/function-store.ts (functions).
  * A project exists once it has a record (created by a deploy into it, PUT env or dependencies,
  * {@link ProjectService.ensure}) or functions; `default` always exists.
  */
@@ -17,7 +15,8 @@ import { z } from 'zod';
 import { AppError, validationError } from '../../shared/errors.js';
 import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../../shared/functions/function-store.js';
 import { redact } from '../../shared/logger.js';
-import type { Keys } from '../../shared/queue/names.js';
+import type { Keys } from '../../shared/store/keys.js';
+import { EnvStore, ProjectStore } from '../../shared/store/project-store.js';
 import { resolveRuntime } from '../../worker/functions/sandbox.js';
 import { validateDependencies } from '../../worker/functions/dependencies.js';
 import {
@@ -47,8 +46,8 @@ const PROBE_TIMEOUT_MS = 20_000;
  * Whether a project's functions may be invoked: true unless the project was stopped
  * (POST /projects/{name}/stop). An unknown project counts as running. One HGET.
  */
-export async function isProjectRunning(redis: Pick<Redis, 'hget'>, keys: Keys, name: string): Promise<boolean> {
-  return (await redis.hget(keys.project(name), 'status')) !== 'stopped';
+export async function isProjectRunning(redis: Redis, keys: Keys, name: string): Promise<boolean> {
+  return new ProjectStore(redis, keys).isRunning(name);
 }
 
 /**
@@ -81,7 +80,7 @@ export interface ProjectServiceOptions {
   /** A command connection (the request connection). */
   redis: Redis;
   keys: Keys;
-  functions: Pick<FunctionStore, 'list' | 'idsOfProject'>;
+  functions: Pick<FunctionStore, 'list' | 'idsOfProject' | 'projectsOfAll' | 'count'>;
   /** FUNCTION_LOCAL_PACKAGES_DIR, for validating local package paths in dependency lists. */
   localPackagesDir?: string;
   /** Python interpreter functions run with (for GET /dependencies/system). Default `python3`. */
@@ -94,33 +93,23 @@ export interface ProjectServiceOptions {
 export class ProjectService {
   private systemDeps?: { at: number; value: Promise<z.infer<typeof SystemDependenciesSchema>> };
 
-  constructor(private readonly opts: ProjectServiceOptions) {}
+  private readonly store: ProjectStore;
+  private readonly env: EnvStore;
 
-  private get redis(): Redis {
-    return this.opts.redis;
-  }
-
-  private get keys(): Keys {
-    return this.opts.keys;
+  constructor(private readonly opts: ProjectServiceOptions) {
+    this.store = new ProjectStore(opts.redis, opts.keys);
+    this.env = new EnvStore(opts.redis, opts.keys);
   }
 
   /** Creates the project's record if it has none (status running). Idempotent. */
   async ensure(name: string): Promise<void> {
     checkProjectName(name);
-    const now = new Date().toISOString();
-    await this.redis
-      .multi()
-      .zadd(this.keys.projects, 'NX', Date.now(), name)
-      .hsetnx(this.keys.project(name), 'name', name)
-      .hsetnx(this.keys.project(name), 'status', 'running')
-      .hsetnx(this.keys.project(name), 'created_at', now)
-      .hsetnx(this.keys.project(name), 'updated_at', now)
-      .exec();
+    await this.store.ensure(name, new Date().toISOString());
   }
 
   /** The record, or null when the project does not exist (see the module comment). */
   private async read(name: string): Promise<Record<string, string> | null> {
-    const [[, h], [, count]] = (await this.redis.pipeline().hgetall(this.keys.project(name)).zcard(this.keys.projectFunctions(name)).exec()) as unknown as [[null, Record<string, string>], [null, number]];
+    const { record: h, functionCount: count } = await this.store.readWithCount(name);
     if (h.name) return h;
     if (name === DEFAULT_PROJECT || count > 0) return { name };
     return null;
@@ -139,29 +128,23 @@ export class ProjectService {
    * created through POST /functions without a record yet (one HGET per function, pipelined).
    */
   private async names(): Promise<string[]> {
-    const [recorded, ids] = await Promise.all([this.redis.zrange(this.keys.projects, '0', '-1'), this.redis.zrange(this.keys.functions, '0', '-1')]);
+    const [recorded, projects] = await Promise.all([this.store.recordedNames(), this.opts.functions.projectsOfAll()]);
     const names = new Set(recorded);
     names.add(DEFAULT_PROJECT);
-    if (ids.length) {
-      const p = this.redis.pipeline();
-      for (const id of ids) p.hget(this.keys.fn(id), 'project');
-      for (const [, project] of (await p.exec()) ?? []) if (typeof project === 'string' && project) names.add(project);
-    }
+    for (const project of projects) if (project) names.add(project);
     return [...names];
   }
 
   /** GET /projects: every project (with `default`), oldest first, with its status and function count. */
   async list(): Promise<z.infer<typeof ProjectListSchema>> {
     const names = await this.names();
-    const p = this.redis.pipeline();
-    for (const n of names) p.hgetall(this.keys.project(n)).zcard(this.keys.projectFunctions(n));
-    const rows = ((await p.exec()) ?? []).map(([, v]) => v);
+    const rows = await this.store.readMany(names);
     const projects = names.map((name, i) => {
-      const h = (rows[i * 2] ?? {}) as Record<string, string>;
+      const h = rows[i]?.record ?? {};
       return {
         name,
         status: (h.status === 'stopped' ? 'stopped' : 'running') as ProjectStatus,
-        function_count: Number(rows[i * 2 + 1] ?? 0),
+        function_count: rows[i]?.functionCount ?? 0,
         created_at: h.created_at ?? null,
         updated_at: h.updated_at ?? null,
       };
@@ -172,7 +155,7 @@ export class ProjectService {
   /** GET /projects/{name}: the project with its functions, env (redacted) and dependencies. @throws PROJECT_NOT_FOUND */
   async get(name: string): Promise<z.infer<typeof ProjectSchema>> {
     const h = await this.mustRead(name);
-    const [{ functions }, env] = await Promise.all([this.opts.functions.list({ project: name, limit: 10_000, offset: 0 }), this.redis.hgetall(this.keys.projectEnv(name))]);
+    const [{ functions }, env] = await Promise.all([this.opts.functions.list({ project: name, limit: 10_000, offset: 0 }), this.env.project(name)]);
     return {
       name,
       status: h.status === 'stopped' ? 'stopped' : 'running',
@@ -204,7 +187,7 @@ export class ProjectService {
     await this.ensure(name);
     const now = new Date().toISOString();
     const timeField = status === 'running' ? 'started_at' : 'stopped_at';
-    await this.redis.hset(this.keys.project(name), 'status', status, timeField, now, 'updated_at', now);
+    await this.store.setFields(name, { status, [timeField]: now, updated_at: now });
     return {
       status: 'success',
       message: status === 'running' ? `project '${name}' started` : `project '${name}' stopped`,
@@ -215,22 +198,20 @@ export class ProjectService {
   /** GET /status's figures (issue 3): projects in total, running and stopped (`default` included), and functions deployed. */
   async counts(): Promise<{ total: number; running: number; stopped: number; functions: number }> {
     const names = await this.names();
-    const p = this.redis.pipeline().zcard(this.keys.functions);
-    for (const n of names) p.hget(this.keys.project(n), 'status');
-    const rows = ((await p.exec()) ?? []).map(([, v]) => v);
-    const stopped = rows.slice(1).filter((s) => s === 'stopped').length;
-    return { total: names.length, running: names.length - stopped, stopped, functions: Number(rows[0] ?? 0) };
+    const [functions, statuses] = await Promise.all([this.opts.functions.count(), this.store.statuses(names)]);
+    const stopped = statuses.filter((s) => s === 'stopped').length;
+    return { total: names.length, running: names.length - stopped, stopped, functions };
   }
 
   /** Whether the project's functions may be invoked (see {@link isProjectRunning}). */
   isRunning(name: string): Promise<boolean> {
-    return isProjectRunning(this.redis, this.keys, name);
+    return this.store.isRunning(name);
   }
 
   /** GET /projects/{name}/env (redacted). @throws PROJECT_NOT_FOUND */
   async getEnv(name: string): Promise<{ project: string; env: Record<string, string> }> {
     await this.mustRead(name);
-    return { project: name, env: redactEnv(await this.redis.hgetall(this.keys.projectEnv(name))) };
+    return { project: name, env: redactEnv(await this.env.project(name)) };
   }
 
   /**
@@ -243,8 +224,7 @@ export class ProjectService {
     const parsed = ProjectEnvPutSchema.safeParse(body);
     if (!parsed.success) throw validationError(parsed.error, body);
     const { env, merge } = parsed.data;
-    const key = this.keys.projectEnv(name);
-    const current = merge ? await this.redis.hgetall(key) : {};
+    const current = merge ? await this.env.project(name) : {};
     const next: Record<string, string> = { ...current };
     for (const [k, v] of Object.entries(env)) {
       if (v === null) delete next[k];
@@ -254,9 +234,7 @@ export class ProjectService {
     if (!checked.success) throw validationError(checked.error, next, ['env']);
     if (Object.keys(next).length > ENV_MAX_VARS) throw new AppError('VALIDATION_ERROR', `env must hold at most ${ENV_MAX_VARS} variables`, { field: 'env' });
     await this.ensure(name);
-    const tx = this.redis.multi().del(key);
-    if (Object.keys(next).length) tx.hset(key, next);
-    await tx.hset(this.keys.project(name), 'updated_at', new Date().toISOString()).exec();
+    await this.env.replaceProject(name, next, new Date().toISOString());
     return { project: name, env: redactEnv(next) };
   }
 
@@ -268,7 +246,7 @@ export class ProjectService {
 
   /** A project's dependency list for one runtime (added before a deployed function's own; empty for an unknown project). */
   async dependenciesFor(name: string, runtime: 'python' | 'nodejs'): Promise<string[]> {
-    return parseDeps((await this.redis.hget(this.keys.project(name), 'dependencies')) ?? undefined)[runtime];
+    return parseDeps((await this.store.field(name, 'dependencies')) ?? undefined)[runtime];
   }
 
   /**
@@ -295,7 +273,7 @@ export class ProjectService {
     }
     const clean = { python: lists.python.map((s) => s.trim()).filter((s) => s && !s.startsWith('#')), nodejs: lists.nodejs.map((s) => s.trim()).filter((s) => s && !s.startsWith('#')) };
     await this.ensure(name);
-    await this.redis.hset(this.keys.project(name), 'dependencies', JSON.stringify(clean), 'updated_at', new Date().toISOString());
+    await this.store.setFields(name, { dependencies: JSON.stringify(clean), updated_at: new Date().toISOString() });
     return { project: name, dependencies: clean };
   }
 

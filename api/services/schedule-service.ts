@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
+import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore, type StoredSchedule as StoredScheduleOf } from '../../shared/store/schedule-store.js';
 import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
@@ -10,8 +11,7 @@ import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import { bullJobOptions, type Submission } from './job-service.js';
 import type { AlgorithmTarget, ScheduleCreate, ScheduleUpdate, Target } from '../schedule-schemas.js';
 
-/** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
-export const DEFAULT_TIMEZONE = 'UTC';
+export { DEFAULT_TIMEZONE };
 
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
@@ -47,11 +47,8 @@ export interface ScheduleRecord {
   next_run_at: string | null;
 }
 
-/** A schedule as stored: the record without `next_run_at`, the webhook unmasked, and a write counter. */
-export interface StoredSchedule extends Omit<ScheduleRecord, 'next_run_at'> {
-  /** Incremented by every write; a write based on an older version is refused and tried again. */
-  version: number;
-}
+/** A schedule as stored (shared/store/schedule-store.ts): the record without `next_run_at`, the webhook unmasked, and a write counter. */
+export type StoredSchedule = StoredScheduleOf<Target>;
 
 /** Lists a schedule's runs: `JobService.list` (issue 4). Times in ms since the epoch. */
 export interface ScheduleRunLister {
@@ -80,57 +77,6 @@ export interface ScheduleServiceDeps {
   functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
 }
-
-/**
- * Creates a schedule atomically, unless its name is taken. KEYS[1] name → id hash, KEYS[2] schedule
- * hash, KEYS[3] schedules index; ARGV[1] name, ARGV[2] id, ARGV[3] created ms, ARGV[4..] field, value pairs.
- * Returns '' when created, else the id of the schedule holding the name.
- */
-const CREATE_LUA = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return redis.call('HGET', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-return ''
-`;
-
-/**
- * Replaces a schedule's fields if it still has version ARGV[3], moving its name in the name hash
- * when it changed (refused when the new name is another schedule's). KEYS[1] name hash, KEYS[2]
- * schedule hash; ARGV[1] id, ARGV[2] new name, ARGV[3] expected version, ARGV[4..] field, value pairs.
- * Returns {'ok'}, {'gone'}, {'stale'} or {'name', holder id}.
- */
-const UPDATE_LUA = `
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'gone'} end
-if redis.call('HGET', KEYS[2], 'version') ~= ARGV[3] then return {'stale'} end
-local old = redis.call('HGET', KEYS[2], 'name')
-if old ~= ARGV[2] then
-  if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[1]) == 0 then return {'name', redis.call('HGET', KEYS[1], ARGV[2])} end
-  if old and redis.call('HGET', KEYS[1], old) == ARGV[1] then redis.call('HDEL', KEYS[1], old) end
-end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-return {'ok'}
-`;
-
-/**
- * Deletes a schedule, its index entry and its name. KEYS[1] name hash, KEYS[2] schedule hash,
- * KEYS[3] schedules index; ARGV[1] id. Returns 1 when deleted, 0 when it was gone.
- */
-const DELETE_LUA = `
-local name = redis.call('HGET', KEYS[2], 'name')
-redis.call('ZREM', KEYS[3], ARGV[1])
-if not name then return 0 end
-if redis.call('HGET', KEYS[1], name) == ARGV[1] then redis.call('HDEL', KEYS[1], name) end
-redis.call('DEL', KEYS[2])
-return 1
-`;
-
-type RedisWithScheduleScripts = Redis & {
-  fnqScheduleCreate(names: string, key: string, index: string, name: string, id: string, createdMs: number, ...fields: string[]): Promise<string>;
-  fnqScheduleUpdate(names: string, key: string, id: string, name: string, version: string, ...fields: string[]): Promise<[string, string?]>;
-  fnqScheduleDelete(names: string, key: string, index: string, id: string): Promise<number>;
-};
 
 /** 404 SCHEDULE_NOT_FOUND for `scheduleId` (any form). */
 export function scheduleNotFound(scheduleId: string): AppError {
@@ -175,46 +121,7 @@ function schedulerSignature(s: StoredSchedule): string {
   return JSON.stringify(rest);
 }
 
-/** Optional fields, stored only when set: the webhook and the job options of each run. */
-const OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority'] as const;
-const NUMERIC_OPTION_KEYS = new Set<string>(['max_retries', 'retry_interval_ms', 'timeout_ms', 'priority']);
-
-/** A schedule as Redis hash fields (optional fields absent when unset). */
-function toFields(s: StoredSchedule): string[] {
-  const fields: Record<string, string> = {
-    schedule_id: s.schedule_id,
-    name: s.name,
-    cron: s.cron ?? '',
-    every_ms: s.every_ms === null ? '' : String(s.every_ms),
-    timezone: s.timezone,
-    target: JSON.stringify(s.target),
-    enabled: s.enabled ? '1' : '0',
-    created_at: s.created_at,
-    updated_at: s.updated_at,
-    version: String(s.version),
-  };
-  for (const key of OPTION_KEYS) if (s[key] !== undefined) fields[key] = String(s[key]);
-  return Object.entries(fields).flat();
-}
-
-/** A stored hash as a schedule. */
-function fromHash(h: Record<string, string>): StoredSchedule {
-  const s: StoredSchedule = {
-    schedule_id: h.schedule_id!,
-    name: h.name!,
-    cron: h.cron ? h.cron : null,
-    every_ms: h.every_ms ? Number(h.every_ms) : null,
-    timezone: h.timezone || DEFAULT_TIMEZONE,
-    target: JSON.parse(h.target ?? '{}') as Target,
-    enabled: h.enabled === '1',
-    created_at: h.created_at!,
-    updated_at: h.updated_at!,
-    version: Number(h.version ?? 0),
-  };
-  const extra = s as unknown as Record<string, unknown>;
-  for (const key of OPTION_KEYS) if (h[key] !== undefined && h[key] !== '') extra[key] = NUMERIC_OPTION_KEYS.has(key) ? Number(h[key]) : h[key];
-  return s;
-}
+const OPTION_KEYS = SCHEDULE_OPTION_KEYS;
 
 /** The public view: fields in the documented order, the webhook's credentials masked (issue 5, as job records). */
 function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
@@ -248,16 +155,10 @@ function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
  * enable/disable/update calls end with the scheduler matching the last record written.
  */
 export class ScheduleService {
-  private readonly redis: RedisWithScheduleScripts;
+  private readonly store: ScheduleStore<Target>;
 
   constructor(private readonly deps: ScheduleServiceDeps) {
-    // Scripts, not MULTI, as JobStore does (ioredis copies BullMQ's scripts into each transaction).
-    if (!('fnqScheduleCreate' in deps.redis)) {
-      deps.redis.defineCommand('fnqScheduleCreate', { numberOfKeys: 3, lua: CREATE_LUA });
-      deps.redis.defineCommand('fnqScheduleUpdate', { numberOfKeys: 2, lua: UPDATE_LUA });
-      deps.redis.defineCommand('fnqScheduleDelete', { numberOfKeys: 3, lua: DELETE_LUA });
-    }
-    this.redis = deps.redis as RedisWithScheduleScripts;
+    this.store = new ScheduleStore<Target>(deps.redis, deps.keys);
   }
 
   /**
@@ -283,8 +184,7 @@ export class ScheduleService {
     this.check(schedule, requestId);
     await this.functionOf(schedule);
 
-    const { keys } = this.deps;
-    const holder = await this.redis.fnqScheduleCreate(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.name, schedule.schedule_id, now.getTime(), ...toFields(schedule));
+    const holder = await this.store.create(schedule, now.getTime());
     if (holder) throw nameTaken(schedule.name, holder);
     try {
       const record = await this.syncScheduler(schedule.schedule_id, new Set([poolOf(schedule)]), requestId);
@@ -292,7 +192,7 @@ export class ScheduleService {
       return record;
     } catch (err) {
       // No schedule half made: without its job scheduler, the record goes too.
-      await Promise.allSettled([this.removeScheduler(poolOf(schedule), schedule.schedule_id), this.redis.fnqScheduleDelete(keys.scheduleNames, keys.schedule(schedule.schedule_id), keys.schedules, schedule.schedule_id)]);
+      await Promise.allSettled([this.removeScheduler(poolOf(schedule), schedule.schedule_id), this.store.delete(schedule.schedule_id)]);
       throw toAppError(err);
     }
   }
@@ -305,16 +205,7 @@ export class ScheduleService {
 
   /** GET /schedules: newest first. */
   async list(page: { limit: number; offset: number }): Promise<{ schedules: ScheduleRecord[]; total: number; limit: number; offset: number }> {
-    const { keys } = this.deps;
-    const [total, ids] = await Promise.all([this.redis.zcard(keys.schedules), this.redis.zrevrange(keys.schedules, page.offset, page.offset + page.limit - 1)]);
-    if (ids.length === 0) return { schedules: [], total, limit: page.limit, offset: page.offset };
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(keys.schedule(id));
-    const hashes = ((await pipeline.exec()) ?? []).map(([err, h]) => {
-      if (err) throw err;
-      return h as Record<string, string>;
-    });
-    const stored = hashes.filter((h) => h?.schedule_id).map(fromHash);
+    const { schedules: stored, total } = await this.store.list(page);
     const schedules = await Promise.all(stored.map(async (s) => toRecord(s, await this.nextRunMs(s))));
     return { schedules, total, limit: page.limit, offset: page.offset };
   }
@@ -361,9 +252,7 @@ export class ScheduleService {
     const pool = poolOf(s);
     // The job scheduler first: a record without one is harmless, a job scheduler without a record fires forever.
     await this.removeScheduler(pool, scheduleId);
-    const { keys } = this.deps;
-    const deleted = await this.redis.fnqScheduleDelete(keys.scheduleNames, keys.schedule(scheduleId), keys.schedules, scheduleId);
-    if (deleted === 0) throw scheduleNotFound(scheduleId);
+    if (!(await this.store.delete(scheduleId))) throw scheduleNotFound(scheduleId);
     // A concurrent enable may have upserted it again in between.
     await this.syncScheduler(scheduleId, new Set([pool]), '');
   }
@@ -417,8 +306,7 @@ export class ScheduleService {
   /** The stored schedule, or null when unknown (ids not of the schedule id form are unknown without a lookup). */
   private async read(scheduleId: string): Promise<StoredSchedule | null> {
     if (!isJobId(scheduleId)) return null;
-    const h = await this.redis.hgetall(this.deps.keys.schedule(scheduleId));
-    return h.schedule_id ? fromHash(h) : null;
+    return this.store.get(scheduleId);
   }
 
   /** The stored schedule. @throws AppError SCHEDULE_NOT_FOUND. */
@@ -433,17 +321,16 @@ export class ScheduleService {
    * `change` returns the new schedule (it may throw to refuse); an unchanged one is not written.
    */
   private async mutate(scheduleId: string, change: (cur: StoredSchedule) => StoredSchedule): Promise<{ before: StoredSchedule; after: StoredSchedule }> {
-    const { keys } = this.deps;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const before = await this.mustRead(scheduleId);
       const changed = change(before);
       const same = JSON.stringify({ ...changed, updated_at: '', version: 0 }) === JSON.stringify({ ...before, updated_at: '', version: 0 });
       if (same) return { before, after: before };
       const after: StoredSchedule = { ...changed, updated_at: isoNow(), version: before.version + 1 };
-      const [outcome, holder] = await this.redis.fnqScheduleUpdate(keys.scheduleNames, keys.schedule(scheduleId), scheduleId, after.name, String(before.version), ...toFields(after));
-      if (outcome === 'ok') return { before, after };
-      if (outcome === 'gone') throw scheduleNotFound(scheduleId);
-      if (outcome === 'name') throw nameTaken(after.name, holder ?? '');
+      const outcome = await this.store.replace(after, before.version);
+      if (outcome.kind === 'ok') return { before, after };
+      if (outcome.kind === 'gone') throw scheduleNotFound(scheduleId);
+      if (outcome.kind === 'name_taken') throw nameTaken(after.name, outcome.holder);
       // Another writer came first: read again after a short random pause, so racing writers spread out.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
@@ -463,8 +350,8 @@ export class ScheduleService {
       for (const p of pools) if (p !== pool || !s?.enabled) await this.removeScheduler(p, scheduleId);
       if (s?.enabled) await this.upsertScheduler(s, requestId);
       if (pool) pools.add(pool);
-      const version = await this.redis.hget(this.deps.keys.schedule(scheduleId), 'version');
-      if (version === (s ? String(s.version) : null) || round >= MAX_WRITE_ATTEMPTS) {
+      const version = await this.store.version(scheduleId);
+      if (version === (s ? s.version : null) || round >= MAX_WRITE_ATTEMPTS) {
         return s ? toRecord(s, await this.nextRunMs(s)) : null;
       }
     }

@@ -15,6 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** Seed 003's runtimes. */
@@ -302,6 +303,20 @@ export class FunctionStore {
     return { functions: rows.filter((h) => h?.function_id).map(recordFrom), total };
   }
 
+  /** How many functions exist. */
+  count(): Promise<number> {
+    return this.redis.zcard(this.keys.functions);
+  }
+
+  /** The project of every function (one HGET per function, pipelined), in creation order. */
+  async projectsOfAll(): Promise<string[]> {
+    const ids = await this.redis.zrange(this.keys.functions, '0', '-1');
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hget(this.keys.fn(id), 'project');
+    return ((await p.exec()) ?? []).map(([, project]) => (typeof project === 'string' ? project : '')).filter(Boolean);
+  }
+
   /** Every function id of a project, oldest first (seed 000's project views). */
   async idsOfProject(project: string): Promise<string[]> {
     return this.redis.zrange(this.keys.projectFunctions(project), '0', '-1');
@@ -388,8 +403,8 @@ export class FunctionStore {
    * hash, then its own. Never the service's own environment (issue 3 point 4).
    */
   async layeredEnv(project: string, own: Record<string, string>, system: Record<string, string> = {}): Promise<Record<string, string>> {
-    const [[, sys], [, proj]] = (await this.redis.pipeline().hgetall(this.keys.systemEnv).hgetall(this.keys.projectEnv(project)).exec()) as [[null, Record<string, string>], [null, Record<string, string>]];
-    return { ...system, ...sys, ...proj, ...own };
+    const layers = await new EnvStore(this.redis, this.keys).layers(project);
+    return { ...system, ...layers.system, ...layers.project, ...own };
   }
 
   /** Adds one finished run to the function's statistics (the worker, at each run's end). */

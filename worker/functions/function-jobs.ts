@@ -5,6 +5,7 @@
  * (worker/processor.ts) for jobs with a `function_id`.
  */
 import type { Redis } from 'ioredis';
+import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
 import { AppError } from '../../shared/errors.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
 import type { Logger } from '../../shared/logger.js';
@@ -16,8 +17,6 @@ import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec }
 export const SPEC_CACHE_MS = 2000;
 /** Most versions kept in a worker's spec cache (least recently loaded dropped first). */
 const SPEC_CACHE_MAX = 500;
-/** Log lines written per RPUSH. */
-const LOG_CHUNK = 1000;
 
 /**
  * Most log lines stored per attempt (each is one Redis list entry, ~80 bytes of overhead): past it
@@ -26,15 +25,7 @@ const LOG_CHUNK = 1000;
  */
 export const MAX_STORED_LOG_LINES = 10_000;
 
-/** One stored log line of a job (GET /jobs/{job_id}/logs). */
-export interface JobLogLine {
-  /** When the worker read the line (ISO 8601). */
-  ts: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-  /** The job's attempt that printed it (1 unless it was retried). */
-  attempt: number;
-}
+export type { JobLogLine };
 
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
@@ -48,6 +39,8 @@ export interface FunctionJobsDeps {
   /** FUNCTION_SYSTEM_ENV: the first env layer. */
   systemEnv: Record<string, string>;
   logger: Logger;
+  /** This worker's id (`<host>:<pid>`), written on each log line. */
+  workerId?: string;
   /**
    * Where a version's dependencies are on this host (e.g. the dependency installer, installing them
    * here first when needed); undefined: the version's stored `deps_dir`, if any.
@@ -59,7 +52,11 @@ export interface FunctionJobsDeps {
 export class FunctionJobs {
   private readonly cache = new Map<string, { spec: FunctionSpec; at: number }>();
 
-  constructor(private readonly deps: FunctionJobsDeps) {}
+  private readonly logs: JobLogStore;
+
+  constructor(private readonly deps: FunctionJobsDeps) {
+    this.logs = new JobLogStore(deps.redis, deps.keys, deps.ttlSeconds);
+  }
 
   /**
    * Runs the job's function version with its event (`params`), with the job id as run id (so
@@ -102,11 +99,9 @@ export class FunctionJobs {
    *   run never started (e.g. its version is gone): then only the failure is counted.
    */
   async afterRun(jobId: string, data: AlgorithmJobData, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
-    const { redis, keys, ttlSeconds, functions, logger } = this.deps;
+    const { functions, logger, workerId } = this.deps;
     try {
       if (report && (report.logs.length > 0 || report.truncated)) {
-        const key = keys.jobLogs(jobId);
-        const pipeline = redis.pipeline();
         let logs = report.logs;
         let truncated = report.truncated;
         if (logs.length > MAX_STORED_LOG_LINES) {
@@ -114,12 +109,8 @@ export class FunctionJobs {
           logs = [...logs.slice(0, MAX_STORED_LOG_LINES - 1), { ...last, line: `[output truncated at ${MAX_STORED_LOG_LINES} lines]` }];
           truncated = true;
         }
-        for (let i = 0; i < logs.length; i += LOG_CHUNK) {
-          pipeline.rpush(key, ...logs.slice(i, i + LOG_CHUNK).map((l) => JSON.stringify({ ts: l.ts, stream: l.stream, line: l.line, attempt } satisfies JobLogLine)));
-        }
-        pipeline.expire(key, ttlSeconds);
-        if (truncated) pipeline.set(keys.jobLogsTruncated(jobId), '1', 'EX', ttlSeconds);
-        await pipeline.exec();
+        const lines = logs.map((l): JobLogLine => ({ ts: l.ts, stream: l.stream, line: l.line, attempt, ...(workerId ? { worker_id: workerId } : {}), job_id: jobId }));
+        await this.logs.append(jobId, lines, truncated);
       }
       await functions.recordRun(
         data.function_id!,
