@@ -14,7 +14,8 @@ import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.
 import { JobStore, recordIdOf } from '../shared/queue/job-record.js';
 import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { FunctionStore } from '../shared/functions/function-store.js';
-import { FunctionBuilder, type BuildJobData } from './functions/builds.js';
+import { FunctionBuilder } from './functions/builds.js';
+import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { subscribe } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/queue/worker-registry.js';
@@ -23,12 +24,16 @@ import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.
 import { ChildPool } from './runner/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
-import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
+import { createWebhookProcessor } from './webhooks/delivery.js';
+import { webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { WebhookSigner } from './webhooks/signing.js';
 import { createWebhookAgent } from './webhooks/webhook-agent.js';
 
 /** Concurrent webhook deliveries per worker process (they wait on the network, not the CPU). */
 const WEBHOOK_CONCURRENCY = 16;
+
+/** Times a job may stall (its worker died or lost the lock) and run again before BullMQ fails it. */
+const MAX_STALLED_COUNT = 2;
 
 /** Newest failed jobs looked at by each sweep for jobs BullMQ failed as stalled too often. */
 const FAILED_SWEEP_COUNT = 100;
@@ -91,12 +96,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     depsDirFor: (v) => builder.ensureInstalled(v),
   });
 
-  const webhooks = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, {
-    connection: redis,
-    prefix,
-    defaultJobOptions: webhookJobOptions(config.WEBHOOK_RETRY_DELAYS_MS),
-  });
-  webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+  const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
+  webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
   // Routing by label (issue 4): the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
@@ -121,7 +122,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
-      maxStalledCount: 2,
+      maxStalledCount: MAX_STALLED_COUNT,
       autorun: false,
     },
   );
@@ -173,7 +174,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   const sweepFailed = async () => {
     for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
-      if (job?.id && /stalled/i.test(job.failedReason ?? '')) await finishFailed(recordIdOf(job.id), job.failedReason);
+      // BullMQ's own stall counter (the job hash's `stc`), not its message: past the limit, BullMQ failed it.
+      if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason);
     }
   };
   const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);

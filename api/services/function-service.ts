@@ -29,7 +29,8 @@ import {
   type FunctionCreate,
   type FunctionInvokeQuery,
 } from '../function-schemas.js';
-import { bullJobOptions, jobNotFound, type JobService } from './job-service.js';
+import { jobNotFound, type JobService } from './job-service.js';
+import { submitJob } from '../../shared/jobs/submit.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 import { parseBody } from '../middleware/validate.js';
 import { validateDependencies } from '../../worker/functions/dependencies.js';
@@ -275,21 +276,11 @@ export class FunctionService {
   }
 
   private async enqueue(fn: FunctionRecord, jobId: string, event: unknown, webhook: string | undefined, options: JobOptions, mode: 'sync' | 'async', requestId: string): Promise<StoredJob> {
-    const created_at = isoNow();
-    const data: AlgorithmJobData = { algorithm: fn.name, params: event, mode, created_at, request_id: requestId, function_id: fn.function_id, function_version: fn.version };
-    if (webhook) data.webhook = webhook;
-    if (options.pool) data.pool = options.pool;
-    if (options.max_retries) data.max_retries = options.max_retries;
-    if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
-    const record: NewJob = { job_id: jobId, algorithm: fn.name, params: event, created_at, webhook, function_id: fn.function_id, ...options };
-    if (options.delay_ms) record.run_at = isoNow(new Date(Date.parse(created_at.replace('+00:00', 'Z')) + options.delay_ms));
-    const queue = this.deps.queues.get(options.pool);
-    const results = await Promise.allSettled([this.deps.jobStore.create(record), queue.add(fn.name, data, bullJobOptions(this.deps.ttlSeconds, options, jobId))]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await Promise.allSettled([this.deps.jobStore.remove(jobId, fn.name), queue.remove(jobId)]);
-      throw toAppError(failed.reason);
-    }
+    const { created_at, record } = await submitJob(
+      { store: this.deps.jobStore, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { algorithm: fn.name, params: event, mode, options, webhook, request_id: requestId, function: { function_id: fn.function_id, version: fn.version } },
+      jobId,
+    );
     const job: StoredJob = {
       job_id: jobId,
       status: 'pending',

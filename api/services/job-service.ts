@@ -12,37 +12,15 @@ import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/queue/job-record.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
-import { webhookJobOptions } from '../../worker/webhooks/delivery.js';
+import { submitJob } from '../../shared/jobs/submit.js';
+import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
+import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
+import type { WebhooksQueue } from '../../shared/queue/webhooks-queue.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 
-/** Retries on top of max_retries for infrastructure hiccups (a Redis error mid-run), which BullMQ counts as attempts too. */
-const INFRA_ATTEMPTS = 2;
-
-/** Default wait before a retry, ms (issue 4: `retry_interval_ms`). */
-export const DEFAULT_RETRY_INTERVAL_MS = 1000;
+export { DEFAULT_RETRY_INTERVAL_MS, bullJobOptions };
 
 export { IDEMPOTENCY_TTL_SECONDS };
-
-/**
- * BullMQ options of one job. Every job gets a BullMQ priority (MAX_PRIORITY + 1 − priority, so higher
- * runs first): BullMQ runs jobs without one before all prioritized jobs, which would invert our order.
- * Failed BullMQ jobs are kept as long as records (`ttlSeconds`); the record is the source of truth.
- */
-export function bullJobOptions(ttlSeconds: number, opts: JobOptions, jobId: string) {
-  const retries = opts.max_retries ?? 0;
-  return {
-    jobId,
-    attempts: 1 + retries + INFRA_ATTEMPTS,
-    backoff:
-      retries > 0
-        ? { type: opts.retry_backoff ?? 'fixed', delay: opts.retry_interval_ms ?? DEFAULT_RETRY_INTERVAL_MS }
-        : { type: 'exponential', delay: 1000 },
-    priority: MAX_PRIORITY + 1 - (opts.priority ?? 0),
-    ...(opts.delay_ms ? { delay: opts.delay_ms } : {}),
-    removeOnComplete: true,
-    removeOnFail: { age: ttlSeconds, count: 10_000 },
-  };
-}
 
 /** A job to submit: algorithm and params already shaped by the route's schema. */
 export interface Submission {
@@ -74,9 +52,7 @@ export interface JobServiceDeps {
   store: JobStore;
   queues: JobQueues;
   /** The webhooks queue: a cancelled job's webhook is enqueued by the API. */
-  webhooks: Queue<WebhookJobData>;
-  /** WEBHOOK_RETRY_DELAYS_MS, for deliveries enqueued by the API. */
-  webhookRetryDelaysMs: readonly number[];
+  webhooks: WebhooksQueue;
   /** Command connection: Idempotency-Keys and cancel messages. */
   redis: Redis;
   keys: Keys;
@@ -267,16 +243,7 @@ export class JobService {
     await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
     const cancelled = (await this.deps.store.get(jobId)) ?? job;
     if (job.webhook) {
-      const payload = {
-        job_id: jobId,
-        status: 'cancelled' as const,
-        algorithm: job.algorithm,
-        result: null,
-        error: cancelled.error,
-        metadata: null,
-        completed_at: cancelled.completed_at,
-      };
-      await this.deps.webhooks.add('delivery', { url: job.webhook.url, payload }, { ...webhookJobOptions(this.deps.webhookRetryDelaysMs), jobId });
+      await this.deps.webhooks.enqueue(jobId, job.webhook.url, webhookPayloadOf({ ...cancelled, job_id: jobId, algorithm: job.algorithm, status: 'cancelled', result: null, metadata: null }));
     }
     this.deps.metrics.jobsCompletedTotal.inc({ algorithm: job.algorithm, status: 'cancelled' });
     return cancelled;
@@ -288,30 +255,13 @@ export class JobService {
     return this.deps.store.attempts(jobId);
   }
 
-  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId = newJobId()): Promise<{ job_id: string; created_at: string }> {
-    const created_at = isoNow();
-    const options = this.effectiveOptions(sub.options);
-    const data: AlgorithmJobData = { algorithm: sub.algorithm, params, mode, created_at, request_id: sub.requestId };
-    if (sub.webhook) data.webhook = sub.webhook;
-    if (options.pool) data.pool = options.pool;
-    if (options.max_retries) data.max_retries = options.max_retries;
-    if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
-    const record: NewJob = { job_id: jobId, algorithm: sub.algorithm, params, created_at, webhook: sub.webhook, ...options };
-    if (options.delay_ms) record.run_at = isoNow(new Date(Date.parse(created_at.replace('+00:00', 'Z')) + options.delay_ms));
-    if (options.pool) await this.deps.queues.remember(options.pool);
-    const queue = this.deps.queues.get(options.pool);
-    // Record and enqueue in parallel: one round trip of latency instead of two. The record's
-    // write cannot lose to the worker's: a worker only writes through updateLive.
-    const results = await Promise.allSettled([
-      this.deps.store.create(record),
-      queue.add(sub.algorithm, data, bullJobOptions(this.deps.ttlSeconds, options, jobId)),
-    ]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await Promise.allSettled([this.deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
-      throw toAppError(failed.reason);
-    }
-    return { job_id: jobId, created_at };
+  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
+    const { job_id, created_at } = await submitJob(
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId },
+      jobId,
+    );
+    return { job_id, created_at };
   }
 }
 

@@ -8,7 +8,8 @@ import { redactText } from '../../shared/logger.js';
 import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
 import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/queue/job-record.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
-import { bullJobOptions, type Submission } from './job-service.js';
+import type { Submission } from './job-service.js';
+import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
 import type { AlgorithmTarget, ScheduleCreate, ScheduleUpdate, Target } from '../schedule-schemas.js';
 
 export { DEFAULT_TIMEZONE };
@@ -363,22 +364,24 @@ export class ScheduleService {
     const fn = await this.functionOf(s);
     const target = s.target as AlgorithmTarget;
     const pool = poolOf(s);
-    // As POST /jobs enqueues (JobService.enqueue): capped options in the data, the same BullMQ options
-    // (attempts, backoff, priority, removal) but the job id, which BullMQ gives each run.
-    const options = this.deps.jobs.effectiveOptions(jobOptionsOf(s));
-    // created_at is left for the worker to fill when the run starts (the template is fixed).
-    const data: AlgorithmJobData = { algorithm: fn ? fn.name : target.algorithm, params, mode: 'async', created_at: '', schedule_id: s.schedule_id };
-    // Issue 3: a function run takes the function's current version when it starts (no function_version here).
-    if (fn && isFunctionTarget(s.target)) data.function_id = s.target.function_id;
-    if (s.webhook !== undefined) data.webhook = s.webhook;
-    if (options.pool) data.pool = options.pool;
-    if (options.max_retries) data.max_retries = options.max_retries;
-    if (options.timeout_ms !== undefined) data.timeout_ms = options.timeout_ms;
-    const { jobId: _jobId, ...opts } = bullJobOptions(this.deps.ttlSeconds, options, '');
+    // The same submission as POST /jobs builds (shared/jobs/submit.ts), capped by the same options; a
+    // function run takes the function's current version when it starts (no version here).
+    const template = scheduledRunTemplate(
+      {
+        algorithm: fn ? fn.name : target.algorithm,
+        params,
+        mode: 'async',
+        options: this.deps.jobs.effectiveOptions(jobOptionsOf(s)),
+        webhook: s.webhook,
+        schedule_id: s.schedule_id,
+        ...(fn && isFunctionTarget(s.target) ? { function: { function_id: s.target.function_id } } : {}),
+      },
+      this.deps.ttlSeconds,
+    );
     const repeat = s.cron !== null ? { pattern: s.cron, tz: s.timezone } : { every: s.every_ms! };
     const queue = this.deps.queues.get(pool);
     await this.deps.queues.remember(pool);
-    await queue.upsertJobScheduler(s.schedule_id, repeat, { name: data.algorithm, data, opts });
+    await queue.upsertJobScheduler(s.schedule_id, repeat, template);
   }
 
   /**

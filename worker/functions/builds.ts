@@ -12,14 +12,11 @@ import type { Job, Queue } from 'bullmq';
 import { AppError } from '../../shared/errors.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
 import type { Logger } from '../../shared/logger.js';
-import { buildJobId } from '../../shared/queue/names.js';
+import type { BuildJobData } from '../../shared/queue/builds-queue.js';
 import { installDependencies, type InstallResult } from './dependencies.js';
 
-/** A build job's data: the version to install. */
-export interface BuildJobData {
-  function_id: string;
-  version: number;
-}
+// The builds queue's data and enqueue live in shared/queue/builds-queue.ts (the API enqueues builds too).
+export { enqueueBuild, type BuildJobData } from '../../shared/queue/builds-queue.js';
 
 /** Function ids that may name a folder (the service's ids are 12 hex characters; nothing with `/` or `..`). */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -33,15 +30,6 @@ export function versionDir(functionsDir: string, functionId: string, version: nu
     throw new AppError('VALIDATION_ERROR', 'function_id and version must name a folder', { function_id: functionId, version });
   }
   return path.join(functionsDir, functionId, `v${version}`);
-}
-
-/**
- * Asks for a version's build: adds a job to the builds queue, once per version (BullMQ keeps one job
- * per jobId while it exists, so asking again while it waits or runs adds nothing). Finished build
- * jobs are removed at once: the outcome lives in the version's status and build_log.
- */
-export async function enqueueBuild(queue: Pick<Queue<BuildJobData>, 'add'>, functionId: string, version: number): Promise<void> {
-  await queue.add('build', { function_id: functionId, version }, { jobId: buildJobId(functionId, version), removeOnComplete: true, removeOnFail: true, attempts: 1 });
 }
 
 /** What a {@link FunctionBuilder} needs. */
