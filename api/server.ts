@@ -63,7 +63,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   await waitReady(redis);
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
-  // Every pool's jobs queue (issue 4: routing by label); GET /status counts them, the dashboard shows them.
+  // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
   const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
@@ -108,8 +108,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     }
   };
 
-  // Limits (issue 5): backpressure on the queue, per-caller rate limit on the request connection.
-  // One guard per pool's queue (issue 4): each pool fills up on its own.
+  // Limits: backpressure on the queue, per-caller rate limit on the request connection.
+  // One guard per pool's queue: each pool fills up on its own.
   const guards = new Map<string, QueueDepthGuard>();
   const admission = (pool: string) => {
     let guard = guards.get(pool);
@@ -132,7 +132,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
   });
-  // Functions API (issue 3, seed 003): invocations are ordinary jobs on the same queues and records.
+  // Functions API (the function API reference): invocations are ordinary jobs on the same queues and records.
   const functions = new FunctionService({
     functions: functionStore,
     jobs,
@@ -156,10 +156,10 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     ttlSeconds: config.RESULT_TTL_SECONDS,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     admission,
-    // A new version with dependencies is built by a worker (issue 3 point 6).
+    // A new version with dependencies is built by a worker.
     onBuildNeeded: (fn) => enqueueBuild(buildsQueue, fn.function_id, fn.version),
     localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR,
-    // A stopped project's functions refuse invocations (issue 3 point 7): 409 CONFLICT naming the project.
+    // A stopped project's functions refuse invocations: 409 CONFLICT naming the project.
     beforeInvoke: async (fn) => {
       if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
     },
@@ -174,7 +174,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     metricsText,
     bodyLimit: config.BODY_LIMIT,
     rateLimiter,
-    // Authentication (issue 5): API keys live in Redis beside the queues; JWTs need no state.
+    // Authentication: API keys live in Redis beside the queues; JWTs need no state.
     auth: {
       enabled: config.AUTH_ENABLED,
       apiKeys: new ApiKeyStore(redis, keys),
@@ -183,14 +183,14 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
-    // Workers registry (issue 4): read from the request connection, so Redis down answers 503.
+    // Workers registry: read from the request connection, so Redis down answers 503.
     workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
-    // Schedules (issue 4): records on the request connection, BullMQ job schedulers on every pool's queue.
+    // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
     schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
-    // Status and dashboard (issue 4): every pool's jobs queue and the webhooks queue, read when asked.
+    // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
-    // Projects (issue 3, seed 000); the multipart deploy creates functions as POST /functions does.
+    // Projects (the project FaaS API reference); the multipart deploy creates functions as POST /functions does.
     projects,
     createFunction: (body) => functions.create(body),
     functions,

@@ -7,7 +7,7 @@ import { MetricsSnapshotStore } from './store/metrics-snapshot-store.js';
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
- * Seed 002's metrics, every name and label of its table, in one registry per process.
+ * The FunctionalScaffold API reference's metrics, every name and label of its table, in one registry per process.
  * `status` of http_requests_total is `success` (< 400) or `error` as in the seed's example.
  */
 export function createMetrics(registry = new Registry()) {

@@ -11,14 +11,14 @@ import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { JobStore, recordIdOf } from '../shared/queue/job-record.js';
+import { JobStore, recordIdOf } from '../shared/store/job-store.js';
 import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
-import { FunctionStore } from '../shared/functions/function-store.js';
+import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { subscribe } from '../shared/store/channels.js';
-import { WorkerRegistry } from '../shared/queue/worker-registry.js';
+import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
 import { ChildPool } from './runner/child-pool.js';
@@ -71,10 +71,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
   await pool.start();
-  // User functions (issue 3): one warm sandboxed pool per worker process; start() says now whether they run isolated.
+  // User functions: one warm sandboxed pool per worker process; start() says now whether they run isolated.
   const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX, maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES });
   await functionPool.start();
-  // Function builds (issue 3, point 6): every worker installs dependencies of new versions, one at a
+  // Function builds (point 6): every worker installs dependencies of new versions, one at a
   // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.
   const builder = new FunctionBuilder({
     store: new FunctionStore(redis, keys, { retainSeconds: config.RESULT_TTL_SECONDS + 3600 }),
@@ -99,10 +99,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
-  // Routing by label (issue 4): the `pool` label names the one pool this worker serves (its queue).
+  // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
-  // Cancellation (issue 4): every worker hears every cancel; the one running the job kills its child.
+  // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
   const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
@@ -110,7 +110,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
-  // Workers registry (issue 4): running jobs are tracked in memory and written with each heartbeat.
+  // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
     jobsQueueName(servedPool),
@@ -126,7 +126,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       autorun: false,
     },
   );
-  // Issue 5: signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
+  // Signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
   const signer = config.WEBHOOK_SECRET ? new WebhookSigner(config.WEBHOOK_SECRET) : undefined;
   if (!signer) logger.warn('WEBHOOK_SECRET is not set: webhook deliveries are unsigned');
   if (config.WEBHOOK_ALLOW_PRIVATE) logger.warn('WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback, private and cloud metadata addresses');
@@ -189,7 +189,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
       } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
-        // METRICS_TOKEN gates every /metrics, the worker's own included (issue 5).
+        // METRICS_TOKEN gates every /metrics, the worker's own included.
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="fnqueue-metrics"' });
         res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: randomUUID() }));
       } else if (req.url === '/metrics') {

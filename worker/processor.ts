@@ -8,7 +8,7 @@ import type { JobData } from '../shared/queue/job-data.js';
 import type { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { recordScheduledRun } from '../shared/jobs/submit.js';
 import { webhookPayloadOf } from '../shared/jobs/webhook-payload.js';
-import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/store/job-store.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './runner/child-pool.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
@@ -29,7 +29,7 @@ export interface ProcessorDeps {
   workerId: string;
   /** Job ids cancelled recently (heard on the cancel channel): a run not yet started is skipped. */
   cancelled: RecentIds;
-  /** Runs jobs with a function_id (issue 3); absent: such jobs fail with INTERNAL_ERROR. */
+  /** Runs jobs with a function_id; absent: such jobs fail with INTERNAL_ERROR. */
   functions?: FunctionJobs;
 }
 
@@ -68,14 +68,14 @@ export class RecentIds {
 }
 
 /**
- * The BullMQ processor of the jobs queues: starts an attempt on the record (issue 4: attempts
+ * The BullMQ processor of the jobs queues: starts an attempt on the record (attempts
  * history), marks it running, runs the algorithm in a warm child (with the job's timeout_ms),
  * writes the record's terminal state (which also wakes /invoke), counts the seed's metrics and
  * enqueues the webhook delivery.
  *
- * Failures: with retries left (max_retries, issue 4) the record goes back to pending and the error
+ * Failures: with retries left (max_retries) the record goes back to pending and the error
  * is thrown as is, so BullMQ retries after the job's backoff; otherwise the BullMQ job fails without
- * retry (UnrecoverableError; seed 002: an algorithm failure is final by default). A Redis failure
+ * retry (UnrecoverableError; the FunctionalScaffold API reference: an algorithm failure is final by default). A Redis failure
  * or the pool closing throws as is, so the job is retried or recovered as stalled. A job cancelled
  * meanwhile keeps its `cancelled` record; its result is dropped and no webhook is sent here (the API
  * sent the cancelled one).
@@ -121,7 +121,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       let result: unknown = null;
       let failure: AppError | undefined;
       let elapsedMs = 0;
-      // A function run's logs and measurements (issue 3), finished or failed.
+      // A function run's logs and measurements, finished or failed.
       let report: FunctionRunReport | undefined;
       try {
         if (data.function_id) {
@@ -301,7 +301,7 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
 }
 
 /**
- * Wraps a jobs-queue processor so `activity` (the worker registry's in-memory view, issue 4) knows
+ * Wraps a jobs-queue processor so `activity` (the worker registry's in-memory view) knows
  * the jobs running now and counts the finished ones: resolved is completed; UnrecoverableError (the
  * algorithm failed, timed out or is not served) is failed; any other error leaves the job
  * unfinished (BullMQ retries it or stalled-job recovery hands it on) and is not counted.

@@ -1,5 +1,5 @@
 /**
- * The functions API's core (issue 3, seed 003): deploys (validated, compiled for syntax, versioned),
+ * The functions API's core (the function API reference): deploys (validated, compiled for syntax, versioned),
  * reads, updates and deletes functions, invokes them through the same jobs queues and job records
  * as algorithms (no second job model), and reads their jobs, metrics and job logs.
  */
@@ -14,12 +14,12 @@ import {
   type FunctionSpecFields,
   type FunctionStore,
   type FunctionUpdate,
-} from '../../shared/functions/function-store.js';
+} from '../../shared/store/function-store.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { literalHostRefusal } from '../../shared/net/address-policy.js';
 import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
-import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/queue/job-record.js';
+import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import { checkSyntax, MIN_MEMORY_MB } from '../../worker/functions/function-pool.js';
 import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
@@ -92,7 +92,7 @@ export interface FunctionServiceDeps {
 /** How an invocation went: a sync one waited (outcome), an async one was accepted (pending record). */
 export type InvokeResult = { kind: 'sync'; job_id: string; outcome: WaitOutcome } | { kind: 'async'; job: StoredJob };
 
-/** Seed 003: FUNCTION_NOT_FOUND for an unknown (or deleted) function id. */
+/** The function API reference: FUNCTION_NOT_FOUND for an unknown (or deleted) function id. */
 export function functionNotFound(functionId: string): AppError {
   const shown = functionId.slice(0, 200);
   return new AppError('FUNCTION_NOT_FOUND', `function '${shown}' not found`, { function_id: shown });
@@ -330,7 +330,7 @@ export class FunctionService {
   /** {@link checkLimits}, then compiles the code (nothing of it runs). @throws AppError VALIDATION_ERROR (field `code` with the compiler's message). */
   private async checkSpec(spec: FunctionSpecFields): Promise<void> {
     this.checkLimits(spec);
-    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build (issue 3 point 6).
+    // Dependency specs are refused at deploy (400, field dependencies.<i>) rather than failing the build.
     validateDependencies(spec.runtime, spec.dependencies, this.deps.localPackagesDir);
     let message: string | null;
     try {

@@ -10,7 +10,7 @@ import type { Metrics } from '../../shared/metrics.js';
 import { literalHostRefusal } from '../../shared/net/address-policy.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
-import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/queue/job-record.js';
+import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import { submitJob } from '../../shared/jobs/submit.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
@@ -30,7 +30,7 @@ export interface Submission {
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
   paramsPath: readonly string[];
-  /** Issue 4's job options (POST /jobs). */
+  /** The job options (POST /jobs). */
   options?: JobOptions;
   /** `Idempotency-Key` header, and who sent it (keys are per caller). */
   idempotency?: { key: string; caller: string; body: unknown };
@@ -102,7 +102,7 @@ export class JobService {
   }
 
   /**
-   * Applies the server's maxima to job options: timeout_ms is capped (issue 4); a delay or retry
+   * Applies the server's maxima to job options: timeout_ms is capped; a delay or retry
    * count past its maximum is refused.
    * @returns the options as the job will run with them.
    * @throws AppError VALIDATION_ERROR (details.field) for delay_ms or max_retries over the maximum.
@@ -222,7 +222,7 @@ export class JobService {
   }
 
   /**
-   * POST /jobs/{job_id}/cancel (issue 4): the record becomes `cancelled` at once; a waiting or delayed
+   * POST /jobs/{job_id}/cancel: the record becomes `cancelled` at once; a waiting or delayed
    * job is removed from its queue; a running one is stopped by whichever worker holds it (every
    * worker hears the cancel message; the one running the job kills its runner process). The webhook,
    * if any, is sent with status `cancelled`.
@@ -279,7 +279,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The SSRF guard at submission (issue 5), without DNS: names are checked again on the address each
+ * The SSRF guard at submission, without DNS: names are checked again on the address each
  * delivery connects to.
  * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
  */
@@ -290,7 +290,7 @@ function checkWebhookHost(webhook: string): void {
   throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
 }
 
-/** Seed 002: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
+/** The FunctionalScaffold API reference: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
 export function jobNotFound(jobId: string): AppError {
   return new AppError('JOB_NOT_FOUND', `job '${jobId}' does not exist or has expired`, { job_id: jobId });
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { subscribe } from '../../shared/store/channels.js';
 import type { Logger } from '../../shared/logger.js';
-import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore, type StoredJob } from '../../shared/queue/job-record.js';
+import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore, type StoredJob } from '../../shared/store/job-store.js';
 
 /** What a wait ends with: the finished record, `gone` (record removed or expired), or `timeout`. */
 export type WaitOutcome = { kind: 'finished'; job: StoredJob } | { kind: 'gone' } | { kind: 'timeout' };

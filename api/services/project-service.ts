@@ -1,5 +1,5 @@
 /**
- * Projects (issue 3 point 7, seed 000): a name grouping functions (`function.project`, default
+ * Projects (the project FaaS API reference): a name grouping functions (`function.project`, default
  * `default`), with its own env (a Redis hash, layered between the system env and the function's),
  * dependency lists per runtime, and a state, `running` or `stopped`: a stopped project's functions
  * refuse invocation ({@link isProjectRunning}, checked on invoke).
@@ -13,7 +13,7 @@ import { builtinModules } from 'node:module';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError, validationError } from '../../shared/errors.js';
-import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../../shared/functions/function-store.js';
+import { DEFAULT_PROJECT, type FunctionRecord, type FunctionStore } from '../../shared/store/function-store.js';
 import { redact } from '../../shared/logger.js';
 import type { Keys } from '../../shared/store/keys.js';
 import { EnvStore, ProjectStore } from '../../shared/store/project-store.js';
@@ -195,7 +195,7 @@ export class ProjectService {
     };
   }
 
-  /** GET /status's figures (issue 3): projects in total, running and stopped (`default` included), and functions deployed. */
+  /** GET /status's figures: projects in total, running and stopped (`default` included), and functions deployed. */
   async counts(): Promise<{ total: number; running: number; stopped: number; functions: number }> {
     const names = await this.names();
     const [functions, statuses] = await Promise.all([this.opts.functions.count(), this.store.statuses(names)]);

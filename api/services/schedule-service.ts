@@ -6,7 +6,7 @@ import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
 import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
-import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/queue/job-record.js';
+import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import type { Submission } from './job-service.js';
 import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
@@ -17,7 +17,7 @@ export { DEFAULT_TIMEZONE };
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
 
-/** A schedule as the API shows it (issue 4): `cron` xor `every_ms`, the other null. */
+/** A schedule as the API shows it: `cron` xor `every_ms`, the other null. */
 export interface ScheduleRecord {
   /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
   schedule_id: string;
@@ -32,7 +32,7 @@ export interface ScheduleRecord {
   enabled: boolean;
   /** Present when set; credentials in it are masked. */
   webhook?: string;
-  /** The job options of each run (issue 4), as POST /jobs takes them. */
+  /** The job options of each run, as POST /jobs takes them. */
   max_retries?: number;
   retry_backoff?: RetryBackoff;
   /** ms. */
@@ -51,7 +51,7 @@ export interface ScheduleRecord {
 /** A schedule as stored (shared/store/schedule-store.ts): the record without `next_run_at`, the webhook unmasked, and a write counter. */
 export type StoredSchedule = StoredScheduleOf<Target>;
 
-/** Lists a schedule's runs: `JobService.list` (issue 4). Times in ms since the epoch. */
+/** Lists a schedule's runs: `JobService.list`. Times in ms since the epoch. */
 export interface ScheduleRunLister {
   list(filter: { schedule_id?: string }, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }>;
 }
@@ -74,7 +74,7 @@ export interface ScheduleServiceDeps {
   runs: ScheduleRunLister;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
   ttlSeconds: number;
-  /** Function lookup for `{function_id, event}` targets (issue 3's store); unset: such targets are 404. */
+  /** Function lookup for `{function_id, event}` targets (FunctionStore); unset: such targets are 404. */
   functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
 }
@@ -106,7 +106,7 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-/** True for a target that invokes a function (seed 003) rather than an algorithm. */
+/** True for a target that invokes a function (the function API reference) rather than an algorithm. */
 function isFunctionTarget(target: Target): target is Extract<Target, { function_id: string }> {
   return 'function_id' in target;
 }
@@ -124,7 +124,7 @@ function schedulerSignature(s: StoredSchedule): string {
 
 const OPTION_KEYS = SCHEDULE_OPTION_KEYS;
 
-/** The public view: fields in the documented order, the webhook's credentials masked (issue 5, as job records). */
+/** The public view: fields in the documented order, the webhook's credentials masked (as job records). */
 function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
   const out: Record<string, unknown> = {
     schedule_id: s.schedule_id,
@@ -144,7 +144,7 @@ function toRecord(s: StoredSchedule, nextRunMs: number | null): ScheduleRecord {
 }
 
 /**
- * Schedules (issue 4, DESIGN.md Operations: cron and interval schedules of algorithms or functions,
+ * Schedules (DESIGN.md Operations: cron and interval schedules of algorithms or functions,
  * with enable/disable, on BullMQ job schedulers). A schedule is configuration: a Redis hash without
  * TTL (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
  * (`keys.scheduleNames`, which keeps names unique across API processes). Each enabled schedule has a

@@ -9,7 +9,7 @@ import { PoolStore } from '../store/pool-store.js';
 export const MAX_POOLS = 100;
 
 /**
- * The jobs queues of every pool (issue 4: routing by label), opened on demand over one connection.
+ * The jobs queues of every pool (routing by label), opened on demand over one connection.
  * Pools jobs were submitted to are remembered in Redis (`keys.pools`), so any API process can list
  * and count every queue, the dashboard included.
  */

@@ -1,6 +1,6 @@
 /**
- * User functions in Redis (issue 3, seed 003): the records behind /functions, their immutable
- * versions (what a worker runs), unique names, per-project indexes (seed 000), the env layers a
+ * User functions in Redis (the function API reference): the records behind /functions, their immutable
+ * versions (what a worker runs), unique names, per-project indexes (the project FaaS API reference), the env layers a
  * function runs with, and the measured run statistics behind GET /functions/{function_id}/metrics.
  *
  * Keys (all under the queues' hash tag, see keysFor in ./keys.ts):
@@ -18,31 +18,31 @@ import type { Keys } from './keys.js';
 import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
-/** Seed 003's runtimes. */
+/** The function API reference's runtimes. */
 export const FUNCTION_RUNTIMES = ['python', 'nodejs'] as const;
-/** `python` or `nodejs` (seed 003). */
+/** `python` or `nodejs` (the function API reference). */
 export type FunctionRuntimeName = (typeof FUNCTION_RUNTIMES)[number];
 
-/** Seed 003's execution types: `sync` invocations answer with the finished job, `async` ones with the pending job (202). */
+/** The function API reference's execution types: `sync` invocations answer with the finished job, `async` ones with the pending job (202). */
 export const EXECUTION_TYPES = ['sync', 'async'] as const;
 export type ExecutionType = (typeof EXECUTION_TYPES)[number];
 
 /**
- * A function's status (issue 3 point 6): `building` while its dependencies install, `active` when it
+ * A function's status: `building` while its dependencies install, `active` when it
  * may be invoked, `failed` when the install failed (see `build_log`). A function without
  * dependencies is `active` at once.
  */
 export const FUNCTION_STATUSES = ['active', 'building', 'failed'] as const;
 export type FunctionStatus = (typeof FUNCTION_STATUSES)[number];
 
-/** The project of a function that names none (seed 000). */
+/** The project of a function that names none (the project FaaS API reference). */
 export const DEFAULT_PROJECT = 'default';
-/** The handler's name when none is given (seed 003's examples define `handler`). */
+/** The handler's name when none is given (the function API reference's examples define `handler`). */
 export const DEFAULT_HANDLER = 'handler';
 /** Run durations kept per function for the p95 figure (the most recent ones). */
 export const DURATION_SAMPLES = 1000;
 
-/** What one version runs: changing any of these fields makes a new version (issue 3: updating code makes a new version). */
+/** What one version runs: changing any of these fields makes a new version (updating code makes a new version). */
 export interface FunctionSpecFields {
   runtime: FunctionRuntimeName;
   /** The source, verbatim. */
@@ -61,24 +61,24 @@ export interface FunctionSpecFields {
   max_output_bytes: number;
 }
 
-/** The public function record: seed 003's `id, name, runtime, code, execution_type, created_at, updated_at`, plus ours. */
+/** The public function record: the function API reference's `id, name, runtime, code, execution_type, created_at, updated_at`, plus ours. */
 export interface FunctionRecord extends FunctionSpecFields {
   /** 12 lowercase hex characters (the same form as job ids). */
   function_id: string;
-  /** The same as function_id (seed 003 calls it `id`). */
+  /** The same as function_id (the function API reference calls it `id`). */
   id: string;
   /** Unique among all functions. */
   name: string;
   execution_type: ExecutionType;
   /** Version number, 1 at creation, +1 at each change of a {@link FunctionSpecFields} field. */
   version: number;
-  /** Seed 000's project. Default {@link DEFAULT_PROJECT}. */
+  /** The project FaaS API reference's project. Default {@link DEFAULT_PROJECT}. */
   project: string;
   /** The current version's status. */
   status: FunctionStatus;
   /** Output of the current version's last dependency install; null when none ran. */
   build_log: string | null;
-  /** The worker pool (issue 4 `pool` label) that runs the function; absent: the default pool. */
+  /** The worker pool (`pool` label) that runs the function; absent: the default pool. */
   pool?: string;
   /** ISO 8601. */
   created_at: string;
@@ -132,26 +132,26 @@ export interface RunSample {
 }
 
 /**
- * GET /functions/{function_id}/metrics (seed 003's fields, measured): counts of finished runs,
+ * GET /functions/{function_id}/metrics (the function API reference's fields, measured): counts of finished runs,
  * times from the parent's clock, CPU and memory from the kernel (see FunctionRunReport).
  * Figures that no run measured are null.
  */
 export interface FunctionMetrics {
   function_id: string;
   invocations: { total: number; successful: number; failed: number };
-  /** Percent of runs that succeeded, 0-100 (seed 003: `95`); null before any run. */
+  /** Percent of runs that succeeded, 0-100 (the function API reference: `95`); null before any run. */
   success_rate: number | null;
-  /** Seed 003's string form of avg_execution_time_ms, e.g. `"120ms"`; null before any run. */
+  /** The function API reference's string form of avg_execution_time_ms, e.g. `"120ms"`; null before any run. */
   avg_execution_time: string | null;
   avg_execution_time_ms: number | null;
   /** 95th percentile of the last {@link DURATION_SAMPLES} runs' durations, ms (nearest rank). */
   p95_execution_time_ms: number | null;
   /** Runs in the p95 window. */
   duration_samples: number;
-  /** Seed 003's `cpu_usage`: CPU time over wall time of the runs, as a percent of one core, e.g. `"70%"`. */
+  /** The function API reference's `cpu_usage`: CPU time over wall time of the runs, as a percent of one core, e.g. `"70%"`. */
   cpu_usage: string | null;
   cpu_time_ms: { avg: number | null; total: number };
-  /** Seed 003's `memory_usage`: the highest peak resident memory of any run, e.g. `"42MB"` (MiB). */
+  /** The function API reference's `memory_usage`: the highest peak resident memory of any run, e.g. `"42MB"` (MiB). */
   memory_usage: string | null;
   peak_memory_bytes: { max: number | null; avg: number | null };
   /** ISO 8601 time of the last finished run; null before any run. */
@@ -317,7 +317,7 @@ export class FunctionStore {
     return ((await p.exec()) ?? []).map(([, project]) => (typeof project === 'string' ? project : '')).filter(Boolean);
   }
 
-  /** Every function id of a project, oldest first (seed 000's project views). */
+  /** Every function id of a project, oldest first (the project FaaS API reference's project views). */
   async idsOfProject(project: string): Promise<string[]> {
     return this.redis.zrange(this.keys.projectFunctions(project), '0', '-1');
   }
@@ -400,7 +400,7 @@ export class FunctionStore {
   /**
    * The env a function version runs with, later layers winning: `system` (FUNCTION_SYSTEM_ENV of
    * this process), the `systemEnv` hash (the deployment's system env), its project's `projectEnv`
-   * hash, then its own. Never the service's own environment (issue 3 point 4).
+   * hash, then its own. Never the service's own environment.
    */
   async layeredEnv(project: string, own: Record<string, string>, system: Record<string, string> = {}): Promise<Record<string, string>> {
     const layers = await new EnvStore(this.redis, this.keys).layers(project);

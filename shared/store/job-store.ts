@@ -1,132 +1,42 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redactText } from '../logger.js';
+import {
+  JOB_STATUSES,
+  MAX_PRIORITY,
+  type AttemptRecord,
+  type JobMetadata,
+  type JobOptions,
+  type JobProgress,
+  type JobRecord,
+  type JobStatus,
+  type NewJob,
+  type RetryBackoff,
+  type StoredJob,
+  type WebhookOutcome,
+} from '../schemas/job-record.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
-/** Seed 002's statuses: pending → running → completed | failed; plus `cancelled` (DESIGN.md: where cancelling exists, issue 4). */
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-/** Every status, for validation of listing filters. */
-export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
+export {
+  JOB_STATUSES,
+  MAX_PRIORITY,
+  type AttemptRecord,
+  type JobMetadata,
+  type JobOptions,
+  type JobProgress,
+  type JobRecord,
+  type JobStatus,
+  type NewJob,
+  type RetryBackoff,
+  type StoredJob,
+  type WebhookOutcome,
+};
 
 /** Statuses after which a record no longer changes (but for its webhook outcome). */
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
-/** Most a job's priority may be (issue 4); 0 is the default and the lowest. */
-export const MAX_PRIORITY = 1000;
-
-/** How a failed attempt's retry waits (issue 4): the same `retry_interval_ms` each time, or doubling from it. */
-export type RetryBackoff = 'fixed' | 'exponential';
-
-/** Job options (issue 4) as a record keeps them; each shows on the record only when it was given. */
-export interface JobOptions {
-  /** 0 (default) to 1000; higher runs first among waiting jobs. */
-  priority?: number;
-  /** Wait before the job may start, ms. */
-  delay_ms?: number;
-  /** When a delayed job may start: created_at + delay_ms (ISO 8601). */
-  run_at?: string;
-  /** Retries after a failed attempt (0 default: an algorithm failure is final, seed 002). */
-  max_retries?: number;
-  retry_backoff?: RetryBackoff;
-  /** First retry's wait, ms (then the same, or doubled each time when exponential). */
-  retry_interval_ms?: number;
-  /** Longest one attempt may run, ms, after the server's cap (JOB_TIMEOUT_MAX_MS). */
-  timeout_ms?: number;
-  /** The pool (worker `pool` label) that runs the job; shown when not `default`. */
-  pool?: string;
-}
-
-/** Progress an algorithm or function reported (issue 4). */
-export interface JobProgress {
-  /** 0 to 100. */
-  percent: number;
-  message: string | null;
-  updated_at: string;
-}
-
-/**
- * One attempt of a job (issue 4; seed 004's task instance): which worker ran it, when, and how it ended.
- * `lost`: the worker stopped heartbeating the job (killed, or its lock expired) and the job ran again.
- */
-export interface AttemptRecord {
-  attempt: number;
-  worker_id: string;
-  status: 'running' | 'completed' | 'failed' | 'timeout' | 'cancelled' | 'lost';
-  started_at: string;
-  finished_at: string | null;
-  /** Wall time of the attempt, ms; null while running. */
-  duration_ms: number | null;
-  error: string | null;
-  error_code: string | null;
-  /** The runner process's exit code when it exited (a crash); else null. */
-  exit_code: number | null;
-}
-
-/** Seed 002's `metadata`: which algorithm ran and how long, in seconds. */
-export interface JobMetadata {
-  algorithm: string;
-  version: string;
-  /** Run time of the algorithm in seconds (seed 002: `0.001`). */
-  elapsed_time: number;
-}
-
-/** The outcome of a job's webhook delivery (ours; not in seed 002's record, shown only when a webhook was given). */
-export interface WebhookOutcome {
-  url: string;
-  status: 'pending' | 'delivered' | 'failed';
-  /** Attempts made so far (1 + retries). */
-  attempts: number;
-  last_error: string | null;
-  /** ISO 8601 time of the successful attempt. */
-  delivered_at: string | null;
-}
-
-/**
- * `GET /jobs/{job_id}`, seed 002's shape to the letter, plus `webhook` when the job has one, and
- * issue 4's options ({@link JobOptions}) and fields below, each present only when it carries
- * something (a plain job's record is seed 002's to the letter).
- */
-export interface JobRecord extends JobOptions {
-  job_id: string;
-  status: JobStatus;
-  algorithm: string;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  result: unknown;
-  error: string | null;
-  metadata: JobMetadata | null;
-  webhook?: WebhookOutcome;
-  /** Attempts started so far (shown when the job may retry or ran more than once). */
-  attempts?: number;
-  progress?: JobProgress;
-  schedule_id?: string;
-  function_id?: string;
-}
-
-/** A record plus what the service keeps for itself: the error's code (to answer /invoke) and the params. */
-export interface StoredJob extends JobRecord {
-  error_code: string | null;
-  params: unknown;
-  /** The BullMQ job id when it is not the record's (a schedule's run: `repeat:<scheduler>:<ms>`). */
-  queue_job_id?: string;
-}
-
-/** A new job's record, as {@link JobStore.create} writes it. */
-export interface NewJob extends JobOptions {
-  job_id: string;
-  algorithm: string;
-  params: unknown;
-  created_at: string;
-  webhook?: string;
-  schedule_id?: string;
-  function_id?: string;
-  queue_job_id?: string;
-}
-
-/** Filters of {@link JobStore.list} (issue 4, seed 001 paging); times in ms since the epoch, inclusive. */
+/** Filters of {@link JobStore.list} (the container management API reference paging); times in ms since the epoch, inclusive. */
 export interface JobListFilter {
   status?: JobStatus;
   algorithm?: string;
@@ -137,7 +47,7 @@ export interface JobListFilter {
 }
 
 /**
- * A new 12-lowercase-hex job id (seed 002: `a1b2c3d4e5f6`), 48 random bits. Ids of digits only
+ * A new 12-lowercase-hex job id (the FunctionalScaffold API reference: `a1b2c3d4e5f6`), 48 random bits. Ids of digits only
  * (0.4% of draws) are drawn again: BullMQ refuses custom ids that look like integers.
  */
 export function newJobId(): string {
@@ -147,7 +57,7 @@ export function newJobId(): string {
   }
 }
 
-/** Seed 002's timestamp form, `2026-02-02T10:00:00.123+00:00`. */
+/** The FunctionalScaffold API reference's timestamp form, `2026-02-02T10:00:00.123+00:00`. */
 export function isoNow(date = new Date()): string {
   return date.toISOString().replace('Z', '+00:00');
 }
@@ -162,7 +72,7 @@ export function isJobId(id: string): boolean {
 /**
  * The record id of a BullMQ job: its own id when that is a job id, else (a schedule's run, whose
  * BullMQ id is `repeat:<scheduler>:<ms>`) 12 hex characters of its SHA-256, so every run gets a
- * stable id of the usual form (issue 4).
+ * stable id of the usual form.
  */
 export function recordIdOf(queueJobId: string): string {
   if (isJobId(queueJobId)) return queueJobId;
@@ -221,7 +131,7 @@ export interface AttemptEnd {
 
 /**
  * Job records in Redis hashes with a true TTL (EXPIRE, refreshed on each change; DESIGN.md:
- * RESULT_TTL_SECONDS), their attempts (issue 4) and listing indexes (sorted sets by created time,
+ * RESULT_TTL_SECONDS), their attempts and listing indexes (sorted sets by created time,
  * pruned past the TTL, so they expire with the records). Our own store rather than BullMQ's job
  * hash, because BullMQ removes finished jobs only when a later one completes (removeOnComplete),
  * which is no TTL, and keeps no attempts history or indexes by algorithm.
@@ -259,7 +169,7 @@ export class JobStore {
     const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
     if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
     if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
-    // A delayed job's record must outlive its wait (issue 4): its TTL counts from when it may run.
+    // A delayed job's record must outlive its wait: its TTL counts from when it may run.
     const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
     const pending = this.keys.jobIndex('status:pending');
     return 1 === (await runScript<number>(this.redis, 'job-create', 2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()));
@@ -317,7 +227,7 @@ export class JobStore {
   }
 
   /**
-   * Writes an attempt's end on its own (issue 4), whether or not the record has ended: for a run
+   * Writes an attempt's end on its own, whether or not the record has ended: for a run
    * stopped by a cancel, whose record already shows `cancelled`.
    */
   async endAttempt(jobId: string, attempt: AttemptEnd): Promise<void> {
@@ -325,13 +235,13 @@ export class JobStore {
     await runScript(this.redis, 'hash-update-if-exists', this.keys.jobAttempts(jobId), this.ttlSeconds, String(attempt.attempt), JSON.stringify(attempt));
   }
 
-  /** Records progress (issue 4), published for live events. Ignored once the job ended. */
+  /** Records progress, published for live events. Ignored once the job ended. */
   async setProgress(jobId: string, progress: JobProgress): Promise<UpdateOutcome> {
     return this.updateLive(jobId, '', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['progress', JSON.stringify(progress)]);
   }
 
   /**
-   * Cancels a job that has not ended (issue 4): status `cancelled`, completed_at now, error set.
+   * Cancels a job that has not ended: status `cancelled`, completed_at now, error set.
    * @returns the outcome: `ended` with the status when it had already ended.
    */
   async cancel(jobId: string, reason: string): Promise<UpdateOutcome> {
@@ -376,7 +286,7 @@ export class JobStore {
   }
 
   /**
-   * A job's attempts, oldest first (issue 4). A `running` attempt followed by a later one is shown
+   * A job's attempts, oldest first. A `running` attempt followed by a later one is shown
    * `lost`: its worker died or lost the job's lock, and the job ran again.
    */
   async attempts(jobId: string): Promise<AttemptRecord[]> {
@@ -466,8 +376,8 @@ function fromHash(h: Record<string, string>): StoredJob {
 }
 
 /**
- * The public view of a stored job: seed 002's fields in seed 002's order, then, only when they
- * carry something, `webhook` and issue 4's options, attempts, progress and origin.
+ * The public view of a stored job: the FunctionalScaffold API reference's fields in the FunctionalScaffold API reference's order, then, only when they
+ * carry something, `webhook` and options, attempts, progress and origin.
  */
 export function toPublicRecord(job: StoredJob): JobRecord {
   const out: JobRecord = {
@@ -481,7 +391,7 @@ export function toPublicRecord(job: StoredJob): JobRecord {
     error: job.error,
     metadata: job.metadata,
   };
-  // Any read-scoped caller may read the record: credentials in the webhook URL (user:pass@, ?token=) are masked (issue 5).
+  // Any read-scoped caller may read the record: credentials in the webhook URL (user:pass@, ?token=) are masked.
   if (job.webhook) out.webhook = { ...job.webhook, url: redactText(job.webhook.url) };
   for (const name of OPTION_FIELDS) if (job[name] !== undefined) (out as unknown as Record<string, unknown>)[name] = job[name];
   if (job.attempts !== undefined && (job.attempts > 1 || job.max_retries !== undefined)) out.attempts = job.attempts;

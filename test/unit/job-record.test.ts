@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord, type StoredJob } from '../../shared/queue/job-record.js';
+import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord, type StoredJob } from '../../shared/store/job-store.js';
 import { webhookBackoff, webhookJobOptions, WEBHOOK_BACKOFF_TYPE } from '../../worker/webhooks/delivery.js';
 
 describe('job records', () => {

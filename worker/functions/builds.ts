@@ -1,5 +1,5 @@
 /**
- * The build flow of function versions with dependencies (issue 3, point 6): a version is created
+ * The build flow of function versions with dependencies (point 6): a version is created
  * `building` and a job goes to the `builds` queue (one per version: jobId `<function_id>-v<version>`);
  * a worker takes it, installs the dependencies into `FUNCTIONS_DIR/<function_id>/v<version>/` on its
  * host ({@link installDependencies}) and sets the version `active` or `failed`, with the install log
@@ -10,7 +10,7 @@
 import path from 'node:path';
 import type { Job, Queue } from 'bullmq';
 import { AppError } from '../../shared/errors.js';
-import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
+import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BuildJobData } from '../../shared/queue/builds-queue.js';
 import { installDependencies, type InstallResult } from './dependencies.js';

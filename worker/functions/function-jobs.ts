@@ -1,5 +1,5 @@
 /**
- * The worker's side of function jobs (issue 3): loads the version a job names, runs it in the
+ * The worker's side of function jobs: loads the version a job names, runs it in the
  * worker's {@link FunctionPool}, and after each run stores its captured output as the job's logs
  * and adds its measurements to the function's statistics. Used by the jobs-queue processor
  * (worker/processor.ts) for jobs with a `function_id`.
@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
 import { AppError } from '../../shared/errors.js';
-import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
+import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
 import type { Keys } from '../../shared/queue/names.js';
@@ -61,7 +61,7 @@ export class FunctionJobs {
   /**
    * Runs the job's function version with its event (`params`), with the job id as run id (so
    * {@link cancel} reaches it). The job's timeout_ms, when given, overrides the function's.
-   * `onProgress` gets the function's progress reports (issue 4).
+   * `onProgress` gets the function's progress reports.
    * @throws AppError FUNCTION_NOT_FOUND when the version is gone (deleted more than the retention ago);
    *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
    */
@@ -72,7 +72,7 @@ export class FunctionJobs {
   }
 
   /**
-   * The function's current version: what a schedule's run (issue 4), whose job data names no
+   * The function's current version: what a schedule's run, whose job data names no
    * version, runs. Sets it on `data`, so the record's metadata shows it.
    * @throws AppError FUNCTION_NOT_FOUND when the function was deleted.
    */

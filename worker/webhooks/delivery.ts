@@ -3,7 +3,7 @@ import { request, type Dispatcher } from 'undici';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { WebhookJobData } from '../../shared/queue/job-data.js';
-import { isoNow, type JobStore } from '../../shared/queue/job-record.js';
+import { isoNow, type JobStore } from '../../shared/store/job-store.js';
 import { webhookMessageId, type WebhookSigner } from './signing.js';
 import { isWebhookRefused } from './webhook-agent.js';
 
