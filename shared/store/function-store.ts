@@ -14,26 +14,23 @@
  * - `systemEnv` and `projectEnv(project)` hashes: env layers under the function's own env.
  */
 import type { Redis } from 'ioredis';
+import {
+  EXECUTION_TYPES,
+  FUNCTION_RUNTIMES,
+  FUNCTION_STATUSES,
+  type ExecutionType,
+  type FunctionRecord,
+  type FunctionRuntimeName,
+  type FunctionSpecFields,
+  type FunctionStatus,
+  type FunctionVersion,
+  type NewFunction,
+} from '../schemas/function-record.js';
 import type { Keys } from './keys.js';
 import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
-/** The function API reference's runtimes. */
-export const FUNCTION_RUNTIMES = ['python', 'nodejs'] as const;
-/** `python` or `nodejs` (the function API reference). */
-export type FunctionRuntimeName = (typeof FUNCTION_RUNTIMES)[number];
-
-/** The function API reference's execution types: `sync` invocations answer with the finished job, `async` ones with the pending job (202). */
-export const EXECUTION_TYPES = ['sync', 'async'] as const;
-export type ExecutionType = (typeof EXECUTION_TYPES)[number];
-
-/**
- * A function's status: `building` while its dependencies install, `active` when it
- * may be invoked, `failed` when the install failed (see `build_log`). A function without
- * dependencies is `active` at once.
- */
-export const FUNCTION_STATUSES = ['active', 'building', 'failed'] as const;
-export type FunctionStatus = (typeof FUNCTION_STATUSES)[number];
+export { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES, type ExecutionType, type FunctionRuntimeName, type FunctionStatus };
 
 /** The project of a function that names none (the project FaaS API reference). */
 export const DEFAULT_PROJECT = 'default';
@@ -42,74 +39,7 @@ export const DEFAULT_HANDLER = 'handler';
 /** Run durations kept per function for the p95 figure (the most recent ones). */
 export const DURATION_SAMPLES = 1000;
 
-/** What one version runs: changing any of these fields makes a new version (updating code makes a new version). */
-export interface FunctionSpecFields {
-  runtime: FunctionRuntimeName;
-  /** The source, verbatim. */
-  code: string;
-  /** Name of the top-level handler. Default {@link DEFAULT_HANDLER}. */
-  handler: string;
-  /** The function's own env (its top layer; see {@link FunctionStore.layeredEnv}). */
-  env: Record<string, string>;
-  /** npm specs (nodejs) or requirements lines (python); installed once per version. */
-  dependencies: string[];
-  /** Longest one invocation may run, ms (default FUNCTION_TIMEOUT_MS). */
-  timeout_ms: number;
-  /** Memory cap of the function's process, MiB (default FUNCTION_MEMORY_MB). */
-  memory_mb: number;
-  /** Captured stdout+stderr per invocation, bytes (default FUNCTION_MAX_OUTPUT_BYTES); then a truncation marker. */
-  max_output_bytes: number;
-}
-
-/** The public function record: the function API reference's `id, name, runtime, code, execution_type, created_at, updated_at`, plus ours. */
-export interface FunctionRecord extends FunctionSpecFields {
-  /** 12 lowercase hex characters (the same form as job ids). */
-  function_id: string;
-  /** The same as function_id (the function API reference calls it `id`). */
-  id: string;
-  /** Unique among all functions. */
-  name: string;
-  execution_type: ExecutionType;
-  /** Version number, 1 at creation, +1 at each change of a {@link FunctionSpecFields} field. */
-  version: number;
-  /** The project FaaS API reference's project. Default {@link DEFAULT_PROJECT}. */
-  project: string;
-  /** The current version's status. */
-  status: FunctionStatus;
-  /** Output of the current version's last dependency install; null when none ran. */
-  build_log: string | null;
-  /** The worker pool (`pool` label) that runs the function; absent: the default pool. */
-  pool?: string;
-  /** ISO 8601. */
-  created_at: string;
-  /** ISO 8601: the last change by PUT (or creation). */
-  updated_at: string;
-}
-
-/** One stored version: what a worker runs for a job with this function_version. */
-export interface FunctionVersion extends FunctionSpecFields {
-  function_id: string;
-  version: number;
-  /** The project at the time the version was written (its env layer is read when the version runs). */
-  project: string;
-  status: FunctionStatus;
-  build_log: string | null;
-  /** Where this version's dependencies were installed (set by the installer); absent: none. */
-  deps_dir?: string;
-  created_at: string;
-}
-
-/** A new function, as the service validated and completed it (defaults applied). */
-export interface NewFunction extends FunctionSpecFields {
-  function_id: string;
-  name: string;
-  execution_type: ExecutionType;
-  project: string;
-  status: FunctionStatus;
-  pool?: string;
-  /** ISO 8601. */
-  created_at: string;
-}
+export type { FunctionRecord, FunctionSpecFields, FunctionVersion, NewFunction };
 
 /** A merged update: the whole new record's user fields (the service merges PUT onto the current record). */
 export type FunctionUpdate = Omit<NewFunction, 'function_id' | 'created_at'> & { updated_at: string };

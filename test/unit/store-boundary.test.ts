@@ -20,12 +20,13 @@ const COMMAND_CALL = new RegExp(String.raw`${RECEIVER}\s*(?:\?\.|\.)\s*(?:${COMM
 const BATCH = /\.\s*(?:pipeline|multi)\s*\(\s*\)/;
 const VALUE_IMPORT = /^import\s+(?!type\b)[^;]*from\s+'ioredis'/m;
 
-function sources(dir: string): string[] {
+/** Files under `dir` whose name ends with `ext`. */
+function sources(dir: string, ext = '.ts'): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...sources(path));
-    else if (name.endsWith('.ts')) out.push(path);
+    if (statSync(path).isDirectory()) out.push(...sources(path, ext));
+    else if (name.endsWith(ext)) out.push(path);
   }
   return out;
 }
@@ -46,6 +47,42 @@ export function storeBoundaryViolations(files: readonly string[]): string[] {
   }
   return found;
 }
+
+/** Commands whose first argument is no key: a channel, or none. */
+const KEYLESS = new Set(['PUBLISH', 'TIME']);
+/** First arguments that are keys: KEYS entries, or locals the scripts fill from KEYS only. */
+const KEY_ARG = /^(?:KEYS\[[^\]]+\]|key|rec|attempts|index\[\w+\]|unpack\(args)$/;
+
+/** `file: call` for every Redis call of a script whose key is not taken from KEYS (illegal on Redis Cluster). */
+export function luaKeyViolations(files: readonly { name: string; text: string }[]): string[] {
+  const found: string[] = [];
+  for (const { name, text } of files) {
+    for (const m of text.matchAll(/redis\.call\('([A-Z]+)',\s*([^,)]+)/g)) {
+      const [call, command, first] = m as unknown as [string, string, string];
+      if (KEYLESS.has(command)) continue;
+      if (!KEY_ARG.test(first.trim()) || first.includes('..')) found.push(`${name}: ${call}`);
+    }
+  }
+  return found;
+}
+
+function luaFiles(): { name: string; text: string }[] {
+  const dir = join(ROOT, 'shared/store/lua');
+  return sources(dir, '.lua').map((path) => ({ name: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
+}
+
+describe('Lua scripts (shared/store/lua: every key in KEYS, as Redis Cluster requires)', () => {
+  it('take every key they touch from KEYS', () => {
+    const files = luaFiles();
+    expect(files.length).to.be.greaterThan(10);
+    expect(luaKeyViolations(files)).to.deep.equal([]);
+  });
+
+  it('would catch a key built from ARGV (the check can fail)', () => {
+    const probe = { name: 'probe.lua', text: "redis.call('ZREM', ARGV[4] .. 'status:' .. old, id)\nredis.call('EXPIRE', ARGV[3] .. version, 1)" };
+    expect(luaKeyViolations([probe])).to.have.length(2);
+  });
+});
 
 describe('the store boundary (docs/architecture.md: one store per resource under shared/store/)', () => {
   it('finds no Redis command issued outside shared/store/ in api/, worker/ and shared/', () => {
