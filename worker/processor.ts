@@ -90,7 +90,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
     const data = job.data;
     const logContext = { worker_id: workerId, job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
-      if (cancelled.has(jobId)) throw new UnrecoverableError('CANCELLED: cancelled by request');
+      if (cancelled.has(jobId)) throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
       const createdAt = data.schedule_id ? await scheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();
       const t0 = performance.now();
@@ -181,7 +181,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
         if (attemptEnd) await store.endAttempt(jobId, { ...attemptEnd, status: 'cancelled', error: 'cancelled by request', error_code: 'CANCELLED' });
         logger.info('job was cancelled; its run is dropped');
-        throw new UnrecoverableError('CANCELLED: cancelled by request');
+        throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
       };
       if (failure?.code === 'CANCELLED') return dropEnded('cancelled');
       if (typeof attemptNo === 'object' && attemptNo.kind === 'ended') return dropEnded(attemptNo.status);
@@ -207,7 +207,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
         await job.updateData({ ...data, algorithm_failures: failures + 1 });
         logger.info('attempt failed; retrying', { error: failure.message, error_code: failure.code, retries_left: retriesLeft, wait_ms: waitMs });
-        throw new Error(`${failure.code}: ${failure.message}`);
+        throw withCode(new Error(`${failure.code}: ${failure.message}`), failure.code);
       }
 
       const status = failure ? 'failed' : 'completed';
@@ -239,7 +239,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
 
       if (data.webhook && outcome.kind === 'updated') await webhooks.enqueue(jobId, data.webhook, webhookPayloadOf({ ...record, status }));
-      if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      if (failure) throw withCode(new UnrecoverableError(`${failure.code}: ${failure.message}`), failure.code);
       return result;
     });
   };
@@ -319,6 +319,14 @@ export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<
       throw err;
     }
   };
+}
+
+/**
+ * `err` with the failure's code as a field (BullMQ keeps only the message as failedReason; the code
+ * travels on the record's error_code, and on the error for whoever catches it, never parsed back).
+ */
+function withCode<E extends Error>(err: E, code: string): E & { code: string } {
+  return Object.assign(err, { code });
 }
 
 function round3(x: number): number {

@@ -16,6 +16,7 @@ import {
   type WebhookOutcome,
 } from '../schemas/job-record.js';
 import type { Keys } from './keys.js';
+import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 export {
@@ -138,6 +139,7 @@ export interface AttemptEnd {
  */
 export class JobStore {
   private readonly redis: ScriptedRedis;
+  private readonly attemptStore: AttemptStore;
 
   /**
    * @param redis a connection for commands (not a subscriber).
@@ -149,6 +151,7 @@ export class JobStore {
     private readonly ttlSeconds: number,
   ) {
     this.redis = withScripts(redis);
+    this.attemptStore = new AttemptStore(redis, keys, ttlSeconds);
   }
 
   /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
@@ -232,7 +235,7 @@ export class JobStore {
    */
   async endAttempt(jobId: string, attempt: AttemptEnd): Promise<void> {
     if (attempt.attempt <= 0) return; // never started on the record: nothing to end
-    await runScript(this.redis, 'hash-update-if-exists', this.keys.jobAttempts(jobId), this.ttlSeconds, String(attempt.attempt), JSON.stringify(attempt));
+    await this.attemptStore.write(jobId, attempt);
   }
 
   /** Records progress, published for live events. Ignored once the job ended. */
@@ -290,13 +293,7 @@ export class JobStore {
    * `lost`: its worker died or lost the job's lock, and the job ran again.
    */
   async attempts(jobId: string): Promise<AttemptRecord[]> {
-    const h = await this.redis.hgetall(this.keys.jobAttempts(jobId));
-    const list = Object.values(h).map((v) => JSON.parse(v) as AttemptRecord).sort((a, b) => a.attempt - b.attempt);
-    for (let i = 0; i < list.length - 1; i++) {
-      const a = list[i]!;
-      if (a.status === 'running') Object.assign(a, { status: 'lost', error: 'the worker stopped holding the job (killed or stalled); it ran again' });
-    }
-    return list;
+    return this.attemptStore.list(jobId);
   }
 
   /**
@@ -376,7 +373,7 @@ function fromHash(h: Record<string, string>): StoredJob {
 }
 
 /**
- * The public view of a stored job: the FunctionalScaffold API reference's fields in the FunctionalScaffold API reference's order, then, only when they
+ * The public view of a stored job: the FunctionalScaffold API reference's fields in its order, then, only when they
  * carry something, `webhook` and options, attempts, progress and origin.
  */
 export function toPublicRecord(job: StoredJob): JobRecord {

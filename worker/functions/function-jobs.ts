@@ -9,7 +9,7 @@ import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.j
 import { AppError } from '../../shared/errors.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
-import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { FunctionJob } from '../../shared/queue/job-data.js';
 import type { Keys } from '../../shared/queue/names.js';
 import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec } from './function-pool.js';
 
@@ -65,8 +65,8 @@ export class FunctionJobs {
    * @throws AppError FUNCTION_NOT_FOUND when the version is gone (deleted more than the retention ago);
    *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
    */
-  async run(data: AlgorithmJobData, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
-    const spec = await this.spec(data.function_id!, data.function_version ?? (await this.currentVersion(data.function_id!)));
+  async run(data: FunctionJob, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
+    const spec = await this.spec(data.function_id, data.function_version ?? (await this.currentVersion(data.function_id)));
     const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
     return this.deps.pool.run(run, data.params, { run_id: jobId, onProgress });
   }
@@ -76,8 +76,8 @@ export class FunctionJobs {
    * version, runs. Sets it on `data`, so the record's metadata shows it.
    * @throws AppError FUNCTION_NOT_FOUND when the function was deleted.
    */
-  async resolveVersion(data: AlgorithmJobData): Promise<void> {
-    data.function_version ??= await this.currentVersion(data.function_id!);
+  async resolveVersion(data: FunctionJob): Promise<void> {
+    data.function_version ??= await this.currentVersion(data.function_id);
   }
 
   private async currentVersion(functionId: string): Promise<number> {
@@ -98,7 +98,7 @@ export class FunctionJobs {
    * @param report the run's report (FunctionRunResult or FunctionRunError.report); undefined when the
    *   run never started (e.g. its version is gone): then only the failure is counted.
    */
-  async afterRun(jobId: string, data: AlgorithmJobData, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
+  async afterRun(jobId: string, data: FunctionJob, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
     const { functions, logger, workerId } = this.deps;
     try {
       if (report && (report.logs.length > 0 || report.truncated)) {
@@ -113,7 +113,7 @@ export class FunctionJobs {
         await this.logs.append(jobId, lines, truncated);
       }
       await functions.recordRun(
-        data.function_id!,
+        data.function_id,
         { ok, duration_ms: report?.duration_ms ?? elapsedMs, cpu_ms: report?.cpu_ms ?? null, peak_rss_bytes: report?.peak_rss_bytes ?? null },
         new Date().toISOString().replace('Z', '+00:00'),
       );
