@@ -82,7 +82,7 @@ export interface FunctionServiceDeps {
   localPackagesDir?: string;
   /**
    * Called after a create or update wrote a new version whose status is `building` (it has
-   * dependencies): e.g. enqueue its build (worker/functions/builds.ts enqueueBuild).
+   * dependencies): e.g. enqueue its build (shared/queue/builds-queue.ts enqueueBuild).
    */
   onBuildNeeded?: (fn: FunctionRecord) => Promise<void>;
   /** Called before an invocation is accepted; throws to refuse it (e.g. 409 when the function's project is stopped). */

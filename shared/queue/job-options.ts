@@ -2,7 +2,7 @@
  * The BullMQ options of a job on a jobs queue (docs/api.md#job-options): retries, backoff,
  * priority, delay and removal, from the job options a record keeps.
  */
-import { MAX_PRIORITY, type JobOptions } from '../store/job-store.js';
+import { MAX_PRIORITY, type JobOptions } from '../schemas/job-record.js';
 
 /** Retries on top of max_retries for infrastructure hiccups (a Redis error mid-run), which BullMQ counts as attempts too. */
 export const INFRA_ATTEMPTS = 2;

@@ -5,7 +5,7 @@
  * atomic (name claims, versioned replaces, deletes) is one script (lua/schedule-*.lua).
  */
 import type { Redis } from 'ioredis';
-import type { RetryBackoff } from './job-store.js';
+import type { RetryBackoff } from '../schemas/job-record.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
