@@ -16,7 +16,6 @@ import {
   type FunctionUpdate,
 } from '../../shared/store/function-store.js';
 import type { Metrics } from '../../shared/metrics.js';
-import { literalHostRefusal } from '../../shared/net/address-policy.js';
 import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
@@ -31,6 +30,7 @@ import {
 } from '../function-schemas.js';
 import { jobNotFound, type JobService } from './job-service.js';
 import { submitJob } from '../../shared/jobs/submit.js';
+import { checkJobOptionLimits, checkWebhookHost } from '../../shared/jobs/submission-checks.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 import { parseBody } from '../middleware/validate.js';
 import { validateDependencies } from '../../worker/functions/dependencies.js';
@@ -344,21 +344,12 @@ export class FunctionService {
 
   /** Job options past the server's maxima are refused (as POST /jobs refuses them). */
   private checkOptions(options: Omit<FunctionInvokeQuery, 'webhook'>): void {
-    const { delayMaxMs, maxRetries } = this.deps.limits;
-    if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) throw fieldError('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, { value: options.delay_ms });
-    if (options.max_retries !== undefined && options.max_retries > maxRetries) throw fieldError('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, { value: options.max_retries });
+    checkJobOptionLimits(options, this.deps.limits);
   }
 }
 
 function nameTaken(name: string, holder: string): AppError {
   return new AppError('CONFLICT', `a function named '${name}' already exists`, { name, function_id: holder });
-}
-
-/** The SSRF guard at submission, as for POST /jobs (literal hosts only; names are checked at delivery). */
-function checkWebhookHost(webhook: string): void {
-  const refusal = literalHostRefusal(new URL(webhook).hostname);
-  if (!refusal) return;
-  throw fieldError('webhook', `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`, { value: webhook });
 }
 
 /** A query's zod error as VALIDATION_ERROR (re-exported for the routes). */

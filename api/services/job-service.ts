@@ -7,12 +7,12 @@ import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { AppError, toAppError, validationError } from '../../shared/errors.js';
 import type { Metrics } from '../../shared/metrics.js';
-import { literalHostRefusal } from '../../shared/net/address-policy.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
 import { submitJob } from '../../shared/jobs/submit.js';
+import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
 import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
 import type { WebhooksQueue } from '../../shared/queue/webhooks-queue.js';
@@ -119,14 +119,9 @@ export class JobService {
   }
 
   private checkOptions(options: JobOptions): void {
-    const { delayMaxMs, maxRetries } = this.deps.limits;
-    const refuse = (field: string, message: string, value: unknown) => {
-      throw new AppError('VALIDATION_ERROR', `${field} ${message}`, { field, issues: [{ field, message }], value });
-    };
-    if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) refuse('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, options.delay_ms);
-    if (options.max_retries !== undefined && options.max_retries > maxRetries) refuse('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, options.max_retries);
+    checkJobOptionLimits(options, this.deps.limits);
     if (!options.max_retries && (options.retry_backoff !== undefined || options.retry_interval_ms !== undefined)) {
-      refuse(options.retry_backoff !== undefined ? 'retry_backoff' : 'retry_interval_ms', 'needs max_retries of at least 1', options.retry_backoff ?? options.retry_interval_ms);
+      throw optionError(options.retry_backoff !== undefined ? 'retry_backoff' : 'retry_interval_ms', 'needs max_retries of at least 1', options.retry_backoff ?? options.retry_interval_ms);
     }
   }
 
@@ -276,18 +271,6 @@ export function canonicalJson(value: unknown): string {
     return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
-}
-
-/**
- * The SSRF guard at submission, without DNS: names are checked again on the address each
- * delivery connects to.
- * @throws AppError VALIDATION_ERROR (details.field `webhook`) for a literal IP or metadata host the guard refuses.
- */
-function checkWebhookHost(webhook: string): void {
-  const refusal = literalHostRefusal(new URL(webhook).hostname);
-  if (!refusal) return;
-  const message = `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`;
-  throw new AppError('VALIDATION_ERROR', `webhook ${message}`, { field: 'webhook', issues: [{ field: 'webhook', message }], value: webhook });
 }
 
 /** The FunctionalScaffold API reference: `任务 'xxx' 不存在或已过期` (does not exist or has expired). */
