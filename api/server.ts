@@ -1,31 +1,31 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { ApiKeyStore } from '../shared/auth/api-key-store.js';
+import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
-import type { WebhookJobData } from '../shared/queue/job-data.js';
-import { JobStore } from '../shared/queue/job-record.js';
-import { BUILDS_QUEUE, bullPrefix, keysFor, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
-import { FunctionStore } from '../shared/functions/function-store.js';
-import { enqueueBuild, type BuildJobData } from '../worker/functions/builds.js';
-import { ProjectService, projectStoppedError } from './project-service.js';
-import { FunctionService } from './function-service.js';
+import { JobStore } from '../shared/store/job-store.js';
+import { bullPrefix, keysFor } from '../shared/store/keys.js';
+import { FunctionStore } from '../shared/store/function-store.js';
+import { enqueueBuild, openBuildsQueue } from '../shared/queue/builds-queue.js';
+import { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
+import { ProjectService, projectStoppedError } from './services/project-service.js';
+import { FunctionService } from './services/function-service.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
-import { WorkerRegistry } from '../shared/queue/worker-registry.js';
+import { ping } from '../shared/store/channels.js';
+import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
 import { createApp } from './app.js';
 import { onClientError } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
-import { QueueDepthGuard } from './queue-depth-guard.js';
-import { JobService } from './job-service.js';
-import { ScheduleService } from './schedule-service.js';
-import { JobWaiter } from './job-waiter.js';
+import { QueueDepthGuard } from './services/queue-depth-guard.js';
+import { JobService } from './services/job-service.js';
+import { ScheduleService } from './services/schedule-service.js';
+import { JobWaiter } from './services/job-waiter.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -66,13 +66,14 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
   const queue = jobQueues.get();
-  const webhooksQueue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
+  const webhooksQueue = webhooks.queue;
   webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
 
   // Functions: one store for the functions API and projects; dependency builds go to the builds
-  // queue (worker/functions/builds.ts: enqueueBuild(buildsQueue, function_id, version)), served by every worker.
+  // queue (shared/queue/builds-queue.ts), served by every worker.
   const functionStore = new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) });
-  const buildsQueue = new Queue<BuildJobData>(BUILDS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  const buildsQueue = openBuildsQueue(redis, prefix);
   buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
   const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
 
@@ -88,7 +89,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let accepting = true;
   const readiness = async () => {
     const redisOk = await Promise.race([
-      redis.ping().then(() => true, () => false),
+      ping(redis),
       new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref()),
     ]);
     return { algorithm: registry.names().length > 0, redis: redisOk, accepting };
@@ -120,8 +121,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     registry,
     store,
     queues: jobQueues,
-    webhooks: webhooksQueue,
-    webhookRetryDelaysMs: config.WEBHOOK_RETRY_DELAYS_MS,
+    webhooks,
     redis,
     keys,
     limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: jobDelayMaxMs(config), maxRetries: config.JOB_MAX_RETRIES },

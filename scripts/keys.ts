@@ -9,10 +9,10 @@
  * Exit codes: 0 done, 1 failed (unknown id, Redis unreachable), 2 bad usage or configuration.
  */
 import { parseArgs } from 'node:util';
-import { ApiKeyStore, type ApiKeyRecord } from '../shared/auth/api-key-store.js';
+import { ApiKeyStore, type ApiKeyRecord } from '../shared/store/api-key-store.js';
 import { isScope, SCOPES, type Scope } from '../shared/auth/scopes.js';
 import { loadConfig } from '../shared/config.js';
-import { keysFor } from '../shared/queue/names.js';
+import { keysFor } from '../shared/store/keys.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
 
 /** How long to wait for Redis before giving up. */

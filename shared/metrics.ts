@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Keys } from './queue/names.js';
+import type { Keys } from './store/keys.js';
+import { MetricsSnapshotStore } from './store/metrics-snapshot-store.js';
 
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -66,12 +67,15 @@ export class MetricsPublisher {
   /** This process's id in the metrics index. */
   readonly processId = `${process.pid}-${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
+  private readonly snapshots: MetricsSnapshotStore;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
+    redis: Redis,
+    keys: Keys,
     private readonly registry: Registry,
-  ) {}
+  ) {
+    this.snapshots = new MetricsSnapshotStore(redis, keys);
+  }
 
   /** Starts pushing every `intervalMs` (default 1000 ms). */
   start(intervalMs = 1000): void {
@@ -82,11 +86,7 @@ export class MetricsPublisher {
   /** Writes the snapshot now. Rejects when Redis is unreachable. */
   async push(): Promise<void> {
     const snapshot = JSON.stringify(await this.registry.getMetricsAsJSON());
-    await this.redis
-      .multi()
-      .set(this.keys.metricsSnapshot(this.processId), snapshot, 'EX', METRICS_SNAPSHOT_TTL_SECONDS)
-      .zadd(this.keys.metricsIndex, Date.now(), this.processId)
-      .exec();
+    await this.snapshots.push(this.processId, snapshot, METRICS_SNAPSHOT_TTL_SECONDS);
   }
 
   /** Stops the timer and pushes a last snapshot (best effort). */
@@ -103,11 +103,9 @@ export class MetricsPublisher {
  */
 export async function aggregateDeploymentMetrics(redis: Redis, keys: Keys, local: Registry, selfId: string): Promise<string> {
   const cutoff = Date.now() - METRICS_SNAPSHOT_TTL_SECONDS * 1000;
-  await redis.zremrangebyscore(keys.metricsIndex, '-inf', String(cutoff));
-  const ids = (await redis.zrange(keys.metricsIndex, '0', '-1')).filter((id) => id !== selfId);
-  const snapshots = ids.length ? await redis.mget(ids.map((id) => keys.metricsSnapshot(id))) : [];
+  const snapshots = await new MetricsSnapshotStore(redis, keys).readOthers(selfId, cutoff);
   const all: object[] = [await local.getMetricsAsJSON()];
-  for (const s of snapshots) if (s) all.push(JSON.parse(s) as object);
+  for (const s of snapshots) all.push(JSON.parse(s) as object);
   return AggregatorRegistry.aggregate(all).metrics();
 }
 

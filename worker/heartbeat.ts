@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../shared/logger.js';
-import { isoNow } from '../shared/queue/job-record.js';
-import type { StoredWorker, WorkerRegistry, WorkerState } from '../shared/queue/worker-registry.js';
+import { isoNow } from '../shared/store/job-store.js';
+import type { StoredWorker, WorkerRegistry, WorkerState } from '../shared/store/worker-registry.js';
 import type { Labels } from '../shared/schemas/labels.js';
 
 /**
@@ -49,7 +49,7 @@ export interface HeartbeatOptions {
 }
 
 /**
- * Registers a worker process and refreshes its entry every `intervalMs` (seed 004's agent
+ * Registers a worker process and refreshes its entry every `intervalMs` (the hetuflow scheduler API reference's agent
  * heartbeat), with its CPU use over the interval and its memory and its runners' memory.
  */
 export class WorkerHeartbeat {

@@ -11,23 +11,29 @@ import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
 import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { JobStore, recordIdOf } from '../shared/queue/job-record.js';
+import { JobStore, recordIdOf } from '../shared/store/job-store.js';
 import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
-import { FunctionStore } from '../shared/functions/function-store.js';
-import { FunctionBuilder, type BuildJobData } from './functions/builds.js';
+import { FunctionStore } from '../shared/store/function-store.js';
+import { FunctionBuilder } from './functions/builds.js';
+import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { WorkerRegistry } from '../shared/queue/worker-registry.js';
+import { subscribe } from '../shared/store/channels.js';
+import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
 import { ChildPool } from './algorithms/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
-import { createWebhookProcessor, webhookBackoff, webhookJobOptions } from './webhooks/delivery.js';
+import { createWebhookProcessor } from './webhooks/delivery.js';
+import { webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { WebhookSigner } from './webhooks/signing.js';
 import { createWebhookAgent } from './webhooks/webhook-agent.js';
 
 /** Concurrent webhook deliveries per worker process (they wait on the network, not the CPU). */
 const WEBHOOK_CONCURRENCY = 16;
+
+/** Times a job may stall (its worker died or lost the lock) and run again before BullMQ fails it. */
+const MAX_STALLED_COUNT = 2;
 
 /** Newest failed jobs looked at by each sweep for jobs BullMQ failed as stalled too often. */
 const FAILED_SWEEP_COUNT = 100;
@@ -54,6 +60,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
+  const workerName = `${hostname()}:${process.pid}`;
   const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
   redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
@@ -84,18 +91,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     ttlSeconds: config.RESULT_TTL_SECONDS,
     systemEnv: config.FUNCTION_SYSTEM_ENV,
     logger,
+    workerId: workerName,
     // Another host's build does not help here: install on first use of a version on this host (a no-op once done).
     depsDirFor: (v) => builder.ensureInstalled(v),
   });
 
-  const webhooks = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, {
-    connection: redis,
-    prefix,
-    defaultJobOptions: webhookJobOptions(config.WEBHOOK_RETRY_DELAYS_MS),
-  });
-  webhooks.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+  const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
+  webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
 
-  const workerName = `${hostname()}:${process.pid}`;
   // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
@@ -103,12 +106,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const cancelled = new RecentIds();
   const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
-  cancelSubscriber.on('message', (channel: string, jobId: string) => {
-    if (channel !== keys.jobCancel) return;
+  await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
-  await cancelSubscriber.subscribe(keys.jobCancel);
   // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<AlgorithmJobData>(
@@ -121,7 +122,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
-      maxStalledCount: 2,
+      maxStalledCount: MAX_STALLED_COUNT,
       autorun: false,
     },
   );
@@ -173,7 +174,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   const sweepFailed = async () => {
     for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
-      if (job?.id && /stalled/i.test(job.failedReason ?? '')) await finishFailed(recordIdOf(job.id), job.failedReason);
+      // BullMQ's own stall counter (the job hash's `stc`), not its message: past the limit, BullMQ failed it.
+      if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason);
     }
   };
   const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);

@@ -1,11 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { AppError } from '../shared/errors.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import { algorithmLabel, type Metrics } from '../shared/metrics.js';
-import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { isoNow, MAX_PRIORITY, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/queue/job-record.js';
+import type { JobData } from '../shared/queue/job-data.js';
+import type { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
+import { recordScheduledRun } from '../shared/jobs/submit.js';
+import { webhookPayloadOf } from '../shared/jobs/webhook-payload.js';
+import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/store/job-store.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './algorithms/child-pool.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
@@ -20,7 +23,7 @@ export interface ProcessorDeps {
   store: JobStore;
   registry: AlgorithmRegistry;
   metrics: Metrics;
-  webhooks: Queue<WebhookJobData>;
+  webhooks: Pick<WebhooksQueue, 'enqueue'>;
   logger: Logger;
   /** This worker's id (`<host>:<pid>`), written on each attempt. */
   workerId: string;
@@ -81,14 +84,14 @@ export class RecentIds {
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
   const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions } = deps;
 
-  return async function processAlgorithmJob(job: Job<AlgorithmJobData>): Promise<unknown> {
+  return async function processAlgorithmJob(job: Job<JobData>): Promise<unknown> {
     const queueJobId = job.id!;
     const jobId = recordIdOf(queueJobId);
     const data = job.data;
-    const logContext = { job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
+    const logContext = { worker_id: workerId, job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
-      if (cancelled.has(jobId)) throw new UnrecoverableError('CANCELLED: cancelled by request');
-      const createdAt = data.schedule_id ? await createScheduledRecord(store, job, jobId, metrics) : data.created_at;
+      if (cancelled.has(jobId)) throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
+      const createdAt = data.schedule_id ? await scheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();
       const t0 = performance.now();
       // Only a run that lasts starts its attempt on the record and is marked running (one script):
@@ -178,7 +181,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
         if (attemptEnd) await store.endAttempt(jobId, { ...attemptEnd, status: 'cancelled', error: 'cancelled by request', error_code: 'CANCELLED' });
         logger.info('job was cancelled; its run is dropped');
-        throw new UnrecoverableError('CANCELLED: cancelled by request');
+        throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
       };
       if (failure?.code === 'CANCELLED') return dropEnded('cancelled');
       if (typeof attemptNo === 'object' && attemptNo.kind === 'ended') return dropEnded(attemptNo.status);
@@ -210,7 +213,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
         await job.updateData({ ...data, algorithm_failures: failures + 1 });
         logger.info('attempt failed; retrying', { error: failure.message, error_code: failure.code, retries_left: retriesLeft, wait_ms: waitMs });
-        throw new Error(`${failure.code}: ${failure.message}`);
+        throw withCode(new Error(`${failure.code}: ${failure.message}`), failure.code);
       }
 
       const status = failure ? 'failed' : 'completed';
@@ -241,52 +244,19 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (failure) logger.info('job failed', { error: failure.message, error_code: failure.code });
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
 
-      if (data.webhook && outcome.kind === 'updated') {
-        const payload = {
-          job_id: jobId,
-          status,
-          algorithm: data.algorithm,
-          result: record.result,
-          error: record.error,
-          metadata: record.metadata,
-          completed_at: record.completed_at,
-        } as const;
-        // The delivery's id is the job's, so a re-run of this job (stalled recovery) adds no second delivery.
-        await webhooks.add('delivery', { url: data.webhook, payload }, { jobId });
-      }
-      if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      if (data.webhook && outcome.kind === 'updated') await webhooks.enqueue(jobId, data.webhook, webhookPayloadOf({ ...record, status }));
+      if (failure) throw withCode(new UnrecoverableError(`${failure.code}: ${failure.message}`), failure.code);
       return result;
     });
   };
 }
 
-/**
- * A schedule's run has no record yet: the job scheduler added it to the queue. Creates
- * one (unless a stalled re-run finds it), with the scheduled time as created_at.
- * @returns the record's created_at.
- */
-async function createScheduledRecord(store: JobStore, job: Job<AlgorithmJobData>, jobId: string, metrics: Metrics): Promise<string> {
-  const data = job.data;
-  const createdAt = isoNow(new Date(job.timestamp + (job.opts.delay ?? 0)));
-  const created = await store.create({
-    job_id: jobId,
-    algorithm: data.algorithm,
-    params: data.params,
-    created_at: createdAt,
-    webhook: data.webhook,
-    schedule_id: data.schedule_id,
-    function_id: data.function_id,
-    queue_job_id: jobId === job.id ? undefined : job.id,
-    pool: data.pool,
-    max_retries: data.max_retries,
-    timeout_ms: data.timeout_ms,
-    // Shown only when the schedule gave one (0, the default, maps to MAX_PRIORITY + 1).
-    priority: job.opts.priority && job.opts.priority <= MAX_PRIORITY ? MAX_PRIORITY + 1 - job.opts.priority : undefined,
-  });
-  const label = algorithmLabel(data);
+/** Writes a schedule's run's record (the submit path's builder), counting it when new. @returns its created_at. */
+async function scheduledRecord(store: JobStore, job: Job<JobData>, jobId: string, metrics: Metrics): Promise<string> {
+  const { created, created_at } = await recordScheduledRun(store, { id: job.id!, data: job.data, timestamp: job.timestamp, opts: job.opts }, jobId);
+  const label = algorithmLabel(job.data);
   if (created && label) metrics.jobsCreatedTotal.inc({ algorithm: label });
-  else if (!created) return (await store.get(jobId))?.created_at ?? createdAt;
-  return createdAt;
+  return created_at;
 }
 
 /**
@@ -356,6 +326,14 @@ export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<
       throw err;
     }
   };
+}
+
+/**
+ * `err` with the failure's code as a field (BullMQ keeps only the message as failedReason; the code
+ * travels on the record's error_code, and on the error for whoever catches it, never parsed back).
+ */
+function withCode<E extends Error>(err: E, code: string): E & { code: string } {
+  return Object.assign(err, { code });
 }
 
 function round3(x: number): number {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError, isRedisUnavailable } from '../../shared/errors.js';
+import { serverInfo } from '../../shared/store/channels.js';
 import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
 import '../schemas.js'; // extends zod with .openapi()
 import { errors, json } from './responses.js';
@@ -127,7 +128,7 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
     Promise.all(jobQueues.map(countQueue)),
     Promise.all(opts.otherQueues.map(countQueue)),
     opts.workers.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 }),
-    opts.redis.info(),
+    serverInfo(opts.redis),
     opts.projects.counts(),
   ]);
   const queues: Record<string, z.infer<typeof QueueCountsSchema>> = {};

@@ -1,37 +1,63 @@
 /**
- * The payload of a BullMQ job on the jobs queue. The BullMQ job id is the job record's id.
+ * The payloads of BullMQ jobs (docs/architecture.md#queues). A job on a jobs queue is a
+ * {@link JobData}: an algorithm job or a function job, told apart by `function_id`. The BullMQ job
+ * id is the job record's id (a schedule's run: see recordIdOf in shared/store/job-store.ts).
  */
-export interface AlgorithmJobData {
+
+/** What every job on a jobs queue carries. */
+interface JobDataBase {
+  /** The algorithm's name; for a function job, the function's name. */
   algorithm: string;
+  /** The algorithm's params; for a function job, the event. */
   params: unknown;
-  /** `sync` for POST /invoke (a caller waits), `async` for POST /jobs. */
+  /** `sync` when a caller waits (POST /invoke, a sync function), `async` otherwise. */
   mode: 'sync' | 'async';
-  /** ISO 8601, as on the record. */
+  /** ISO 8601, as on the record; '' in a schedule's template (the worker fills it when the run starts). */
   created_at: string;
   /** http(s) URL to POST the outcome to. */
   webhook?: string;
   /** The request that created the job, for log correlation. */
   request_id?: string;
-  /** The pool (worker `pool` label) that runs the job; absent: the default pool (issue 4). */
+  /** The pool (worker `pool` label) that runs the job; absent: the default pool. */
   pool?: string;
-  /** Retries after a failed attempt (issue 4); absent: 0 (seed 002: an algorithm failure is final). */
+  /** Retries after a failed attempt; absent: 0 (an algorithm failure is final, as the FunctionalScaffold API reference has it). */
   max_retries?: number;
   /** Longest one attempt may run, ms, already capped by the server's JOB_TIMEOUT_MAX_MS; absent: ALGORITHM_TIMEOUT_MS. */
   timeout_ms?: number;
-  /** Failed attempts of the algorithm so far (written by the worker before a retry; Redis errors are not counted). */
+  /** Failed attempts of the job so far (written by the worker before a retry; Redis errors are not counted). */
   algorithm_failures?: number;
-  /** The schedule that produced this run (issue 4); its record is created by the worker when the run starts. */
+  /** The schedule that produced this run; its record is created by the worker when the run starts. */
   schedule_id?: string;
-  /**
-   * A function invocation (issue 3): the function's id. `algorithm` is then the function's name,
-   * `params` the event, and the worker runs version {@link function_version} in its FunctionPool.
-   */
-  function_id?: string;
-  /** The function version the job runs (fixed at invocation: an update later does not change a queued or running job). */
+}
+
+/** A job running one of the registry's algorithms in the worker's child pool. */
+export interface AlgorithmJob extends JobDataBase {
+  function_id?: undefined;
+  function_version?: undefined;
+}
+
+/** A job running a user function (docs/functions.md) in the worker's function pool. */
+export interface FunctionJob extends JobDataBase {
+  function_id: string;
+  /** The version the job runs, fixed at invocation (an update later does not change a queued job); absent in a schedule's runs, which take the current version when they start. */
   function_version?: number;
 }
 
-/** Seed 002's webhook payload. */
+/** The data of a job on a jobs queue. */
+export type JobData = AlgorithmJob | FunctionJob;
+
+/** True for a function job. */
+export function isFunctionJob(data: JobData): data is FunctionJob {
+  return typeof data.function_id === 'string' && data.function_id !== '';
+}
+
+/**
+ * The data of a job on a jobs queue, by its former name.
+ * @deprecated use {@link JobData}; kept for the merge.
+ */
+export type AlgorithmJobData = JobData;
+
+/** The webhook payload (the FunctionalScaffold API reference's fields; built by shared/jobs/webhook-payload.ts). */
 export interface WebhookPayload {
   job_id: string;
   status: 'completed' | 'failed' | 'cancelled';

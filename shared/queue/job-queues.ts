@@ -3,18 +3,20 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors.js';
 import type { AlgorithmJobData } from './job-data.js';
 import { bullPrefix, DEFAULT_POOL, jobsQueueName, type Keys } from './names.js';
+import { PoolStore } from '../store/pool-store.js';
 
 /** Most pools (named by jobs and schedules) that may exist. */
 export const MAX_POOLS = 100;
 
 /**
- * The jobs queues of every pool (issue 4: routing by label), opened on demand over one connection.
+ * The jobs queues of every pool (routing by label), opened on demand over one connection.
  * Pools jobs were submitted to are remembered in Redis (`keys.pools`), so any API process can list
  * and count every queue, the dashboard included.
  */
 export class JobQueues {
   private readonly queues = new Map<string, Queue<AlgorithmJobData>>();
   private readonly remembered = new Set<string>([DEFAULT_POOL]);
+  private readonly known: PoolStore;
 
   /**
    * @param connection a command connection (shared by every queue; never a subscriber).
@@ -25,7 +27,9 @@ export class JobQueues {
     private readonly keys: Keys,
     private readonly queuePrefix: string,
     private readonly onError: (queue: string, err: Error) => void = () => undefined,
-  ) {}
+  ) {
+    this.known = new PoolStore(connection, keys);
+  }
 
   /** The queue of `pool` (default pool when unset). */
   get(pool: string = DEFAULT_POOL): Queue<AlgorithmJobData> {
@@ -45,16 +49,16 @@ export class JobQueues {
    */
   async remember(pool: string): Promise<void> {
     if (this.remembered.has(pool)) return;
-    if (!(await this.connection.sismember(this.keys.pools, pool)) && (await this.connection.scard(this.keys.pools)) >= MAX_POOLS) {
+    if (!(await this.known.has(pool)) && (await this.known.count()) >= MAX_POOLS) {
       throw new AppError('VALIDATION_ERROR', `pool '${pool}' would be pool number ${MAX_POOLS + 1}; at most ${MAX_POOLS} pools may exist`, { field: 'pool', max_pools: MAX_POOLS });
     }
-    await this.connection.sadd(this.keys.pools, pool);
+    await this.known.add(pool);
     this.remembered.add(pool);
   }
 
   /** Every pool known to Redis, the default pool first. */
   async pools(): Promise<string[]> {
-    const stored = await this.connection.smembers(this.keys.pools);
+    const stored = await this.known.all();
     return [DEFAULT_POOL, ...stored.filter((p) => p !== DEFAULT_POOL).sort()];
   }
 

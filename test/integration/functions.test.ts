@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { FunctionStore } from '../../shared/functions/function-store.js';
+import { FunctionStore } from '../../shared/store/function-store.js';
 import { keysFor } from '../../shared/queue/names.js';
 import { eventually, expectError, http, type JsonResponse } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { isoNow, JobStore, newJobId } from '../../shared/queue/job-record.js';
+import { isoNow, JobStore, newJobId } from '../../shared/store/job-store.js';
 import { bullPrefix, JOBS_QUEUE, keysFor } from '../../shared/queue/names.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { isoNow } from '../../shared/queue/job-record.js';
+import { isoNow } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/queue/names.js';
-import { WorkerRegistry, type StoredWorker } from '../../shared/queue/worker-registry.js';
+import { WorkerRegistry, type StoredWorker } from '../../shared/store/worker-registry.js';
 import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';

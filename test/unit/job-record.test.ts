@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord, type StoredJob } from '../../shared/queue/job-record.js';
-import { webhookBackoff, webhookJobOptions, WEBHOOK_BACKOFF_TYPE } from '../../worker/webhooks/delivery.js';
+import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord, type StoredJob } from '../../shared/store/job-store.js';
+import { webhookBackoff, webhookJobOptions, WEBHOOK_BACKOFF_TYPE } from '../../shared/queue/webhooks-queue.js';
 
 describe('job records', () => {
   it('draws 12-lowercase-hex ids that are never all digits (BullMQ refuses those)', () => {

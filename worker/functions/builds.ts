@@ -1,5 +1,5 @@
 /**
- * The build flow of function versions with dependencies (issue 3, point 6): a version is created
+ * The build flow of function versions with dependencies (point 6): a version is created
  * `building` and a job goes to the `builds` queue (one per version: jobId `<function_id>-v<version>`);
  * a worker takes it, installs the dependencies into `FUNCTIONS_DIR/<function_id>/v<version>/` on its
  * host ({@link installDependencies}) and sets the version `active` or `failed`, with the install log
@@ -10,16 +10,13 @@
 import path from 'node:path';
 import type { Job, Queue } from 'bullmq';
 import { AppError } from '../../shared/errors.js';
-import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
+import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
-import { buildJobId } from '../../shared/queue/names.js';
+import type { BuildJobData } from '../../shared/queue/builds-queue.js';
 import { installDependencies, type InstallResult } from './dependencies.js';
 
-/** A build job's data: the version to install. */
-export interface BuildJobData {
-  function_id: string;
-  version: number;
-}
+// The builds queue's data and enqueue live in shared/queue/builds-queue.ts (the API enqueues builds too).
+export { enqueueBuild, type BuildJobData } from '../../shared/queue/builds-queue.js';
 
 /** Function ids that may name a folder (the service's ids are 12 hex characters; nothing with `/` or `..`). */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -33,15 +30,6 @@ export function versionDir(functionsDir: string, functionId: string, version: nu
     throw new AppError('VALIDATION_ERROR', 'function_id and version must name a folder', { function_id: functionId, version });
   }
   return path.join(functionsDir, functionId, `v${version}`);
-}
-
-/**
- * Asks for a version's build: adds a job to the builds queue, once per version (BullMQ keeps one job
- * per jobId while it exists, so asking again while it waits or runs adds nothing). Finished build
- * jobs are removed at once: the outcome lives in the version's status and build_log.
- */
-export async function enqueueBuild(queue: Pick<Queue<BuildJobData>, 'add'>, functionId: string, version: number): Promise<void> {
-  await queue.add('build', { function_id: functionId, version }, { jobId: buildJobId(functionId, version), removeOnComplete: true, removeOnFail: true, attempts: 1 });
 }
 
 /** What a {@link FunctionBuilder} needs. */

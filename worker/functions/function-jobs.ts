@@ -1,14 +1,15 @@
 /**
- * The worker's side of function jobs (issue 3): loads the version a job names, runs it in the
+ * The worker's side of function jobs: loads the version a job names, runs it in the
  * worker's {@link FunctionPool}, and after each run stores its captured output as the job's logs
  * and adds its measurements to the function's statistics. Used by the jobs-queue processor
  * (worker/processor.ts) for jobs with a `function_id`.
  */
 import type { Redis } from 'ioredis';
+import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
 import { AppError } from '../../shared/errors.js';
-import type { FunctionStore, FunctionVersion } from '../../shared/functions/function-store.js';
+import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
-import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { FunctionJob } from '../../shared/queue/job-data.js';
 import type { Keys } from '../../shared/queue/names.js';
 import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec } from './function-pool.js';
 
@@ -16,8 +17,6 @@ import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec }
 export const SPEC_CACHE_MS = 2000;
 /** Most versions kept in a worker's spec cache (least recently loaded dropped first). */
 const SPEC_CACHE_MAX = 500;
-/** Log lines written per RPUSH. */
-const LOG_CHUNK = 1000;
 
 /**
  * Most log lines stored per attempt (each is one Redis list entry, ~80 bytes of overhead): past it
@@ -26,15 +25,7 @@ const LOG_CHUNK = 1000;
  */
 export const MAX_STORED_LOG_LINES = 10_000;
 
-/** One stored log line of a job (GET /jobs/{job_id}/logs). */
-export interface JobLogLine {
-  /** When the worker read the line (ISO 8601). */
-  ts: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-  /** The job's attempt that printed it (1 unless it was retried). */
-  attempt: number;
-}
+export type { JobLogLine };
 
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
@@ -48,6 +39,8 @@ export interface FunctionJobsDeps {
   /** FUNCTION_SYSTEM_ENV: the first env layer. */
   systemEnv: Record<string, string>;
   logger: Logger;
+  /** This worker's id (`<host>:<pid>`), written on each log line. */
+  workerId?: string;
   /**
    * Where a version's dependencies are on this host (e.g. the dependency installer, installing them
    * here first when needed); undefined: the version's stored `deps_dir`, if any.
@@ -59,28 +52,32 @@ export interface FunctionJobsDeps {
 export class FunctionJobs {
   private readonly cache = new Map<string, { spec: FunctionSpec; at: number }>();
 
-  constructor(private readonly deps: FunctionJobsDeps) {}
+  private readonly logs: JobLogStore;
+
+  constructor(private readonly deps: FunctionJobsDeps) {
+    this.logs = new JobLogStore(deps.redis, deps.keys, deps.ttlSeconds);
+  }
 
   /**
    * Runs the job's function version with its event (`params`), with the job id as run id (so
    * {@link cancel} reaches it). The job's timeout_ms, when given, overrides the function's.
-   * `onProgress` gets the function's progress reports (issue 4).
+   * `onProgress` gets the function's progress reports.
    * @throws AppError FUNCTION_NOT_FOUND when the version is gone (deleted more than the retention ago);
    *   FunctionRunError from the pool (TIMEOUT, ALGORITHM_ERROR with details.reason, SERVICE_UNAVAILABLE).
    */
-  async run(data: AlgorithmJobData, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
-    const spec = await this.spec(data.function_id!, data.function_version ?? (await this.currentVersion(data.function_id!)));
+  async run(data: FunctionJob, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
+    const spec = await this.spec(data.function_id, data.function_version ?? (await this.currentVersion(data.function_id)));
     const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
     return this.deps.pool.run(run, data.params, { run_id: jobId, onProgress });
   }
 
   /**
-   * The function's current version: what a schedule's run (issue 4), whose job data names no
+   * The function's current version: what a schedule's run, whose job data names no
    * version, runs. Sets it on `data`, so the record's metadata shows it.
    * @throws AppError FUNCTION_NOT_FOUND when the function was deleted.
    */
-  async resolveVersion(data: AlgorithmJobData): Promise<void> {
-    data.function_version ??= await this.currentVersion(data.function_id!);
+  async resolveVersion(data: FunctionJob): Promise<void> {
+    data.function_version ??= await this.currentVersion(data.function_id);
   }
 
   private async currentVersion(functionId: string): Promise<number> {
@@ -101,12 +98,10 @@ export class FunctionJobs {
    * @param report the run's report (FunctionRunResult or FunctionRunError.report); undefined when the
    *   run never started (e.g. its version is gone): then only the failure is counted.
    */
-  async afterRun(jobId: string, data: AlgorithmJobData, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
-    const { redis, keys, ttlSeconds, functions, logger } = this.deps;
+  async afterRun(jobId: string, data: FunctionJob, report: FunctionRunReport | undefined, ok: boolean, attempt: number, elapsedMs: number): Promise<void> {
+    const { functions, logger, workerId } = this.deps;
     try {
       if (report && (report.logs.length > 0 || report.truncated)) {
-        const key = keys.jobLogs(jobId);
-        const pipeline = redis.pipeline();
         let logs = report.logs;
         let truncated = report.truncated;
         if (logs.length > MAX_STORED_LOG_LINES) {
@@ -114,15 +109,11 @@ export class FunctionJobs {
           logs = [...logs.slice(0, MAX_STORED_LOG_LINES - 1), { ...last, line: `[output truncated at ${MAX_STORED_LOG_LINES} lines]` }];
           truncated = true;
         }
-        for (let i = 0; i < logs.length; i += LOG_CHUNK) {
-          pipeline.rpush(key, ...logs.slice(i, i + LOG_CHUNK).map((l) => JSON.stringify({ ts: l.ts, stream: l.stream, line: l.line, attempt } satisfies JobLogLine)));
-        }
-        pipeline.expire(key, ttlSeconds);
-        if (truncated) pipeline.set(keys.jobLogsTruncated(jobId), '1', 'EX', ttlSeconds);
-        await pipeline.exec();
+        const lines = logs.map((l): JobLogLine => ({ ts: l.ts, stream: l.stream, line: l.line, attempt, ...(workerId ? { worker_id: workerId } : {}), job_id: jobId }));
+        await this.logs.append(jobId, lines, truncated);
       }
       await functions.recordRun(
-        data.function_id!,
+        data.function_id,
         { ok, duration_ms: report?.duration_ms ?? elapsedMs, cpu_ms: report?.cpu_ms ?? null, peak_rss_bytes: report?.peak_rss_bytes ?? null },
         new Date().toISOString().replace('Z', '+00:00'),
       );

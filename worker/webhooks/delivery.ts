@@ -3,33 +3,12 @@ import { request, type Dispatcher } from 'undici';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { WebhookJobData } from '../../shared/queue/job-data.js';
-import { isoNow, type JobStore } from '../../shared/queue/job-record.js';
+import { isoNow, type JobStore } from '../../shared/store/job-store.js';
 import { webhookMessageId, type WebhookSigner } from './signing.js';
 import { isWebhookRefused } from './webhook-agent.js';
 
-/** BullMQ backoff type name of webhook deliveries. */
-export const WEBHOOK_BACKOFF_TYPE = 'webhook-schedule';
-
-/**
- * BullMQ custom backoff: the delay before retry n (1-based) is `delaysMs[n - 1]`.
- * Seed 002: 3 retries at 1 s, 5 s and 15 s.
- */
-export function webhookBackoff(delaysMs: readonly number[]) {
-  return (attemptsMade: number, type?: string): number => {
-    if (type !== WEBHOOK_BACKOFF_TYPE) return 0;
-    return delaysMs[Math.min(attemptsMade, delaysMs.length) - 1] ?? 0;
-  };
-}
-
-/** Job options of a delivery: 1 attempt plus one retry per delay (seed 002: 4 attempts). */
-export function webhookJobOptions(delaysMs: readonly number[]) {
-  return {
-    attempts: delaysMs.length + 1,
-    backoff: { type: WEBHOOK_BACKOFF_TYPE },
-    removeOnComplete: true,
-    removeOnFail: { age: 86_400 },
-  };
-}
+// The queue's configuration lives in shared/queue/webhooks-queue.ts; re-exported for the worker's imports.
+export { WEBHOOK_BACKOFF_TYPE, webhookBackoff, webhookJobOptions } from '../../shared/queue/webhooks-queue.js';
 
 /** Options of one {@link postWebhook} attempt. */
 export interface PostWebhookOptions {

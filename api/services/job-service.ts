@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { publish } from '../../shared/store/channels.js';
+import { IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
+import type { ZodError } from 'zod';
+import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
+import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
+import { algorithmLabel, type Metrics } from '../../shared/metrics.js';
+import type { JobQueues } from '../../shared/queue/job-queues.js';
+import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
+import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
+import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { submitJob } from '../../shared/jobs/submit.js';
+import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
+import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
+import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
+import type { WebhooksQueue } from '../../shared/queue/webhooks-queue.js';
+import type { JobWaiter, WaitOutcome } from './job-waiter.js';
+
+export { DEFAULT_RETRY_INTERVAL_MS, bullJobOptions };
+
+export { IDEMPOTENCY_TTL_SECONDS };
+
+/** A job to submit: algorithm and params already shaped by the route's schema. */
+export interface Submission {
+  algorithm: string;
+  params: Record<string, unknown>;
+  webhook?: string;
+  requestId: string;
+  /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
+  paramsPath: readonly string[];
+  /** The job options (POST /jobs). */
+  options?: JobOptions;
+  /** `Idempotency-Key` header, and who sent it (keys are per caller). */
+  idempotency?: { key: string; caller: string; body: unknown };
+}
+
+/** Server maxima of job options (configuration). */
+export interface JobLimits {
+  /** JOB_TIMEOUT_MAX_MS: a larger timeout_ms is capped to it. */
+  timeoutMaxMs: number;
+  /** The smaller of JOB_DELAY_MAX_MS and RESULT_TTL_SECONDS (in ms). */
+  delayMaxMs: number;
+  /** JOB_MAX_RETRIES. */
+  maxRetries: number;
+}
+
+/** What the routes need. */
+export interface JobServiceDeps {
+  registry: AlgorithmRegistry;
+  store: JobStore;
+  queues: JobQueues;
+  /** The webhooks queue: a cancelled job's webhook is enqueued by the API. */
+  webhooks: WebhooksQueue;
+  /** Command connection: Idempotency-Keys and cancel messages. */
+  redis: Redis;
+  keys: Keys;
+  limits: JobLimits;
+  waiter: JobWaiter;
+  metrics: Metrics;
+  invokeTimeoutMs: number;
+  /** RESULT_TTL_SECONDS. */
+  ttlSeconds: number;
+  /**
+   * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
+   * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
+   */
+  allowPrivateWebhooks?: boolean;
+  /** Backpressure (MAX_QUEUE_DEPTH) of a pool's queue: `check` throws SERVICE_UNAVAILABLE when no job may be added. */
+  admission?: (pool: string) => { check(): Promise<void> };
+}
+
+/**
+ * The core of POST /jobs and POST /invoke: validate against the algorithm's schema, write the
+ * pending record, enqueue the BullMQ job under the same id, and (for /invoke) wait for it.
+ */
+export class JobService {
+  private readonly idempotency: IdempotencyStore;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.idempotency = new IdempotencyStore(deps.redis, deps.keys);
+  }
+
+  /**
+   * Validates a submission (nothing is written when it is invalid).
+   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms) or VALIDATION_ERROR (details.field).
+   */
+  validate(sub: Submission): unknown {
+    if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
+    const algorithm = this.deps.registry.get(sub.algorithm);
+    if (!algorithm) {
+      throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
+    }
+    const parsed = algorithm.params.safeParse(sub.params);
+    if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
+    if (sub.options) this.checkOptions(sub.options);
+    return parsed.data;
+  }
+
+  /**
+   * Applies the server's maxima to job options: timeout_ms is capped; a delay or retry
+   * count past its maximum is refused.
+   * @returns the options as the job will run with them.
+   * @throws AppError VALIDATION_ERROR (details.field) for delay_ms or max_retries over the maximum.
+   */
+  effectiveOptions(options: JobOptions = {}): JobOptions {
+    const out: JobOptions = { ...options };
+    if (out.timeout_ms !== undefined) out.timeout_ms = Math.min(out.timeout_ms, this.deps.limits.timeoutMaxMs);
+    if (out.pool === DEFAULT_POOL) delete out.pool;
+    if (out.max_retries) {
+      out.retry_backoff ??= 'fixed';
+      out.retry_interval_ms ??= DEFAULT_RETRY_INTERVAL_MS;
+    }
+    return out;
+  }
+
+  private checkOptions(options: JobOptions): void {
+    checkJobOptionLimits(options, this.deps.limits);
+    if (!options.max_retries && (options.retry_backoff !== undefined || options.retry_interval_ms !== undefined)) {
+      throw optionError(options.retry_backoff !== undefined ? 'retry_backoff' : 'retry_interval_ms', 'needs max_retries of at least 1', options.retry_backoff ?? options.retry_interval_ms);
+    }
+  }
+
+  /**
+   * POST /jobs: validates, then records and enqueues an async job. With an Idempotency-Key already
+   * seen (24 h, per caller): the same body returns the existing job (`existing`), another body is 409.
+   * @returns the job's id and creation time, and `existing` when it is a resubmission.
+   * @throws AppError as {@link validate}; CONFLICT for a reused Idempotency-Key with another body;
+   *   SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
+   */
+  async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
+    const params = this.validate(sub);
+    const jobId = newJobId();
+    let idemKey: string | undefined;
+    if (sub.idempotency) {
+      const { key, caller, body } = sub.idempotency;
+      idemKey = sha256(`${caller}\n${key}`);
+      const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
+      if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
+    }
+    try {
+      await this.admit(sub.options?.pool);
+      const job = await this.enqueue(sub, params, 'async', jobId);
+      this.deps.metrics.jobsCreatedTotal.inc({ algorithm: sub.algorithm });
+      return job;
+    } catch (err) {
+      // The key names no job: a retry of the request may claim it again.
+      if (idemKey) await this.idempotency.release(idemKey).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Claims an Idempotency-Key for a new job (SET NX, 24 h), or finds the job it already names.
+   * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
+   * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
+   */
+  /** Registers a named pool (bounded: MAX_POOLS) and applies its queue's backpressure. */
+  private async admit(pool: string = DEFAULT_POOL): Promise<void> {
+    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.admission?.(pool).check();
+  }
+
+  private async claimIdempotencyKey(idemKey: string, value: string, key: string): Promise<StoredJob | null> {
+    const bodyHash = value.slice(value.indexOf(' ') + 1);
+    const shownKey = key.slice(0, 255);
+    // The first request claims the key, then writes its record: a second one arriving meanwhile waits
+    // for that record (up to ~3 s); if the first fails, it drops the key and the next loop claims it.
+    for (let i = 0; i < 60; i++) {
+      if (await this.idempotency.claim(idemKey, value)) return null;
+      const current = await this.idempotency.get(idemKey);
+      if (current === null) continue;
+      const [jobId, hash] = current.split(' ') as [string, string];
+      if (hash !== bodyHash) {
+        throw idempotencyKeyReused(shownKey, jobId);
+      }
+      const job = await this.deps.store.get(jobId);
+      if (job) return job;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw idempotencyKeyInProgress(shownKey);
+  }
+
+  /**
+   * POST /invoke: validates, enqueues a sync job, and waits for it up to INVOKE_TIMEOUT_MS.
+   * @throws AppError as {@link validate}; SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
+   */
+  async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
+    const params = this.validate(sub);
+    await this.admit(sub.options?.pool);
+    const jobId = newJobId();
+    // Registered before the job exists, so its completion cannot be missed.
+    const wait = this.deps.waiter.register(jobId, this.deps.invokeTimeoutMs);
+    try {
+      await this.enqueue(sub, params, 'sync', jobId);
+    } catch (err) {
+      wait.cancel();
+      throw err;
+    }
+    return { job_id: jobId, outcome: await wait.promise };
+  }
+
+  /** GET /jobs/{job_id}. @throws AppError JOB_NOT_FOUND when unknown or expired. */
+  async get(jobId: string): Promise<StoredJob> {
+    const job = await this.deps.store.get(jobId);
+    if (!job) throw jobNotFound(jobId);
+    return job;
+  }
+
+  /** GET /jobs: one page of records matching every filter, newest first. */
+  list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
+    return this.deps.store.list(filter, page);
+  }
+
+  /**
+   * POST /jobs/{job_id}/cancel: the record becomes `cancelled` at once; a waiting or delayed
+   * job is removed from its queue; a running one is stopped by whichever worker holds it (every
+   * worker hears the cancel message; the one running the job kills its runner process). The webhook,
+   * if any, is sent with status `cancelled`.
+   * @returns the cancelled record.
+   * @throws AppError JOB_NOT_FOUND; CONFLICT (details.status) when the job had already ended.
+   */
+  async cancel(jobId: string): Promise<StoredJob> {
+    const job = await this.get(jobId);
+    const ended = (status: string) => jobAlreadyEnded(jobId, status);
+    if (TERMINAL_STATUSES.has(job.status)) throw ended(job.status);
+    const outcome = await this.deps.store.cancel(jobId, 'cancelled by request');
+    if (outcome.kind === 'ended') throw ended(outcome.status);
+    if (outcome.kind === 'gone') throw jobNotFound(jobId);
+    const queueJobId = job.queue_job_id ?? jobId;
+    // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
+    await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
+    await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
+    const cancelled = (await this.deps.store.get(jobId)) ?? job;
+    if (job.webhook) {
+      await this.deps.webhooks.enqueue(jobId, job.webhook.url, webhookPayloadOf({ ...cancelled, job_id: jobId, algorithm: job.algorithm, status: 'cancelled', result: null, metadata: null }));
+    }
+    const label = algorithmLabel(job);
+    if (label) this.deps.metrics.jobsCompletedTotal.inc({ algorithm: label, status: 'cancelled' });
+    else this.deps.metrics.functionInvocationsTotal.inc({ status: 'cancelled' });
+    return cancelled;
+  }
+
+  /** GET /jobs/{job_id}/attempts. @throws AppError JOB_NOT_FOUND. */
+  async attempts(jobId: string) {
+    await this.get(jobId);
+    return this.deps.store.attempts(jobId);
+  }
+
+  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
+    const { job_id, created_at } = await submitJob(
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId },
+      jobId,
+    );
+    return { job_id, created_at };
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted, so two bodies that differ only in key order hash alike. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+// moved: shim kept for the merge
+export { jobNotFound } from '../../shared/errors/index.js';

@@ -1,0 +1,60 @@
+import type { Queue } from 'bullmq';
+import { AppError } from '../../shared/errors.js';
+
+/** How long one count of the queue serves admission decisions. */
+export const QUEUE_DEPTH_CACHE_MS = 250;
+
+/** Seconds a caller refused because the queue is full is told to wait (Retry-After). */
+export const QUEUE_FULL_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Backpressure for POST /jobs and POST /invoke: refuses new jobs while more than MAX_QUEUE_DEPTH
+ * wait to run (waiting + delayed + prioritized; running jobs do not count).
+ *
+ * The count is taken at most once per {@link QUEUE_DEPTH_CACHE_MS} per API process (one
+ * in-flight count shared by concurrent requests), so the bound is soft: the queue may pass it by
+ * what all API processes accept within that time.
+ */
+export class QueueDepthGuard {
+  private depth = 0;
+  private countedAt = -Infinity;
+  private counting: Promise<void> | undefined;
+
+  /** @param maxDepth MAX_QUEUE_DEPTH; 0 turns the guard off. */
+  constructor(
+    private readonly queue: Pick<Queue, 'getJobCountByTypes'>,
+    private readonly maxDepth: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * Resolves when a job may be added.
+   * @throws AppError SERVICE_UNAVAILABLE (details.queue_depth, max_queue_depth, retry_after_seconds) when the queue is full.
+   *   When the count itself fails (Redis down) it lets the job through: enqueueing then answers 503 on its own.
+   */
+  async check(): Promise<void> {
+    if (this.maxDepth === 0) return;
+    if (this.now() - this.countedAt > QUEUE_DEPTH_CACHE_MS) {
+      this.counting ??= this.count().finally(() => {
+        this.counting = undefined;
+      });
+      await this.counting;
+    }
+    if (this.depth >= this.maxDepth) {
+      throw new AppError('SERVICE_UNAVAILABLE', `the job queue is full (${this.depth} jobs waiting, at most ${this.maxDepth}); retry later`, {
+        queue_depth: this.depth,
+        max_queue_depth: this.maxDepth,
+        retry_after_seconds: QUEUE_FULL_RETRY_AFTER_SECONDS,
+      });
+    }
+  }
+
+  private async count(): Promise<void> {
+    try {
+      this.depth = await this.queue.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+      this.countedAt = this.now();
+    } catch {
+      // Keep the last count; the next request tries again.
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Checks every submission goes through before anything is written (docs/api.md#job-options,
+ * docs/security.md#webhooks): the server's maxima of job options and the SSRF guard on webhook hosts.
+ */
+import { AppError } from '../errors.js';
+import { literalHostRefusal } from '../net/address-policy.js';
+import type { JobOptions } from '../schemas/job-record.js';
+
+/** Server maxima of job options (configuration). */
+export interface JobOptionLimits {
+  /** The smaller of JOB_DELAY_MAX_MS and RESULT_TTL_SECONDS (in ms). */
+  delayMaxMs: number;
+  /** JOB_MAX_RETRIES. */
+  maxRetries: number;
+}
+
+/** 400 VALIDATION_ERROR naming one field (details `{field, issues: [{field, message}], value}`). */
+export function optionError(field: string, message: string, value: unknown): AppError {
+  return new AppError('VALIDATION_ERROR', `${field} ${message}`, { field, issues: [{ field, message }], value });
+}
+
+/**
+ * Refuses a delay or a retry count past the server's maximum.
+ * @throws AppError VALIDATION_ERROR (details.field `delay_ms` or `max_retries`).
+ */
+export function checkJobOptionLimits(options: Pick<JobOptions, 'delay_ms' | 'max_retries'>, limits: JobOptionLimits): void {
+  const { delayMaxMs, maxRetries } = limits;
+  if (options.delay_ms !== undefined && options.delay_ms > delayMaxMs) throw optionError('delay_ms', `must be at most ${delayMaxMs} (JOB_DELAY_MAX_MS, and never past RESULT_TTL_SECONDS)`, options.delay_ms);
+  if (options.max_retries !== undefined && options.max_retries > maxRetries) throw optionError('max_retries', `must be at most ${maxRetries} (JOB_MAX_RETRIES)`, options.max_retries);
+}
+
+/**
+ * The SSRF guard at submission, without DNS (names are checked again on the address each delivery
+ * connects to): unless WEBHOOK_ALLOW_PRIVATE, a literal IP the guard refuses (loopback, private,
+ * link-local, metadata) or a cloud metadata name is refused.
+ * @throws AppError VALIDATION_ERROR (details.field `webhook`).
+ */
+export function checkWebhookHost(webhook: string): void {
+  const refusal = literalHostRefusal(new URL(webhook).hostname);
+  if (!refusal) return;
+  throw optionError('webhook', `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`, webhook);
+}

@@ -1,0 +1,19 @@
+/**
+ * The one webhook payload builder (docs/api.md#webhooks): the FunctionalScaffold API reference's
+ * `{job_id, status, algorithm, result, error, metadata, completed_at}`, from a finished record.
+ */
+import type { WebhookPayload } from '../queue/job-data.js';
+import type { StoredJob } from '../store/job-store.js';
+
+/** The payload of a finished (completed, failed or cancelled) job. */
+export function webhookPayloadOf(record: Pick<StoredJob, 'job_id' | 'algorithm' | 'result' | 'error' | 'metadata' | 'completed_at'> & { status: WebhookPayload['status'] }): WebhookPayload {
+  return {
+    job_id: record.job_id,
+    status: record.status,
+    algorithm: record.algorithm,
+    result: record.result,
+    error: record.error,
+    metadata: record.metadata,
+    completed_at: record.completed_at,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The job record's shapes (docs/api.md#job-records), as zod schemas; the types come from them.
+ * `GET /jobs/{job_id}` is the FunctionalScaffold API reference's record to the letter, plus
+ * `webhook` when the job has one, and the job options and fields below, each present only when it
+ * carries something. The store (shared/store/job-store.ts) keeps a {@link StoredJob}.
+ */
+import { z } from 'zod';
+
+/** Every status, for validation of listing filters: pending → running → completed | failed, plus `cancelled`. */
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const JobStatusSchema = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatusSchema>;
+
+/** Most a job's priority may be; 0 is the default and the lowest. */
+export const MAX_PRIORITY = 1000;
+
+/** How a failed attempt's retry waits: the same `retry_interval_ms` each time, or doubling from it. */
+export const RetryBackoffSchema = z.enum(['fixed', 'exponential']);
+export type RetryBackoff = z.infer<typeof RetryBackoffSchema>;
+
+/** Job options as a record keeps them; each shows on the record only when it was given. */
+export const JobOptionsSchema = z.object({
+  /** 0 (default) to 1000; higher runs first among waiting jobs. */
+  priority: z.number().int().min(0).max(MAX_PRIORITY).optional(),
+  /** Wait before the job may start, ms. */
+  delay_ms: z.number().int().min(0).optional(),
+  /** When a delayed job may start: created_at + delay_ms (ISO 8601). */
+  run_at: z.string().optional(),
+  /** Retries after a failed attempt (0 default: an algorithm failure is final). */
+  max_retries: z.number().int().min(0).optional(),
+  retry_backoff: RetryBackoffSchema.optional(),
+  /** First retry's wait, ms (then the same, or doubled each time when exponential). */
+  retry_interval_ms: z.number().int().min(0).optional(),
+  /** Longest one attempt may run, ms, after the server's cap (JOB_TIMEOUT_MAX_MS). */
+  timeout_ms: z.number().int().min(0).optional(),
+  /** The pool (worker `pool` label) that runs the job; shown when not `default`. */
+  pool: z.string().optional(),
+});
+export type JobOptions = z.infer<typeof JobOptionsSchema>;
+
+/** Progress an algorithm or function reported. */
+export const JobProgressSchema = z.object({
+  /** 0 to 100. */
+  percent: z.number().min(0).max(100),
+  message: z.string().nullable(),
+  updated_at: z.string(),
+});
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+/**
+ * One attempt of a job (the hetuflow scheduler API reference's task instance): which worker ran it,
+ * when, and how it ended. `lost`: the worker stopped heartbeating the job (killed, or its lock
+ * expired) and the job ran again.
+ */
+export const AttemptRecordSchema = z.object({
+  attempt: z.number().int(),
+  worker_id: z.string(),
+  status: z.enum(['running', 'completed', 'failed', 'timeout', 'cancelled', 'lost']),
+  started_at: z.string(),
+  finished_at: z.string().nullable(),
+  /** Wall time of the attempt, ms; null while running. */
+  duration_ms: z.number().nullable(),
+  error: z.string().nullable(),
+  error_code: z.string().nullable(),
+  /** The runner process's exit code when it exited (a crash); else null. */
+  exit_code: z.number().int().nullable(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
+
+/** The record's `metadata`: which algorithm ran and how long, in seconds (`0.001`). */
+export const JobMetadataSchema = z.object({
+  algorithm: z.string(),
+  version: z.string(),
+  /** Run time of the algorithm in seconds. */
+  elapsed_time: z.number(),
+});
+export type JobMetadata = z.infer<typeof JobMetadataSchema>;
+
+/** The outcome of a job's webhook delivery (ours; shown only when a webhook was given). */
+export const WebhookOutcomeSchema = z.object({
+  url: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  /** Attempts made so far (1 + retries). */
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  /** ISO 8601 time of the successful attempt. */
+  delivered_at: z.string().nullable(),
+});
+export type WebhookOutcome = z.infer<typeof WebhookOutcomeSchema>;
+
+/** `GET /jobs/{job_id}`: see the module comment. */
+export const JobRecordSchema = JobOptionsSchema.extend({
+  job_id: z.string(),
+  status: JobStatusSchema,
+  algorithm: z.string(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  result: z.unknown(),
+  error: z.string().nullable(),
+  metadata: JobMetadataSchema.nullable(),
+  webhook: WebhookOutcomeSchema.optional(),
+  /** Attempts started so far (shown when the job may retry or ran more than once). */
+  attempts: z.number().int().optional(),
+  progress: JobProgressSchema.optional(),
+  schedule_id: z.string().optional(),
+  function_id: z.string().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecordSchema>;
+
+/** A record plus what the service keeps for itself: the error's code (to answer /invoke) and the params. */
+export const StoredJobSchema = JobRecordSchema.extend({
+  /** The failure's code (AppError code), carried from the worker to the API as a field. */
+  error_code: z.string().nullable(),
+  params: z.unknown(),
+  /** The BullMQ job id when it is not the record's (a schedule's run: `repeat:<scheduler>:<ms>`). */
+  queue_job_id: z.string().optional(),
+});
+export type StoredJob = z.infer<typeof StoredJobSchema>;
+
+/** A new job's record, as JobStore.create writes it. */
+export const NewJobSchema = JobOptionsSchema.extend({
+  job_id: z.string(),
+  algorithm: z.string(),
+  params: z.unknown(),
+  created_at: z.string(),
+  webhook: z.string().optional(),
+  schedule_id: z.string().optional(),
+  function_id: z.string().optional(),
+  queue_job_id: z.string().optional(),
+});
+export type NewJob = z.infer<typeof NewJobSchema>;

@@ -1,0 +1,399 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { redactText } from '../logger.js';
+import {
+  JOB_STATUSES,
+  MAX_PRIORITY,
+  type AttemptRecord,
+  type JobMetadata,
+  type JobOptions,
+  type JobProgress,
+  type JobRecord,
+  type JobStatus,
+  type NewJob,
+  type RetryBackoff,
+  type StoredJob,
+  type WebhookOutcome,
+} from '../schemas/job-record.js';
+import type { Keys } from './keys.js';
+import { AttemptStore } from './attempt-store.js';
+import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+
+export {
+  JOB_STATUSES,
+  MAX_PRIORITY,
+  type AttemptRecord,
+  type JobMetadata,
+  type JobOptions,
+  type JobProgress,
+  type JobRecord,
+  type JobStatus,
+  type NewJob,
+  type RetryBackoff,
+  type StoredJob,
+  type WebhookOutcome,
+};
+
+/** Statuses after which a record no longer changes (but for its webhook outcome). */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Filters of {@link JobStore.list} (the container management API reference paging); times in ms since the epoch, inclusive. */
+export interface JobListFilter {
+  status?: JobStatus;
+  algorithm?: string;
+  function_id?: string;
+  schedule_id?: string;
+  created_after?: number;
+  created_before?: number;
+}
+
+/**
+ * A new 12-lowercase-hex job id (the FunctionalScaffold API reference: `a1b2c3d4e5f6`), 48 random bits. Ids of digits only
+ * (0.4% of draws) are drawn again: BullMQ refuses custom ids that look like integers.
+ */
+export function newJobId(): string {
+  for (;;) {
+    const id = randomBytes(6).toString('hex');
+    if (!/^\d+$/.test(id)) return id;
+  }
+}
+
+/** The FunctionalScaffold API reference's timestamp form, `2026-02-02T10:00:00.123+00:00`. */
+export function isoNow(date = new Date()): string {
+  return date.toISOString().replace('Z', '+00:00');
+}
+
+const JOB_ID_PATTERN = /^[0-9a-f]{12}$/;
+
+/** True when `id` has the form of a job id. */
+export function isJobId(id: string): boolean {
+  return JOB_ID_PATTERN.test(id);
+}
+
+/**
+ * The record id of a BullMQ job: its own id when that is a job id, else (a schedule's run, whose
+ * BullMQ id is `repeat:<scheduler>:<ms>`) 12 hex characters of its SHA-256, so every run gets a
+ * stable id of the usual form.
+ */
+export function recordIdOf(queueJobId: string): string {
+  if (isJobId(queueJobId)) return queueJobId;
+  const hex = createHash('sha256').update(queueJobId).digest('hex');
+  // An all-digit id is possible (0.4 %): take a later window, as newJobId draws again.
+  for (let i = 0; i + 12 <= hex.length; i++) if (!/^\d+$/.test(hex.slice(i, i + 12))) return hex.slice(i, i + 12);
+  return `f${hex.slice(1, 12)}`;
+}
+
+/** What a job event carries: the job's id, then (after one space) the record as JSON, or `gone`. */
+export type JobEvent = { job_id: string; record: StoredJob | null };
+
+/**
+ * Encodes an event as `<job_id> <json>` so a listener can skip jobs it does not wait for without
+ * parsing. Terminal events carry the whole record; others (running, progress, a retry's wait) carry
+ * `{job_id, status}` only: listeners that need more re-read the record.
+ */
+export function encodeJobEvent(jobId: string, record: Pick<StoredJob, 'job_id' | 'status'> | null): string {
+  return `${jobId} ${record ? JSON.stringify(record) : 'gone'}`;
+}
+
+/** The job id of an encoded event. */
+export function jobIdOfEvent(message: string): string {
+  const space = message.indexOf(' ');
+  return space < 0 ? message : message.slice(0, space);
+}
+
+/** Decodes {@link encodeJobEvent}. */
+export function decodeJobEvent(message: string): JobEvent {
+  const space = message.indexOf(' ');
+  const body = message.slice(space + 1);
+  return { job_id: message.slice(0, space), record: body === 'gone' ? null : (JSON.parse(body) as StoredJob) };
+}
+
+/** How an update of a live record went: written, record gone, or the job had already ended (with that status). */
+export type UpdateOutcome = { kind: 'updated' } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
+
+function toOutcome(n: number | string): UpdateOutcome {
+  if (typeof n === 'string') return { kind: 'ended', status: n as JobStatus };
+  return n === 0 ? { kind: 'gone' } : { kind: 'updated' };
+}
+
+/** The end of one attempt, for {@link JobStore.finish} and {@link JobStore.retryLater}. */
+export interface AttemptEnd {
+  /** From {@link JobStore.startAttempt}; 0 when the attempt was not started on the record (a run shorter than the running mark): the next number is taken as it ends. */
+  attempt: number;
+  worker_id: string;
+  status: AttemptRecord['status'];
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  error: string | null;
+  error_code: string | null;
+  exit_code: number | null;
+}
+
+/**
+ * Job records in Redis hashes with a true TTL (EXPIRE, refreshed on each change; DESIGN.md:
+ * RESULT_TTL_SECONDS), their attempts and listing indexes (sorted sets by created time,
+ * pruned past the TTL, so they expire with the records). Our own store rather than BullMQ's job
+ * hash, because BullMQ removes finished jobs only when a later one completes (removeOnComplete),
+ * which is no TTL, and keeps no attempts history or indexes by algorithm.
+ */
+export class JobStore {
+  private readonly redis: ScriptedRedis;
+  private readonly attemptStore: AttemptStore;
+
+  /**
+   * @param redis a connection for commands (not a subscriber).
+   * @param ttlSeconds RESULT_TTL_SECONDS.
+   */
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly ttlSeconds: number,
+  ) {
+    this.redis = withScripts(redis);
+    this.attemptStore = new AttemptStore(redis, keys, ttlSeconds);
+  }
+
+  /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
+  async create(job: NewJob): Promise<boolean> {
+    const key = this.keys.job(job.job_id);
+    const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
+    const fields: Record<string, string> = {
+      job_id: job.job_id,
+      status: 'pending',
+      algorithm: job.algorithm,
+      created_at: job.created_at,
+      created_ms: String(createdMs),
+      params: JSON.stringify(job.params),
+    };
+    if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
+    for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
+    for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (job[name]) fields[name] = job[name];
+    const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
+    if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
+    if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
+    // A delayed job's record must outlive its wait: its TTL counts from when it may run.
+    const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
+    const pending = this.keys.jobIndex('status:pending');
+    return 1 === (await runScript<number>(this.redis, 'job-create', 2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()));
+  }
+
+  /** Deletes a record and its index entries (used when its enqueue failed). */
+  async remove(jobId: string, algorithm?: string): Promise<void> {
+    const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(this.keys.jobIndex('all'), jobId).zrem(this.keys.jobIndex('status:pending'), jobId);
+    if (algorithm) pipeline.zrem(this.keys.jobIndex(`algorithm:${algorithm}`), jobId);
+    await pipeline.exec();
+  }
+
+  /**
+   * Starts an attempt: counts it and writes its entry as running; with `markRunning`, also sets the
+   * record's status to running (published for live events).
+   * @returns the attempt number, or the outcome when the record is gone or the job already ended.
+   */
+  async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean): Promise<number | UpdateOutcome> {
+    const entry: Omit<AttemptRecord, 'attempt'> = { worker_id: attempt.worker_id, status: 'running', started_at: attempt.started_at, finished_at: null, duration_ms: null, error: null, error_code: null, exit_code: null };
+    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes, this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry));
+    return typeof n === 'number' && n > 0 ? n : toOutcome(n);
+  }
+
+  /** Marks a job running (its attempt already started). @returns the outcome (ended: cancelled meanwhile). */
+  async markRunning(jobId: string, startedAt: string): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'running', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['status', 'running', 'started_at', startedAt]);
+  }
+
+  /**
+   * Writes a terminal state, the attempt's end, and publishes the record on the job events channel,
+   * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
+   * record is gone, publishes `gone` so no waiter hangs.
+   */
+  async finish(record: StoredJob, attempt?: AttemptEnd): Promise<UpdateOutcome> {
+    const fields = [
+      'status', record.status,
+      'started_at', record.started_at ?? '',
+      'completed_at', record.completed_at ?? '',
+      'result', JSON.stringify(record.result ?? null),
+      'error', record.error ?? '',
+      'error_code', record.error_code ?? '',
+      'metadata', JSON.stringify(record.metadata),
+    ];
+    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields);
+    if (outcome.kind === 'gone') await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
+    return outcome;
+  }
+
+  /**
+   * An attempt failed and the job will run again after its backoff: the record goes back to pending,
+   * and lives at least `waitMs` longer than usual, so a long backoff does not outlast it.
+   */
+  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000));
+  }
+
+  /**
+   * Writes an attempt's end on its own, whether or not the record has ended: for a run
+   * stopped by a cancel, whose record already shows `cancelled`.
+   */
+  async endAttempt(jobId: string, attempt: AttemptEnd): Promise<void> {
+    if (attempt.attempt <= 0) return; // never started on the record: nothing to end
+    await this.attemptStore.write(jobId, attempt);
+  }
+
+  /** Records progress, published for live events. Ignored once the job ended. */
+  async setProgress(jobId: string, progress: JobProgress): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, '', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['progress', JSON.stringify(progress)]);
+  }
+
+  /**
+   * Cancels a job that has not ended: status `cancelled`, completed_at now, error set.
+   * @returns the outcome: `ended` with the status when it had already ended.
+   */
+  async cancel(jobId: string, reason: string): Promise<UpdateOutcome> {
+    const now = isoNow();
+    const fields = ['status', 'cancelled', 'completed_at', now, 'error', reason, 'error_code', 'CANCELLED', 'result', 'null', 'metadata', 'null'];
+    const outcome = await this.updateLive(jobId, 'cancelled', null, '', fields);
+    if (outcome.kind === 'updated') {
+      const job = await this.get(jobId);
+      if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
+    }
+    return outcome;
+  }
+
+  /**
+   * Marks a job failed (INTERNAL_ERROR) unless its record already ended or is gone: for jobs BullMQ
+   * failed without our processor finishing them.
+   * @returns true when the record changed.
+   */
+  async failIfUnfinished(jobId: string, error: string): Promise<boolean> {
+    const job = await this.get(jobId);
+    if (!job || TERMINAL_STATUSES.has(job.status)) return false;
+    const outcome = await this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null });
+    return outcome.kind === 'updated';
+  }
+
+  /** Records a webhook outcome on the job. @returns false when the record is gone. */
+  async setWebhookOutcome(jobId: string, outcome: Omit<WebhookOutcome, 'url'>): Promise<boolean> {
+    const fields = [
+      'webhook_status', outcome.status,
+      'webhook_attempts', String(outcome.attempts),
+      'webhook_last_error', outcome.last_error ?? '',
+      'webhook_delivered_at', outcome.delivered_at ?? '',
+    ];
+    // Not updateLive: the record has ended by the time its webhook is delivered.
+    return (await runScript<number>(this.redis, 'hash-update-if-exists', this.keys.job(jobId), this.ttlSeconds, ...fields)) === 1;
+  }
+
+  /** The stored job, or null when unknown or expired. */
+  async get(jobId: string): Promise<StoredJob | null> {
+    const h = await this.redis.hgetall(this.keys.job(jobId));
+    return h.job_id ? fromHash(h) : null;
+  }
+
+  /**
+   * A job's attempts, oldest first. A `running` attempt followed by a later one is shown
+   * `lost`: its worker died or lost the job's lock, and the job ran again.
+   */
+  async attempts(jobId: string): Promise<AttemptRecord[]> {
+    return this.attemptStore.list(jobId);
+  }
+
+  /**
+   * Jobs matching every filter, newest first, from the indexes (no keyspace scan).
+   * @returns one page of records and the total number matching.
+   */
+  async list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
+    const indexes: string[] = [];
+    if (filter.status) indexes.push(this.keys.jobIndex(`status:${filter.status}`));
+    if (filter.algorithm) indexes.push(this.keys.jobIndex(`algorithm:${filter.algorithm}`));
+    if (filter.function_id) indexes.push(this.keys.jobIndex(`function:${filter.function_id}`));
+    if (filter.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${filter.schedule_id}`));
+    if (indexes.length === 0) indexes.push(this.keys.jobIndex('all'));
+    const scratch = this.keys.jobIndex(`scratch:${newJobId()}`);
+    const cutoff = Date.now() - this.ttlSeconds * 1000;
+    const min = Math.max(filter.created_after ?? -Infinity, cutoff);
+    const max = filter.created_before ?? '+inf';
+    const [total, ...ids] = await runScript<[number, ...string[]]>(this.redis, 'job-list', indexes.length + 1, ...indexes, scratch, min, max, page.offset, page.limit, cutoff);
+    if (ids.length === 0) return { jobs: [], total: Number(total) };
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.job(id));
+    const results = (await pipeline.exec()) ?? [];
+    const jobs = results.map(([, h]) => h as Record<string, string>).filter((h) => h?.job_id).map(fromHash);
+    return { jobs, total: Number(total) };
+  }
+
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0): Promise<UpdateOutcome> {
+    const channel = message ? this.keys.jobEvents : '';
+    const n = await runScript<number | string>(
+      this.redis, 'job-update-live',
+      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes,
+      this.ttlSeconds + extraTtlSeconds, channel, message, jobId, status,
+      attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
+      ...fields,
+    );
+    return toOutcome(n);
+  }
+}
+
+/** Option fields kept on the record as strings (numbers parsed back by {@link fromHash}). */
+const OPTION_FIELDS = ['priority', 'delay_ms', 'run_at', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'pool'] as const;
+const NUMERIC_OPTIONS = new Set(['priority', 'delay_ms', 'max_retries', 'retry_interval_ms', 'timeout_ms']);
+
+const parseJson = (s: string | undefined): unknown => (s ? JSON.parse(s) : null);
+const orNull = (s: string | undefined): string | null => (s ? s : null);
+
+/** A stored hash as a StoredJob. */
+function fromHash(h: Record<string, string>): StoredJob {
+  const record: StoredJob = {
+    job_id: h.job_id!,
+    status: h.status as JobStatus,
+    algorithm: h.algorithm!,
+    created_at: h.created_at!,
+    started_at: orNull(h.started_at),
+    completed_at: orNull(h.completed_at),
+    result: parseJson(h.result),
+    error: orNull(h.error),
+    metadata: parseJson(h.metadata) as JobMetadata | null,
+    error_code: orNull(h.error_code),
+    params: parseJson(h.params),
+  };
+  if (h.webhook_url) {
+    record.webhook = {
+      url: h.webhook_url,
+      status: (h.webhook_status ?? 'pending') as WebhookOutcome['status'],
+      attempts: Number(h.webhook_attempts ?? 0),
+      last_error: orNull(h.webhook_last_error),
+      delivered_at: orNull(h.webhook_delivered_at),
+    };
+  }
+  const extra = record as unknown as Record<string, unknown>;
+  for (const name of OPTION_FIELDS) if (h[name] !== undefined && h[name] !== '') extra[name] = NUMERIC_OPTIONS.has(name) ? Number(h[name]) : h[name];
+  if (h.attempts) record.attempts = Number(h.attempts);
+  if (h.progress) record.progress = JSON.parse(h.progress) as JobProgress;
+  for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (h[name]) record[name] = h[name];
+  return record;
+}
+
+/**
+ * The public view of a stored job: the FunctionalScaffold API reference's fields in its order, then, only when they
+ * carry something, `webhook` and options, attempts, progress and origin.
+ */
+export function toPublicRecord(job: StoredJob): JobRecord {
+  const out: JobRecord = {
+    job_id: job.job_id,
+    status: job.status,
+    algorithm: job.algorithm,
+    created_at: job.created_at,
+    started_at: job.started_at,
+    completed_at: job.completed_at,
+    result: job.result ?? null,
+    error: job.error,
+    metadata: job.metadata,
+  };
+  // Any read-scoped caller may read the record: credentials in the webhook URL (user:pass@, ?token=) are masked.
+  if (job.webhook) out.webhook = { ...job.webhook, url: redactText(job.webhook.url) };
+  for (const name of OPTION_FIELDS) if (job[name] !== undefined) (out as unknown as Record<string, unknown>)[name] = job[name];
+  if (job.attempts !== undefined && (job.attempts > 1 || job.max_retries !== undefined)) out.attempts = job.attempts;
+  if (job.progress) out.progress = job.progress;
+  if (job.schedule_id) out.schedule_id = job.schedule_id;
+  if (job.function_id) out.function_id = job.function_id;
+  return out;
+}

@@ -1,0 +1,44 @@
+-- Helpers of the job record scripts. Status indexes arrive in KEYS (in the order of
+-- INDEXED_STATUSES, shared/store/keys.ts); status_keys() maps each status to its key.
+local STATUSES = { 'pending', 'running', 'completed', 'failed', 'cancelled' }
+-- status -> index key, from KEYS[first .. first + 4].
+local function status_keys(first)
+  local t = {}
+  for i, s in ipairs(STATUSES) do t[s] = KEYS[first + i - 1] end
+  return t
+end
+-- About one write in eight prunes an index (ids ending in 0 or 8): every index stays bounded at a fraction of the cost.
+local function maintain(id)
+  return string.byte(id, -1) % 8 == 0
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Moves a record's id from the old status index to the new one and refreshes the target's TTL.
+local function move_status(index, id, old, new_status, score, ttl)
+  if old and old ~= new_status and index[old] then redis.call('ZREM', index[old], id) end
+  if new_status ~= '' then
+    local key = index[new_status]
+    redis.call('ZADD', key, score, id)
+    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms() - ttl * 1000)) end
+    redis.call('EXPIRE', key, ttl + 3600)
+  end
+end
+local terminal = { completed = true, failed = true, cancelled = true }
+-- The record's status and created ms; nil, with what the script returns, when it is gone (0) or ended (its status).
+local function live(rec)
+  local cur = redis.call('HMGET', rec, 'status', 'created_ms')
+  if not cur[1] then return nil, 0 end
+  if terminal[cur[1]] then return nil, cur[1] end
+  return cur[1], tonumber(cur[2] or '0')
+end
+-- Counts a new attempt on the record and writes its entry (JSON without its number). Returns the number.
+local function new_attempt(rec, attempts, json, ttl)
+  local n = redis.call('HINCRBY', rec, 'attempts', 1)
+  local attempt = cjson.decode(json)
+  attempt['attempt'] = n
+  redis.call('HSET', attempts, tostring(n), cjson.encode(attempt))
+  redis.call('EXPIRE', attempts, ttl)
+  return n
+end

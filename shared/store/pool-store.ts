@@ -1,0 +1,32 @@
+/** The set of pools jobs were ever submitted to (`keys.pools`), so any API process knows every jobs queue. */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/** Known pools. */
+export class PoolStore {
+  /** @param redis a command connection (not a subscriber). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Whether `pool` is known. */
+  async has(pool: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.pools, pool)) === 1;
+  }
+
+  /** How many pools are known. */
+  count(): Promise<number> {
+    return this.redis.scard(this.keys.pools);
+  }
+
+  /** Records `pool`. */
+  async add(pool: string): Promise<void> {
+    await this.redis.sadd(this.keys.pools, pool);
+  }
+
+  /** Every known pool, unordered. */
+  all(): Promise<string[]> {
+    return this.redis.smembers(this.keys.pools);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Schedules in Redis (docs/api.md#schedules): configuration, so hashes without TTL
+ * (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
+ * (`keys.scheduleNames`, which keeps names unique across API processes). Every write that must be
+ * atomic (name claims, versioned replaces, deletes) is one script (lua/schedule-*.lua).
+ */
+import type { Redis } from 'ioredis';
+import type { RetryBackoff } from '../schemas/job-record.js';
+import type { Keys } from './keys.js';
+import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+
+/** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
+export const DEFAULT_TIMEZONE = 'UTC';
+
+/**
+ * A schedule as stored: `cron` xor `every_ms` (the other null), the webhook unmasked, and a write
+ * counter. `T` is the target's shape (validated by the API's schema; stored as JSON).
+ */
+export interface StoredSchedule<T = unknown> {
+  /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
+  schedule_id: string;
+  /** Unique among schedules. */
+  name: string;
+  cron: string | null;
+  /** Interval, ms. */
+  every_ms: number | null;
+  /** IANA zone `cron` is read in; default UTC. */
+  timezone: string;
+  target: T;
+  enabled: boolean;
+  webhook?: string;
+  max_retries?: number;
+  retry_backoff?: RetryBackoff;
+  /** ms. */
+  retry_interval_ms?: number;
+  /** ms, as asked (each run is capped at JOB_TIMEOUT_MAX_MS). */
+  timeout_ms?: number;
+  /** 0 to 1000, higher first. */
+  priority?: number;
+  /** ISO 8601 with `+00:00`, as job records. */
+  created_at: string;
+  updated_at: string;
+  /** Incremented by every write; a write based on an older version is refused and tried again. */
+  version: number;
+}
+
+/** Optional fields, stored only when set: the webhook and the job options of each run. */
+export const SCHEDULE_OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority'] as const;
+const NUMERIC_OPTION_KEYS = new Set<string>(['max_retries', 'retry_interval_ms', 'timeout_ms', 'priority']);
+
+/** How {@link ScheduleStore.replace} went: written, gone, another writer came first (`stale`), or the name is another schedule's. */
+export type ScheduleReplaceOutcome = { kind: 'ok' } | { kind: 'gone' } | { kind: 'stale' } | { kind: 'name_taken'; holder: string };
+
+/** Schedule records, their index and unique names. */
+export class ScheduleStore<T = unknown> {
+  private readonly redis: ScriptedRedis;
+
+  /** @param redis a command connection (not a subscriber). */
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /** Writes a new schedule unless its name is taken. @returns null when created, else the id of the schedule holding the name. */
+  async create(s: StoredSchedule<T>, createdMs: number): Promise<string | null> {
+    const { keys } = this;
+    const holder = await runScript<string>(this.redis, 'schedule-create', keys.scheduleNames, keys.schedule(s.schedule_id), keys.schedules, s.name, s.schedule_id, createdMs, ...toFields(s));
+    return holder ? holder : null;
+  }
+
+  /** Replaces a schedule's fields when it is still at `expectedVersion`, moving its name when it changed. */
+  async replace(s: StoredSchedule<T>, expectedVersion: number): Promise<ScheduleReplaceOutcome> {
+    const { keys } = this;
+    const [outcome, holder] = await runScript<[string, string?]>(this.redis, 'schedule-update', keys.scheduleNames, keys.schedule(s.schedule_id), s.schedule_id, s.name, String(expectedVersion), ...toFields(s));
+    if (outcome === 'name') return { kind: 'name_taken', holder: holder ?? '' };
+    return { kind: outcome as 'ok' | 'gone' | 'stale' };
+  }
+
+  /** Deletes a schedule, its index entry and its name. @returns false when it was gone. */
+  async delete(scheduleId: string): Promise<boolean> {
+    const { keys } = this;
+    return (await runScript<number>(this.redis, 'schedule-delete', keys.scheduleNames, keys.schedule(scheduleId), keys.schedules, scheduleId)) === 1;
+  }
+
+  /** The stored schedule, or null when unknown. */
+  async get(scheduleId: string): Promise<StoredSchedule<T> | null> {
+    const h = await this.redis.hgetall(this.keys.schedule(scheduleId));
+    return h.schedule_id ? fromHash<T>(h) : null;
+  }
+
+  /** The stored write counter of a schedule, or null when it is gone. */
+  async version(scheduleId: string): Promise<number | null> {
+    const v = await this.redis.hget(this.keys.schedule(scheduleId), 'version');
+    return v === null ? null : Number(v);
+  }
+
+  /** Schedules newest first. @returns one page and the total. */
+  async list(page: { limit: number; offset: number }): Promise<{ schedules: StoredSchedule<T>[]; total: number }> {
+    const { keys } = this;
+    const [total, ids] = await Promise.all([this.redis.zcard(keys.schedules), this.redis.zrevrange(keys.schedules, page.offset, page.offset + page.limit - 1)]);
+    if (ids.length === 0) return { schedules: [], total };
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(keys.schedule(id));
+    const hashes = ((await pipeline.exec()) ?? []).map(([err, h]) => {
+      if (err) throw err;
+      return h as Record<string, string>;
+    });
+    return { schedules: hashes.filter((h) => h?.schedule_id).map((h) => fromHash<T>(h)), total };
+  }
+}
+
+/** A schedule as Redis hash fields (optional fields absent when unset). */
+function toFields(s: StoredSchedule<unknown>): string[] {
+  const fields: Record<string, string> = {
+    schedule_id: s.schedule_id,
+    name: s.name,
+    cron: s.cron ?? '',
+    every_ms: s.every_ms === null ? '' : String(s.every_ms),
+    timezone: s.timezone,
+    target: JSON.stringify(s.target),
+    enabled: s.enabled ? '1' : '0',
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    version: String(s.version),
+  };
+  for (const key of SCHEDULE_OPTION_KEYS) if (s[key] !== undefined) fields[key] = String(s[key]);
+  return Object.entries(fields).flat();
+}
+
+/** A stored hash as a schedule. */
+function fromHash<T>(h: Record<string, string>): StoredSchedule<T> {
+  const s: StoredSchedule<T> = {
+    schedule_id: h.schedule_id!,
+    name: h.name!,
+    cron: h.cron ? h.cron : null,
+    every_ms: h.every_ms ? Number(h.every_ms) : null,
+    timezone: h.timezone || DEFAULT_TIMEZONE,
+    target: JSON.parse(h.target ?? '{}') as T,
+    enabled: h.enabled === '1',
+    created_at: h.created_at!,
+    updated_at: h.updated_at!,
+    version: Number(h.version ?? 0),
+  };
+  const extra = s as unknown as Record<string, unknown>;
+  for (const key of SCHEDULE_OPTION_KEYS) if (h[key] !== undefined && h[key] !== '') extra[key] = NUMERIC_OPTION_KEYS.has(key) ? Number(h[key]) : h[key];
+  return s;
+}

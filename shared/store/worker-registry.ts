@@ -1,0 +1,146 @@
+import type { Redis } from 'ioredis';
+import type { Labels } from '../schemas/labels.js';
+import type { Keys } from './keys.js';
+
+/**
+ * What a worker last said about itself: `running`, `draining` (SIGTERM received, finishing its
+ * active jobs) or `stopped` (its last heartbeat, written on a graceful shutdown).
+ */
+export type WorkerState = 'running' | 'draining' | 'stopped';
+
+/** The hetuflow scheduler API reference's agent status: `online` while heartbeats arrive, `offline` once they stop or the worker stopped. */
+export type WorkerStatus = 'online' | 'offline';
+
+/** Resource figures of one worker, with the container management API reference's names (`/metrics/resources`). */
+export interface WorkerResources {
+  /** CPU used by the worker process over the last heartbeat interval, in percent of one core (may pass 100). */
+  cpu_usage: number;
+  /** Resident set size of the worker process, bytes. */
+  memory_usage: number;
+  /** Summed resident set size of its runner children (from /proc/<pid>/status VmRSS), bytes; null where /proc is not available. */
+  runners_memory_usage: number | null;
+}
+
+/** One worker's registry entry as the worker writes it (JSON under `keys.worker(id)`). */
+export interface StoredWorker {
+  /** `<hostname>:<pid>`, the BullMQ worker name. */
+  id: string;
+  host: string;
+  pid: number;
+  state: WorkerState;
+  labels: Labels;
+  /** WORKER_CONCURRENCY. */
+  concurrency: number;
+  /** Warm runner children (RUNNER_POOL_SIZE). */
+  runners: number;
+  /** Ids of the jobs this worker runs now. */
+  active_jobs: string[];
+  /** Jobs this worker finished since it started: completed, and failed (the algorithm failed or timed out). */
+  jobs_processed: { completed: number; failed: number };
+  resources: WorkerResources;
+  /** ISO 8601 with `+00:00`, like job records. */
+  started_at: string;
+  last_heartbeat: string;
+  /** WORKER_HEARTBEAT_MS of this worker. */
+  heartbeat_interval_ms: number;
+  /** The worker's own offline bound (WORKER_OFFLINE_AFTER_MS), so every API process judges it alike. */
+  offline_after_ms: number;
+}
+
+/** A worker as `GET /workers` shows it: the stored entry with its status judged at read time. */
+export interface PublicWorker extends StoredWorker {
+  status: WorkerStatus;
+}
+
+/** Filters and paging of {@link WorkerRegistry.list}. */
+export interface WorkerQuery {
+  status?: WorkerStatus;
+  /** Every pair must match. */
+  labels?: Labels;
+  limit: number;
+  offset: number;
+}
+
+/** One page of workers, newest heartbeat first. */
+export interface WorkerPage {
+  total: number;
+  limit: number;
+  offset: number;
+  items: PublicWorker[];
+}
+
+/** Longest worker id looked up (hostnames are at most 253 characters, plus `:<pid>`). */
+const MAX_WORKER_ID_LENGTH = 300;
+
+/**
+ * The registry of worker processes in Redis (the hetuflow scheduler API reference's agents), shared by the worker (which writes
+ * its heartbeat) and the API (which reads). Each worker is a JSON string under `keys.worker(id)` that
+ * expires `forgetAfterMs` after its last heartbeat, indexed in the sorted set `keys.workers` by last
+ * heartbeat (ms). Index entries older than `forgetAfterMs`, or whose entry expired, are removed when
+ * the index is read.
+ */
+export class WorkerRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    /** WORKER_FORGET_AFTER_MS: entry TTL (writer) and index cutoff (reader). */
+    private readonly forgetAfterMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Writes `worker`'s entry and indexes it by `heartbeatMs`. Rejects when Redis is unreachable. */
+  async heartbeat(worker: StoredWorker, heartbeatMs = this.now()): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.keys.worker(worker.id), JSON.stringify(worker), 'PX', this.forgetAfterMs)
+      .zadd(this.keys.workers, heartbeatMs, worker.id)
+      .exec();
+  }
+
+  /** One worker by id, or undefined when unknown or aged out. */
+  async get(id: string): Promise<PublicWorker | undefined> {
+    if (id.length === 0 || id.length > MAX_WORKER_ID_LENGTH) return undefined;
+    const raw = await this.redis.get(this.keys.worker(id));
+    const worker = raw ? this.toPublic(raw) : undefined;
+    return worker && this.now() - Date.parse(worker.last_heartbeat) <= this.forgetAfterMs ? worker : undefined;
+  }
+
+  /** Workers matching `query`, newest heartbeat first, with the total before paging. */
+  async list(query: WorkerQuery): Promise<WorkerPage> {
+    const cutoff = this.now() - this.forgetAfterMs;
+    const ids = await this.redis
+      .multi()
+      .zremrangebyscore(this.keys.workers, '-inf', `(${cutoff}`)
+      .zrevrangebyscore(this.keys.workers, '+inf', cutoff)
+      .exec()
+      .then((replies) => (replies?.[1]?.[1] as string[] | undefined) ?? []);
+    const raws = ids.length ? await this.redis.mget(ids.map((id) => this.keys.worker(id))) : [];
+    const gone = ids.filter((_, i) => !raws[i]);
+    if (gone.length) await this.redis.zrem(this.keys.workers, ...gone);
+
+    const wanted = Object.entries(query.labels ?? {});
+    const matching: PublicWorker[] = [];
+    for (const raw of raws) {
+      const worker = raw ? this.toPublic(raw) : undefined;
+      if (!worker) continue;
+      if (query.status && worker.status !== query.status) continue;
+      if (!wanted.every(([k, v]) => Object.hasOwn(worker.labels, k) && worker.labels[k] === v)) continue;
+      matching.push(worker);
+    }
+    return { total: matching.length, limit: query.limit, offset: query.offset, items: matching.slice(query.offset, query.offset + query.limit) };
+  }
+
+  /** The stored JSON with its status judged now; undefined for an entry that does not parse. */
+  private toPublic(raw: string): PublicWorker | undefined {
+    let stored: StoredWorker;
+    try {
+      stored = JSON.parse(raw) as StoredWorker;
+    } catch {
+      return undefined;
+    }
+    const age = this.now() - Date.parse(stored.last_heartbeat);
+    const status: WorkerStatus = stored.state !== 'stopped' && age <= stored.offline_after_ms ? 'online' : 'offline';
+    const { id, ...rest } = stored;
+    return { id, status, ...rest };
+  }
+}
