@@ -275,6 +275,24 @@ describe('limits and backpressure', () => {
         expect(JSON.parse(res.text).error).to.equal('PAYLOAD_TOO_LARGE');
       });
       expect(watched.parsedLengths.filter((n) => n > 4096)).to.deep.equal([]);
+      // A chunked body is refused as soon as it passes 4 KB: the answer comes while the body is still open.
+      const early = await new Promise<{ status: number; text: string; bodyStillOpen: boolean }>((resolve, reject) => {
+        let open = true;
+        const req = request(`${api.url}/jobs`, { method: 'GET', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, text, bodyStillOpen: open });
+            open = false;
+            req.end();
+          });
+        });
+        req.on('error', reject);
+        req.write('x'.repeat(8192));
+      });
+      expect(early.status, early.text).to.equal(413);
+      expect(early.bodyStillOpen).to.equal(true);
+      expect(JSON.parse(early.text).details).to.include({ limit_bytes: 4096 });
       // POST /jobs still reads its JSON body (a 900 KB body is under BODY_LIMIT).
       expect((await http('POST', `${api.url}/jobs`, big)).status).to.equal(202);
     });
