@@ -22,7 +22,7 @@ import {
 } from '../function-schemas.js';
 import type { FunctionService } from '../function-service.js';
 import { JobRecordSchema } from '../schemas.js';
-import { withEnvNamesOnly } from './redaction.js';
+import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
 
@@ -64,6 +64,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { body: { schema: FunctionCreateSchema } },
     responses: { 201: located(FunctionRecordSchema, 'Created', '/functions/{function_id}'), ...deployErrors },
     handler: async ({ req, res, services }) => {
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
       const fn = await svc(services).create(req.body);
       res.status(201).location(`/functions/${fn.function_id}`).json(withEnvNamesOnly(fn));
     },
@@ -110,6 +111,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { params, body: { schema: FunctionUpdateSchema } },
     responses: { 200: json(FunctionRecordSchema, 'The updated function'), ...deployErrors, ...errors([404, 'FUNCTION_NOT_FOUND']) },
     handler: async ({ req, res, services }) => {
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
       res.json(withEnvNamesOnly(await svc(services).update(idOf(req), req.body)));
     },
   }),

@@ -19,7 +19,7 @@ import {
   SystemDependenciesSchema,
   SystemEnvSchema,
 } from '../project-schemas.js';
-import { withEnvNamesOnly } from './redaction.js';
+import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteContext, type RouteServices } from './route.js';
 
@@ -220,6 +220,7 @@ async function deploy({ req, res, services }: RouteContext<unknown>): Promise<vo
   const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
   const deps = [...projectDeps, ...own];
   if (deps.length) body.dependencies = deps;
+  refuseMaskedEnv(env);
   if (env) body.env = env;
   const handler = single(parts.fields, 'handler');
   if (handler !== undefined) body.handler = handler;
@@ -327,6 +328,7 @@ export const PROJECT_ROUTES: readonly Route[] = [
       const service = need(services);
       checkProjectName(nameOf(req));
       assertKnownKeys(ProjectEnvPutSchema, req.body);
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
       res.json(withEnvNamesOnly(await service.putEnv(nameOf(req), req.body)));
     },
   }),

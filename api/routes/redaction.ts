@@ -1,3 +1,4 @@
+import { AppError } from '../../shared/errors.js';
 import { REDACTED, redactText } from '../../shared/logger.js';
 
 /**
@@ -59,4 +60,21 @@ export function maskSecretsInPlace(value: unknown): unknown {
     }
   }
   return value;
+}
+
+/**
+ * Refuses an env whose value is the mask answers show: a client that sends back an env it read
+ * would otherwise store `[redacted]` as the value. Anything but an object of names is left to the
+ * request's own validation.
+ * @param env the `env` of a request body (POST/PUT /functions, PUT /projects/{name}/env, the multipart deploy).
+ * @throws AppError VALIDATION_ERROR with `details.field` `env.<NAME>`.
+ */
+export function refuseMaskedEnv(env: unknown): void {
+  if (!env || typeof env !== 'object' || Array.isArray(env)) return;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === ENV_VALUE_MASK) {
+      const field = `env.${name.slice(0, 100)}`;
+      throw new AppError('VALIDATION_ERROR', `${field} is ${ENV_VALUE_MASK}, the mask reads show: env values are write-only, send the value itself`, { field });
+    }
+  }
 }

@@ -146,6 +146,12 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(run.status, run.text).to.equal(200);
       expect(run.body.result).to.deep.equal([...Object.values(env), 'extra-value-0010']);
       expect(leaks((await get(`/jobs/${run.body.job_id}`)).text.replace(JSON.stringify(run.body.result), ''))).to.deep.equal([]);
+      // Sending back the env a read showed is refused, not stored as the mask.
+      const echoed = await put(`/functions/${id}`, { env: answers[4]!.body.env });
+      expectError(echoed, 400, 'VALIDATION_ERROR');
+      expect(echoed.body.details.field).to.match(/^env\./);
+      expectError(await post('/functions', { name: unique(), runtime: 'nodejs', code: 'function handler() {}', env: { A: '[redacted]' } }), 400, 'VALIDATION_ERROR');
+      expect((await post(`/functions/${id}/invoke`, { names: ['STRIPE_KEY'] })).body.result).to.deep.equal([env.STRIPE_KEY]);
       expect((await del(`/functions/${id}`)).status).to.equal(204);
     });
 

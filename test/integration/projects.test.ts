@@ -123,6 +123,12 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       const project = await http('GET', `${stack.url}/projects/envp`);
       expect(project.body.env).to.deep.equal(hidden(names));
       for (const res of [put, merged, read, project]) for (const value of ['dev', 'tok-123', 'eu', ...Object.values(secrets)]) expect(res.text).not.to.contain(`"${value}"`);
+      // Sending back the env a read showed is refused (it would store the mask), merged or not.
+      for (const merge of [false, true]) {
+        const echoed = await http('PUT', `${stack.url}/projects/envp/env`, { env: read.body.env, merge });
+        expectError(echoed, 400, 'VALIDATION_ERROR');
+        expect(echoed.body.details.field).to.equal('env.API_TOKEN');
+      }
 
       const badName = await http('PUT', `${stack.url}/projects/envp/env`, { env: { '1BAD': 'x' } });
       expectError(badName, 400, 'VALIDATION_ERROR');
@@ -248,6 +254,7 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       expectError(noRuntime, 400, 'VALIDATION_ERROR');
       expect(noRuntime.body.details.field).to.equal('runtime');
       expectError(await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'e'], ['env', '1X=2']]), 400, 'VALIDATION_ERROR');
+      expectError(await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'e'], ['env', 'TOKEN=[redacted]']]), 400, 'VALIDATION_ERROR');
       const refusedDep = await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'd'], ['requirements', 'requirements.txt', '-e git+https://evil/x']]);
       expectError(refusedDep, 400, 'VALIDATION_ERROR');
       const syntax = await deploy('mp', [['file', 'a.py', 'def handler(e) return e'], ['name', 's']]);
