@@ -148,7 +148,9 @@ export const FunctionRecordSchema = z
     timeout_ms: z.number().int(),
     memory_mb: z.number().int(),
     max_output_bytes: z.number().int(),
-    env: z.record(z.string(), z.string()),
+    env: z
+      .record(z.string(), z.string())
+      .openapi({ description: "The function's own env names, every value shown as `[redacted]`: env values are write-only (set them with POST or PUT)", example: { GREETING: '[redacted]' } }),
     dependencies: z.array(z.string()),
     project: z.string(),
     status: z.enum(FUNCTION_STATUSES).openapi({ description: '`building` while dependencies install, `active` when invocable, `failed` when the install failed (see build_log)' }),

@@ -45,7 +45,7 @@ export const ProjectEnvPutSchema = z
 export const ProjectEnvSchema = z
   .object({
     project: z.string(),
-    env: z.record(z.string(), z.string()).openapi({ description: 'Values of secret-looking names (password, secret, token, key...) and credentials inside URLs are shown as `[redacted]`' }),
+    env: z.record(z.string(), z.string()).openapi({ description: 'The names; every value is shown as `[redacted]` (env values are write-only)', example: { API_BASE: '[redacted]' } }),
   })
   .openapi('ProjectEnv');
 
@@ -88,7 +88,7 @@ export const ProjectListSchema = z.object({ projects: z.array(ProjectSummarySche
 
 export const ProjectSchema = ProjectSummarySchema.extend({
   functions: z.array(ProjectFunctionSchema),
-  env: z.record(z.string(), z.string()).openapi({ description: 'The project env, secret-looking values redacted' }),
+  env: z.record(z.string(), z.string()).openapi({ description: 'The project env: the names, every value shown as `[redacted]` (write-only)' }),
   dependencies: DependencyListsSchema,
   started_at: z.string().nullable(),
   stopped_at: z.string().nullable(),
@@ -103,7 +103,7 @@ export const ProjectStateSchema = z
   .openapi('ProjectState');
 
 export const SystemEnvSchema = z
-  .object({ env: z.record(z.string(), z.string()).openapi({ description: 'FUNCTION_SYSTEM_ENV, secret-looking values redacted; never the service environment' }) })
+  .object({ env: z.record(z.string(), z.string()).openapi({ description: 'FUNCTION_SYSTEM_ENV: the names, every value shown as `[redacted]`; never the service environment' }) })
   .openapi('SystemEnv');
 
 export const SystemDependenciesSchema = z

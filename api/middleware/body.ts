@@ -45,15 +45,64 @@ export function assertSafeJson(body: unknown): void {
   }
 }
 
+/** The 413 of a body over `limit` bytes (`length`: what was declared, or counted so far). */
+function tooLarge(limit: number, length: number): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { limit_bytes: limit, length_bytes: length });
+}
+
 /**
- * Body parsing per route, as each route's declaration says (`body`, api/routes/route.ts): a `json`
- * route reads any content type as JSON up to `bodyLimit` (so `curl -d '{"number": 17}'` works
- * without a header), then refuses prototype keys and deep nesting; a `stream` route's body is left
- * to its handler; every other route reads no body and refuses one over {@link NO_BODY_LIMIT_BYTES} with 413.
+ * Reads (and drops) the body of a request to a route that takes none, without parsing or
+ * decompressing it: a `Content-Length` over `limit` is refused at once; a body without one
+ * (chunked) is counted as it arrives and refused as soon as it passes `limit`. The 413 is answered
+ * without waiting for the rest of the body, which Node then reads off and drops (keep-alive stays
+ * usable; Node's request timeout bounds a body that never ends). A body within the limit is read to
+ * its end, then the route runs.
+ * @param next called once: with nothing, with a PAYLOAD_TOO_LARGE AppError, or with a VALIDATION_ERROR when the client aborts.
+ */
+function dropSmallBody(req: Request, limit: number, next: NextFunction): void {
+  req.body = undefined;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    next(tooLarge(limit, Number(declared)));
+    return;
+  }
+  if (req.headers['transfer-encoding'] === undefined && !(Number(declared) > 0)) {
+    next();
+    return;
+  }
+  let seen = 0;
+  let done = false;
+  const finish = (err?: unknown) => {
+    if (done) return;
+    done = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('aborted', onAborted);
+    req.off('error', onAborted);
+    next(err);
+  };
+  const onData = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) finish(tooLarge(limit, seen));
+  };
+  const onEnd = () => finish();
+  const onAborted = () => finish(new AppError('VALIDATION_ERROR', 'request aborted', { field: 'body' }));
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('aborted', onAborted);
+  req.on('error', onAborted);
+}
+
+/**
+ * Body parsing per route, as each route's declaration says (`body`, api/routes/route.ts; the method's
+ * own declaration, api/routes/index.ts bodyReadingFor): a `json` route reads any content type as
+ * JSON up to `bodyLimit` (so `curl -d '{"number": 17}'` works without a header), then refuses
+ * prototype keys and deep nesting; a `stream` route's body is left to its handler; every other
+ * request (no body taken, a method the path does not declare, an unknown path) reads no body and
+ * refuses one over {@link NO_BODY_LIMIT_BYTES} with 413 before anything parses it (docs/security.md, Bodies).
  */
 export function bodyParsing(bodyLimit: string) {
   const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
-  const discard = express.raw({ limit: NO_BODY_LIMIT_BYTES, type: () => true });
   return (req: Request, res: Response, next: NextFunction): void => {
     const reading = bodyReadingFor(req.method, req.path);
     if (reading === 'stream') {
@@ -61,10 +110,7 @@ export function bodyParsing(bodyLimit: string) {
       return;
     }
     if (reading === 'none') {
-      discard(req, res, (err?: unknown) => {
-        req.body = undefined;
-        next(err);
-      });
+      dropSmallBody(req, NO_BODY_LIMIT_BYTES, next);
       return;
     }
     json(req, res, (err?: unknown) => {

@@ -2,13 +2,13 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import { redactText } from '../../shared/logger.js';
 import { Router, type Express, type NextFunction, type Request, type Response } from 'express';
 import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { z } from 'zod';
 import '../schemas.js'; // extends zod with .openapi()
+import { maskSecretsInPlace } from './redaction.js';
 import type { MountedOperation } from './route.js';
 
 /** Where the dashboard is mounted. Its scopes are a special case of the scope table (api/routes/index.ts ROUTE_ACCESS). */
@@ -104,29 +104,6 @@ export function fromBoardError(status: number, body: unknown): AppError {
 const isErrorShape = (body: unknown) =>
   body !== null && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' && 'request_id' in body && 'details' in body;
 
-/**
- * Empties the `stacktrace` of the jobs in a board answer (GET api/queues, api/queues/{queue}/{job}):
- * worker stack traces stay in Redis. Webhook URLs in job data (jobs and deliveries) are masked as on
- * job records (docs/security.md: any read-scoped caller may look).
- */
-function withoutStackTraces(body: unknown): unknown {
-  const strip = (job: unknown) => {
-    if (!job || typeof job !== 'object') return;
-    const j = job as { stacktrace?: unknown; data?: { webhook?: unknown; url?: unknown } };
-    if (Array.isArray(j.stacktrace)) j.stacktrace = [];
-    if (j.data && typeof j.data === 'object') {
-      if (typeof j.data.webhook === 'string') j.data.webhook = redactText(j.data.webhook);
-      if (typeof j.data.url === 'string') j.data.url = redactText(j.data.url);
-    }
-  };
-  const b = body as { queues?: unknown; job?: unknown } | null;
-  if (b && typeof b === 'object') {
-    if (Array.isArray(b.queues)) for (const q of b.queues) if (q && Array.isArray((q as { jobs?: unknown }).jobs)) (q as { jobs: unknown[] }).jobs.forEach(strip);
-    strip(b.job);
-  }
-  return body;
-}
-
 /** An HTML page without its `<link>`s to other hosts (Bull Board's Google Fonts stylesheet). */
 export function withoutOutsideLinks(html: string): string {
   return html.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi, '');
@@ -167,8 +144,9 @@ function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
  * Paging is bounded by {@link DASHBOARD_PAGE_LIMITS}.
  *
  * The board's errors leave in fnqueue's error shape (its `{error: {key}}` bodies converted by
- * {@link fromBoardError}, its thrown errors passed to the error handler), and job stack traces are
- * left out of its answers. Its static files and pages are served as they are. The list of pools is
+ * {@link fromBoardError}, its thrown errors passed to the error handler), and every other JSON answer
+ * is masked whole ({@link maskSecretsInPlace}: secrets in strings such as webhook URLs, env values,
+ * job stack traces), so no endpoint of the board, present or added by an upgrade, shows them. Its static files and pages are served as they are. The list of pools is
  * read again on the first request after {@link DASHBOARD_REFRESH_MS}; a failed read (Redis down)
  * keeps the last list.
  */
@@ -220,11 +198,13 @@ export function dashboardRouter(opts: DashboardOptions): Dashboard {
     }
     await refreshIfStale();
 
-    // The board's JSON answers: errors into the one error shape, job stack traces out.
+    // The board's JSON answers: errors into the one error shape; every other answer (queues and
+    // their jobs, one job, job schedulers, ...) masked as a whole, whatever its endpoint: webhook
+    // URLs' credentials and secret query parameters, env values, job stack traces.
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
       if (res.statusCode >= 400 && !isErrorShape(body)) return json(fromBoardError(res.statusCode, body).toBody(req.requestId ?? 'unknown'));
-      return json(res.statusCode < 300 ? withoutStackTraces(body) : body);
+      return json(isErrorShape(body) ? body : maskSecretsInPlace(body));
     };
     // The board's page links Google Fonts: dropped, so the page makes no outside request (the
     // board falls back to the system's sans-serif and monospace fonts).

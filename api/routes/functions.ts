@@ -22,6 +22,7 @@ import {
 } from '../function-schemas.js';
 import type { FunctionService } from '../function-service.js';
 import { JobRecordSchema } from '../schemas.js';
+import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
 
@@ -45,7 +46,8 @@ const deployErrors = errors(
  * GET/PUT/DELETE /functions/{function_id}, POST /functions/{function_id}/invoke (the body is the
  * event; job options and `webhook` in the query), GET /functions/{function_id}/jobs and /metrics;
  * and GET /jobs/{job_id}/logs (tail/since/until, as the container management API reference's logs)
- * for the captured output of function jobs.
+ * for the captured output of function jobs. Every function record answered shows its env's names
+ * only, each value masked (env is write-only: docs/security.md, Secrets).
  */
 export const FUNCTION_ROUTES: readonly Route[] = [
   route({
@@ -62,8 +64,9 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { body: { schema: FunctionCreateSchema } },
     responses: { 201: located(FunctionRecordSchema, 'Created', '/functions/{function_id}'), ...deployErrors },
     handler: async ({ req, res, services }) => {
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
       const fn = await svc(services).create(req.body);
-      res.status(201).location(`/functions/${fn.function_id}`).json(fn);
+      res.status(201).location(`/functions/${fn.function_id}`).json(withEnvNamesOnly(fn));
     },
   }),
   route({
@@ -78,7 +81,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     handler: async ({ res, services, query }) => {
       const { limit, offset, project } = query;
       const page = await svc(services).list({ limit, offset, project });
-      res.json({ functions: page.functions, total: page.total, limit, offset });
+      res.json({ functions: page.functions.map(withEnvNamesOnly), total: page.total, limit, offset });
     },
   }),
   route({
@@ -91,7 +94,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { params },
     responses: { 200: json(FunctionRecordSchema, 'The function'), ...errors([404, 'FUNCTION_NOT_FOUND'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services }) => {
-      res.json(await svc(services).get(idOf(req)));
+      res.json(withEnvNamesOnly(await svc(services).get(idOf(req))));
     },
   }),
   route({
@@ -108,7 +111,8 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { params, body: { schema: FunctionUpdateSchema } },
     responses: { 200: json(FunctionRecordSchema, 'The updated function'), ...deployErrors, ...errors([404, 'FUNCTION_NOT_FOUND']) },
     handler: async ({ req, res, services }) => {
-      res.json(await svc(services).update(idOf(req), req.body));
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
+      res.json(withEnvNamesOnly(await svc(services).update(idOf(req), req.body)));
     },
   }),
   route({

@@ -104,17 +104,17 @@ export const METHOD_TABLE: ReadonlyArray<{ pattern: RegExp; methods: readonly st
 ];
 
 /**
- * How the body of `method path` is read: `stream` for a route declared so; `json` when any route on
- * the path takes a JSON body (whatever the method, so a wrong method still gets its 405), and on the
- * dashboard's API; else `none`.
+ * How the body of `method path` is read: the declaration of that method on that path (HEAD as GET),
+ * `none` when it declares no body; `json` for the dashboard's API actions (any method but GET and
+ * HEAD). A method no route declares on the path (405) and an unknown path (404) read `none` too, so
+ * a body over 4 KB is refused with 413 before anything parses it, whatever the method
+ * (docs/security.md, Bodies).
  */
 export function bodyReadingFor(method: string, path: string): BodyReading {
-  if (DASHBOARD_API_PATTERN.test(path)) return 'json';
+  const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  if (DASHBOARD_API_PATTERN.test(path)) return m === 'GET' ? 'none' : 'json';
   const entry = PATHS.find((p) => p.pattern.test(path));
-  if (!entry) return 'none';
-  const own = entry.routes.find((r) => r.method.toUpperCase() === method.toUpperCase());
-  if (own?.body === 'stream') return 'stream';
-  return entry.routes.some((r) => r.body === 'json') ? 'json' : 'none';
+  return entry?.routes.find((r) => r.method.toUpperCase() === m)?.body ?? 'none';
 }
 
 /** The Express router of every declared route: validates the declared query, then calls the handler. */

@@ -19,6 +19,7 @@ import {
   SystemDependenciesSchema,
   SystemEnvSchema,
 } from '../project-schemas.js';
+import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteContext, type RouteServices } from './route.js';
 
@@ -219,6 +220,7 @@ async function deploy({ req, res, services }: RouteContext<unknown>): Promise<vo
   const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
   const deps = [...projectDeps, ...own];
   if (deps.length) body.dependencies = deps;
+  refuseMaskedEnv(env);
   if (env) body.env = env;
   const handler = single(parts.fields, 'handler');
   if (handler !== undefined) body.handler = handler;
@@ -265,11 +267,11 @@ export const PROJECT_ROUTES: readonly Route[] = [
     operationId: 'getProject',
     access: 'read',
     tag: 'projects',
-    summary: 'Read a project: functions, env (secret-looking values redacted), dependencies, status',
+    summary: 'Read a project: functions, env (names only: values are write-only), dependencies, status',
     request: { params },
     responses: { 200: json(ProjectSchema, 'The project'), ...errors(badName, notFound, down) },
     handler: async ({ req, res, services }) => {
-      res.json(await need(services).get(nameOf(req)));
+      res.json(withEnvNamesOnly(await need(services).get(nameOf(req))));
     },
   }),
   route({
@@ -304,11 +306,11 @@ export const PROJECT_ROUTES: readonly Route[] = [
     operationId: 'getProjectEnv',
     access: 'read',
     tag: 'projects',
-    summary: "A project's env (layered between the system env and each function's own), secret-looking values redacted",
+    summary: "A project's env (layered between the system env and each function's own): the names, every value masked (write-only)",
     request: { params },
     responses: { 200: json(ProjectEnvSchema, 'The env'), ...errors(badName, notFound, down) },
     handler: async ({ req, res, services }) => {
-      res.json(await need(services).getEnv(nameOf(req)));
+      res.json(withEnvNamesOnly(await need(services).getEnv(nameOf(req))));
     },
   }),
   route({
@@ -321,12 +323,13 @@ export const PROJECT_ROUTES: readonly Route[] = [
     summary: "Replace (or, with merge: true, merge onto) a project's env; creates the project when new",
     description: 'Names match `^[A-Za-z_][A-Za-z0-9_]*$`; values are strings of at most 4096 bytes; at most 200 variables. Applies to invocations from then on.',
     request: { params, body: { schema: ProjectEnvPutSchema } },
-    responses: { 200: json(ProjectEnvSchema, 'The new env, redacted'), ...errors([400, 'VALIDATION_ERROR (field env.<NAME>)'], [413, 'PAYLOAD_TOO_LARGE'], down) },
+    responses: { 200: json(ProjectEnvSchema, 'The new env: names, values masked'), ...errors([400, 'VALIDATION_ERROR (field env.<NAME>)'], [413, 'PAYLOAD_TOO_LARGE'], down) },
     handler: async ({ req, res, services }) => {
       const service = need(services);
       checkProjectName(nameOf(req));
       assertKnownKeys(ProjectEnvPutSchema, req.body);
-      res.json(await service.putEnv(nameOf(req), req.body));
+      refuseMaskedEnv((req.body as { env?: unknown } | undefined)?.env);
+      res.json(withEnvNamesOnly(await service.putEnv(nameOf(req), req.body)));
     },
   }),
   route({
@@ -401,10 +404,10 @@ export const PROJECT_ROUTES: readonly Route[] = [
     operationId: 'getSystemEnv',
     access: 'read',
     tag: 'projects',
-    summary: 'The system env every function gets first (FUNCTION_SYSTEM_ENV), secret-looking values redacted; never the service environment',
+    summary: 'The system env every function gets first (FUNCTION_SYSTEM_ENV): the names, every value masked; never the service environment',
     responses: { 200: json(SystemEnvSchema, 'The system env'), ...errors(down) },
     handler: ({ res, services }) => {
-      res.json(need(services).systemEnv());
+      res.json(withEnvNamesOnly(need(services).systemEnv()));
     },
   }),
   route({

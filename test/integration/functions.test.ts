@@ -107,6 +107,54 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
   });
 
   describe('CRUD and validation', () => {
+    it('shows env names only, never a value, in every answer (whatever the name); the function still gets the values', async () => {
+      const env: Record<string, string> = {
+        STRIPE_KEY: 'sk_live_stripe0001',
+        SIGNING_KEY: 'signing-value-0002',
+        ENCRYPTION_KEY: 'encryption-value-0003',
+        OPENAI_KEY: 'sk-openai-value-0004',
+        AWS_ACCESS_KEY_ID: 'AKIAVALUE00000005',
+        GITHUB_PAT: 'ghp_value0000000006',
+        AUTH: 'auth-value-0007',
+        SESSION_ID: 'session-value-0008',
+        GREETING: 'plain-value-0009',
+      };
+      const masked = Object.fromEntries(Object.keys(env).map((k) => [k, '[redacted]']));
+      const leaks = (text: string) => Object.values(env).filter((v) => text.includes(v));
+      const created = await post('/functions', { name: unique(), runtime: 'nodejs', code: 'function handler(e) { return e.names.map((n) => process.env[n]) }', env });
+      expect(created.status, created.text).to.equal(201);
+      const id = created.body.function_id as string;
+      const answers = [
+        created,
+        await get(`/functions/${id}`),
+        await get('/functions?limit=100'),
+        await put(`/functions/${id}`, { env: { ...env, EXTRA: 'extra-value-0010' } }),
+        await get(`/functions/${id}`),
+        await get('/projects/default'),
+      ];
+      for (const res of answers) {
+        expect(res.status, res.text).to.equal(200 + (res === created ? 1 : 0));
+        expect(leaks(res.text), res.text.slice(0, 300)).to.deep.equal([]);
+        expect(res.text).not.to.contain('extra-value-0010');
+      }
+      expect(created.body.env).to.deep.equal(masked);
+      expect(answers[1]!.body.env).to.deep.equal(masked);
+      expect(answers[2]!.body.functions.find((f: any) => f.function_id === id).env).to.deep.equal(masked);
+      expect(answers[3]!.body.env).to.deep.equal({ ...masked, EXTRA: '[redacted]' });
+      // Write-only, not dropped: the function reads every value.
+      const run = await post(`/functions/${id}/invoke`, { names: [...Object.keys(env), 'EXTRA'] });
+      expect(run.status, run.text).to.equal(200);
+      expect(run.body.result).to.deep.equal([...Object.values(env), 'extra-value-0010']);
+      expect(leaks((await get(`/jobs/${run.body.job_id}`)).text.replace(JSON.stringify(run.body.result), ''))).to.deep.equal([]);
+      // Sending back the env a read showed is refused, not stored as the mask.
+      const echoed = await put(`/functions/${id}`, { env: answers[4]!.body.env });
+      expectError(echoed, 400, 'VALIDATION_ERROR');
+      expect(echoed.body.details.field).to.match(/^env\./);
+      expectError(await post('/functions', { name: unique(), runtime: 'nodejs', code: 'function handler() {}', env: { A: '[redacted]' } }), 400, 'VALIDATION_ERROR');
+      expect((await post(`/functions/${id}/invoke`, { names: ['STRIPE_KEY'] })).body.result).to.deep.equal([env.STRIPE_KEY]);
+      expect((await del(`/functions/${id}`)).status).to.equal(204);
+    });
+
     it('lists, reads, updates (new version only for code changes) and deletes', async () => {
       const fn = await deploy({ runtime: 'nodejs', code: 'function handler(e) { return 1 }', env: { GREETING: 'hi' } });
       const list = await get('/functions?limit=100');
@@ -115,7 +163,7 @@ describe('/functions (api and worker in-process, real Redis, real sandboxed proc
       expect(list.body.total).to.be.at.least(1);
       expect(list.body.functions.map((f: any) => f.function_id)).to.include(fn.function_id);
       const one = await get(`/functions/${fn.function_id}`);
-      expect(one.body).to.deep.include({ function_id: fn.function_id, env: { GREETING: 'hi' }, timeout_ms: 30000, memory_mb: 256, max_output_bytes: 1048576, dependencies: [] });
+      expect(one.body).to.deep.include({ function_id: fn.function_id, env: { GREETING: '[redacted]' }, timeout_ms: 30000, memory_mb: 256, max_output_bytes: 1048576, dependencies: [] });
 
       const renamed = await put(`/functions/${fn.function_id}`, { name: `${fn.name}-b`, execution_type: 'async' });
       expect(renamed.status, JSON.stringify(renamed.body)).to.equal(200);

@@ -24,6 +24,39 @@ function getWithBody(url: string, body: string): Promise<{ status: number; text:
   });
 }
 
+/** A request with a body in any method, sent with Content-Length or (`chunked`) in chunks without one. */
+function sendWithBody(url: string, method: string, body: string, chunked = false): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': 'application/json' };
+    // Node frames a GET or DELETE body in chunks only when told to.
+    if (chunked) headers['transfer-encoding'] = 'chunked';
+    else headers['content-length'] = Buffer.byteLength(body);
+    const req = request(url, { method, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    if (chunked) for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.slice(i, i + 64 * 1024));
+    req.end(chunked ? undefined : body);
+  });
+}
+
+/** Runs `fn` while recording the length of every string JSON.parse is given in this process. */
+async function watchingJsonParse<T>(fn: () => Promise<T>): Promise<{ result: T; parsedLengths: number[] }> {
+  const original = JSON.parse;
+  const parsedLengths: number[] = [];
+  JSON.parse = ((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+    parsedLengths.push(String(text).length);
+    return original(text, reviver);
+  }) as typeof JSON.parse;
+  try {
+    return { result: await fn(), parsedLengths };
+  } finally {
+    JSON.parse = original;
+  }
+}
+
 /** An API without a worker, in this process; `env` overrides the configuration. */
 async function startApiOnly(redisUrl: string, env: Record<string, string>): Promise<{ api: RunningApi; url: string; close(): Promise<void> }> {
   const config = loadConfig({ REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000', DIAGNOSTIC_ALGORITHMS: 'true', ...env });
@@ -211,6 +244,57 @@ describe('limits and backpressure', () => {
       }
       expectError(await http('POST', `${api.url}/jobs/aaaaaaaaaaaa`, big), 413, 'PAYLOAD_TOO_LARGE');
       expect((await getWithBody(`${api.url}/healthz`, '{not json')).status).to.equal(200);
+    });
+
+    it('refuses a large body on a route that takes none before parsing it, whatever the method (GET /jobs takes none; POST /jobs does)', async () => {
+      const big = JSON.stringify({ algorithm: 'Echo', params: { value: 'x'.repeat(900 * 1024) } });
+      const { result, parsedLengths } = await watchingJsonParse(async () => {
+        const gets = Array.from({ length: 6 }, () => sendWithBody(`${api.url}/jobs`, 'GET', big));
+        const health = await http('GET', `${api.url}/healthz`);
+        return { answers: await Promise.all(gets), health };
+      });
+      expect(result.health.status).to.equal(200);
+      for (const res of result.answers) {
+        expect(res.status, res.text).to.equal(413);
+        expect(JSON.parse(res.text)).to.include({ error: 'PAYLOAD_TOO_LARGE' });
+      }
+      // No body was handed to the JSON parser: only small strings (the answers, Redis replies) were parsed.
+      expect(parsedLengths.filter((n) => n > 4096)).to.deep.equal([]);
+      // The same, counted while streaming (no Content-Length), for a wrong method (405 path), the
+      // dashboard's API read, an unknown path and HEAD.
+      const others: Array<[string, string, boolean]> = [
+        ['GET', '/jobs', true],
+        ['PUT', '/jobs', false],
+        ['DELETE', '/invoke', true],
+        ['GET', '/admin/queues/api/queues', false],
+        ['GET', '/no/such/route', true],
+      ];
+      const watched = await watchingJsonParse(() => Promise.all(others.map(([method, path, chunked]) => sendWithBody(`${api.url}${path}`, method, big, chunked))));
+      watched.result.forEach((res, i) => {
+        expect(res.status, `${others[i]!.join(' ')} ${res.text}`).to.equal(413);
+        expect(JSON.parse(res.text).error).to.equal('PAYLOAD_TOO_LARGE');
+      });
+      expect(watched.parsedLengths.filter((n) => n > 4096)).to.deep.equal([]);
+      // A chunked body is refused as soon as it passes 4 KB: the answer comes while the body is still open.
+      const early = await new Promise<{ status: number; text: string; bodyStillOpen: boolean }>((resolve, reject) => {
+        let open = true;
+        const req = request(`${api.url}/jobs`, { method: 'GET', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, text, bodyStillOpen: open });
+            open = false;
+            req.end();
+          });
+        });
+        req.on('error', reject);
+        req.write('x'.repeat(8192));
+      });
+      expect(early.status, early.text).to.equal(413);
+      expect(early.bodyStillOpen).to.equal(true);
+      expect(JSON.parse(early.text).details).to.include({ limit_bytes: 4096 });
+      // POST /jobs still reads its JSON body (a 900 KB body is under BODY_LIMIT).
+      expect((await http('POST', `${api.url}/jobs`, big)).status).to.equal(202);
     });
 
     it('answers requests Node cannot parse in the one error shape (400, 431 for huge headers)', async () => {

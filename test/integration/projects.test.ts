@@ -35,7 +35,7 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
     stack = await startStack(redis.url, {
       FUNCTIONS_DIR: path.join(root, 'functions'),
       FUNCTION_LOCAL_PACKAGES_DIR: local,
-      FUNCTION_SYSTEM_ENV: JSON.stringify({ DB_HOST: 'db.internal', DB_PASSWORD: 'hunter2', SERVICE_URL: 'https://user:pw@svc.example' }),
+      FUNCTION_SYSTEM_ENV: JSON.stringify({ DB_HOST: 'db.internal', DB_PASSWORD: 'hunter2', SERVICE_URL: 'https://user:pw@svc.example', STRIPE_KEY: 'sk_live_system', AUTH: 'system-auth' }),
     });
   });
   after(async () => {
@@ -126,14 +126,26 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
   });
 
   describe('env', () => {
-    it('replaces and merges a project env, validates names and sizes, redacts secrets, and functions read it', async () => {
-      const put = await http('PUT', `${stack.url}/projects/envp/env`, { env: { ENVIRONMENT: 'dev', API_TOKEN: 'tok-123' } });
+    it('replaces and merges a project env, validates names and sizes, shows names only (values write-only), and functions read it', async () => {
+      const secrets = { STRIPE_KEY: 'sk_live_p1', SIGNING_KEY: 'sign-p2', ENCRYPTION_KEY: 'enc-p3', OPENAI_KEY: 'sk-p4', AWS_ACCESS_KEY_ID: 'AKIAP5', GITHUB_PAT: 'ghp_p6', AUTH: 'auth-p7', SESSION_ID: 'sess-p8' };
+      const hidden = (names: string[]) => Object.fromEntries(names.map((n) => [n, '[redacted]']));
+      const put = await http('PUT', `${stack.url}/projects/envp/env`, { env: { ENVIRONMENT: 'dev', API_TOKEN: 'tok-123', ...secrets } });
       expect(put.status, JSON.stringify(put.body)).to.equal(200);
-      expect(put.body.env).to.deep.equal({ ENVIRONMENT: 'dev', API_TOKEN: '[redacted]' });
+      expect(put.body.env).to.deep.equal(hidden(['ENVIRONMENT', 'API_TOKEN', ...Object.keys(secrets)]));
       const merged = await http('PUT', `${stack.url}/projects/envp/env`, { env: { REGION: 'eu', ENVIRONMENT: null }, merge: true });
-      expect(merged.body.env).to.deep.equal({ API_TOKEN: '[redacted]', REGION: 'eu' });
-      expect((await http('GET', `${stack.url}/projects/envp/env`)).body).to.deep.equal({ project: 'envp', env: { API_TOKEN: '[redacted]', REGION: 'eu' } });
-      expect((await http('GET', `${stack.url}/projects/envp`)).body.env).to.deep.equal({ API_TOKEN: '[redacted]', REGION: 'eu' });
+      const names = ['API_TOKEN', ...Object.keys(secrets), 'REGION'];
+      expect(merged.body.env).to.deep.equal(hidden(names));
+      const read = await http('GET', `${stack.url}/projects/envp/env`);
+      expect(read.body).to.deep.equal({ project: 'envp', env: hidden(names) });
+      const project = await http('GET', `${stack.url}/projects/envp`);
+      expect(project.body.env).to.deep.equal(hidden(names));
+      for (const res of [put, merged, read, project]) for (const value of ['dev', 'tok-123', 'eu', ...Object.values(secrets)]) expect(res.text).not.to.contain(`"${value}"`);
+      // Sending back the env a read showed is refused (it would store the mask), merged or not.
+      for (const merge of [false, true]) {
+        const echoed = await http('PUT', `${stack.url}/projects/envp/env`, { env: read.body.env, merge });
+        expectError(echoed, 400, 'VALIDATION_ERROR');
+        expect(echoed.body.details.field).to.equal('env.API_TOKEN');
+      }
 
       const badName = await http('PUT', `${stack.url}/projects/envp/env`, { env: { '1BAD': 'x' } });
       expectError(badName, 400, 'VALIDATION_ERROR');
@@ -161,10 +173,11 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       expect(run.body.result).to.deep.equal({ token: 'tok-123', region: 'eu', db: 'db.internal', own: 'yes', redis: null });
     });
 
-    it('GET /env/system shows FUNCTION_SYSTEM_ENV redacted, never the service env', async () => {
+    it('GET /env/system shows the names of FUNCTION_SYSTEM_ENV, never a value, never the service env', async () => {
       const res = await http('GET', `${stack.url}/env/system`);
       expect(res.status).to.equal(200);
-      expect(res.body.env).to.deep.equal({ DB_HOST: 'db.internal', DB_PASSWORD: '[redacted]', SERVICE_URL: 'https://user:[redacted]@svc.example' });
+      expect(res.body.env).to.deep.equal({ DB_HOST: '[redacted]', DB_PASSWORD: '[redacted]', SERVICE_URL: '[redacted]', STRIPE_KEY: '[redacted]', AUTH: '[redacted]' });
+      for (const value of ['db.internal', 'hunter2', 'svc.example', 'sk_live_system', 'system-auth']) expect(res.text).not.to.contain(value);
       expect(JSON.stringify(res.body)).not.to.contain('REDIS_URL');
     });
   });
@@ -258,6 +271,7 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       expectError(noRuntime, 400, 'VALIDATION_ERROR');
       expect(noRuntime.body.details.field).to.equal('runtime');
       expectError(await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'e'], ['env', '1X=2']]), 400, 'VALIDATION_ERROR');
+      expectError(await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'e'], ['env', 'TOKEN=[redacted]']]), 400, 'VALIDATION_ERROR');
       const refusedDep = await deploy('mp', [['file', 'a.py', 'def handler(e): return e'], ['name', 'd'], ['requirements', 'requirements.txt', '-e git+https://evil/x']]);
       expectError(refusedDep, 400, 'VALIDATION_ERROR');
       const syntax = await deploy('mp', [['file', 'a.py', 'def handler(e) return e'], ['name', 's']]);

@@ -282,6 +282,39 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
       expect(one.text).not.to.match(/\bat .*\.(ts|js):\d+/);
     });
 
+    it('masks secrets in every board answer (job schedulers, job lists, one job): webhook URL credentials and tokens, env values', async () => {
+      const secrets = ['s3cret-pass', 'tok-sched-1', 'env-secret-1', 'pw-job-2', 'key-job-2', 'env-secret-2', 'bearer-value-3', 'returned-pass-4'];
+      const data = (n: number, webhook: string, extra: Record<string, unknown> = {}) => ({ algorithm: 'Echo', params: { n }, mode: 'async', created_at: new Date().toISOString(), webhook, ...extra });
+      await jobs.upsertJobScheduler(
+        'mask-sched',
+        { pattern: '0 0 1 1 *' },
+        { name: 'Echo', data: data(1, 'https://alice:s3cret-pass@hooks.example.com/in?token=tok-sched-1&x=1', { env: { DB_PASSWORD: 'env-secret-1' } }) },
+      );
+      const job = await jobs.add('Echo', data(2, 'https://bob:pw-job-2@hooks.example.com/h?api_key=key-job-2', { params: { deep: [{ env: { ANY: 'env-secret-2' } }], note: 'Bearer bearer-value-3' } }), { delay: 3_600_000 });
+      await job.updateProgress({ url: 'redis://carol:returned-pass-4@cache.internal:6379' });
+      try {
+        const answers = [
+          await http('GET', `${stack.url}/admin/queues/api/job-schedulers`),
+          await http('GET', `${stack.url}/admin/queues/api/queues?activeQueue=jobs&status=delayed&jobsPerPage=100`),
+          await http('GET', `${stack.url}/admin/queues/api/queues/jobs/${job.id}`),
+        ];
+        for (const res of answers) {
+          expect(res.status, res.text).to.equal(200);
+          expect(secrets.filter((v) => res.text.includes(v)), res.text.slice(0, 400)).to.deep.equal([]);
+        }
+        const scheduler = (answers[0]!.body.schedulers as Array<{ id: string; template?: { data?: { webhook?: string; env?: unknown } } }>).find((x) => x.id === 'mask-sched')!;
+        expect(scheduler.template?.data?.webhook).to.equal('https://alice:[redacted]@hooks.example.com/in?token=[redacted]&x=1');
+        expect(scheduler.template?.data?.env).to.deep.equal({ DB_PASSWORD: '[redacted]' });
+        expect(answers[2]!.body.job.data.webhook).to.equal('https://bob:[redacted]@hooks.example.com/h?api_key=[redacted]');
+        expect(answers[2]!.body.job.data.params.deep[0].env).to.deep.equal({ ANY: '[redacted]' });
+        // Masked in the answer only: the queue keeps the data as it was given.
+        expect((await jobs.getJob(job.id!))?.data.webhook).to.contain('pw-job-2');
+      } finally {
+        await jobs.removeJobScheduler('mask-sched');
+        await job.remove();
+      }
+    });
+
     it('refuses every action with 403 FORBIDDEN and changes nothing', async () => {
       await failedJob(stack.url);
       const failedBefore = (await directCounts(jobs)).failed;
