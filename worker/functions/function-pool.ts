@@ -344,7 +344,12 @@ export class FunctionPool {
             this.assign(idle, run);
             continue;
           }
-          if (group.hosts.size < this.opts.maxProcessesPerFunction && !waitingForMemory) {
+          if (group.hosts.size < this.opts.maxProcessesPerFunction) {
+            if (waitingForMemory) {
+              this.waitForMemory(run);
+              i++;
+              continue;
+            }
             if (this.hostCount >= this.opts.maxProcesses) this.evictIdle();
             if (this.hostCount < this.opts.maxProcesses) {
               if (this.makeRoom(group.config.memory_mb)) {
@@ -354,8 +359,12 @@ export class FunctionPool {
               }
               waitingForMemory = true;
               this.waitForMemory(run);
+              i++;
+              continue;
             }
           }
+          // Waiting for a process of its own function (or a pool slot), not for memory: unbounded, as before.
+          this.stopWaitingForMemory(run);
           i++;
         }
       } while (this.pumpAgain);
@@ -437,9 +446,14 @@ export class FunctionPool {
     this.sweeper.unref();
   }
 
-  private assign(host: Host, run: Run): void {
+  /** Clears the bound of {@link waitForMemory} (the run leaves the queue, or waits for something else). */
+  private stopWaitingForMemory(run: Run): void {
     clearTimeout(run.timer);
     run.timer = undefined;
+  }
+
+  private assign(host: Host, run: Run): void {
+    this.stopWaitingForMemory(run);
     host.state = 'busy';
     host.run = run;
     run.host = host;
@@ -470,8 +484,7 @@ export class FunctionPool {
   // ---- processes ---------------------------------------------------------------------------------
 
   private spawnHost(group: Group, run: Run): void {
-    clearTimeout(run.timer);
-    run.timer = undefined;
+    this.stopWaitingForMemory(run);
     const host = newHost(this.nextHostId++, group, this.status!.isolated, this.opts.maxResultBytes * 2 + 1024 * 1024);
     group.hosts.add(host);
     this.live.add(host);
