@@ -51,8 +51,9 @@ export interface HeartbeatOptions {
 }
 
 /**
- * Registers a worker process and refreshes its entry every `intervalMs` (seed 004's agent
- * heartbeat), with its CPU use over the interval and its memory and its runners' memory.
+ * Registers a worker process and refreshes its entry every `intervalMs` (the hetuflow scheduler
+ * API reference's agent heartbeat), with its CPU use over the interval, its memory and its
+ * runners' memory, and its warm function hosts against their memory budget.
  */
 export class WorkerHeartbeat {
   private readonly startedAt = isoNow();

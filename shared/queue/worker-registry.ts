@@ -8,10 +8,10 @@ import type { Keys } from './names.js';
  */
 export type WorkerState = 'running' | 'draining' | 'stopped';
 
-/** seed 004's agent status: `online` while heartbeats arrive, `offline` once they stop or the worker stopped. */
+/** The hetuflow scheduler API reference's agent status: `online` while heartbeats arrive, `offline` once they stop or the worker stopped. */
 export type WorkerStatus = 'online' | 'offline';
 
-/** Resource figures of one worker, with seed 001's names (`/metrics/resources`). */
+/** Resource figures of one worker, with the container management API reference's names (`/metrics/resources`). */
 export interface WorkerResources {
   /** CPU used by the worker process over the last heartbeat interval, in percent of one core (may pass 100). */
   cpu_usage: number;
@@ -92,8 +92,8 @@ export interface WorkerPage {
 const MAX_WORKER_ID_LENGTH = 300;
 
 /**
- * The registry of worker processes in Redis (seed 004's agents), shared by the worker (which writes
- * its heartbeat) and the API (which reads). Each worker is a JSON string under `keys.worker(id)` that
+ * The registry of worker processes in Redis (the hetuflow scheduler API reference's agents),
+ * shared by the worker (which writes its heartbeat) and the API (which reads). Each worker is a JSON string under `keys.worker(id)` that
  * expires `forgetAfterMs` after its last heartbeat, indexed in the sorted set `keys.workers` by last
  * heartbeat (ms). Index entries older than `forgetAfterMs`, or whose entry expired, are removed when
  * the index is read.
