@@ -136,6 +136,30 @@ describe('FunctionPool memory budget (real sandboxed processes)', function () {
     }
   });
 
+  it('keeps FIFO order for memory: a small run behind a waiting big one starts only when that one gives up', async () => {
+    const pool = newPool({ memoryBudgetMb: 320 });
+    const watch = watchReserved(pool);
+    try {
+      const slowA = pool.run(spec(), { sleep: 1.5 });
+      const slowB = pool.run(spec(), { sleep: 1.5 });
+      const t0 = performance.now();
+      // 256 + 256 > 320: waits; 256 + 64 would fit, but it queued later.
+      const big = failure(pool.run(spec({ memory_mb: 256, timeout_ms: 400 }), 'big'));
+      const small = pool.run(spec({ memory_mb: 64 }), 'small').then((r) => ({ r, at: performance.now() - t0 }));
+      const err = await big;
+      expect(err.code).to.equal('TIMEOUT');
+      const { r, at } = await small;
+      expect(r.result).to.equal('small');
+      expect(at, 'the small run waited for the big one to give up').to.be.above(350);
+      const ends = await Promise.all([slowA, slowB]).then(() => performance.now() - t0);
+      expect(at, 'and did not wait for the busy hosts').to.be.below(ends);
+      expect(watch.max()).to.be.at.most(320);
+    } finally {
+      watch.stop();
+      await closePool(pool);
+    }
+  });
+
   it('fails at once a function whose memory_mb alone is above the budget', async () => {
     const pool = newPool({ memoryBudgetMb: 100 });
     try {

@@ -254,6 +254,8 @@ export class FunctionPool {
     const host = run.host;
     this.failRun(run, 'ALGORITHM_ERROR', 'the invocation was cancelled', 'cancelled');
     if (host) this.retire(host, 'cancelled');
+    // A queued run may have held back the ones behind it (see pump).
+    else this.pump();
     return true;
   }
 
@@ -430,6 +432,8 @@ export class FunctionPool {
         'timeout',
         { timeout_ms: run.spec.timeout_ms, waited_ms: Math.round(performance.now() - since), budget_mb: budget },
       );
+      // Runs queued behind it may start now.
+      this.pump();
     }, run.spec.timeout_ms);
   }
 
