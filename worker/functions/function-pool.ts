@@ -15,6 +15,9 @@
  * After each invocation, a host that left any process running (background, daemonized) is retired
  * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
  * A host that failed, timed out or broke the protocol is killed, never handed back to the pool.
+ *
+ * All hosts together stay within a memory budget counted by their functions' memory_mb
+ * (./memory-budget.ts gives its default; see makeRoom and waitForMemory).
  */
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
