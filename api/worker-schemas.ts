@@ -53,6 +53,16 @@ export const WorkerSchema = z
         runners_memory_usage: z.number().int().nullable().openapi({ description: 'Summed resident set size of its runner children, bytes; null where /proc is unavailable' }),
       })
       .openapi({ description: "the container management API reference's /metrics/resources names" }),
+    function_hosts: z
+      .object({
+        budget_mb: z.number().int().openapi({ description: 'FUNCTION_HOSTS_MEMORY_BUDGET_MB of this worker (default: half of its memory or cgroup limit), MiB', example: 12048 }),
+        reserved_mb: z.number().int().openapi({ description: "Sum of the live function processes' declared memory_mb, MiB; never above budget_mb", example: 512 }),
+        rss_mb: z.number().int().nullable().openapi({ description: 'Measured: summed resident set size of those processes and their children, MiB; null where /proc is unavailable', example: 161 }),
+        hosts: z.number().int().openapi({ description: 'Live function processes (warm hosts)' }),
+        idle_hosts: z.number().int().openapi({ description: 'Of those, idle ones: stopped least recently used first when a new process needs their memory, or after FUNCTION_HOST_IDLE_MS' }),
+      })
+      .optional()
+      .openapi({ description: "Its warm function processes against their memory budget (docs/functions.md, \"Warm processes\"); absent from entries of older workers" }),
     started_at: z.string().openapi({ example: '2026-11-21T12:00:00.000+00:00' }),
     last_heartbeat: z.string().openapi({ example: '2026-11-21T12:05:00.000+00:00' }),
     heartbeat_interval_ms: z.number().int(),

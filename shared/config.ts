@@ -238,6 +238,17 @@ export const ConfigSchema = z.object({
    * it cannot. Default 64.
    */
   FUNCTION_MAX_PROCESSES: int(8, 32_768).default(64),
+  /**
+   * Memory budget of one worker's warm function processes together, MiB (docs/functions.md, "Warm
+   * processes"): each process counts its function's declared memory_mb until it has exited. A new
+   * process that would pass it first stops idle ones, least recently used first; when running
+   * invocations hold the rest, the invocation waits for one to end, at most its timeout_ms (then
+   * TIMEOUT). A function whose memory_mb alone is above it fails (ALGORITHM_ERROR). Default: half of
+   * the machine's memory, or of the worker's cgroup memory limit when that is lower (a container's).
+   */
+  FUNCTION_HOSTS_MEMORY_BUDGET_MB: int(32, 1_048_576).optional(),
+  /** An idle warm function process is stopped after this many ms without an invocation. Default 60000 (1 min). */
+  FUNCTION_HOST_IDLE_MS: int(100, 86_400_000).default(60_000),
 });
 
 /** The parsed, frozen configuration. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../shared/logger.js';
 import { isoNow } from '../shared/store/job-store.js';
-import type { StoredWorker, WorkerRegistry, WorkerState } from '../shared/store/worker-registry.js';
+import type { FunctionHostsUsage, StoredWorker, WorkerRegistry, WorkerState } from '../shared/store/worker-registry.js';
 import type { Labels } from '../shared/schemas/labels.js';
 
 /**
@@ -42,6 +42,8 @@ export interface HeartbeatOptions {
   runners: number;
   /** Live runner children's pids (ChildPool.pids), for their memory. */
   runnerPids: () => number[];
+  /** Its warm function hosts against their memory budget (FunctionPool.memoryUsage); omitted from the entry when absent. */
+  functionHosts?: () => FunctionHostsUsage;
   /** WORKER_HEARTBEAT_MS. */
   intervalMs: number;
   /** WORKER_OFFLINE_AFTER_MS (resolved). */
@@ -49,8 +51,9 @@ export interface HeartbeatOptions {
 }
 
 /**
- * Registers a worker process and refreshes its entry every `intervalMs` (the hetuflow scheduler API reference's agent
- * heartbeat), with its CPU use over the interval and its memory and its runners' memory.
+ * Registers a worker process and refreshes its entry every `intervalMs` (the hetuflow scheduler
+ * API reference's agent heartbeat), with its CPU use over the interval, its memory and its
+ * runners' memory, and its warm function hosts against their memory budget.
  */
 export class WorkerHeartbeat {
   private readonly startedAt = isoNow();
@@ -128,6 +131,7 @@ export class WorkerHeartbeat {
         memory_usage: process.memoryUsage.rss(),
         runners_memory_usage: await runnersRss(opts.runnerPids()),
       },
+      ...(opts.functionHosts ? { function_hosts: opts.functionHosts() } : {}),
       started_at: this.startedAt,
       last_heartbeat: isoNow(),
       heartbeat_interval_ms: opts.intervalMs,

@@ -72,8 +72,19 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
   await pool.start();
   // User functions: one warm sandboxed pool per worker process; start() says now whether they run isolated.
-  const functionPool = new FunctionPool({ logger, sandbox: config.FUNCTION_SANDBOX, maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES });
+  const functionPool = new FunctionPool({
+    logger,
+    sandbox: config.FUNCTION_SANDBOX,
+    maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES,
+    memoryBudgetMb: config.FUNCTION_HOSTS_MEMORY_BUDGET_MB,
+    idleTimeoutMs: config.FUNCTION_HOST_IDLE_MS,
+  });
   await functionPool.start();
+  const hostsBudgetMb = functionPool.memoryUsage().budget_mb;
+  logger.info('function processes memory budget', { budget_mb: hostsBudgetMb, configured: config.FUNCTION_HOSTS_MEMORY_BUDGET_MB !== undefined });
+  if (hostsBudgetMb < config.FUNCTION_MEMORY_MAX_MB) {
+    logger.warn('FUNCTION_HOSTS_MEMORY_BUDGET_MB is below FUNCTION_MEMORY_MAX_MB: functions with a larger memory_mb fail on this worker', { budget_mb: hostsBudgetMb, memory_max_mb: config.FUNCTION_MEMORY_MAX_MB });
+  }
   // Function builds: every worker installs dependencies of new versions, one at a
   // time (npm and pip are CPU- and disk-heavy), whatever its pool; the builder also installs lazily before a run on this host.
   const builder = new FunctionBuilder({
@@ -220,6 +231,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     concurrency: config.WORKER_CONCURRENCY,
     runners: runnerPoolSize(config),
     runnerPids: () => pool.pids(),
+    functionHosts: () => functionPool.memoryUsage(),
     intervalMs: config.WORKER_HEARTBEAT_MS,
     offlineAfterMs: workerOfflineAfterMs(config),
   });

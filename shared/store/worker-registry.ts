@@ -21,6 +21,23 @@ export interface WorkerResources {
   runners_memory_usage: number | null;
 }
 
+/**
+ * A worker's warm function hosts against its memory budget (FUNCTION_HOSTS_MEMORY_BUDGET_MB,
+ * docs/functions.md "Warm processes"), at its last heartbeat.
+ */
+export interface FunctionHostsUsage {
+  /** The budget, MiB: the sum of the hosts' declared memory_mb never goes past it. */
+  budget_mb: number;
+  /** Sum of the declared memory_mb of its live hosts (starting, busy, idle, or being stopped), MiB. */
+  reserved_mb: number;
+  /** Measured: summed VmRSS of the hosts' process trees, MiB (rounded up); null where /proc is not available. */
+  rss_mb: number | null;
+  /** Live host processes. */
+  hosts: number;
+  /** Of those, idle ones (evicted least recently used first when a new host needs their memory). */
+  idle_hosts: number;
+}
+
 /** One worker's registry entry as the worker writes it (JSON under `keys.worker(id)`). */
 export interface StoredWorker {
   /** `<hostname>:<pid>`, the BullMQ worker name. */
@@ -38,6 +55,8 @@ export interface StoredWorker {
   /** Jobs this worker finished since it started: completed, and failed (the algorithm failed or timed out). */
   jobs_processed: { completed: number; failed: number };
   resources: WorkerResources;
+  /** Its warm function hosts and their memory budget (absent from entries of older workers). */
+  function_hosts?: FunctionHostsUsage;
   /** ISO 8601 with `+00:00`, like job records. */
   started_at: string;
   last_heartbeat: string;

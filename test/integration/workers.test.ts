@@ -41,7 +41,7 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { WORKER_HEARTBEAT_MS: '200', WORKER_LABELS: 'pool=cpu,region=eu', WORKER_FORGET_AFTER_MS: '60000' });
+    stack = await startStack(redis.url, { WORKER_HEARTBEAT_MS: '200', WORKER_LABELS: 'pool=cpu,region=eu', WORKER_FORGET_AFTER_MS: '60000', FUNCTION_HOSTS_MEMORY_BUDGET_MB: '300' });
     conn = new Redis(redis.url);
     registry = new WorkerRegistry(conn, keysFor(stack.config.QUEUE_PREFIX), 60_000);
   });
@@ -69,6 +69,26 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
     expect(w.resources.cpu_usage).to.be.a('number').and.at.least(0);
     expect(w.resources.memory_usage).to.be.a('number').and.above(10 * 1024 * 1024);
     if (process.platform === 'linux') expect(w.resources.runners_memory_usage).to.be.a('number').and.above(1024 * 1024);
+    expect(w.function_hosts).to.deep.equal({ budget_mb: 300, reserved_mb: 0, rss_mb: 0, hosts: 0, idle_hosts: 0 });
+  });
+
+  it('shows its warm function processes against FUNCTION_HOSTS_MEMORY_BUDGET_MB: three 128 MB functions keep two', async function () {
+    this.timeout(60_000);
+    for (let i = 1; i <= 3; i++) {
+      const created = await http('POST', `${stack.url}/functions`, { name: `budget-${process.pid}-${i}`, runtime: 'python', code: 'def handler(event): return event', execution_type: 'sync', memory_mb: 128, pool: 'cpu' });
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      const res = await http('POST', `${stack.url}/functions/${created.body.function_id}/invoke`, { i });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body.result).to.deep.equal({ i });
+    }
+    const hosts = await eventually(async () => {
+      const fh = (await http('GET', `${stack.url}/workers/${selfId}`)).body.function_hosts;
+      return fh?.hosts === 2 && fh.idle_hosts === 2 ? fh : undefined;
+    });
+    expect(hosts).to.include({ budget_mb: 300, reserved_mb: 256, hosts: 2, idle_hosts: 2 });
+    if (process.platform === 'linux') expect(hosts.rss_mb).to.be.a('number').and.above(5).and.at.most(256);
+    const listed = (await http('GET', `${stack.url}/workers`)).body.items[0].function_hosts;
+    expect(listed).to.include({ budget_mb: 300, reserved_mb: 256, hosts: 2 });
   });
 
   it('refreshes last_heartbeat every WORKER_HEARTBEAT_MS', async () => {
@@ -193,5 +213,6 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
     expect(doc.paths['/workers'].get['x-required-scope']).to.equal('read');
     expect(doc.paths['/workers/{worker_id}'].get['x-required-scope']).to.equal('read');
     expect(doc.components.schemas.Worker.properties.resources.properties).to.have.all.keys('cpu_usage', 'memory_usage', 'runners_memory_usage');
+    expect(doc.components.schemas.Worker.properties.function_hosts.properties).to.have.all.keys('budget_mb', 'reserved_mb', 'rss_mb', 'hosts', 'idle_hosts');
   });
 });

@@ -61,6 +61,16 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the warm function hosts budget and idle time: default derived by the worker, bounds checked', () => {
+    const c = loadConfig({});
+    expect(c.FUNCTION_HOSTS_MEMORY_BUDGET_MB).to.equal(undefined);
+    expect(c.FUNCTION_HOST_IDLE_MS).to.equal(60_000);
+    expect(loadConfig({ FUNCTION_HOSTS_MEMORY_BUDGET_MB: '300', FUNCTION_HOST_IDLE_MS: '5000' })).to.include({ FUNCTION_HOSTS_MEMORY_BUDGET_MB: 300, FUNCTION_HOST_IDLE_MS: 5000 });
+    expect(() => loadConfig({ FUNCTION_HOSTS_MEMORY_BUDGET_MB: '16' })).to.throw(ConfigError, /FUNCTION_HOSTS_MEMORY_BUDGET_MB="16"/);
+    expect(() => loadConfig({ FUNCTION_HOSTS_MEMORY_BUDGET_MB: 'half' })).to.throw(ConfigError, /FUNCTION_HOSTS_MEMORY_BUDGET_MB/);
+    expect(() => loadConfig({ FUNCTION_HOST_IDLE_MS: '0' })).to.throw(ConfigError, /FUNCTION_HOST_IDLE_MS/);
+  });
+
   it('refuses a queue prefix that would break the hash tag', () => {
     expect(() => loadConfig({ QUEUE_PREFIX: 'a}b' })).to.throw(/QUEUE_PREFIX/);
   });

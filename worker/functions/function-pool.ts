@@ -15,6 +15,9 @@
  * After each invocation, a host that left any process running (background, daemonized) is retired
  * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
  * A host that failed, timed out or broke the protocol is killed, never handed back to the pool.
+ *
+ * All hosts together stay within a memory budget counted by their functions' memory_mb
+ * (./memory-budget.ts gives its default; see makeRoom and waitForMemory).
  */
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -29,6 +32,7 @@ import { MALFORMED, ParentCommand, encodeInvoke, type ParentMessage } from './ho
 import { cleanupHost, launchHost, newHost, removeOrphanDirs, type HostEvents } from './host-process.js';
 import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
+import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
 import { sandboxStatus, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
@@ -49,13 +53,30 @@ const MARKER_GRACE_MS = 2000;
 
 type ResolvedOptions = Required<Omit<FunctionPoolOptions, 'logger' | 'python' | 'node' | 'searchPath'>> & Pick<FunctionPoolOptions, 'logger' | 'python' | 'node' | 'searchPath'>;
 
+/** The pool's warm hosts against its memory budget (the heartbeat's `function_hosts`, docs/operations.md). */
+export interface HostsMemoryUsage {
+  /** {@link FunctionPoolOptions.memoryBudgetMb}, MiB. */
+  budget_mb: number;
+  /** Sum of the declared memory_mb of the live hosts (starting, busy, idle or still exiting), MiB; never above budget_mb. */
+  reserved_mb: number;
+  /** Measured summed VmRSS of the hosts' process trees, MiB rounded up; null without /proc. */
+  rss_mb: number | null;
+  /** Live host processes. */
+  hosts: number;
+  /** Of those, idle ones. */
+  idle_hosts: number;
+}
+
 /**
  * Warm, isolated processes for user functions. Each function version gets its own processes
  * (never shared across functions or versions), each running one invocation at a time and reused
  * for the next one of the same version; a process is replaced after
  * `maxInvocationsPerProcess` invocations and after any crash, timeout, out-of-memory or uncaught
  * exception, and stopped when idle for `idleTimeoutMs`. Invocations beyond
- * `maxProcessesPerFunction` busy processes wait in FIFO order.
+ * `maxProcessesPerFunction` busy processes wait in FIFO order. All processes together stay within
+ * `memoryBudgetMb`, counted by their declared memory_mb: idle ones are stopped (least recently
+ * used first) to make room, and an invocation that busy ones leave no room for waits, at most its
+ * timeout_ms (see {@link FunctionPoolOptions.memoryBudgetMb}).
  *
  * Each invocation: the event (JSON) goes to a free process of that version (or a new one: a cold
  * start, whose load time is not part of timeout_ms but gets its own allowance); the handler's JSON
@@ -103,6 +124,7 @@ export class FunctionPool {
       maxLogLines: 10_000,
       cgroups: true,
       ...opts,
+      memoryBudgetMb: opts.memoryBudgetMb ?? defaultHostsMemoryBudgetMb(),
     };
   }
 
@@ -183,6 +205,15 @@ export class FunctionPool {
     if (runtime instanceof Error) {
       throw new FunctionRunError('SERVICE_UNAVAILABLE', `the ${config.runtime} runtime is not available: ${runtime.message}`, 'crashed', emptyReport(opts.run_id ?? ''));
     }
+    if (config.memory_mb > this.opts.memoryBudgetMb) {
+      throw new FunctionRunError(
+        'ALGORITHM_ERROR',
+        `the function's memory_mb (${config.memory_mb} MB) is above this worker's memory budget for function processes (FUNCTION_HOSTS_MEMORY_BUDGET_MB=${this.opts.memoryBudgetMb})`,
+        'memory_budget',
+        emptyReport(opts.run_id ?? ''),
+        { memory_mb: config.memory_mb, budget_mb: this.opts.memoryBudgetMb },
+      );
+    }
     const seq = this.nextSeq++;
     const id = opts.run_id ?? `${this.idPrefix}-${seq}`;
     if (this.runs.has(id)) throw new AppError('VALIDATION_ERROR', `run_id ${id} is already in use by a running invocation`, { field: 'run_id' });
@@ -226,6 +257,8 @@ export class FunctionPool {
     const host = run.host;
     this.failRun(run, 'ALGORITHM_ERROR', 'the invocation was cancelled', 'cancelled');
     if (host) this.retire(host, 'cancelled');
+    // A queued run may have held back the ones behind it (see pump).
+    else this.pump();
     return true;
   }
 
@@ -243,13 +276,38 @@ export class FunctionPool {
     removeWorkerCgroups();
   }
 
-  /** The live processes, for monitoring and tests. */
-  processes(): Array<{ function_id: string; version: string; pid: number | null; state: Host['state']; invocations: number }> {
+  /** The live processes, for monitoring and tests (memory_mb: the function's, counted against the budget). */
+  processes(): Array<{ function_id: string; version: string; pid: number | null; state: Host['state']; invocations: number; memory_mb: number }> {
     const out = [];
     for (const g of this.groups.values()) {
-      for (const h of g.hosts) out.push({ function_id: g.function_id, version: g.version, pid: h.pid, state: h.state, invocations: h.invocations });
+      for (const h of g.hosts) out.push({ function_id: g.function_id, version: g.version, pid: h.pid, state: h.state, invocations: h.invocations, memory_mb: h.config.memory_mb });
     }
     return out;
+  }
+
+  /** The hosts' memory against the budget now (reads /proc for the measured part: call it per heartbeat, not per run). */
+  memoryUsage(): HostsMemoryUsage {
+    let idle = 0;
+    const pids: number[] = [];
+    for (const h of this.live) {
+      if (h.state === 'idle') idle++;
+      if (h.pid && !h.exitInfo) pids.push(h.pid);
+    }
+    const rss = treesRssBytes(pids);
+    return {
+      budget_mb: this.opts.memoryBudgetMb,
+      reserved_mb: this.reservedMb(),
+      rss_mb: rss === null ? null : Math.ceil(rss / (1024 * 1024)),
+      hosts: this.live.size,
+      idle_hosts: idle,
+    };
+  }
+
+  /** Declared memory_mb of every host whose process has not exited yet, MiB. */
+  private reservedMb(): number {
+    let mb = 0;
+    for (const h of this.live) mb += h.config.memory_mb;
+    return mb;
   }
 
   // ---- scheduling -------------------------------------------------------------------------------
@@ -279,6 +337,9 @@ export class FunctionPool {
     try {
       do {
         this.pumpAgain = false;
+        // Once one run waits for memory, later ones start no new host in this pass (FIFO: a big
+        // function is not starved by smaller ones); they still take idle hosts of their own.
+        let waitingForMemory = false;
         for (let i = 0; i < this.queue.length && !this.closing; ) {
           const run = this.queue[i]!;
           const group = this.groups.get(run.key) ?? this.groupFor(run.key, run.spec, validateSpec(run.spec));
@@ -289,13 +350,26 @@ export class FunctionPool {
             continue;
           }
           if (group.hosts.size < this.opts.maxProcessesPerFunction) {
+            if (waitingForMemory) {
+              this.waitForMemory(run);
+              i++;
+              continue;
+            }
             if (this.hostCount >= this.opts.maxProcesses) this.evictIdle();
             if (this.hostCount < this.opts.maxProcesses) {
-              this.queue.splice(i, 1);
-              this.spawnHost(group, run);
+              if (this.makeRoom(group.config.memory_mb)) {
+                this.queue.splice(i, 1);
+                this.spawnHost(group, run);
+                continue;
+              }
+              waitingForMemory = true;
+              this.waitForMemory(run);
+              i++;
               continue;
             }
           }
+          // Waiting for a process of its own function (or a pool slot), not for memory: unbounded, as before.
+          this.stopWaitingForMemory(run);
           i++;
         }
       } while (this.pumpAgain);
@@ -305,12 +379,65 @@ export class FunctionPool {
   }
 
   private evictIdle(): void {
+    const oldest = this.oldestIdle();
+    if (oldest) this.retire(oldest, 'evicted');
+  }
+
+  /** The least recently used idle host of the pool. */
+  private oldestIdle(): Host | undefined {
     let oldest: Host | undefined;
     for (const g of this.groups.values()) {
       const h = g.idle[0];
       if (h && (!oldest || h.lastUsed < oldest.lastUsed)) oldest = h;
     }
-    if (oldest) this.retire(oldest, 'evicted');
+    return oldest;
+  }
+
+  /**
+   * Whether a new host of `mb` MiB fits the memory budget now. When it does not, stops idle hosts
+   * (least recently used first) until it will once they and the hosts already stopping have
+   * exited (each exit pumps again); false meanwhile, and while busy hosts hold the rest.
+   */
+  private makeRoom(mb: number): boolean {
+    const budget = this.opts.memoryBudgetMb;
+    let held = 0;
+    let leaving = 0;
+    for (const h of this.live) {
+      held += h.config.memory_mb;
+      if (h.state === 'dead') leaving += h.config.memory_mb;
+    }
+    if (held + mb <= budget) return true;
+    let after = held - leaving;
+    while (after + mb > budget) {
+      const oldest = this.oldestIdle();
+      if (!oldest) break;
+      after -= oldest.config.memory_mb;
+      this.opts.logger?.debug('stopping an idle function process for the memory budget', { function_id: oldest.group.function_id, version: oldest.group.version, memory_mb: oldest.config.memory_mb, budget_mb: budget });
+      this.retire(oldest, 'memory budget');
+    }
+    return false;
+  }
+
+  /**
+   * Bounds a queued run's wait for memory by its timeout_ms (the timer is cleared when it leaves
+   * the queue): past it, it fails with TIMEOUT naming the budget.
+   */
+  private waitForMemory(run: Run): void {
+    if (run.timer) return;
+    const since = performance.now();
+    run.timer = setTimeout(() => {
+      if (run.state !== 'queued') return;
+      const budget = this.opts.memoryBudgetMb;
+      this.failRun(
+        run,
+        'TIMEOUT',
+        `the function waited ${run.spec.timeout_ms} ms for memory: this worker's function processes hold ${this.reservedMb()} of its ${budget} MB budget (FUNCTION_HOSTS_MEMORY_BUDGET_MB) in running invocations`,
+        'timeout',
+        { timeout_ms: run.spec.timeout_ms, waited_ms: Math.round(performance.now() - since), budget_mb: budget },
+      );
+      // Runs queued behind it may start now.
+      this.pump();
+    }, run.spec.timeout_ms);
   }
 
   private sweep(): void {
@@ -326,7 +453,14 @@ export class FunctionPool {
     this.sweeper.unref();
   }
 
+  /** Clears the bound of {@link waitForMemory} (the run leaves the queue, or waits for something else). */
+  private stopWaitingForMemory(run: Run): void {
+    clearTimeout(run.timer);
+    run.timer = undefined;
+  }
+
   private assign(host: Host, run: Run): void {
+    this.stopWaitingForMemory(run);
     host.state = 'busy';
     host.run = run;
     run.host = host;
@@ -357,6 +491,7 @@ export class FunctionPool {
   // ---- processes ---------------------------------------------------------------------------------
 
   private spawnHost(group: Group, run: Run): void {
+    this.stopWaitingForMemory(run);
     const host = newHost(this.nextHostId++, group, this.status!.isolated, this.opts.maxResultBytes * 2 + 1024 * 1024);
     group.hosts.add(host);
     this.live.add(host);
@@ -397,6 +532,8 @@ export class FunctionPool {
           void cleanupHost(host).then(() => {
             this.live.delete(host);
             host.markExited();
+            // Its memory reservation is free now.
+            if (!this.closing) this.pump();
           });
         }
       });
@@ -415,6 +552,8 @@ export class FunctionPool {
     host.proc?.stderr?.destroy();
     host.proto?.destroy();
     void cleanupHost(host).then(() => host.markExited());
+    // Its memory reservation is free now (a host retired for the budget frees it here, not at retire).
+    if (!this.closing) this.pump();
   }
 
   /** Takes a process out of service for good and kills its tree; a run still on it must already be settled. */

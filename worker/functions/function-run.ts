@@ -103,7 +103,9 @@ export type FunctionFailure =
   | 'crashed'
   | 'load_error'
   | 'cancelled'
-  | 'closed';
+  | 'closed'
+  /** memory_mb is larger than the worker's whole warm-host budget (FunctionPoolOptions.memoryBudgetMb). */
+  | 'memory_budget';
 
 /** Options of a {@link FunctionPool}. */
 export interface FunctionPoolOptions {
@@ -120,6 +122,16 @@ export interface FunctionPoolOptions {
   maxProcessesPerFunction?: number;
   /** Processes in the whole pool; at the limit the least recently used idle one is stopped for a new one. Default 32. */
   maxProcesses?: number;
+  /**
+   * Memory budget of all warm hosts together, MiB (FUNCTION_HOSTS_MEMORY_BUDGET_MB): each host
+   * counts its function's declared memory_mb from spawn until its process has exited. A new host
+   * that would pass it first stops idle hosts, least recently used first; when busy hosts still
+   * hold too much, the invocation waits (FIFO) for one to end, at most its timeout_ms, then fails
+   * with TIMEOUT. A function whose memory_mb alone is above the budget fails at once
+   * (ALGORITHM_ERROR, reason `memory_budget`). Default: half of the machine's memory or of the
+   * worker's cgroup limit when lower (./memory-budget.ts).
+   */
+  memoryBudgetMb?: number;
   /** Isolation (see {@link SandboxMode}). Default `auto`. */
   sandbox?: SandboxMode;
   /** Time allowed for a process to boot, in ms, on top of the function's timeout_ms for its top-level code. Default 10000. */

@@ -73,6 +73,7 @@ export interface Run {
   sentAt: number;
   cold: boolean;
   startupMs: number | null;
+  /** While queued: the bound of its wait for memory (FunctionPoolOptions.memoryBudgetMb); once sent: its timeout_ms. */
   timer?: NodeJS.Timeout;
   markerTimer?: NodeJS.Timeout;
 }
