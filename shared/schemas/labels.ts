@@ -1,13 +1,13 @@
 import { z } from 'zod';
 
-/** A label key: letters, digits, `_ . / -`, 1 to 63 characters (Kubernetes-like, seed 004's agent labels). */
+/** A label key: letters, digits, `_ . / -`, 1 to 63 characters (Kubernetes-like, the hetuflow scheduler API reference's agent labels). */
 export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
 /** Most labels one worker or filter may carry. */
 export const MAX_LABELS = 32;
 /** A label value: letters, digits, `_ . -`, up to 63 characters (may be empty). */
 export const LABEL_VALUE_PATTERN = /^[A-Za-z0-9_.-]{0,63}$/;
 
-/** Worker labels, e.g. `{ pool: "gpu", region: "eu" }` (seed 004: `labels: { env, region }`). */
+/** Worker labels, e.g. `{ pool: "gpu", region: "eu" }` (the hetuflow scheduler API reference: `labels: { env, region }`). */
 export type Labels = Record<string, string>;
 
 /**
