@@ -6,9 +6,9 @@
  */
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/functions/function-store.js';
+import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/store/function-store.js';
 import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
-import { MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { MAX_PRIORITY } from '../shared/store/job-store.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
 

@@ -1,6 +1,6 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { JOB_STATUSES, MAX_PRIORITY } from '../shared/queue/job-record.js';
+import { JOB_STATUSES, MAX_PRIORITY } from '../shared/store/job-store.js';
 import { POOL_PATTERN } from '../shared/queue/names.js';
 
 extendZodWithOpenApi(z);

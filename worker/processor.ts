@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../shared/errors/index.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import type { JobData } from '../shared/queue/job-data.js';

@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import type { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import type { JwtVerifier } from '../../shared/auth/jwt-verifier.js';
 import { hasScope, type Scope } from '../../shared/auth/scopes.js';
 import { accessFor } from '../routes/index.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 import { withLogContext } from '../../shared/logger.js';
 
 /** Who made a request, once authenticated. */

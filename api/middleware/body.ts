@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 import { bodyReadingFor } from '../routes/index.js';
 
 /** Largest body accepted on a route that takes none (GET /jobs/{id}, probes, docs): 413 beyond. */

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, toAppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, toAppError, type ErrorCode } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Known paths and their methods, to answer 405 (with Allow) rather than 404 for a wrong method. */

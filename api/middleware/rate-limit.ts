@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Paths never limited: the probes (an orchestrator must always reach them) and /metrics (scrapers). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, validationError } from '../../shared/errors.js';
+import { AppError, validationError } from '../../shared/errors/index.js';
 
 /** A key or parameter name as shown in a message or `details.field` (at most 100 characters). */
 const shown = (name: string) => name.slice(0, 100);

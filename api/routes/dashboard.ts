@@ -4,7 +4,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type Express, type NextFunction, type Request, type Response } from 'express';
 import { hasScope } from '../../shared/auth/scopes.js';
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 import { z } from 'zod';
 import '../schemas.js'; // extends zod with .openapi()

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError, jobGone } from '../../shared/errors/index.js';
-import { toPublicRecord } from '../../shared/queue/job-record.js';
+import { toPublicRecord } from '../../shared/store/job-store.js';
 import {
   FunctionCreateSchema,
   FunctionIdParamsSchema,
@@ -20,7 +20,7 @@ import {
   JobLogsQuerySchema,
   JobLogsSchema,
 } from '../function-schemas.js';
-import type { FunctionService } from '../function-service.js';
+import type { FunctionService } from '../services/function-service.js';
 import { JobRecordSchema } from '../schemas.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';

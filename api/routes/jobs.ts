@@ -1,9 +1,9 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { AppError, jobNotFound } from '../../shared/errors/index.js';
-import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type StoredJob } from '../../shared/queue/job-record.js';
-import type { JobWaiter } from '../job-waiter.js';
-import type { JobService } from '../job-service.js';
+import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type StoredJob } from '../../shared/store/job-store.js';
+import type { JobWaiter } from '../services/job-waiter.js';
+import type { JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRecordSchema, JobRequestSchema } from '../schemas.js';
 import { errors, json, located } from './responses.js';

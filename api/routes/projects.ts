@@ -2,8 +2,8 @@ import path from 'node:path';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AppError } from '../../shared/errors.js';
-import { checkProjectName, type ProjectService } from '../project-service.js';
+import { AppError } from '../../shared/errors/index.js';
+import { checkProjectName, type ProjectService } from '../services/project-service.js';
 import { assertKnownKeys } from '../middleware/validate.js';
 import {
   DependencyListsSchema,

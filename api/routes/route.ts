@@ -5,13 +5,13 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import type { Scope } from '../../shared/auth/scopes.js';
-import type { FunctionRecord } from '../../shared/functions/function-store.js';
-import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
-import type { FunctionService } from '../function-service.js';
-import type { JobService } from '../job-service.js';
-import type { JobWaiter } from '../job-waiter.js';
-import type { ProjectService } from '../project-service.js';
-import type { ScheduleService } from '../schedule-service.js';
+import type { FunctionRecord } from '../../shared/store/function-store.js';
+import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
+import type { FunctionService } from '../services/function-service.js';
+import type { JobService } from '../services/job-service.js';
+import type { JobWaiter } from '../services/job-waiter.js';
+import type { ProjectService } from '../services/project-service.js';
+import type { ScheduleService } from '../services/schedule-service.js';
 
 /**
  * What a route needs when AUTH_ENABLED=true: `open` (no credentials), `metrics` (the

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AppError, validationError } from '../../shared/errors.js';
-import type { ScheduleService } from '../schedule-service.js';
+import { AppError, validationError } from '../../shared/errors/index.js';
+import type { ScheduleService } from '../services/schedule-service.js';
 import { withNamedKeys } from '../middleware/validate.js';
 import {
   AlgorithmTargetSchema,

@@ -1,5 +1,5 @@
 import { AppError, workerNotFound } from '../../shared/errors/index.js';
-import type { WorkerRegistry } from '../../shared/queue/worker-registry.js';
+import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { WorkerListSchema, WorkerQueryDocSchema, WorkerQuerySchema, WorkerResourcesSchema, WorkerSchema } from '../worker-schemas.js';
 import { z } from 'zod';
 import { errors, json } from './responses.js';

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 
 /** How long one count of the queue serves admission decisions. */
 export const QUEUE_DEPTH_CACHE_MS = 250;

@@ -8,7 +8,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { Queue } from 'bullmq';
 import express from 'express';
-import { newJobId } from '../../shared/queue/job-record.js';
+import { newJobId } from '../../shared/store/job-store.js';
 import { BASE_JOB_OPTIONS, BASE_PREFIX } from './bullmq-protocol.js';
 import type { FloorKind } from './context.js';
 

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/index.js';
 import { parseScopes, type Scope } from './scopes.js';
 
 /** Clock skew allowed when checking `exp` and `nbf`, in seconds. */

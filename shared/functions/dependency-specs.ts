@@ -11,7 +11,7 @@
  * Without FUNCTION_LOCAL_PACKAGES_DIR no local path is accepted.
  */
 import path from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/index.js';
 import { MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from './limits.js';
 import type { FunctionRuntime } from './runtimes.js';
 

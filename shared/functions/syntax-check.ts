@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/index.js';
 import { findExecutable, runCollect } from './executables.js';
 import { resolveRuntime, type FunctionRuntime } from './runtimes.js';
 

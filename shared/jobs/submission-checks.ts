@@ -2,7 +2,7 @@
  * Checks every submission goes through before anything is written (docs/api.md#job-options,
  * docs/security.md#webhooks): the server's maxima of job options and the SSRF guard on webhook hosts.
  */
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/index.js';
 import { literalHostRefusal } from '../net/address-policy.js';
 import type { JobOptions } from '../schemas/job-record.js';
 

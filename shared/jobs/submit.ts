@@ -5,7 +5,7 @@
  * The API submits with {@link submitJob} (record and enqueue); a schedule's job scheduler takes
  * {@link scheduledRunTemplate}, and the worker writes each run's record with {@link recordScheduledRun}.
  */
-import { toAppError } from '../errors.js';
+import { toAppError } from '../errors/index.js';
 import type { JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';

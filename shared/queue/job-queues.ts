@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/index.js';
 import type { AlgorithmJobData } from './job-data.js';
 import { bullPrefix, DEFAULT_POOL, jobsQueueName, type Keys } from './names.js';
 import { PoolStore } from '../store/pool-store.js';

@@ -8,7 +8,7 @@ import { validateDependencies } from '../../shared/functions/dependency-specs.js
 import { capLog, installDependencies, INSTALL_LOG_MAX_BYTES, MARKER_FILE } from '../../worker/functions/dependencies.js';
 import { track, untrack } from '../helpers/resources.js';
 import { FunctionBuilder } from '../../worker/functions/builds.js';
-import type { FunctionVersion } from '../../shared/functions/function-store.js';
+import type { FunctionVersion } from '../../shared/store/function-store.js';
 import { buildNpmPackage, buildWheel } from '../helpers/packages.js';
 import { processesWith } from '../helpers/processes.js';
 

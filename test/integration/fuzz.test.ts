@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { keysFor } from '../../shared/queue/names.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';

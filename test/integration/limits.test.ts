@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '../../api/server.js';
 import { loadConfig } from '../../shared/config.js';
-import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { keysFor } from '../../shared/queue/names.js';
 import { http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';

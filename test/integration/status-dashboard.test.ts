@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { DASHBOARD_PAGE_LIMITS, dashboardRouter, type Dashboard } from '../../api/routes/dashboard.js';
 import { parseRedisInfo, StatusSchema } from '../../api/routes/status.js';
 import { WorkerResourcesSchema } from '../../api/worker-schemas.js';
-import { ApiKeyStore } from '../../shared/auth/api-key-store.js';
+import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { JobQueues } from '../../shared/queue/job-queues.js';
 import { bullPrefix, jobsQueueName, keysFor, WEBHOOKS_QUEUE } from '../../shared/queue/names.js';
 import { eventually, expectError, http, type JsonResponse } from '../helpers/http.js';

@@ -7,7 +7,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { expect } from 'chai';
 import { buildOpenApiDocument } from '../../api/openapi/document.js';
 import { DOCUMENTED_OPERATIONS } from '../../api/routes/index.js';
-import { HTTP_STATUS } from '../../shared/errors.js';
+import { HTTP_STATUS } from '../../shared/errors/index.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
-import type { SerializedError } from '../../shared/errors.js';
+import type { SerializedError } from '../../shared/errors/index.js';
 import { ChildCommand, ParentCommand, type ChildMessage, type ParentMessage } from './protocol.js';
 
 const registry = new AlgorithmRegistry({ diagnostic: true });

@@ -2,7 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import { withLogContext, type LogContext, type Logger } from '../../shared/logger.js';
 import { inheritableEnv } from '../../shared/config.js';
 import { ChildCommand, ParentCommand, type ChildMessage, type ParentMessage } from './protocol.js';

@@ -4,7 +4,7 @@
  * `switch`es on it, and errors travel as plain `{name, message, code}` objects matched by `code`,
  * never by class.
  */
-import type { SerializedError } from '../../shared/errors.js';
+import type { SerializedError } from '../../shared/errors/index.js';
 
 /** Messages the worker sends to a child. */
 export enum ChildCommand {

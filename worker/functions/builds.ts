@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import type { Job, Queue } from 'bullmq';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BuildJobData } from '../../shared/queue/builds-queue.js';

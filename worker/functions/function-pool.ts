@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { resolveRuntime, type FunctionRuntime, type RuntimeInfo } from '../../shared/functions/runtimes.js';
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import { removeWorkerCgroups, sweepCgroups } from './cgroups.js';
 import { emptyReport, type FunctionFailure, type FunctionPoolOptions, type FunctionRunResult, type FunctionSpec, type RunOptions } from './function-run.js';
 import { FunctionRunError } from './function-run-error.js';

@@ -1,4 +1,4 @@
-import { AppError, type ErrorCode } from '../../shared/errors.js';
+import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import type { FunctionFailure, FunctionRunReport } from './function-run.js';
 
 /**

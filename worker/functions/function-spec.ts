@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors/index.js';
 import type { FunctionRuntime } from '../../shared/functions/runtimes.js';
 import type { FunctionSpec } from './function-run.js';
 

@@ -4,7 +4,7 @@
  * its result is not JSON or too large, out of memory, its process crashed or did not load).
  */
 import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
-import type { ErrorCode } from '../../shared/errors.js';
+import type { ErrorCode } from '../../shared/errors/index.js';
 import type { FunctionFailure, FunctionRunReport, FunctionSpec } from './function-run.js';
 import { errorDetails, errorHead, HostErrorCode, type HostError, type ResultMessage } from './host-protocol.js';
 import type { Host, Run } from './pool-state.js';

@@ -1,2 +1,0 @@
-// moved: shim kept for the merge
-export * from './services/queue-depth-guard.js';

@@ -1,2 +1,0 @@
-// moved: shim kept for the merge
-export * from '../store/worker-registry.js';
