@@ -22,7 +22,6 @@ const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const MAX_ENV_VARS = 100;
 /** Longest env value, characters. */
 export const MAX_ENV_VALUE_CHARS = 32 * 1024;
-export { MAX_DEPENDENCIES };
 /** Largest max_output_bytes a function may ask for (64 MiB). */
 export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Largest page of functions. */

@@ -7,9 +7,6 @@ import { ENV_NAME_PATTERN } from '../shared/functions/limits.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import './schemas.js'; // extends zod with .openapi()
 
-// moved: shim kept for the merge
-export { PROJECT_NAME_PATTERN } from '../shared/schemas/project-name.js';
-export { ENV_NAME_PATTERN };
 /** Longest env value, in bytes of UTF-8. */
 export const ENV_VALUE_MAX_BYTES = 4096;
 /** Most env variables in one project. */

@@ -10,9 +10,10 @@ import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
-import type { AlgorithmJobData, WebhookJobData } from '../shared/queue/job-data.js';
+import type { JobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore, recordIdOf } from '../shared/store/job-store.js';
-import { BUILDS_QUEUE, bullPrefix, DEFAULT_POOL, jobsQueueName, keysFor, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { BUILDS_QUEUE, DEFAULT_POOL, jobsQueueName, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
+import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
@@ -123,7 +124,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   });
   // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
-  const jobsWorker = new Worker<AlgorithmJobData>(
+  const jobsWorker = new Worker<JobData>(
     jobsQueueName(servedPool),
     trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs })),
     {

@@ -12,7 +12,8 @@ import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgre
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './algorithms/child-pool.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
-import { FunctionRunError, type FunctionRunReport } from './functions/function-pool.js';
+import { FunctionRunError } from './functions/function-run-error.js';
+import { type FunctionRunReport } from './functions/function-run.js';
 
 /** A job still running after this long is marked `running` on its record (ms). */
 export const RUNNING_MARK_DELAY_MS = 50;

@@ -33,7 +33,6 @@ declare module 'express-serve-static-core' {
  * then answers 404 NOT_FOUND or 405 METHOD_NOT_ALLOWED: without credentials it is 401, so the
  * route list cannot be probed anonymously.
  */
-export { accessFor, ROUTE_ACCESS, type RouteAccessRule } from '../routes/index.js';
 export type { RouteAccess } from '../routes/route.js';
 
 /** What {@link authenticate} checks with. */

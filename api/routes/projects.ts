@@ -5,20 +5,8 @@ import { z } from 'zod';
 import { AppError } from '../../shared/errors/index.js';
 import { checkProjectName, type ProjectService } from '../services/project-service.js';
 import { assertKnownKeys } from '../middleware/validate.js';
-import {
-  DependencyListsSchema,
-  DeployResultSchema,
-  ENV_NAME_PATTERN,
-  ProjectDependenciesSchema,
-  ProjectEnvPutSchema,
-  ProjectEnvSchema,
-  ProjectListSchema,
-  ProjectNameParamsSchema,
-  ProjectSchema,
-  ProjectStateSchema,
-  SystemDependenciesSchema,
-  SystemEnvSchema,
-} from '../project-schemas.js';
+import { DependencyListsSchema, DeployResultSchema, ProjectDependenciesSchema, ProjectEnvPutSchema, ProjectEnvSchema, ProjectListSchema, ProjectNameParamsSchema, ProjectSchema, ProjectStateSchema, SystemDependenciesSchema, SystemEnvSchema } from '../project-schemas.js';
+import { ENV_NAME_PATTERN } from '../../shared/functions/limits.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteContext, type RouteServices } from './route.js';

@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { errors, json } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
 
-// moved: shim kept for the merge
 
 /** The worker registry, or 503 when the app was built without Redis (unit tests). */
 function need(services: RouteServices): WorkerRegistry {

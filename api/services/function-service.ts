@@ -16,10 +16,11 @@ import {
   type FunctionUpdate,
 } from '../../shared/store/function-store.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { JobData } from '../../shared/queue/job-data.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import { isJobId, isoNow, newJobId, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
-import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { DEFAULT_POOL } from '../../shared/queue/names.js';
+import { type Keys } from '../../shared/store/keys.js';
 import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
 import { checkSyntax } from '../../shared/functions/syntax-check.js';
 import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
@@ -93,7 +94,6 @@ export interface FunctionServiceDeps {
 /** How an invocation went: a sync one waited (outcome), an async one was accepted (pending record). */
 export type InvokeResult = { kind: 'sync'; job_id: string; outcome: WaitOutcome } | { kind: 'async'; job: StoredJob };
 
-export { functionNotFound } from '../../shared/errors/index.js';
 
 /** The functions API's operations; see the module comment. */
 export class FunctionService {

@@ -8,9 +8,10 @@ import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
 import { algorithmLabel, type Metrics } from '../../shared/metrics.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
-import type { AlgorithmJobData, WebhookJobData } from '../../shared/queue/job-data.js';
+import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
-import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { DEFAULT_POOL } from '../../shared/queue/names.js';
+import { type Keys } from '../../shared/store/keys.js';
 import { submitJob } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
@@ -18,9 +19,7 @@ import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/jo
 import type { WebhooksQueue } from '../../shared/queue/webhooks-queue.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 
-export { DEFAULT_RETRY_INTERVAL_MS, bullJobOptions };
 
-export { IDEMPOTENCY_TTL_SECONDS };
 
 /** A job to submit: algorithm and params already shaped by the route's schema. */
 export interface Submission {
@@ -271,5 +270,3 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-// moved: shim kept for the merge
-export { jobNotFound } from '../../shared/errors/index.js';

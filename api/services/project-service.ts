@@ -21,17 +21,7 @@ import type { Keys } from '../../shared/store/keys.js';
 import { EnvStore, ProjectStore } from '../../shared/store/project-store.js';
 import { resolveRuntime } from '../../shared/functions/runtimes.js';
 import { validateDependencies } from '../../shared/functions/dependency-specs.js';
-import {
-  DependencyListsSchema,
-  ENV_MAX_VARS,
-  EnvMapSchema,
-  ProjectEnvPutSchema,
-  type ProjectDependenciesSchema,
-  type ProjectListSchema,
-  type ProjectSchema,
-  type ProjectStateSchema,
-  type SystemDependenciesSchema,
-} from '../project-schemas.js';
+import { DependencyListsSchema, ENV_MAX_VARS, EnvMapSchema, ProjectEnvPutSchema, type ProjectDependenciesSchema, type ProjectListSchema, type ProjectSchema, type ProjectStateSchema, type SystemDependenciesSchema } from '../project-schemas.js';
 
 /** A project's state. */
 export type ProjectStatus = 'running' | 'stopped';
@@ -51,8 +41,6 @@ export async function isProjectRunning(redis: Redis, keys: Keys, name: string): 
   return new ProjectStore(redis, keys).isRunning(name);
 }
 
-// moved: shim kept for the merge
-export { projectStoppedError } from '../../shared/errors/index.js';
 
 /** `name` if it is a valid project name. @throws AppError VALIDATION_ERROR (field `name`). */
 export function checkProjectName(name: string): string {

@@ -5,14 +5,14 @@ import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore, type StoredSched
 import { AppError, functionNotFound, scheduleBusy, scheduleNameTaken, scheduleNotFound, toAppError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
-import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { JobData } from '../../shared/queue/job-data.js';
 import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/store/job-store.js';
-import { DEFAULT_POOL, type Keys } from '../../shared/queue/names.js';
+import { DEFAULT_POOL } from '../../shared/queue/names.js';
+import { type Keys } from '../../shared/store/keys.js';
 import type { Submission } from './job-service.js';
 import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
 import type { AlgorithmTarget, ScheduleCreate, ScheduleUpdate, Target } from '../schedule-schemas.js';
 
-export { DEFAULT_TIMEZONE };
 
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
@@ -58,7 +58,7 @@ export interface ScheduleRunLister {
 
 /** The jobs queues of every pool: `JobQueues` (shared/queue/job-queues.ts). */
 export interface PoolQueues {
-  get(pool?: string): Queue<AlgorithmJobData>;
+  get(pool?: string): Queue<JobData>;
   remember(pool: string): Promise<void>;
 }
 
@@ -79,9 +79,6 @@ export interface ScheduleServiceDeps {
   logger?: Logger;
 }
 
-// moved: shim kept for the merge
-// moved: shim kept for the merge
-export { scheduleNotFound } from '../../shared/errors/index.js';
 
 /** Throws {@link scheduleNotFound}, as an expression. */
 function throwNotFound(scheduleId: string): never {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
-import { keysFor } from '../../shared/queue/names.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
 import { cpuDiff } from './cpu.js';
 import type { FnqueueStack } from './fnqueue-stack.js';

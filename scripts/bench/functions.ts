@@ -19,8 +19,9 @@
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { FunctionPool, type FunctionSpec } from '../../worker/functions/function-pool.js';
-import { resolveRuntime, type FunctionRuntime } from '../../worker/functions/sandbox.js';
+import { FunctionPool } from '../../worker/functions/function-pool.js';
+import { type FunctionSpec } from '../../worker/functions/function-run.js';
+import { resolveRuntime, type FunctionRuntime } from '../../shared/functions/runtimes.js';
 import { BenchOptionsError, parseFunctionBenchOptions, type FunctionBenchOptions } from './options.js';
 
 /** Unmeasured warm invocations before the measured ones, to let both JITs settle. */

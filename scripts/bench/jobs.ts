@@ -1,6 +1,7 @@
 /** The POST /jobs accept-rate phase of `npm run bench` (jobs50). */
 import { Queue } from 'bullmq';
-import { bullPrefix, JOBS_QUEUE } from '../../shared/queue/names.js';
+import { bullPrefix } from '../../shared/store/keys.js';
+import { JOBS_QUEUE } from '../../shared/queue/names.js';
 import type { BenchContext } from './context.js';
 import type { FnqueueStack } from './fnqueue-stack.js';
 import { describeErrors, log } from './measure.js';

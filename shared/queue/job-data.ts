@@ -51,12 +51,6 @@ export function isFunctionJob(data: JobData): data is FunctionJob {
   return typeof data.function_id === 'string' && data.function_id !== '';
 }
 
-/**
- * The data of a job on a jobs queue, by its former name.
- * @deprecated use {@link JobData}; kept for the merge.
- */
-export type AlgorithmJobData = JobData;
-
 /** The webhook payload (the FunctionalScaffold API reference's fields; built by shared/jobs/webhook-payload.ts). */
 export interface WebhookPayload {
   job_id: string;

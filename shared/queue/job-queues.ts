@@ -1,8 +1,9 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/index.js';
-import type { AlgorithmJobData } from './job-data.js';
-import { bullPrefix, DEFAULT_POOL, jobsQueueName, type Keys } from './names.js';
+import type { JobData } from './job-data.js';
+import { bullPrefix, type Keys } from '../store/keys.js';
+import { DEFAULT_POOL, jobsQueueName } from './names.js';
 import { PoolStore } from '../store/pool-store.js';
 
 /** Most pools (named by jobs and schedules) that may exist. */
@@ -14,7 +15,7 @@ export const MAX_POOLS = 100;
  * and count every queue, the dashboard included.
  */
 export class JobQueues {
-  private readonly queues = new Map<string, Queue<AlgorithmJobData>>();
+  private readonly queues = new Map<string, Queue<JobData>>();
   private readonly remembered = new Set<string>([DEFAULT_POOL]);
   private readonly known: PoolStore;
 
@@ -32,10 +33,10 @@ export class JobQueues {
   }
 
   /** The queue of `pool` (default pool when unset). */
-  get(pool: string = DEFAULT_POOL): Queue<AlgorithmJobData> {
+  get(pool: string = DEFAULT_POOL): Queue<JobData> {
     let queue = this.queues.get(pool);
     if (!queue) {
-      queue = new Queue<AlgorithmJobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true });
+      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true });
       queue.on('error', (err) => this.onError(queue!.name, err));
       this.queues.set(pool, queue);
     }
@@ -63,7 +64,7 @@ export class JobQueues {
   }
 
   /** The queues of every known pool. */
-  async all(): Promise<Queue<AlgorithmJobData>[]> {
+  async all(): Promise<Queue<JobData>[]> {
     return (await this.pools()).map((pool) => this.get(pool));
   }
 

@@ -31,4 +31,3 @@ export function buildJobId(functionId: string, version: number | string): string
 }
 
 // Key names are built in shared/store/keys.ts; re-exported for the modules that import them from here.
-export { bullPrefix, keysFor, type Keys } from '../store/keys.js';

@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { bullPrefix, JOBS_QUEUE, keysFor } from '../../shared/queue/names.js';
+import { bullPrefix, keysFor } from '../../shared/store/keys.js';
+import { JOBS_QUEUE } from '../../shared/queue/names.js';
 import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';

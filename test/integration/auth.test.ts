@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ApiKeyStore, API_KEY_CACHE_TTL_MS } from '../../shared/store/api-key-store.js';
-import { keysFor } from '../../shared/queue/names.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { eventually, http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { track, untrack } from '../helpers/resources.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { FunctionStore } from '../../shared/store/function-store.js';
-import { keysFor } from '../../shared/queue/names.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { eventually, expectError, http, type JsonResponse } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';

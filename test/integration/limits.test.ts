@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '../../api/server.js';
 import { loadConfig } from '../../shared/config.js';
 import { ApiKeyStore } from '../../shared/store/api-key-store.js';
-import { keysFor } from '../../shared/queue/names.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { track, untrack } from '../helpers/resources.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { isoNow } from '../../shared/store/job-store.js';
-import { keysFor } from '../../shared/queue/names.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { WorkerRegistry, type StoredWorker } from '../../shared/store/worker-registry.js';
 import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';

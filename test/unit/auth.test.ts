@@ -3,7 +3,7 @@ import type { Router } from 'express';
 import { SignJWT, base64url, generateKeyPair } from 'jose';
 import { createApp } from '../../api/app.js';
 import type { JobService } from '../../api/services/job-service.js';
-import { accessFor, ROUTE_ACCESS } from '../../api/middleware/auth.js';
+import { accessFor, ROUTE_ACCESS } from '../../api/routes/index.js';
 import { buildOpenApiDocument } from '../../api/openapi/document.js';
 import { ROUTES } from '../../api/routes/index.js';
 import { DOC_ASSET_PREFIXES } from '../../api/routes/meta.js';

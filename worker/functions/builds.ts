@@ -16,7 +16,6 @@ import type { BuildJobData } from '../../shared/queue/builds-queue.js';
 import { installDependencies, type InstallResult } from './dependencies.js';
 
 // The builds queue's data and enqueue live in shared/queue/builds-queue.ts (the API enqueues builds too).
-export { enqueueBuild, type BuildJobData } from '../../shared/queue/builds-queue.js';
 
 /** Function ids that may name a folder (the service's ids are 12 hex characters; nothing with `/` or `..`). */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;

@@ -37,10 +37,6 @@ import { resolveRuntime, type FunctionRuntime } from '../../shared/functions/run
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
 
-// moved: shim kept for the merge
-export { validateDependencies } from '../../shared/functions/dependency-specs.js';
-// moved: shim kept for the merge
-export { MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../../shared/functions/limits.js';
 
 /** Largest install log kept, in bytes: the tail is kept (errors come last), behind a marker line. */
 export const INSTALL_LOG_MAX_BYTES = 64 * 1024;

@@ -10,8 +10,9 @@ import { AppError } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FunctionJob } from '../../shared/queue/job-data.js';
-import type { Keys } from '../../shared/queue/names.js';
-import type { FunctionPool, FunctionRunReport, FunctionRunResult, FunctionSpec } from './function-pool.js';
+import type { Keys } from '../../shared/store/keys.js';
+import type { FunctionPool } from './function-pool.js';
+import type { FunctionRunReport, FunctionRunResult, FunctionSpec } from './function-run.js';
 
 /** How long a loaded version and its env layers are reused before being read again, ms (project env changes apply within this). */
 export const SPEC_CACHE_MS = 2000;

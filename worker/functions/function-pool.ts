@@ -37,16 +37,6 @@ import { killProcessTree } from './process-tree.js';
 import { sandboxStatus, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
-// moved: shim kept for the merge
-export * from './function-run.js';
-// moved: shim kept for the merge
-export { FunctionRunError } from './function-run-error.js';
-// moved: shim kept for the merge
-export { checkSyntax } from '../../shared/functions/syntax-check.js';
-// moved: shim kept for the merge
-export { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
-// moved: shim kept for the merge
-export { sandboxStatus } from './sandbox.js';
 
 /** How long the end-of-output markers may trail a result before the process is distrusted, in ms. */
 const MARKER_GRACE_MS = 2000;

@@ -48,12 +48,6 @@ import { BASE_ENV, defaultSearchPath, findExecutable, runQuick as run } from '..
 import type { FunctionRuntime, RuntimeInfo } from '../../shared/functions/runtimes.js';
 import { probeCgroups } from './cgroups.js';
 
-// moved: shim kept for the merge
-export { BASE_ENV, runCollect, SANDBOX_PATH } from '../../shared/functions/executables.js';
-// moved: shim kept for the merge
-export { resolveRuntime, type FunctionRuntime, type RuntimeInfo } from '../../shared/functions/runtimes.js';
-// moved: shim kept for the merge
-export { killProcessTree } from './process-tree.js';
 
 /** `auto`: bubblewrap when it works here (the default); `bwrap`: required, runs fail without it; `off`: never. */
 export type SandboxMode = 'auto' | 'bwrap' | 'off';

@@ -8,7 +8,6 @@ import { webhookMessageId, type WebhookSigner } from './signing.js';
 import { isWebhookRefused } from './webhook-agent.js';
 
 // The queue's configuration lives in shared/queue/webhooks-queue.ts; re-exported for the worker's imports.
-export { WEBHOOK_BACKOFF_TYPE, webhookBackoff, webhookJobOptions } from '../../shared/queue/webhooks-queue.js';
 
 /** Options of one {@link postWebhook} attempt. */
 export interface PostWebhookOptions {
