@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { CronExpressionParser } from 'cron-parser';
 import { Redis } from 'ioredis';
 import { accessFor } from '../../api/routes/index.js';
-import type { AlgorithmJobData } from '../../shared/queue/job-data.js';
+import type { JobData } from '../../shared/queue/job-data.js';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
 import { eventually, expectError, http, type JsonResponse } from '../helpers/http.js';
@@ -23,15 +23,15 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
   let redis: TestRedis;
   let stack: Stack;
   let conn: Redis;
-  const queues = new Map<string, Queue<AlgorithmJobData>>();
+  const queues = new Map<string, Queue<JobData>>();
   let nameCount = 0;
   const uniqueName = (prefix = 'sched') => `${prefix}-${++nameCount}`;
 
   /** The BullMQ queue of `pool` on the stack's prefix, to look at job schedulers directly. */
-  const queueOf = (pool = 'default'): Queue<AlgorithmJobData> => {
+  const queueOf = (pool = 'default'): Queue<JobData> => {
     let q = queues.get(pool);
     if (!q) {
-      q = new Queue<AlgorithmJobData>(jobsQueueName(pool), { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
+      q = new Queue<JobData>(jobsQueueName(pool), { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
       queues.set(pool, q);
     }
     return q;
