@@ -12,7 +12,8 @@
  * error. The function can write to fd 3 too: only messages that fit the host's state are taken
  * (see onMessage), else the run fails and the process is retired.
  *
- * After each invocation, a host that left any process running (background, daemonized) is retired
+ * After each invocation, a host that left any process running (background, daemonized), or a
+ * thread, timer or other event-loop resource in its own process (`stray_threads`), is retired
  * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
  * A host that failed, timed out or broke the protocol is killed, never handed back to the pool.
  */
@@ -543,10 +544,10 @@ export class FunctionPool {
     host.run = undefined;
     host.invocations++;
     const report = completedReport(run, host, res, performance.now());
-    const { stray, oomKilled } = leftovers(host, res);
-    if (stray > 0 || oomKilled > 0) {
-      this.opts.logger?.debug('function left processes behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, oom_kills: oomKilled });
-      this.retire(host, stray > 0 ? 'stray processes' : 'out of memory');
+    const { stray, strayThreads, oomKilled } = leftovers(host, res);
+    if (stray > 0 || strayThreads > 0 || oomKilled > 0) {
+      this.opts.logger?.debug('function left processes or threads behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, stray_threads: strayThreads, oom_kills: oomKilled });
+      this.retire(host, stray > 0 ? 'stray processes' : strayThreads > 0 ? 'stray threads' : 'out of memory');
     } else if (res.recycle || host.retireAfterRun || host.invocations >= this.opts.maxInvocationsPerProcess) this.retire(host, res.recycle ? 'error' : 'recycle');
     else this.release(host);
     let failure: Failure | undefined;
