@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { probeCgroups } from '../../worker/functions/cgroups.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { alive, processesWith } from '../helpers/processes.js';
+import { startRedisServer } from '../../scripts/lib/redis-server.js';
 
 let seq = 0;
 /** A spec with a fresh function id (so no test reuses another's warm process). */
@@ -602,6 +603,19 @@ describe('FunctionPool (real sandboxed processes)', function () {
           }
         }
       } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("keeps the embedded Redis's data dir (and so its AOF of every function's env) from nobody: mode 0700, an existing dir chmodded", async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'fnq-datadir-'));
+      chmodSync(dir, 0o755);
+      const server = await startRedisServer({ dir, appendonly: true });
+      try {
+        await eventually(async () => readdirSync(dir).length > 0, 5000, 20);
+        expect((statSync(dir).mode & 0o777).toString(8)).to.equal('700');
+      } finally {
+        await server.destroy();
         rmSync(dir, { recursive: true, force: true });
       }
     });
