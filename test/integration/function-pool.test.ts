@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { alive, processesWith } from '../helpers/processes.js';
 import { startRedisServer } from '../../scripts/lib/redis-server.js';
+import type { Logger } from '../../shared/logger.js';
 
 let seq = 0;
 /** A spec with a fresh function id (so no test reuses another's warm process). */
@@ -488,6 +489,47 @@ describe('FunctionPool (real sandboxed processes)', function () {
       expect((await slow).code).to.equal('SERVICE_UNAVAILABLE');
       expect(alive(r.host_pid!)).to.equal(false);
       expect((await failure(p.run(spec('nodejs', 'function handler() {}'), null))).code).to.equal('SERVICE_UNAVAILABLE');
+    });
+  });
+
+  describe('where bubblewrap cannot isolate', () => {
+    it('refuses every run unless the sandbox is off, naming FUNCTION_SANDBOX and the reason, and logs it at start', async () => {
+      // Tools from a folder that is not bound into the sandbox: bwrap's probe fails, as it does where
+      // namespaces are forbidden (the exact reason differs; the refusal carries whichever it is).
+      const bin = mkdtempSync(path.join(tmpdir(), 'fnq-nobwrap-'));
+      try {
+        for (const tool of ['prlimit', 'setpriv', 'python3', 'node']) {
+          const found = ['/usr/bin', '/bin', '/usr/local/bin'].map((d) => path.join(d, tool)).find((f) => existsSync(f));
+          if (found) symlinkSync(found, path.join(bin, tool));
+        }
+        const logged: Array<[string, string]> = [];
+        const logger = { error: (m: string) => logged.push(['error', m]), warn: (m: string) => logged.push(['warn', m]), info: () => undefined, debug: () => undefined } as unknown as Logger;
+        for (const sandbox of ['auto', 'bwrap'] as const) {
+          const p = newPool({ sandbox, searchPath: bin, logger });
+          try {
+            const status = await p.start();
+            expect(status.isolated).to.equal(false);
+            const err = await failure(p.run(spec('python', 'def handler(e):\n    return 1'), null));
+            expect(err.code).to.equal('SERVICE_UNAVAILABLE');
+            expect(status.reason).to.be.a('string').and.not.equal('');
+            expect(err.message).to.contain('FUNCTION_SANDBOX=off').and.contain(status.reason!);
+            expect((err.details as { sandbox?: string }).sandbox).to.equal(sandbox);
+            expect(logged.filter(([level, m]) => level === 'error' && m.includes('FUNCTION_SANDBOX'))).to.have.length(1);
+            logged.length = 0;
+          } finally {
+            await closePool(p);
+          }
+        }
+        const off = newPool({ sandbox: 'off', searchPath: bin, logger });
+        try {
+          expect((await off.run(spec('python', 'def handler(e):\n    return 1'), null)).result).to.equal(1);
+          expect(logged.map(([level]) => level)).to.deep.equal(['warn']);
+        } finally {
+          await closePool(off);
+        }
+      } finally {
+        rmSync(bin, { recursive: true, force: true });
+      }
     });
   });
 

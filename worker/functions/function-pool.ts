@@ -31,7 +31,7 @@ import { cleanupHost, launchHost, newHost, removeOrphanDirs, type HostEvents } f
 import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { killProcessTree } from './process-tree.js';
-import { sandboxStatus, type SandboxStatus } from './sandbox.js';
+import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
 // moved: shim kept for the merge
@@ -117,7 +117,9 @@ export class FunctionPool {
       sweepCgroups();
       if (!this.opts.cgroups && status.cgroups) status = { ...status, cgroups: false, cgroupsReason: 'cgroups turned off for this pool (cgroups: false)' };
       this.status = status;
-      if (!status.isolated) this.opts.logger?.warn('functions run without isolation', { reason: status.reason, sandbox: status.mode });
+      const refusal = unsandboxedRefusal(status);
+      if (refusal) this.opts.logger?.error(refusal, { reason: status.reason, sandbox: status.mode });
+      else if (!status.isolated) this.opts.logger?.warn('functions run without isolation (FUNCTION_SANDBOX=off)', { reason: status.reason, sandbox: status.mode });
       else this.opts.logger?.info('functions run isolated by bubblewrap', { bwrap: status.bwrapVersion, user: status.user, cgroups: status.cgroups });
       if (!status.cgroups) {
         this.opts.logger?.warn('function memory and process totals are not capped (no cgroups): only per-process rlimits apply, so a function can multiply its memory by forking and fork without limit', { reason: status.cgroupsReason });
@@ -177,9 +179,8 @@ export class FunctionPool {
       throw new AppError('VALIDATION_ERROR', `event is not JSON: ${(err as Error).message}`, { field: 'event' });
     }
     if (eventJson === undefined) throw new AppError('VALIDATION_ERROR', 'event is not JSON', { field: 'event' });
-    if (this.opts.sandbox === 'bwrap' && !this.status!.isolated) {
-      throw new FunctionRunError('SERVICE_UNAVAILABLE', `function isolation is required but unavailable: ${this.status!.reason}`, 'closed', emptyReport(opts.run_id ?? ''));
-    }
+    const refusal = unsandboxedRefusal(this.status!);
+    if (refusal) throw new FunctionRunError('SERVICE_UNAVAILABLE', refusal, 'closed', emptyReport(opts.run_id ?? ''), { sandbox: this.status!.mode, sandbox_reason: this.status!.reason });
     const runtime = this.runtimes.get(config.runtime)!;
     if (runtime instanceof Error) {
       throw new FunctionRunError('SERVICE_UNAVAILABLE', `the ${config.runtime} runtime is not available: ${runtime.message}`, 'crashed', emptyReport(opts.run_id ?? ''));

@@ -120,7 +120,7 @@ export interface FunctionPoolOptions {
   maxProcessesPerFunction?: number;
   /** Processes in the whole pool; at the limit the least recently used idle one is stopped for a new one. Default 32. */
   maxProcesses?: number;
-  /** Isolation (see {@link SandboxMode}). Default `auto`. */
+  /** Isolation (see {@link SandboxMode}): `auto` and `bwrap` refuse runs where bubblewrap cannot isolate; `off` never isolates. Default `auto`. */
   sandbox?: SandboxMode;
   /** Time allowed for a process to boot, in ms, on top of the function's timeout_ms for its top-level code. Default 10000. */
   startTimeoutMs?: number;

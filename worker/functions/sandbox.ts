@@ -55,8 +55,22 @@ export { resolveRuntime, type FunctionRuntime, type RuntimeInfo } from '../../sh
 // moved: shim kept for the merge
 export { killProcessTree } from './process-tree.js';
 
-/** `auto`: bubblewrap when it works here (the default); `bwrap`: required, runs fail without it; `off`: never. */
+/**
+ * `auto` (the default) and `bwrap`: bubblewrap is required, and every function run fails with
+ * SERVICE_UNAVAILABLE (see {@link unsandboxedRefusal}) where it cannot isolate (not installed, or
+ * namespaces forbidden, as under Docker's default seccomp profile); `off`: never isolate, run
+ * function code as the service's user with its filesystem and network (docs/security.md, "Sandbox").
+ */
 export type SandboxMode = 'auto' | 'bwrap' | 'off';
+
+/**
+ * Why function runs are refused here, or undefined when they may run: isolation is missing and
+ * the mode is not `off`. The text names FUNCTION_SANDBOX (shared/config.ts) and the probe's reason.
+ */
+export function unsandboxedRefusal(status: Pick<SandboxStatus, 'isolated' | 'mode' | 'reason'>): string | undefined {
+  if (status.isolated || status.mode === 'off') return undefined;
+  return `functions do not run here: the sandbox cannot isolate them (${status.reason ?? 'unknown reason'}); fix that (docs/deployment.md, "The function sandbox in a container") or set FUNCTION_SANDBOX=off to run them unisolated`;
+}
 
 /** Uid and gid the function code runs as under bwrap when the service runs as root (`nobody`). */
 export const SANDBOX_UID = 65534;
@@ -175,7 +189,8 @@ const statusCache = new Map<string, Promise<SandboxStatus>>();
  * Whether function code runs isolated here: with mode `auto` (the default) or `bwrap`, bubblewrap
  * is looked up on PATH and tried once with the exact namespace, mount and uid options hosts use
  * (a container may have bwrap installed but forbid namespaces); `off` never isolates. Cached per
- * mode. The service logs "running without isolation" when `isolated` is false.
+ * mode. When `isolated` is false the worker logs why at start, and with a mode other than `off`
+ * refuses every function run ({@link unsandboxedRefusal}).
  */
 export function sandboxStatus(mode: SandboxMode = 'auto', searchPath: string = defaultSearchPath()): Promise<SandboxStatus> {
   const key = `${mode}\0${searchPath}`;
