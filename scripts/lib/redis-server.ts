@@ -80,7 +80,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   const dir = opts.dir ? path.resolve(opts.dir) : mkdtempSync(path.join(tmpdir(), opts.tempPrefix ?? 'fnqueue-redis-'));
   if (!ownDir) {
     // The AOF holds every function's env (secrets): Redis writes it 0644, so its folder is the
-    // service's alone, made 0700 and an existing one chmodded (docs/security.md, "Sandbox").
+    // service's alone, made 0700 and an existing one chmodded (docs/functions.md, "The function sandbox").
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
   }

@@ -1,5 +1,5 @@
 /**
- * Run as a process by test/integration/function-pool.test.ts (docs/security.md, "Sandbox"): a
+ * Run as a process by test/integration/function-pool.test.ts (docs/functions.md, "The function sandbox"): a
  * function pool whose parent holds extra descriptors without close-on-exec (given by the test's
  * `exec 200<dir 201>>file`) runs a Python and a Node function that list their own /proc/self/fd.
  * Prints `{"python": {fd: [target, flags]}, "nodejs": {...}}` as one JSON line on stdout.

@@ -619,7 +619,7 @@ describe('FunctionPool (real sandboxed processes)', function () {
       }
     });
 
-    it('gives a function only fds 0-3 of what its worker inherited, with and without bwrap (docs/security.md, "Sandbox")', async function () {
+    it('gives a function only fds 0-3 of what its worker inherited, with and without bwrap (docs/functions.md, "The function sandbox")', async function () {
       this.timeout(60_000);
       const dir = mkdtempSync(path.join(tmpdir(), 'fnq-inherited-'));
       const file = path.join(dir, 'appended');

@@ -90,7 +90,7 @@ export interface ResultMessage {
    * What the invocation left running inside the host's own process, counted by the host: threads
    * beyond those it had before the function's code loaded, plus (Python) armed interval timers and
    * (Node) event-loop resources (timers, sockets, ports, workers) that were not there then. Above 0
-   * retires the host (docs/functions.md, "Warm processes").
+   * retires the host (docs/functions.md, "The function sandbox").
    */
   stray_threads?: number;
   handler_ms: number;

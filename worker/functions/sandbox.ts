@@ -1,5 +1,5 @@
 /**
- * How a user function's host process is started (docs/security.md, "Sandbox"): bubblewrap
+ * How a user function's host process is started (docs/functions.md, "The function sandbox"): bubblewrap
  * detection and the command line with its resource limits. The runtimes' executables are found by
  * shared/functions/runtimes.ts; a host's process tree is killed by ./process-tree.ts. The warm pool
  * that uses this is ./function-pool.ts.
@@ -59,7 +59,7 @@ export { killProcessTree } from './process-tree.js';
  * `auto` (the default) and `bwrap`: bubblewrap is required, and every function run fails with
  * SERVICE_UNAVAILABLE (see {@link unsandboxedRefusal}) where it cannot isolate (not installed, or
  * namespaces forbidden, as under Docker's default seccomp profile); `off`: never isolate, run
- * function code as the service's user with its filesystem and network (docs/security.md, "Sandbox").
+ * function code as the service's user with its filesystem and network (docs/functions.md, "The function sandbox").
  */
 export type SandboxMode = 'auto' | 'bwrap' | 'off';
 

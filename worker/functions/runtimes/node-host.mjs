@@ -53,7 +53,7 @@ const O_CLOEXEC = 0o2000000;
  * Closes every descriptor above 3 that this process inherited: descriptors the worker holds
  * without close-on-exec (a shell's `exec 200</dir`, a supervisor's pipe) pass through spawn and
  * bubblewrap, and one that names a folder outside the sandbox leads to the host's `/`
- * (docs/security.md, "Sandbox"). Node's own descriptors (epoll, eventfd, signal pipes) are all
+ * (docs/functions.md, "The function sandbox"). Node's own descriptors (epoll, eventfd, signal pipes) are all
  * opened close-on-exec, so a descriptor without O_CLOEXEC can only have come through exec: it is
  * closed. Runs before anything else of this script, long before the function's code loads.
  */

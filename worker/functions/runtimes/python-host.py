@@ -18,13 +18,13 @@ this host's one event loop). It receives `(event)` or, when it takes two positio
 Before anything else runs, every descriptor above 3 is closed: descriptors the worker inherited
 without close-on-exec (a shell's `exec 200</dir`, a supervisor's pipe) pass through spawn and
 bubblewrap, and one that names a folder outside the sandbox would lead to the host's `/`
-(docs/security.md, "Sandbox"). The function's process holds only fds 0-3 when its code starts.
+(docs/functions.md, "The function sandbox"). The function's process holds only fds 0-3 when its code starts.
 
 After each invocation the host reports what the invocation left running in this process besides
 processes (`stray_threads`): threads beyond those of the host when its code started
 (/proc/self/task), or an interval timer (setitimer/alarm, whose signal handler would run between
-invocations). The parent then retires this process and kills its tree (docs/functions.md, "Warm
-processes").
+invocations). The parent then retires this process and kills its tree (docs/functions.md, "The
+function sandbox").
 """
 import os
 
