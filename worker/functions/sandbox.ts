@@ -31,6 +31,13 @@
  *   per uid machine-wide): a fork bomb runs until the timeout kills the sandbox. Leftover
  *   processes are then counted by the host itself (its sandbox's /proc under bwrap, its direct
  *   children without), which the function's own code could falsify.
+ * - Descriptors: spawn and bwrap pass on every descriptor the worker holds without close-on-exec
+ *   (a shell's `exec 200</dir`, a supervisor's pipe); each host closes those above 3 as its very
+ *   first step (./runtimes/node-host.mjs, ./runtimes/python-host.py), before any function code,
+ *   with or without bwrap. bwrap's own processes close theirs (bubblewrap 0.8: its init, pid 1
+ *   inside, holds fds 0-2 and an eventfd), and the launcher steps before it run no function code.
+ * - Threads, timers and event-loop resources left in the host's own process are counted by the
+ *   host (`stray_threads`, ./host-protocol.ts) and retire it like a leftover process.
  * - The private /tmp (tmpfs) is RAM: under cgroups it is inside the memory total above; without,
  *   on top of memory_mb.
  * - No cap on CPU beyond the wall-clock timeout: a busy loop costs CPU until the timeout kills the
