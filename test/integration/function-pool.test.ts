@@ -680,6 +680,12 @@ describe('FunctionPool (real sandboxed processes)', function () {
         const j1 = await p.run(joined, null);
         const j2 = await p.run(joined, null);
         expect(j2.host_pid).to.equal(j1.host_pid);
+        // An async handler stays warm; one that leaves a task on the host's event loop does not.
+        const asyncPy = spec('python', 'import asyncio\nasync def handler(e):\n    await asyncio.sleep(0.001)\n    if e == "task":\n        asyncio.ensure_future(asyncio.sleep(30))\n    return e');
+        const a1 = await p.run(asyncPy, 'plain');
+        const a2 = await p.run(asyncPy, 'task');
+        expect(a2.host_pid).to.equal(a1.host_pid);
+        await eventually(async () => !alive(a2.host_pid!), 3000, 20);
 
         const node = spec(
           'nodejs',

@@ -22,8 +22,8 @@ bubblewrap, and one that names a folder outside the sandbox would lead to the ho
 
 After each invocation the host reports what the invocation left running in this process besides
 processes (`stray_threads`): threads beyond those of the host when its code started
-(/proc/self/task), or an interval timer (setitimer/alarm, whose signal handler would run between
-invocations). The parent then retires this process and kills its tree (docs/functions.md, "The
+(/proc/self/task), an interval timer (setitimer/alarm, whose signal handler would run between
+invocations), or tasks and callbacks still scheduled on the host's event loop. The parent then retires this process and kills its tree (docs/functions.md, "The
 function sandbox").
 """
 import os
@@ -367,6 +367,16 @@ class Host:
                 pass
         return marks
 
+    def _pending_async(self):
+        """Tasks and callbacks still scheduled on this host's event loop (`asyncio.ensure_future`,
+        `loop.call_later` left by an async handler): they would run in the next invocation."""
+        try:
+            tasks = sum(1 for t in asyncio.all_tasks(self.loop) if not t.done())
+            handles = sum(1 for h in list(self.loop._ready) + list(self.loop._scheduled) if not h.cancelled())
+            return tasks + handles
+        except Exception:
+            return 0
+
     def invoke(self, msg):
         global _current
         context = {
@@ -437,7 +447,7 @@ class Host:
         marks = 0 if now >= 0 and now - self.quiet_since == self.own_writes else self._markers(msg["nonce"])
         _current = None  # progress reported after the result (a leftover thread) is dropped
         stray = _stray_processes(self.config.get("count_processes"))
-        threads = _stray_threads(self.threads0)
+        threads = _stray_threads(self.threads0) + self._pending_async()
         head = '{"type":"result","id":%d,"nonce":%s,"stray_processes":%d,"stray_threads":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
             msg["id"],
             json.dumps(msg["nonce"]),
