@@ -225,9 +225,10 @@ export const ConfigSchema = z.object({
   /** A function's max_output_bytes when it gives none: captured stdout+stderr per invocation, bytes, then a truncation marker. Default 1048576 (1 MiB). */
   FUNCTION_MAX_OUTPUT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   /**
-   * Function isolation (worker/functions/sandbox.ts): `auto` (default) uses bwrap when it is installed
-   * and says at worker start that functions run without isolation when it is not; `bwrap` requires it
-   * (function runs fail without it); `off` never isolates.
+   * Function isolation (worker/functions/sandbox.ts, docs/functions.md "The function sandbox"): `auto` (default)
+   * and `bwrap` require bubblewrap: where it cannot isolate (not installed, namespaces forbidden) the
+   * worker logs why at start and every function run fails with SERVICE_UNAVAILABLE naming this
+   * setting; `off` never isolates (function code runs as the service's user, with its network).
    */
   FUNCTION_SANDBOX: z.enum(['auto', 'bwrap', 'off']).default('auto'),
   /**

@@ -132,7 +132,7 @@ export interface FunctionPoolOptions {
    * worker's cgroup limit when lower (./memory-budget.ts).
    */
   memoryBudgetMb?: number;
-  /** Isolation (see {@link SandboxMode}). Default `auto`. */
+  /** Isolation (see {@link SandboxMode}): `auto` and `bwrap` refuse runs where bubblewrap cannot isolate; `off` never isolates. Default `auto`. */
   sandbox?: SandboxMode;
   /** Time allowed for a process to boot, in ms, on top of the function's timeout_ms for its top-level code. Default 10000. */
   startTimeoutMs?: number;
