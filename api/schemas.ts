@@ -46,7 +46,7 @@ const int = (min: number, max: number) =>
 
 
 /**
- * Job options of `POST /jobs` (docs/api.md#job-options). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
+ * Job options of `POST /jobs` (docs/operations.md#job-options). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
  * JOB_TIMEOUT_MAX_MS) are checked by the job service, since they are configuration.
  */
 export const JobOptionsSchema = z.object({

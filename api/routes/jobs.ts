@@ -32,7 +32,7 @@ function idempotencyKey(req: Request): string | undefined {
 }
 
 /**
- * The job routes (docs/api.md#jobs): POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API
+ * The job routes (docs/api.md#hand-a-job-over-post-jobs-then-get-jobsjob_id): POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API
  * reference), GET /jobs (listing), GET /jobs/{job_id}/attempts, POST /jobs/{job_id}/cancel and
  * GET /jobs/{job_id}/events (Server-Sent Events).
  */

@@ -1,5 +1,5 @@
 /**
- * The job record's shapes (docs/api.md#job-records), as zod schemas; the types come from them.
+ * The job record's shapes (docs/api.md#job-lifecycle), as zod schemas; the types come from them.
  * `GET /jobs/{job_id}` is the FunctionalScaffold API reference's record to the letter, plus
  * `webhook` when the job has one, and the job options and fields below, each present only when it
  * carries something. The store (shared/store/job-store.ts) keeps a {@link StoredJob}.

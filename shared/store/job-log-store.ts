@@ -1,5 +1,5 @@
 /**
- * Job logs (docs/api.md#job-logs, GET /jobs/{job_id}/logs): a function job's captured stdout and
+ * Job logs (docs/functions.md#job-logs-and-metrics, GET /jobs/{job_id}/logs): a function job's captured stdout and
  * stderr lines, a Redis list of {@link JobLogLine} JSON per job, plus a `truncated` marker, both
  * expiring with the job record. Written by the worker after each run, read by the API.
  */

@@ -1,5 +1,5 @@
 /**
- * How an invocation's end becomes its answer (docs/functions.md, "Failures"): the report of
+ * How an invocation's end becomes its answer (docs/functions.md, "The function sandbox"): the report of
  * measurements, and the error code, reason and message of each way it can fail (the handler threw,
  * its result is not JSON or too large, out of memory, its process crashed or did not load).
  */

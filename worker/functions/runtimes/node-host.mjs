@@ -528,7 +528,7 @@ function invoke(msg) {
     invocation_id: msg.run_id,
     deadline_ms: msg.deadline_ms,
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline_ms - Date.now()),
-    /** Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message; shown on the job record and its live events. */
+    /** Reports progress (docs/operations.md, "Progress and live events"): percent 0-100 and an optional message; shown on the job record and its live events. */
     progress: (percent, message) => {
       if (busy !== inv) return;
       send({ type: 'progress', id: inv.id, nonce: inv.nonce, percent: Number(percent), message: message === undefined ? undefined : String(message).slice(0, 1000) });

@@ -149,7 +149,7 @@ _current = None
 
 
 def _progress(percent, message=None):
-    """Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message, shown on the job record
+    """Reports progress (docs/operations.md, "Progress and live events"): percent 0-100 and an optional message, shown on the job record
     and its live events. `import fnqueue; fnqueue.progress(50, "half way")`."""
     inv = _current
     if inv is None:
