@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
-import { AppError, functionGone } from '../../shared/errors/index.js';
+import { functionGone } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FunctionJob } from '../../shared/queue/job-data.js';
