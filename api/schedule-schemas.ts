@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { POOL_PATTERN } from '../shared/queue/names.js';
-import { JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
+import { JobRecordSchema } from '../shared/schemas/job-record.js';
+import { JobOptionsSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;

@@ -5,7 +5,8 @@
  * (worker/processor.ts) for jobs with a `function_id`.
  */
 import type { Redis } from 'ioredis';
-import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
+import type { JobLogLine } from '../../shared/schemas/job-log.js';
+import { JobLogStore } from '../../shared/store/job-log-store.js';
 import { AppError } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
