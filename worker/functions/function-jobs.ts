@@ -27,8 +27,6 @@ const SPEC_CACHE_MAX = 500;
  */
 export const MAX_STORED_LOG_LINES = 10_000;
 
-export type { JobLogLine };
-
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
   pool: FunctionPool;
