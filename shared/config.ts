@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors/config-error.js';
 import { redactText } from './logger.js';
+import { MAX_RETRIES_LIMIT } from './schemas/job-record.js';
 import { LabelListSchema } from './schemas/labels.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
 
@@ -60,7 +61,7 @@ export const ConfigSchema = z.object({
    */
   JOB_DELAY_MAX_MS: int(0).default(86_400_000),
   /** Largest `max_retries` a job may ask for. Default 25. */
-  JOB_MAX_RETRIES: int(0, 1000).default(25),
+  JOB_MAX_RETRIES: int(0, MAX_RETRIES_LIMIT).default(25),
   /** BullMQ lock duration: a job whose worker stops renewing its lock this long is stalled and re-queued. Default 30000 ms. */
   JOB_LOCK_MS: int(1000).default(30_000),
   /** How often workers look for stalled jobs (BullMQ stalledInterval). Default 30000 ms. */

@@ -5,7 +5,8 @@ import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type Stored
 import type { JobWaiter } from '../services/job-waiter.js';
 import type { JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
-import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRecordSchema, JobRequestSchema } from '../schemas.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redactText } from '../logger.js';
 import {
+  JOB_OPTION_FIELDS,
   JOB_STATUSES,
   MAX_PRIORITY,
   type AttemptRecord,
@@ -334,7 +335,8 @@ export class JobStore {
 }
 
 /** Option fields kept on the record as strings (numbers parsed back by {@link fromHash}). */
-const OPTION_FIELDS = ['priority', 'delay_ms', 'run_at', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'pool'] as const;
+/** The record's option fields (JobOptionsSchema's keys, in the record's order). */
+const OPTION_FIELDS = JOB_OPTION_FIELDS;
 const NUMERIC_OPTIONS = new Set(['priority', 'delay_ms', 'max_retries', 'retry_interval_ms', 'timeout_ms']);
 
 const parseJson = (s: string | undefined): unknown => (s ? JSON.parse(s) : null);

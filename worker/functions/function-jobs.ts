@@ -5,7 +5,8 @@
  * (worker/processor.ts) for jobs with a `function_id`.
  */
 import type { Redis } from 'ioredis';
-import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
+import type { JobLogLine } from '../../shared/schemas/job-log.js';
+import { JobLogStore } from '../../shared/store/job-log-store.js';
 import { functionGone } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
@@ -25,8 +26,6 @@ const SPEC_CACHE_MAX = 500;
  * bare newlines, which as one entry each cost Redis ~80 MB.
  */
 export const MAX_STORED_LOG_LINES = 10_000;
-
-export type { JobLogLine };
 
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
