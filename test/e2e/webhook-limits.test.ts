@@ -60,10 +60,11 @@ describe('webhook limits and crash recovery (real api and worker processes, real
     await redis?.destroy();
   });
 
-  it('serves a healthy receiver within 1 s while 32 deliveries to a black-hole receiver hold at most WEBHOOK_HOST_CONCURRENCY slots', async function () {
+  it('serves a healthy receiver within 1 s while 32 deliveries to a black-hole receiver hold at most WEBHOOK_HOST_CONCURRENCY slots across two workers', async function () {
     this.timeout(120_000);
     Object.assign(env, { WEBHOOK_TIMEOUT_MS: '1500', WEBHOOK_RETRY_DELAYS_MS: '200,200,200', WEBHOOK_HOST_CONCURRENCY: '4' });
-    const [api] = await Promise.all([start('api'), start('worker')]);
+    // Two worker processes: the limit is per receiver across the deployment, not per process.
+    const [api] = await Promise.all([start('api'), start('worker'), start('worker')]);
     const hole = await blackHole();
     const healthy = await startHookReceiver(answerWith(200));
     receivers.push(hole, healthy);
