@@ -72,6 +72,7 @@ describe('webhook limits and crash recovery (real api and worker processes, real
     const holeJobs = await Promise.all(Array.from({ length: 32 }, (_, i) => submit(api!, hole.url, 100 + i)));
     await eventually(async () => hole.inFlight() >= 4, 20_000);
     await sleep(300);
+    expect(hole.maxInFlight(), 'attempts held at once by the black-hole receiver').to.be.at.most(4);
 
     const jobId = await submit(api!, healthy.url);
     const done = await eventually(async () => {
