@@ -74,6 +74,11 @@ export const ConfigSchema = z.object({
     .transform((s) => s.split(',').map(Number)),
   /** Timeout of one webhook attempt. The FunctionalScaffold API reference: 10 s. */
   WEBHOOK_TIMEOUT_MS: int(1).default(10_000),
+  /**
+   * Webhook attempts in flight at once to one receiver (`host:port`), across every worker process
+   * (docs/api.md#webhooks); further deliveries to it wait, queued, without using an attempt. Default 4.
+   */
+  WEBHOOK_HOST_CONCURRENCY: int(1, 1000).default(4),
   /** Grace period for SIGTERM: in-flight requests and active jobs get this long to finish. Default 25000 ms. */
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
   /** Largest accepted request body. Larger bodies get 413 PAYLOAD_TOO_LARGE. Default 1mb. */
