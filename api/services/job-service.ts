@@ -155,9 +155,9 @@ export class JobService {
    * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
    * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
    */
-  /** Registers a named pool (bounded: MAX_POOLS) and applies its queue's backpressure. */
+  /** Refuses a named pool no worker serves (409 CONFLICT) and applies its queue's backpressure. */
   private async admit(pool: string = DEFAULT_POOL): Promise<void> {
-    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.queues.admitJob(pool);
     await this.deps.admission?.(pool).check();
   }
 
