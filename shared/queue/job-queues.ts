@@ -9,6 +9,9 @@ import { PoolStore } from '../store/pool-store.js';
 /** Most pools no worker serves that schedules may name (pools some worker serves are not counted). */
 export const MAX_POOLS = 100;
 
+/** How long a pool found served is trusted without reading the worker registry again, ms. */
+const SERVED_CACHE_MS = 1000;
+
 /**
  * The jobs queues of every pool (routing by label), opened on demand over one connection.
  * A pool exists while a worker serves it (the worker registry's `pool` labels) or while its queue
@@ -19,6 +22,7 @@ export const MAX_POOLS = 100;
 export class JobQueues {
   private readonly queues = new Map<string, Queue<JobData>>();
   private readonly known: PoolStore;
+  private served: { at: number; pools: Set<string> } | undefined;
 
   /**
    * @param connection a command connection (shared by every queue; never a subscriber).
@@ -41,8 +45,15 @@ export class JobQueues {
    */
   async admitJob(pool: string = DEFAULT_POOL): Promise<void> {
     if (pool === DEFAULT_POOL) return;
-    if (!(await this.servedPools()).has(pool)) throw poolNotServed(pool);
-    await this.known.add(pool);
+    // A pool found served is trusted for SERVED_CACHE_MS (one registry read per second, not per job);
+    // an unserved one is read again each time, so a worker that just started is seen at once.
+    const cached = this.served && Date.now() - this.served.at < SERVED_CACHE_MS && this.served.pools.has(pool);
+    if (!cached) {
+      this.served = { at: Date.now(), pools: await this.servedPools() };
+      if (!this.served.pools.has(pool)) throw poolNotServed(pool);
+      // Remembered, so a served pool stays listed while its queue holds jobs after its workers leave.
+      await this.known.add(...[...this.served.pools].filter((p) => p !== DEFAULT_POOL));
+    }
   }
 
   /** The queue of `pool` (default pool when unset). */

@@ -23,9 +23,9 @@ export class PoolStore {
     return this.redis.scard(this.keys.pools);
   }
 
-  /** Records `pool`. */
-  async add(pool: string): Promise<void> {
-    await this.redis.sadd(this.keys.pools, pool);
+  /** Records each of `pools`. */
+  async add(...pools: string[]): Promise<void> {
+    if (pools.length) await this.redis.sadd(this.keys.pools, ...pools);
   }
 
   /** Forgets `pool`. */
