@@ -65,7 +65,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
-  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
+  const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
+  // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
+  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }), () => workerRegistry.servedPools());
   const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   const webhooksQueue = webhooks.queue;
@@ -185,7 +187,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
     // Workers registry: read from the request connection, so Redis down answers 503.
-    workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
+    workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
     schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.

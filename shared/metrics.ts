@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Keys } from './store/keys.js';
 import { MetricsSnapshotStore } from './store/metrics-snapshot-store.js';
+import { RunCounterStore, runCounterField } from './store/run-counter-store.js';
 
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -50,6 +51,47 @@ export function algorithmLabel(job: { algorithm: string; function_id?: string | 
   return job.function_id ? undefined : job.algorithm;
 }
 
+/**
+ * The counters of finished runs. Besides each process's own registry, they are counted in Redis by
+ * the script that writes the run's end on its record (shared/store/run-counter-store.ts), so the
+ * deployment's `/metrics` counts every run whose end the record shows exactly once, whatever process
+ * is killed (docs/operations.md#metrics).
+ */
+export const RUN_COUNTERS: ReadonlySet<string> = new Set(['algorithm_executions_total', 'jobs_completed_total', 'function_invocations_total']);
+
+/** What a job's run counters read: the algorithm (or function), and sync or async. */
+interface CountedJob {
+  algorithm: string;
+  function_id?: string | null;
+  mode?: string;
+}
+
+/**
+ * The run counter fields (runCounterField) of one run's end: its execution (`algorithm_executions_total`
+ * or, for a function, `function_invocations_total`, status `success` or `error`), and for an async
+ * algorithm job that ends here (`final`: no retry follows), `jobs_completed_total` with the record's status.
+ */
+export function runEndCounters(job: CountedJob, failed: boolean, final: 'completed' | 'failed' | undefined): string[] {
+  const label = algorithmLabel(job);
+  const status = failed ? 'error' : 'success';
+  if (!label) return [runCounterField('function_invocations_total', { status })];
+  const out = [runCounterField('algorithm_executions_total', { algorithm: label, status })];
+  if (final && job.mode === 'async') out.push(runCounterField('jobs_completed_total', { algorithm: label, status: final }));
+  return out;
+}
+
+/** The run counter fields of a job cancelled before its end (`jobs_completed_total` or `function_invocations_total`, status `cancelled`). */
+export function cancelCounters(job: CountedJob): string[] {
+  const label = algorithmLabel(job);
+  return [label ? runCounterField('jobs_completed_total', { algorithm: label, status: 'cancelled' }) : runCounterField('function_invocations_total', { status: 'cancelled' })];
+}
+
+/** The run counter fields of an async algorithm job BullMQ failed outside its run (`jobs_completed_total`, status `failed`). */
+export function failedOutsideRunCounters(job: CountedJob): string[] {
+  const label = algorithmLabel(job);
+  return label && job.mode === 'async' ? [runCounterField('jobs_completed_total', { algorithm: label, status: 'failed' })] : [];
+}
+
 /** Adds Node.js process metrics (CPU, memory, event loop lag) under `fnqueue_` to a process-local registry. */
 export function addProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: 'fnqueue_' });
@@ -61,7 +103,8 @@ export const METRICS_SNAPSHOT_TTL_SECONDS = 86_400;
 /**
  * Shares one process's seed metrics with the whole deployment: every `intervalMs` it writes the
  * registry as prom-client JSON to Redis; {@link aggregateDeploymentMetrics} sums all processes.
- * Pushing snapshots (rather than counting in Redis) keeps prom-client's own types and aggregation.
+ * Pushing snapshots keeps prom-client's own types and aggregation; the counters of finished runs
+ * ({@link RUN_COUNTERS}) are counted in Redis instead, as a kill loses what was not pushed yet.
  */
 export class MetricsPublisher {
   /** This process's id in the metrics index. */
@@ -98,15 +141,30 @@ export class MetricsPublisher {
 
 /**
  * The deployment's seed metrics as Prometheus text: this process's live registry summed with the
- * last snapshot of every other process (prom-client's AggregatorRegistry: counters and histograms sum).
+ * last snapshot of every other process (prom-client's AggregatorRegistry: counters and histograms sum),
+ * except the {@link RUN_COUNTERS}, which are the totals counted in Redis with each record's end.
  * @param selfId the caller's processId, whose (older) snapshot is skipped.
  */
 export async function aggregateDeploymentMetrics(redis: Redis, keys: Keys, local: Registry, selfId: string): Promise<string> {
   const cutoff = Date.now() - METRICS_SNAPSHOT_TTL_SECONDS * 1000;
   const snapshots = await new MetricsSnapshotStore(redis, keys).readOthers(selfId, cutoff);
-  const all: object[] = [await local.getMetricsAsJSON()];
-  for (const s of snapshots) all.push(JSON.parse(s) as object);
-  return AggregatorRegistry.aggregate(all).metrics();
+  const own = await local.getMetricsAsJSON();
+  // The run counters come from Redis (counted with each record's end), not from the processes' pushes.
+  const notRun = (metrics: Array<{ name: string }>) => metrics.filter((m) => !RUN_COUNTERS.has(m.name));
+  const all: object[] = [notRun(own)];
+  for (const s of snapshots) all.push(notRun(JSON.parse(s) as Array<{ name: string }>));
+  const counted = await new RunCounterStore(redis, keys).all();
+  const help = new Map(own.map((m) => [m.name, m.help]));
+  all.push(
+    [...RUN_COUNTERS].map((name) => ({
+      name,
+      help: help.get(name) ?? name,
+      type: 'counter',
+      aggregator: 'sum',
+      values: counted.filter((c) => c.name === name).map((c) => ({ labels: c.labels, value: c.value })),
+    })),
+  );
+  return AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
 }
 
 /**

@@ -9,7 +9,7 @@ import { ConfigError, functionRetainSeconds, functionsDir, runnerPoolSize, worke
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
-import { addProcessMetrics, createMetrics, MetricsPublisher } from '../shared/metrics.js';
+import { addProcessMetrics, createMetrics, failedOutsideRunCounters, MetricsPublisher } from '../shared/metrics.js';
 import type { JobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore, recordIdOf } from '../shared/store/job-store.js';
 import { BUILDS_QUEUE, DEFAULT_POOL, jobsQueueName, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
@@ -182,18 +182,18 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
   const jobsQueue = new Queue(jobsQueueName(servedPool), { connection: redis, prefix });
   jobsQueue.on('error', (err) => logger.debug('jobs queue error', { error: err.message }));
-  const finishFailed = (jobId: string, reason: string) =>
+  const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
-      .failIfUnfinished(jobId, `job failed: ${reason}`)
+      .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
       .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason }))
       .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
   jobsWorker.on('failed', (job, err) => {
-    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(recordIdOf(job.id), err.message);
+    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(recordIdOf(job.id), err.message, job.data);
   });
   const sweepFailed = async () => {
     for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
       // BullMQ's own stall counter (the job hash's `stc`), not its message: past the limit, BullMQ failed it.
-      if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason);
+      if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason, job.data);
     }
   };
   const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);

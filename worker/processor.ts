@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError } from '../shared/errors/index.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
-import { algorithmLabel, type Metrics } from '../shared/metrics.js';
+import { algorithmLabel, runEndCounters, type Metrics } from '../shared/metrics.js';
 import type { JobData } from '../shared/queue/job-data.js';
 import type { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { recordScheduledRun } from '../shared/jobs/submit.js';
@@ -209,7 +209,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         const interval = typeof backoff === 'object' ? (backoff.delay ?? 0) : (backoff ?? 0);
         const waitMs = typeof backoff === 'object' && backoff.type === 'exponential' ? interval * 2 ** job.attemptsMade : interval;
         if (attemptEnd) {
-          const outcome = await store.retryLater(jobId, attemptEnd, waitMs);
+          const outcome = await store.retryLater(jobId, attemptEnd, waitMs, runEndCounters(data, true, undefined));
           if (outcome.kind === 'ended') return dropEnded(outcome.status);
         }
         await job.updateData({ ...data, algorithm_failures: failures + 1 });
@@ -234,7 +234,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
       if (progress.latest) record.progress = progress.latest;
       if (data.function_id) record.function_id = data.function_id;
-      const outcome = await store.finish(record, attemptEnd);
+      const outcome = await store.finish(record, attemptEnd, runEndCounters(data, Boolean(failure), status));
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 

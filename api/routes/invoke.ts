@@ -33,6 +33,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
       ...errors(
         [400, 'VALIDATION_ERROR'],
         [404, 'ALGORITHM_NOT_FOUND'],
+        [409, 'CONFLICT (no worker serves the pool: details.reason pool_not_served)'],
         [413, 'PAYLOAD_TOO_LARGE'],
         [500, 'ALGORITHM_ERROR (or INTERNAL_ERROR)'],
         [503, 'SERVICE_UNAVAILABLE'],

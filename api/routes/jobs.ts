@@ -56,7 +56,7 @@ export const JOB_ROUTES: readonly Route[] = [
     responses: {
       200: located(JobRecordSchema, 'A resubmission with the same Idempotency-Key and body: the existing job', '/jobs/{job_id}'),
       202: located(JobAcceptedSchema, 'Accepted', '/jobs/{job_id}'),
-      ...errors([400, 'VALIDATION_ERROR'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
+      ...errors([400, 'VALIDATION_ERROR'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body; or no worker serves the pool: details.reason pool_not_served)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
     },
     handler: async ({ req, res, services }) => {
       const body = parseBody(JobRequestSchema, req.body);

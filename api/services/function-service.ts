@@ -209,7 +209,7 @@ export class FunctionService {
     this.checkOptions(rawOptions);
     const options: JobOptions = this.deps.jobs.effectiveOptions({ ...rawOptions, ...(fn.pool ? { pool: fn.pool } : {}) });
     const pool = options.pool ?? DEFAULT_POOL;
-    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.queues.admitJob(pool);
     await this.deps.admission?.(pool).check();
 
     const jobId = newJobId();

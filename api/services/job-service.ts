@@ -6,7 +6,7 @@ import { IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/id
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
-import { algorithmLabel, type Metrics } from '../../shared/metrics.js';
+import { algorithmLabel, cancelCounters, type Metrics } from '../../shared/metrics.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
@@ -155,9 +155,9 @@ export class JobService {
    * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
    * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
    */
-  /** Registers a named pool (bounded: MAX_POOLS) and applies its queue's backpressure. */
+  /** Refuses a named pool no worker serves (409 CONFLICT) and applies its queue's backpressure. */
   private async admit(pool: string = DEFAULT_POOL): Promise<void> {
-    if (pool !== DEFAULT_POOL) await this.deps.queues.remember(pool);
+    await this.deps.queues.admitJob(pool);
     await this.deps.admission?.(pool).check();
   }
 
@@ -224,7 +224,7 @@ export class JobService {
     const job = await this.get(jobId);
     const ended = (status: string) => jobAlreadyEnded(jobId, status);
     if (TERMINAL_STATUSES.has(job.status)) throw ended(job.status);
-    const outcome = await this.deps.store.cancel(jobId, 'cancelled by request');
+    const outcome = await this.deps.store.cancel(jobId, 'cancelled by request', cancelCounters(job));
     if (outcome.kind === 'ended') throw ended(outcome.status);
     if (outcome.kind === 'gone') throw jobNotFound(jobId);
     const queueJobId = job.queue_job_id ?? jobId;

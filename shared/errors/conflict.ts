@@ -63,3 +63,11 @@ export function idempotencyKeyInProgress(idempotencyKey: string): AppError {
 export function dependenciesNotInstalled(functionId: string, version: number, buildLog: string): AppError {
   return new AppError('CONFLICT', `the dependencies of function ${functionId} version ${version} could not be installed on this worker`, { function_id: functionId, version, build_log: buildLog });
 }
+
+/**
+ * 409: no worker serves this pool (no worker in the registry carries the label `pool=<pool>`), so a
+ * job there would never run (docs/operations.md#pools). details `{reason: 'pool_not_served', pool}`.
+ */
+export function poolNotServed(pool: string): AppError {
+  return new AppError('CONFLICT', `no worker serves pool '${pool}': start one with WORKER_LABELS=pool=${pool}, or omit pool for the default pool`, { reason: 'pool_not_served', pool });
+}

@@ -19,6 +19,7 @@ export {
   idempotencyKeyInProgress,
   idempotencyKeyReused,
   jobAlreadyEnded,
+  poolNotServed,
   projectStoppedError,
   scheduleBusy,
   scheduleNameTaken,

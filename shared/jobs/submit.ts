@@ -75,7 +75,6 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const created_at = isoNow();
   const data = jobDataOf(sub, created_at);
   const record = newJobRecord(sub, jobId, created_at);
-  if (sub.options.pool) await deps.queues.remember(sub.options.pool);
   const queue = deps.queues.get(sub.options.pool);
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

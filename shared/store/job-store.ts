@@ -206,8 +206,9 @@ export class JobStore {
    * Writes a terminal state, the attempt's end, and publishes the record on the job events channel,
    * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
    * record is gone, publishes `gone` so no waiter hangs.
+   * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
    */
-  async finish(record: StoredJob, attempt?: AttemptEnd): Promise<UpdateOutcome> {
+  async finish(record: StoredJob, attempt?: AttemptEnd, counters: readonly string[] = []): Promise<UpdateOutcome> {
     const fields = [
       'status', record.status,
       'started_at', record.started_at ?? '',
@@ -217,7 +218,7 @@ export class JobStore {
       'error_code', record.error_code ?? '',
       'metadata', JSON.stringify(record.metadata),
     ];
-    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields);
+    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields, 0, counters);
     if (outcome.kind === 'gone') await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
     return outcome;
   }
@@ -225,9 +226,10 @@ export class JobStore {
   /**
    * An attempt failed and the job will run again after its backoff: the record goes back to pending,
    * and lives at least `waitMs` longer than usual, so a long backoff does not outlast it.
+   * @param counters run counters (runCounterField) counted in the same script, only when this lands.
    */
-  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number): Promise<UpdateOutcome> {
-    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000));
+  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number, counters: readonly string[] = []): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000), counters);
   }
 
   /**
@@ -246,12 +248,13 @@ export class JobStore {
 
   /**
    * Cancels a job that has not ended: status `cancelled`, completed_at now, error set.
+   * @param counters run counters (runCounterField) counted in the same script, only when the cancel lands.
    * @returns the outcome: `ended` with the status when it had already ended.
    */
-  async cancel(jobId: string, reason: string): Promise<UpdateOutcome> {
+  async cancel(jobId: string, reason: string, counters: readonly string[] = []): Promise<UpdateOutcome> {
     const now = isoNow();
     const fields = ['status', 'cancelled', 'completed_at', now, 'error', reason, 'error_code', 'CANCELLED', 'result', 'null', 'metadata', 'null'];
-    const outcome = await this.updateLive(jobId, 'cancelled', null, '', fields);
+    const outcome = await this.updateLive(jobId, 'cancelled', null, '', fields, 0, counters);
     if (outcome.kind === 'updated') {
       const job = await this.get(jobId);
       if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
@@ -262,12 +265,13 @@ export class JobStore {
   /**
    * Marks a job failed (INTERNAL_ERROR) unless its record already ended or is gone: for jobs BullMQ
    * failed without our processor finishing them.
+   * @param countersOf the run counters (runCounterField) its failed end counts in.
    * @returns true when the record changed.
    */
-  async failIfUnfinished(jobId: string, error: string): Promise<boolean> {
+  async failIfUnfinished(jobId: string, error: string, countersOf: (job: StoredJob) => readonly string[] = () => []): Promise<boolean> {
     const job = await this.get(jobId);
     if (!job || TERMINAL_STATUSES.has(job.status)) return false;
-    const outcome = await this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null });
+    const outcome = await this.finish({ ...job, status: 'failed', completed_at: isoNow(), result: null, error, error_code: 'INTERNAL_ERROR', metadata: null }, undefined, countersOf(job));
     return outcome.kind === 'updated';
   }
 
@@ -336,13 +340,15 @@ export class JobStore {
     return { jobs, total: Number(total) };
   }
 
-  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0): Promise<UpdateOutcome> {
+  /** @param counters run counters (runCounterField) to add 1 to when the update lands. */
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0, counters: readonly string[] = []): Promise<UpdateOutcome> {
     const channel = message ? this.keys.jobEvents : '';
     const n = await runScript<number | string>(
       this.redis, 'job-update-live',
-      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes,
+      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes, this.keys.runCounters,
       this.ttlSeconds + extraTtlSeconds, channel, message, jobId, status,
       attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
+      counters.length, ...counters,
       ...fields,
     );
     return toOutcome(n);

@@ -26,6 +26,8 @@ export function keysFor(queuePrefix: string) {
     jobEvents: `${p}:job-events`,
     /** String: one process's metrics snapshot (prom-client JSON). */
     metricsSnapshot: (processId: string) => `${p}:metrics:${processId}`,
+    /** Hash: the deployment's counters of finished runs, counted by the scripts that end them (run-counter-store.ts): field → count. */
+    runCounters: `${p}:metrics:run-counters`,
     /** Sorted set: process ids with a metrics snapshot, scored by last push (ms). */
     metricsIndex: `${p}:metrics-index`,
     /** String: one worker's registry entry (`StoredWorker` JSON), expiring WORKER_FORGET_AFTER_MS after its last heartbeat. */

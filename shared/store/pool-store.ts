@@ -1,4 +1,7 @@
-/** The set of pools jobs were ever submitted to (`keys.pools`), so any API process knows every jobs queue. */
+/**
+ * The set of pools jobs or schedules were sent to (`keys.pools`), so any API process knows every jobs
+ * queue; a pool leaves it once no worker serves it and its queue is empty (JobQueues.pools).
+ */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 
@@ -20,9 +23,14 @@ export class PoolStore {
     return this.redis.scard(this.keys.pools);
   }
 
-  /** Records `pool`. */
-  async add(pool: string): Promise<void> {
-    await this.redis.sadd(this.keys.pools, pool);
+  /** Records each of `pools`. */
+  async add(...pools: string[]): Promise<void> {
+    if (pools.length) await this.redis.sadd(this.keys.pools, ...pools);
+  }
+
+  /** Forgets `pool`. */
+  async remove(pool: string): Promise<void> {
+    await this.redis.srem(this.keys.pools, pool);
   }
 
   /** Every known pool, unordered. */

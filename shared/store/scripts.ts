@@ -17,7 +17,7 @@ const INCLUDE = /^--- @include "([a-z0-9-]+)"$/gm;
 /** Script name → number of KEYS (`undefined`: variable, given as the first argument). */
 const SCRIPTS = {
   'job-create': undefined,
-  'job-update-live': 7,
+  'job-update-live': 8,
   'job-start-attempt': 7,
   'job-list': undefined,
   'hash-update-if-exists': 1,

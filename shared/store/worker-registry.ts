@@ -149,6 +149,15 @@ export class WorkerRegistry {
     return { total: matching.length, limit: query.limit, offset: query.offset, items: matching.slice(query.offset, query.offset + query.limit) };
   }
 
+  /**
+   * The pools some worker in the registry serves (its `pool` label; no label: `default`), online or
+   * not: a worker that restarts keeps its pool served until it is forgotten (WORKER_FORGET_AFTER_MS).
+   */
+  async servedPools(): Promise<Set<string>> {
+    const page = await this.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 });
+    return new Set(page.items.map((w) => w.labels.pool ?? 'default'));
+  }
+
   /** The stored JSON with its status judged now; undefined for an entry that does not parse. */
   private toPublic(raw: string): PublicWorker | undefined {
     let stored: StoredWorker;

@@ -59,12 +59,10 @@ describe('pools and cancellation (real api and worker processes)', () => {
     expect((await http('GET', `${api.url}/jobs/${gpuJobs[0]}`)).body.pool).to.equal('gpu');
   });
 
-  it('leaves a job of a pool no worker serves pending', async () => {
-    const id = await submit({ algorithm: 'Echo', params: {}, pool: 'tpu' });
-    await new Promise((r) => setTimeout(r, 1000));
-    const record = await http('GET', `${api.url}/jobs/${id}`);
-    expect(record.body).to.include({ status: 'pending', pool: 'tpu' });
-    expect((await http('POST', `${api.url}/jobs/${id}/cancel`)).body.status).to.equal('cancelled');
+  it('refuses a job to a pool no worker serves with 409 naming the pool', async () => {
+    const res = await http('POST', `${api.url}/jobs`, { algorithm: 'Echo', params: {}, pool: 'tpu' });
+    expect(res.status).to.equal(409);
+    expect(res.body.details).to.deep.equal({ reason: 'pool_not_served', pool: 'tpu' });
   });
 
   it('cancels a job running on another worker process: its runner child is killed there and the worker serves on', async () => {

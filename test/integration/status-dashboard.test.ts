@@ -264,8 +264,12 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
       expect([...queues.keys()]).to.include.members(['jobs', 'webhooks']);
       expect([...queues.values()].every((readOnly) => readOnly)).to.equal(true);
 
+      // A remembered pool holding a job (an empty pool no worker serves is forgotten, docs/operations.md#pools).
       await conn.sadd(keysFor(stack.config.QUEUE_PREFIX).pools, 'dashpool');
+      const pool = queueOf('dashpool');
+      await pool.add('dash-test', {}, { delay: 600_000 });
       await eventually(async () => boardQueues(await http('GET', `${stack.url}/admin/queues/api/queues`)).has('jobs-dashpool'), 10_000, 250);
+      await pool.obliterate({ force: true });
       await conn.srem(keysFor(stack.config.QUEUE_PREFIX).pools, 'dashpool');
     });
 

@@ -1,0 +1,46 @@
+/**
+ * The deployment's counters of finished runs (docs/operations.md#metrics): one hash, `keys.runCounters`,
+ * whose fields are a counter's name and label set and whose values are counts. The record scripts
+ * (lua/job-update-live.lua) add to them in the same script that writes a run's end on its record, so
+ * a run is counted exactly once, whatever process dies afterwards.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/** A counter's name and labels (label values come from the code, never from a caller). */
+export interface RunCounter {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The hash field of counter `name` with `labels`: `<name>` then the labels as JSON, keys sorted. */
+export function runCounterField(name: string, labels: Record<string, string>): string {
+  const sorted = Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return `${name} ${JSON.stringify(sorted)}`;
+}
+
+/** Reads the run counters. */
+export class RunCounterStore {
+  /** @param redis a command connection (not a subscriber). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Every counter with its count; fields that do not parse are left out. Rejects when Redis is unreachable. */
+  async all(): Promise<RunCounter[]> {
+    const hash = await this.redis.hgetall(this.keys.runCounters);
+    const out: RunCounter[] = [];
+    for (const [field, count] of Object.entries(hash)) {
+      const space = field.indexOf(' ');
+      if (space <= 0) continue;
+      try {
+        out.push({ name: field.slice(0, space), labels: JSON.parse(field.slice(space + 1)) as Record<string, string>, value: Number(count) });
+      } catch {
+        continue;
+      }
+    }
+    return out;
+  }
+}
