@@ -12,7 +12,7 @@ import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
-import { submitJob } from '../../shared/jobs/submit.js';
+import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
 import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
@@ -61,6 +61,8 @@ export interface JobServiceDeps {
   invokeTimeoutMs: number;
   /** RESULT_TTL_SECONDS. */
   ttlSeconds: number;
+  /** MAX_QUEUED_BYTES per pool, counted at submit (shared/jobs/submit.ts); absent: not counted. */
+  queued?: SubmitDeps['queued'];
   /**
    * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
    * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
@@ -249,7 +251,7 @@ export class JobService {
 
   private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
     const { job_id, created_at } = await submitJob(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued },
       { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId },
       jobId,
     );
