@@ -19,9 +19,16 @@ export const LOG_MEMORY_FRACTION = 0.9;
 /** The marker line when Redis is near its maxmemory. */
 export const LOGS_NOT_STORED_LINE = '[output not stored: the store is near its memory limit]';
 
+/**
+ * What one stored line costs against JOB_LOGS_MAX_BYTES besides its text's UTF-8 bytes (as a
+ * function's max_output_bytes counts it, worker/functions/function-run.ts). Each entry's JSON
+ * fields take ~200 bytes more in Redis, bounded by JOB_LOGS_MAX_LINES.
+ */
+export const LOG_LINE_COST_OVERHEAD_BYTES = 32;
+
 /** Bounds of what one job's logs may store. */
 export interface JobLogLimits {
-  /** JOB_LOGS_MAX_BYTES: bytes of stored entries (each line's JSON), all attempts together. */
+  /** JOB_LOGS_MAX_BYTES: bytes of stored lines (text + {@link LOG_LINE_COST_OVERHEAD_BYTES} each), all attempts together. */
   maxBytes: number;
   /** JOB_LOGS_MAX_LINES: entries, all attempts together. */
   maxLines: number;
@@ -91,7 +98,7 @@ export class JobLogStore {
       marker(`[output truncated at ${maxLines} lines]`),
       marker(LOGS_NOT_STORED_LINE),
       LOG_MEMORY_FRACTION,
-      ...lines.map((l) => JSON.stringify(l)),
+      ...lines.flatMap((l) => [Buffer.byteLength(l.line) + LOG_LINE_COST_OVERHEAD_BYTES, JSON.stringify(l)]),
     );
   }
 
