@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
+import { QUEUED_GRACE_MS, QueuedBytesStore } from '../../shared/store/queued-bytes-store.js';
 import { eventually, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -113,6 +114,36 @@ describe('What a job may store in Redis (docs/security.md#limits)', function () 
         const res = await post('/invoke', { algorithm: 'Echo', params: { value } });
         expect(res.status, res.text).to.equal(200);
       }
+    });
+  });
+
+  describe('the queued bytes of a pool (QueuedBytesStore)', () => {
+    let redis: TestRedis;
+    let conn: Redis;
+    before(async () => {
+      redis = await startRedis();
+      conn = new Redis(redis.url);
+    });
+    after(async () => {
+      conn?.disconnect();
+      await redis?.destroy();
+    });
+
+    it('counts, refuses past the bound, releases, and stops counting an entry whose release was lost once its record expired', async () => {
+      const store = new QueuedBytesStore(conn, keysFor(unique('qb')));
+      const now = Date.now();
+      expect(await store.reserve('p', 'a', 600, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 600 });
+      expect(await store.reserve('p', 'b', 500, now + 60_000, 1000)).to.deep.equal({ ok: false, total: 600 });
+      expect(await store.reserve('p', 'a', 600, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 600 });
+      expect(await store.release('p', ['a', 'missing'])).to.equal(600);
+      expect(await store.total('p')).to.equal(0);
+      // A lost release: the entry's record expired past the grace, so the next reserve drops it.
+      await store.reserve('p', 'lost', 900, now - QUEUED_GRACE_MS - 1, 1000);
+      expect(await store.expired('p')).to.deep.equal(['lost']);
+      expect(await store.reserve('p', 'c', 900, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 900 });
+      expect(await store.expired('p')).to.deep.equal([]);
+      await store.release('p', ['c']);
+      expect(await conn.keys('*qb*')).to.deep.equal([]);
     });
   });
 
