@@ -232,6 +232,7 @@ export class JobService {
     const queueJobId = job.queue_job_id ?? jobId;
     // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
     await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
+    await this.deps.queued?.store.release(job.pool ?? DEFAULT_POOL, [jobId]).catch(() => 0);
     await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
     const cancelled = (await this.deps.store.get(jobId)) ?? job;
     if (job.webhook) {

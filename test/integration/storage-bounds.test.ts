@@ -99,16 +99,23 @@ describe('What a job may store in Redis (docs/security.md#limits)', function () 
       const pool = unique('unserved');
       const value = 'p'.repeat(100 * 1024);
       const answers: number[] = [];
+      const accepted: string[] = [];
       let refused: Awaited<ReturnType<typeof post>> | undefined;
       for (let i = 0; i < 4; i++) {
         const res = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
         answers.push(res.status);
-        if (res.status !== 202) refused ??= res;
+        if (res.status === 202) accepted.push(res.body.job_id);
+        else refused ??= res;
       }
       expect(answers).to.deep.equal([202, 202, 503, 503]);
       expect(refused!.body.error).to.equal('SERVICE_UNAVAILABLE');
       expect(refused!.headers.get('retry-after')).to.equal('5');
       expect(refused!.body.details.max_queued_bytes).to.equal(300 * 1024);
+      // Cancelling a queued job frees its bytes at once.
+      const cancelled = await post(`/jobs/${accepted[0]}/cancel`);
+      expect(cancelled.status, cancelled.text).to.equal(200);
+      const after = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
+      expect(after.status, after.text).to.equal(202);
       // Another pool (served) is not affected, and its started jobs stop counting.
       for (let i = 0; i < 6; i++) {
         const res = await post('/invoke', { algorithm: 'Echo', params: { value } });
