@@ -8,13 +8,17 @@ WORKDIR /app
 # swagger-ui-dist's install-time analytics would try to reach the network.
 ENV SCARF_ANALYTICS=false
 
-# User functions (issue 3): python3 and pip for the python runtime, bubblewrap for the sandbox,
-# util-linux for prlimit and setpriv. Under Docker's default seccomp profile an unprivileged
-# bubblewrap cannot create its namespaces: the worker then says at start that functions run
-# without isolation (FUNCTION_SANDBOX=bwrap makes runs fail instead).
+# User functions (docs/functions.md): python3 and pip for the python runtime, bubblewrap for the
+# sandbox, util-linux for prlimit and setpriv. Under Docker's default seccomp and AppArmor profiles
+# bubblewrap cannot create its namespaces, and the worker then refuses every function run (unless
+# FUNCTION_SANDBOX=off): compose.yaml gives the workers the settings it needs
+# (docs/deployment.md, "The function sandbox in a container").
+# /var/lib/fnqueue: the workers' DATA_DIR and FUNCTIONS_DIR (dependency installs), owned by node,
+# so a named volume mounted there starts out writable by the service.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-pip bubblewrap util-linux \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -o node -g node -m 0700 /var/lib/fnqueue
 
 COPY package.json package-lock.json ./
 RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force

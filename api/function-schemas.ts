@@ -6,11 +6,12 @@
  */
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES } from '../shared/store/function-store.js';
+import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../shared/schemas/function-record.js';
+import { JobLogLineSchema } from '../shared/schemas/job-log.js';
 import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
-import { MAX_PRIORITY } from '../shared/store/job-store.js';
+import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../shared/schemas/job-record.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
-import { JobListSchema, JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js';
+import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './schemas.js';
 
 extendZodWithOpenApi(z);
 
@@ -131,33 +132,6 @@ export const FunctionUpdateSchema = z
   .openapi('FunctionUpdate', { example: { code: 'def handler(event): return {"echo": event}' } });
 export type FunctionUpdateBody = z.infer<typeof FunctionUpdateSchema>;
 
-/** A function record (the function API reference's `Function` plus ours). */
-export const FunctionRecordSchema = z
-  .object({
-    function_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
-    id: z.string().openapi({ description: 'The same as function_id (the function API reference)' }),
-    name: z.string(),
-    runtime: z.enum(FUNCTION_RUNTIMES),
-    code: z.string(),
-    execution_type: z.enum(EXECUTION_TYPES),
-    created_at: z.string(),
-    updated_at: z.string(),
-    handler: z.string(),
-    version: z.number().int().openapi({ description: '1 at creation; +1 at each change of runtime, code, handler, env, dependencies or limits. Jobs run the version current when they were invoked' }),
-    timeout_ms: z.number().int(),
-    memory_mb: z.number().int(),
-    max_output_bytes: z.number().int(),
-    env: z
-      .record(z.string(), z.string())
-      .openapi({ description: "The function's own env names, every value shown as `[redacted]`: env values are write-only (set them with POST or PUT)", example: { GREETING: '[redacted]' } }),
-    dependencies: z.array(z.string()),
-    project: z.string(),
-    status: z.enum(FUNCTION_STATUSES).openapi({ description: '`building` while dependencies install, `active` when invocable, `failed` when the install failed (see build_log)' }),
-    build_log: z.string().nullable(),
-    pool: z.string().optional(),
-  })
-  .openapi('Function');
-
 /** `GET /functions`. */
 export const FunctionListSchema = z
   .object({ functions: z.array(FunctionRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
@@ -194,7 +168,7 @@ export const FunctionInvokeQuerySchema = z
     webhook: WebhookUrlSchema.optional(),
     priority: queryInt(0, MAX_PRIORITY).optional(),
     delay_ms: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
-    max_retries: queryInt(0, 1000).optional(),
+    max_retries: queryInt(0, MAX_RETRIES_LIMIT).optional(),
     timeout_ms: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
   })
   .strict();
@@ -244,11 +218,6 @@ export const JobLogsQueryDocSchema = z.object({
   since: z.string().optional().openapi({ description: 'Lines at or after this time: ISO 8601 (`2026-01-01T00:00:00Z`) or epoch seconds' }),
   until: z.string().optional().openapi({ description: 'Lines at or before this time: ISO 8601 or epoch seconds (`1767225600`)' }),
 });
-
-/** One captured line. */
-export const JobLogLineSchema = z
-  .object({ ts: z.string(), stream: z.enum(['stdout', 'stderr']), line: z.string(), attempt: z.number().int() })
-  .openapi('JobLogLine');
 
 /** `GET /jobs/{job_id}/logs`. */
 export const JobLogsSchema = z

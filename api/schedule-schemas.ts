@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { POOL_PATTERN } from '../shared/queue/names.js';
-import { JobOptionsSchema, JobRecordSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
+import { JobRecordSchema, RetryBackoffSchema } from '../shared/schemas/job-record.js';
+import { JobOptionsSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
@@ -144,7 +145,7 @@ export const ScheduleSchema = z
     enabled: z.boolean(),
     webhook: z.string().optional().openapi({ description: 'Present when set; credentials in it are masked' }),
     max_retries: z.number().int().optional(),
-    retry_backoff: z.enum(['fixed', 'exponential']).optional(),
+    retry_backoff: RetryBackoffSchema.optional(),
     retry_interval_ms: z.number().int().optional(),
     timeout_ms: z.number().int().optional().openapi({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' }),
     priority: z.number().int().optional(),

@@ -1,6 +1,17 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { JOB_STATUSES, MAX_PRIORITY } from '../shared/store/job-store.js';
+import {
+  AttemptRecordSchema,
+  IsoTimeSchema,
+  JOB_STATUSES,
+  JobMetadataSchema,
+  JobRecordSchema,
+  MAX_PRIORITY,
+  MAX_RETRIES_LIMIT,
+  MAX_RETRY_INTERVAL_MS,
+  RETRY_BACKOFFS,
+  type JobOptions,
+} from '../shared/schemas/job-record.js';
 import { POOL_PATTERN } from '../shared/queue/names.js';
 
 extendZodWithOpenApi(z);
@@ -45,23 +56,30 @@ const int = (min: number, max: number) =>
     .max(max, { error: `must be at most ${max}` });
 
 
+/** The options a request may set: the record's (shared/schemas/job-record.ts), but `run_at`, which the service derives from delay_ms. */
+type RequestOptionName = Exclude<keyof JobOptions, 'run_at'>;
+
 /**
- * Job options of `POST /jobs` (docs/api.md#job-options). Maxima the server sets (JOB_DELAY_MAX_MS, JOB_MAX_RETRIES,
- * JOB_TIMEOUT_MAX_MS) are checked by the job service, since they are configuration.
+ * Job options of `POST /jobs` (docs/operations.md#job-options): the request side of the record's
+ * JobOptionsSchema (shared/schemas/job-record.ts), kept apart because it validates input, with
+ * messages and bounds, where the record only describes what was kept. The names (checked by
+ * `satisfies` below), the backoff enum and the limits (MAX_PRIORITY, MAX_RETRIES_LIMIT,
+ * MAX_RETRY_INTERVAL_MS) come from the record's module. Maxima the server sets (JOB_DELAY_MAX_MS,
+ * JOB_MAX_RETRIES, JOB_TIMEOUT_MAX_MS) are checked by the job service, since they are configuration.
  */
 export const JobOptionsSchema = z.object({
   priority: int(0, MAX_PRIORITY)
     .optional()
     .openapi({ description: `0 (default) to ${MAX_PRIORITY}: among waiting jobs of a pool, higher runs first; equal priorities run in submission order`, example: 10 }),
   delay_ms: int(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'Wait this long before the job may start, ms (at most JOB_DELAY_MAX_MS, default 1 day, and never past RESULT_TTL_SECONDS)', example: 5000 }),
-  max_retries: int(0, 1000)
+  max_retries: int(0, MAX_RETRIES_LIMIT)
     .optional()
     .openapi({ description: 'Retries after a failed attempt (the algorithm failed or timed out). Default 0: a failure is final (the FunctionalScaffold API reference). At most JOB_MAX_RETRIES (default 25)', example: 3 }),
   retry_backoff: z
-    .enum(['fixed', 'exponential'], { error: 'must be fixed or exponential' })
+    .enum(RETRY_BACKOFFS, { error: 'must be fixed or exponential' })
     .optional()
     .openapi({ description: 'fixed (default): every retry waits retry_interval_ms; exponential: the wait doubles each retry (interval, 2×, 4×...)' }),
-  retry_interval_ms: int(0, 86_400_000).optional().openapi({ description: 'Wait before the first retry, ms. Default 1000', example: 1000 }),
+  retry_interval_ms: int(0, MAX_RETRY_INTERVAL_MS).optional().openapi({ description: 'Wait before the first retry, ms. Default 1000', example: 1000 }),
   timeout_ms: int(1, Number.MAX_SAFE_INTEGER)
     .optional()
     .openapi({ description: 'Longest one attempt may run, ms; the runner process is killed past it (TIMEOUT). Default ALGORITHM_TIMEOUT_MS; capped at JOB_TIMEOUT_MAX_MS', example: 30000 }),
@@ -70,7 +88,7 @@ export const JobOptionsSchema = z.object({
     .regex(POOL_PATTERN, { error: 'must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
     .optional()
     .openapi({ description: "Only workers whose `pool` label is this name run the job (default `default`: workers without a pool label), e.g. `gpu`" }),
-});
+} satisfies Record<RequestOptionName, z.ZodType>);
 export type JobOptionsRequest = z.infer<typeof JobOptionsSchema>;
 
 /** Body of `POST /jobs` (the FunctionalScaffold API reference), plus the job options. Header `Idempotency-Key` dedupes resubmissions. */
@@ -85,20 +103,13 @@ export const InvokeRequestSchema = z
   .openapi('InvokeRequest', { example: { algorithm: 'PrimeChecker', params: { number: 17 } } });
 export type InvokeRequest = z.infer<typeof InvokeRequestSchema>;
 
-const IsoTime = z.string().openapi({ example: '2026-02-02T10:00:00.000+00:00' });
-
-/** The FunctionalScaffold API reference's metadata. */
-export const MetadataSchema = z
-  .object({ algorithm: z.string(), version: z.string(), elapsed_time: z.number().openapi({ description: 'seconds' }) })
-  .openapi('Metadata', { example: { algorithm: 'PrimeChecker', version: '1.0.0', elapsed_time: 0.001 } });
-
 /** `POST /invoke` 200 (the FunctionalScaffold API reference). */
 export const InvokeResponseSchema = z
   .object({
     request_id: z.string(),
     status: z.literal('success'),
     result: z.unknown().openapi({ example: { number: 17, is_prime: true, factors: [], algorithm: 'trial_division' } }),
-    metadata: MetadataSchema,
+    metadata: JobMetadataSchema,
   })
   .openapi('InvokeResponse');
 
@@ -108,53 +119,9 @@ export const JobAcceptedSchema = z
     job_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
     status: z.literal('pending'),
     message: z.string(),
-    created_at: IsoTime,
+    created_at: IsoTimeSchema,
   })
   .openapi('JobAccepted');
-
-/** Webhook delivery outcome on a job record. */
-export const WebhookOutcomeSchema = z
-  .object({
-    url: z.string(),
-    status: z.enum(['pending', 'delivered', 'failed']),
-    attempts: z.number().int(),
-    last_error: z.string().nullable(),
-    delivered_at: z.string().nullable(),
-  })
-  .openapi('WebhookOutcome');
-
-/** Progress an algorithm reported. */
-export const ProgressSchema = z
-  .object({ percent: z.number().min(0).max(100), message: z.string().nullable(), updated_at: IsoTime })
-  .openapi('Progress');
-
-/** `GET /jobs/{job_id}` (the FunctionalScaffold API reference), plus `webhook` when the job has one and the job options' fields when they carry something. */
-export const JobRecordSchema = z
-  .object({
-    job_id: z.string(),
-    status: z.enum(JOB_STATUSES).openapi({ description: 'As the FunctionalScaffold API reference: pending → running → completed | failed; `cancelled` after POST /jobs/{job_id}/cancel' }),
-    algorithm: z.string(),
-    created_at: IsoTime,
-    started_at: IsoTime.nullable(),
-    completed_at: IsoTime.nullable(),
-    result: z.unknown(),
-    error: z.string().nullable(),
-    metadata: MetadataSchema.nullable(),
-    webhook: WebhookOutcomeSchema.optional(),
-    pool: z.string().optional().openapi({ description: 'Shown when not `default`' }),
-    priority: z.number().int().optional(),
-    delay_ms: z.number().int().optional(),
-    run_at: IsoTime.optional().openapi({ description: 'When a delayed job may start' }),
-    max_retries: z.number().int().optional(),
-    retry_backoff: z.enum(['fixed', 'exponential']).optional(),
-    retry_interval_ms: z.number().int().optional(),
-    timeout_ms: z.number().int().optional().openapi({ description: 'After the server cap' }),
-    attempts: z.number().int().optional().openapi({ description: 'Attempts started; shown when the job may retry or ran more than once. See GET /jobs/{job_id}/attempts' }),
-    progress: ProgressSchema.optional(),
-    schedule_id: z.string().optional().openapi({ description: 'The schedule that produced this run' }),
-    function_id: z.string().optional(),
-  })
-  .openapi('JobRecord');
 
 /** Largest page of job listings. */
 export const MAX_JOBS_LIMIT = 100;
@@ -203,24 +170,9 @@ export const JobListSchema = z
   .object({ jobs: z.array(JobRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('JobList');
 
-/** One attempt (the hetuflow scheduler API reference's task instance). */
-export const AttemptSchema = z
-  .object({
-    attempt: z.number().int(),
-    worker_id: z.string(),
-    status: z.enum(['running', 'completed', 'failed', 'timeout', 'cancelled', 'lost']),
-    started_at: IsoTime,
-    finished_at: IsoTime.nullable(),
-    duration_ms: z.number().nullable(),
-    error: z.string().nullable(),
-    error_code: z.string().nullable(),
-    exit_code: z.number().int().nullable(),
-  })
-  .openapi('Attempt');
-
 /** `GET /jobs/{job_id}/attempts`. */
 export const AttemptListSchema = z
-  .object({ job_id: z.string(), attempts: z.array(AttemptSchema), total: z.number().int() })
+  .object({ job_id: z.string(), attempts: z.array(AttemptRecordSchema), total: z.number().int() })
   .openapi('AttemptList');
 
 /** The one error shape (DESIGN.md, Errors). */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors/config-error.js';
 import { redactText } from './logger.js';
+import { MAX_RETRIES_LIMIT } from './schemas/job-record.js';
 import { LabelListSchema } from './schemas/labels.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
 
@@ -60,7 +61,7 @@ export const ConfigSchema = z.object({
    */
   JOB_DELAY_MAX_MS: int(0).default(86_400_000),
   /** Largest `max_retries` a job may ask for. Default 25. */
-  JOB_MAX_RETRIES: int(0, 1000).default(25),
+  JOB_MAX_RETRIES: int(0, MAX_RETRIES_LIMIT).default(25),
   /** BullMQ lock duration: a job whose worker stops renewing its lock this long is stalled and re-queued. Default 30000 ms. */
   JOB_LOCK_MS: int(1000).default(30_000),
   /** How often workers look for stalled jobs (BullMQ stalledInterval). Default 30000 ms. */
@@ -73,6 +74,11 @@ export const ConfigSchema = z.object({
     .transform((s) => s.split(',').map(Number)),
   /** Timeout of one webhook attempt. The FunctionalScaffold API reference: 10 s. */
   WEBHOOK_TIMEOUT_MS: int(1).default(10_000),
+  /**
+   * Webhook attempts in flight at once to one receiver (`host:port`), across every worker process
+   * (docs/api.md#webhooks); further deliveries to it wait, queued, without using an attempt. Default 4.
+   */
+  WEBHOOK_HOST_CONCURRENCY: int(1, 1000).default(4),
   /** Grace period for SIGTERM: in-flight requests and active jobs get this long to finish. Default 25000 ms. */
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
   /** Largest accepted request body. Larger bodies get 413 PAYLOAD_TOO_LARGE. Default 1mb. */
@@ -247,9 +253,10 @@ export const ConfigSchema = z.object({
   /** A function's max_output_bytes when it gives none: captured stdout+stderr per invocation, bytes, then a truncation marker. Default 1048576 (1 MiB). */
   FUNCTION_MAX_OUTPUT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   /**
-   * Function isolation (worker/functions/sandbox.ts): `auto` (default) uses bwrap when it is installed
-   * and says at worker start that functions run without isolation when it is not; `bwrap` requires it
-   * (function runs fail without it); `off` never isolates.
+   * Function isolation (worker/functions/sandbox.ts, docs/functions.md "The function sandbox"): `auto` (default)
+   * and `bwrap` require bubblewrap: where it cannot isolate (not installed, namespaces forbidden) the
+   * worker logs why at start and every function run fails with SERVICE_UNAVAILABLE naming this
+   * setting; `off` never isolates (function code runs as the service's user, with its network).
    */
   FUNCTION_SANDBOX: z.enum(['auto', 'bwrap', 'off']).default('auto'),
   /**

@@ -26,8 +26,10 @@ import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.
 import { ChildPool } from './algorithms/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
-import { createWebhookProcessor } from './webhooks/delivery.js';
-import { webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
+import { createWebhookProcessor, webhookSlotLeaseMs } from './webhooks/delivery.js';
+import { watchWebhookFailures } from './webhooks/failures.js';
+import { WEBHOOK_MAX_STALLED_COUNT, webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
+import { WebhookSlotStore } from '../shared/store/webhook-slot-store.js';
 import { WebhookSigner } from './webhooks/signing.js';
 import { createWebhookAgent } from './webhooks/webhook-agent.js';
 
@@ -147,16 +149,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const webhookAgent = createWebhookAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, connectTimeoutMs: config.WEBHOOK_TIMEOUT_MS });
   const webhookWorker = new Worker<WebhookJobData>(
     WEBHOOKS_QUEUE,
-    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signer, dispatcher: webhookAgent }),
+    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signer, dispatcher: webhookAgent, slots: new WebhookSlotStore(redis, keys, config.WEBHOOK_HOST_CONCURRENCY, webhookSlotLeaseMs(config.WEBHOOK_TIMEOUT_MS)) }),
     {
       connection: redis,
       prefix,
       name: workerName,
       concurrency: WEBHOOK_CONCURRENCY,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: config.STALLED_INTERVAL_MS,
+      maxStalledCount: WEBHOOK_MAX_STALLED_COUNT,
       settings: { backoffStrategy: webhookBackoff(config.WEBHOOK_RETRY_DELAYS_MS) },
       autorun: false,
     },
   );
+  const stopWebhookWatch = watchWebhookFailures({ worker: webhookWorker, queue: webhooks.queue, store, metrics, logger, maxStalledCount: WEBHOOK_MAX_STALLED_COUNT, intervalMs: config.STALLED_INTERVAL_MS });
   const buildsWorker = new Worker<BuildJobData>(BUILDS_QUEUE, builder.processor(), {
     connection: redis,
     prefix,
@@ -262,6 +268,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         }
         await Promise.all([pool.close(), functionPool.close()]);
         clearInterval(sweepTimer);
+        stopWebhookWatch();
         await jobsQueue.close();
         await publisher.stop();
         await heartbeat.stop();

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { AppError } from '../shared/errors/index.js';
+import { algorithmNotFound, AppError } from '../shared/errors/index.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import { algorithmLabel, type Metrics } from '../shared/metrics.js';
 import type { JobData } from '../shared/queue/job-data.js';
@@ -141,7 +141,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         } else {
           // The API validated against its own registry; this worker may serve fewer algorithms.
           if (!registry.get(data.algorithm)) {
-            throw new AppError('ALGORITHM_NOT_FOUND', `algorithm '${data.algorithm}' is not served by this worker`, { available_algorithms: registry.names() });
+            throw algorithmNotFound(data.algorithm, registry.names(), `algorithm '${data.algorithm}' is not served by this worker`);
           }
           const out = await pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report });
           result = out.result;

@@ -132,7 +132,7 @@ function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
 }
 
 /**
- * Bull Board at {@link DASHBOARD_PATH} (docs/operations.md#dashboard): the jobs queue of every known pool and the
+ * Bull Board at {@link DASHBOARD_PATH} (docs/operations.md#status-and-dashboard): the jobs queue of every known pool and the
  * webhooks queue. Two boards on the same queues: the full one for callers whose `req.auth` has the
  * admin scope (set by api/middleware/auth.ts when AUTH_ENABLED), the read-only one (Bull Board's
  * `readOnlyMode` on every queue) for everyone else, so with auth off every caller reads only.

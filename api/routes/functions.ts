@@ -14,14 +14,14 @@ import {
   FunctionListQuerySchema,
   FunctionListSchema,
   FunctionMetricsSchema,
-  FunctionRecordSchema,
   FunctionUpdateSchema,
   JobLogsQueryDocSchema,
   JobLogsQuerySchema,
   JobLogsSchema,
 } from '../function-schemas.js';
 import type { FunctionService } from '../services/function-service.js';
-import { JobRecordSchema } from '../schemas.js';
+import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';

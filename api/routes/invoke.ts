@@ -10,7 +10,7 @@ import { route, type Route } from './route.js';
 const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
 
 /**
- * POST /invoke (the FunctionalScaffold API reference; docs/api.md#invoke): `{"number": 17}` runs
+ * POST /invoke (the FunctionalScaffold API reference; docs/api.md#run-an-algorithm-and-wait-post-invoke): `{"number": 17}` runs
  * PrimeChecker; `{"algorithm", "params"}` runs any algorithm. Goes through the queue and waits up to
  * INVOKE_TIMEOUT_MS; then 504 TIMEOUT with the job_id.
  */

@@ -5,7 +5,8 @@ import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type Stored
 import type { JobWaiter } from '../services/job-waiter.js';
 import type { JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
-import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRecordSchema, JobRequestSchema } from '../schemas.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
 
@@ -32,7 +33,7 @@ function idempotencyKey(req: Request): string | undefined {
 }
 
 /**
- * The job routes (docs/api.md#jobs): POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API
+ * The job routes (docs/api.md#hand-a-job-over-post-jobs-then-get-jobsjob_id): POST /jobs and GET /jobs/{job_id} (the FunctionalScaffold API
  * reference), GET /jobs (listing), GET /jobs/{job_id}/attempts, POST /jobs/{job_id}/cancel and
  * GET /jobs/{job_id}/events (Server-Sent Events).
  */

@@ -64,7 +64,7 @@ const scheduleErrors = errors(
 );
 
 /**
- * `/schedules` (docs/api.md#schedules): create, list, read, update, delete, enable and disable
+ * `/schedules` (docs/operations.md#schedules): create, list, read, update, delete, enable and disable
  * cron and interval schedules (BullMQ job schedulers), and list their runs.
  */
 export const SCHEDULE_ROUTES: readonly Route[] = [

@@ -163,7 +163,7 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
 }
 
 /**
- * GET /status (docs/operations.md#status; the project FaaS API reference's `/status` with
+ * GET /status (docs/operations.md#status-and-dashboard; the project FaaS API reference's `/status` with
  * fnqueue's figures): see {@link StatusSchema}. Redis unreachable: 503 SERVICE_UNAVAILABLE. Without
  * a status source or worker registry (an app built without Redis, in unit tests): 503 as well.
  */

@@ -23,7 +23,8 @@ import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
 import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
 import { checkSyntax } from '../../shared/functions/syntax-check.js';
-import { JobLogStore, type JobLogLine } from '../../shared/store/job-log-store.js';
+import type { JobLogLine } from '../../shared/schemas/job-log.js';
+import { JobLogStore } from '../../shared/store/job-log-store.js';
 import {
   FunctionCreateSchema,
   FunctionUpdateSchema,

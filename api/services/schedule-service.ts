@@ -93,7 +93,7 @@ function fieldError(field: string, reason: string, value?: unknown): AppError {
 }
 
 /**
- * Why a cron expression has too few fields, or undefined: docs/api.md#schedules takes 5 fields, or 6
+ * Why a cron expression has too few fields, or undefined: docs/operations.md#schedules takes 5 fields, or 6
  * with seconds first, or one of cron-parser's macros (`@daily`). cron-parser itself pads a shorter
  * expression (`5` would fire at second 5 of every minute), so the count is checked here; more than 6
  * the parser refuses with its own message.

@@ -5,7 +5,7 @@
  * stopped and its temp dir removed by {@link RedisServer.destroy}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -73,7 +73,8 @@ const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
 /**
  * Starts redis-server on a free port of 127.0.0.1 with `--save ''` and `noeviction` (and `maxmemory` when given); resolves once it
- * answers PING.
+ * answers PING. Its `--dir` (opts.dir, or a fresh temp dir) is mode 0700: readable by the service's
+ * user only, never by `nobody`, the user function code runs as.
  * @throws RedisServerNotFoundError when redis-server is not on PATH; Error when it exits or does not
  *   answer within {@link REDIS_START_TIMEOUT_MS} (its last output lines in the message).
  */
@@ -82,7 +83,12 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   if (port === MACHINE_REDIS_PORT) throw new Error(`refusing port ${MACHINE_REDIS_PORT} (the machine's own Redis)`);
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ? path.resolve(opts.dir) : mkdtempSync(path.join(tmpdir(), opts.tempPrefix ?? 'fnqueue-redis-'));
-  if (!ownDir) mkdirSync(dir, { recursive: true });
+  if (!ownDir) {
+    // The AOF holds every function's env (secrets): Redis writes it 0644, so its folder is the
+    // service's alone, made 0700 and an existing one chmodded (docs/functions.md, "The function sandbox").
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
   const url = `redis://127.0.0.1:${port}`;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction'];
   if (opts.maxmemoryMb !== undefined) args.push('--maxmemory', `${opts.maxmemoryMb}mb`);

@@ -1,5 +1,5 @@
 /**
- * The deploy-time syntax check of a function's code (docs/functions.md, "Deploying"): the API
+ * The deploy-time syntax check of a function's code (docs/functions.md): the API
  * refuses code that does not compile with the compiler's message, without running any of it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

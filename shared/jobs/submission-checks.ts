@@ -1,6 +1,6 @@
 /**
- * Checks every submission goes through before anything is written (docs/api.md#job-options,
- * docs/security.md#webhooks): the server's maxima of job options and the SSRF guard on webhook hosts.
+ * Checks every submission goes through before anything is written (docs/operations.md#job-options,
+ * docs/security.md#where-webhooks-may-go-ssrf-guard): the server's maxima of job options and the SSRF guard on webhook hosts.
  */
 import { AppError } from '../errors/index.js';
 import { literalHostRefusal } from '../net/address-policy.js';

@@ -1,5 +1,5 @@
 /**
- * The one submit path (docs/architecture.md#submitting-a-job): an algorithm job (POST /jobs,
+ * The one submit path (docs/architecture.md#how-the-pieces-fit): an algorithm job (POST /jobs,
  * POST /invoke), a function invocation (sync or async) and a schedule's run are all described by a
  * {@link JobSubmission}, and get their job data, record and BullMQ options from the builders here.
  * The API submits with {@link submitJob} (record and enqueue); a schedule's job scheduler takes

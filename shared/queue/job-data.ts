@@ -1,5 +1,5 @@
 /**
- * The payloads of BullMQ jobs (docs/architecture.md#queues). A job on a jobs queue is a
+ * The payloads of BullMQ jobs (docs/architecture.md#how-the-pieces-fit). A job on a jobs queue is a
  * {@link JobData}: an algorithm job or a function job, told apart by `function_id`. The BullMQ job
  * id is the job record's id (a schedule's run: see recordIdOf in shared/store/job-store.ts).
  */

@@ -1,5 +1,5 @@
 /**
- * The BullMQ options of a job on a jobs queue (docs/api.md#job-options): retries, backoff,
+ * The BullMQ options of a job on a jobs queue (docs/operations.md#job-options): retries, backoff,
  * priority, delay and removal, from the job options a record keeps.
  */
 import { MAX_PRIORITY, type JobOptions } from '../schemas/job-record.js';

@@ -8,6 +8,13 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { WebhookJobData, WebhookPayload } from './job-data.js';
 import { WEBHOOKS_QUEUE } from './names.js';
 
+/**
+ * Times a delivery may stall (its worker died mid-attempt or lost the lock) and be run again before
+ * BullMQ fails it. A repeat is harmless to the receiver (the same `webhook-id`, Standard Webhooks);
+ * a delivery BullMQ fails this way is still recorded failed (worker/webhooks/failures.ts).
+ */
+export const WEBHOOK_MAX_STALLED_COUNT = 5;
+
 /** BullMQ backoff type name of webhook deliveries. */
 export const WEBHOOK_BACKOFF_TYPE = 'webhook-schedule';
 

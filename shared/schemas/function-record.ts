@@ -2,6 +2,8 @@
  * A user function's stored shapes (docs/functions.md), as zod schemas; the types come from them.
  * The record is the function API reference's `Function` (`id, name, runtime, code, execution_type,
  * created_at, updated_at`) plus ours; shared/store/function-store.ts keeps records and versions.
+ * The record is also the API's wire schema (api/function-schemas.ts lists it; the OpenAPI document
+ * reads zod's `.meta()`).
  */
 import { z } from 'zod';
 
@@ -44,30 +46,47 @@ export const FunctionSpecFieldsSchema = z.object({
 });
 export type FunctionSpecFields = z.infer<typeof FunctionSpecFieldsSchema>;
 
-/** The public function record. */
-export const FunctionRecordSchema = FunctionSpecFieldsSchema.extend({
-  /** 12 lowercase hex characters (the same form as job ids). */
-  function_id: z.string(),
-  /** The same as function_id (the function API reference calls it `id`). */
-  id: z.string(),
-  /** Unique among all functions. */
-  name: z.string(),
-  execution_type: ExecutionTypeSchema,
-  /** 1 at creation, +1 at each change of a spec field. */
-  version: z.number().int(),
-  /** The project (the project FaaS API reference); default `default`. */
-  project: z.string(),
-  /** The current version's status. */
-  status: FunctionStatusSchema,
-  /** Output of the current version's last dependency install; null when none ran. */
-  build_log: z.string().nullable(),
-  /** The worker pool (`pool` label) that runs the function; absent: the default pool. */
-  pool: z.string().optional(),
-  /** ISO 8601. */
-  created_at: z.string(),
-  /** ISO 8601: the last change by PUT (or creation). */
-  updated_at: z.string(),
-});
+/**
+ * The function record, in the order the store writes it (`GET /functions/{function_id}`; the
+ * OpenAPI document's `Function`, whose descriptions and examples are zod's `.meta()` here). The
+ * store's record holds the env values; the API shows only their names (api/routes/redaction.ts).
+ */
+export const FunctionRecordSchema = z
+  .object({
+    /** 12 lowercase hex characters (the same form as job ids). */
+    function_id: z.string().meta({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
+    /** The same as function_id (the function API reference calls it `id`). */
+    id: z.string().meta({ description: 'The same as function_id (the function API reference)' }),
+    /** Unique among all functions. */
+    name: z.string(),
+    runtime: FunctionSpecFieldsSchema.shape.runtime,
+    code: FunctionSpecFieldsSchema.shape.code,
+    execution_type: ExecutionTypeSchema,
+    /** ISO 8601. */
+    created_at: z.string(),
+    /** ISO 8601: the last change by PUT (or creation). */
+    updated_at: z.string(),
+    handler: FunctionSpecFieldsSchema.shape.handler,
+    /** 1 at creation, +1 at each change of a spec field. */
+    version: z.number().int().meta({ description: '1 at creation; +1 at each change of runtime, code, handler, env, dependencies or limits. Jobs run the version current when they were invoked' }),
+    timeout_ms: FunctionSpecFieldsSchema.shape.timeout_ms,
+    memory_mb: FunctionSpecFieldsSchema.shape.memory_mb,
+    max_output_bytes: FunctionSpecFieldsSchema.shape.max_output_bytes,
+    env: FunctionSpecFieldsSchema.shape.env.meta({
+      description: "The function's own env names, every value shown as `[redacted]`: env values are write-only (set them with POST or PUT)",
+      example: { GREETING: '[redacted]' },
+    }),
+    dependencies: FunctionSpecFieldsSchema.shape.dependencies,
+    /** The project (the project FaaS API reference); default `default`. */
+    project: z.string(),
+    /** The current version's status. */
+    status: FunctionStatusSchema.meta({ description: '`building` while dependencies install, `active` when invocable, `failed` when the install failed (see build_log)' }),
+    /** Output of the current version's last dependency install; null when none ran. */
+    build_log: z.string().nullable(),
+    /** The worker pool (`pool` label) that runs the function; absent: the default pool. */
+    pool: z.string().optional(),
+  })
+  .meta({ id: 'Function' });
 export type FunctionRecord = z.infer<typeof FunctionRecordSchema>;
 
 /** One stored version: what a worker runs for a job with this function_version. */

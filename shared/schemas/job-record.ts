@@ -1,10 +1,17 @@
 /**
- * The job record's shapes (docs/api.md#job-records), as zod schemas; the types come from them.
+ * The job record's shapes (docs/api.md#job-lifecycle), as zod schemas; the types come from them.
  * `GET /jobs/{job_id}` is the FunctionalScaffold API reference's record to the letter, plus
  * `webhook` when the job has one, and the job options and fields below, each present only when it
  * carries something. The store (shared/store/job-store.ts) keeps a {@link StoredJob}.
+ *
+ * These are also the API's wire schemas: the OpenAPI document (api/openapi/) reads their
+ * descriptions and examples from zod's own `.meta()` (`id` names the component), so no OpenAPI
+ * extension is needed here and the worker loads none.
  */
 import { z } from 'zod';
+
+/** An ISO 8601 time as the records write it (the FunctionalScaffold API reference's form). */
+export const IsoTimeSchema = z.string().meta({ example: '2026-02-02T10:00:00.000+00:00' });
 
 /** Every status, for validation of listing filters: pending → running → completed | failed, plus `cancelled`. */
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -14,98 +21,129 @@ export type JobStatus = z.infer<typeof JobStatusSchema>;
 /** Most a job's priority may be; 0 is the default and the lowest. */
 export const MAX_PRIORITY = 1000;
 
+/** Most retries a request may ask for (`max_retries`; the server's JOB_MAX_RETRIES caps it lower). */
+export const MAX_RETRIES_LIMIT = 1000;
+
+/** Longest `retry_interval_ms` a request may ask for: one day. */
+export const MAX_RETRY_INTERVAL_MS = 86_400_000;
+
 /** How a failed attempt's retry waits: the same `retry_interval_ms` each time, or doubling from it. */
-export const RetryBackoffSchema = z.enum(['fixed', 'exponential']);
+export const RETRY_BACKOFFS = ['fixed', 'exponential'] as const;
+export const RetryBackoffSchema = z.enum(RETRY_BACKOFFS);
 export type RetryBackoff = z.infer<typeof RetryBackoffSchema>;
 
-/** Job options as a record keeps them; each shows on the record only when it was given. */
+/**
+ * Job options as a record keeps and shows them; each shows on the record only when it was given,
+ * in this order (the store's option fields are this schema's keys). Their bounds are checked on
+ * the way in: the request schema (api/schemas.ts) takes the same names, enum and limits from here.
+ */
 export const JobOptionsSchema = z.object({
-  /** 0 (default) to 1000; higher runs first among waiting jobs. */
-  priority: z.number().int().min(0).max(MAX_PRIORITY).optional(),
+  /** 0 (default) to MAX_PRIORITY; higher runs first among waiting jobs. */
+  priority: z.number().int().optional(),
   /** Wait before the job may start, ms. */
-  delay_ms: z.number().int().min(0).optional(),
+  delay_ms: z.number().int().optional(),
   /** When a delayed job may start: created_at + delay_ms (ISO 8601). */
-  run_at: z.string().optional(),
+  run_at: IsoTimeSchema.optional().meta({ description: 'When a delayed job may start' }),
   /** Retries after a failed attempt (0 default: an algorithm failure is final). */
-  max_retries: z.number().int().min(0).optional(),
+  max_retries: z.number().int().optional(),
   retry_backoff: RetryBackoffSchema.optional(),
   /** First retry's wait, ms (then the same, or doubled each time when exponential). */
-  retry_interval_ms: z.number().int().min(0).optional(),
+  retry_interval_ms: z.number().int().optional(),
   /** Longest one attempt may run, ms, after the server's cap (JOB_TIMEOUT_MAX_MS). */
-  timeout_ms: z.number().int().min(0).optional(),
+  timeout_ms: z.number().int().optional().meta({ description: 'After the server cap' }),
   /** The pool (worker `pool` label) that runs the job; shown when not `default`. */
-  pool: z.string().optional(),
+  pool: z.string().optional().meta({ description: 'Shown when not `default`' }),
 });
 export type JobOptions = z.infer<typeof JobOptionsSchema>;
 
+/** The option fields of a record, in the order the record shows them. */
+export const JOB_OPTION_FIELDS = JobOptionsSchema.keyof().options;
+
 /** Progress an algorithm or function reported. */
-export const JobProgressSchema = z.object({
-  /** 0 to 100. */
-  percent: z.number().min(0).max(100),
-  message: z.string().nullable(),
-  updated_at: z.string(),
-});
+export const JobProgressSchema = z
+  .object({
+    /** 0 to 100. */
+    percent: z.number().min(0).max(100),
+    message: z.string().nullable(),
+    updated_at: IsoTimeSchema,
+  })
+  .meta({ id: 'Progress' });
 export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+/** How an attempt ended (`running` while it runs). */
+export const ATTEMPT_STATUSES = ['running', 'completed', 'failed', 'timeout', 'cancelled', 'lost'] as const;
 
 /**
  * One attempt of a job (the hetuflow scheduler API reference's task instance): which worker ran it,
  * when, and how it ended. `lost`: the worker stopped heartbeating the job (killed, or its lock
  * expired) and the job ran again.
  */
-export const AttemptRecordSchema = z.object({
-  attempt: z.number().int(),
-  worker_id: z.string(),
-  status: z.enum(['running', 'completed', 'failed', 'timeout', 'cancelled', 'lost']),
-  started_at: z.string(),
-  finished_at: z.string().nullable(),
-  /** Wall time of the attempt, ms; null while running. */
-  duration_ms: z.number().nullable(),
-  error: z.string().nullable(),
-  error_code: z.string().nullable(),
-  /** The runner process's exit code when it exited (a crash); else null. */
-  exit_code: z.number().int().nullable(),
-});
+export const AttemptRecordSchema = z
+  .object({
+    attempt: z.number().int(),
+    worker_id: z.string(),
+    status: z.enum(ATTEMPT_STATUSES),
+    started_at: IsoTimeSchema,
+    finished_at: IsoTimeSchema.nullable(),
+    /** Wall time of the attempt, ms; null while running. */
+    duration_ms: z.number().nullable(),
+    error: z.string().nullable(),
+    error_code: z.string().nullable(),
+    /** The runner process's exit code when it exited (a crash); else null. */
+    exit_code: z.number().int().nullable(),
+  })
+  .meta({ id: 'Attempt' });
 export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
 
-/** The record's `metadata`: which algorithm ran and how long, in seconds (`0.001`). */
-export const JobMetadataSchema = z.object({
-  algorithm: z.string(),
-  version: z.string(),
-  /** Run time of the algorithm in seconds. */
-  elapsed_time: z.number(),
-});
+/** The record's `metadata` (the FunctionalScaffold API reference's): which algorithm ran and how long, in seconds (`0.001`). */
+export const JobMetadataSchema = z
+  .object({
+    algorithm: z.string(),
+    version: z.string(),
+    /** Run time of the algorithm in seconds. */
+    elapsed_time: z.number().meta({ description: 'seconds' }),
+  })
+  .meta({ id: 'Metadata', example: { algorithm: 'PrimeChecker', version: '1.0.0', elapsed_time: 0.001 } });
 export type JobMetadata = z.infer<typeof JobMetadataSchema>;
 
 /** The outcome of a job's webhook delivery (ours; shown only when a webhook was given). */
-export const WebhookOutcomeSchema = z.object({
-  url: z.string(),
-  status: z.enum(['pending', 'delivered', 'failed']),
-  /** Attempts made so far (1 + retries). */
-  attempts: z.number().int(),
-  last_error: z.string().nullable(),
-  /** ISO 8601 time of the successful attempt. */
-  delivered_at: z.string().nullable(),
-});
+export const WebhookOutcomeSchema = z
+  .object({
+    url: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    /** Attempts made so far (1 + retries). */
+    attempts: z.number().int(),
+    last_error: z.string().nullable(),
+    /** ISO 8601 time of the successful attempt. */
+    delivered_at: z.string().nullable(),
+  })
+  .meta({ id: 'WebhookOutcome' });
 export type WebhookOutcome = z.infer<typeof WebhookOutcomeSchema>;
 
-/** `GET /jobs/{job_id}`: see the module comment. */
-export const JobRecordSchema = JobOptionsSchema.extend({
-  job_id: z.string(),
-  status: JobStatusSchema,
-  algorithm: z.string(),
-  created_at: z.string(),
-  started_at: z.string().nullable(),
-  completed_at: z.string().nullable(),
-  result: z.unknown(),
-  error: z.string().nullable(),
-  metadata: JobMetadataSchema.nullable(),
-  webhook: WebhookOutcomeSchema.optional(),
-  /** Attempts started so far (shown when the job may retry or ran more than once). */
-  attempts: z.number().int().optional(),
-  progress: JobProgressSchema.optional(),
-  schedule_id: z.string().optional(),
-  function_id: z.string().optional(),
-});
+/**
+ * `GET /jobs/{job_id}` (see the module comment), in the order toPublicRecord writes it: the
+ * FunctionalScaffold API reference's fields, then `webhook`, the options, attempts, progress and origin.
+ */
+export const JobRecordSchema = z
+  .object({
+    job_id: z.string(),
+    status: JobStatusSchema.meta({ description: 'As the FunctionalScaffold API reference: pending → running → completed | failed; `cancelled` after POST /jobs/{job_id}/cancel' }),
+    algorithm: z.string(),
+    created_at: IsoTimeSchema,
+    started_at: IsoTimeSchema.nullable(),
+    completed_at: IsoTimeSchema.nullable(),
+    result: z.unknown(),
+    error: z.string().nullable(),
+    metadata: JobMetadataSchema.nullable(),
+    webhook: WebhookOutcomeSchema.optional(),
+    ...JobOptionsSchema.shape,
+    /** Attempts started so far (shown when the job may retry or ran more than once). */
+    attempts: z.number().int().optional().meta({ description: 'Attempts started; shown when the job may retry or ran more than once. See GET /jobs/{job_id}/attempts' }),
+    progress: JobProgressSchema.optional(),
+    schedule_id: z.string().optional().meta({ description: 'The schedule that produced this run' }),
+    function_id: z.string().optional(),
+  })
+  .meta({ id: 'JobRecord' });
 export type JobRecord = z.infer<typeof JobRecordSchema>;
 
 /** A record plus what the service keeps for itself: the error's code (to answer /invoke) and the params. */

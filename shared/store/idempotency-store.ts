@@ -1,5 +1,5 @@
 /**
- * Idempotency-Keys (docs/api.md#idempotency): one string per caller and key, `<job_id> <body sha256>`,
+ * Idempotency-Keys (docs/operations.md#idempotency): one string per caller and key, `<job_id> <body sha256>`,
  * kept {@link IDEMPOTENCY_TTL_SECONDS}.
  */
 import type { Redis } from 'ioredis';

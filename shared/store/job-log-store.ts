@@ -1,9 +1,10 @@
 /**
  * Job logs (docs/api.md#job-logs, GET /jobs/{job_id}/logs): a function job's captured stdout and
- * stderr lines, a Redis list of {@link JobLogLine} JSON per job, plus a `truncated` marker, both
+ * stderr lines, a Redis list of {@link JobLogLine} JSON (shared/schemas/job-log.ts) per job, plus a `truncated` marker, both
  * expiring with the job record. Written by the worker after each run, read by the API.
  */
 import type { Redis } from 'ioredis';
+import type { JobLogLine } from '../schemas/job-log.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -32,20 +33,6 @@ export interface JobLogLimits {
   maxBytes: number;
   /** JOB_LOGS_MAX_LINES: entries, all attempts together. */
   maxLines: number;
-}
-
-/** One stored log line of a job. */
-export interface JobLogLine {
-  /** When the worker read the line (ISO 8601). */
-  ts: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-  /** The job's attempt that printed it (1 unless it was retried). */
-  attempt: number;
-  /** The worker that ran the attempt (`<host>:<pid>`); absent on lines stored before it was recorded. */
-  worker_id?: string;
-  /** The job the line belongs to. */
-  job_id?: string;
 }
 
 /** A job's stored lines and whether its output was cut. */

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redactText } from '../logger.js';
 import {
+  JOB_OPTION_FIELDS,
   JOB_STATUSES,
   MAX_PRIORITY,
   type AttemptRecord,
@@ -270,16 +271,31 @@ export class JobStore {
     return outcome.kind === 'updated';
   }
 
-  /** Records a webhook outcome on the job. @returns false when the record is gone. */
-  async setWebhookOutcome(jobId: string, outcome: Omit<WebhookOutcome, 'url'>): Promise<boolean> {
+  /**
+   * Counts a webhook attempt on the record before its request is sent (so an attempt cut short by
+   * a crash is counted: `webhook.attempts` is every attempt the receiver may have seen).
+   * @returns the attempt's number (1-based); `gone` when the record is gone (the delivery still
+   * goes out); `ended` when the outcome is already delivered or failed (send nothing more).
+   */
+  async startWebhookAttempt(jobId: string): Promise<number | 'gone' | 'ended'> {
+    const n = await runScript<number>(this.redis, 'webhook-start-attempt', this.keys.job(jobId), this.ttlSeconds);
+    return n > 0 ? n : n === 0 ? 'gone' : 'ended';
+  }
+
+  /**
+   * Records a webhook outcome on the job while it is pending (delivered and failed are final).
+   * Attempts are counted by {@link startWebhookAttempt}, not here.
+   * @returns `updated`; `gone` when the record is gone; `ended` when the outcome had already ended.
+   */
+  async setWebhookOutcome(jobId: string, outcome: Omit<WebhookOutcome, 'url' | 'attempts'>): Promise<'updated' | 'gone' | 'ended'> {
     const fields = [
       'webhook_status', outcome.status,
-      'webhook_attempts', String(outcome.attempts),
       'webhook_last_error', outcome.last_error ?? '',
       'webhook_delivered_at', outcome.delivered_at ?? '',
     ];
     // Not updateLive: the record has ended by the time its webhook is delivered.
-    return (await runScript<number>(this.redis, 'hash-update-if-exists', this.keys.job(jobId), this.ttlSeconds, ...fields)) === 1;
+    const n = await runScript<number>(this.redis, 'webhook-set-outcome', this.keys.job(jobId), this.ttlSeconds, ...fields);
+    return n === 1 ? 'updated' : n === 0 ? 'gone' : 'ended';
   }
 
   /** The stored job, or null when unknown or expired. */
@@ -334,7 +350,8 @@ export class JobStore {
 }
 
 /** Option fields kept on the record as strings (numbers parsed back by {@link fromHash}). */
-const OPTION_FIELDS = ['priority', 'delay_ms', 'run_at', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'pool'] as const;
+/** The record's option fields (JobOptionsSchema's keys, in the record's order). */
+const OPTION_FIELDS = JOB_OPTION_FIELDS;
 const NUMERIC_OPTIONS = new Set(['priority', 'delay_ms', 'max_retries', 'retry_interval_ms', 'timeout_ms']);
 
 const parseJson = (s: string | undefined): unknown => (s ? JSON.parse(s) : null);

@@ -44,6 +44,8 @@ export function keysFor(queuePrefix: string) {
     jobCancel: `${p}:job-cancel`,
     /** Set: pools jobs were ever submitted to, so the API knows every jobs queue. */
     pools: `${p}:pools`,
+    /** Sorted set: the holders of one webhook receiver's (`host:port`) delivery slots, scored by lease end (ms); expires with the last lease. */
+    webhookSlots: (hostPort: string) => `${p}:webhook-slots:${hostPort}`,
     /** Hash: one schedule. */
     schedule: (scheduleId: string) => `${p}:schedule:${scheduleId}`,
     /** Sorted set: schedule ids by creation time (ms). */

@@ -1,5 +1,5 @@
 /**
- * Schedules in Redis (docs/api.md#schedules): configuration, so hashes without TTL
+ * Schedules in Redis (docs/operations.md#schedules): configuration, so hashes without TTL
  * (`keys.schedule(id)`), indexed by creation time (`keys.schedules`) and by name
  * (`keys.scheduleNames`, which keeps names unique across API processes). Every write that must be
  * atomic (name claims, versioned replaces, deletes) is one script (lua/schedule-*.lua).

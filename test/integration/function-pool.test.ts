@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { probeCgroups } from '../../worker/functions/cgroups.js';
 import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { alive, processesWith } from '../helpers/processes.js';
+import { startRedisServer } from '../../scripts/lib/redis-server.js';
+import type { Logger } from '../../shared/logger.js';
 
 let seq = 0;
 /** A spec with a fresh function id (so no test reuses another's warm process). */
@@ -489,6 +492,47 @@ describe('FunctionPool (real sandboxed processes)', function () {
     });
   });
 
+  describe('where bubblewrap cannot isolate', () => {
+    it('refuses every run unless the sandbox is off, naming FUNCTION_SANDBOX and the reason, and logs it at start', async () => {
+      // Tools from a folder that is not bound into the sandbox: bwrap's probe fails, as it does where
+      // namespaces are forbidden (the exact reason differs; the refusal carries whichever it is).
+      const bin = mkdtempSync(path.join(tmpdir(), 'fnq-nobwrap-'));
+      try {
+        for (const tool of ['prlimit', 'setpriv', 'python3', 'node']) {
+          const found = ['/usr/bin', '/bin', '/usr/local/bin'].map((d) => path.join(d, tool)).find((f) => existsSync(f));
+          if (found) symlinkSync(found, path.join(bin, tool));
+        }
+        const logged: Array<[string, string]> = [];
+        const logger = { error: (m: string) => logged.push(['error', m]), warn: (m: string) => logged.push(['warn', m]), info: () => undefined, debug: () => undefined } as unknown as Logger;
+        for (const sandbox of ['auto', 'bwrap'] as const) {
+          const p = newPool({ sandbox, searchPath: bin, logger });
+          try {
+            const status = await p.start();
+            expect(status.isolated).to.equal(false);
+            const err = await failure(p.run(spec('python', 'def handler(e):\n    return 1'), null));
+            expect(err.code).to.equal('SERVICE_UNAVAILABLE');
+            expect(status.reason).to.be.a('string').and.not.equal('');
+            expect(err.message).to.contain('FUNCTION_SANDBOX=off').and.contain(status.reason!);
+            expect((err.details as { sandbox?: string }).sandbox).to.equal(sandbox);
+            expect(logged.filter(([level, m]) => level === 'error' && m.includes('FUNCTION_SANDBOX'))).to.have.length(1);
+            logged.length = 0;
+          } finally {
+            await closePool(p);
+          }
+        }
+        const off = newPool({ sandbox: 'off', searchPath: bin, logger });
+        try {
+          expect((await off.run(spec('python', 'def handler(e):\n    return 1'), null)).result).to.equal(1);
+          expect(logged.map(([level]) => level)).to.deep.equal(['warn']);
+        } finally {
+          await closePool(off);
+        }
+      } finally {
+        rmSync(bin, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('without bwrap (sandbox: off)', () => {
     it('still kills the process tree at the timeout, gives only the env, and says isolation is off', async () => {
       const off = newPool({ sandbox: 'off' });
@@ -572,6 +616,106 @@ describe('FunctionPool (real sandboxed processes)', function () {
         } finally {
           await closePool(p);
         }
+      }
+    });
+
+    it('gives a function only fds 0-3 of what its worker inherited, with and without bwrap (docs/functions.md, "The function sandbox")', async function () {
+      this.timeout(60_000);
+      const dir = mkdtempSync(path.join(tmpdir(), 'fnq-inherited-'));
+      const file = path.join(dir, 'appended');
+      try {
+        for (const sandbox of ['bwrap', 'off'] as const) {
+          // As `exec 200</dir 201>>file; npm start` would start it: both without close-on-exec.
+          const script = 'exec 200<"$1" 201>>"$2"; shift 2; exec "$@"';
+          const args = ['-c', script, 'sh', dir, file, process.execPath, '--import', 'tsx', path.join(import.meta.dirname, '../helpers/fd-probe.ts'), sandbox];
+          const stdout = await new Promise<string>((resolve, reject) =>
+            execFile('/bin/bash', args, { cwd: path.join(import.meta.dirname, '../..'), timeout: 50_000 }, (err, out, errText) => (err ? reject(new Error(`${err.message}\n${errText}`)) : resolve(out))),
+          );
+          const seen = JSON.parse(stdout.trim().split('\n').pop()!) as Record<'python' | 'nodejs', Record<string, [string, string]>>;
+          for (const runtime of ['python', 'nodejs'] as const) {
+            const fds = seen[runtime];
+            const label = `${runtime} (${sandbox}): ${JSON.stringify(fds)}`;
+            expect(Object.keys(fds), label).to.include.members(['0', '1', '2', '3']);
+            expect(fds, label).not.to.have.any.keys('200', '201');
+            for (const [fd, [target, flags]] of Object.entries(fds)) {
+              expect(target, label).not.to.contain(dir);
+              // Above 3 only the runtime's own descriptors, all close-on-exec: nothing came through exec.
+              if (Number(fd) > 3) expect(parseInt(flags, 8) & 0o2000000, `fd ${fd} of ${label}`).to.not.equal(0);
+            }
+          }
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("keeps the embedded Redis's data dir (and so its AOF of every function's env) from nobody: mode 0700, an existing dir chmodded", async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'fnq-datadir-'));
+      chmodSync(dir, 0o755);
+      const server = await startRedisServer({ dir, appendonly: true });
+      try {
+        await eventually(async () => readdirSync(dir).length > 0, 5000, 20);
+        expect((statSync(dir).mode & 0o777).toString(8)).to.equal('700');
+      } finally {
+        await server.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('retires the host after a run that left a thread, a worker_thread or a timer behind; plain runs stay warm', async function () {
+      this.timeout(60_000);
+      const p = newPool({ sandbox: 'bwrap' });
+      try {
+        // A daemon thread burning CPU after the result: the host is killed, not reused.
+        const burner = spec('python', 'import threading\ndef handler(e):\n    def burn():\n        while True: pass\n    threading.Thread(target=burn, daemon=True).start()\n    return "left"');
+        const r = await p.run(burner, null);
+        expect(r.result).to.equal('left');
+        await eventually(async () => !alive(r.host_pid!), 3000, 20);
+        expect((await p.run(burner, null)).cold_start).to.equal(true);
+        // An armed interval timer: its signal handler would run between invocations.
+        const itimer = await p.run(spec('python', 'import signal\ndef handler(e):\n    signal.signal(signal.SIGALRM, lambda *a: None)\n    signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)\n    return 1'), null);
+        await eventually(async () => !alive(itimer.host_pid!), 3000, 20);
+        // A thread that ended before the result costs nothing.
+        const joined = spec('python', 'import threading\ndef handler(e):\n    t = threading.Thread(target=lambda: None)\n    t.start()\n    t.join()\n    return 2');
+        const j1 = await p.run(joined, null);
+        const j2 = await p.run(joined, null);
+        expect(j2.host_pid).to.equal(j1.host_pid);
+        // An async handler stays warm; one that leaves a task on the host's event loop does not.
+        const asyncPy = spec('python', 'import asyncio\nasync def handler(e):\n    await asyncio.sleep(0.001)\n    if e == "task":\n        asyncio.ensure_future(asyncio.sleep(30))\n    return e');
+        const a1 = await p.run(asyncPy, 'plain');
+        const a2 = await p.run(asyncPy, 'task');
+        expect(a2.host_pid).to.equal(a1.host_pid);
+        await eventually(async () => !alive(a2.host_pid!), 3000, 20);
+
+        const node = spec(
+          'nodejs',
+          [
+            "const { Worker } = require('worker_threads');",
+            "const fs = require('fs');",
+            'async function handler(e) {',
+            "  if (e === 'worker') new Worker('for (;;) {}', { eval: true }).unref();",
+            "  if (e === 'interval') setInterval(() => { for (let i = 0; i < 1e6; i++); }, 5);",
+            "  if (e === 'unref') setInterval(() => { for (let i = 0; i < 1e6; i++); }, 5).unref();",
+            "  if (e === 'port') { const { port1, port2 } = new (require('worker_threads').MessageChannel)(); port1.on('message', (m) => port2.postMessage(m)); port2.on('message', (m) => port1.postMessage(m)); port1.postMessage(1); port1.unref(); port2.unref(); }",
+            "  if (e === 'fs') await fs.promises.readFile('/etc/hostname').catch(() => null);",
+            "  if (e === 'timeout') await new Promise((r) => setTimeout(r, 5));",
+            '  return e;',
+            '}',
+          ].join('\n'),
+        );
+        // fs through libuv's thread pool and a timer that fired: the same warm host serves them all.
+        const w1 = await p.run(node, 'fs');
+        const w2 = await p.run(node, 'timeout');
+        const w3 = await p.run(node, 'fs');
+        expect([w2.host_pid, w3.host_pid]).to.deep.equal([w1.host_pid, w1.host_pid]);
+        for (const e of ['worker', 'interval', 'unref', 'port']) {
+          const left = await p.run(node, e);
+          expect(left.result).to.equal(e);
+          await eventually(async () => !alive(left.host_pid!), 3000, 20);
+          expect((await p.run(node, 'fs')).cold_start, e).to.equal(true);
+        }
+      } finally {
+        await closePool(p);
       }
     });
 

@@ -107,7 +107,7 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
 
   it('lists a running job in active_jobs, then drops it and counts it completed', async () => {
     const before = (await http('GET', `${stack.url}/workers/${selfId}`)).body.jobs_processed.completed as number;
-    // This stack's worker is labelled pool=cpu, so it serves only that pool's queue (pool routing, docs/api.md#job-options).
+    // This stack's worker is labelled pool=cpu, so it serves only that pool's queue (pool routing, docs/operations.md#job-options).
     const job = await http('POST', `${stack.url}/jobs`, { algorithm: 'Sleep', params: { ms: 1500 }, pool: 'cpu' });
     expect(job.status).to.equal(202);
     const jobId = job.body.job_id as string;

@@ -5,6 +5,8 @@ import { parse } from 'yaml';
 interface Service {
   environment?: Record<string, string>;
   ports?: string[];
+  volumes?: string[];
+  security_opt?: string[];
 }
 
 const compose = parse(readFileSync(new URL('../../compose.yaml', import.meta.url), 'utf8')) as { services: Record<string, Service> };
@@ -29,5 +31,15 @@ describe('compose.yaml', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       if (name !== 'api') expect(service.ports ?? [], name).to.deep.equal([]);
     }
+  });
+
+  it('gives the workers a writable volume for dependency installs and the settings bubblewrap needs (docs/deployment.md)', () => {
+    const worker = compose.services.worker!;
+    expect(worker.environment?.DATA_DIR).to.equal('/var/lib/fnqueue');
+    expect(worker.environment?.FUNCTIONS_DIR).to.equal('/var/lib/fnqueue/functions');
+    expect(worker.volumes).to.include('functions-data:/var/lib/fnqueue');
+    expect(worker.environment?.FUNCTION_SANDBOX).to.not.equal('off');
+    expect(worker.security_opt).to.include.members(['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined']);
+    expect(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).to.match(/install -d -o node -g node -m 0700 \/var\/lib\/fnqueue/);
   });
 });

@@ -1,4 +1,4 @@
-/** The worker's warm pool of algorithm child processes (docs/architecture.md, "Worker"). */
+/** The worker's warm pool of algorithm child processes (docs/architecture.md, "How the pieces fit"). */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +98,7 @@ export class ChildPool {
   }
 
   /**
-   * Stops the run named `key` (docs/api.md, "Cancellation"): a queued run is dropped; a running one's child
+   * Stops the run named `key` (docs/operations.md, "Cancellation"): a queued run is dropped; a running one's child
    * is killed and replaced. The run fails with CANCELLED.
    * @returns true when a run was found.
    */

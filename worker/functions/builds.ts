@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import type { Job, Queue } from 'bullmq';
-import { AppError } from '../../shared/errors/index.js';
+import { AppError, dependenciesNotInstalled } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BuildJobData } from '../../shared/queue/builds-queue.js';
@@ -100,11 +100,7 @@ export class FunctionBuilder {
     if (known) return known;
     const result = await this.install(v);
     if (!result.ok) {
-      throw new AppError('CONFLICT', `the dependencies of function ${v.function_id} version ${v.version} could not be installed on this worker`, {
-        function_id: v.function_id,
-        version: v.version,
-        build_log: result.log,
-      });
+      throw dependenciesNotInstalled(v.function_id, v.version, result.log);
     }
     if (this.ready.size >= 10_000) this.ready.clear();
     this.ready.set(key, result.deps_dir);

@@ -5,8 +5,9 @@
  * (worker/processor.ts) for jobs with a `function_id`.
  */
 import type { Redis } from 'ioredis';
-import { JOB_LOGS_MAX_BYTES_DEFAULT, JOB_LOGS_MAX_LINES_DEFAULT, JobLogStore, type JobLogLimits, type JobLogLine } from '../../shared/store/job-log-store.js';
-import { AppError } from '../../shared/errors/index.js';
+import type { JobLogLine } from '../../shared/schemas/job-log.js';
+import { JOB_LOGS_MAX_BYTES_DEFAULT, JOB_LOGS_MAX_LINES_DEFAULT, JobLogStore, type JobLogLimits } from '../../shared/store/job-log-store.js';
+import { functionGone } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FunctionJob } from '../../shared/queue/job-data.js';
@@ -18,9 +19,6 @@ import type { FunctionRunReport, FunctionRunResult, FunctionSpec } from './funct
 export const SPEC_CACHE_MS = 2000;
 /** Most versions kept in a worker's spec cache (least recently loaded dropped first). */
 const SPEC_CACHE_MAX = 500;
-
-
-export type { JobLogLine };
 
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
@@ -85,7 +83,7 @@ export class FunctionJobs {
 
   private async currentVersion(functionId: string): Promise<number> {
     const fn = await this.deps.functions.get(functionId);
-    if (!fn) throw new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' no longer exists`, { function_id: functionId });
+    if (!fn) throw functionGone(functionId);
     return fn.version;
   }
 
@@ -128,7 +126,7 @@ export class FunctionJobs {
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < SPEC_CACHE_MS) return hit.spec;
     const v = await this.deps.functions.getVersion(functionId, version);
-    if (!v) throw new AppError('FUNCTION_NOT_FOUND', `function '${functionId}' version ${version} no longer exists (the function was deleted or the version expired)`, { function_id: functionId, version });
+    if (!v) throw functionGone(functionId, version);
     const spec = toSpec(v, await this.deps.functions.layeredEnv(v.project, v.env, this.deps.systemEnv));
     if (this.deps.depsDirFor) {
       const dir = await this.deps.depsDirFor(v);

@@ -12,7 +12,8 @@
  * error. The function can write to fd 3 too: only messages that fit the host's state are taken
  * (see onMessage), else the run fails and the process is retired.
  *
- * After each invocation, a host that left any process running (background, daemonized) is retired
+ * After each invocation, a host that left any process running (background, daemonized), or a
+ * thread, timer or other event-loop resource in its own process (`stray_threads`), is retired
  * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
  * A host that failed, timed out or broke the protocol is killed, never handed back to the pool.
  *
@@ -34,7 +35,7 @@ import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
-import { sandboxStatus, type SandboxStatus } from './sandbox.js';
+import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
 
@@ -128,7 +129,9 @@ export class FunctionPool {
       sweepCgroups();
       if (!this.opts.cgroups && status.cgroups) status = { ...status, cgroups: false, cgroupsReason: 'cgroups turned off for this pool (cgroups: false)' };
       this.status = status;
-      if (!status.isolated) this.opts.logger?.warn('functions run without isolation', { reason: status.reason, sandbox: status.mode });
+      const refusal = unsandboxedRefusal(status);
+      if (refusal) this.opts.logger?.error(refusal, { reason: status.reason, sandbox: status.mode });
+      else if (!status.isolated) this.opts.logger?.warn('functions run without isolation (FUNCTION_SANDBOX=off)', { reason: status.reason, sandbox: status.mode });
       else this.opts.logger?.info('functions run isolated by bubblewrap', { bwrap: status.bwrapVersion, user: status.user, cgroups: status.cgroups });
       if (!status.cgroups) {
         this.opts.logger?.warn('function memory and process totals are not capped (no cgroups): only per-process rlimits apply, so a function can multiply its memory by forking and fork without limit', { reason: status.cgroupsReason });
@@ -188,9 +191,8 @@ export class FunctionPool {
       throw new AppError('VALIDATION_ERROR', `event is not JSON: ${(err as Error).message}`, { field: 'event' });
     }
     if (eventJson === undefined) throw new AppError('VALIDATION_ERROR', 'event is not JSON', { field: 'event' });
-    if (this.opts.sandbox === 'bwrap' && !this.status!.isolated) {
-      throw new FunctionRunError('SERVICE_UNAVAILABLE', `function isolation is required but unavailable: ${this.status!.reason}`, 'closed', emptyReport(opts.run_id ?? ''));
-    }
+    const refusal = unsandboxedRefusal(this.status!);
+    if (refusal) throw new FunctionRunError('SERVICE_UNAVAILABLE', refusal, 'closed', emptyReport(opts.run_id ?? ''), { sandbox: this.status!.mode, sandbox_reason: this.status!.reason });
     const runtime = this.runtimes.get(config.runtime)!;
     if (runtime instanceof Error) {
       throw new FunctionRunError('SERVICE_UNAVAILABLE', `the ${config.runtime} runtime is not available: ${runtime.message}`, 'crashed', emptyReport(opts.run_id ?? ''));
@@ -672,10 +674,10 @@ export class FunctionPool {
     host.run = undefined;
     host.invocations++;
     const report = completedReport(run, host, res, performance.now());
-    const { stray, oomKilled } = leftovers(host, res);
-    if (stray > 0 || oomKilled > 0) {
-      this.opts.logger?.debug('function left processes behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, oom_kills: oomKilled });
-      this.retire(host, stray > 0 ? 'stray processes' : 'out of memory');
+    const { stray, strayThreads, oomKilled } = leftovers(host, res);
+    if (stray > 0 || strayThreads > 0 || oomKilled > 0) {
+      this.opts.logger?.debug('function left processes or threads behind or was OOM-killed; retiring its process', { function_id: run.spec.function_id, run_id: run.id, stray_processes: stray, stray_threads: strayThreads, oom_kills: oomKilled });
+      this.retire(host, stray > 0 ? 'stray processes' : strayThreads > 0 ? 'stray threads' : 'out of memory');
     } else if (res.recycle || host.retireAfterRun || host.invocations >= this.opts.maxInvocationsPerProcess) this.retire(host, res.recycle ? 'error' : 'recycle');
     else this.release(host);
     let failure: Failure | undefined;

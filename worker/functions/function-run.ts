@@ -1,5 +1,5 @@
 /**
- * The public shapes of a function invocation (docs/functions.md, "Invocations"): what
+ * The public shapes of a function invocation (docs/functions.md): what
  * FunctionPool.run (./function-pool.ts) takes (a spec, options) and what it answers (a result with its logs and
  * measurements), and the pool's options.
  */
@@ -42,7 +42,7 @@ export interface RunOptions {
   /** Id for {@link FunctionPool.cancel} and the handler's context (e.g. the job id). Default `<pool prefix>-<n>`. Unique among runs in flight. */
   run_id?: string;
   /**
-   * Progress the function reports (docs/api.md, "Progress"): `context.progress(percent, message)` in Node,
+   * Progress the function reports (docs/operations.md, "Progress and live events"): `context.progress(percent, message)` in Node,
    * `fnqueue.progress(percent, message)` in Python. percent is clamped to 0-100, message cut to 1000 characters.
    */
   onProgress?: (percent: number, message?: string) => void;
@@ -132,7 +132,7 @@ export interface FunctionPoolOptions {
    * worker's cgroup limit when lower (./memory-budget.ts).
    */
   memoryBudgetMb?: number;
-  /** Isolation (see {@link SandboxMode}). Default `auto`. */
+  /** Isolation (see {@link SandboxMode}): `auto` and `bwrap` refuse runs where bubblewrap cannot isolate; `off` never isolates. Default `auto`. */
   sandbox?: SandboxMode;
   /** Time allowed for a process to boot, in ms, on top of the function's timeout_ms for its top-level code. Default 10000. */
   startTimeoutMs?: number;

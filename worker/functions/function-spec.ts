@@ -1,5 +1,5 @@
 /**
- * A function spec's host part (docs/functions.md, "Limits"): its checks, the comparison that tells
+ * A function spec's host part (docs/functions.md, "The function sandbox"): its checks, the comparison that tells
  * whether a warm process can serve a spec, and the code files a host loads.
  */
 import { statSync } from 'node:fs';

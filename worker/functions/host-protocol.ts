@@ -86,6 +86,13 @@ export interface ResultMessage {
   recycle?: boolean;
   /** Processes in the sandbox besides the host (and bwrap's init), counted by the host; only without cgroups. */
   stray_processes?: number;
+  /**
+   * What the invocation left running inside the host's own process, counted by the host: threads
+   * beyond those it had before the function's code loaded, plus (Python) armed interval timers and
+   * (Node) event-loop resources (timers, sockets, ports, workers) that were not there then. Above 0
+   * retires the host (docs/functions.md, "The function sandbox").
+   */
+  stray_threads?: number;
   handler_ms: number;
   cpu_ms: number;
   peak_rss_bytes: number | null;

@@ -1,5 +1,5 @@
 /**
- * One invocation's stdout and stderr as log lines (docs/functions.md, "Logs"): lines go to the
+ * One invocation's stdout and stderr as log lines (docs/functions.md, "Job logs and metrics"): lines go to the
  * invocation's logs until max_output_bytes (stdout and stderr together, each line costing its bytes
  * + {@link LOG_LINE_OVERHEAD_BYTES}) or maxLogLines, then one `[output truncated at N bytes]` (or
  * `… N lines]`) line, and the rest is read and dropped, only searched for the invocation's end

@@ -1,5 +1,5 @@
 /**
- * Killing a host process and everything it started (docs/security.md, "Sandbox"): the pool calls
+ * Killing a host process and everything it started (docs/functions.md, "The function sandbox"): the pool calls
  * this when a host is retired (timeout, crash, cancellation, recycling).
  */
 import { readdirSync, readFileSync } from 'node:fs';

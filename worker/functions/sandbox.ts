@@ -1,5 +1,5 @@
 /**
- * How a user function's host process is started (docs/security.md, "Sandbox"): bubblewrap
+ * How a user function's host process is started (docs/functions.md, "The function sandbox"): bubblewrap
  * detection and the command line with its resource limits. The runtimes' executables are found by
  * shared/functions/runtimes.ts; a host's process tree is killed by ./process-tree.ts. The warm pool
  * that uses this is ./function-pool.ts.
@@ -31,6 +31,13 @@
  *   per uid machine-wide): a fork bomb runs until the timeout kills the sandbox. Leftover
  *   processes are then counted by the host itself (its sandbox's /proc under bwrap, its direct
  *   children without), which the function's own code could falsify.
+ * - Descriptors: spawn and bwrap pass on every descriptor the worker holds without close-on-exec
+ *   (a shell's `exec 200</dir`, a supervisor's pipe); each host closes those above 3 as its very
+ *   first step (./runtimes/node-host.mjs, ./runtimes/python-host.py), before any function code,
+ *   with or without bwrap. bwrap's own processes close theirs (bubblewrap 0.8: its init, pid 1
+ *   inside, holds fds 0-2 and an eventfd), and the launcher steps before it run no function code.
+ * - Threads, timers and event-loop resources left in the host's own process are counted by the
+ *   host (`stray_threads`, ./host-protocol.ts) and retire it like a leftover process.
  * - The private /tmp (tmpfs) is RAM: under cgroups it is inside the memory total above; without,
  *   on top of memory_mb.
  * - No cap on CPU beyond the wall-clock timeout: a busy loop costs CPU until the timeout kills the
@@ -49,8 +56,22 @@ import type { FunctionRuntime, RuntimeInfo } from '../../shared/functions/runtim
 import { probeCgroups } from './cgroups.js';
 
 
-/** `auto`: bubblewrap when it works here (the default); `bwrap`: required, runs fail without it; `off`: never. */
+/**
+ * `auto` (the default) and `bwrap`: bubblewrap is required, and every function run fails with
+ * SERVICE_UNAVAILABLE (see {@link unsandboxedRefusal}) where it cannot isolate (not installed, or
+ * namespaces forbidden, as under Docker's default seccomp profile); `off`: never isolate, run
+ * function code as the service's user with its filesystem and network (docs/functions.md, "The function sandbox").
+ */
 export type SandboxMode = 'auto' | 'bwrap' | 'off';
+
+/**
+ * Why function runs are refused here, or undefined when they may run: isolation is missing and
+ * the mode is not `off`. The text names FUNCTION_SANDBOX (shared/config.ts) and the probe's reason.
+ */
+export function unsandboxedRefusal(status: Pick<SandboxStatus, 'isolated' | 'mode' | 'reason'>): string | undefined {
+  if (status.isolated || status.mode === 'off') return undefined;
+  return `functions do not run here: the sandbox cannot isolate them (${status.reason ?? 'unknown reason'}); fix that (docs/deployment.md, "The function sandbox in a container") or set FUNCTION_SANDBOX=off to run them unisolated`;
+}
 
 /** Uid and gid the function code runs as under bwrap when the service runs as root (`nobody`). */
 export const SANDBOX_UID = 65534;
@@ -169,7 +190,8 @@ const statusCache = new Map<string, Promise<SandboxStatus>>();
  * Whether function code runs isolated here: with mode `auto` (the default) or `bwrap`, bubblewrap
  * is looked up on PATH and tried once with the exact namespace, mount and uid options hosts use
  * (a container may have bwrap installed but forbid namespaces); `off` never isolates. Cached per
- * mode. The service logs "running without isolation" when `isolated` is false.
+ * mode. When `isolated` is false the worker logs why at start, and with a mode other than `off`
+ * refuses every function run ({@link unsandboxedRefusal}).
  */
 export function sandboxStatus(mode: SandboxMode = 'auto', searchPath: string = defaultSearchPath()): Promise<SandboxStatus> {
   const key = `${mode}\0${searchPath}`;

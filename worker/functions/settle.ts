@@ -1,5 +1,5 @@
 /**
- * How an invocation's end becomes its answer (docs/functions.md, "Failures"): the report of
+ * How an invocation's end becomes its answer (docs/functions.md, "The function sandbox"): the report of
  * measurements, and the error code, reason and message of each way it can fail (the handler threw,
  * its result is not JSON or too large, out of memory, its process crashed or did not load).
  */
@@ -22,10 +22,12 @@ export const ISOLATED_BASE_PROCESSES = 3;
 
 /**
  * What an invocation left behind: processes still running besides the host (a background or
- * daemonized process), counted in its cgroup by the parent (one pread) or else by the host itself,
- * and the kernel's OOM kills in its cgroup since the last look (which this records).
+ * daemonized process), counted in its cgroup by the parent (one pread) or else by the host itself;
+ * threads, timers and event-loop resources left in the host's own process (`stray_threads`, counted
+ * by the host: the function's code could falsify it, like the host's process count); and the kernel's OOM kills in its cgroup since the last look (which this records).
  */
-export function leftovers(host: Host, res: ResultMessage): { stray: number; oomKilled: number } {
+export function leftovers(host: Host, res: ResultMessage): { stray: number; strayThreads: number; oomKilled: number } {
+  const strayThreads = typeof res.stray_threads === 'number' && res.stray_threads > 0 ? res.stray_threads : 0;
   let stray = 0;
   let oomKilled = 0;
   if (host.cgroup) {
@@ -37,7 +39,7 @@ export function leftovers(host: Host, res: ResultMessage): { stray: number; oomK
       host.oomKills = kills;
     }
   } else if (typeof res.stray_processes === 'number' && res.stray_processes > 0) stray = res.stray_processes;
-  return { stray, oomKilled };
+  return { stray, strayThreads, oomKilled };
 }
 
 /** stderr kept per process to classify a crash (out of memory or not), in bytes. */

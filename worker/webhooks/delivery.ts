@@ -1,9 +1,10 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { request, type Dispatcher } from 'undici';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, type JobStore } from '../../shared/store/job-store.js';
+import type { WebhookSlotStore } from '../../shared/store/webhook-slot-store.js';
 import { webhookMessageId, type WebhookSigner } from './signing.js';
 import { isWebhookRefused } from './webhook-agent.js';
 
@@ -51,19 +52,59 @@ export interface WebhookDeps {
   signer?: WebhookSigner;
   /** The dispatcher of every attempt (`createWebhookAgent`); default undici's global one (no SSRF guard). */
   dispatcher?: Dispatcher;
+  /** Per-receiver slots (WEBHOOK_HOST_CONCURRENCY); undefined: no per-receiver limit. */
+  slots?: WebhookSlotStore;
+}
+
+/** A delivery whose receiver has every slot taken waits this long (plus up to as much again, jittered) before it looks again. */
+export const WEBHOOK_SLOT_RETRY_MS = 250;
+
+/** How long a receiver's slot stays taken when its worker dies mid-attempt: longer than an attempt can last. */
+export function webhookSlotLeaseMs(timeoutMs: number): number {
+  return 2 * timeoutMs + 5000;
+}
+
+/** The receiver a URL names, as slots are counted: `host:port`, the port explicit. @throws TypeError for an invalid URL. */
+export function receiverOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
 }
 
 /**
  * The processor of the webhooks queue: one attempt per call; BullMQ retries on throw with
- * {@link webhookBackoff}. Each attempt's outcome is recorded on the job record; the last failed
- * attempt records `failed`, and so does an attempt the SSRF guard refused (final: no retries).
- * Every attempt of one delivery carries the same `webhook-id` and a fresh `webhook-timestamp`.
+ * {@link webhookBackoff}. An attempt first takes a slot of its receiver (`deps.slots`); with every
+ * slot taken, the delivery goes back to BullMQ's delayed set for {@link WEBHOOK_SLOT_RETRY_MS}
+ * (jittered) without using an attempt (`moveToDelayed` + `DelayedError`, BullMQ's documented manual
+ * rate limiting). Each attempt is counted on the job record before it is sent, and its outcome
+ * recorded after; the last failed attempt records `failed`, and so does an attempt the SSRF guard
+ * refused (final: no retries). A delivery whose record already shows delivered or failed (a re-run
+ * after a crash) sends nothing. Every attempt of one delivery carries the same `webhook-id` and a
+ * fresh `webhook-timestamp`.
  */
 export function createWebhookProcessor(deps: WebhookDeps) {
-  const { store, metrics, logger, timeoutMs, signer, dispatcher } = deps;
-  return async function deliverWebhook(job: Job<WebhookJobData>): Promise<void> {
+  const { store, metrics, logger, timeoutMs, signer, dispatcher, slots } = deps;
+  return async function deliverWebhook(job: Job<WebhookJobData>, token?: string): Promise<void> {
     const { url, payload } = job.data;
-    const attempt = job.attemptsMade + 1;
+    const receiver = receiverOf(url);
+    const holder = `${job.id}:${token ?? ''}`;
+    if (slots && !(await slots.acquire(receiver, holder))) {
+      await job.moveToDelayed(Date.now() + WEBHOOK_SLOT_RETRY_MS + Math.floor(Math.random() * WEBHOOK_SLOT_RETRY_MS), token);
+      throw new DelayedError();
+    }
+    try {
+      const started = await store.startWebhookAttempt(payload.job_id);
+      if (started === 'ended') {
+        logger.info('webhook outcome already recorded; nothing sent', { job_id: payload.job_id });
+        return;
+      }
+      await attemptDelivery(job, started === 'gone' ? job.attemptsMade + 1 : started);
+    } finally {
+      if (slots) await slots.release(receiver, holder).catch((e: unknown) => logger.warn('could not release a webhook slot', { error: String(e) }));
+    }
+  };
+
+  async function attemptDelivery(job: Job<WebhookJobData>, attempt: number): Promise<void> {
+    const { url, payload } = job.data;
     const maxAttempts = job.opts.attempts ?? 1;
     await withLogContext({ job_id: payload.job_id, algorithm: payload.algorithm, attempt, delivery: 'webhook' }, async () => {
       try {
@@ -71,21 +112,22 @@ export function createWebhookProcessor(deps: WebhookDeps) {
         const headers = signer ? { ...signer.sign(webhookMessageId(payload.job_id), body) } : undefined;
         const status = await postWebhook(url, body, { timeoutMs, headers, dispatcher });
         metrics.webhookDeliveriesTotal.inc({ status: 'success' });
-        await store.setWebhookOutcome(payload.job_id, { status: 'delivered', attempts: attempt, last_error: null, delivered_at: isoNow() });
+        await store.setWebhookOutcome(payload.job_id, { status: 'delivered', last_error: null, delivered_at: isoNow() });
         logger.info('webhook delivered', { url, http_status: status });
       } catch (err) {
         const message = errorText(err, timeoutMs);
-        const final = attempt >= maxAttempts || isWebhookRefused(err);
+        // BullMQ's count: an attempt cut by a crash is on the record but uses no retry.
+        const final = job.attemptsMade + 1 >= maxAttempts || isWebhookRefused(err);
         metrics.webhookDeliveriesTotal.inc({ status: final ? 'failed' : 'retry' });
         await store
-          .setWebhookOutcome(payload.job_id, { status: final ? 'failed' : 'pending', attempts: attempt, last_error: message, delivered_at: null })
+          .setWebhookOutcome(payload.job_id, { status: final ? 'failed' : 'pending', last_error: message, delivered_at: null })
           .catch((e: unknown) => logger.warn('could not record the webhook outcome', { error: String(e) }));
         logger.warn(final ? 'webhook delivery failed; giving up' : 'webhook attempt failed; will retry', { url, error: message });
         if (final) throw new UnrecoverableError(message);
         throw new Error(message);
       }
     });
-  };
+  }
 }
 
 function errorText(err: unknown, timeoutMs: number): string {

@@ -7,7 +7,7 @@
  *   parent → host  {type:'init', env, handler, code_dir, function_id, version, max_result_bytes, count_processes}
  *                  {type:'invoke', id, nonce, event, deadline_ms}
  *   host → parent  {type:'ready', load_ms, module} | {type:'load_error', error}
- *                  {type:'result', id, nonce, ok, result | error, handler_ms, cpu_ms, peak_rss_bytes, marks, recycle, stray_processes?}
+ *                  {type:'result', id, nonce, ok, result | error, handler_ms, cpu_ms, peak_rss_bytes, marks, recycle, stray_processes?, stray_threads}
  * The function can write to fd 3 as well: the parent takes only the messages that fit the state
  * (ready/load_error while loading, then the result with the invocation's id and nonce) and retires
  * the process on anything else.
@@ -37,12 +37,69 @@
  *      if that export itself does not resolve, function.orig.mjs: the code verbatim. Named export
  *      `handler` first, then a default export that is a function (or has `.handler`).
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { MessagePort } from 'node:worker_threads';
+
+/** O_CLOEXEC in the octal `flags:` of /proc/self/fdinfo/<fd>. */
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Closes every descriptor above 3 that this process inherited: descriptors the worker holds
+ * without close-on-exec (a shell's `exec 200</dir`, a supervisor's pipe) pass through spawn and
+ * bubblewrap, and one that names a folder outside the sandbox leads to the host's `/`
+ * (docs/functions.md, "The function sandbox"). Node's own descriptors (epoll, eventfd, signal pipes) are all
+ * opened close-on-exec, so a descriptor without O_CLOEXEC can only have come through exec: it is
+ * closed. Runs before anything else of this script, long before the function's code loads.
+ */
+function closeInheritedFds() {
+  let names;
+  try {
+    names = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!(fd > 3)) continue;
+    let flags;
+    try {
+      flags = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+    } catch {
+      continue; // the listing's own descriptor, closed already
+    }
+    if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  }
+}
+closeInheritedFds();
+
+/**
+ * `unref()` is a no-op in the host for timers, immediates, message ports and sockets: an unref'd
+ * handle still runs code between invocations but is hidden from process.getActiveResourcesInfo(),
+ * which {@link leftoverResources} counts. Made non-writable and non-configurable before user code.
+ */
+function keepRefs() {
+  const t = setTimeout(() => undefined, 0);
+  const i = setImmediate(() => undefined);
+  const protos = [Object.getPrototypeOf(t), Object.getPrototypeOf(i), MessagePort.prototype, net.Socket.prototype, net.Server.prototype, dgram.Socket.prototype];
+  clearTimeout(t);
+  clearImmediate(i);
+  for (const p of protos) {
+    Object.defineProperty(p, 'unref', { value: function unref() { return this; }, writable: false, configurable: false, enumerable: false });
+  }
+}
+keepRefs();
 
 const CAPTURE = Symbol.for('fnqueue.capture');
 const ESM_ONLY_ERRORS = [
@@ -267,6 +324,55 @@ function binding(captured, name) {
   return fn;
 }
 
+const getActiveResourcesInfo = process.getActiveResourcesInfo.bind(process);
+/** Threads and active event-loop resources (by type) before the function's code loaded. */
+let baseThreads = -1;
+let baseResources = new Map();
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Threads of this process now (/proc/self/task); -1 when unreadable. */
+function threadCount() {
+  try {
+    return readdirSync('/proc/self/task').length;
+  } catch {
+    return -1;
+  }
+}
+
+/** Active event-loop resources by type (Timeout, Immediate, TCPSocketWrap, MessagePort, ...). */
+function resourceCounts() {
+  const counts = new Map();
+  for (const type of getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * What the invocation left in this process (`stray_threads` of the result): threads beyond
+ * {@link baseThreads} (a worker_thread, a native addon's thread) plus event-loop resources beyond
+ * {@link baseResources} (a pending timer or immediate, an open socket, server or message port,
+ * a pending fs request): each would run the function's code after its result. Writes in flight on
+ * the host's own streams (WriteWrap, ShutdownWrap) are not counted.
+ */
+function leftoverResources() {
+  let stray = 0;
+  let pendingFs = 0;
+  // A thread that just ended may still be a task for a moment: an excess is read again, 1 ms apart.
+  for (let attempt = 0; attempt < 5 && baseThreads >= 0; attempt++) {
+    const n = threadCount();
+    stray = n >= 0 ? Math.max(0, n - baseThreads) : 0;
+    if (stray === 0) break;
+    Atomics.wait(pauseCell, 0, 0, 1);
+  }
+  for (const [type, count] of resourceCounts()) {
+    if (type === 'WriteWrap' || type === 'ShutdownWrap') continue;
+    const extra = Math.max(0, count - (baseResources.get(type) ?? 0));
+    if (type.startsWith('FSReq') || type.startsWith('FileHandle')) pendingFs += extra;
+    else stray += extra;
+  }
+  return { stray, pendingFs };
+}
+
 /** Processes in this sandbox that are not this one or bwrap's init, or this process's children; 0 when not asked or unknown. */
 function strayProcesses() {
   try {
@@ -367,10 +473,26 @@ function finish(inv, payload) {
   const now = quietSince < 0 ? -1 : writtenBytes();
   const marks = now >= 0 && now - quietSince === ownWrites ? 0 : writeMarkers(inv.nonce);
   const stray = config.count_processes ? strayProcesses() : 0;
-  const head = `{"type":"result","id":${inv.id},"nonce":${jsonStringify(inv.nonce)},"stray_processes":${stray},"handler_ms":${handler_ms},"cpu_ms":${(cpu.user + cpu.system) / 1000},"peak_rss_bytes":${peak ?? 'null'},"marks":${marks}`;
-  if (payload.ok) sendRaw(`${head},"ok":true,"result":${payload.json}}`);
-  else sendRaw(`${head},"ok":false,"recycle":${payload.recycle ? 'true' : 'false'},"error":${jsonStringify(payload.error)}}`);
-  quietSince = writtenBytes();
+  afterSettling(performance.now() + SETTLE_MS, (threads) => {
+    const head = `{"type":"result","id":${inv.id},"nonce":${jsonStringify(inv.nonce)},"stray_processes":${stray},"stray_threads":${threads},"handler_ms":${handler_ms},"cpu_ms":${(cpu.user + cpu.system) / 1000},"peak_rss_bytes":${peak ?? 'null'},"marks":${marks}`;
+    if (payload.ok) sendRaw(`${head},"ok":true,"result":${payload.json}}`);
+    else sendRaw(`${head},"ok":false,"recycle":${payload.recycle ? 'true' : 'false'},"error":${jsonStringify(payload.error)}}`);
+    quietSince = writtenBytes();
+  });
+}
+
+/** How long a result may wait for the invocation's last fs requests to complete, in ms. */
+const SETTLE_MS = 20;
+
+/**
+ * Calls `done` with {@link leftoverResources}, once no fs request of the invocation is in flight
+ * (fs.promises.readFile closes its file after its promise resolved) or at `deadline`, whatever is
+ * left then counting as leftovers (a loop of fs calls that never ends).
+ */
+function afterSettling(deadline, done) {
+  const left = leftoverResources();
+  if (left.pendingFs === 0 || performance.now() >= deadline) return done(left.stray + left.pendingFs);
+  setImmediate(() => afterSettling(deadline, done));
 }
 
 function fail(inv, err) {
@@ -406,7 +528,7 @@ function invoke(msg) {
     invocation_id: msg.run_id,
     deadline_ms: msg.deadline_ms,
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline_ms - Date.now()),
-    /** Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message; shown on the job record and its live events. */
+    /** Reports progress (docs/operations.md, "Progress and live events"): percent 0-100 and an optional message; shown on the job record and its live events. */
     progress: (percent, message) => {
       if (busy !== inv) return;
       send({ type: 'progress', id: inv.id, nonce: inv.nonce, percent: Number(percent), message: message === undefined ? undefined : String(message).slice(0, 1000) });
@@ -454,6 +576,11 @@ async function onInit(msg) {
   codeDir = msg.code_dir;
   applyEnv(msg.env);
   process.chdir(msg.cwd);
+  // libuv starts its thread pool on first use, all threads at once: start it now, so the baseline
+  // holds it and a handler's first fs or dns call adds no thread.
+  await new Promise((resolve) => fs.access('/', () => resolve()));
+  baseThreads = threadCount();
+  baseResources = resourceCounts();
   const t0 = performance.now();
   try {
     const { fn, module } = await load();

@@ -14,18 +14,49 @@ The code is `function.py` in code_dir, executed as a module named `__function__`
 module-level callable named by `handler`; `def` and `async def` both work (a coroutine is run on
 this host's one event loop). It receives `(event)` or, when it takes two positional parameters,
 `(event, context)`.
+
+Before anything else runs, every descriptor above 3 is closed: descriptors the worker inherited
+without close-on-exec (a shell's `exec 200</dir`, a supervisor's pipe) pass through spawn and
+bubblewrap, and one that names a folder outside the sandbox would lead to the host's `/`
+(docs/functions.md, "The function sandbox"). The function's process holds only fds 0-3 when its code starts.
+
+After each invocation the host reports what the invocation left running in this process besides
+processes (`stray_threads`): threads beyond those of the host when its code started
+(/proc/self/task), an interval timer (setitimer/alarm, whose signal handler would run between
+invocations), or tasks and callbacks still scheduled on the host's event loop. The parent then retires this process and kills its tree (docs/functions.md, "The
+function sandbox").
 """
-import asyncio
-import errno
-import inspect
-import json
 import os
-import resource
-import socket
-import sys
-import time
-import traceback
-import types
+
+
+def _close_inherited_fds():
+    """Closes every descriptor above 3 (this script opened none yet): see the module's docstring."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        os.closerange(4, 1 << 20)
+        return
+    for fd in fds:
+        if fd > 3:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, closed already
+
+
+_close_inherited_fds()
+
+import asyncio  # noqa: E402 - after the descriptors are closed
+import errno  # noqa: E402
+import inspect  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import types  # noqa: E402
 
 CODE_FILE = "function.py"
 
@@ -37,6 +68,40 @@ _real_stderr = sys.stderr
 # Kept before any user code runs (which could replace the os module's functions).
 _listdir = os.listdir
 _getpid = os.getpid
+_getitimer = signal.getitimer
+_sleep = time.sleep
+_ITIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+
+
+def _thread_count():
+    """Threads of this process now (/proc/self/task); -1 when unreadable."""
+    try:
+        return len(_listdir("/proc/self/task"))
+    except Exception:
+        return -1
+
+
+def _stray_threads(baseline):
+    """Threads beyond `baseline` plus armed interval timers (see the module's docstring); 0 when unknown.
+
+    A joined thread may still be a task for a few microseconds after join() returned (its OS
+    thread exits after it released the join lock): an excess is read again a few times, 1 ms apart.
+    """
+    stray = 0
+    if baseline >= 0:
+        for attempt in range(5):
+            n = _thread_count()
+            stray = max(0, n - baseline) if n >= 0 else 0
+            if stray == 0:
+                break
+            _sleep(0.001)
+    for which in _ITIMERS:
+        try:
+            if _getitimer(which) != (0.0, 0.0):
+                stray += 1
+        except Exception:
+            pass
+    return stray
 
 
 def _stray_processes(mode):
@@ -84,7 +149,7 @@ _current = None
 
 
 def _progress(percent, message=None):
-    """Reports progress (docs/api.md, "Progress"): percent 0-100 and an optional message, shown on the job record
+    """Reports progress (docs/operations.md, "Progress and live events"): percent 0-100 and an optional message, shown on the job record
     and its live events. `import fnqueue; fnqueue.progress(50, "half way")`."""
     inv = _current
     if inv is None:
@@ -181,6 +246,7 @@ class Host:
         # was written since, no output can be in flight and the end markers are skipped.
         self.quiet_since = -1
         self.own_writes = 0
+        self.threads0 = -1
 
     # ---- errors -------------------------------------------------------------------------
     def _is_user_file(self, filename):
@@ -247,6 +313,8 @@ class Host:
         os.chdir(self.config["cwd"])
         if self.deps:
             sys.path.insert(0, self.deps)
+        # Threads before any user code (the top level may start one too): more after an invocation retire this process.
+        self.threads0 = _thread_count()
         t0 = time.perf_counter()
         module = types.ModuleType("__function__")
         module.__file__ = self.code_path
@@ -298,6 +366,16 @@ class Host:
             except OSError:
                 pass
         return marks
+
+    def _pending_async(self):
+        """Tasks and callbacks still scheduled on this host's event loop (`asyncio.ensure_future`,
+        `loop.call_later` left by an async handler): they would run in the next invocation."""
+        try:
+            tasks = sum(1 for t in asyncio.all_tasks(self.loop) if not t.done())
+            handles = sum(1 for h in list(self.loop._ready) + list(self.loop._scheduled) if not h.cancelled())
+            return tasks + handles
+        except Exception:
+            return 0
 
     def invoke(self, msg):
         global _current
@@ -369,10 +447,12 @@ class Host:
         marks = 0 if now >= 0 and now - self.quiet_since == self.own_writes else self._markers(msg["nonce"])
         _current = None  # progress reported after the result (a leftover thread) is dropped
         stray = _stray_processes(self.config.get("count_processes"))
-        head = '{"type":"result","id":%d,"nonce":%s,"stray_processes":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
+        threads = _stray_threads(self.threads0) + self._pending_async()
+        head = '{"type":"result","id":%d,"nonce":%s,"stray_processes":%d,"stray_threads":%d,"handler_ms":%r,"cpu_ms":%r,"peak_rss_bytes":%d,"marks":%d' % (
             msg["id"],
             json.dumps(msg["nonce"]),
             stray,
+            threads,
             handler_ms,
             cpu_ms,
             peak,
