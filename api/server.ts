@@ -70,7 +70,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }));
   const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
-  // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits).
+  // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
   const queued = config.MAX_QUEUED_BYTES > 0 ? { store: queuedBytes, maxBytes: config.MAX_QUEUED_BYTES } : undefined;
   const queueSweep = setInterval(() => {

@@ -1,5 +1,5 @@
 /**
- * The sweep of queued jobs whose record expired (docs/security.md#limits): a job waiting in a pool
+ * The sweep of queued jobs whose record expired (docs/security.md#limits-and-hostile-input): a job waiting in a pool
  * nobody serves would otherwise keep its payload in its BullMQ job hash forever. Every pass takes
  * the jobs each pool still counts against MAX_QUEUED_BYTES past their record's expiry, removes
  * them from their queue and stops counting them. The API runs it every QUEUE_SWEEP_INTERVAL_MS.

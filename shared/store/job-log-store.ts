@@ -14,7 +14,7 @@ export const JOB_LOGS_MAX_BYTES_DEFAULT = 1024 * 1024;
 export const JOB_LOGS_MAX_LINES_DEFAULT = 10_000;
 /**
  * Fraction of Redis's maxmemory past which a job's logs are not stored (only a marker line is): the
- * rest is kept for records, queues and their locks (docs/security.md#limits).
+ * rest is kept for records, queues and their locks (docs/security.md#limits-and-hostile-input).
  */
 export const LOG_MEMORY_FRACTION = 0.9;
 /** The marker line when Redis is near its maxmemory. */

@@ -1,5 +1,5 @@
 /**
- * Payload bytes waiting in each pool's queue (MAX_QUEUED_BYTES, docs/security.md#limits): a job's
+ * Payload bytes waiting in each pool's queue (MAX_QUEUED_BYTES, docs/security.md#limits-and-hostile-input): a job's
  * data is counted at submit and released when a worker starts it, or when the API's sweep removes
  * it from its queue after its record expired. Entries are scored by the record's expiry, so one
  * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).

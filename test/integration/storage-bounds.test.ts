@@ -29,7 +29,7 @@ async function fill(conn: Redis, target: number, prefix: string): Promise<string
   return keys;
 }
 
-describe('What a job may store in Redis (docs/security.md#limits)', function () {
+describe('What a job may store in Redis (docs/security.md#limits-and-hostile-input)', function () {
   this.timeout(90_000);
   let seq = 0;
   const unique = (prefix: string) => `${prefix}-${process.pid}-${++seq}`;

@@ -1,5 +1,5 @@
 --[[
-  Appends a job's log lines within its bounds (docs/security.md#limits): at most ARGV[2] bytes
+  Appends a job's log lines within its bounds (docs/security.md#limits-and-hostile-input): at most ARGV[2] bytes
   (each line's cost: its text's bytes plus a fixed overhead) and ARGV[3] lines per job, all attempts together; the line that would pass a
   bound and the rest are dropped behind one marker line, and the job is marked truncated. When Redis
   has a maxmemory and these lines would take it past ARGV[8] of it, only the memory marker is stored,

@@ -1,5 +1,5 @@
 --[[
-  Counts a job's payload against its pool's MAX_QUEUED_BYTES (docs/security.md#limits). Entries
+  Counts a job's payload against its pool's MAX_QUEUED_BYTES (docs/security.md#limits-and-hostile-input). Entries
   whose record expired more than ARGV[2] ms ago are dropped first (the API's sweep removes their
   queued jobs before that), so the total never counts a job for longer than its record lives.
   KEYS[1] queued (sorted set: job id → record expiry ms), KEYS[2] sizes (hash: job id → bytes),
