@@ -27,6 +27,8 @@ import { QueueDepthGuard } from './services/queue-depth-guard.js';
 import { JobService } from './services/job-service.js';
 import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
+import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
+import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -70,6 +72,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }), () => workerRegistry.servedPools());
   const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
+  // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
+  const queuedBytes = new QueuedBytesStore(redis, keys);
+  const queued = config.MAX_QUEUED_BYTES > 0 ? { store: queuedBytes, maxBytes: config.MAX_QUEUED_BYTES } : undefined;
+  const queueSweep = setInterval(() => {
+    sweepExpiredQueued(jobQueues, queuedBytes).catch((err: unknown) => logger.debug('queued jobs sweep failed', { error: String(err) }));
+  }, config.QUEUE_SWEEP_INTERVAL_MS);
+  queueSweep.unref();
   const webhooksQueue = webhooks.queue;
   webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
 
@@ -132,6 +141,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     metrics,
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
+    queued,
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
   });
@@ -157,6 +167,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
+    queued,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     admission,
     // A new version with dependencies is built by a worker.
@@ -242,6 +253,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         await drained;
         clearTimeout(timer);
         waiter.close();
+        clearInterval(queueSweep);
         await publisher.stop();
         await Promise.allSettled([webhooksQueue.close(), jobQueues.close(), buildsQueue.close()]);
         await Promise.all([closeRedis(redis), closeRedis(subscriber)]);

@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
@@ -76,16 +77,22 @@ function waitExit(proc: ChildProcess | undefined, timeoutMs: number): Promise<vo
   });
 }
 
+/** REDIS_MAXMEMORY_MB, default a quarter of the machine's RAM and at least 256 MiB (docs/configuration.md). */
+function redisMaxmemoryMb(cfg: Config): number {
+  return cfg.REDIS_MAXMEMORY_MB ?? Math.max(256, Math.floor(totalmem() / 4 / 1024 / 1024));
+}
+
 /** Starts redis-server with AOF in DATA_DIR (scripts/lib/redis-server.ts), its output in this log. */
 async function startRedis(): Promise<RedisServer> {
   const server = await startRedisServer({
     dir: config.DATA_DIR,
     appendonly: true,
+    maxmemoryMb: redisMaxmemoryMb(config),
     // Its own process group: a terminal's Ctrl-C reaches the api and workers, which drain before Redis stops.
     detached: true,
     onOutput: (line, stream) => (stream === 'stdout' ? logger.debug(line, { source: 'redis-server' }) : logger.warn(line, { source: 'redis-server' })),
   });
-  logger.info('redis-server started', { url: server.url, data_dir: server.dir, pid: server.child.pid });
+  logger.info('redis-server started', { url: server.url, data_dir: server.dir, pid: server.child.pid, maxmemory_mb: redisMaxmemoryMb(config) });
   return server;
 }
 

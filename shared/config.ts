@@ -162,6 +162,28 @@ export const ConfigSchema = z.object({
    * so the queue may pass it by what the API processes accept in that time. 0 turns it off. Default 100000.
    */
   MAX_QUEUE_DEPTH: int(0).default(100_000),
+  /**
+   * Payload bytes (each job's data as JSON) that may wait in one pool's queue, counted in Redis at
+   * submit and released when a worker starts the job or its record expires (docs/security.md#limits-and-hostile-input).
+   * Past it POST /jobs, POST /invoke and invocations answer 503 SERVICE_UNAVAILABLE with Retry-After.
+   * 0 turns it off. Default 67108864 (64 MiB).
+   */
+  MAX_QUEUED_BYTES: int(0).default(64 * 1024 * 1024),
+  /** How often the API removes queued jobs whose record expired (a pool nobody serves) from their queue. Default 60000 ms. */
+  QUEUE_SWEEP_INTERVAL_MS: int(100).default(60_000),
+  /**
+   * Stored log bytes per job, all attempts together (each line's text plus ~80 bytes of overhead):
+   * a function's max_output_bytes is capped by it, and past it lines end with a truncation marker. Default 1048576 (1 MiB).
+   */
+  JOB_LOGS_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Stored log lines per job, all attempts together; past it a truncation marker. Default 10000. */
+  JOB_LOGS_MAX_LINES: int(10, 1_000_000).default(10_000),
+  /**
+   * maxmemory of the redis-server `npm start` runs (with `noeviction`, so nothing accepted is evicted;
+   * writes past it are refused and the API answers 503). Default: a quarter of the machine's RAM, at least 256 MiB.
+   * Ignored with REDIS_URL: set maxmemory on that Redis yourself (docs/deployment.md).
+   */
+  REDIS_MAXMEMORY_MB: int(16).optional(),
   // Webhook security
   /**
    * Standard Webhooks signing secret(s): `whsec_` + base64 of a 24 to 64 byte key

@@ -12,6 +12,7 @@ import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, failedOutsideRunCounters, MetricsPublisher } from '../shared/metrics.js';
 import type { JobData, WebhookJobData } from '../shared/queue/job-data.js';
 import { JobStore, recordIdOf } from '../shared/store/job-store.js';
+import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { BUILDS_QUEUE, DEFAULT_POOL, jobsQueueName, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
@@ -103,6 +104,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     redis,
     keys,
     ttlSeconds: config.RESULT_TTL_SECONDS,
+    logLimits: { maxBytes: config.JOB_LOGS_MAX_BYTES, maxLines: config.JOB_LOGS_MAX_LINES },
     systemEnv: config.FUNCTION_SYSTEM_ENV,
     logger,
     workerId: workerName,
@@ -128,7 +130,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<JobData>(
     jobsQueueName(servedPool),
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs })),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys) })),
     {
       connection: redis,
       prefix,

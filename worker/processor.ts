@@ -11,6 +11,8 @@ import { webhookPayloadOf } from '../shared/jobs/webhook-payload.js';
 import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobProgress, type JobStore, type StoredJob } from '../shared/store/job-store.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './algorithms/child-pool.js';
+import { DEFAULT_POOL } from '../shared/queue/names.js';
+import type { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionRunError } from './functions/function-run-error.js';
 import { type FunctionRunReport } from './functions/function-run.js';
@@ -32,6 +34,8 @@ export interface ProcessorDeps {
   cancelled: RecentIds;
   /** Runs jobs with a function_id; absent: such jobs fail with INTERNAL_ERROR. */
   functions?: FunctionJobs;
+  /** MAX_QUEUED_BYTES accounting: a started job's payload stops counting against its pool. */
+  queued?: QueuedBytesStore;
 }
 
 /** Progress is written to the record at most this often per job (ms); the latest value always lands. */
@@ -83,7 +87,7 @@ export class RecentIds {
  * @returns the job record's result.
  */
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
-  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions } = deps;
+  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions, queued } = deps;
 
   return async function processAlgorithmJob(job: Job<JobData>): Promise<unknown> {
     const queueJobId = job.id!;
@@ -91,6 +95,8 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
     const data = job.data;
     const logContext = { worker_id: workerId, job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
+      // Not awaited, and a failure only delays the release until the record's expiry.
+      if (queued && job.attemptsMade === 0) void queued.release(data.pool ?? DEFAULT_POOL, [jobId]).catch(() => 0);
       if (cancelled.has(jobId)) throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
       const createdAt = data.schedule_id ? await scheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();

@@ -32,7 +32,7 @@ import {
   type FunctionInvokeQuery,
 } from '../function-schemas.js';
 import type { JobService } from './job-service.js';
-import { submitJob } from '../../shared/jobs/submit.js';
+import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost } from '../../shared/jobs/submission-checks.js';
 import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 import { parseBody } from '../middleware/validate.js';
@@ -75,6 +75,8 @@ export interface FunctionServiceDeps {
   invokeTimeoutMs: number;
   /** RESULT_TTL_SECONDS. */
   ttlSeconds: number;
+  /** MAX_QUEUED_BYTES per pool, counted at submit (shared/jobs/submit.ts); absent: not counted. */
+  queued?: SubmitDeps['queued'];
   /** WEBHOOK_ALLOW_PRIVATE (see JobServiceDeps). */
   allowPrivateWebhooks?: boolean;
   /** Backpressure of a pool's queue (MAX_QUEUE_DEPTH), as for jobs. */
@@ -264,7 +266,7 @@ export class FunctionService {
 
   private async enqueue(fn: FunctionRecord, jobId: string, event: unknown, webhook: string | undefined, options: JobOptions, mode: 'sync' | 'async', requestId: string): Promise<StoredJob> {
     const { created_at, record } = await submitJob(
-      { store: this.deps.jobStore, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { store: this.deps.jobStore, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued },
       { algorithm: fn.name, params: event, mode, options, webhook, request_id: requestId, function: { function_id: fn.function_id, version: fn.version } },
       jobId,
     );

@@ -12,7 +12,7 @@ import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
-import { submitJob } from '../../shared/jobs/submit.js';
+import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
 import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
@@ -61,6 +61,8 @@ export interface JobServiceDeps {
   invokeTimeoutMs: number;
   /** RESULT_TTL_SECONDS. */
   ttlSeconds: number;
+  /** MAX_QUEUED_BYTES per pool, counted at submit (shared/jobs/submit.ts); absent: not counted. */
+  queued?: SubmitDeps['queued'];
   /**
    * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
    * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
@@ -230,6 +232,7 @@ export class JobService {
     const queueJobId = job.queue_job_id ?? jobId;
     // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
     await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
+    await this.deps.queued?.store.release(job.pool ?? DEFAULT_POOL, [jobId]).catch(() => 0);
     await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
     const cancelled = (await this.deps.store.get(jobId)) ?? job;
     if (job.webhook) {
@@ -249,7 +252,7 @@ export class JobService {
 
   private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
     const { job_id, created_at } = await submitJob(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds },
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued },
       { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId },
       jobId,
     );

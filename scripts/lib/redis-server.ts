@@ -43,6 +43,11 @@ export interface RedisServerOptions {
    * stays up until they are gone; the caller must then stop it. Default false.
    */
   detached?: boolean;
+  /**
+   * Its `maxmemory`, MiB: past it writes are refused with an OOM error (`noeviction`: nothing
+   * accepted is evicted) and the API answers 503 (docs/operations.md). Default: no maxmemory.
+   */
+  maxmemoryMb?: number;
   /** Each line redis-server writes (stdout and stderr). Default: its output is discarded. */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
@@ -67,7 +72,7 @@ export interface RedisServer {
 const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
 /**
- * Starts redis-server on a free port of 127.0.0.1 with `--save ''` and `noeviction`; resolves once it
+ * Starts redis-server on a free port of 127.0.0.1 with `--save ''` and `noeviction` (and `maxmemory` when given); resolves once it
  * answers PING. Its `--dir` (opts.dir, or a fresh temp dir) is mode 0700: readable by the service's
  * user only, never by `nobody`, the user function code runs as.
  * @throws RedisServerNotFoundError when redis-server is not on PATH; Error when it exits or does not
@@ -86,6 +91,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   }
   const url = `redis://127.0.0.1:${port}`;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction'];
+  if (opts.maxmemoryMb !== undefined) args.push('--maxmemory', `${opts.maxmemoryMb}mb`);
   args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']));
   let child!: ChildProcess;
   const tail: string[] = [];

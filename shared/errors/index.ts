@@ -7,7 +7,7 @@
 export { HTTP_STATUS, isErrorCode, type ErrorBody, type ErrorCode } from './http-status.js';
 export { AppError, type SerializedError } from './app-error.js';
 export { ConfigError } from './config-error.js';
-export { isRedisUnavailable } from './redis-unavailable.js';
+export { isRedisOutOfMemory, isRedisUnavailable } from './redis-unavailable.js';
 export { fieldError, validationError } from './validation-error.js';
 export { errorFields, toAppError, type ErrorLogFields } from './to-app-error.js';
 export { algorithmNotFound, functionGone, functionNotFound, jobGone, jobNotFound, projectNotFound, scheduleNotFound, workerNotFound } from './not-found.js';

@@ -12,6 +12,14 @@ const REDIS_DOWN_PATTERNS = [
   /LOADING/,
 ];
 
+/**
+ * Redis refusing a write past its maxmemory (`noeviction`): "OOM command not allowed when used
+ * memory > 'maxmemory'." (docs/operations.md). Nothing was written; the caller may retry later.
+ */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /\bOOM command not allowed\b/.test(err.message);
+}
+
 /** True for the errors ioredis and BullMQ raise while Redis cannot be reached. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

@@ -1,16 +1,23 @@
 import { ZodError } from 'zod';
 import { AppError } from './app-error.js';
-import { isRedisUnavailable } from './redis-unavailable.js';
+import { isRedisOutOfMemory, isRedisUnavailable } from './redis-unavailable.js';
 import { validationError } from './validation-error.js';
+
+/** Seconds a caller refused because Redis is at its maxmemory is told to wait (Retry-After). */
+export const REDIS_FULL_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Any thrown value as an AppError: AppError passes; ZodError → VALIDATION_ERROR with the field;
- * Redis unreachable → SERVICE_UNAVAILABLE; the rest → INTERNAL_ERROR with the original as `cause`
+ * Redis unreachable → SERVICE_UNAVAILABLE; Redis out of memory (past maxmemory) → SERVICE_UNAVAILABLE
+ * with details.retry_after_seconds; the rest → INTERNAL_ERROR with the original as `cause`
  * (logged, never sent).
  */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof ZodError) return validationError(err);
+  if (isRedisOutOfMemory(err)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'the job store is full, retry later', { retry_after_seconds: REDIS_FULL_RETRY_AFTER_SECONDS }, { cause: err });
+  }
   if (isRedisUnavailable(err)) {
     return new AppError('SERVICE_UNAVAILABLE', 'the job service is temporarily unavailable, retry later', {}, { cause: err });
   }

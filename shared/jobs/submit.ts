@@ -5,11 +5,16 @@
  * The API submits with {@link submitJob} (record and enqueue); a schedule's job scheduler takes
  * {@link scheduledRunTemplate}, and the worker writes each run's record with {@link recordScheduledRun}.
  */
-import { toAppError } from '../errors/index.js';
+import { AppError, toAppError } from '../errors/index.js';
 import type { JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
+import { DEFAULT_POOL } from '../queue/names.js';
 import { isoNow, newJobId, type JobOptions, type JobStore, type NewJob } from '../store/job-store.js';
+import type { QueuedBytesStore } from '../store/queued-bytes-store.js';
+
+/** Seconds a caller refused because its pool's queued payloads are at MAX_QUEUED_BYTES is told to wait (Retry-After). */
+export const QUEUED_BYTES_RETRY_AFTER_SECONDS = 5;
 
 /** One job to run, however it was submitted. */
 export interface JobSubmission {
@@ -62,6 +67,8 @@ export interface SubmitDeps {
   queues: JobQueues;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed job. */
   ttlSeconds: number;
+  /** MAX_QUEUED_BYTES per pool, counted in the store; absent: not counted. */
+  queued?: { store: QueuedBytesStore; maxBytes: number };
 }
 
 /**
@@ -75,14 +82,36 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const created_at = isoNow();
   const data = jobDataOf(sub, created_at);
   const record = newJobRecord(sub, jobId, created_at);
+  const pool = sub.options.pool ?? DEFAULT_POOL;
+  if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
   const queue = deps.queues.get(sub.options.pool);
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
-    await Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
+    await Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued?.store.release(pool, [jobId])]);
     throw toAppError(failed.reason);
   }
   return { job_id: jobId, created_at, record };
+}
+
+/**
+ * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker starts it
+ * or its record expires (RESULT_TTL_SECONDS from now).
+ * @throws AppError SERVICE_UNAVAILABLE (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds)
+ *   past the bound; SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable or out of memory.
+ */
+async function reserveQueuedBytes(queued: NonNullable<SubmitDeps['queued']>, pool: string, jobId: string, data: JobData, ttlSeconds: number): Promise<void> {
+  const bytes = Buffer.byteLength(JSON.stringify(data));
+  const { ok, total } = await queued.store.reserve(pool, jobId, bytes, Date.now() + ttlSeconds * 1000, queued.maxBytes).catch((err: unknown) => {
+    throw toAppError(err);
+  });
+  if (ok) return;
+  throw new AppError('SERVICE_UNAVAILABLE', `pool '${pool}' has ${total} bytes of payloads waiting (MAX_QUEUED_BYTES ${queued.maxBytes}); retry later`, {
+    pool,
+    queued_bytes: total,
+    max_queued_bytes: queued.maxBytes,
+    retry_after_seconds: QUEUED_BYTES_RETRY_AFTER_SECONDS,
+  });
 }
 
 /**

@@ -82,6 +82,14 @@ export function keysFor(queuePrefix: string) {
     jobLogs: (jobId: string) => `${p}:job:${jobId}:logs`,
     /** String `1`: the job's captured output was cut at its max_output_bytes; expires with the record. */
     jobLogsTruncated: (jobId: string) => `${p}:job:${jobId}:logs-truncated`,
+    /** String: bytes of the job's stored log lines, all attempts (JOB_LOGS_MAX_BYTES); expires with the record. */
+    jobLogsBytes: (jobId: string) => `${p}:job:${jobId}:logs-bytes`,
+    /** Sorted set: job ids waiting in one pool's queue, scored by their record's expiry (ms): MAX_QUEUED_BYTES. */
+    queued: (pool: string) => `${p}:queued:${pool}`,
+    /** Hash: job id → payload bytes of each entry of {@link queued}. */
+    queuedSizes: (pool: string) => `${p}:queued:${pool}:sizes`,
+    /** String: the sum of {@link queuedSizes}, changed only in the same script as it. */
+    queuedTotal: (pool: string) => `${p}:queued:${pool}:total`,
     /** Hash: one project's record `{name, status: running|stopped, dependencies (JSON), created_at, updated_at, started_at?, stopped_at?}`. */
     project: (name: string) => `${p}:project:${name}`,
     /** Sorted set: project names, scored by creation time (ms). */

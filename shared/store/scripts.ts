@@ -32,6 +32,9 @@ const SCRIPTS = {
   'function-delete': 7,
   'function-set-status': 2,
   'function-record-run': 3,
+  'job-log-append': 3,
+  'queued-reserve': 3,
+  'queued-release': 3,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */

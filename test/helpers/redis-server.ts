@@ -8,9 +8,10 @@ export type TestRedis = RedisServer;
  * Starts redis-server on a free port (never the machine's 6379) in its own temp dir, removed by
  * `destroy()`.
  * @param opts.appendonly AOF persistence (for restart tests). Default false.
+ * @param opts.maxmemoryMb its maxmemory, MiB (writes past it fail with OOM). Default none.
  */
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<TestRedis> {
-  const server = await startRedisServer({ appendonly: opts.appendonly ?? false });
+export async function startRedis(opts: { appendonly?: boolean; maxmemoryMb?: number } = {}): Promise<TestRedis> {
+  const server = await startRedisServer({ appendonly: opts.appendonly ?? false, ...(opts.maxmemoryMb !== undefined ? { maxmemoryMb: opts.maxmemoryMb } : {}) });
   const tracked: TestRedis = {
     url: server.url,
     port: server.port,

@@ -34,6 +34,16 @@ describe('errors', () => {
     expect(nested.details.field).to.equal('params.number');
   });
 
+  it("maps Redis's OOM refusal (past maxmemory) to SERVICE_UNAVAILABLE with retry_after_seconds, never INTERNAL_ERROR", () => {
+    const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), { name: 'ReplyError' });
+    expect(errors.isRedisOutOfMemory(oom)).to.equal(true);
+    const mapped = toAppError(oom);
+    expect(mapped.code).to.equal('SERVICE_UNAVAILABLE');
+    expect(mapped.details.retry_after_seconds).to.equal(5);
+    expect(mapped.cause).to.equal(oom);
+    expect(errors.isRedisOutOfMemory(new Error('room is full'))).to.equal(false);
+  });
+
   it('passes AppErrors through, maps Redis outages to SERVICE_UNAVAILABLE and the rest to INTERNAL_ERROR with the cause kept', () => {
     const app = new AppError('TIMEOUT', 't');
     expect(toAppError(app)).to.equal(app);

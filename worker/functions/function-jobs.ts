@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { JobLogLine } from '../../shared/schemas/job-log.js';
-import { JobLogStore } from '../../shared/store/job-log-store.js';
+import { JOB_LOGS_MAX_BYTES_DEFAULT, JOB_LOGS_MAX_LINES_DEFAULT, JobLogStore, type JobLogLimits } from '../../shared/store/job-log-store.js';
 import { functionGone } from '../../shared/errors/index.js';
 import type { FunctionStore, FunctionVersion } from '../../shared/store/function-store.js';
 import type { Logger } from '../../shared/logger.js';
@@ -20,13 +20,6 @@ export const SPEC_CACHE_MS = 2000;
 /** Most versions kept in a worker's spec cache (least recently loaded dropped first). */
 const SPEC_CACHE_MAX = 500;
 
-/**
- * Most log lines stored per attempt (each is one Redis list entry, ~80 bytes of overhead): past it
- * the rest are dropped behind a marker line and `truncated` is set. A red-team run printed 1 MB of
- * bare newlines, which as one entry each cost Redis ~80 MB.
- */
-export const MAX_STORED_LOG_LINES = 10_000;
-
 /** What {@link FunctionJobs} needs. */
 export interface FunctionJobsDeps {
   pool: FunctionPool;
@@ -36,6 +29,11 @@ export interface FunctionJobsDeps {
   keys: Keys;
   /** RESULT_TTL_SECONDS: logs expire with the job record. */
   ttlSeconds: number;
+  /**
+   * JOB_LOGS_MAX_BYTES and JOB_LOGS_MAX_LINES: what a job's logs may store, all attempts together;
+   * a run's captured output (held in memory) is capped at maxBytes too. Default 1 MiB, 10,000 lines.
+   */
+  logLimits?: JobLogLimits;
   /** FUNCTION_SYSTEM_ENV: the first env layer. */
   systemEnv: Record<string, string>;
   logger: Logger;
@@ -53,9 +51,11 @@ export class FunctionJobs {
   private readonly cache = new Map<string, { spec: FunctionSpec; at: number }>();
 
   private readonly logs: JobLogStore;
+  private readonly logLimits: JobLogLimits;
 
   constructor(private readonly deps: FunctionJobsDeps) {
-    this.logs = new JobLogStore(deps.redis, deps.keys, deps.ttlSeconds);
+    this.logLimits = deps.logLimits ?? { maxBytes: JOB_LOGS_MAX_BYTES_DEFAULT, maxLines: JOB_LOGS_MAX_LINES_DEFAULT };
+    this.logs = new JobLogStore(deps.redis, deps.keys, deps.ttlSeconds, this.logLimits);
   }
 
   /**
@@ -67,7 +67,8 @@ export class FunctionJobs {
    */
   async run(data: FunctionJob, jobId: string, onProgress?: (percent: number, message?: string) => void): Promise<FunctionRunResult> {
     const spec = await this.spec(data.function_id, data.function_version ?? (await this.currentVersion(data.function_id)));
-    const run = data.timeout_ms !== undefined ? { ...spec, timeout_ms: data.timeout_ms } : spec;
+    // What is captured (in this process's memory) is at most what a job may store.
+    const run = { ...spec, max_output_bytes: Math.min(spec.max_output_bytes, this.logLimits.maxBytes), ...(data.timeout_ms !== undefined ? { timeout_ms: data.timeout_ms } : {}) };
     return this.deps.pool.run(run, data.params, { run_id: jobId, onProgress });
   }
 
@@ -102,15 +103,12 @@ export class FunctionJobs {
     const { functions, logger, workerId } = this.deps;
     try {
       if (report && (report.logs.length > 0 || report.truncated)) {
-        let logs = report.logs;
-        let truncated = report.truncated;
-        if (logs.length > MAX_STORED_LOG_LINES) {
-          const last = logs[MAX_STORED_LOG_LINES - 1]!;
-          logs = [...logs.slice(0, MAX_STORED_LOG_LINES - 1), { ...last, line: `[output truncated at ${MAX_STORED_LOG_LINES} lines]` }];
-          truncated = true;
-        }
-        const lines = logs.map((l): JobLogLine => ({ ts: l.ts, stream: l.stream, line: l.line, attempt, ...(workerId ? { worker_id: workerId } : {}), job_id: jobId }));
-        await this.logs.append(jobId, lines, truncated);
+        // The store keeps the job's bounds (JOB_LOGS_MAX_BYTES, JOB_LOGS_MAX_LINES) and marks the cut.
+        const lines = report.logs.map((l): JobLogLine => ({ ts: l.ts, stream: l.stream, line: l.line, attempt, ...(workerId ? { worker_id: workerId } : {}), job_id: jobId }));
+        await this.logs.append(jobId, lines, report.truncated).catch((err: unknown) => {
+          // Refused (e.g. Redis out of memory): the logs are lost, the run's outcome and statistics stand.
+          logger.warn('could not store the function run logs', { error: String(err) });
+        });
       }
       await functions.recordRun(
         data.function_id,

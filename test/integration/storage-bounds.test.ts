@@ -1,0 +1,238 @@
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { bullPrefix, keysFor } from '../../shared/store/keys.js';
+import { jobsQueueName } from '../../shared/queue/names.js';
+import { QUEUED_GRACE_MS, QueuedBytesStore } from '../../shared/store/queued-bytes-store.js';
+import { eventually, http } from '../helpers/http.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+const sleep = (t: number) => new Promise((resolve) => setTimeout(resolve, t));
+
+async function usedMemory(conn: Redis): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await conn.info('memory'))![1]);
+}
+
+/** Fills Redis with junk strings until `target` bytes are used, or until it refuses with OOM. @returns the keys written. */
+async function fill(conn: Redis, target: number, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  const chunk = 'j'.repeat(256 * 1024);
+  for (let i = 0; i < 10_000 && (await usedMemory(conn)) < target; i++) {
+    try {
+      await conn.set(`${prefix}:${i}`, chunk);
+      keys.push(`${prefix}:${i}`);
+    } catch (err) {
+      if (/OOM/.test(String(err))) break;
+      throw err;
+    }
+  }
+  return keys;
+}
+
+describe('What a job may store in Redis (docs/security.md#limits-and-hostile-input)', function () {
+  this.timeout(90_000);
+  let seq = 0;
+  const unique = (prefix: string) => `${prefix}-${process.pid}-${++seq}`;
+
+  describe('job logs and queued payloads', () => {
+    let redis: TestRedis;
+    let stack: Stack;
+    let conn: Redis;
+    before(async () => {
+      redis = await startRedis();
+      stack = await startStack(redis.url, {
+        FUNCTION_SANDBOX: 'auto',
+        JOB_LOGS_MAX_BYTES: String(256 * 1024),
+        JOB_LOGS_MAX_LINES: '1000',
+        MAX_QUEUED_BYTES: String(300 * 1024),
+        INVOKE_TIMEOUT_MS: '30000',
+      });
+      conn = new Redis(redis.url);
+    });
+    after(async () => {
+      conn?.disconnect();
+      await stack?.close();
+      await redis?.destroy();
+    });
+    const post = (path: string, body?: unknown) => http('POST', `${stack.url}${path}`, body);
+    const get = (path: string) => http('GET', `${stack.url}${path}`);
+
+    it('caps the stored logs of a function printing 100 MB at JOB_LOGS_MAX_BYTES with the marker, whatever its max_output_bytes', async () => {
+      const created = await post('/functions', {
+        name: unique('loud'),
+        runtime: 'nodejs',
+        max_output_bytes: 64 * 1024 * 1024,
+        timeout_ms: 30_000,
+        code: "function handler() { const mb = 'x'.repeat(1024 * 1024 - 1); for (let i = 0; i < 100; i++) console.log(mb); return 'done' }",
+      });
+      expect(created.status, created.text).to.equal(201);
+      await conn.call('MEMORY', 'PURGE');
+      const before = await usedMemory(conn);
+      const res = await post(`/functions/${created.body.function_id}/invoke`, {});
+      expect(res.body.status, res.text).to.equal('completed');
+      const after = await usedMemory(conn);
+      if (process.env.FNQUEUE_TEST_FIGURES) console.log(`redis used_memory ${before} -> ${after} (+${after - before} bytes)`);
+      expect(after - before, 'Redis memory growth, bytes').to.be.below(2 * 1024 * 1024);
+      const logs = await get(`/jobs/${res.body.job_id}/logs`);
+      expect(logs.body.truncated).to.equal(true);
+      const lines: any[] = logs.body.logs;
+      expect(lines.at(-1).line).to.equal(`[output truncated at ${256 * 1024} bytes]`);
+      expect(lines.length).to.be.at.least(2);
+      const stored = lines.slice(0, -1).reduce((n: number, l: any) => n + Buffer.byteLength(l.line) + 32, 0);
+      expect(stored).to.be.within(200 * 1024, 256 * 1024);
+      const keys = keysFor(stack.config.QUEUE_PREFIX);
+      expect(Number(await conn.call('MEMORY', 'USAGE', keys.jobLogs(res.body.job_id)))).to.be.below(400 * 1024);
+    });
+
+    it('keeps at most JOB_LOGS_MAX_LINES lines per job, then the marker', async () => {
+      const created = await post('/functions', { name: unique('lines'), runtime: 'nodejs', code: "function handler() { for (let i = 0; i < 50000; i++) console.log('l' + i); return 1 }" });
+      expect(created.status, created.text).to.equal(201);
+      const res = await post(`/functions/${created.body.function_id}/invoke`, {});
+      expect(res.body.status, res.text).to.equal('completed');
+      const logs = await get(`/jobs/${res.body.job_id}/logs`);
+      expect(logs.body.truncated).to.equal(true);
+      expect(logs.body.logs).to.have.length(1001);
+      expect(logs.body.logs.at(-1).line).to.equal('[output truncated at 1000 lines]');
+    });
+
+    it('answers 503 SERVICE_UNAVAILABLE with Retry-After once a pool holds MAX_QUEUED_BYTES of waiting payloads', async () => {
+      const pool = unique('unserved');
+      const value = 'p'.repeat(100 * 1024);
+      const answers: number[] = [];
+      const accepted: string[] = [];
+      let refused: Awaited<ReturnType<typeof post>> | undefined;
+      for (let i = 0; i < 4; i++) {
+        const res = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
+        answers.push(res.status);
+        if (res.status === 202) accepted.push(res.body.job_id);
+        else refused ??= res;
+      }
+      expect(answers).to.deep.equal([202, 202, 503, 503]);
+      expect(refused!.body.error).to.equal('SERVICE_UNAVAILABLE');
+      expect(refused!.headers.get('retry-after')).to.equal('5');
+      expect(refused!.body.details.max_queued_bytes).to.equal(300 * 1024);
+      // Cancelling a queued job frees its bytes at once.
+      const cancelled = await post(`/jobs/${accepted[0]}/cancel`);
+      expect(cancelled.status, cancelled.text).to.equal(200);
+      const after = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
+      expect(after.status, after.text).to.equal(202);
+      // Another pool (served) is not affected, and its started jobs stop counting.
+      for (let i = 0; i < 6; i++) {
+        const res = await post('/invoke', { algorithm: 'Echo', params: { value } });
+        expect(res.status, res.text).to.equal(200);
+      }
+    });
+  });
+
+  describe('the queued bytes of a pool (QueuedBytesStore)', () => {
+    let redis: TestRedis;
+    let conn: Redis;
+    before(async () => {
+      redis = await startRedis();
+      conn = new Redis(redis.url);
+    });
+    after(async () => {
+      conn?.disconnect();
+      await redis?.destroy();
+    });
+
+    it('counts, refuses past the bound, releases, and stops counting an entry whose release was lost once its record expired', async () => {
+      const store = new QueuedBytesStore(conn, keysFor(unique('qb')));
+      const now = Date.now();
+      expect(await store.reserve('p', 'a', 600, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 600 });
+      expect(await store.reserve('p', 'b', 500, now + 60_000, 1000)).to.deep.equal({ ok: false, total: 600 });
+      expect(await store.reserve('p', 'a', 600, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 600 });
+      expect(await store.release('p', ['a', 'missing'])).to.equal(600);
+      expect(await store.total('p')).to.equal(0);
+      // A lost release: the entry's record expired past the grace, so the next reserve drops it.
+      await store.reserve('p', 'lost', 900, now - QUEUED_GRACE_MS - 1, 1000);
+      expect(await store.expired('p')).to.deep.equal(['lost']);
+      expect(await store.reserve('p', 'c', 900, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 900 });
+      expect(await store.expired('p')).to.deep.equal([]);
+      await store.release('p', ['c']);
+      expect(await conn.keys('*qb*')).to.deep.equal([]);
+    });
+  });
+
+  describe('a job to a pool nobody serves', () => {
+    let redis: TestRedis;
+    let stack: Stack;
+    let conn: Redis;
+    before(async () => {
+      redis = await startRedis();
+      stack = await startStack(redis.url, { RESULT_TTL_SECONDS: '2', QUEUE_SWEEP_INTERVAL_MS: '200' });
+      conn = new Redis(redis.url);
+    });
+    after(async () => {
+      conn?.disconnect();
+      await stack?.close();
+      await redis?.destroy();
+    });
+
+    it('leaves no BullMQ job hash and no payload in Redis after RESULT_TTL_SECONDS and a sweep', async () => {
+      const pool = unique('nobody');
+      const marker = `payload-${process.pid}-`.padEnd(200 * 1024, 'q');
+      const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'Echo', params: { value: marker }, pool });
+      expect(res.status, res.text).to.equal(202);
+      const jobKey = `${bullPrefix(stack.config.QUEUE_PREFIX)}:${jobsQueueName(pool)}:${res.body.job_id}`;
+      expect(await conn.exists(jobKey)).to.equal(1);
+      await eventually(async () => (await conn.exists(jobKey)) === 0, 6000, 100);
+      await sleep(300);
+      let found = '';
+      let cursor = '0';
+      do {
+        const [next, keys] = await conn.scan(cursor, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          const dump = await conn.dumpBuffer(key);
+          if (dump && dump.includes(`payload-${process.pid}-`)) found = key;
+          if (key.includes(res.body.job_id)) found = key;
+        }
+      } while (cursor !== '0');
+      expect(found, 'a key still holding the job or its payload').to.equal('');
+    });
+  });
+
+  describe('Redis at its maxmemory', () => {
+    let redis: TestRedis;
+    let stack: Stack;
+    let conn: Redis;
+    const MAXMEMORY_MB = 32;
+    before(async () => {
+      redis = await startRedis({ maxmemoryMb: MAXMEMORY_MB });
+      stack = await startStack(redis.url, { FUNCTION_SANDBOX: 'auto', INVOKE_TIMEOUT_MS: '20000' });
+      conn = new Redis(redis.url);
+    });
+    after(async () => {
+      conn?.disconnect();
+      await stack?.close();
+      await redis?.destroy();
+    });
+
+    it('answers 503 SERVICE_UNAVAILABLE with Retry-After (never 500) while Redis refuses writes, and runs jobs again once memory is freed', async () => {
+      const junk = await fill(conn, MAXMEMORY_MB * 1024 * 1024 + 1, 'junk-oom');
+      const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'Echo', params: { value: 1 } });
+      expect(res.status, res.text).to.equal(503);
+      expect(res.body.error).to.equal('SERVICE_UNAVAILABLE');
+      expect(res.headers.get('retry-after')).to.equal('5');
+      await conn.del(...junk);
+      const again = await http('POST', `${stack.url}/invoke`, { algorithm: 'Echo', params: { value: 2 } });
+      expect(again.status, again.text).to.equal(200);
+    });
+
+    it('stores only a marker for a job\'s logs when Redis is near its maxmemory; the job itself completes', async () => {
+      const created = await http('POST', `${stack.url}/functions`, { name: unique('near'), runtime: 'nodejs', code: "function handler() { const kb = 'y'.repeat(1023); for (let i = 0; i < 1024; i++) console.log(kb); return 'ok' }" });
+      expect(created.status, created.text).to.equal(201);
+      const junk = await fill(conn, MAXMEMORY_MB * 1024 * 1024 * 0.88, 'junk-near');
+      try {
+        const res = await http('POST', `${stack.url}/functions/${created.body.function_id}/invoke`, {});
+        expect(res.body.status, res.text).to.equal('completed');
+        const logs = await http('GET', `${stack.url}/jobs/${res.body.job_id}/logs`);
+        expect(logs.body.truncated).to.equal(true);
+        expect(logs.body.logs.map((l: any) => l.line)).to.deep.equal(['[output not stored: the store is near its memory limit]']);
+      } finally {
+        await conn.del(...junk);
+      }
+    });
+  });
+});
