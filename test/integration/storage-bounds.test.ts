@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
 import { QUEUED_GRACE_MS, QueuedBytesStore } from '../../shared/store/queued-bytes-store.js';
+import { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { eventually, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -27,6 +28,32 @@ async function fill(conn: Redis, target: number, prefix: string): Promise<string
     }
   }
   return keys;
+}
+
+/**
+ * A pool whose only worker stopped: its registry entry (labelled with the pool) stays until
+ * WORKER_FORGET_AFTER_MS, so the API still takes jobs for it (docs/operations.md#pools), and nothing
+ * consumes them: their payloads wait in the queue.
+ */
+async function abandonedPool(conn: Redis, queuePrefix: string, pool: string): Promise<string> {
+  const now = new Date().toISOString().replace('Z', '+00:00');
+  await new WorkerRegistry(conn, keysFor(queuePrefix), 600_000).heartbeat({
+    id: `gone-${pool}:1`,
+    host: 'gone',
+    pid: 1,
+    state: 'stopped',
+    labels: { pool },
+    concurrency: 1,
+    runners: 1,
+    active_jobs: [],
+    jobs_processed: { completed: 0, failed: 0 },
+    resources: { cpu_usage: 0, memory_usage: 0, runners_memory_usage: null },
+    started_at: now,
+    last_heartbeat: now,
+    heartbeat_interval_ms: 5000,
+    offline_after_ms: 15_000,
+  });
+  return pool;
 }
 
 describe('What a job may store in Redis (docs/security.md#limits-and-hostile-input)', function () {
@@ -96,7 +123,7 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
     });
 
     it('answers 503 SERVICE_UNAVAILABLE with Retry-After once a pool holds MAX_QUEUED_BYTES of waiting payloads', async () => {
-      const pool = unique('unserved');
+      const pool = await abandonedPool(conn, stack.config.QUEUE_PREFIX, unique('abandoned'));
       const value = 'p'.repeat(100 * 1024);
       const answers: number[] = [];
       const accepted: string[] = [];
@@ -154,7 +181,7 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
     });
   });
 
-  describe('a job to a pool nobody serves', () => {
+  describe('a job to a pool whose workers are gone', () => {
     let redis: TestRedis;
     let stack: Stack;
     let conn: Redis;
@@ -170,7 +197,7 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
     });
 
     it('leaves no BullMQ job hash and no payload in Redis after RESULT_TTL_SECONDS and a sweep', async () => {
-      const pool = unique('nobody');
+      const pool = await abandonedPool(conn, stack.config.QUEUE_PREFIX, unique('abandoned'));
       const marker = `payload-${process.pid}-`.padEnd(200 * 1024, 'q');
       const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'Echo', params: { value: marker }, pool });
       expect(res.status, res.text).to.equal(202);
