@@ -5,20 +5,6 @@ import { AppError, validationError } from '../../shared/errors/index.js';
 const shown = (name: string) => name.slice(0, 100);
 
 /**
- * `err` with each "unrecognized keys" issue (zod reports them on the enclosing object, which
- * {@link validationError} would name `body`) split into one issue per key, at that key's path, so
- * the answer names the key: `details.field: "colour"`, message `colour is not a known field`.
- */
-export function withNamedKeys(err: z.ZodError): z.ZodError {
-  if (!err.issues.some((i) => i.code === 'unrecognized_keys')) return err;
-  return new z.ZodError(
-    err.issues.flatMap((issue): z.core.$ZodIssue[] =>
-      issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ ...issue, keys: [key], path: [...issue.path, shown(key)], message: 'is not a known field' })) : [issue],
-    ),
-  );
-}
-
-/**
  * Parses a JSON body with `schema`.
  * @throws AppError VALIDATION_ERROR naming the field (an unknown key by its name), or `body` when the body is missing or not an object.
  */
@@ -27,7 +13,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
     throw new AppError('VALIDATION_ERROR', 'request body must be a JSON object', { field: 'body' });
   }
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw validationError(withNamedKeys(parsed.error), body);
+  if (!parsed.success) throw validationError(parsed.error, body);
   return parsed.data;
 }
 
@@ -59,6 +45,6 @@ export function parseQuery<Q>(schema: z.ZodType<Q> & { shape: Record<string, unk
     throw new AppError('VALIDATION_ERROR', `unknown query parameter '${shown(unknown)}' (known: ${known.join(', ')})`, { field: shown(unknown) });
   }
   const parsed = schema.safeParse(params);
-  if (!parsed.success) throw validationError(withNamedKeys(parsed.error), params);
+  if (!parsed.success) throw validationError(parsed.error, params);
   return parsed.data;
 }

@@ -2,7 +2,6 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError, validationError } from '../../shared/errors/index.js';
 import type { ScheduleService } from '../services/schedule-service.js';
-import { withNamedKeys } from '../middleware/validate.js';
 import {
   AlgorithmTargetSchema,
   FunctionTargetSchema,
@@ -44,7 +43,7 @@ function parseScheduleBody<S extends z.ZodType>(schema: S, body: unknown): z.inf
     throw new AppError('VALIDATION_ERROR', 'request body must be a JSON object', { field: 'body' });
   }
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw validationError(withNamedKeys(withTargetIssues(parsed.error, body as Record<string, unknown>)), body);
+  if (!parsed.success) throw validationError(withTargetIssues(parsed.error, body as Record<string, unknown>), body);
   return parsed.data;
 }
 

@@ -16,15 +16,31 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** A key as shown in a message or `details.field` (at most 100 characters). */
+const shownKey = (key: string) => key.slice(0, 100);
+
+/**
+ * The issues of `err`, each "unrecognized keys" issue (zod reports it on the enclosing object,
+ * which would be named `body`) split into one issue per key at that key's path, so the answer
+ * names the key: field `colour`, message `colour is not a known field`.
+ */
+function namedIssues(err: ZodError): Array<{ path: readonly PropertyKey[]; message: string }> {
+  return err.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' ? i.keys.map((key) => ({ path: [...i.path, shownKey(key)], message: 'is not a known field' })) : [{ path: i.path, message: i.message }],
+  );
+}
+
 /**
  * A ZodError as VALIDATION_ERROR: message `"<field> <reason>"` as in the FunctionalScaffold API
- * reference (`number must be an integer`), details `{field, value, issues}`.
+ * reference (`number must be an integer`), details `{field, value, issues}`; an unknown key is
+ * named by its own path (`colour is not a known field`).
  * @param input the validated value, for details.value (a scalar only).
  * @param prefix path segments before the issues' own (e.g. `['params']`).
  */
 export function validationError(err: ZodError, input?: unknown, prefix: readonly PropertyKey[] = []): AppError {
-  const issues = err.issues.map((i) => ({ field: issuePath([...prefix, ...i.path]), message: i.message }));
-  const first = err.issues[0];
+  const named = namedIssues(err);
+  const issues = named.map((i) => ({ field: issuePath([...prefix, ...i.path]), message: i.message }));
+  const first = named[0];
   const field = first ? issuePath([...prefix, ...first.path]) : 'body';
   const value = first ? valueAt(input, first.path) : undefined;
   const message = first ? `${field} ${first.message}` : 'invalid request';

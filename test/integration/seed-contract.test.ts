@@ -192,6 +192,19 @@ describe('the FunctionalScaffold API reference contract (api and worker in-proce
       expect(res.body.message).to.equal('colour is not a known field');
     });
 
+    it("names an unknown key of an algorithm's params, in both /invoke forms and in POST /jobs", async () => {
+      const short = await http('POST', `${stack.url}/invoke`, { number: 17, bogus: 1 });
+      expectError(short, 400, 'VALIDATION_ERROR');
+      expect(short.body.details.field).to.equal('bogus');
+      expect(short.body.message).to.equal('bogus is not a known field');
+      const named = await http('POST', `${stack.url}/invoke`, { algorithm: 'PrimeChecker', params: { number: 17, bogus: 1 } });
+      expectError(named, 400, 'VALIDATION_ERROR');
+      expect(named.body.details.field).to.equal('params.bogus');
+      const job = await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 17, bogus: 1 } });
+      expectError(job, 400, 'VALIDATION_ERROR');
+      expect(job.body.details.field).to.equal('params.bogus');
+    });
+
     it('GET /readyz answers ready with checks including algorithm: true', async () => {
       const res = await http('GET', `${stack.url}/readyz`);
       expect(res.status).to.equal(200);
