@@ -48,6 +48,12 @@ export function jobDataOf(sub: JobSubmission, createdAt: string): JobData {
   if (sub.options.pool) data.pool = sub.options.pool;
   if (sub.options.max_retries) data.max_retries = sub.options.max_retries;
   if (sub.options.timeout_ms !== undefined) data.timeout_ms = sub.options.timeout_ms;
+  // A schedule's runs get their record from this data (recordScheduledRun): it carries the retry
+  // options a submitted job's record takes from the request.
+  if (sub.schedule_id !== undefined) {
+    if (sub.options.retry_backoff) data.retry_backoff = sub.options.retry_backoff;
+    if (sub.options.retry_interval_ms !== undefined) data.retry_interval_ms = sub.options.retry_interval_ms;
+  }
   return data;
 }
 
@@ -149,7 +155,14 @@ export async function recordScheduledRun(store: JobStore, run: ScheduledRun, job
     schedule_id: data.schedule_id,
     ...(data.function_id ? { function: { function_id: data.function_id } } : {}),
     // Shown only when the schedule gave them (priority 0, the default, maps to MAX_PRIORITY + 1).
-    options: { pool: data.pool, max_retries: data.max_retries, timeout_ms: data.timeout_ms, priority: priorityOfBullPriority(run.opts.priority) },
+    options: {
+      pool: data.pool,
+      max_retries: data.max_retries,
+      retry_backoff: data.retry_backoff,
+      retry_interval_ms: data.retry_interval_ms,
+      timeout_ms: data.timeout_ms,
+      priority: priorityOfBullPriority(run.opts.priority),
+    },
   };
   const created = await store.create(newJobRecord(sub, jobId, createdAt, jobId === run.id ? undefined : run.id));
   if (created) return { created, created_at: createdAt };

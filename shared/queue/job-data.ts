@@ -4,6 +4,8 @@
  * id is the job record's id (a schedule's run: see recordIdOf in shared/store/job-store.ts).
  */
 
+import type { RetryBackoff } from '../schemas/job-record.js';
+
 /** What every job on a jobs queue carries. */
 interface JobDataBase {
   /** The algorithm's name; for a function job, the function's name. */
@@ -22,6 +24,10 @@ interface JobDataBase {
   pool?: string;
   /** Retries after a failed attempt; absent: 0 (an algorithm failure is final, as the FunctionalScaffold API reference has it). */
   max_retries?: number;
+  /** A schedule's runs only: how a failed attempt's retry waits, as the schedule gave it (shown on each run's record). */
+  retry_backoff?: RetryBackoff;
+  /** A schedule's runs only: the first retry's wait, ms, as the schedule gave it. */
+  retry_interval_ms?: number;
   /** Longest one attempt may run, ms, already capped by the server's JOB_TIMEOUT_MAX_MS; absent: ALGORITHM_TIMEOUT_MS. */
   timeout_ms?: number;
   /** Failed attempts of the job so far (written by the worker before a retry; Redis errors are not counted). */

@@ -91,6 +91,9 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
         webhook: 'https://user:secret@example.com/hook',
         max_retries: 2,
         timeout_ms: 5000,
+        // As on a POST /jobs record: a job that may retry shows its backoff, defaults filled in.
+        retry_backoff: 'fixed',
+        retry_interval_ms: 1000,
       });
       expect(scheduler!.template!.opts).to.include({ removeOnComplete: true, priority: 1000 + 1 - 7 });
     });
@@ -526,6 +529,18 @@ describe('/schedules (api and worker in-process, real Redis)', function () {
       } finally {
         await http('DELETE', `${stack.url}/schedules/${id}`);
       }
+    });
+
+    it("shows the schedule's retry options on each run's record, as POST /jobs shows a job's", async () => {
+      const created = await create({ name: 'echo-retry-opts', cron: undefined, every_ms: 300, target: { algorithm: 'Echo', params: { value: 'r' } }, max_retries: 1, retry_backoff: 'exponential', retry_interval_ms: 300 });
+      expect(created.status, created.text).to.equal(201);
+      const id = created.body.schedule_id as string;
+      const run = await eventually(async () => {
+        const r = await http('GET', `${stack.url}/schedules/${id}/jobs`);
+        return r.status === 200 && r.body.total >= 1 ? (r.body.jobs as Array<Record<string, unknown>>)[0] : undefined;
+      }, 15_000, 100);
+      expect(run).to.include({ schedule_id: id, max_retries: 1, retry_backoff: 'exponential', retry_interval_ms: 300 });
+      expect((await http('POST', `${stack.url}/schedules/${id}/disable`)).status).to.equal(200);
     });
 
     it('runs an every_ms: 300 Echo schedule at least twice, each run a job record with schedule_id; after disable no new run', async () => {
