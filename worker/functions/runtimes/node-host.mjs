@@ -1,3 +1,4 @@
+// Over 500 lines: one self-contained program (it runs inside the sandbox, importing nothing of the service): fd cleanup, the protocol, the handler loader and the leftover checks.
 /**
  * Warm host of one user function version in Node.js (docs/functions.md). Plain JS run by `node` directly,
  * usually inside bubblewrap; spawned and driven by worker/functions/function-pool.ts.

@@ -1,3 +1,4 @@
+# Over 500 lines: one self-contained program (it runs inside the sandbox, importing nothing of the service): fd cleanup, the protocol, the handler loader and the leftover checks.
 """Warm host of one user function version in Python (docs/functions.md).
 
 Run as `python3 -I -B python-host.py`, usually inside bubblewrap; spawned and driven by
