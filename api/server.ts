@@ -21,6 +21,7 @@ import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
 import { createApp } from './app.js';
+import { RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { onClientError } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
 import { QueueDepthGuard } from './services/queue-depth-guard.js';
@@ -54,7 +55,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const redis = createRedis(config.REDIS_URL, 'request', 'api');
+  const redis = createRedis(config.REDIS_URL, 'request', 'api', { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS });
   const subscriber = createRedis(config.REDIS_URL, 'blocking', 'api-subscriber');
   for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
 
@@ -86,6 +87,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   addProcessMetrics(processRegistry);
   const publisher = new MetricsPublisher(redis, keys, metrics.registry);
   publisher.start();
+
+  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS);
+  stallWatch.start();
 
   let accepting = true;
   const readiness = async () => {
@@ -184,6 +188,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
+    redisStall: stallWatch,
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: new WorkerRegistry(redis, keys, workerForgetAfterMs(config)),
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
@@ -240,6 +245,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         await drained;
         clearTimeout(timer);
         waiter.close();
+        stallWatch.stop();
         await publisher.stop();
         await Promise.allSettled([webhooksQueue.close(), jobQueues.close(), buildsQueue.close()]);
         await Promise.all([closeRedis(redis), closeRedis(subscriber)]);

@@ -10,9 +10,11 @@ const REDIS_DOWN_PATTERNS = [
   /Stream isn't writeable/i,
   /Connection in subscriber mode/i,
   /LOADING/,
+  // ioredis `commandTimeout` (shared/queue/redis.ts): Redis did not answer within REDIS_COMMAND_TIMEOUT_MS.
+  /Command timed out/i,
 ];
 
-/** True for the errors ioredis and BullMQ raise while Redis cannot be reached. */
+/** True for the errors ioredis and BullMQ raise while Redis cannot be reached or does not answer in time. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const text = `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}`;
