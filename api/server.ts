@@ -37,6 +37,8 @@ const READINESS_PING_TIMEOUT_MS = 1000;
 /** A listening API process. */
 export interface RunningApi {
   port: number;
+  /** Readiness goes false (/readyz 503, responses carry `Connection: close`) while requests are still served. */
+  markUnready(): void;
   /**
    * Graceful stop: readiness goes false, the listener closes, in-flight requests (waiting
    * /invoke calls included) get up to `graceMs` to finish, then connections are cut and Redis closed.
@@ -230,6 +232,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let closing: Promise<void> | undefined;
   return {
     port,
+    markUnready() {
+      if (!accepting) return;
+      accepting = false;
+      logger.info('api not ready', { shutdown_delay_ms: config.SHUTDOWN_DELAY_MS });
+    },
     close(graceMs = config.SHUTDOWN_GRACE_MS) {
       closing ??= (async () => {
         accepting = false;
