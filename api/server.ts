@@ -16,7 +16,6 @@ import { ProjectService } from './services/project-service.js';
 import { projectStoppedError } from '../shared/errors/index.js';
 import { FunctionService } from './services/function-service.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
-import { ping } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
@@ -96,7 +95,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let accepting = true;
   const readiness = async () => {
     const redisOk = await Promise.race([
-      ping(redis),
+      stallWatch.check(),
       new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref()),
     ]);
     return { algorithm: registry.names().length > 0, redis: redisOk, accepting };

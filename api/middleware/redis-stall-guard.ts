@@ -51,12 +51,28 @@ export class RedisStallWatch {
     this.timer.unref();
   }
 
+  /**
+   * One PING now, outside the schedule (readiness asks this way): resolves whether Redis answered,
+   * and an answer ends a stall at once.
+   */
+  async check(): Promise<boolean> {
+    const ok = await ping(this.redis);
+    this.note(ok);
+    return ok;
+  }
+
+  private note(ok: boolean): void {
+    // A PING that failed on a connected socket timed out (REDIS_COMMAND_TIMEOUT_MS): Redis is frozen
+    // and requests would wait the bound. One that failed while disconnected failed at once, and so do
+    // requests (503 on their own): no need to refuse them here, and they see Redis back first.
+    this.failed = !ok && this.redis.status === 'ready';
+  }
+
   private async tick(): Promise<void> {
     this.sentAt = this.now();
-    // A timed-out PING rejects after REDIS_COMMAND_TIMEOUT_MS (the connection's commandTimeout).
     const ok = await ping(this.redis);
     this.sentAt = undefined;
-    this.failed = !ok;
+    this.note(ok);
     this.schedule();
   }
 }
