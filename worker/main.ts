@@ -36,6 +36,12 @@ const WEBHOOK_CONCURRENCY = 16;
 /** Times a job may stall (its worker died or lost the lock) and run again before BullMQ fails it. */
 const MAX_STALLED_COUNT = 2;
 
+/**
+ * How long each Redis-bound step of a close after the grace period (BullMQ's forced close, the last
+ * metrics and heartbeat) may wait on a Redis that does not answer, so SIGTERM always ends the process.
+ */
+const REDIS_CLOSE_BOUND_MS = 3000;
+
 /** How long the readiness PING may take before Redis counts as unreachable. */
 const READINESS_PING_TIMEOUT_MS = 1000;
 
@@ -266,14 +272,19 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         ]);
         if (timedOut) {
           logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-          await Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
+          const forced = Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
+          if (!(await settlesWithin(forced, REDIS_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
         }
         await Promise.all([pool.close(), functionPool.close()]);
         clearInterval(sweepTimer);
-        await jobsQueue.close();
-        await publisher.stop();
-        await heartbeat.stop();
-        await webhooks.close();
+        // A frozen Redis answers none of these: the worker exits anyway, its connections closed below.
+        const closedQueues = (async () => {
+          await jobsQueue.close();
+          await publisher.stop();
+          await heartbeat.stop();
+          await webhooks.close();
+        })();
+        if (!(await settlesWithin(closedQueues, REDIS_CLOSE_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
         await webhookAgent.destroy().catch(() => undefined);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
@@ -283,6 +294,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       return closed;
     },
   };
+}
+
+/** Resolves true when `promise` settles within `ms`, false when it does not (it is left to settle, or to the exit). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

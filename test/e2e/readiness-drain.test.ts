@@ -34,6 +34,7 @@ describe('readiness and drain on SIGTERM', function () {
     env = { REDIS_URL: redis.url, QUEUE_PREFIX: `drain${Math.random().toString(36).slice(2, 8)}`, DIAGNOSTIC_ALGORITHMS: 'true', WORKER_CONCURRENCY: '1', SHUTDOWN_GRACE_MS: '3000' };
   });
   afterEach(async () => {
+    redis.child.kill('SIGCONT');
     for (const p of procs.splice(0)) await p.stop('SIGKILL');
     await redis.destroy();
   });
@@ -99,5 +100,25 @@ describe('readiness and drain on SIGTERM', function () {
     expect(await worker.exited).to.equal(0);
     const done = await http('GET', `${api.url}/jobs/${job.body.job_id}`);
     expect(done.body.status).to.equal('completed');
+  });
+
+  it('a worker answers /readyz 503 while Redis is frozen (SIGSTOP), and a SIGTERM then still ends it with exit 0 within a bound', async () => {
+    const worker = await startService('worker', { ...env, SHUTDOWN_GRACE_MS: '2000' });
+    procs.push(worker);
+    expect((await http('GET', `${worker.url}/readyz`)).status).to.equal(200);
+    redis.child.kill('SIGSTOP');
+    const t0 = Date.now();
+    const frozen = await http('GET', `${worker.url}/readyz`);
+    expect(frozen.status).to.equal(503);
+    expect(frozen.body.checks).to.include({ redis: false });
+    expect(Date.now() - t0, 'readiness answers within its PING bound').to.be.below(2500);
+    expect((await http('GET', `${worker.url}/healthz`)).status, 'still live').to.equal(200);
+
+    const signalledAt = Date.now();
+    worker.proc.kill('SIGTERM');
+    const code = await Promise.race([worker.exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    expect(code, 'the worker exits although Redis answers nothing').to.equal(0);
+    // Its last heartbeat (1 s), the grace (2 s), two bounded Redis steps (3 s each) and QUIT (1 s).
+    expect(Date.now() - signalledAt).to.be.below(12_000);
   });
 });
