@@ -49,7 +49,7 @@ export function storeBoundaryViolations(files: readonly string[]): string[] {
 }
 
 /** Commands whose first argument is no key: a channel, or none. */
-const KEYLESS = new Set(['PUBLISH', 'TIME', 'INFO']);
+const KEYLESS = new Set(['PUBLISH', 'TIME']);
 /** First arguments that are keys: KEYS entries, or locals the scripts fill from KEYS only. */
 const KEY_ARG = /^(?:KEYS\[[^\]]+\]|key|rec|attempts|index\[\w+\]|unpack\(args)$/;
 
