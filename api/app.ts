@@ -5,6 +5,7 @@ import { authenticate, type AuthOptions } from './middleware/auth.js';
 import { bodyParsing } from './middleware/body.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { rateLimit } from './middleware/rate-limit.js';
+import { redisStallGuard, type RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import type { Dashboard } from './routes/dashboard.js';
@@ -26,6 +27,8 @@ export interface AppDeps extends Omit<RouteServices, 'openapi'> {
   auth?: AuthOptions;
   /** Bull Board at /admin/queues (api/routes/dashboard.ts); unset: not mounted (404). */
   dashboard?: Dashboard;
+  /** The request connection's stall watch: while Redis does not answer, requests needing it answer 503 at once. Unset: no guard. */
+  redisStall?: RedisStallWatch;
 }
 
 /**
@@ -37,11 +40,14 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(deps.metrics, deps.logger));
+  const stallGuard = deps.redisStall ? redisStallGuard(deps.redisStall) : undefined;
+  if (stallGuard) app.use(stallGuard);
   // Scopes per route (the declarations' `access`). Probes and docs stay open. First, so an
   // unauthenticated caller costs no body parsing, and the limiter below counts verified callers.
   if (deps.auth) app.use(authenticate(deps.auth));
   // Limited before any body is read, so a refused caller costs one Redis call (or none).
   app.use(rateLimit(deps.rateLimiter, deps.logger));
+  if (stallGuard) app.use(stallGuard);
   app.use(bodyParsing(deps.bodyLimit));
   app.use(routesRouter({ ...deps, openapi: buildOpenApiDocument(deps.version) }));
   if (deps.dashboard) app.use(deps.dashboard.router);

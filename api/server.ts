@@ -16,11 +16,11 @@ import { ProjectService } from './services/project-service.js';
 import { projectStoppedError } from '../shared/errors/index.js';
 import { FunctionService } from './services/function-service.js';
 import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
-import { ping } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
 import { createApp } from './app.js';
+import { RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { onClientError } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
 import { QueueDepthGuard } from './services/queue-depth-guard.js';
@@ -38,6 +38,8 @@ const READINESS_PING_TIMEOUT_MS = 1000;
 /** A listening API process. */
 export interface RunningApi {
   port: number;
+  /** Readiness goes false (/readyz 503, responses carry `Connection: close`) while requests are still served. */
+  markUnready(): void;
   /**
    * Graceful stop: readiness goes false, the listener closes, in-flight requests (waiting
    * /invoke calls included) get up to `graceMs` to finish, then connections are cut and Redis closed.
@@ -56,7 +58,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const redis = createRedis(config.REDIS_URL, 'request', 'api');
+  const redis = createRedis(config.REDIS_URL, 'request', 'api', { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS });
   const subscriber = createRedis(config.REDIS_URL, 'blocking', 'api-subscriber');
   for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
 
@@ -98,10 +100,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const publisher = new MetricsPublisher(redis, keys, metrics.registry);
   publisher.start();
 
+  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS);
+  stallWatch.start();
+
   let accepting = true;
   const readiness = async () => {
     const redisOk = await Promise.race([
-      ping(redis),
+      stallWatch.check(),
       new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref()),
     ]);
     return { algorithm: registry.names().length > 0, redis: redisOk, accepting };
@@ -197,6 +202,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     },
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     version: VERSION,
+    redisStall: stallWatch,
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
@@ -238,6 +244,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let closing: Promise<void> | undefined;
   return {
     port,
+    markUnready() {
+      if (!accepting) return;
+      accepting = false;
+      logger.info('api not ready', { shutdown_delay_ms: config.SHUTDOWN_DELAY_MS });
+    },
     close(graceMs = config.SHUTDOWN_GRACE_MS) {
       closing ??= (async () => {
         accepting = false;
@@ -254,6 +265,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         clearTimeout(timer);
         waiter.close();
         clearInterval(queueSweep);
+        stallWatch.stop();
         await publisher.stop();
         await Promise.allSettled([webhooksQueue.close(), jobQueues.close(), buildsQueue.close()]);
         await Promise.all([closeRedis(redis), closeRedis(subscriber)]);

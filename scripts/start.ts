@@ -24,10 +24,11 @@ Fix one of:
 /**
  * The local stack's defaults for its children, under what the environment sets: a laptop's stack
  * listens on loopback only (containers set HOST=0.0.0.0), and local webhook receivers live on
- * localhost, which the SSRF guard refuses (compose and any other deployment keep its default, false).
+ * localhost, which the SSRF guard refuses (compose and any other deployment keep its default, false);
+ * no load balancer routes to a laptop's API, so it stops at once on Ctrl-C (SHUTDOWN_DELAY_MS 0).
  * See docs/configuration.md.
  */
-const LOCAL_DEFAULTS = { HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE: 'true' } as const;
+const LOCAL_DEFAULTS = { HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE: 'true', SHUTDOWN_DELAY_MS: '0' } as const;
 
 /** The environment, read once here and handed to the config and to the children. */
 const ENV: NodeJS.ProcessEnv = process.env;
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('stopping', { signal });
     for (const m of managed) m.proc?.kill('SIGTERM');
-    await Promise.all(managed.map((m) => waitExit(m.proc, config.SHUTDOWN_GRACE_MS + 5000)));
+    await Promise.all(managed.map((m) => waitExit(m.proc, (ENV.SHUTDOWN_DELAY_MS ? config.SHUTDOWN_DELAY_MS : 0) + config.SHUTDOWN_GRACE_MS + 5000)));
     if (redis.server) {
       const proc = redis.server.child;
       proc.kill('SIGTERM');

@@ -81,6 +81,18 @@ export const ConfigSchema = z.object({
   WEBHOOK_HOST_CONCURRENCY: int(1, 1000).default(4),
   /** Grace period for SIGTERM: in-flight requests and active jobs get this long to finish. Default 25000 ms. */
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
+  /**
+   * On SIGTERM the API's /readyz answers 503 at once and it keeps serving for this long before it
+   * stops accepting connections and drains (of-watchdog's order), so a load balancer stops sending
+   * traffic first. Default 5000 ms; `npm start` sets 0 (no load balancer); tests set 0.
+   */
+  SHUTDOWN_DELAY_MS: int(0, 600_000).default(5000),
+  /**
+   * Longest the API waits for Redis to answer one command, ms; then the request answers 503
+   * SERVICE_UNAVAILABLE with Retry-After, and while Redis goes on not answering, new requests answer
+   * 503 at once (docs/operations.md). Not applied to BullMQ's blocking connections. Default 2000.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(2000),
   /** Largest accepted request body. Larger bodies get 413 PAYLOAD_TOO_LARGE. Default 1mb. */
   BODY_LIMIT: z
     .string()

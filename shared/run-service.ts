@@ -6,6 +6,11 @@ import { createLogger, type Logger } from './logger.js';
 export interface StoppableService {
   /** Drains and stops; idempotent (a second call returns the same drain). */
   close(): Promise<void>;
+  /**
+   * Readiness goes false while the service keeps serving: a service that has it gets SHUTDOWN_DELAY_MS
+   * between this and {@link close} on SIGTERM, for load balancers to stop sending it traffic.
+   */
+  markUnready?(): void;
 }
 
 /** The exit code of a bad configuration (docs/configuration.md): a bad value, or a required variable unset. */
@@ -13,8 +18,9 @@ export const CONFIG_ERROR_EXIT_CODE = 2;
 
 /**
  * The `main` of the api and worker processes: reads the configuration from the process's
- * environment, logs uncaught errors through the service's logger, starts the service, and drains
- * it on SIGTERM / SIGINT (exit 0, or 1 if the drain fails). A bad configuration, found by
+ * environment, logs uncaught errors through the service's logger, starts the service, and on
+ * SIGTERM / SIGINT marks it unready, waits SHUTDOWN_DELAY_MS (when it has a readiness to withdraw,
+ * {@link StoppableService.markUnready}), then drains it (exit 0, or 1 if the drain fails): of-watchdog's order. A bad configuration, found by
  * `loadConfig` or by `start` (a {@link ConfigError}, e.g. REDIS_URL unset), exits 2 with its
  * message on stderr; any other failed start exits 1.
  * @param name the logger's `service` (api, worker).
@@ -44,9 +50,19 @@ export async function runService(name: string, start: (config: Config, logger: L
     logger.error(`${name} failed to start`, errorFields(err));
     process.exit(1);
   }
+  let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     logger.info('signal received', { signal });
-    service.close().then(
+    stopping ??= (async () => {
+      if (!service.markUnready) return service.close();
+      service.markUnready();
+      if (config.SHUTDOWN_DELAY_MS > 0) {
+        logger.info('not ready; serving until the shutdown delay ends', { delay_ms: config.SHUTDOWN_DELAY_MS });
+        await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS));
+      }
+      return service.close();
+    })();
+    stopping.then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', errorFields(err));

@@ -19,7 +19,7 @@ import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { subscribe } from '../shared/store/channels.js';
+import { ping, subscribe } from '../shared/store/channels.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
@@ -39,12 +39,21 @@ const WEBHOOK_CONCURRENCY = 16;
 /** Times a job may stall (its worker died or lost the lock) and run again before BullMQ fails it. */
 const MAX_STALLED_COUNT = 2;
 
+/**
+ * How long each Redis-bound step of a close after the grace period (BullMQ's forced close, the last
+ * metrics and heartbeat) may wait on a Redis that does not answer, so SIGTERM always ends the process.
+ */
+const REDIS_CLOSE_BOUND_MS = 3000;
+
+/** How long the readiness PING may take before Redis counts as unreachable. */
+const READINESS_PING_TIMEOUT_MS = 1000;
+
 /** Newest failed jobs looked at by each sweep for jobs BullMQ failed as stalled too often. */
 const FAILED_SWEEP_COUNT = 100;
 
 /** A running worker process's parts. */
 export interface RunningWorker {
-  /** Port of the worker's own /metrics and /healthz server. */
+  /** Port of the worker's own probe server: /healthz (liveness), /readyz (readiness), /metrics. */
   port: number;
   /**
    * Stops taking jobs, lets active ones finish within `graceMs` (then leaves them to stalled-job
@@ -205,7 +214,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const metricsAllowed = metricsTokenCheck(config.METRICS_TOKEN);
   const server = createServer((req, res) => {
     void (async () => {
-      if (req.url === '/healthz') {
+      if (req.url === '/readyz') {
+        // Readiness, apart from liveness: false while draining or while Redis does not answer a PING.
+        const redisOk = await Promise.race([ping(redis), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
+        const checks = { redis: redisOk, accepting: !closing };
+        const ready = checks.redis && checks.accepting;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: ready ? 'ready' : 'not_ready', timestamp: Date.now() / 1000, checks }));
+      } else if (req.url === '/healthz') {
         res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
       } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
@@ -264,15 +280,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         ]);
         if (timedOut) {
           logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-          await Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
+          const forced = Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
+          if (!(await settlesWithin(forced, REDIS_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
         }
         await Promise.all([pool.close(), functionPool.close()]);
         clearInterval(sweepTimer);
         stopWebhookWatch();
-        await jobsQueue.close();
-        await publisher.stop();
-        await heartbeat.stop();
-        await webhooks.close();
+        // A frozen Redis answers none of these: the worker exits anyway, its connections closed below.
+        const closedQueues = (async () => {
+          await jobsQueue.close();
+          await publisher.stop();
+          await heartbeat.stop();
+          await webhooks.close();
+        })();
+        if (!(await settlesWithin(closedQueues, REDIS_CLOSE_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
         await webhookAgent.destroy().catch(() => undefined);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
@@ -282,6 +303,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       return closed;
     },
   };
+}
+
+/** Resolves true when `promise` settles within `ms`, false when it does not (it is left to settle, or to the exit). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

@@ -1,3 +1,4 @@
+import { isRedisUnavailable, toAppError } from '../../shared/errors/index.js';
 import type { Queue } from 'bullmq';
 import { AppError } from '../../shared/errors/index.js';
 
@@ -30,7 +31,8 @@ export class QueueDepthGuard {
   /**
    * Resolves when a job may be added.
    * @throws AppError SERVICE_UNAVAILABLE (details.queue_depth, max_queue_depth, retry_after_seconds) when the queue is full.
-   *   When the count itself fails (Redis down) it lets the job through: enqueueing then answers 503 on its own.
+   *   SERVICE_UNAVAILABLE too when Redis does not answer the count (toAppError), rather than waiting on it
+   *   again to enqueue; another failure of the count lets the job through.
    */
   async check(): Promise<void> {
     if (this.maxDepth === 0) return;
@@ -53,7 +55,8 @@ export class QueueDepthGuard {
     try {
       this.depth = await this.queue.getJobCountByTypes('waiting', 'delayed', 'prioritized');
       this.countedAt = this.now();
-    } catch {
+    } catch (err) {
+      if (isRedisUnavailable(err)) throw toAppError(err);
       // Keep the last count; the next request tries again.
     }
   }

@@ -49,6 +49,7 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
     QUEUE_PREFIX: queuePrefix,
     WORKER_CONCURRENCY: String(cfg.concurrency),
     SHUTDOWN_GRACE_MS: '5000',
+    SHUTDOWN_DELAY_MS: '0',
     // The rate limit and the queue-depth guard off (docs/configuration.md): the bench measures
     // throughput, not their refusals.
     RATE_LIMIT_PER_SECOND: '0',

@@ -10,6 +10,8 @@ const REDIS_DOWN_PATTERNS = [
   /Stream isn't writeable/i,
   /Connection in subscriber mode/i,
   /LOADING/,
+  // ioredis `commandTimeout` (shared/queue/redis.ts): Redis did not answer within REDIS_COMMAND_TIMEOUT_MS.
+  /Command timed out/i,
 ];
 
 /**
@@ -20,7 +22,7 @@ export function isRedisOutOfMemory(err: unknown): boolean {
   return err instanceof Error && /\bOOM command not allowed\b/.test(err.message);
 }
 
-/** True for the errors ioredis and BullMQ raise while Redis cannot be reached. */
+/** True for the errors ioredis and BullMQ raise while Redis cannot be reached or does not answer in time. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const text = `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}`;

@@ -5,7 +5,7 @@
  * The API submits with {@link submitJob} (record and enqueue); a schedule's job scheduler takes
  * {@link scheduledRunTemplate}, and the worker writes each run's record with {@link recordScheduledRun}.
  */
-import { AppError, toAppError } from '../errors/index.js';
+import { AppError, isRedisUnavailable, toAppError } from '../errors/index.js';
 import type { JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
@@ -80,7 +80,8 @@ export interface SubmitDeps {
 /**
  * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
  * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
- * through the live-update script). When either fails, both are undone.
+ * through the live-update script). When either fails, both are undone, also when Redis did not answer
+ * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable.
  */
@@ -94,7 +95,11 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
-    await Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued?.store.release(pool, [jobId])]);
+    // The undo goes on the same connection as the writes, so Redis runs it after them even when they
+    // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
+    // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued?.store.release(pool, [jobId])]);
+    if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
   return { job_id: jobId, created_at, record };

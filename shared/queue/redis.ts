@@ -1,15 +1,25 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
- * How a connection is used, which decides how it behaves while Redis is down:
- * - `request`: fails commands at once (no offline queue), so an HTTP request answers 503 instead of hanging;
- * - `blocking`: BullMQ Workers and subscribers; retries forever (`maxRetriesPerRequest: null`), as BullMQ requires.
+ * How a connection is used, which decides how it behaves while Redis is down or does not answer:
+ * - `request`: fails commands at once while disconnected (no offline queue), and rejects a command
+ *   Redis has not answered within `commandTimeoutMs` (ioredis `commandTimeout`: "Command timed out"),
+ *   so an HTTP request answers 503 instead of hanging on a frozen Redis. A timed-out command stays
+ *   written on the connection: Redis runs it when it answers again, in order with what follows it.
+ * - `blocking`: BullMQ Workers and subscribers; retries forever (`maxRetriesPerRequest: null`), as
+ *   BullMQ requires, and no command timeout: BullMQ duplicates this connection for its blocking
+ *   BZPOPMIN, which must be allowed to block (BullMQ bounds that wait with its own watchdog).
  */
 export type ConnectionRole = 'request' | 'blocking';
+
+/** The default bound of one command on a `request` connection, ms (REDIS_COMMAND_TIMEOUT_MS). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * Opens an ioredis connection to `url`. Reconnects forever with a capped backoff (max 2 s).
  * @param name shown in `CLIENT LIST` (`fnqueue:<role>:<name>`).
+ * @param extra ioredis options over the role's; `commandTimeout` (ms) is applied to `request`
+ *   connections only, default {@link DEFAULT_COMMAND_TIMEOUT_MS}.
  */
 export function createRedis(url: string, role: ConnectionRole, name: string, extra: RedisOptions = {}): Redis {
   const common: RedisOptions = {
@@ -19,9 +29,10 @@ export function createRedis(url: string, role: ConnectionRole, name: string, ext
     ...extra,
   };
   if (role === 'request') {
-    return new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    return new Redis(url, { commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS, ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   }
-  return new Redis(url, { ...common, maxRetriesPerRequest: null, enableReadyCheck: true });
+  const { commandTimeout: _never, ...blocking } = common;
+  return new Redis(url, { ...blocking, maxRetriesPerRequest: null, enableReadyCheck: true });
 }
 
 /** Resolves once `redis` is ready, or rejects after `timeoutMs` (unset: waits as long as it takes). */

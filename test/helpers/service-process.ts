@@ -32,7 +32,8 @@ const START_LINES = { api: 'api listening', worker: 'worker started' } as const;
 export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', ...env },
+    // SHUTDOWN_DELAY_MS 0: tests stop processes at once unless they test the delay.
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
