@@ -101,7 +101,7 @@ export function addProcessMetrics(registry: Registry): void {
 export const METRICS_SNAPSHOT_TTL_SECONDS = 86_400;
 
 /**
- * Shares one process's seed metrics with the whole deployment: every `intervalMs` it writes the
+ * Shares one process's metrics (the FunctionalScaffold API reference's) with the whole deployment: every `intervalMs` it writes the
  * registry as prom-client JSON to Redis; {@link aggregateDeploymentMetrics} sums all processes.
  * Pushing snapshots keeps prom-client's own types and aggregation; the counters of finished runs
  * ({@link RUN_COUNTERS}) are counted in Redis instead, as a kill loses what was not pushed yet.
@@ -140,7 +140,7 @@ export class MetricsPublisher {
 }
 
 /**
- * The deployment's seed metrics as Prometheus text: this process's live registry summed with the
+ * The deployment's metrics (the FunctionalScaffold API reference's) as Prometheus text: this process's live registry summed with the
  * last snapshot of every other process (prom-client's AggregatorRegistry: counters and histograms sum),
  * except the {@link RUN_COUNTERS}, which are the totals counted in Redis with each record's end.
  * @param selfId the caller's processId, whose (older) snapshot is skipped.

@@ -67,13 +67,15 @@ export interface RunningWorker {
  * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
  * @throws ConfigError when REDIS_URL is unset; an Error when the runner pool cannot start.
  */
-export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
+export async function startWorker(config: Config, serviceLogger: Logger): Promise<RunningWorker> {
   if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run a worker (npm start sets it for you)');
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
   const workerName = `${hostname()}:${process.pid}`;
+  // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
+  const logger = serviceLogger.child({ worker_id: workerName });
   const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
   redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);

@@ -75,7 +75,7 @@ export class RecentIds {
 /**
  * The BullMQ processor of the jobs queues: starts an attempt on the record (attempts
  * history), marks it running, runs the algorithm in a warm child (with the job's timeout_ms),
- * writes the record's terminal state (which also wakes /invoke), counts the seed's metrics and
+ * writes the record's terminal state (which also wakes /invoke), counts the FunctionalScaffold API reference's metrics and
  * enqueues the webhook delivery.
  *
  * Failures: with retries left (max_retries) the record goes back to pending and the error

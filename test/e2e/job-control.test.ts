@@ -5,7 +5,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
 
 /**
- * Issue 4 across real processes: an api and two worker processes on one redis-server, one serving
+ * Job control across real processes: an api and two worker processes on one redis-server, one serving
  * the default pool, one labelled `pool=gpu`. Jobs run only on a worker of their pool, and a job
  * running on a worker process is cancelled through the api process (its runner child is killed there).
  */

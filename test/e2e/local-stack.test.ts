@@ -185,7 +185,7 @@ describe('npm start (the local stack: its own redis-server, the api and 2 worker
     stack = undefined;
   });
 
-  it('starts redis-server with AOF in DATA_DIR, and the api and both workers answer seed 002 requests', async () => {
+  it('starts redis-server with AOF in DATA_DIR, and the api and both workers answer requests of the FunctionalScaffold API reference', async () => {
     stack = await spawnStart();
     await waitUp(stack);
     const s = stack;

@@ -105,7 +105,7 @@ describe('webhook delivery (real api and worker processes, real Redis)', functio
       expect(text).to.match(/^webhook_deliveries_total\{status="failed"\} [1-9]\d*$/m);
     });
 
-    it('POSTs the seed 002 payload once, as JSON with exactly the seed keys, and records the delivery', async () => {
+    it('POSTs the payload of the FunctionalScaffold API reference once, as JSON with exactly the seed keys, and records the delivery', async () => {
       const api = services!.api.url;
       receiver = await startReceiver(answer(200));
       const jobId = await submit(api, { algorithm: 'PrimeChecker', params: { number: 17 }, webhook: receiver.url });

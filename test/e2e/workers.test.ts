@@ -5,7 +5,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
 
 /**
- * End-to-end workers registry (issue 4): real `api/main.ts` and `worker/main.ts` processes on a
+ * End-to-end workers registry (docs/operations.md#workers): real `api/main.ts` and `worker/main.ts` processes on a
  * real redis-server. A worker killed without warning turns `offline` once its last heartbeat is
  * WORKER_OFFLINE_AFTER_MS old; one stopped with SIGTERM says so in its last heartbeat and is
  * `offline` at once.

@@ -14,7 +14,7 @@ describe('job records', () => {
     expect(seen.size).to.equal(20_000);
   });
 
-  it('writes timestamps in seed 002 form (+00:00)', () => {
+  it('writes timestamps in the form of the FunctionalScaffold API reference (+00:00)', () => {
     expect(isoNow(new Date('2026-02-02T10:00:00Z'))).to.equal('2026-02-02T10:00:00.000+00:00');
   });
 
@@ -26,7 +26,7 @@ describe('job records', () => {
     expect(decodeJobEvent(encodeJobEvent('a1b2c3d4e5f6', null)).record).to.equal(null);
   });
 
-  it('shows seed 002 fields in order, hiding internal ones, with webhook only when set', () => {
+  it('shows the fields of the FunctionalScaffold API reference in order, hiding internal ones, with webhook only when set', () => {
     const stored: StoredJob = {
       job_id: 'a1b2c3d4e5f6', status: 'completed', algorithm: 'PrimeChecker', created_at: 'c', started_at: 's', completed_at: 'd',
       result: { ok: 1 }, error: null, metadata: { algorithm: 'PrimeChecker', version: '1.0.0', elapsed_time: 0.001 }, error_code: null, params: { number: 1 },
@@ -51,7 +51,7 @@ describe('job records', () => {
 });
 
 describe('webhook schedule', () => {
-  it('is seed 002: 4 attempts, retries after 1 s, 5 s and 15 s', () => {
+  it('follows the FunctionalScaffold API reference: 4 attempts, retries after 1 s, 5 s and 15 s', () => {
     const delays = [1000, 5000, 15_000];
     expect(webhookJobOptions(delays)).to.include({ attempts: 4 });
     const backoff = webhookBackoff(delays);

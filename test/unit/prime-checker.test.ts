@@ -9,7 +9,7 @@ function isPrimeNaive(n: number): boolean {
 }
 
 describe('PrimeChecker', () => {
-  it('answers seed 002 example: 17 is prime with no factors', () => {
+  it('answers the example of the FunctionalScaffold API reference: 17 is prime with no factors', () => {
     expect(checkPrime(17)).to.deep.equal({ number: 17, is_prime: true, factors: [], algorithm: 'trial_division' });
   });
 
