@@ -8,7 +8,7 @@ import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../shared/schemas/function-record.js';
 import { JobLogLineSchema } from '../shared/schemas/job-log.js';
-import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
+import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../shared/functions/limits.js';
 import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../shared/schemas/job-record.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
 import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './schemas.js';
@@ -19,10 +19,6 @@ extendZodWithOpenApi(z);
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Most env variables of one function. */
-export const MAX_ENV_VARS = 100;
-/** Longest env value, characters. */
-export const MAX_ENV_VALUE_CHARS = 32 * 1024;
 /** Largest max_output_bytes a function may ask for (64 MiB). */
 export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Largest page of functions. */
@@ -67,12 +63,12 @@ const EnvSchema = z
     z.string().regex(ENV_NAME_PATTERN, { error: 'env names must be letters, digits and _, not starting with a digit' }),
     z
       .string({ error: 'env values must be strings' })
-      .max(MAX_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_ENV_VALUE_CHARS} characters` })
+      .max(MAX_FUNCTION_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_FUNCTION_ENV_VALUE_CHARS} characters` })
       // A process environment cannot hold NUL: refused here rather than failing every invocation.
       .refine((v) => !v.includes('\0'), { error: 'env values must not contain NUL' }),
     { error: 'must be an object of strings' },
   )
-  .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, { error: `must have at most ${MAX_ENV_VARS} variables` })
+  .refine((env) => Object.keys(env).length <= MAX_FUNCTION_ENV_VARS, { error: `must have at most ${MAX_FUNCTION_ENV_VARS} variables` })
   .openapi({ example: { GREETING: 'hello' }, description: "The function's own env: layered over the system (FUNCTION_SYSTEM_ENV) and project env. The service's own environment never reaches a function." });
 
 const DependenciesSchema = z
