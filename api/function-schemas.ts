@@ -179,24 +179,6 @@ export const FunctionInvokeQueryDocSchema = z.object({
   timeout_ms: z.number().int().min(1).optional().openapi({ description: "This invocation's timeout, instead of the function's (capped at JOB_TIMEOUT_MAX_MS)" }),
 });
 
-/** `GET /functions/{function_id}/metrics` (the function API reference's fields plus measured detail). */
-export const FunctionMetricsSchema = z
-  .object({
-    function_id: z.string(),
-    invocations: z.object({ total: z.number().int(), successful: z.number().int(), failed: z.number().int() }).openapi({ description: 'Finished runs (each attempt of a retried job counts); cancelled runs are not counted' }),
-    success_rate: z.number().openapi({ description: 'Percent of runs that succeeded (0-100); 0 before any run', example: 95 }),
-    avg_execution_time: z.string().openapi({ example: '120ms', description: "The function API reference's form of avg_execution_time_ms; `0ms` before any run" }),
-    avg_execution_time_ms: z.number().nullable(),
-    p95_execution_time_ms: z.number().nullable().openapi({ description: 'Nearest-rank 95th percentile of the last 1000 runs' }),
-    duration_samples: z.number().int(),
-    cpu_usage: z.string().openapi({ example: '70%', description: 'CPU time over wall time of the runs, percent of one core; `0%` before any measured run' }),
-    cpu_time_ms: z.object({ avg: z.number().nullable(), total: z.number() }),
-    memory_usage: z.string().openapi({ example: '42MB', description: 'Highest peak resident memory of a run (MiB; includes the runtime itself); `0MB` before any measured run' }),
-    peak_memory_bytes: z.object({ max: z.number().nullable(), avg: z.number().nullable() }),
-    last_invoked_at: z.string().nullable(),
-  })
-  .openapi('FunctionMetrics');
-
 /** `{function_id}` path parameter. */
 export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });
 

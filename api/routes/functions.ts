@@ -1,3 +1,4 @@
+import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError, jobGone } from '../../shared/errors/index.js';
@@ -13,7 +14,6 @@ import {
   FunctionListQueryDocSchema,
   FunctionListQuerySchema,
   FunctionListSchema,
-  FunctionMetricsSchema,
   FunctionUpdateSchema,
   JobLogsQueryDocSchema,
   JobLogsQuerySchema,
