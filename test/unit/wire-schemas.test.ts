@@ -3,12 +3,13 @@ import { buildOpenApiDocument } from '../../api/openapi/document.js';
 import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js';
 import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
 import { computeMetrics } from '../../shared/store/function-store.js';
+import { PublicWorkerSchema, StoredWorkerSchema, WorkerPageSchema, WorkerResourceFiguresSchema, WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
 import { JobLogLineSchema } from '../../shared/schemas/job-log.js';
 import { AttemptRecordSchema, JobMetadataSchema, JobProgressSchema, JobRecordSchema, WebhookOutcomeSchema } from '../../shared/schemas/job-record.js';
 
 describe('the OpenAPI document shows the shared schemas (shared/schemas/), one per shape', () => {
   const components = (buildOpenApiDocument('0.0.0-test') as { components: { schemas: Record<string, { properties: Record<string, unknown>; required?: string[] }> } }).components.schemas;
-  const shapes = { JobRecord: JobRecordSchema, Attempt: AttemptRecordSchema, Metadata: JobMetadataSchema, Progress: JobProgressSchema, WebhookOutcome: WebhookOutcomeSchema, Function: FunctionRecordSchema, JobLogLine: JobLogLineSchema, FunctionMetrics: FunctionMetricsSchema };
+  const shapes = { JobRecord: JobRecordSchema, Attempt: AttemptRecordSchema, Metadata: JobMetadataSchema, Progress: JobProgressSchema, WebhookOutcome: WebhookOutcomeSchema, Function: FunctionRecordSchema, JobLogLine: JobLogLineSchema, FunctionMetrics: FunctionMetricsSchema, Worker: PublicWorkerSchema, WorkerList: WorkerPageSchema, WorkerResources: WorkerResourcesReportSchema };
   for (const [name, schema] of Object.entries(shapes)) {
     it(`${name}: the component's properties are the schema's keys, in its order`, () => {
       expect(Object.keys(components[name]!.properties)).to.deep.equal(Object.keys(schema.shape));
@@ -26,5 +27,12 @@ describe('the OpenAPI document shows the shared schemas (shared/schemas/), one p
     const after = computeMetrics('f1', { total: '2', successful: '1', failed: '1', duration_ms_total: '30', cpu_ms_total: '10', cpu_wall_ms_total: '30', cpu_samples: '2', peak_rss_max: '1048576', peak_rss_total: '1048576', peak_samples: '1', last_invoked_at: '2026-02-02T10:00:00.000Z' }, [10, 20]);
     for (const m of [before, after]) expect(FunctionMetricsSchema.strict().parse(m)).to.deep.equal(m);
     expect(components.FunctionMetrics!.properties.success_rate).to.include({ description: 'Percent of runs that succeeded (0-100); 0 before any run', example: 95 });
+  });
+
+  it('Worker: the stored entry plus its status, and the resources answer reuses the stored figures', () => {
+    expect(Object.keys(PublicWorkerSchema.shape).filter((k) => k !== 'status').sort()).to.deep.equal(Object.keys(StoredWorkerSchema.shape).sort());
+    expect(Object.keys(WorkerResourcesReportSchema.shape)).to.include.members(Object.keys(WorkerResourceFiguresSchema.shape));
+    expect(components.Worker!.properties.state).to.include({ description: 'What the worker last reported; `stopped` after a graceful shutdown (then `offline`)' });
+    expect(components.WorkerResources!.properties.cpu_usage).to.include({ description: 'Percent of one core over the last heartbeat interval (may pass 100)' });
   });
 });
