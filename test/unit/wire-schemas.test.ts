@@ -3,13 +3,15 @@ import { buildOpenApiDocument } from '../../api/openapi/document.js';
 import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js';
 import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
 import { computeMetrics } from '../../shared/store/function-store.js';
+import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
+import { ScheduleSchema } from '../../api/schedule-schemas.js';
 import { PublicWorkerSchema, StoredWorkerSchema, WorkerPageSchema, WorkerResourceFiguresSchema, WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
 import { JobLogLineSchema } from '../../shared/schemas/job-log.js';
 import { AttemptRecordSchema, JobMetadataSchema, JobProgressSchema, JobRecordSchema, WebhookOutcomeSchema } from '../../shared/schemas/job-record.js';
 
 describe('the OpenAPI document shows the shared schemas (shared/schemas/), one per shape', () => {
   const components = (buildOpenApiDocument('0.0.0-test') as { components: { schemas: Record<string, { properties: Record<string, unknown>; required?: string[] }> } }).components.schemas;
-  const shapes = { JobRecord: JobRecordSchema, Attempt: AttemptRecordSchema, Metadata: JobMetadataSchema, Progress: JobProgressSchema, WebhookOutcome: WebhookOutcomeSchema, Function: FunctionRecordSchema, JobLogLine: JobLogLineSchema, FunctionMetrics: FunctionMetricsSchema, Worker: PublicWorkerSchema, WorkerList: WorkerPageSchema, WorkerResources: WorkerResourcesReportSchema };
+  const shapes = { JobRecord: JobRecordSchema, Attempt: AttemptRecordSchema, Metadata: JobMetadataSchema, Progress: JobProgressSchema, WebhookOutcome: WebhookOutcomeSchema, Function: FunctionRecordSchema, JobLogLine: JobLogLineSchema, FunctionMetrics: FunctionMetricsSchema, Worker: PublicWorkerSchema, WorkerList: WorkerPageSchema, WorkerResources: WorkerResourcesReportSchema, Schedule: ScheduleSchema };
   for (const [name, schema] of Object.entries(shapes)) {
     it(`${name}: the component's properties are the schema's keys, in its order`, () => {
       expect(Object.keys(components[name]!.properties)).to.deep.equal(Object.keys(schema.shape));
@@ -34,5 +36,12 @@ describe('the OpenAPI document shows the shared schemas (shared/schemas/), one p
     expect(Object.keys(WorkerResourcesReportSchema.shape)).to.include.members(Object.keys(WorkerResourceFiguresSchema.shape));
     expect(components.Worker!.properties.state).to.include({ description: 'What the worker last reported; `stopped` after a graceful shutdown (then `offline`)' });
     expect(components.WorkerResources!.properties.cpu_usage).to.include({ description: 'Percent of one core over the last heartbeat interval (may pass 100)' });
+  });
+
+  it('Schedule: the stored fields in their order without the write counter, then next_run_at', () => {
+    const stored = Object.keys(StoredScheduleSchema.shape).filter((k) => k !== 'version');
+    expect(Object.keys(ScheduleSchema.shape)).to.deep.equal([...stored, 'next_run_at']);
+    expect(components.Schedule!.properties.webhook).to.include({ description: 'Present when set; credentials in it are masked' });
+    expect(components.Schedule!.properties.timeout_ms).to.include({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' });
   });
 });
