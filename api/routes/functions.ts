@@ -18,7 +18,7 @@ import {
   JobLogsQueryDocSchema,
   JobLogsQuerySchema,
   JobLogsSchema,
-} from '../function-schemas.js';
+} from '../schemas/functions.js';
 import type { FunctionService } from '../services/function-service.js';
 import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AppError } from '../../shared/errors/index.js';
 import { checkProjectName, type ProjectService } from '../services/project-service.js';
 import { assertKnownKeys } from '../middleware/validate.js';
-import { DependencyListsSchema, DeployResultSchema, ProjectDependenciesSchema, ProjectEnvPutSchema, ProjectEnvSchema, ProjectListSchema, ProjectNameParamsSchema, ProjectSchema, ProjectStateSchema, SystemDependenciesSchema, SystemEnvSchema } from '../project-schemas.js';
+import { DependencyListsSchema, DeployResultSchema, ProjectDependenciesSchema, ProjectEnvPutSchema, ProjectEnvSchema, ProjectListSchema, ProjectNameParamsSchema, ProjectSchema, ProjectStateSchema, SystemDependenciesSchema, SystemEnvSchema } from '../schemas/projects.js';
 import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_PROJECT_ENV_VALUE_BYTES, MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';

@@ -1,7 +1,7 @@
 import { AppError, workerNotFound } from '../../shared/errors/index.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { PublicWorkerSchema, WorkerPageSchema, WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
-import { WorkerQueryDocSchema, WorkerQuerySchema } from '../worker-schemas.js';
+import { WorkerQueryDocSchema, WorkerQuerySchema } from '../schemas/workers.js';
 import { z } from 'zod';
 import { errors, json } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';

@@ -30,7 +30,7 @@ import {
   FunctionUpdateSchema,
   type FunctionCreate,
   type FunctionInvokeQuery,
-} from '../function-schemas.js';
+} from '../schemas/functions.js';
 import type { JobService } from './job-service.js';
 import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost } from '../../shared/jobs/submission-checks.js';

@@ -22,7 +22,7 @@ import { EnvStore, ProjectStore } from '../../shared/store/project-store.js';
 import { resolveRuntime } from '../../shared/functions/runtimes.js';
 import { validateDependencies } from '../../shared/functions/dependency-specs.js';
 import { MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
-import { DependencyListsSchema, EnvMapSchema, ProjectEnvPutSchema, type ProjectDependenciesSchema, type ProjectListSchema, type ProjectSchema, type ProjectStateSchema, type SystemDependenciesSchema } from '../project-schemas.js';
+import { DependencyListsSchema, EnvMapSchema, ProjectEnvPutSchema, type ProjectDependenciesSchema, type ProjectListSchema, type ProjectSchema, type ProjectStateSchema, type SystemDependenciesSchema } from '../schemas/projects.js';
 
 /** A project's state. */
 export type ProjectStatus = 'running' | 'stopped';

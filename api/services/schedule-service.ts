@@ -12,7 +12,7 @@ import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
 import type { Submission } from './job-service.js';
 import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
-import type { AlgorithmTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schedule-schemas.js';
+import type { AlgorithmTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schemas/schedules.js';
 
 
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */

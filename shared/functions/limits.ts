@@ -1,6 +1,6 @@
 /**
- * Limits of a function's definition, each defined once: the API's schemas (api/function-schemas.ts,
- * api/project-schemas.ts) refuse past them at deploy, and the worker's installer and pool
+ * Limits of a function's definition, each defined once: the API's schemas (api/schemas/functions.ts,
+ * api/schemas/projects.ts) refuse past them at deploy, and the worker's installer and pool
  * (worker/functions/) hold to the same numbers. Rules and reasons: docs/functions.md.
  */
 import type { FunctionRuntime } from './runtimes.js';

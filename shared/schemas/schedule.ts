@@ -1,7 +1,7 @@
 /**
  * A schedule as stored (docs/operations.md#schedules), as a zod schema; the type comes from it. The
  * store (shared/store/schedule-store.ts) keeps it; the API's answer (ScheduleSchema,
- * api/schedule-schemas.ts) is derived from it: the same fields in the same order, without the
+ * api/schemas/schedules.ts) is derived from it: the same fields in the same order, without the
  * write counter, with the API's target schema, the webhook masked, and `next_run_at` added.
  * Descriptions and examples are zod's `.meta()`, which the OpenAPI document reads.
  */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { FunctionCreateSchema } from '../../api/function-schemas.js';
-import { EnvMapSchema } from '../../api/project-schemas.js';
+import { FunctionCreateSchema } from '../../api/schemas/functions.js';
+import { EnvMapSchema } from '../../api/schemas/projects.js';
 import { validateDependencies } from '../../shared/functions/dependency-specs.js';
 import {
   MAX_DEPENDENCIES,

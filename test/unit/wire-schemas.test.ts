@@ -1,10 +1,11 @@
+import { readdirSync } from 'node:fs';
 import { expect } from 'chai';
 import { buildOpenApiDocument } from '../../api/openapi/document.js';
 import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js';
 import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
 import { computeMetrics } from '../../shared/store/function-store.js';
 import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
-import { ScheduleSchema } from '../../api/schedule-schemas.js';
+import { ScheduleSchema } from '../../api/schemas/schedules.js';
 import { PublicWorkerSchema, StoredWorkerSchema, WorkerPageSchema, WorkerResourceFiguresSchema, WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
 import { JobLogLineSchema } from '../../shared/schemas/job-log.js';
 import { AttemptRecordSchema, JobMetadataSchema, JobProgressSchema, JobRecordSchema, WebhookOutcomeSchema } from '../../shared/schemas/job-record.js';
@@ -43,5 +44,13 @@ describe('the OpenAPI document shows the shared schemas (shared/schemas/), one p
     expect(Object.keys(ScheduleSchema.shape)).to.deep.equal([...stored, 'next_run_at']);
     expect(components.Schedule!.properties.webhook).to.include({ description: 'Present when set; credentials in it are masked' });
     expect(components.Schedule!.properties.timeout_ms).to.include({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' });
+  });
+});
+
+describe('the API\'s request and answer schemas live in api/schemas/', () => {
+  it('holds one file per resource there and none loose at the api/ root', () => {
+    const root = new URL('../../api/', import.meta.url);
+    expect(readdirSync(root).filter((f) => /schemas?\.ts$/.test(f))).to.deep.equal([]);
+    expect(readdirSync(new URL('schemas/', root)).sort()).to.deep.equal(['functions.ts', 'jobs.ts', 'projects.ts', 'schedules.ts', 'workers.ts']);
   });
 });

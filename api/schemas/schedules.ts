@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { POOL_PATTERN } from '../shared/queue/names.js';
-import { JobRecordSchema } from '../shared/schemas/job-record.js';
-import { StoredScheduleSchema } from '../shared/schemas/schedule.js';
-import { JobOptionsSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
+import { POOL_PATTERN } from '../../shared/queue/names.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
+import { JobOptionsSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;

@@ -1,11 +1,11 @@
 /**
  * Request and response schemas of projects, env and dependencies (docs/functions.md#projects; the project FaaS API reference), used
- * both to validate and to document (api/openapi.ts).
+ * both to validate and to document (api/openapi/document.ts).
  */
 import { z } from 'zod';
-import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_PROJECT_ENV_VALUE_BYTES, MAX_PROJECT_ENV_VARS } from '../shared/functions/limits.js';
-import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
-import './schemas.js'; // extends zod with .openapi()
+import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_PROJECT_ENV_VALUE_BYTES, MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
+import './jobs.js'; // extends zod with .openapi()
 
 export const ProjectNameParamsSchema = z.object({
   name: ProjectNameSchema.clone().openapi({ example: 'shop', description: PROJECT_NAME_RULE }),

@@ -1,17 +1,17 @@
 /**
  * Zod schemas of the functions API (docs/functions.md; the function API reference) and of GET /jobs/{job_id}/logs (the container management API reference's
- * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi.ts).
+ * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi/document.ts).
  * Limits that are configuration (FUNCTION_CODE_MAX_BYTES, FUNCTION_MEMORY_MAX_MB, JOB_TIMEOUT_MAX_MS)
- * are checked by api/function-service.ts.
+ * are checked by api/services/function-service.ts.
  */
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../shared/schemas/function-record.js';
-import { JobLogLineSchema } from '../shared/schemas/job-log.js';
-import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../shared/functions/limits.js';
-import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../shared/schemas/job-record.js';
-import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
-import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './schemas.js';
+import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../../shared/schemas/function-record.js';
+import { JobLogLineSchema } from '../../shared/schemas/job-log.js';
+import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
+import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../../shared/schemas/job-record.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
+import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './jobs.js';
 
 extendZodWithOpenApi(z);
 

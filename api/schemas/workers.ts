@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { LabelListSchema } from '../shared/schemas/labels.js';
-import { WORKER_STATUSES } from '../shared/schemas/worker.js';
-import './schemas.js'; // extends zod with .openapi()
+import { LabelListSchema } from '../../shared/schemas/labels.js';
+import { WORKER_STATUSES } from '../../shared/schemas/worker.js';
+import './jobs.js'; // extends zod with .openapi()
 
 /** Largest page of `GET /workers`. */
 export const MAX_WORKERS_LIMIT = 500;
