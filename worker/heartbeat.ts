@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../shared/logger.js';
 import { isoNow } from '../shared/store/job-store.js';
-import type { FunctionHostsUsage, StoredWorker, WorkerRegistry, WorkerState } from '../shared/store/worker-registry.js';
+import type { FunctionHostsUsage, StoredWorker, WorkerState } from '../shared/schemas/worker.js';
+import type { WorkerRegistry } from '../shared/store/worker-registry.js';
 import type { Labels } from '../shared/schemas/labels.js';
 
 /**

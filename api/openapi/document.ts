@@ -1,7 +1,7 @@
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { DOCUMENTED_OPERATIONS } from '../routes/index.js';
 import type { MountedOperation } from '../routes/route.js';
-import '../schemas.js'; // extends zod with .openapi()
+import '../schemas/jobs.js'; // extends zod with .openapi()
 import { addSecurity } from './security.js';
 
 /** The tags operations are grouped under, in the order the UIs list them. */

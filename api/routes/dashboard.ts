@@ -7,7 +7,7 @@ import { hasScope } from '../../shared/auth/scopes.js';
 import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 import { z } from 'zod';
-import '../schemas.js'; // extends zod with .openapi()
+import '../schemas/jobs.js'; // extends zod with .openapi()
 import { maskSecretsInPlace } from './redaction.js';
 import type { MountedOperation } from './route.js';
 

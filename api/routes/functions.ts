@@ -1,3 +1,4 @@
+import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError, jobGone } from '../../shared/errors/index.js';
@@ -13,12 +14,11 @@ import {
   FunctionListQueryDocSchema,
   FunctionListQuerySchema,
   FunctionListSchema,
-  FunctionMetricsSchema,
   FunctionUpdateSchema,
   JobLogsQueryDocSchema,
   JobLogsQuerySchema,
   JobLogsSchema,
-} from '../function-schemas.js';
+} from '../schemas/functions.js';
 import type { FunctionService } from '../services/function-service.js';
 import { FunctionRecordSchema } from '../../shared/schemas/function-record.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';

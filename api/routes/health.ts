@@ -1,4 +1,4 @@
-import { HealthSchema, ProjectHealthSchema, ReadySchema } from '../schemas.js';
+import { HealthSchema, ProjectHealthSchema, ReadySchema } from '../schemas/jobs.js';
 import { json } from './responses.js';
 import { route, type Route } from './route.js';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 import { AppError, jobGone, type ErrorCode } from '../../shared/errors/index.js';
 import { parseBody } from '../middleware/validate.js';
-import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas.js';
+import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
 import { errors, json } from './responses.js';
 import { route, type Route } from './route.js';
 

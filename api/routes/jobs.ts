@@ -6,7 +6,7 @@ import type { JobWaiter } from '../services/job-waiter.js';
 import type { JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
-import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas.js';
+import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
 

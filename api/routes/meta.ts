@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { AlgorithmListSchema } from '../schemas.js';
+import { AlgorithmListSchema } from '../schemas/jobs.js';
 import { json } from './responses.js';
 import { route, type Route } from './route.js';
 

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { AppError } from '../../shared/errors/index.js';
 import { checkProjectName, type ProjectService } from '../services/project-service.js';
 import { assertKnownKeys } from '../middleware/validate.js';
-import { DependencyListsSchema, DeployResultSchema, ProjectDependenciesSchema, ProjectEnvPutSchema, ProjectEnvSchema, ProjectListSchema, ProjectNameParamsSchema, ProjectSchema, ProjectStateSchema, SystemDependenciesSchema, SystemEnvSchema } from '../project-schemas.js';
-import { ENV_NAME_PATTERN } from '../../shared/functions/limits.js';
+import { DependencyListsSchema, DeployResultSchema, ProjectDependenciesSchema, ProjectEnvPutSchema, ProjectEnvSchema, ProjectListSchema, ProjectNameParamsSchema, ProjectSchema, ProjectStateSchema, SystemDependenciesSchema, SystemEnvSchema } from '../schemas/projects.js';
+import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_PROJECT_ENV_VALUE_BYTES, MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteContext, type RouteServices } from './route.js';
@@ -161,7 +161,7 @@ function parseEnvFields(values: string[] | undefined): Record<string, string> | 
     env[v.slice(0, eq)] = v.slice(eq + 1);
   }
   for (const k of Object.keys(env)) {
-    if (!ENV_NAME_PATTERN.test(k)) throw new AppError('VALIDATION_ERROR', `env name ${JSON.stringify(k.slice(0, 100))} must match ^[A-Za-z_][A-Za-z0-9_]*$`, { field: `env.${k.slice(0, 100)}` });
+    if (!ENV_NAME_PATTERN.test(k)) throw new AppError('VALIDATION_ERROR', `env name ${JSON.stringify(k.slice(0, 100))} ${ENV_NAME_RULE}`, { field: `env.${k.slice(0, 100)}` });
   }
   return env;
 }
@@ -309,7 +309,7 @@ export const PROJECT_ROUTES: readonly Route[] = [
     tag: 'projects',
     body: 'json',
     summary: "Replace (or, with merge: true, merge onto) a project's env; creates the project when new",
-    description: 'Names match `^[A-Za-z_][A-Za-z0-9_]*$`; values are strings of at most 4096 bytes; at most 200 variables. Applies to invocations from then on.',
+    description: `Names match \`^[A-Za-z_][A-Za-z0-9_]*$\`; values are strings of at most ${MAX_PROJECT_ENV_VALUE_BYTES} bytes; at most ${MAX_PROJECT_ENV_VARS} variables. Applies to invocations from then on.`,
     request: { params, body: { schema: ProjectEnvPutSchema } },
     responses: { 200: json(ProjectEnvSchema, 'The new env: names, values masked'), ...errors([400, 'VALIDATION_ERROR (field env.<NAME>)'], [413, 'PAYLOAD_TOO_LARGE'], down) },
     handler: async ({ req, res, services }) => {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema } from '../schemas/jobs.js';
 import type { RouteResponses } from './route.js';
 
 /** A JSON answer of `schema`, for a route's `responses`. */

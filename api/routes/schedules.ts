@@ -13,7 +13,7 @@ import {
   ScheduleRunListSchema,
   ScheduleSchema,
   ScheduleUpdateSchema,
-} from '../schedule-schemas.js';
+} from '../schemas/schedules.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError, isRedisUnavailable } from '../../shared/errors/index.js';
 import { serverInfo } from '../../shared/store/channels.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
-import '../schemas.js'; // extends zod with .openapi()
+import '../schemas/jobs.js'; // extends zod with .openapi()
 import { errors, json } from './responses.js';
 import { route, type CountedQueue, type Route, type StatusSource } from './route.js';
 

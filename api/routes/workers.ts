@@ -1,10 +1,10 @@
 import { AppError, workerNotFound } from '../../shared/errors/index.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
-import { WorkerListSchema, WorkerQueryDocSchema, WorkerQuerySchema, WorkerResourcesSchema, WorkerSchema } from '../worker-schemas.js';
+import { PublicWorkerSchema, WorkerPageSchema, WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
+import { WorkerQueryDocSchema, WorkerQuerySchema } from '../schemas/workers.js';
 import { z } from 'zod';
 import { errors, json } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
-
 
 /** The worker registry, or 503 when the app was built without Redis (unit tests). */
 function need(services: RouteServices): WorkerRegistry {
@@ -30,7 +30,7 @@ export const WORKER_ROUTES: readonly Route[] = [
     summary: 'List worker processes, newest heartbeat first',
     description: 'Each worker heartbeats every WORKER_HEARTBEAT_MS; one silent for its WORKER_OFFLINE_AFTER_MS, or stopped, is `offline`; past WORKER_FORGET_AFTER_MS it leaves the list.',
     request: { query: { schema: WorkerQuerySchema, doc: WorkerQueryDocSchema } },
-    responses: { 200: json(WorkerListSchema, 'A page of workers'), ...errors([400, 'VALIDATION_ERROR'], [503, 'SERVICE_UNAVAILABLE']) },
+    responses: { 200: json(WorkerPageSchema, 'A page of workers'), ...errors([400, 'VALIDATION_ERROR'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ res, services, query }) => {
       const { status, label, limit, offset } = query;
       res.json(await need(services).list({ status, labels: label, limit, offset }));
@@ -44,7 +44,7 @@ export const WORKER_ROUTES: readonly Route[] = [
     tag: 'workers',
     summary: 'Read one worker',
     request: { params: workerParams },
-    responses: { 200: json(WorkerSchema, 'The worker'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
+    responses: { 200: json(PublicWorkerSchema, 'The worker'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services }) => {
       const workerId = String(req.params.worker_id);
       const worker = await need(services).get(workerId);
@@ -61,7 +61,7 @@ export const WORKER_ROUTES: readonly Route[] = [
     summary: "One worker's resource figures",
     description: 'CPU and memory of the worker process and its runner children, as of its last heartbeat (every WORKER_HEARTBEAT_MS).',
     request: { params: workerParams },
-    responses: { 200: json(WorkerResourcesSchema, 'The figures'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
+    responses: { 200: json(WorkerResourcesReportSchema, 'The figures'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services }) => {
       const workerId = String(req.params.worker_id);
       const worker = await need(services).get(workerId);

@@ -9,12 +9,12 @@ import { AppError, fieldError, functionBusy, functionNameTaken, functionNotActiv
 import {
   DEFAULT_HANDLER,
   DEFAULT_PROJECT,
-  type FunctionMetrics,
   type FunctionRecord,
   type FunctionSpecFields,
   type FunctionStore,
   type FunctionUpdate,
 } from '../../shared/store/function-store.js';
+import type { FunctionMetrics } from '../../shared/schemas/function-metrics.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { JobData } from '../../shared/queue/job-data.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
@@ -30,7 +30,7 @@ import {
   FunctionUpdateSchema,
   type FunctionCreate,
   type FunctionInvokeQuery,
-} from '../function-schemas.js';
+} from '../schemas/functions.js';
 import type { JobService } from './job-service.js';
 import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost } from '../../shared/jobs/submission-checks.js';

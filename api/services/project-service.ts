@@ -21,7 +21,8 @@ import type { Keys } from '../../shared/store/keys.js';
 import { EnvStore, ProjectStore } from '../../shared/store/project-store.js';
 import { resolveRuntime } from '../../shared/functions/runtimes.js';
 import { validateDependencies } from '../../shared/functions/dependency-specs.js';
-import { DependencyListsSchema, ENV_MAX_VARS, EnvMapSchema, ProjectEnvPutSchema, type ProjectDependenciesSchema, type ProjectListSchema, type ProjectSchema, type ProjectStateSchema, type SystemDependenciesSchema } from '../project-schemas.js';
+import { MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
+import { DependencyListsSchema, EnvMapSchema, ProjectEnvPutSchema, type ProjectDependenciesSchema, type ProjectListSchema, type ProjectSchema, type ProjectStateSchema, type SystemDependenciesSchema } from '../schemas/projects.js';
 
 /** A project's state. */
 export type ProjectStatus = 'running' | 'stopped';
@@ -212,7 +213,7 @@ export class ProjectService {
     }
     const checked = EnvMapSchema.safeParse(next);
     if (!checked.success) throw validationError(checked.error, next, ['env']);
-    if (Object.keys(next).length > ENV_MAX_VARS) throw new AppError('VALIDATION_ERROR', `env must hold at most ${ENV_MAX_VARS} variables`, { field: 'env' });
+    if (Object.keys(next).length > MAX_PROJECT_ENV_VARS) throw new AppError('VALIDATION_ERROR', `env must hold at most ${MAX_PROJECT_ENV_VARS} variables`, { field: 'env' });
     await this.ensure(name);
     await this.env.replaceProject(name, next, new Date().toISOString());
     return { project: name, env: redactEnv(next) };

@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
-import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore, type StoredSchedule as StoredScheduleOf } from '../../shared/store/schedule-store.js';
+import type { StoredSchedule as StoredScheduleOf } from '../../shared/schemas/schedule.js';
+import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore } from '../../shared/store/schedule-store.js';
 import { AppError, functionNotFound, scheduleBusy, scheduleNameTaken, scheduleNotFound, toAppError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
@@ -11,42 +12,11 @@ import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
 import type { Submission } from './job-service.js';
 import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
-import type { AlgorithmTarget, ScheduleCreate, ScheduleUpdate, Target } from '../schedule-schemas.js';
+import type { AlgorithmTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schemas/schedules.js';
 
 
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
-
-/** A schedule as the API shows it: `cron` xor `every_ms`, the other null. */
-export interface ScheduleRecord {
-  /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
-  schedule_id: string;
-  /** Unique among schedules. */
-  name: string;
-  cron: string | null;
-  /** Interval, ms. */
-  every_ms: number | null;
-  /** IANA zone `cron` is read in; default UTC. */
-  timezone: string;
-  target: Target;
-  enabled: boolean;
-  /** Present when set; credentials in it are masked. */
-  webhook?: string;
-  /** The job options of each run, as POST /jobs takes them. */
-  max_retries?: number;
-  retry_backoff?: RetryBackoff;
-  /** ms. */
-  retry_interval_ms?: number;
-  /** ms, as asked (each run is capped at JOB_TIMEOUT_MAX_MS). */
-  timeout_ms?: number;
-  /** 0 to 1000, higher first. */
-  priority?: number;
-  /** ISO 8601 with `+00:00`, as job records. */
-  created_at: string;
-  updated_at: string;
-  /** When the next run is due (the BullMQ job scheduler's `next`); null when disabled. */
-  next_run_at: string | null;
-}
 
 /** A schedule as stored (shared/store/schedule-store.ts): the record without `next_run_at`, the webhook unmasked, and a write counter. */
 export type StoredSchedule = StoredScheduleOf<Target>;

@@ -1,6 +1,6 @@
 /**
- * Limits of a function's definition, each defined once: the API's schemas (api/function-schemas.ts,
- * api/project-schemas.ts) refuse past them at deploy, and the worker's installer and pool
+ * Limits of a function's definition, each defined once: the API's schemas (api/schemas/functions.ts,
+ * api/schemas/projects.ts) refuse past them at deploy, and the worker's installer and pool
  * (worker/functions/) hold to the same numbers. Rules and reasons: docs/functions.md.
  */
 import type { FunctionRuntime } from './runtimes.js';
@@ -19,6 +19,21 @@ export const MAX_ENV_NAME_CHARS = 128;
  * {@link MAX_ENV_NAME_CHARS} characters.
  */
 export const ENV_NAME_PATTERN = new RegExp(`^[A-Za-z_][A-Za-z0-9_]{0,${MAX_ENV_NAME_CHARS - 1}}$`);
+
+/** The env-name rule in words, for error messages: the pattern and the length cap together. */
+export const ENV_NAME_RULE = `must match ^[A-Za-z_][A-Za-z0-9_]*$ and be at most ${MAX_ENV_NAME_CHARS} characters`;
+
+/** Most env variables of one function (its own env, over the project's and the system's). */
+export const MAX_FUNCTION_ENV_VARS = 100;
+
+/** Longest value in a function's own env, in characters (UTF-16 code units). */
+export const MAX_FUNCTION_ENV_VALUE_CHARS = 32 * 1024;
+
+/** Most env variables of one project. */
+export const MAX_PROJECT_ENV_VARS = 200;
+
+/** Longest value in a project's env, in bytes of UTF-8. */
+export const MAX_PROJECT_ENV_VALUE_BYTES = 4096;
 
 /**
  * Smallest memory_mb a host reliably starts in, in MB, for the API to refuse lower values at deploy.

@@ -2,7 +2,7 @@
  * A user function's stored shapes (docs/functions.md), as zod schemas; the types come from them.
  * The record is the function API reference's `Function` (`id, name, runtime, code, execution_type,
  * created_at, updated_at`) plus ours; shared/store/function-store.ts keeps records and versions.
- * The record is also the API's wire schema (api/function-schemas.ts lists it; the OpenAPI document
+ * The record is also the API's wire schema (api/schemas/functions.ts lists it; the OpenAPI document
  * reads zod's `.meta()`).
  */
 import { z } from 'zod';

@@ -35,7 +35,7 @@ export type RetryBackoff = z.infer<typeof RetryBackoffSchema>;
 /**
  * Job options as a record keeps and shows them; each shows on the record only when it was given,
  * in this order (the store's option fields are this schema's keys). Their bounds are checked on
- * the way in: the request schema (api/schemas.ts) takes the same names, enum and limits from here.
+ * the way in: the request schema (api/schemas/jobs.ts) takes the same names, enum and limits from here.
  */
 export const JobOptionsSchema = z.object({
   /** 0 (default) to MAX_PRIORITY; higher runs first among waiting jobs. */

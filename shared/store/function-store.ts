@@ -26,6 +26,7 @@ import {
   type FunctionVersion,
   type NewFunction,
 } from '../schemas/function-record.js';
+import type { FunctionMetrics } from '../schemas/function-metrics.js';
 import type { Keys } from './keys.js';
 import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
@@ -59,33 +60,6 @@ export interface RunSample {
   cpu_ms: number | null;
   /** Peak resident memory of the process during the run, bytes; null when not measured. */
   peak_rss_bytes: number | null;
-}
-
-/**
- * GET /functions/{function_id}/metrics (the function API reference's fields, measured): counts of finished runs,
- * times from the parent's clock, CPU and memory from the kernel (see FunctionRunReport).
- * Figures that no run measured are null.
- */
-export interface FunctionMetrics {
-  function_id: string;
-  invocations: { total: number; successful: number; failed: number };
-  /** Percent of runs that succeeded, 0-100 (the function API reference: `95`); 0 before any run (not nullable there). */
-  success_rate: number;
-  /** The function API reference's string form of avg_execution_time_ms, e.g. `"120ms"`; `"0ms"` before any run. */
-  avg_execution_time: string;
-  avg_execution_time_ms: number | null;
-  /** 95th percentile of the last {@link DURATION_SAMPLES} runs' durations, ms (nearest rank). */
-  p95_execution_time_ms: number | null;
-  /** Runs in the p95 window. */
-  duration_samples: number;
-  /** The function API reference's `cpu_usage`: CPU time over wall time of the runs, as a percent of one core, e.g. `"70%"`; `"0%"` before any measured run. */
-  cpu_usage: string;
-  cpu_time_ms: { avg: number | null; total: number };
-  /** The function API reference's `memory_usage`: the highest peak resident memory of any run, e.g. `"42MB"` (MiB); `"0MB"` before any measured run. */
-  memory_usage: string;
-  peak_memory_bytes: { max: number | null; avg: number | null };
-  /** ISO 8601 time of the last finished run; null before any run. */
-  last_invoked_at: string | null;
 }
 
 /** Fields of {@link FunctionSpecFields} kept as JSON in hashes. */

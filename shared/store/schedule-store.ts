@@ -5,44 +5,12 @@
  * atomic (name claims, versioned replaces, deletes) is one script (lua/schedule-*.lua).
  */
 import type { Redis } from 'ioredis';
-import type { RetryBackoff } from '../schemas/job-record.js';
+import type { StoredSchedule } from '../schemas/schedule.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
 export const DEFAULT_TIMEZONE = 'UTC';
-
-/**
- * A schedule as stored: `cron` xor `every_ms` (the other null), the webhook unmasked, and a write
- * counter. `T` is the target's shape (validated by the API's schema; stored as JSON).
- */
-export interface StoredSchedule<T = unknown> {
-  /** 12 lowercase hex characters, also the BullMQ job scheduler id. */
-  schedule_id: string;
-  /** Unique among schedules. */
-  name: string;
-  cron: string | null;
-  /** Interval, ms. */
-  every_ms: number | null;
-  /** IANA zone `cron` is read in; default UTC. */
-  timezone: string;
-  target: T;
-  enabled: boolean;
-  webhook?: string;
-  max_retries?: number;
-  retry_backoff?: RetryBackoff;
-  /** ms. */
-  retry_interval_ms?: number;
-  /** ms, as asked (each run is capped at JOB_TIMEOUT_MAX_MS). */
-  timeout_ms?: number;
-  /** 0 to 1000, higher first. */
-  priority?: number;
-  /** ISO 8601 with `+00:00`, as job records. */
-  created_at: string;
-  updated_at: string;
-  /** Incremented by every write; a write based on an older version is refused and tried again. */
-  version: number;
-}
 
 /** Optional fields, stored only when set: the webhook and the job options of each run. */
 export const SCHEDULE_OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority'] as const;

@@ -7,7 +7,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { DASHBOARD_PAGE_LIMITS, dashboardRouter, type Dashboard } from '../../api/routes/dashboard.js';
 import { parseRedisInfo, StatusSchema } from '../../api/routes/status.js';
-import { WorkerResourcesSchema } from '../../api/worker-schemas.js';
+import { WorkerResourcesReportSchema } from '../../shared/schemas/worker.js';
 import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { JobQueues } from '../../shared/queue/job-queues.js';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
@@ -200,7 +200,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
       });
       expect(res.status, res.text).to.equal(200);
       expect(res.body).to.have.all.keys('worker_id', 'status', 'cpu_usage', 'memory_usage', 'runners_memory_usage', 'last_heartbeat');
-      expect(() => WorkerResourcesSchema.strict().parse(res.body)).not.to.throw();
+      expect(() => WorkerResourcesReportSchema.strict().parse(res.body)).not.to.throw();
       expect(res.body).to.deep.equal({ worker_id: SELF_WORKER, status: 'online', ...entry.body.resources, last_heartbeat: entry.body.last_heartbeat });
       // The worker runs in this process: its RSS is ours.
       expect(res.body.memory_usage).to.be.within(process.memoryUsage().rss / 2, process.memoryUsage().rss * 2);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvokeRequestSchema, JobRequestSchema, WebhookUrlSchema } from '../../api/schemas.js';
+import { InvokeRequestSchema, JobRequestSchema, WebhookUrlSchema } from '../../api/schemas/jobs.js';
 import { AlgorithmRegistry, DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 
 describe('request schemas', () => {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { POOL_PATTERN } from '../shared/queue/names.js';
-import { JobRecordSchema, RetryBackoffSchema } from '../shared/schemas/job-record.js';
-import { JobOptionsSchema, WebhookUrlSchema } from './schemas.js'; // also extends zod with .openapi()
+import { POOL_PATTERN } from '../../shared/queue/names.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
+import { JobOptionsSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
@@ -133,27 +134,21 @@ export type ScheduleUpdate = z.infer<typeof ScheduleUpdateSchema>;
 
 const IsoTime = z.string().openapi({ example: '2026-11-21T12:00:00.000+00:00' });
 
-/** A schedule as the API shows it. */
+/**
+ * A schedule as the API shows it: the stored schedule's fields (shared/schemas/schedule.ts) in the
+ * same order, without its write counter, the target as {@link TargetSchema}, the webhook's
+ * credentials masked, and `next_run_at` added.
+ */
 export const ScheduleSchema = z
   .object({
-    schedule_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
-    name: z.string(),
-    cron: z.string().nullable(),
-    every_ms: z.number().int().nullable(),
-    timezone: z.string().openapi({ example: 'UTC' }),
+    ...StoredScheduleSchema.omit({ version: true }).shape,
     target: TargetSchema,
-    enabled: z.boolean(),
-    webhook: z.string().optional().openapi({ description: 'Present when set; credentials in it are masked' }),
-    max_retries: z.number().int().optional(),
-    retry_backoff: RetryBackoffSchema.optional(),
-    retry_interval_ms: z.number().int().optional(),
-    timeout_ms: z.number().int().optional().openapi({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' }),
-    priority: z.number().int().optional(),
-    created_at: IsoTime,
-    updated_at: IsoTime,
+    webhook: StoredScheduleSchema.shape.webhook.openapi({ description: 'Present when set; credentials in it are masked' }),
     next_run_at: IsoTime.nullable().openapi({ description: 'When the next run is due (BullMQ job scheduler); null when disabled' }),
   })
   .openapi('Schedule');
+/** A schedule as the API shows it: `cron` xor `every_ms`, the other null. */
+export type ScheduleRecord = z.infer<typeof ScheduleSchema>;
 
 /** `GET /schedules`. */
 export const ScheduleListSchema = z

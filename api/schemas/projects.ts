@@ -1,38 +1,33 @@
 /**
  * Request and response schemas of projects, env and dependencies (docs/functions.md#projects; the project FaaS API reference), used
- * both to validate and to document (api/openapi.ts).
+ * both to validate and to document (api/openapi/document.ts).
  */
 import { z } from 'zod';
-import { ENV_NAME_PATTERN } from '../shared/functions/limits.js';
-import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
-import './schemas.js'; // extends zod with .openapi()
-
-/** Longest env value, in bytes of UTF-8. */
-export const ENV_VALUE_MAX_BYTES = 4096;
-/** Most env variables in one project. */
-export const ENV_MAX_VARS = 200;
+import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_PROJECT_ENV_VALUE_BYTES, MAX_PROJECT_ENV_VARS } from '../../shared/functions/limits.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
+import './jobs.js'; // extends zod with .openapi()
 
 export const ProjectNameParamsSchema = z.object({
   name: ProjectNameSchema.clone().openapi({ example: 'shop', description: PROJECT_NAME_RULE }),
 });
 
-/** Env values: strings up to {@link ENV_VALUE_MAX_BYTES} bytes, without NUL. */
+/** Env values: strings up to {@link MAX_PROJECT_ENV_VALUE_BYTES} bytes, without NUL. */
 const EnvValueSchema = z
   .string()
-  .refine((v) => Buffer.byteLength(v, 'utf8') <= ENV_VALUE_MAX_BYTES, { message: `must be at most ${ENV_VALUE_MAX_BYTES} bytes` })
+  .refine((v) => Buffer.byteLength(v, 'utf8') <= MAX_PROJECT_ENV_VALUE_BYTES, { message: `must be at most ${MAX_PROJECT_ENV_VALUE_BYTES} bytes` })
   .refine((v) => !v.includes('\0'), { message: 'must not contain NUL' });
 
 /** An env map: validated names, string values. */
 export const EnvMapSchema = z
-  .record(z.string().regex(ENV_NAME_PATTERN, { message: 'must match ^[A-Za-z_][A-Za-z0-9_]*$' }), EnvValueSchema)
-  .refine((m) => Object.keys(m).length <= ENV_MAX_VARS, { message: `must hold at most ${ENV_MAX_VARS} variables` })
+  .record(z.string().regex(ENV_NAME_PATTERN, { message: ENV_NAME_RULE }), EnvValueSchema)
+  .refine((m) => Object.keys(m).length <= MAX_PROJECT_ENV_VARS, { message: `must hold at most ${MAX_PROJECT_ENV_VARS} variables` })
   .openapi({ example: { API_BASE: 'https://api.example.com', ENVIRONMENT: 'production' } });
 
 /** PUT /projects/{name}/env. */
 export const ProjectEnvPutSchema = z
   .object({
     env: z
-      .record(z.string().regex(ENV_NAME_PATTERN, { message: 'must match ^[A-Za-z_][A-Za-z0-9_]*$' }), EnvValueSchema.nullable())
+      .record(z.string().regex(ENV_NAME_PATTERN, { message: ENV_NAME_RULE }), EnvValueSchema.nullable())
       .openapi({ description: 'Variables to set; with `merge: true`, `null` removes a variable' }),
     merge: z.boolean().default(false).openapi({ description: 'false (default): the env becomes exactly `env`; true: `env` is merged onto the current one' }),
   })

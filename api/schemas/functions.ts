@@ -1,17 +1,17 @@
 /**
  * Zod schemas of the functions API (docs/functions.md; the function API reference) and of GET /jobs/{job_id}/logs (the container management API reference's
- * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi.ts).
+ * tail/since/until): they validate requests and feed the OpenAPI document (api/openapi/document.ts).
  * Limits that are configuration (FUNCTION_CODE_MAX_BYTES, FUNCTION_MEMORY_MAX_MB, JOB_TIMEOUT_MAX_MS)
- * are checked by api/function-service.ts.
+ * are checked by api/services/function-service.ts.
  */
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../shared/schemas/function-record.js';
-import { JobLogLineSchema } from '../shared/schemas/job-log.js';
-import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS } from '../shared/functions/limits.js';
-import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../shared/schemas/job-record.js';
-import { PROJECT_NAME_RULE, ProjectNameSchema } from '../shared/schemas/project-name.js';
-import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './schemas.js';
+import { EXECUTION_TYPES, FUNCTION_RUNTIMES, FunctionRecordSchema } from '../../shared/schemas/function-record.js';
+import { JobLogLineSchema } from '../../shared/schemas/job-log.js';
+import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
+import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../../shared/schemas/job-record.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
+import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './jobs.js';
 
 extendZodWithOpenApi(z);
 
@@ -19,10 +19,6 @@ extendZodWithOpenApi(z);
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** A handler name: an identifier both runtimes accept. */
 const HANDLER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Most env variables of one function. */
-export const MAX_ENV_VARS = 100;
-/** Longest env value, characters. */
-export const MAX_ENV_VALUE_CHARS = 32 * 1024;
 /** Largest max_output_bytes a function may ask for (64 MiB). */
 export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Largest page of functions. */
@@ -67,12 +63,12 @@ const EnvSchema = z
     z.string().regex(ENV_NAME_PATTERN, { error: 'env names must be letters, digits and _, not starting with a digit' }),
     z
       .string({ error: 'env values must be strings' })
-      .max(MAX_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_ENV_VALUE_CHARS} characters` })
+      .max(MAX_FUNCTION_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_FUNCTION_ENV_VALUE_CHARS} characters` })
       // A process environment cannot hold NUL: refused here rather than failing every invocation.
       .refine((v) => !v.includes('\0'), { error: 'env values must not contain NUL' }),
     { error: 'must be an object of strings' },
   )
-  .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, { error: `must have at most ${MAX_ENV_VARS} variables` })
+  .refine((env) => Object.keys(env).length <= MAX_FUNCTION_ENV_VARS, { error: `must have at most ${MAX_FUNCTION_ENV_VARS} variables` })
   .openapi({ example: { GREETING: 'hello' }, description: "The function's own env: layered over the system (FUNCTION_SYSTEM_ENV) and project env. The service's own environment never reaches a function." });
 
 const DependenciesSchema = z
@@ -182,24 +178,6 @@ export const FunctionInvokeQueryDocSchema = z.object({
   max_retries: z.number().int().min(0).optional().openapi({ description: 'As for POST /jobs (default 0: a failure is final)' }),
   timeout_ms: z.number().int().min(1).optional().openapi({ description: "This invocation's timeout, instead of the function's (capped at JOB_TIMEOUT_MAX_MS)" }),
 });
-
-/** `GET /functions/{function_id}/metrics` (the function API reference's fields plus measured detail). */
-export const FunctionMetricsSchema = z
-  .object({
-    function_id: z.string(),
-    invocations: z.object({ total: z.number().int(), successful: z.number().int(), failed: z.number().int() }).openapi({ description: 'Finished runs (each attempt of a retried job counts); cancelled runs are not counted' }),
-    success_rate: z.number().openapi({ description: 'Percent of runs that succeeded (0-100); 0 before any run', example: 95 }),
-    avg_execution_time: z.string().openapi({ example: '120ms', description: "The function API reference's form of avg_execution_time_ms; `0ms` before any run" }),
-    avg_execution_time_ms: z.number().nullable(),
-    p95_execution_time_ms: z.number().nullable().openapi({ description: 'Nearest-rank 95th percentile of the last 1000 runs' }),
-    duration_samples: z.number().int(),
-    cpu_usage: z.string().openapi({ example: '70%', description: 'CPU time over wall time of the runs, percent of one core; `0%` before any measured run' }),
-    cpu_time_ms: z.object({ avg: z.number().nullable(), total: z.number() }),
-    memory_usage: z.string().openapi({ example: '42MB', description: 'Highest peak resident memory of a run (MiB; includes the runtime itself); `0MB` before any measured run' }),
-    peak_memory_bytes: z.object({ max: z.number().nullable(), avg: z.number().nullable() }),
-    last_invoked_at: z.string().nullable(),
-  })
-  .openapi('FunctionMetrics');
 
 /** `{function_id}` path parameter. */
 export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) });

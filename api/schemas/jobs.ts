@@ -11,8 +11,8 @@ import {
   MAX_RETRY_INTERVAL_MS,
   RETRY_BACKOFFS,
   type JobOptions,
-} from '../shared/schemas/job-record.js';
-import { POOL_PATTERN } from '../shared/queue/names.js';
+} from '../../shared/schemas/job-record.js';
+import { POOL_PATTERN } from '../../shared/queue/names.js';
 
 extendZodWithOpenApi(z);
 
