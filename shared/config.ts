@@ -75,7 +75,7 @@ export const ConfigSchema = z.object({
   /** Timeout of one webhook attempt. The FunctionalScaffold API reference: 10 s. */
   WEBHOOK_TIMEOUT_MS: int(1).default(10_000),
   /**
-   * Webhook attempts in flight at once to one receiver (`host:port`), across every worker process
+   * Webhook attempts in flight at once to one receiver (the URL's host name, any port), across every worker process
    * (docs/api.md#webhooks); further deliveries to it wait, queued, without using an attempt. Default 4.
    */
   WEBHOOK_HOST_CONCURRENCY: int(1, 1000).default(4),

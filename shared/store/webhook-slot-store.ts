@@ -4,7 +4,7 @@ import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /**
  * Per-receiver delivery slots shared by every worker process (docs/api.md#webhooks): at most
- * `slots` attempts to one `host:port` are in flight at once across the deployment. A slot is a
+ * `slots` attempts to one receiver host are in flight at once across the deployment. A slot is a
  * lease in a sorted set (Redis server time), released when its attempt ends; a slot whose worker
  * died frees itself when its lease ends.
  */

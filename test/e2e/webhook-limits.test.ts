@@ -13,15 +13,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const msOf = (iso: string) => Date.parse(iso.replace('+00:00', 'Z'));
 
 /** A receiver that takes every request and never answers, counting the attempts it holds at once. */
-async function blackHole(): Promise<HookReceiver & { inFlight: () => number; maxInFlight: () => number }> {
-  let open = 0;
-  let max = 0;
+async function blackHole(counter = { open: 0, max: 0 }): Promise<HookReceiver & { inFlight: () => number; maxInFlight: () => number }> {
   const receiver = await startHookReceiver((_n, _hook, _res, req) => {
-    open++;
-    max = Math.max(max, open);
-    req.socket.once('close', () => open--);
+    counter.open++;
+    counter.max = Math.max(counter.max, counter.open);
+    req.socket.once('close', () => counter.open--);
   });
-  return Object.assign(receiver, { inFlight: () => open, maxInFlight: () => max });
+  return Object.assign(receiver, { inFlight: () => counter.open, maxInFlight: () => counter.max });
 }
 
 describe('webhook limits and crash recovery (real api and worker processes, real Redis)', function () {
@@ -60,16 +58,19 @@ describe('webhook limits and crash recovery (real api and worker processes, real
     await redis?.destroy();
   });
 
-  it('serves a healthy receiver within 1 s while 32 deliveries to a black-hole receiver hold at most WEBHOOK_HOST_CONCURRENCY slots across two workers', async function () {
+  it('serves a healthy receiver within 1 s while 32 deliveries to black holes on two ports of one host hold at most WEBHOOK_HOST_CONCURRENCY slots across two workers', async function () {
     this.timeout(120_000);
     Object.assign(env, { WEBHOOK_TIMEOUT_MS: '1500', WEBHOOK_RETRY_DELAYS_MS: '200,200,200', WEBHOOK_HOST_CONCURRENCY: '4' });
     // Two worker processes: the limit is per receiver across the deployment, not per process.
     const [api] = await Promise.all([start('api'), start('worker'), start('worker')]);
-    const hole = await blackHole();
-    const healthy = await startHookReceiver(answerWith(200));
-    receivers.push(hole, healthy);
+    // Two black holes on two ports of 127.0.0.1 count as one host; the healthy receiver is another host.
+    const counter = { open: 0, max: 0 };
+    const hole = await blackHole(counter);
+    const hole2 = await blackHole(counter);
+    const healthy = await startHookReceiver(answerWith(200), '127.0.0.2');
+    receivers.push(hole, hole2, healthy);
 
-    const holeJobs = await Promise.all(Array.from({ length: 32 }, (_, i) => submit(api!, hole.url, 100 + i)));
+    const holeJobs = await Promise.all(Array.from({ length: 32 }, (_, i) => submit(api!, i % 2 ? hole2.url : hole.url, 100 + i)));
     await eventually(async () => hole.inFlight() >= 4, 20_000);
     await sleep(300);
     expect(hole.maxInFlight(), 'attempts held at once by the black-hole receiver').to.be.at.most(4);
@@ -84,7 +85,7 @@ describe('webhook limits and crash recovery (real api and worker processes, real
 
     // The black-hole receiver is still served, WEBHOOK_HOST_CONCURRENCY at a time: its attempts time out and retry.
     // More requests than deliveries: some of them are retries.
-    await eventually(async () => hole.received.length >= 36, 45_000);
+    await eventually(async () => hole.received.length + hole2.received.length >= 36, 45_000);
     expect(hole.maxInFlight(), 'attempts held at once by the black-hole receiver').to.be.at.most(4);
     const records = await Promise.all(holeJobs.map((id) => record(api!, id)));
     const retried = records.filter((r) => r.webhook.attempts >= 2);
@@ -92,7 +93,8 @@ describe('webhook limits and crash recovery (real api and worker processes, real
     expect(retried[0].webhook.last_error).to.match(/no answer within 1500 ms/);
     // Deferred deliveries used no attempt: the record counts what the receiver saw.
     const counted = records.reduce((n, r) => n + (r.webhook.attempts as number), 0);
-    expect(counted).to.be.within(hole.received.length - 4, hole.received.length + 4);
+    const seen = hole.received.length + hole2.received.length;
+    expect(counted).to.be.within(seen - 4, seen + 4);
   });
 
   it('delivers after the worker holding the attempt is killed twice, counting every attempt the receiver saw', async function () {

@@ -17,10 +17,10 @@ export interface ReceivedHook {
 /** What a receiver does with its n-th request (0-based). */
 export type HookBehaviour = (n: number, hook: ReceivedHook, res: ServerResponse, req: IncomingMessage) => void;
 
-/** A local webhook receiver on 127.0.0.1, port 0. */
+/** A local webhook receiver on a loopback address (127.0.0.1 by default), port 0. */
 export interface HookReceiver {
   port: number;
-  /** `http://127.0.0.1:<port>/hook`. */
+  /** `http://<host>:<port>/hook`. */
   url: string;
   received: ReceivedHook[];
   close(): Promise<void>;
@@ -31,8 +31,11 @@ export const answerWith = (status: number, headers: Record<string, string> = {})
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end('{}');
 };
 
-/** Starts a receiver that reads each body completely, then runs `behaviour`. */
-export async function startHookReceiver(behaviour: HookBehaviour): Promise<HookReceiver> {
+/**
+ * Starts a receiver that reads each body completely, then runs `behaviour`.
+ * @param host the loopback address it listens on (another one than 127.0.0.1 makes another webhook host).
+ */
+export async function startHookReceiver(behaviour: HookBehaviour, host = '127.0.0.1'): Promise<HookReceiver> {
   const received: ReceivedHook[] = [];
   const server: Server = createServer((req, res) => {
     const hook: ReceivedHook = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: Buffer.alloc(0), body: undefined };
@@ -51,13 +54,13 @@ export async function startHookReceiver(behaviour: HookBehaviour): Promise<HookR
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, host, () => resolve());
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const receiver: HookReceiver = {
     port,
-    url: `http://127.0.0.1:${port}/hook`,
+    url: `http://${host}:${port}/hook`,
     received,
     close: async () => {
       server.closeAllConnections();

@@ -64,10 +64,13 @@ export function webhookSlotLeaseMs(timeoutMs: number): number {
   return 2 * timeoutMs + 5000;
 }
 
-/** The receiver a URL names, as slots are counted: `host:port`, the port explicit. @throws TypeError for an invalid URL. */
+/**
+ * The receiver a URL names, as slots are counted: its host name (lower case, as URL parsing gives
+ * it), whatever the port, so black holes on many ports of one host share one host's slots
+ * (docs/security.md#limits-and-hostile-input). @throws TypeError for an invalid URL.
+ */
 export function receiverOf(url: string): string {
-  const u = new URL(url);
-  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  return new URL(url).hostname;
 }
 
 /**
