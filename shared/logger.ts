@@ -36,9 +36,54 @@ const SECRET_PATTERNS: ReadonlyArray<[RegExp, string | ((...m: string[]) => stri
   [/\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
 ];
 
-/** `text` with credentials in URLs, bearer tokens, API keys, webhook secrets and JWTs masked. */
+/** A path segment that may be a credential (a Slack-style `/services/T0/B0/<secret>`): long, or with digits and 6+ characters. */
+const SECRET_SEGMENT = /^(?=.{24,}$)|^(?=.*\d)[^/]{6,}$/;
+
+/**
+ * An http(s) URL with everything that may carry a credential masked, whatever its name: the
+ * password (or a lone user, often a token), every query value (names kept), the fragment, and
+ * credential-like path segments (docs/security.md). `url` when it does not parse.
+ */
+export function maskUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  const user = u.username ? (u.password ? `${u.username}:${REDACTED}@` : `${REDACTED}@`) : '';
+  const path = u.pathname
+    .split('/')
+    .map((segment) => (segment && SECRET_SEGMENT.test(safeDecode(segment)) ? REDACTED : segment))
+    .join('/');
+  const query = u.search
+    ? `?${u.search
+        .slice(1)
+        .split('&')
+        .map((pair) => {
+          const eq = pair.indexOf('=');
+          return eq === -1 ? pair : `${pair.slice(0, eq)}=${eq === pair.length - 1 ? '' : REDACTED}`;
+        })
+        .join('&')}`
+    : '';
+  return `${u.protocol}//${user}${u.host}${path}${query}${u.hash ? `#${REDACTED}` : ''}`;
+}
+
+/** `segment` percent-decoded, or as it is when it does not decode. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/** http(s) URLs inside free text: up to whitespace, a quote or an angle bracket. */
+const HTTP_URL = /\bhttps?:\/\/[^\s"'<>]+/gi;
+
+/** `text` with credentials in URLs ({@link maskUrl} for http(s) ones), bearer tokens, API keys, webhook secrets and JWTs masked. */
 export function redactText(text: string): string {
-  let out = text;
+  let out = text.replace(HTTP_URL, (m) => maskUrl(m));
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement as string);
   return out;
 }

@@ -97,7 +97,7 @@ export class JwtVerifier {
     }
     // Without a subject every such token would be one caller, sharing one rate-limit bucket and one
     // idempotency namespace (docs/security.md#authentication-and-scopes): refused.
-    if (typeof payload.sub !== 'string' || payload.sub === '') return { refused: 'the token has no sub claim' };
+    if (typeof payload.sub !== 'string' || payload.sub.trim() === '') return { refused: 'the token has no sub claim' };
     return { subject: payload.sub, scopes: parseScopes(payload.scope ?? payload.scopes) };
   }
 }

@@ -42,7 +42,9 @@ export function validationError(err: ZodError, input?: unknown, prefix: readonly
   const issues = named.map((i) => ({ field: issuePath([...prefix, ...i.path]), message: i.message }));
   const first = named[0];
   const field = first ? issuePath([...prefix, ...first.path]) : 'body';
-  const value = first ? valueAt(input, first.path) : undefined;
+  // Env values are write-only (docs/security.md): a refused one is named, never echoed.
+  const secret = first !== undefined && [...prefix, ...first.path].includes('env');
+  const value = first && !secret ? valueAt(input, first.path) : undefined;
   const message = first ? `${field} ${first.message}` : 'invalid request';
   const details: Record<string, unknown> = { field, issues };
   if (value !== undefined && (typeof value !== 'object' || value === null)) details.value = value;

@@ -150,6 +150,13 @@ describe('projects, env, dependencies and multipart deploy (real Redis, HTTP, wo
       const badName = await http('PUT', `${stack.url}/projects/envp/env`, { env: { '1BAD': 'x' } });
       expectError(badName, 400, 'VALIDATION_ERROR');
       expect(badName.body.details.field).to.match(/^env/);
+      // A refused env entry is named, its value never echoed (env values are write-only).
+      const badKey = await http('PUT', `${stack.url}/projects/envp/env`, { env: { 'BAD KEY': 'S3CR3T-badkey' } });
+      expectError(badKey, 400, 'VALIDATION_ERROR');
+      expect(badKey.text).not.to.contain('S3CR3T');
+      const badValue = await http('PUT', `${stack.url}/projects/envp/env`, { env: { GOOD: 'S3CR3T-nul\u0000' } });
+      expectError(badValue, 400, 'VALIDATION_ERROR');
+      expect(badValue.text).not.to.contain('S3CR3T');
       expectError(await http('PUT', `${stack.url}/projects/envp/env`, { env: { BIG: 'x'.repeat(4097) } }), 400, 'VALIDATION_ERROR');
       expectError(await http('PUT', `${stack.url}/projects/envp/env`, { env: { N: 5 } }), 400, 'VALIDATION_ERROR');
       const extra = await http('PUT', `${stack.url}/projects/envp/env`, { env: {}, extra: 1 });

@@ -308,7 +308,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
           expect(secrets.filter((v) => res.text.includes(v)), res.text.slice(0, 400)).to.deep.equal([]);
         }
         const scheduler = (answers[0]!.body.schedulers as Array<{ id: string; template?: { data?: { webhook?: string; env?: unknown } } }>).find((x) => x.id === 'mask-sched')!;
-        expect(scheduler.template?.data?.webhook).to.equal('https://alice:[redacted]@hooks.example.com/in?token=[redacted]&x=1');
+        expect(scheduler.template?.data?.webhook).to.equal('https://alice:[redacted]@hooks.example.com/in?token=[redacted]&x=[redacted]');
         expect(scheduler.template?.data?.env).to.deep.equal({ DB_PASSWORD: '[redacted]' });
         expect(answers[2]!.body.job.data.webhook).to.equal('https://bob:[redacted]@hooks.example.com/h?api_key=[redacted]');
         expect(answers[2]!.body.job.data.params.deep[0].env).to.deep.equal({ ANY: '[redacted]' });

@@ -173,6 +173,7 @@ describe('auth: JWT verification', () => {
       ['wrong secret', hs256({ sub: 'a' }, { ...good, secret: new TextEncoder().encode('another-secret-that-is-32-characters-long') }), /signature/],
       ['no sub', hs256({ scope: 'admin' }, good), /sub/],
       ['empty sub', hs256({ sub: '', scope: 'admin' }, good), /sub/],
+      ['blank sub', hs256({ sub: '  ', scope: 'admin' }, good), /sub/],
     ];
     for (const [what, token, reason] of cases) {
       const result = await verifier.verify(await token);

@@ -6,10 +6,15 @@ describe('log redaction', () => {
   it('masks credentials inside URLs, keeping the user and host', () => {
     expect(redactText('redis://user:s3cret@redis.internal:6379/0')).to.equal(`redis://user:${REDACTED}@redis.internal:6379/0`);
     expect(redactText('rediss://:s3cret@host')).to.equal(`rediss://:${REDACTED}@host`);
-    expect(redactText('see https://alice:pa55@example.com/x?y=1 now')).to.equal(`see https://alice:${REDACTED}@example.com/x?y=1 now`);
+    expect(redactText('see https://alice:pa55@example.com/x?y=1 now')).to.equal(`see https://alice:${REDACTED}@example.com/x?y=${REDACTED} now`);
     expect(redactText('https://ghp_abcdef@github.com/o/r.git')).to.equal(`https://${REDACTED}@github.com/o/r.git`);
-    expect(redactText('https://example.com/cb?token=abc&x=1')).to.equal(`https://example.com/cb?token=${REDACTED}&x=1`);
+    expect(redactText('https://example.com/cb?token=abc&x=1')).to.equal(`https://example.com/cb?token=${REDACTED}&x=${REDACTED}`);
     expect(redactText('https://example.com/a@b')).to.equal('https://example.com/a@b');
+    // Any query value, the fragment and credential-like path segments, whatever their names.
+    expect(redactText('POST http://127.0.0.1:9/services/T0/B0/S3CR3T?access=a1&X-Amz-Signature=s2&jwt=j3#frag failed')).to.equal(
+      `POST http://127.0.0.1:9/services/T0/B0/${REDACTED}?access=${REDACTED}&X-Amz-Signature=${REDACTED}&jwt=${REDACTED}#${REDACTED} failed`,
+    );
+    expect(redactText('https://hooks.example.com/in/orders')).to.equal('https://hooks.example.com/in/orders');
     expect(redactText('mail bob@example.com')).to.equal('mail bob@example.com');
   });
 

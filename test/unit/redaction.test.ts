@@ -19,7 +19,7 @@ describe('answer masking (api/routes/redaction.ts)', () => {
       job: { stacktrace: ['at x (a.ts:1:1)'], returnValue: { note: 'Bearer abc' }, opts: { list: [['redis://:pass@r:6379']] } },
     };
     maskSecretsInPlace(body);
-    expect(body.schedulers[0]!.template.data).to.deep.equal({ webhook: 'https://u:[redacted]@h.example/x?token=[redacted]&n=1', env: { K: '[redacted]' } });
+    expect(body.schedulers[0]!.template.data).to.deep.equal({ webhook: 'https://u:[redacted]@h.example/x?token=[redacted]&n=[redacted]', env: { K: '[redacted]' } });
     expect(body.job.stacktrace).to.deep.equal([]);
     expect(body.job.returnValue.note).to.equal('Bearer [redacted]');
     expect(body.job.opts.list[0]![0]).to.not.contain('pass');
