@@ -245,6 +245,11 @@ export class HostCgroup {
     }
   }
 
+  /** Pids of the processes (not threads) in the cgroup now; empty when unreadable. */
+  pids(): number[] {
+    return readProcs(this.pidsDir);
+  }
+
   /**
    * Processes (not threads) in the cgroup now, -1 when unreadable. cgroup.procs is opened anew
    * each time (about 12 µs): cgroup v1 caches its pid list per open file, so a pread on a kept

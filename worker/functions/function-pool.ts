@@ -15,6 +15,8 @@
  * After each invocation, a host that left any process running (background, daemonized), or a
  * thread, timer or other event-loop resource in its own process (`stray_threads`), is retired
  * right after its result: its process tree and cgroup are killed (see ./sandbox.ts, "Limits").
+ * Those counts are the host's own; an idle host is also audited from here (./idle-audit.ts): one
+ * whose tree starts threads or uses CPU after its result is retired too.
  * A host that failed, timed out or broke the protocol is killed, never handed back to the pool.
  *
  * All hosts together stay within a memory budget counted by their functions' memory_mb
@@ -35,6 +37,7 @@ import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
+import { AFTER_RESULT_AUDIT_MS, IDLE_AUDIT_INTERVAL_MS, idleViolation, treeUsage, type TreeUsage } from './idle-audit.js';
 import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
@@ -87,6 +90,9 @@ export class FunctionPool {
   private pumping = false;
   private pumpAgain = false;
   private sweeper?: NodeJS.Timeout;
+  /** Idle hosts with their tree's CPU and threads right after their last result (./idle-audit.ts). */
+  private readonly idleBaselines = new Map<Host, TreeUsage>();
+  private auditor?: NodeJS.Timeout;
   private status?: SandboxStatus;
   private init?: Promise<SandboxStatus>;
   private readonly runtimes = new Map<FunctionRuntime, RuntimeInfo | Error>();
@@ -258,6 +264,7 @@ export class FunctionPool {
   async close(): Promise<void> {
     this.closing = true;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.auditor) clearInterval(this.auditor);
     for (const run of [...this.runs.values()]) {
       const host = run.host;
       this.failRun(run, 'SERVICE_UNAVAILABLE', 'the function pool is shutting down', 'closed');
@@ -439,6 +446,45 @@ export class FunctionPool {
     }
   }
 
+  /**
+   * The idle-host audit, from outside the host (./idle-audit.ts): an idle host whose process tree
+   * started threads or uses CPU since its last result is retired. Hosts not idle leave the audit.
+   */
+  private auditIdle(only?: Host): void {
+    for (const [h, base] of this.idleBaselines) {
+      if (only && h !== only) continue;
+      if (h.state !== 'idle' || !h.pid || h.exitInfo) {
+        this.idleBaselines.delete(h);
+        continue;
+      }
+      const now = treeUsage(h.pid, h.cgroup?.pids() ?? [], performance.now());
+      if (!now) continue;
+      const why = idleViolation(base, now);
+      if (why) {
+        this.idleBaselines.delete(h);
+        this.opts.logger?.warn('idle function process kept working after its result; retiring it', { function_id: h.group.function_id, version: h.group.version, pid: h.pid, reason: why });
+        this.retire(h, 'busy while idle');
+      } else base.threads = Math.min(base.threads, now.threads);
+    }
+    if (this.idleBaselines.size === 0 && this.auditor) {
+      clearInterval(this.auditor);
+      this.auditor = undefined;
+    }
+  }
+
+  /** Puts a host just released into the idle audit: its baseline now, one check shortly after, then the pool's periodic one. */
+  private startIdleAudit(host: Host): void {
+    if (!host.pid || this.closing) return;
+    const base = treeUsage(host.pid, host.cgroup?.pids() ?? [], performance.now());
+    if (!base) return;
+    this.idleBaselines.set(host, base);
+    setTimeout(() => this.auditIdle(host), AFTER_RESULT_AUDIT_MS).unref();
+    if (!this.auditor) {
+      this.auditor = setInterval(() => this.auditIdle(), IDLE_AUDIT_INTERVAL_MS);
+      this.auditor.unref();
+    }
+  }
+
   private ensureSweeper(): void {
     if (this.sweeper || this.closing) return;
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(this.opts.idleTimeoutMs / 2, 5000)));
@@ -453,6 +499,7 @@ export class FunctionPool {
 
   private assign(host: Host, run: Run): void {
     this.stopWaitingForMemory(run);
+    this.idleBaselines.delete(host);
     host.state = 'busy';
     host.run = run;
     run.host = host;
@@ -574,6 +621,7 @@ export class FunctionPool {
     host.state = 'idle';
     host.lastUsed = performance.now();
     host.group.idle.push(host);
+    this.startIdleAudit(host);
     this.pump();
   }
 

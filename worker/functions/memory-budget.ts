@@ -78,7 +78,7 @@ function rssOf(pid: number): number {
 }
 
 /** Child pids of `pid`, from /proc/<pid>/task/<tid>/children (every thread's children). */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   let tids: string[];
   try {
