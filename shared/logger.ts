@@ -66,6 +66,8 @@ export function maskUrl(url: string): string {
         })
         .join('&')}`
     : '';
+  // Nothing to mask: the URL as written (URL parsing would normalise it, e.g. add a trailing slash).
+  if (!user && path === u.pathname && !u.search && !u.hash) return url;
   return `${u.protocol}//${user}${u.host}${path}${query}${u.hash ? `#${REDACTED}` : ''}`;
 }
 
