@@ -188,6 +188,12 @@ export const ConfigSchema = z.object({
    * a function's max_output_bytes is capped by it, and past it lines end with a truncation marker. Default 1048576 (1 MiB).
    */
   JOB_LOGS_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Largest result one job may store, in bytes of its JSON (algorithm or function): a larger result
+   * fails the attempt with ALGORITHM_ERROR (reason result_too_large) instead of being kept in the
+   * record for RESULT_TTL_SECONDS (docs/security.md#limits-and-hostile-input). Default 1048576 (1 MiB).
+   */
+  JOB_RESULT_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   /** Stored log lines per job, all attempts together; past it a truncation marker. Default 10000. */
   JOB_LOGS_MAX_LINES: int(10, 1_000_000).default(10_000),
   /**
