@@ -206,7 +206,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
-    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
+    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES }),
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
