@@ -196,6 +196,11 @@ export const ConfigSchema = z.object({
    * record for RESULT_TTL_SECONDS (docs/security.md#limits-and-hostile-input). Default 1048576 (1 MiB).
    */
   JOB_RESULT_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Stored bytes of the records of one listing page (GET /jobs, /functions/{id}/jobs, /schedules/{id}/jobs):
+   * the page ends before passing it, so it may hold fewer than `limit` items (docs/operations.md#listing-jobs). Default 8388608 (8 MiB).
+   */
+  LIST_PAGE_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   /** Stored log lines per job, all attempts together; past it a truncation marker. Default 10000. */
   JOB_LOGS_MAX_LINES: int(10, 1_000_000).default(10_000),
   /**

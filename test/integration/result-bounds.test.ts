@@ -65,3 +65,39 @@ describe('The result a job may store (JOB_RESULT_MAX_BYTES, docs/security.md#lim
     expect(res.body.status, res.text.slice(0, 500)).to.equal('success');
   });
 });
+
+describe('A listing page of large records (LIST_PAGE_MAX_BYTES, docs/operations.md#listing-jobs)', function () {
+  this.timeout(90_000);
+  let redis: TestRedis;
+  let stack: Stack;
+  before(async () => {
+    redis = await startRedis();
+    stack = await startStack(redis.url, { BODY_LIMIT: '4mb', LIST_PAGE_MAX_BYTES: String(4 * 1024 * 1024) });
+  });
+  after(async () => {
+    await stack?.close();
+    await redis?.destroy();
+  });
+
+  it('answers fewer items than limit once the records pass the bound, with the same total, and pages on by offset', async () => {
+    // Each record holds its params and its result: ~1.8 MiB; two fit in 4 MiB, three do not.
+    for (let i = 0; i < 5; i++) {
+      const res = await http('POST', `${stack.url}/invoke`, { algorithm: 'Echo', params: { value: String(i).repeat(900 * 1024) } });
+      expect(res.body.status, res.text.slice(0, 300)).to.equal('success');
+    }
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    for (let offset = 0; offset < 5; ) {
+      const page = await http('GET', `${stack.url}/jobs?limit=40&offset=${offset}`);
+      expect(page.status).to.equal(200);
+      expect(page.body.total).to.equal(5);
+      expect(page.body.jobs.length).to.be.within(1, 2);
+      expect(page.text.length).to.be.below(4 * 1024 * 1024 + 64 * 1024);
+      sizes.push(page.body.jobs.length);
+      seen.push(...page.body.jobs.map((j: any) => j.job_id));
+      offset += page.body.jobs.length;
+    }
+    expect(sizes).to.deep.equal([2, 2, 1]);
+    expect(new Set(seen).size).to.equal(5);
+  });
+});
