@@ -66,7 +66,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
   logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
   await waitReady(redis);
-  const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
+  const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
@@ -206,7 +206,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
-    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore }),
+    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES }),
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),

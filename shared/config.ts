@@ -181,6 +181,8 @@ export const ConfigSchema = z.object({
    * 0 turns it off. Default 67108864 (64 MiB).
    */
   MAX_QUEUED_BYTES: int(0).default(64 * 1024 * 1024),
+  /** Most schedules that may exist; POST /schedules past it answers 409 CONFLICT (reason schedule_limit). 0 turns it off. Default 1000. */
+  MAX_SCHEDULES: int(0).default(1000),
   /** How often the API removes queued jobs whose record expired (a pool nobody serves) from their queue. Default 60000 ms. */
   QUEUE_SWEEP_INTERVAL_MS: int(100).default(60_000),
   /**
@@ -188,6 +190,17 @@ export const ConfigSchema = z.object({
    * a function's max_output_bytes is capped by it, and past it lines end with a truncation marker. Default 1048576 (1 MiB).
    */
   JOB_LOGS_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Largest result one job may store, in bytes of its JSON (algorithm or function): a larger result
+   * fails the attempt with ALGORITHM_ERROR (reason result_too_large) instead of being kept in the
+   * record for RESULT_TTL_SECONDS (docs/security.md#limits-and-hostile-input). Default 1048576 (1 MiB).
+   */
+  JOB_RESULT_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Stored bytes of the records of one listing page (GET /jobs, /functions/{id}/jobs, /schedules/{id}/jobs):
+   * the page ends before passing it, so it may hold fewer than `limit` items (docs/operations.md#listing-jobs). Default 8388608 (8 MiB).
+   */
+  LIST_PAGE_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   /** Stored log lines per job, all attempts together; past it a truncation marker. Default 10000. */
   JOB_LOGS_MAX_LINES: int(10, 1_000_000).default(10_000),
   /**

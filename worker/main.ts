@@ -93,6 +93,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     maxProcessesPerHost: config.FUNCTION_MAX_PROCESSES,
     memoryBudgetMb: config.FUNCTION_HOSTS_MEMORY_BUDGET_MB,
     idleTimeoutMs: config.FUNCTION_HOST_IDLE_MS,
+    maxResultBytes: config.JOB_RESULT_MAX_BYTES,
   });
   await functionPool.start();
   const hostsBudgetMb = functionPool.memoryUsage().budget_mb;
@@ -141,7 +142,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<JobData>(
     jobsQueueName(servedPool),
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys) })),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES })),
     {
       connection: redis,
       prefix,

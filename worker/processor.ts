@@ -36,6 +36,26 @@ export interface ProcessorDeps {
   functions?: FunctionJobs;
   /** MAX_QUEUED_BYTES accounting: a started job's payload stops counting against its pool. */
   queued?: QueuedBytesStore;
+  /** JOB_RESULT_MAX_BYTES: largest result stored, bytes of JSON; a larger one fails the attempt. Default 1 MiB. */
+  maxResultBytes?: number;
+}
+
+/**
+ * The failure of a result whose JSON passes `maxBytes` (JOB_RESULT_MAX_BYTES), or undefined when it fits.
+ * @param result the run's result, as it would be stored.
+ * @param maxBytes the bound, in bytes of UTF-8 JSON.
+ */
+export function resultTooLarge(result: unknown, maxBytes: number): AppError | undefined {
+  const json = JSON.stringify(result ?? null);
+  // UTF-8 bytes are at most 3 per UTF-16 unit: skip the count for what surely fits.
+  if (json.length * 3 <= maxBytes) return undefined;
+  const bytes = Buffer.byteLength(json);
+  if (bytes <= maxBytes) return undefined;
+  return new AppError('ALGORITHM_ERROR', `the result is ${bytes} bytes of JSON, over JOB_RESULT_MAX_BYTES (${maxBytes}); it was not stored`, {
+    reason: 'result_too_large',
+    result_bytes: bytes,
+    max_result_bytes: maxBytes,
+  });
 }
 
 /** Progress is written to the record at most this often per job (ms); the latest value always lands. */
@@ -88,6 +108,7 @@ export class RecentIds {
  */
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
   const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions, queued } = deps;
+  const maxResultBytes = deps.maxResultBytes ?? 1024 * 1024;
 
   return async function processAlgorithmJob(job: Job<JobData>): Promise<unknown> {
     const queueJobId = job.id!;
@@ -158,6 +179,11 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
         failure = err instanceof AppError ? err : new AppError('ALGORITHM_ERROR', String(err));
         elapsedMs = Number((failure.details as { elapsed_ms?: number }).elapsed_ms ?? report?.duration_ms ?? performance.now() - t0);
+      }
+      // Checked once here for algorithms and functions alike, before anything is written.
+      if (!failure) {
+        failure = resultTooLarge(result, maxResultBytes);
+        if (failure) result = null;
       }
       clearTimeout(markTimer);
       await progress.flush();

@@ -3,7 +3,7 @@ import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import type { StoredSchedule as StoredScheduleOf } from '../../shared/schemas/schedule.js';
 import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore } from '../../shared/store/schedule-store.js';
-import { AppError, functionNotFound, scheduleBusy, scheduleNameTaken, scheduleNotFound, toAppError } from '../../shared/errors/index.js';
+import { AppError, functionNotFound, scheduleBusy, scheduleLimit, scheduleNameTaken, scheduleNotFound, toAppError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
 import type { JobData } from '../../shared/queue/job-data.js';
@@ -47,7 +47,12 @@ export interface ScheduleServiceDeps {
   /** Function lookup for `{function_id, event}` targets (FunctionStore); unset: such targets are 404. */
   functions?: { get(functionId: string): Promise<{ name: string; pool?: string | null } | null> };
   logger?: Logger;
+  /** MAX_SCHEDULES: most schedules that may exist; 0 or unset: no bound. */
+  maxSchedules?: number;
 }
+
+/** Largest target params (algorithm) or event (function) of a schedule, bytes of JSON: it is stored without TTL. */
+export const SCHEDULE_TARGET_MAX_BYTES = 64 * 1024;
 
 
 /** Throws {@link scheduleNotFound}, as an expression. */
@@ -165,8 +170,9 @@ export class ScheduleService {
     this.check(schedule, requestId);
     await this.functionOf(schedule);
 
-    const holder = await this.store.create(schedule, now.getTime());
-    if (holder) throw scheduleNameTaken(schedule.name, holder);
+    const created = await this.store.create(schedule, now.getTime(), this.deps.maxSchedules ?? 0);
+    if (created.kind === 'name_taken') throw scheduleNameTaken(schedule.name, created.holder);
+    if (created.kind === 'limit') throw scheduleLimit(this.deps.maxSchedules ?? 0);
     try {
       const record = await this.syncScheduler(schedule.schedule_id, new Set([poolOf(schedule)]), requestId);
       if (!record) throw scheduleNotFound(schedule.schedule_id);
@@ -268,6 +274,9 @@ export class ScheduleService {
         throw fieldError('cron', `is not a valid cron expression: ${(err as Error).message}`, s.cron);
       }
     }
+    const [field, value] = isFunctionTarget(s.target) ? ['target.event', s.target.event] : ['target.params', s.target.params];
+    const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
+    if (bytes > SCHEDULE_TARGET_MAX_BYTES) throw fieldError(field, `is ${bytes} bytes of JSON, over the ${SCHEDULE_TARGET_MAX_BYTES} byte limit of a schedule's target`);
     // A function target's event is any JSON value; the function itself is looked up by functionOf().
     if (isFunctionTarget(s.target)) return s.target.event ?? {};
     return this.deps.jobs.validate({ algorithm: s.target.algorithm, params: s.target.params, webhook: s.webhook, requestId, paramsPath: ['target', 'params'], options: jobOptionsOf(s) });

@@ -13,6 +13,11 @@ export function scheduleNameTaken(name: string, holder: string): AppError {
   return new AppError('CONFLICT', `a schedule named '${shown}' already exists`, { name: shown, schedule_id: holder });
 }
 
+/** 409 CONFLICT (reason `schedule_limit`): MAX_SCHEDULES schedules exist; delete one first (docs/operations.md#schedules). */
+export function scheduleLimit(max: number): AppError {
+  return new AppError('CONFLICT', `at most ${max} schedules may exist (MAX_SCHEDULES); delete one first`, { reason: 'schedule_limit', max_schedules: max });
+}
+
 /** 409: an update lost every retry of its optimistic write to other writers of the same function. */
 export function functionBusy(functionId: string): AppError {
   return new AppError('CONFLICT', `function '${functionId}' is being changed by other requests; retry`, { function_id: functionId });

@@ -23,4 +23,5 @@ export {
   projectStoppedError,
   scheduleBusy,
   scheduleNameTaken,
+  scheduleLimit,
 } from './conflict.js';

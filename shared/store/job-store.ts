@@ -20,6 +20,9 @@ import type { Keys } from './keys.js';
 import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
+/** Default LIST_PAGE_MAX_BYTES: stored bytes of one listing page's records (8 MiB). */
+export const LIST_PAGE_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
+
 export {
   JOB_STATUSES,
   MAX_PRIORITY,
@@ -146,10 +149,15 @@ export class JobStore {
    * @param redis a connection for commands (not a subscriber).
    * @param ttlSeconds RESULT_TTL_SECONDS.
    */
+  /**
+   * @param ttlSeconds RESULT_TTL_SECONDS.
+   * @param listPageMaxBytes LIST_PAGE_MAX_BYTES: a {@link list} page stops before its records' stored bytes pass it (at least one record). Default 8 MiB.
+   */
   constructor(
     redis: Redis,
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
+    private readonly listPageMaxBytes = LIST_PAGE_MAX_BYTES_DEFAULT,
   ) {
     this.redis = withScripts(redis);
     this.attemptStore = new AttemptStore(redis, keys, ttlSeconds);
@@ -317,7 +325,10 @@ export class JobStore {
   }
 
   /**
-   * Jobs matching every filter, newest first, from the indexes (no keyspace scan).
+   * Jobs matching every filter, newest first, from the indexes (no keyspace scan). Records are read
+   * a few at a time, and the page ends before their stored bytes (field values, as JSON text) pass
+   * listPageMaxBytes: it may hold fewer than `page.limit` records (at least one), `total` unchanged;
+   * callers page on by offset (docs/operations.md#listing-jobs).
    * @returns one page of records and the total number matching.
    */
   async list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
@@ -333,10 +344,21 @@ export class JobStore {
     const max = filter.created_before ?? '+inf';
     const [total, ...ids] = await runScript<[number, ...string[]]>(this.redis, 'job-list', indexes.length + 1, ...indexes, scratch, min, max, page.offset, page.limit, cutoff);
     if (ids.length === 0) return { jobs: [], total: Number(total) };
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.job(id));
-    const results = (await pipeline.exec()) ?? [];
-    const jobs = results.map(([, h]) => h as Record<string, string>).filter((h) => h?.job_id).map(fromHash);
+    const jobs: StoredJob[] = [];
+    let bytes = 0;
+    for (let i = 0; i < ids.length; i += LIST_READ_CHUNK) {
+      const pipeline = this.redis.pipeline();
+      for (const id of ids.slice(i, i + LIST_READ_CHUNK)) pipeline.hgetall(this.keys.job(id));
+      for (const [, reply] of (await pipeline.exec()) ?? []) {
+        const h = reply as Record<string, string> | null;
+        if (!h?.job_id) continue;
+        let size = 0;
+        for (const k in h) size += k.length + h[k]!.length;
+        if (jobs.length > 0 && bytes + size > this.listPageMaxBytes) return { jobs, total: Number(total) };
+        bytes += size;
+        jobs.push(fromHash(h));
+      }
+    }
     return { jobs, total: Number(total) };
   }
 
@@ -354,6 +376,9 @@ export class JobStore {
     return toOutcome(n);
   }
 }
+
+/** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */
+const LIST_READ_CHUNK = 8;
 
 /** Option fields kept on the record as strings (numbers parsed back by {@link fromHash}). */
 /** The record's option fields (JobOptionsSchema's keys, in the record's order). */

@@ -19,6 +19,9 @@ const NUMERIC_OPTION_KEYS = new Set<string>(['max_retries', 'retry_interval_ms',
 /** How {@link ScheduleStore.replace} went: written, gone, another writer came first (`stale`), or the name is another schedule's. */
 export type ScheduleReplaceOutcome = { kind: 'ok' } | { kind: 'gone' } | { kind: 'stale' } | { kind: 'name_taken'; holder: string };
 
+/** How {@link ScheduleStore.create} went: written, the name is another schedule's, or MAX_SCHEDULES exist (`count`). */
+export type ScheduleCreateOutcome = { kind: 'created' } | { kind: 'name_taken'; holder: string } | { kind: 'limit'; count: number };
+
 /** Schedule records, their index and unique names. */
 export class ScheduleStore<T = unknown> {
   private readonly redis: ScriptedRedis;
@@ -31,11 +34,16 @@ export class ScheduleStore<T = unknown> {
     this.redis = withScripts(redis);
   }
 
-  /** Writes a new schedule unless its name is taken. @returns null when created, else the id of the schedule holding the name. */
-  async create(s: StoredSchedule<T>, createdMs: number): Promise<string | null> {
+  /**
+   * Writes a new schedule unless its name is taken or `maxSchedules` exist (0: no bound), in one script.
+   * @returns created, the id of the schedule holding the name, or the count at the bound.
+   */
+  async create(s: StoredSchedule<T>, createdMs: number, maxSchedules = 0): Promise<ScheduleCreateOutcome> {
     const { keys } = this;
-    const holder = await runScript<string>(this.redis, 'schedule-create', keys.scheduleNames, keys.schedule(s.schedule_id), keys.schedules, s.name, s.schedule_id, createdMs, ...toFields(s));
-    return holder ? holder : null;
+    const [outcome, arg] = await runScript<[string, (string | number)?]>(this.redis, 'schedule-create', keys.scheduleNames, keys.schedule(s.schedule_id), keys.schedules, s.name, s.schedule_id, createdMs, maxSchedules, ...toFields(s));
+    if (outcome === 'name') return { kind: 'name_taken', holder: String(arg ?? '') };
+    if (outcome === 'limit') return { kind: 'limit', count: Number(arg) };
+    return { kind: 'created' };
   }
 
   /** Replaces a schedule's fields when it is still at `expectedVersion`, moving its name when it changed. */

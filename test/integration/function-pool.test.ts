@@ -184,7 +184,7 @@ describe('FunctionPool (real sandboxed processes)', function () {
       expect(nan.reason).to.equal('invalid_result');
       const huge = await failure(pool.run(spec('nodejs', 'function handler() { return "x".repeat(7 * 1024 * 1024) }'), null));
       expect(huge.reason).to.equal('result_too_large');
-      expect(huge.message).to.match(/^the handler's result is \d+ bytes of JSON, over the 6291456 byte limit$/);
+      expect(huge.message).to.match(/^the handler's result is \d+ bytes of JSON, over the 1048576 byte limit \(JOB_RESULT_MAX_BYTES\); it was not stored$/);
       const bad = await pool.run(spec('nodejs', 'function handler() {}', { handler: 'class' }), null).catch((e: { code: string }) => e);
       expect(bad).to.include({ code: 'VALIDATION_ERROR' });
     });

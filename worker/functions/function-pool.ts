@@ -114,7 +114,7 @@ export class FunctionPool {
       maxProcesses: 32,
       sandbox: 'auto',
       startTimeoutMs: 10_000,
-      maxResultBytes: 6 * 1024 * 1024,
+      maxResultBytes: 1024 * 1024,
       tmpMb: 64,
       workDir: tmpdir(),
       maxProcessesPerHost: 64,

@@ -136,7 +136,7 @@ export interface FunctionPoolOptions {
   sandbox?: SandboxMode;
   /** Time allowed for a process to boot, in ms, on top of the function's timeout_ms for its top-level code. Default 10000. */
   startTimeoutMs?: number;
-  /** Largest result, in bytes of JSON. Default 6 MiB. */
+  /** Largest result, in bytes of JSON (JOB_RESULT_MAX_BYTES); the host refuses a larger one. Default 1 MiB. */
   maxResultBytes?: number;
   /** Size of the private /tmp of an isolated process, in MB; without isolation, the largest file it may write. Default 64. */
   tmpMb?: number;

@@ -91,7 +91,8 @@ export function handlerFailure(e: HostError, spec: FunctionSpec): Failure {
     return { code: 'ALGORITHM_ERROR', message: `the function ran out of memory at its ${spec.memory_mb} MB limit (${errorHead(e)})`, reason: 'out_of_memory', details: { memory_mb: spec.memory_mb } };
   }
   if (e.code === HostErrorCode.InvalidResult || e.code === HostErrorCode.ResultTooLarge) {
-    return { code: 'ALGORITHM_ERROR', message: e.message, reason: e.code === HostErrorCode.InvalidResult ? 'invalid_result' : 'result_too_large' };
+    if (e.code === HostErrorCode.InvalidResult) return { code: 'ALGORITHM_ERROR', message: e.message, reason: 'invalid_result' };
+    return { code: 'ALGORITHM_ERROR', message: `${e.message} (JOB_RESULT_MAX_BYTES); it was not stored`, reason: 'result_too_large' };
   }
   return { code: 'ALGORITHM_ERROR', message: [`${e.name}: ${e.message}`, ...e.stack].join('\n'), reason: 'handler_error', details: errorDetails(e) };
 }
