@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { AppError, jobNotFound } from '../../shared/errors/index.js';
-import { isJobId, TERMINAL_STATUSES, toPublicRecord, type JobRecord, type StoredJob } from '../../shared/store/job-store.js';
+import { isJobId, TERMINAL_STATUSES, toPublicRecord } from '../../shared/store/job-store.js';
+import { type JobRecord, type StoredJob } from '../../shared/schemas/job-record.js';
 import type { JobWaiter } from '../services/job-waiter.js';
 import type { JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';

@@ -9,7 +9,8 @@ import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyRe
 import { algorithmLabel, cancelCounters, type Metrics } from '../../shared/metrics.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
-import { isoNow, MAX_PRIORITY, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobOptions, type JobStore, type NewJob, type StoredJob } from '../../shared/store/job-store.js';
+import { isoNow, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobStore } from '../../shared/store/job-store.js';
+import { MAX_PRIORITY, type JobOptions, type NewJob, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
 import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { subscribe } from '../../shared/store/channels.js';
 import type { Logger } from '../../shared/logger.js';
-import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore, type StoredJob } from '../../shared/store/job-store.js';
+import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore } from '../../shared/store/job-store.js';
+import { type StoredJob } from '../../shared/schemas/job-record.js';
 
 /** What a wait ends with: the finished record, `gone` (record removed or expired), or `timeout`. */
 export type WaitOutcome = { kind: 'finished'; job: StoredJob } | { kind: 'gone' } | { kind: 'timeout' };

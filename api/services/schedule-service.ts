@@ -7,7 +7,8 @@ import { AppError, functionNotFound, scheduleBusy, scheduleLimit, scheduleNameTa
 import type { Logger } from '../../shared/logger.js';
 import { redactText } from '../../shared/logger.js';
 import type { JobData } from '../../shared/queue/job-data.js';
-import { isJobId, isoNow, newJobId, toPublicRecord, type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/store/job-store.js';
+import { isJobId, isoNow, newJobId, toPublicRecord } from '../../shared/store/job-store.js';
+import { type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
 import type { Submission } from './job-service.js';

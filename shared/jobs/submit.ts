@@ -10,7 +10,8 @@ import type { JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
 import { DEFAULT_POOL } from '../queue/names.js';
-import { isoNow, newJobId, type JobOptions, type JobStore, type NewJob } from '../store/job-store.js';
+import { isoNow, newJobId, type JobStore } from '../store/job-store.js';
+import { type JobOptions, type NewJob } from '../schemas/job-record.js';
 import type { QueuedBytesStore } from '../store/queued-bytes-store.js';
 
 /** Seconds a caller refused because its pool's queued payloads are at MAX_QUEUED_BYTES is told to wait (Retry-After). */

@@ -3,7 +3,7 @@
  * `{job_id, status, algorithm, result, error, metadata, completed_at}`, from a finished record.
  */
 import type { WebhookPayload } from '../queue/job-data.js';
-import type { StoredJob } from '../store/job-store.js';
+import type { StoredJob } from '../schemas/job-record.js';
 
 /** The payload of a finished (completed, failed or cancelled) job. */
 export function webhookPayloadOf(record: Pick<StoredJob, 'job_id' | 'algorithm' | 'result' | 'error' | 'metadata' | 'completed_at'> & { status: WebhookPayload['status'] }): WebhookPayload {

@@ -15,9 +15,6 @@
  */
 import type { Redis } from 'ioredis';
 import {
-  EXECUTION_TYPES,
-  FUNCTION_RUNTIMES,
-  FUNCTION_STATUSES,
   type ExecutionType,
   type FunctionRecord,
   type FunctionRuntimeName,
@@ -31,7 +28,6 @@ import type { Keys } from './keys.js';
 import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
-export { EXECUTION_TYPES, FUNCTION_RUNTIMES, FUNCTION_STATUSES, type ExecutionType, type FunctionRuntimeName, type FunctionStatus };
 
 /** The project of a function that names none (the project FaaS API reference). */
 export const DEFAULT_PROJECT = 'default';

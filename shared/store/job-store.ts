@@ -3,16 +3,12 @@ import type { Redis } from 'ioredis';
 import { redactText } from '../logger.js';
 import {
   JOB_OPTION_FIELDS,
-  JOB_STATUSES,
-  MAX_PRIORITY,
   type AttemptRecord,
   type JobMetadata,
-  type JobOptions,
   type JobProgress,
   type JobRecord,
   type JobStatus,
   type NewJob,
-  type RetryBackoff,
   type StoredJob,
   type WebhookOutcome,
 } from '../schemas/job-record.js';
@@ -23,20 +19,6 @@ import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 /** Default LIST_PAGE_MAX_BYTES: stored bytes of one listing page's records (8 MiB). */
 export const LIST_PAGE_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
 
-export {
-  JOB_STATUSES,
-  MAX_PRIORITY,
-  type AttemptRecord,
-  type JobMetadata,
-  type JobOptions,
-  type JobProgress,
-  type JobRecord,
-  type JobStatus,
-  type NewJob,
-  type RetryBackoff,
-  type StoredJob,
-  type WebhookOutcome,
-};
 
 /** Statuses after which a record no longer changes (but for its webhook outcome). */
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);

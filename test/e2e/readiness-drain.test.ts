@@ -1,6 +1,5 @@
-import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
-import { eventually, http } from '../helpers/http.js';
+import { eventually, http, freshGet } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
 
@@ -10,18 +9,6 @@ import { startService, type ServiceProcess } from '../helpers/service-process.js
  * from its /healthz. Real processes, a real redis-server of the test's own.
  */
 
-/** A GET over a new TCP connection: the status, or the connection error's code. */
-function freshGet(port: number, path: string): Promise<{ status?: number; code?: string }> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: 3000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ code: err.code ?? err.message }));
-    req.end();
-  });
-}
 
 describe('readiness and drain on SIGTERM', function () {
   this.timeout(60_000);

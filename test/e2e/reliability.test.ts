@@ -1,9 +1,8 @@
-import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { JOBS_QUEUE } from '../../shared/queue/names.js';
-import { eventually, http, type JsonResponse, expectError } from '../helpers/http.js';
+import { eventually, http, type JsonResponse, expectError, freshGet } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startService, type ServiceProcess } from '../helpers/service-process.js';
 
@@ -89,18 +88,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** A GET over a new TCP connection (no keep-alive pool): the status, or the connection error's code. */
-function freshGet(port: number, path: string): Promise<{ status?: number; code?: string }> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: 3000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ code: err.code ?? err.message }));
-    req.end();
-  });
-}
 
 /** Runs `fn` with a short-lived client of the scenario's Redis (to look, never to change). */
 async function withRedis<T>(s: Scenario, fn: (client: Redis) => Promise<T>): Promise<T> {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
 
 /** A JSON response: status, headers and parsed body. */
@@ -54,4 +55,17 @@ export function expectError(res: { status: number; body: any }, status: number, 
   expect(res.body.details).to.be.an('object');
   expect(res.body.request_id).to.be.a('string').and.not.empty;
   expect(JSON.stringify(res.body)).not.to.match(/\bat .*\.(ts|js):\d+/);
+}
+
+/** A GET over a new TCP connection (no keep-alive pool): the status, or the connection error's code. */
+export function freshGet(port: number, path: string): Promise<{ status?: number; code?: string }> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: 3000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ code: err.code ?? err.message }));
+    req.end();
+  });
 }

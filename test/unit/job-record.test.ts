@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord, type StoredJob } from '../../shared/store/job-store.js';
+import { decodeJobEvent, encodeJobEvent, isJobId, isoNow, jobIdOfEvent, newJobId, toPublicRecord } from '../../shared/store/job-store.js';
+import { type StoredJob } from '../../shared/schemas/job-record.js';
 import { webhookBackoff, webhookJobOptions, WEBHOOK_BACKOFF_TYPE } from '../../shared/queue/webhooks-queue.js';
 
 describe('job records', () => {
