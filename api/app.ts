@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { authenticate, type AuthOptions } from './middleware/auth.js';
 import { bodyParsing } from './middleware/body.js';
-import { errorHandler, notFound } from './middleware/error-handler.js';
+import { errorHandler, notFound, type ErrorShape } from './middleware/error-handler.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { redisStallGuard, type RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { requestContext } from './middleware/request-context.js';
@@ -31,6 +31,9 @@ export interface AppDeps extends Omit<RouteServices, 'openapi'> {
   redisStall?: RedisStallWatch;
 }
 
+/** The error shapes of the compatible APIs, each owning its paths (docs/api.md); every other path answers in fnqueue's own. */
+const ERROR_SHAPES: readonly ErrorShape[] = [];
+
 /**
  * The Express app, without listening (tests mount it on port 0). The routes, their scopes, how
  * their bodies are read and their 405 answers all come from the declarations in api/routes/.
@@ -53,6 +56,6 @@ export function createApp(deps: AppDeps): Express {
   if (deps.dashboard) app.use(deps.dashboard.router);
   app.use(docAssetsRouter());
   app.use(notFound(METHOD_TABLE));
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, ERROR_SHAPES));
   return app;
 }

@@ -62,11 +62,22 @@ function fromHttpError(err: unknown): AppError | undefined {
 }
 
 /**
- * The one error middleware (practica's handleError): every error leaves as
- * `{error, message, details, request_id}` with its code's status. INTERNAL_ERROR's cause is
- * logged, never sent.
+ * Another API's error shape, for the paths that API owns (the compatible APIs under `/api/v1`,
+ * docs/api.md): the same {@link AppError}, written in that API's own shape and status.
  */
-export function errorHandler(logger: Logger) {
+export interface ErrorShape {
+  /** Whether this shape answers errors of `path` (`req.path`); the first shape that matches wins. */
+  matches(path: string): boolean;
+  /** The answer's status and JSON body for `error`; headers (Retry-After, Allow) are already set. */
+  render(error: AppError, requestId: string): { status: number; body: unknown };
+}
+
+/**
+ * The one error middleware (practica's handleError): every error leaves as
+ * `{error, message, details, request_id}` with its code's status, or in the shape of the first
+ * of `shapes` that owns the path. INTERNAL_ERROR's cause is logged, never sent.
+ */
+export function errorHandler(logger: Logger, shapes: readonly ErrorShape[] = []) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const appError = fromBodyParser(err) ?? toAppError(err);
     if (appError.status >= 500 && appError.code !== 'TIMEOUT') {
@@ -81,6 +92,13 @@ export function errorHandler(logger: Logger) {
     const retryAfter = appError.details.retry_after_seconds;
     if (typeof retryAfter === 'number' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', String(retryAfter));
     if (appError.code === 'SERVICE_UNAVAILABLE' && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '1');
-    res.status(appError.status).json(appError.toBody(req.requestId ?? 'unknown'));
+    const requestId = req.requestId ?? 'unknown';
+    const shape = shapes.find((s) => s.matches(req.path));
+    if (shape) {
+      const { status, body } = shape.render(appError, requestId);
+      res.status(status).json(body);
+      return;
+    }
+    res.status(appError.status).json(appError.toBody(requestId));
   };
 }
