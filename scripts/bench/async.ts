@@ -1,34 +1,23 @@
 /** The async end-to-end phase of `npm run bench`: jobs submitted through POST /jobs until all are finished. */
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
-import { keysFor } from '../../shared/store/keys.js';
-import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
+import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type AsyncResult, type BenchContext } from './context.js';
 import { cpuDiff } from './cpu.js';
-import type { FnqueueStack } from './fnqueue-stack.js';
 import { log, monoUs, sleep } from './measure.js';
+import type { ServiceStack } from './stack.js';
 
 /**
- * Submits BENCH_ASYNC_JOBS PrimeChecker jobs via POST /jobs (50 in flight) and counts the terminal
- * job events on the product's job-events channel (each worker publishes the finished record there);
- * the rate is from the first submit to the last completion.
+ * Submits BENCH_ASYNC_JOBS PrimeChecker jobs via POST /jobs (50 in flight) to `stack` and counts
+ * the jobs it reports finished ({@link ServiceStack.watchFinished}); the rate is from the first
+ * submit to the last completion.
+ * @returns the phase's figures (also its CPU row, `rows[<name>:async]`).
  * @throws Error when some jobs are not finished within the limit.
  */
-export async function runAsync(ctx: BenchContext, stack: FnqueueStack): Promise<void> {
+export async function runAsync(ctx: BenchContext, stack: ServiceStack): Promise<AsyncResult> {
   const { opts: cfg } = ctx;
-  log(`fnqueue: async end to end, ${cfg.asyncJobs} jobs via POST /jobs (50 in flight)`);
-  const keys = keysFor(stack.queuePrefix);
-  const sub = new Redis(ctx.redis.url);
-  sub.on('error', () => undefined);
+  log(`${stack.name}: async end to end, ${cfg.asyncJobs} jobs via POST /jobs (50 in flight)`);
   const finished = new Map<string, { at: number; status: string }>();
-  sub.on('message', (_ch: string, msg: string) => {
-    const at = performance.now();
-    const id = jobIdOfEvent(msg);
-    const status = decodeJobEvent(msg).record?.status ?? 'gone';
-    if (status === 'completed' || status === 'failed' || status === 'gone') finished.set(id, { at, status });
-  });
-  await sub.subscribe(keys.jobEvents);
+  const unwatch = await stack.watchFinished((id, status) => finished.set(id, { at: performance.now(), status }));
   const pool = new Pool(stack.baseUrl, { connections: 50, pipelining: 1 });
   const ids: string[] = [];
   let submitErrors = 0;
@@ -61,13 +50,15 @@ export async function runAsync(ctx: BenchContext, stack: FnqueueStack): Promise<
     if (pending === 0) break;
     await sleep(20);
   }
-  ctx.windows.async = { from, to: monoUs() };
-  ctx.cpuRows.push(cpuDiff('fnqueue: async submit + complete', a, await ctx.meter.snap(stack.roles()), ids.length));
+  if (stack.name === 'fnqueue') ctx.windows.async = { from, to: monoUs() };
+  const row = cpuDiff(`${stack.name}: async submit + complete`, a, await ctx.meter.snap(stack.roles()), ids.length);
+  ctx.cpuRows.push(row);
+  ctx.rows[`${stack.name}:async`] = row;
   await pool.close();
-  sub.disconnect();
-  if (pending > 0) throw new Error(`fnqueue async: ${pending}/${ids.length} jobs not finished within ${ASYNC_FINISH_LIMIT_MS / 1000} s`);
+  await unwatch();
+  if (pending > 0) throw new Error(`${stack.name} async: ${pending}/${ids.length} jobs not finished within ${ASYNC_FINISH_LIMIT_MS / 1000} s`);
   const lastAt = Math.max(...ids.map((id) => finished.get(id)!.at));
   const failed = ids.filter((id) => finished.get(id)!.status !== 'completed').length;
   const seconds = (lastAt - t0) / 1000;
-  ctx.res.async = { perSecond: ids.length / seconds, seconds, submitSeconds, failed, submitErrors };
+  return { perSecond: ids.length / seconds, seconds, submitSeconds, failed, submitErrors };
 }

@@ -12,6 +12,23 @@ export type FloorKind = (typeof FLOOR_KINDS)[number];
 export const ASYNC_SUBMIT_LIMIT_MS = 60_000;
 export const ASYNC_FINISH_LIMIT_MS = 60_000;
 
+/** The async end-to-end phase's figures (async.ts). */
+export interface AsyncResult {
+  perSecond: number;
+  seconds: number;
+  submitSeconds: number;
+  failed: number;
+  submitErrors: number;
+}
+
+/** The hand-written Express + BullMQ service's figures (handwritten-stack.ts), measured as fnqueue's. */
+export interface HandwrittenResults {
+  invoke1?: LatencyStats;
+  invoke50?: LatencyStats;
+  jobs50?: LatencyStats & { errors: string };
+  async?: AsyncResult;
+}
+
 /** Everything measured; a phase that did not run leaves its fields unset. */
 export interface Results {
   baseSeq?: LatencyStats;
@@ -22,7 +39,9 @@ export interface Results {
   echo1?: LatencyStats;
   invoke50?: LatencyStats;
   jobs50?: LatencyStats & { errors: string };
-  async?: { perSecond: number; seconds: number; submitSeconds: number; failed: number; submitErrors: number };
+  async?: AsyncResult;
+  /** The hand-written baseline (BENCH_PHASES `handwritten`). */
+  hand?: HandwrittenResults;
   floors?: Partial<Record<FloorKind, LatencyStats>>;
 }
 
@@ -36,6 +55,8 @@ export interface BenchContext {
   profileDir?: string;
   res: Results;
   cpuRows: CpuRow[];
+  /** The CPU rows of the phases run against both services, by `<service>:<phase>` (e.g. `fnqueue:invoke50`, `hand-written:async`). */
+  rows: Record<string, CpuRow>;
   /** Per profiled phase, its window on the monotonic clock (µs), for the profile summaries. */
   windows: Record<string, { from: number; to: number }>;
 }

@@ -4,28 +4,20 @@
  * autocannon load against them (CPU per role, profile window).
  */
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { freePort } from '../../shared/net/free-port.js';
+import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
+import { keysFor } from '../../shared/store/keys.js';
 import type { BenchContext } from './context.js';
-import { childrenOf, cpuDiff, type Roles } from './cpu.js';
-import { cannon, log, monoUs, sleep, type CannonRun } from './measure.js';
-import { alive, ROOT, stopProc, type Managed } from './processes.js';
+import { childrenOf, type Roles } from './cpu.js';
+import { log } from './measure.js';
+import { ROOT, stopProc, type Managed } from './processes.js';
 import { profileArgs } from './profile.js';
+import { measuredLoad, waitOk, type ServiceStack } from './stack.js';
 
 /** A running fnqueue (API + workers) under load from the bench. */
-export interface FnqueueStack {
-  /** `http://127.0.0.1:<port>` of the API. */
-  baseUrl: string;
+export interface FnqueueStack extends ServiceStack {
   queuePrefix: string;
-  /** Pids per role now (the runner children change). */
-  roles(): Roles;
-  /**
-   * One measured load: a warm-up (3 s the first time, to warm the fresh processes' JIT, else 1 s),
-   * then BENCH_DURATION_S of POST `body` to `url` over `connections` connections (at BENCH_RATE
-   * when set and connections > 1); adds its CPU row and its profile window `id`.
-   */
-  measured(id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun>;
-  /** Stops the API and workers (they drain) and reports those that logged warnings. */
-  stop(): Promise<void>;
 }
 
 /** How long the API and each worker have to answer 200 on their probes. */
@@ -68,23 +60,8 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
   }
   const baseUrl = `http://127.0.0.1:${port}`;
 
-  const waitOk = async (url: string, who: Managed) => {
-    const deadline = Date.now() + READY_LIMIT_MS;
-    while (Date.now() < deadline) {
-      if (!alive(who.proc)) throw new Error(`${who.name} exited during start:\n${who.tail.join('\n')}`);
-      try {
-        const r = await fetch(url);
-        await r.arrayBuffer();
-        if (r.status === 200) return;
-      } catch {
-        /* not listening yet */
-      }
-      await sleep(100);
-    }
-    throw new Error(`${who.name}: ${url} not 200 within ${READY_LIMIT_MS / 1000} s:\n${who.tail.join('\n')}`);
-  };
-  await waitOk(`${baseUrl}/readyz`, api);
-  await Promise.all(workers.map((w, i) => waitOk(`http://127.0.0.1:${workerPorts[i]}/healthz`, w)));
+  await waitOk(`${baseUrl}/readyz`, api, READY_LIMIT_MS);
+  await Promise.all(workers.map((w, i) => waitOk(`http://127.0.0.1:${workerPorts[i]}/healthz`, w, READY_LIMIT_MS)));
   for (const body of [{ number: 17 }, { algorithm: 'Echo', params: {} }]) {
     for (let i = 0; i < 20; i++) {
       const r = await fetch(`${baseUrl}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -105,20 +82,7 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
     };
   };
 
-  let first = true;
-  const measured = async (id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun> => {
-    const warmS = first ? 3 : 1;
-    first = false;
-    log(`fnqueue: ${label}: warm-up ${warmS} s, then ${cfg.durationS} s${connections > 1 && cfg.rate ? ` at a fixed ${cfg.rate} req/s` : ''}`);
-    const rate = connections > 1 ? cfg.rate : undefined;
-    await cannon(url, body, connections, warmS, rate);
-    const a = await ctx.meter.snap(roles());
-    const from = monoUs();
-    const run = await cannon(url, body, connections, cfg.durationS, rate);
-    ctx.windows[id] = { from, to: monoUs() };
-    ctx.cpuRows.push(cpuDiff(`fnqueue: ${label}`, a, await ctx.meter.snap(roles()), run.stats.n + Object.values(run.non2xx).reduce((x, y) => x + y, 0)));
-    return run;
-  };
+  const measured = measuredLoad(ctx, 'fnqueue', roles);
 
   const stop = async () => {
     log('fnqueue: stopping the API and workers');
@@ -127,5 +91,17 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
     for (const m of noisy) log(`${m.name} logged ${m.warnings} warn/error lines; last: ${m.tail.slice(-3).join(' | ')}`);
   };
 
-  return { baseUrl, queuePrefix, roles, measured, stop };
+  // Finished jobs, from the product's job-events channel (each worker publishes the finished record there).
+  const watchFinished = async (onFinished: (id: string, status: string) => void) => {
+    const sub = new Redis(ctx.redis.url);
+    sub.on('error', () => undefined);
+    sub.on('message', (_ch: string, msg: string) => {
+      const status = decodeJobEvent(msg).record?.status ?? 'gone';
+      if (status === 'completed' || status === 'failed' || status === 'gone') onFinished(jobIdOfEvent(msg), status);
+    });
+    await sub.subscribe(keysFor(queuePrefix).jobEvents);
+    return async () => sub.disconnect();
+  };
+
+  return { name: 'fnqueue', baseUrl, queuePrefix, roles, measured, watchFinished, stop };
 }

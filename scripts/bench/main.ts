@@ -7,6 +7,10 @@
  *    `waitUntilFinished` round trips, `addBulk` throughput, async completions/s.
  *    Plus reference floors (floors.ts): a POST /jobs-like endpoint on bare node:http, on Express 5,
  *    and on Express 5 + one BullMQ queue.add (floor-server.ts), no fnqueue code.
+ * H. The hand-written service a team would write instead of fnqueue (handwritten-stack.ts and
+ *    handwritten/: Express 5 + express.json + zod, /invoke = queue.add + waitUntilFinished, /jobs =
+ *    queue.add, 2 worker processes with a sandboxed PrimeChecker processor), measured with the same
+ *    loads and resources as fnqueue: /invoke at 1 and 50 connections, POST /jobs at 50, async end to end.
  * B. fnqueue (fnqueue-stack.ts): the real API (`api/main.ts`) and BENCH_WORKERS worker processes
  *    (`worker/main.ts`), measured with autocannon: /invoke at 1 and 50 connections, the Echo no-op
  *    /invoke (invoke.ts), async end-to-end completions/s through POST /jobs (async.ts), and POST /jobs
@@ -28,7 +32,7 @@
  *   BENCH_SEQ_JOBS           sequential BullMQ round trips measured (default 1000)
  *   BENCH_RATE               fixed req/s for the 50-connection fnqueue phases, to compare CPU per request of two
  *                            builds at equal load (default: unset, as fast as possible)
- *   BENCH_PHASES             comma list of: bullmq,floors,invoke1,echo1,invoke50,async,jobs50 (default all)
+ *   BENCH_PHASES             comma list of: bullmq,floors,handwritten,invoke1,echo1,invoke50,async,jobs50 (default all)
  *   BENCH_PROFILE            1|api, worker, all: CPU-profile those processes (V8 profiler, 1 ms samples; files in
  *                            /tmp/fnqueue-bench-prof-*), summarised per phase at the end
  *   BENCH_VERBOSE            1: echo the service processes' log lines
@@ -45,6 +49,7 @@ import { runBullmq } from './bullmq-baseline.js';
 import type { BenchContext } from './context.js';
 import { CpuMeter } from './cpu.js';
 import { runFloors } from './floors.js';
+import { runHandwritten } from './handwritten-stack.js';
 import { startFnqueue } from './fnqueue-stack.js';
 import { runInvoke } from './invoke.js';
 import { runJobs } from './jobs.js';
@@ -85,16 +90,17 @@ async function main(opts: BenchOptions): Promise<void> {
   try {
     const redis = await procs.startRedis();
     const version = await redisVersion(redis.url);
-    ctx = { opts, procs, meter, redis, profileDir, res: {}, cpuRows: [], windows: {} };
+    ctx = { opts, procs, meter, redis, profileDir, res: {}, cpuRows: [], rows: {}, windows: {} };
     meter.statsRedis = new Redis(redis.url);
     meter.statsRedis.on('error', () => undefined);
     log(`redis-server ${version} on ${redis.url}; ${cpus().length} cores; node ${process.version}; load avg ${readLoad()}`);
     if (opts.phases.has('bullmq')) await runBullmq(ctx);
     if (opts.phases.has('floors')) await runFloors(ctx);
-    if ([...opts.phases].some((p) => p !== 'bullmq' && p !== 'floors')) {
+    if (opts.phases.has('handwritten')) await runHandwritten(ctx);
+    if ([...opts.phases].some((p) => p !== 'bullmq' && p !== 'floors' && p !== 'handwritten')) {
       const stack = await startFnqueue(ctx);
       await runInvoke(ctx, stack);
-      if (opts.phases.has('async')) await runAsync(ctx, stack);
+      if (opts.phases.has('async')) ctx.res.async = await runAsync(ctx, stack);
       // Last, so the backlog it leaves behind (workers keep draining it) skews nothing else.
       if (opts.phases.has('jobs50')) await runJobs(ctx, stack);
       await stack.stop();
@@ -106,7 +112,7 @@ async function main(opts: BenchOptions): Promise<void> {
   await procs.cleanup();
   if (interrupted) return;
 
-  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts));
+  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows));
   process.stdout.write(
     `\nsettings: BENCH_DURATION_S=${opts.durationS} BENCH_WORKERS=${opts.workers} BENCH_CONCURRENCY=${opts.concurrency} ` +
       `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +

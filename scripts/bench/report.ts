@@ -10,7 +10,7 @@ import type { BenchOptions } from './options.js';
  * reference floors, then per phase CPU per process role, CPU µs per job by role, kernel share and
  * context switches, and Redis commands per job.
  */
-export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions): string {
+export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPhase: Record<string, CpuRow> = {}): string {
   const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
   const bullLabel = `plain BullMQ (1 worker proc, conc ${cfg.baseConcurrency})`;
@@ -41,6 +41,8 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions): stri
     '  async: 50 adds / POST /jobs in flight; time from the first add to the last completion.',
   );
   out += '\n' + notes.join('\n') + '\n';
+
+  if (res.hand) out += handwrittenTable(res, byPhase, cpuRows, cfg);
 
   if (res.floors && Object.keys(res.floors).length) {
     out +=
@@ -93,6 +95,68 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions): stri
         return [r.phase, r.ops ? fmt(calls / r.ops, 1) : '', r.ops ? fmt(usec / r.ops, 0) : '', top];
       }),
       [3],
+    ) +
+    '\n';
+  return out;
+}
+
+/** All roles' CPU per op of `row`, ms (the bench process, the load generator, left out). */
+function cpuMsPerOp(row: CpuRow | undefined, role?: string): number | undefined {
+  if (!row || row.ops === 0) return undefined;
+  const pct = role === undefined ? Object.entries(row.roles).reduce((n, [r, v]) => n + (r === 'bench' ? 0 : v), 0) : row.roles[role];
+  return pct === undefined ? undefined : ((pct / 100) * row.seconds * 1000) / row.ops;
+}
+
+/** Redis commands per op of `row`. */
+function commandsPerOp(row: CpuRow | undefined): number | undefined {
+  if (!row || row.ops === 0) return undefined;
+  return row.cmds.reduce((n, c) => n + c.calls, 0) / row.ops;
+}
+
+/**
+ * fnqueue against the hand-written Express + BullMQ service, measured in the same run with the same
+ * resources: throughput ratios (≥ 0.8×), CPU per job (≤ 1.25×), /invoke latency at 1 connection
+ * (p50 ≤ 1.2×, p99 ≤ 1.5×) and Redis commands per async job against plain BullMQ's (≤ 1.2×).
+ */
+function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: CpuRow[], cfg: BenchOptions): string {
+  const hand = res.hand!;
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+  const cell = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? 'n/a' : `${fmt(r)}×`);
+  const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const higher = (label: string, fn?: number, hw?: number, min = 0.8) => {
+    const r = div(fn, hw);
+    return [label, fmtInt(fn), fmtInt(hw), cell(r), `≥ ${min}×`, verdict(r === undefined ? undefined : r >= min)];
+  };
+  const lower = (label: string, fn: number | undefined, hw: number | undefined, max: number, digits = 2) => {
+    const r = div(fn, hw);
+    return [label, fmt(fn, digits), fmt(hw, digits), cell(r), `≤ ${max}×`, verdict(r === undefined ? undefined : r <= max)];
+  };
+  const body: string[][] = [
+    higher('/invoke {"number":17}, 50 conns: req/s', res.invoke50?.perSecond, hand.invoke50?.perSecond),
+    higher('POST /jobs, 50 conns: accepted/s', res.jobs50?.perSecond, hand.jobs50?.perSecond),
+    higher(`async: ${cfg.asyncJobs} jobs via POST /jobs → all completed: jobs/s`, res.async?.perSecond, hand.async?.perSecond),
+    lower('CPU per /invoke at 50 conns, all processes: ms', cpuMsPerOp(rows['fnqueue:invoke50']), cpuMsPerOp(rows['hand-written:invoke50']), 1.25),
+    lower('CPU per async job, all processes: ms', cpuMsPerOp(rows['fnqueue:async']), cpuMsPerOp(rows['hand-written:async']), 1.25),
+    lower('/invoke, 1 conn: p50 ms', res.invoke1?.p50, hand.invoke1?.p50, 1.2),
+    lower('/invoke, 1 conn: p99 ms', res.invoke1?.p99, hand.invoke1?.p99, 1.5),
+  ];
+  const bullRow = cpuRows.find((r) => r.phase === 'bullmq: async add + complete');
+  const fnCmds = commandsPerOp(rows['fnqueue:async']);
+  const baseCmds = commandsPerOp(bullRow);
+  const rc = div(fnCmds, baseCmds);
+  body.push(['Redis commands per async job (vs plain BullMQ no-op)', fmt(fnCmds, 1), `${fmt(commandsPerOp(rows['hand-written:async']), 1)} (plain ${fmt(baseCmds, 1)})`, cell(rc), '≤ 1.2× plain', verdict(rc === undefined ? undefined : rc <= 1.2)]);
+  let out = `\nfnqueue against the hand-written Express 5 + BullMQ service (same run, same redis-server, ${cfg.workers} worker processes × ${cfg.concurrency} each):\n`;
+  out += table(['measure', 'fnqueue', 'hand-written', 'ratio', 'target', ''], body) + '\n';
+  const roles = ['api', 'workers', 'runners', 'redis'];
+  out +=
+    '\nCPU per job by role, ms (api / workers / runner children / redis):\n' +
+    table(
+      ['phase', ...roles.map((r) => `fnqueue ${r}`), ...roles.map((r) => `hand-written ${r}`)],
+      ['invoke50', 'jobs50', 'async'].map((phase) => [
+        phase,
+        ...roles.map((r) => fmt(cpuMsPerOp(rows[`fnqueue:${phase}`], r), 3)),
+        ...roles.map((r) => fmt(cpuMsPerOp(rows[`hand-written:${phase}`], r), 3)),
+      ]),
     ) +
     '\n';
   return out;

@@ -1,0 +1,104 @@
+/**
+ * Phase H of `npm run bench`: the hand-written service a team would write instead of fnqueue
+ * (BASELINE, handwritten/: Express 5 + express.json + zod, BullMQ queue.add + waitUntilFinished, two
+ * worker processes with a sandboxed PrimeChecker processor), started on the bench's redis-server with
+ * fnqueue's resources (BENCH_WORKERS processes × BENCH_CONCURRENCY), measured with the same loads.
+ */
+import path from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { freePort } from '../../shared/net/free-port.js';
+import type { BenchContext } from './context.js';
+import { childrenOf, type Roles } from './cpu.js';
+import { HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
+import { runAsync } from './async.js';
+import { describeErrors, log, sleep } from './measure.js';
+import { ROOT, stopProc, type Managed } from './processes.js';
+import { measuredLoad, type ServiceStack } from './stack.js';
+
+const READY_LIMIT_MS = 40_000;
+
+/** Resolves once `m` printed `line` (its `tail`), or rejects when it exits or `limitMs` passes. */
+async function waitForLine(m: Managed, line: RegExp, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (m.tail.some((l) => line.test(l))) return;
+    if (m.proc.exitCode !== null) throw new Error(`${m.name} exited during start:\n${m.tail.join('\n')}`);
+    await sleep(50);
+  }
+  throw new Error(`${m.name}: not ready within ${limitMs / 1000} s:\n${m.tail.join('\n')}`);
+}
+
+/**
+ * Starts the hand-written API and its workers, warms them (until every sandboxed child is forked), and returns their stack.
+ * @throws Error when a process exits or is not ready within 40 s, or a warm-up call fails.
+ */
+export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack> {
+  const cfg = ctx.opts;
+  const port = await freePort();
+  log(`hand-written: starting its API and ${cfg.workers} workers (concurrency ${cfg.concurrency}, sandboxed processor)`);
+  const api = ctx.procs.node('hand-api', path.join(ROOT, 'scripts/bench/handwritten/server.ts'), cfg.childEnv, { args: [String(port), String(ctx.redis.port)] });
+  const workers: Managed[] = [];
+  for (let i = 0; i < cfg.workers; i++) {
+    workers.push(ctx.procs.node(`hand-worker-${i + 1}`, path.join(ROOT, 'scripts/bench/handwritten/worker.ts'), cfg.childEnv, { args: [String(ctx.redis.port), String(cfg.concurrency)] }));
+  }
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await Promise.all(workers.map((w) => waitForLine(w, /^ready$/, READY_LIMIT_MS)));
+  await waitForLine(api, /^listening on/, READY_LIMIT_MS);
+  // Every sandboxed child forked before measuring (BullMQ forks one per concurrent job, then
+  // reuses it), as fnqueue's runner pool is started before it is ready: rounds of as many concurrent
+  // /invoke calls as there are slots, until a round finds no new child.
+  const slots = cfg.workers * cfg.concurrency;
+  let children = -1;
+  for (let round = 0; round < 20; round++) {
+    await Promise.all(
+      Array.from({ length: slots * 2 }, async () => {
+        const r = await fetch(`${baseUrl}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ number: 17 }) });
+        const text = await r.text();
+        if (r.status !== 200) throw new Error(`hand-written warm-up /invoke → ${r.status} ${text}`);
+      }),
+    );
+    const now = childrenOf(new Set(workers.map((w) => w.proc.pid!))).length;
+    if (now === children && now >= slots) break;
+    children = now;
+  }
+  log('hand-written: ready');
+
+  const roles = (): Roles => {
+    const workerPids = workers.map((w) => w.proc.pid!);
+    return { bench: [process.pid], api: [api.proc.pid!], workers: workerPids, runners: childrenOf(new Set(workerPids)), redis: [ctx.redis.pid] };
+  };
+
+  const watchFinished = async (onFinished: (id: string, status: string) => void) => {
+    const events = new QueueEvents(HANDWRITTEN_QUEUE, { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: HANDWRITTEN_PREFIX });
+    events.on('completed', ({ jobId }) => onFinished(jobId, 'completed'));
+    events.on('failed', ({ jobId }) => onFinished(jobId, 'failed'));
+    await events.waitUntilReady();
+    return async () => events.close();
+  };
+
+  const stop = async () => {
+    log('hand-written: stopping its API and workers');
+    await Promise.all([api, ...workers].map((m) => stopProc(m, 12_000)));
+  };
+
+  return { name: 'hand-written', baseUrl, roles, measured: measuredLoad(ctx, 'hand-written', roles), watchFinished, stop };
+}
+
+/**
+ * Runs the hand-written service through the loads fnqueue gets: /invoke at 1 and 50 connections,
+ * async end to end, and POST /jobs at 50 connections (last: it leaves a backlog).
+ */
+export async function runHandwritten(ctx: BenchContext): Promise<void> {
+  const stack = await startHandwritten(ctx);
+  const hand: NonNullable<typeof ctx.res.hand> = {};
+  ctx.res.hand = hand;
+  try {
+    hand.invoke1 = (await stack.measured('invoke1', 'POST /invoke {"number":17}, 1 conn', `${stack.baseUrl}/invoke`, { number: 17 }, 1)).stats;
+    hand.invoke50 = (await stack.measured('invoke50', 'POST /invoke {"number":17}, 50 conns', `${stack.baseUrl}/invoke`, { number: 17 }, 50)).stats;
+    hand.async = await runAsync(ctx, stack);
+    const run = await stack.measured('jobs50', 'POST /jobs PrimeChecker, 50 conns', `${stack.baseUrl}/jobs`, { algorithm: 'PrimeChecker', params: { number: 17 } }, 50);
+    hand.jobs50 = { ...run.stats, errors: describeErrors(run) };
+  } finally {
+    await stack.stop();
+  }
+}

@@ -1,0 +1,67 @@
+/** What the bench drives in a service under test (fnqueue, or the hand-written baseline): its processes, one measured load, its finished jobs. */
+import type { BenchContext } from './context.js';
+import { cpuDiff, type Roles } from './cpu.js';
+import { cannon, log, monoUs, sleep, type CannonRun } from './measure.js';
+import { alive, type Managed } from './processes.js';
+
+/** A running service under load from the bench. */
+export interface ServiceStack {
+  /** Its label in the tables. */
+  name: 'fnqueue' | 'hand-written';
+  /** `http://127.0.0.1:<port>` of its API. */
+  baseUrl: string;
+  /** Pids per role now (the runner children change): bench, api, workers, runners, redis. */
+  roles(): Roles;
+  /**
+   * One measured load: a warm-up (3 s the first time, to warm the fresh processes' JIT, else 1 s),
+   * then BENCH_DURATION_S of POST `body` to `url` over `connections` connections (at BENCH_RATE
+   * when set and connections > 1); adds its CPU row (`<name>: <label>`, also under `rows[<name>:<id>]`)
+   * and its profile window `id`.
+   */
+  measured(id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun>;
+  /** Calls `onFinished(jobId, status)` once per job that finished; resolves to what stops watching. */
+  watchFinished(onFinished: (id: string, status: string) => void): Promise<() => Promise<void>>;
+  /** Stops its processes (they drain) and reports those that logged warnings. */
+  stop(): Promise<void>;
+}
+
+/** The {@link ServiceStack.measured} of the service `name` whose processes `roles` gives. */
+export function measuredLoad(ctx: BenchContext, name: ServiceStack['name'], roles: () => Roles): ServiceStack['measured'] {
+  const cfg = ctx.opts;
+  let first = true;
+  return async (id, label, url, body, connections) => {
+    const warmS = first ? 3 : 1;
+    first = false;
+    log(`${name}: ${label}: warm-up ${warmS} s, then ${cfg.durationS} s${connections > 1 && cfg.rate ? ` at a fixed ${cfg.rate} req/s` : ''}`);
+    const rate = connections > 1 ? cfg.rate : undefined;
+    await cannon(url, body, connections, warmS, rate);
+    const a = await ctx.meter.snap(roles());
+    const from = monoUs();
+    const run = await cannon(url, body, connections, cfg.durationS, rate);
+    if (name === 'fnqueue') ctx.windows[id] = { from, to: monoUs() };
+    const row = cpuDiff(`${name}: ${label}`, a, await ctx.meter.snap(roles()), run.stats.n + Object.values(run.non2xx).reduce((x, y) => x + y, 0));
+    ctx.cpuRows.push(row);
+    ctx.rows[`${name}:${id}`] = row;
+    return run;
+  };
+}
+
+/**
+ * Resolves once GET `url` answers 200.
+ * @throws Error when `who` exits first or `limitMs` passes.
+ */
+export async function waitOk(url: string, who: Managed, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (!alive(who.proc)) throw new Error(`${who.name} exited during start:\n${who.tail.join('\n')}`);
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  throw new Error(`${who.name}: ${url} not 200 within ${limitMs / 1000} s:\n${who.tail.join('\n')}`);
+}
