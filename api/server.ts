@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
@@ -29,8 +28,9 @@ import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
+import { packageVersion } from '../shared/package-version.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 /** How long a readiness PING may take before Redis counts as down. */
 const READINESS_PING_TIMEOUT_MS = 1000;
