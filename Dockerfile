@@ -1,12 +1,30 @@
-# fnqueue: one image for the api and the worker (compose.yaml picks the command).
-# The service runs its TypeScript through tsx, so there is no build step and the dev
-# dependencies (tsx among them) are installed too.
-FROM node:20-bookworm-slim
+# fnqueue: one image for the api and the worker (compose.yaml builds it once and picks the
+# command). The build stage compiles the TypeScript to plain JavaScript in dist/ (npm run build);
+# the final stage holds dist/ and the production dependencies only: no tsx, no TypeScript, no
+# test tools. Runs as `node dist/api/main.js` or `node dist/worker/main.js`.
 
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-
 # swagger-ui-dist's install-time analytics would try to reach the network.
 ENV SCARF_ANALYTICS=false
+COPY package.json package-lock.json ./
+RUN npm ci --include=dev --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY shared/ shared/
+COPY api/ api/
+COPY worker/ worker/
+COPY scripts/ scripts/
+RUN npm run build
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+ENV SCARF_ANALYTICS=false
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:24-bookworm-slim
+
+WORKDIR /app
 
 # User functions (docs/functions.md): python3 and pip for the python runtime, bubblewrap for the
 # sandbox, util-linux for prlimit and setpriv. Under Docker's default seccomp and AppArmor profiles
@@ -20,24 +38,24 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && install -d -o node -g node -m 0700 /var/lib/fnqueue
 
+# The files stay root-owned (read-only for the service).
 COPY package.json package-lock.json ./
-RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force
-
-COPY tsconfig.json ./
-COPY shared/ shared/
-COPY api/ api/
-COPY worker/ worker/
-COPY scripts/ scripts/
+COPY --from=deps /app/node_modules/ node_modules/
+COPY --from=build /app/dist/ dist/
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKER_PORT=9100
 
-# The files stay root-owned (read-only for the service); tsx caches in /tmp.
 USER node
 
 # 8000: the API (PORT). 9100: a worker's own /healthz and /metrics (WORKER_PORT).
 EXPOSE 8000 9100
 
-CMD ["node", "--import", "tsx", "api/main.ts"]
+# One check for both roles: the API's readiness on PORT or the worker's liveness on WORKER_PORT,
+# whichever this container runs (scripts/healthcheck.ts). Shell form, so the ports follow the env.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD node dist/scripts/healthcheck.js "http://127.0.0.1:${PORT}/readyz" "http://127.0.0.1:${WORKER_PORT}/healthz"
+
+CMD ["node", "dist/api/main.js"]

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
@@ -6,7 +5,7 @@ import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
+import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, createScrapeGauges, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import { JobStore } from '../shared/store/job-store.js';
 import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
@@ -29,8 +28,9 @@ import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
+import { packageVersion } from '../shared/package-version.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 /** How long a readiness PING may take before Redis counts as down. */
 const READINESS_PING_TIMEOUT_MS = 1000;
@@ -112,16 +112,19 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     return { algorithm: registry.names().length > 0, redis: redisOk, accepting };
   };
 
+  const scrapeGauges = createScrapeGauges();
   const metricsText = async () => {
     const contentType = metrics.registry.contentType;
     try {
       const deployment = await aggregateDeploymentMetrics(redis, keys, metrics.registry, publisher.processId);
       // Queue depth by state; BullMQ's completed/failed counters need its per-minute metrics, which we do not keep.
       const depth = mergeExpositions([await queue.exportPrometheusMetrics(), await webhooksQueue.exportPrometheusMetrics()], (name) => name === 'bullmq_job_count');
-      return { contentType, body: `${deployment}\n${depth}\n${await processRegistry.metrics()}` };
+      scrapeGauges.set((await workerRegistry.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 })).items);
+      return { contentType, body: `${deployment}\n${depth}\n${await scrapeGauges.registry.metrics()}${await processRegistry.metrics()}` };
     } catch (err) {
       logger.warn('deployment metrics unavailable; serving this process only', { error: String(err) });
-      return { contentType, body: (await metrics.registry.metrics()) + (await processRegistry.metrics()) };
+      scrapeGauges.set(undefined);
+      return { contentType, body: (await metrics.registry.metrics()) + (await scrapeGauges.registry.metrics()) + (await processRegistry.metrics()) };
     }
   };
 

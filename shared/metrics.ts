@@ -92,6 +92,36 @@ export function failedOutsideRunCounters(job: CountedJob): string[] {
   return label && job.mode === 'async' ? [runCounterField('jobs_completed_total', { algorithm: label, status: 'failed' })] : [];
 }
 
+/**
+ * Gauges an API's `/metrics` sets at each scrape from what Redis holds now (never pushed or summed
+ * across processes; docs/operations.md#metrics):
+ * - `fnqueue_redis_up`: 1 when the scrape could read the deployment's metrics from Redis, else 0
+ *   (the answer then holds this process's counts only);
+ * - `fnqueue_workers{status,state}`: workers in the registry (GET /workers) by `status` (`online`,
+ *   `offline`) and last reported `state` (`running`, `draining`, `stopped`): offline but not
+ *   `stopped` is a worker that vanished without a graceful shutdown.
+ */
+export function createScrapeGauges() {
+  const registry = new Registry();
+  const registers = [registry];
+  const gauges = {
+    registry,
+    redisUp: new Gauge({ name: 'fnqueue_redis_up', help: 'Whether this scrape could read the deployment metrics from Redis (1) or not (0)', registers }),
+    workers: new Gauge({ name: 'fnqueue_workers', help: 'Workers in the registry by status (online, offline) and last reported state (running, draining, stopped)', labelNames: ['status', 'state'] as const, registers }),
+  };
+  return {
+    ...gauges,
+    /** Sets the gauges from one reading: `workers` is the registry's list, undefined when Redis did not answer. */
+    set(workers: ReadonlyArray<{ status: string; state: string }> | undefined): void {
+      gauges.redisUp.set(workers ? 1 : 0);
+      gauges.workers.reset();
+      if (!workers) return;
+      for (const status of ['online', 'offline']) for (const state of ['running', 'draining', 'stopped']) gauges.workers.set({ status, state }, 0);
+      for (const w of workers) gauges.workers.inc({ status: w.status, state: w.state });
+    },
+  };
+}
+
 /** Adds Node.js process metrics (CPU, memory, event loop lag) under `fnqueue_` to a process-local registry. */
 export function addProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: 'fnqueue_' });

@@ -82,8 +82,12 @@ export function cronFieldsProblem(cron: string): string | undefined {
   return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; '${expr.slice(0, 100)}' has ${fields}`;
 }
 
-/** True when `tz` is an IANA time zone this runtime knows (Intl, which cron-parser's luxon uses too). */
+/**
+ * True when `tz` is an IANA time zone this runtime knows (Intl, which cron-parser's luxon uses too).
+ * An offset such as `+01:00` is not one, although Intl accepts it since ECMA-402 2024 (Node 22+).
+ */
 export function isTimeZone(tz: string): boolean {
+  if (/^[+-]/.test(tz)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;

@@ -19,7 +19,23 @@ export interface RuntimeInfo {
   binds: string[];
   /** `node --version` / `sys.version`, for logs. */
   version: string;
+  /**
+   * MiB of private writable memory a fresh process of this runtime maps before running any code,
+   * which RLIMIT_DATA counts although none of it is used yet: V8's JIT code range, which Node 22
+   * and later map read-write-execute (about 512 MiB on x64; Node 20 mapped it inaccessible). The
+   * sandbox adds it to a Node host's RLIMIT_DATA so the cap left for the function stays memory_mb
+   * (worker/functions/sandbox.ts). 0 for Python.
+   */
+  reservedDataMb: number;
 }
+
+/**
+ * Prints `[process.version, MiB of rwx private mappings]` from a fresh Node: what RLIMIT_DATA
+ * counts at start beyond the heap (the JIT code range). 0 where /proc is not readable.
+ */
+const NODE_PROBE =
+  'JSON.stringify([process.version,(()=>{try{let b=0;for(const l of require("fs").readFileSync("/proc/self/maps","utf8").split("\\n")){' +
+  'const m=/^([0-9a-f]+)-([0-9a-f]+) rwxp /.exec(l);if(m)b+=parseInt(m[2],16)-parseInt(m[1],16)}return Math.ceil(b/1048576)}catch{return 0}})()])';
 
 const runtimeCache = new Map<string, Promise<RuntimeInfo>>();
 
@@ -56,9 +72,10 @@ export function resolveRuntime(runtime: FunctionRuntime, command?: string, searc
 
 async function resolveNode(command: string | undefined, searchPath: string | undefined): Promise<RuntimeInfo> {
   const exe = realpathSync(command ? (path.isAbsolute(command) ? command : findExecutable(command, searchPath) ?? command) : process.execPath);
-  const out = await runQuick(exe, ['--version'], 10_000);
+  const out = await runQuick(exe, ['-p', NODE_PROBE], 10_000);
   if (out.code !== 0) throw new Error(`node runtime ${exe} does not start: ${out.stderr.trim()}`);
-  return { runtime: 'nodejs', executable: exe, binds: prefixesOf(path.dirname(path.dirname(exe))), version: out.stdout.trim() };
+  const [version, reservedDataMb] = JSON.parse(out.stdout.trim()) as [string, number];
+  return { runtime: 'nodejs', executable: exe, binds: prefixesOf(path.dirname(path.dirname(exe))), version, reservedDataMb };
 }
 
 async function resolvePython(command: string, searchPath: string | undefined): Promise<RuntimeInfo> {
@@ -70,5 +87,5 @@ async function resolvePython(command: string, searchPath: string | undefined): P
   const [executable, ...rest] = JSON.parse(out.stdout.trim()) as string[];
   const version = rest.pop()!;
   const real = realpathSync(executable!);
-  return { runtime: 'python', executable: executable!, binds: prefixesOf(...rest, path.dirname(path.dirname(real))), version };
+  return { runtime: 'python', executable: executable!, binds: prefixesOf(...rest, path.dirname(path.dirname(real))), version, reservedDataMb: 0 };
 }

@@ -231,6 +231,10 @@ describe('reliability (real api and worker processes, real redis-server)', funct
       const health = await http('GET', `${api.url}/healthz`);
       expect(health.status).to.equal(200);
       expect(health.body.status).to.equal('healthy');
+      // /metrics still answers, with this process's counts and fnqueue_redis_up 0 (the alert rules' FnqueueRedisUnavailable).
+      const metricsDown = await http('GET', `${api.url}/metrics`);
+      expect(metricsDown.status).to.equal(200);
+      expect(metricsDown.text).to.match(/^fnqueue_redis_up 0$/m);
 
       await s.redis.start();
       const ready = await eventually(async () => {
@@ -238,6 +242,7 @@ describe('reliability (real api and worker processes, real redis-server)', funct
         return r.status === 200 && r;
       }, 10_000);
       expect(ready.body.checks).to.include({ redis: true, algorithm: true });
+      await eventually(async () => /^fnqueue_redis_up 1$/m.test((await http('GET', `${api.url}/metrics`)).text), 10_000);
 
       const again = await http('POST', `${api.url}/invoke`, { number: 17 });
       expect(again.status, JSON.stringify(again.body)).to.equal(200);

@@ -28,9 +28,12 @@ const START_LINES = { api: 'api listening', worker: 'worker started' } as const;
 /**
  * Starts `node --import tsx api/main.ts` (or worker) with `env` (PORT / WORKER_PORT default 0,
  * a free port) and resolves once it logs that it listens.
+ * @param distDir a compiled build (scripts/build.ts's output): runs `node <distDir>/api/main.js`
+ *   (or worker) instead, without tsx.
  */
-export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])], {
+export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000, distDir?: string): Promise<ServiceProcess> {
+  const args = distDir ? [path.join(distDir, ENTRIES[kind].replace(/\.ts$/, '.js'))] : ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])];
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     // SHUTDOWN_DELAY_MS 0: tests stop processes at once unless they test the delay.
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },

@@ -164,6 +164,15 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
       expect(ids(offline)).to.have.members(['silent-host:22', 'stopped-host:33']);
     });
 
+    it('counts them on /metrics by status and last state (fnqueue_workers), with fnqueue_redis_up 1', async () => {
+      const text = (await http('GET', `${stack.url}/metrics`)).text;
+      expect(text).to.match(/^fnqueue_redis_up 1$/m);
+      expect(text).to.match(/^fnqueue_workers\{status="online",state="running"\} 2$/m);
+      expect(text).to.match(/^fnqueue_workers\{status="offline",state="running"\} 1$/m);
+      expect(text).to.match(/^fnqueue_workers\{status="offline",state="stopped"\} 1$/m);
+      expect(text).to.match(/^fnqueue_workers\{status="online",state="draining"\} 0$/m);
+    });
+
     it('filters by labels: repeated or comma-separated, all must match', async () => {
       expect(ids(await http('GET', `${stack.url}/workers?label=pool=cpu`))).to.have.members([selfId, 'silent-host:22']);
       expect(ids(await http('GET', `${stack.url}/workers?label=pool=cpu&label=region=eu`))).to.deep.equal([selfId]);

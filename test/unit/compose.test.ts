@@ -1,8 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 
 interface Service {
+  build?: unknown;
+  image?: string;
+  command?: string[];
+  healthcheck?: { test?: string[] };
   environment?: Record<string, string>;
   ports?: string[];
   volumes?: string[];
@@ -41,5 +45,26 @@ describe('compose.yaml', () => {
     expect(worker.environment?.FUNCTION_SANDBOX).to.not.equal('off');
     expect(worker.security_opt).to.include.members(['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined']);
     expect(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).to.match(/install -d -o node -g node -m 0700 \/var\/lib\/fnqueue/);
+  });
+
+  it('builds the image once and runs it for both services, with node on the compiled build (no tsx)', () => {
+    const { api, worker } = compose.services;
+    expect(api!.build).to.equal('.');
+    expect(worker!.build, 'only the api service builds').to.equal(undefined);
+    expect(worker!.image).to.be.a('string').and.equal(api!.image);
+    expect(api!.command).to.deep.equal(['node', 'dist/api/main.js']);
+    expect(worker!.command).to.deep.equal(['node', 'dist/worker/main.js']);
+    for (const service of [api!, worker!]) {
+      // Each entry is compiled from a source file that the build's tsconfig includes.
+      const source = service.command![1]!.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+      expect(existsSync(new URL(`../../${source}`, import.meta.url)), source).to.equal(true);
+    }
+  });
+
+  it('gives both services a healthcheck on their own probe through the image\'s check script', () => {
+    expect(compose.services.api!.healthcheck?.test).to.deep.equal(['CMD', 'node', 'dist/scripts/healthcheck.js', 'http://127.0.0.1:8000/readyz']);
+    expect(compose.services.worker!.healthcheck?.test).to.deep.equal(['CMD', 'node', 'dist/scripts/healthcheck.js', 'http://127.0.0.1:9100/healthz']);
+    expect(compose.services.api!.environment?.PORT).to.equal('8000');
+    expect(compose.services.worker!.environment?.WORKER_PORT).to.equal('9100');
   });
 });

@@ -1,14 +1,18 @@
 /** The worker's warm pool of algorithm child processes (docs/architecture.md, "How the pieces fit"). */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError, type ErrorCode } from '../../shared/errors/index.js';
 import { withLogContext, type LogContext, type Logger } from '../../shared/logger.js';
 import { inheritableEnv } from '../../shared/config.js';
 import { ChildCommand, ParentCommand, type ChildMessage, type ParentMessage } from './protocol.js';
 
-/** Default entry of runner children: the algorithm runner. */
-export const ALGORITHM_CHILD_ENTRY = fileURLToPath(new URL('./algorithm-child.ts', import.meta.url));
+/**
+ * Default entry of runner children: the algorithm runner, beside this module with this module's
+ * extension (`.ts` from the sources under tsx, `.js` from the compiled build in dist/).
+ */
+export const ALGORITHM_CHILD_ENTRY = fileURLToPath(new URL(`./algorithm-child${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Options of a {@link ChildPool}. */
 export interface ChildPoolOptions {

@@ -325,8 +325,9 @@ export function nodeModulesOf(depsDir: string): string {
 /**
  * The command line of one host process. Memory (MiB): Node gets `--max-old-space-size=memoryMb`
  * (V8's heap), RLIMIT_DATA = memoryMb (all private writable memory: heap, Buffers, native
- * allocations; checked by the kernel on mmap/brk/mprotect) and RLIMIT_AS = memoryMb +
- * {@link NODE_ADDRESS_SPACE_SLACK_MB}; Python gets RLIMIT_AS = memoryMb (its reservations are
+ * allocations; checked by the kernel on mmap/brk/mprotect) plus the runtime's
+ * {@link RuntimeInfo.reservedDataMb} (the JIT code range Node maps writable at start, which
+ * holds no function data), and RLIMIT_AS = memoryMb + {@link NODE_ADDRESS_SPACE_SLACK_MB}; Python gets RLIMIT_AS = memoryMb (its reservations are
  * small). Both get RLIMIT_CORE = 0 (no core files of big processes).
  */
 export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
@@ -335,7 +336,7 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
   const limits: string[] = [];
   if (tools.prlimit) {
     limits.push(tools.prlimit, '--core=0');
-    if (p.runtime.runtime === 'nodejs') limits.push(`--data=${memBytes}`, `--as=${memBytes + NODE_ADDRESS_SPACE_SLACK_MB * 1024 * 1024}`);
+    if (p.runtime.runtime === 'nodejs') limits.push(`--data=${memBytes + p.runtime.reservedDataMb * 1024 * 1024}`, `--as=${memBytes + NODE_ADDRESS_SPACE_SLACK_MB * 1024 * 1024}`);
     else limits.push(`--as=${memBytes}`);
     if (!p.isolated) limits.push(`--fsize=${p.tmpBytes}`);
     limits.push('--');

@@ -109,8 +109,8 @@ const ESM_ONLY_ERRORS = [
   "Cannot use 'import.meta' outside a module",
   'await is only valid in async functions and the top level bodies of modules',
 ];
-/** Kinds of failure the parent maps to error reasons. */
-const OOM_MESSAGE = /Array buffer allocation failed|allocation failed|out of memory|Invalid typed array length|Invalid array buffer length/i;
+/** Kinds of failure the parent maps to error reasons (Node 24 says "Failed to allocate memory" where Node 20 said "Array buffer allocation failed"). */
+const OOM_MESSAGE = /Array buffer allocation failed|allocation failed|failed to allocate|out of memory|Invalid typed array length|Invalid array buffer length/i;
 
 // The real stdout/stderr, kept before user code can replace them. Made blocking: Node queues pipe
 // writes in memory when the pipe is full, so a handler printing in a loop would grow without bound
