@@ -29,6 +29,21 @@ export function ping(redis: Redis): Promise<boolean> {
   );
 }
 
+/** How long a {@link writeProbe} key lives, ms: it only has to be written, never read. */
+const WRITE_PROBE_TTL_MS = 5000;
+
+/**
+ * Whether the node that holds `key` (a key under fnqueue's hash tag: the master of its slot on a
+ * Cluster, the master on Sentinel) accepts a write now: `SET key 1 PX 5000`. False when it fails
+ * (unreachable, READONLY replica, CLUSTERDOWN, OOM, timed out), unlike PING, which any node answers.
+ */
+export function writeProbe(redis: Redis, key: string): Promise<boolean> {
+  return redis.set(key, '1', 'PX', WRITE_PROBE_TTL_MS).then(
+    () => true,
+    () => false,
+  );
+}
+
 /** INFO's text (`key:value` lines, `#` section headers). Rejects when Redis is unreachable. */
 export function serverInfo(redis: Pick<Redis, 'info'>): Promise<string> {
   return redis.info();
