@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
-import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, jobDelayMaxMs, redisTopology, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, createScrapeGauges, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
 import { JobStore } from '../shared/store/job-store.js';
@@ -14,7 +14,7 @@ import { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { ProjectService } from './services/project-service.js';
 import { projectStoppedError } from '../shared/errors/index.js';
 import { FunctionService } from './services/function-service.js';
-import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
@@ -29,6 +29,8 @@ import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 import { packageVersion } from '../shared/package-version.js';
+import { writeProbe } from '../shared/store/channels.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 
 const VERSION = packageVersion();
 
@@ -50,28 +52,30 @@ export interface RunningApi {
 /**
  * Starts the API on PORT: Redis connections (one for commands, one subscriber), the jobs queue,
  * the job waiter, metrics snapshots, and the Express app.
- * @throws ConfigError when REDIS_URL is unset; an Error when the port cannot be bound.
+ * @throws ConfigError when no Redis topology is configured (shared/config.ts `redisTopology`); an Error when the port cannot be bound.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run the API (npm start sets it for you)');
+  const topology = redisTopology(config);
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const redis = createRedis(config.REDIS_URL, 'request', 'api', { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS });
-  const subscriber = createRedis(config.REDIS_URL, 'blocking', 'api-subscriber');
-  for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  const redis = createRedis(topology, 'request', 'api', { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  const subscriber = createRedis(topology, 'blocking', 'api-subscriber');
+  // One line per kind of Redis error per interval, with a count (a failover makes one per command).
+  const redisErrors = new ThrottledLog(logger, 'warn');
+  for (const conn of [redis, subscriber]) conn.on('error', (err) => redisErrors.note('redis connection error', err));
 
   // BullMQ's queue checks the Redis version once, at creation, and the request connection has no
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
-  logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
+  logger.info('waiting for redis', { redis: describeTopology(topology) });
   await waitReady(redis);
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
   // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
-  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }), () => workerRegistry.servedPools());
+  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => redisErrors.note('queue error', err, { queue: name }), () => workerRegistry.servedPools());
   const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
@@ -82,13 +86,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   }, config.QUEUE_SWEEP_INTERVAL_MS);
   queueSweep.unref();
   const webhooksQueue = webhooks.queue;
-  webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
+  webhooksQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: webhooksQueue.name }));
 
   // Functions: one store for the functions API and projects; dependency builds go to the builds
   // queue (shared/queue/builds-queue.ts), served by every worker.
   const functionStore = new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) });
   const buildsQueue = openBuildsQueue(redis, prefix);
-  buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
+  buildsQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: buildsQueue.name }));
   const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
 
   const waiter = new JobWaiter(subscriber, store, keys.jobEvents, logger);
@@ -100,7 +104,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const publisher = new MetricsPublisher(redis, keys, metrics.registry);
   publisher.start();
 
-  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS);
+  // Readiness and the stall guard write a short-lived key under fnqueue's hash tag: the node that
+  // holds fnqueue's keys must accept writes (a replica left behind by a failover answers PING too).
+  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS, Date.now, (r) => writeProbe(r, keys.readinessProbe));
   stallWatch.start();
 
   let accepting = true;

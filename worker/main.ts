@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { ConfigError, functionRetainSeconds, functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, redisTopology, functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
@@ -19,7 +19,8 @@ import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { ping, subscribe } from '../shared/store/channels.js';
+import { subscribe, writeProbe } from '../shared/store/channels.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
@@ -65,10 +66,10 @@ export interface RunningWorker {
 /**
  * Starts a worker: a warm runner pool, BullMQ Workers on the jobs and webhooks queues, metrics
  * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
- * @throws ConfigError when REDIS_URL is unset; an Error when the runner pool cannot start.
+ * @throws ConfigError when no Redis topology is configured (shared/config.ts `redisTopology`); an Error when the runner pool cannot start.
  */
 export async function startWorker(config: Config, serviceLogger: Logger): Promise<RunningWorker> {
-  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run a worker (npm start sets it for you)');
+  const topology = redisTopology(config);
   const keys = keysFor(config.QUEUE_PREFIX);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -76,8 +77,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const workerName = `${hostname()}:${process.pid}`;
   // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
   const logger = serviceLogger.child({ worker_id: workerName });
-  const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
-  redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  const redis = createRedis(topology, 'blocking', 'worker');
+  // A failing Redis makes every connection, queue and BullMQ worker emit an error per command or
+  // retry: one line per kind per interval, with a count (shared/throttled-log.ts).
+  const redisErrors = new ThrottledLog(logger, 'warn');
+  redis.on('error', (err) => redisErrors.note('redis connection error', err));
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   const metrics = createMetrics();
   const processRegistry = new Registry();
@@ -125,15 +129,15 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   });
 
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
-  webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+  webhooks.queue.on('error', (err) => redisErrors.note('queue error', err, { queue: webhooks.queue.name }));
 
   // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
   // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
-  const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
-  cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  const cancelSubscriber = createRedis(topology, 'blocking', 'worker-cancel');
+  cancelSubscriber.on('error', (err) => redisErrors.note('redis connection error', err));
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
@@ -185,7 +189,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     autorun: false,
   });
   for (const w of [jobsWorker, webhookWorker, buildsWorker]) {
-    w.on('error', (err) => logger.warn('worker error', { queue: w.name, error: err.message }));
+    w.on('error', (err) => redisErrors.note('worker error', err, { queue: w.name }));
     w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
   }
 
@@ -195,7 +199,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // jobs are swept every STALLED_INTERVAL_MS. (A QueueEvents per worker would read every event of
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
   const jobsQueue = new Queue(jobsQueueName(servedPool), { connection: redis, prefix });
-  jobsQueue.on('error', (err) => logger.debug('jobs queue error', { error: err.message }));
+  jobsQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: jobsQueue.name }));
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
       .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
@@ -218,8 +222,8 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/readyz') {
-        // Readiness, apart from liveness: false while draining or while Redis does not answer a PING.
-        const redisOk = await Promise.race([ping(redis), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
+        // Readiness, apart from liveness: false while draining or while the node holding fnqueue's keys does not take a write.
+        const redisOk = await Promise.race([writeProbe(redis, keys.readinessProbe), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
         const checks = { redis: redisOk, accepting: !closing };
         const ready = checks.redis && checks.accepting;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });

@@ -3,7 +3,7 @@
  * here) and cancel requests (`keys.jobCancel`, heard by every worker), and the server commands the
  * probes use. Subscribers are connections of their own (a subscribed connection issues no other command).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 
 /** Publishes `message` on `channel`. */
 export async function publish(redis: Redis, channel: string, message: string): Promise<void> {
@@ -24,6 +24,21 @@ export async function subscribe(subscriber: Redis, channel: string, onMessage: (
 /** PING: resolves true when Redis answers, false when it fails. */
 export function ping(redis: Redis): Promise<boolean> {
   return redis.ping().then(
+    () => true,
+    () => false,
+  );
+}
+
+/** How long a {@link writeProbe} key lives, ms: it only has to be written, never read. */
+const WRITE_PROBE_TTL_MS = 5000;
+
+/**
+ * Whether the node that holds `key` (a key under fnqueue's hash tag: the master of its slot on a
+ * Cluster, the master on Sentinel) accepts a write now: `SET key 1 PX 5000`. False when it fails
+ * (unreachable, READONLY replica, CLUSTERDOWN, OOM, timed out), unlike PING, which any node answers.
+ */
+export function writeProbe(redis: Redis, key: string): Promise<boolean> {
+  return redis.set(key, '1', 'PX', WRITE_PROBE_TTL_MS).then(
     () => true,
     () => false,
   );

@@ -42,6 +42,8 @@ export function keysFor(queuePrefix: string) {
     statusIndexes: INDEXED_STATUSES.map((s) => jobIndex(`status:${s}`)),
     /** String: `<job_id> <body sha256>` for one Idempotency-Key (per caller), 24 h. */
     idempotency: (scopedKey: string) => `${p}:idempotency:${scopedKey}`,
+    /** String: written by the readiness probes (`SET … PX`) to check that the node holding these keys accepts writes. */
+    readinessProbe: `${p}:readiness-probe`,
     /** Pub/sub channel: job ids to cancel; the worker running one kills its child. */
     jobCancel: `${p}:job-cancel`,
     /** Set: pools jobs were ever submitted to, so the API knows every jobs queue. */
