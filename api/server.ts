@@ -6,7 +6,8 @@ import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
+import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher, sumSameSeries } from '../shared/metrics.js';
+import { ensureShardCount } from '../shared/store/shard-count-store.js';
 import { JobStore } from '../shared/store/job-store.js';
 import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
@@ -54,7 +55,7 @@ export interface RunningApi {
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run the API (npm start sets it for you)');
-  const keys = keysFor(config.QUEUE_PREFIX);
+  const keys = keysFor(config.QUEUE_PREFIX, config.QUEUE_SHARDS);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
@@ -66,13 +67,14 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
   logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
   await waitReady(redis);
+  // A process with another QUEUE_SHARDS than the deployment's would hide its jobs: refuse to start.
+  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS);
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
   // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }), () => workerRegistry.servedPools());
-  const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
@@ -117,7 +119,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     try {
       const deployment = await aggregateDeploymentMetrics(redis, keys, metrics.registry, publisher.processId);
       // Queue depth by state; BullMQ's completed/failed counters need its per-minute metrics, which we do not keep.
-      const depth = mergeExpositions([await queue.exportPrometheusMetrics(), await webhooksQueue.exportPrometheusMetrics()], (name) => name === 'bullmq_job_count');
+      // The default pool's queue of every shard (QUEUE_SHARDS): same-named series are summed.
+      const texts = await Promise.all([...jobQueues.shardsOf().map((q) => q.exportPrometheusMetrics()), webhooksQueue.exportPrometheusMetrics()]);
+      const depth = sumSameSeries(mergeExpositions(texts, (name) => name === 'bullmq_job_count'));
       return { contentType, body: `${deployment}\n${depth}\n${await processRegistry.metrics()}` };
     } catch (err) {
       logger.warn('deployment metrics unavailable; serving this process only', { error: String(err) });
@@ -130,7 +134,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const guards = new Map<string, QueueDepthGuard>();
   const admission = (pool: string) => {
     let guard = guards.get(pool);
-    if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.get(pool), config.MAX_QUEUE_DEPTH)));
+    if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.shardsOf(pool), config.MAX_QUEUE_DEPTH)));
     return guard;
   };
   const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
