@@ -68,7 +68,10 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
   await waitReady(redis);
   // A process with another QUEUE_SHARDS than the deployment's would hide its jobs: refuse to start.
-  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS);
+  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
+    await Promise.all([closeRedis(redis), closeRedis(subscriber)]);
+    throw err;
+  });
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.

@@ -80,7 +80,10 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
   redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   // A worker with another QUEUE_SHARDS than the deployment's would never see some queues: refuse to start.
-  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS);
+  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
+    await closeRedis(redis);
+    throw err;
+  });
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   const metrics = createMetrics();
   const processRegistry = new Registry();

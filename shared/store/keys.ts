@@ -38,8 +38,8 @@ export function shardOf(id: string, shards: number): number {
 /**
  * The BullMQ prefix (hash tag, `{}` included) of each of `shards` shards. Shard 0 is always
  * `{QUEUE_PREFIX}`, the tag of everything unsharded, so with one shard no key changes. With more,
- * the slot space is cut into `shards` equal ranges (as `redis-cli --cluster create` cuts it among
- * its masters); shard 0 takes the range its slot falls in, and each further shard n, in order, the
+ * the slot space is cut into `shards` equal ranges (exactly as `redis-cli --cluster create` cuts it
+ * among as many masters); shard 0 takes the range its slot falls in, and each further shard n, in order, the
  * next range still free: its tag is `{QUEUE_PREFIX-s<n>}`, or `{QUEUE_PREFIX-s<n>-<k>}` for the
  * smallest k ≥ 1 whose slot falls in that range. So 3 shards land on the 3 masters of a 3-master
  * cluster (and `QUEUE_SHARDS` = a multiple of the masters spreads evenly). Deterministic: every
@@ -50,7 +50,12 @@ export function shardTags(queuePrefix: string, shards: number): string[] {
   if (!Number.isInteger(shards) || shards < 1 || shards > MAX_QUEUE_SHARDS) throw new RangeError(`shards must be 1..${MAX_QUEUE_SHARDS}, got ${shards}`);
   const first = bullPrefix(queuePrefix);
   if (shards === 1) return [first];
-  const rangeOf = (tag: string) => Math.floor((calculateSlot(tag) * shards) / CLUSTER_SLOTS);
+  // Range i ends at slot round((i + 1) * 16384 / shards - 1), as redis-cli's cluster create ends its masters' ranges.
+  const lasts = Array.from({ length: shards }, (_, i) => (i === shards - 1 ? CLUSTER_SLOTS - 1 : Math.round(((i + 1) * CLUSTER_SLOTS) / shards - 1)));
+  const rangeOf = (tag: string) => {
+    const slot = calculateSlot(tag);
+    return lasts.findIndex((last) => slot <= last);
+  };
   const free = Array.from({ length: shards }, (_, r) => r).filter((r) => r !== rangeOf(first));
   const tags = [first];
   for (let n = 1; n < shards; n++) {
