@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
-import { ConfigError, functionRetainSeconds, jobDelayMaxMs, workerForgetAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, jobDelayMaxMs, redisTopology, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, mergeExpositions, MetricsPublisher, sumSameSeries } from '../shared/metrics.js';
 import { ensureShardCount } from '../shared/store/shard-count-store.js';
@@ -16,7 +16,7 @@ import { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { ProjectService } from './services/project-service.js';
 import { projectStoppedError } from '../shared/errors/index.js';
 import { FunctionService } from './services/function-service.js';
-import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
 import { dashboardRouter } from './routes/dashboard.js';
@@ -51,21 +51,21 @@ export interface RunningApi {
 /**
  * Starts the API on PORT: Redis connections (one for commands, one subscriber), the jobs queue,
  * the job waiter, metrics snapshots, and the Express app.
- * @throws ConfigError when REDIS_URL is unset; an Error when the port cannot be bound.
+ * @throws ConfigError when no Redis topology is configured (shared/config.ts `redisTopology`); an Error when the port cannot be bound.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run the API (npm start sets it for you)');
+  const topology = redisTopology(config);
   const keys = keysFor(config.QUEUE_PREFIX, config.QUEUE_SHARDS);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const redis = createRedis(config.REDIS_URL, 'request', 'api', { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS });
-  const subscriber = createRedis(config.REDIS_URL, 'blocking', 'api-subscriber');
+  const redis = createRedis(topology, 'request', 'api', { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  const subscriber = createRedis(topology, 'blocking', 'api-subscriber');
   for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
 
   // BullMQ's queue checks the Redis version once, at creation, and the request connection has no
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
-  logger.info('waiting for redis', { redis: redactUrl(config.REDIS_URL) });
+  logger.info('waiting for redis', { redis: describeTopology(topology) });
   await waitReady(redis);
   // A process with another QUEUE_SHARDS than the deployment's would hide its jobs: refuse to start.
   await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {

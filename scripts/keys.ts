@@ -11,9 +11,9 @@
 import { parseArgs } from 'node:util';
 import { ApiKeyStore, type ApiKeyRecord } from '../shared/store/api-key-store.js';
 import { isScope, SCOPES, type Scope } from '../shared/auth/scopes.js';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig, redisTopology } from '../shared/config.js';
 import { keysFor } from '../shared/store/keys.js';
-import { closeRedis, createRedis, redactUrl, waitReady } from '../shared/queue/redis.js';
+import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/queue/redis.js';
 
 /** How long to wait for Redis before giving up. */
 const REDIS_READY_TIMEOUT_MS = 5_000;
@@ -83,12 +83,17 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (!config.REDIS_URL) throw new UsageError('REDIS_URL is required: the Redis the API uses (npm start logs its url)');
-  const redis = createRedis(config.REDIS_URL, 'request', 'keys-cli');
+  let topology;
+  try {
+    topology = redisTopology(config);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}: the Redis the API uses (npm start logs its url)`);
+  }
+  const redis = createRedis(topology, 'request', 'keys-cli');
   redis.on('error', () => undefined);
   try {
     await waitReady(redis, REDIS_READY_TIMEOUT_MS).catch(() => {
-      throw new Error(`cannot reach Redis at ${redactUrl(config.REDIS_URL!)}`);
+      throw new Error(`cannot reach Redis at ${describeTopology(topology)}`);
     });
     return await run(new ApiKeyStore(redis, keysFor(config.QUEUE_PREFIX)));
   } finally {

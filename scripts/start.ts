@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole local stack in the foreground.
- * - REDIS_URL unset: starts its own `redis-server` on a free port with AOF in DATA_DIR (./.data);
+ * - no Redis configured (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES unset): starts its own
+ *   `redis-server` on a free port with AOF in DATA_DIR (./.data); a configured one is used as it is;
  * - the API on PORT (8000) and WORKERS (2) worker processes, each worker on WORKER_PORT + i;
  * - a worker or API that dies unexpectedly is restarted after a second;
  * - WEBHOOK_ALLOW_PRIVATE defaults to true (receivers on localhost), and says so;
@@ -10,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { ConfigError, loadConfig, redisTopology, type Config } from '../shared/config.js';
+import { describeTopology, redactUrl } from '../shared/queue/redis.js';
 import { createLogger } from '../shared/logger.js';
 import { RedisServerNotFoundError, startRedisServer, type RedisServer } from './lib/redis-server.js';
 
@@ -98,9 +100,10 @@ async function startRedis(): Promise<RedisServer> {
 }
 
 async function main(): Promise<void> {
-  let redis: { url: string; server?: RedisServer };
-  if (config.REDIS_URL) {
-    redis = { url: config.REDIS_URL };
+  let redis: { url?: string; server?: RedisServer };
+  if (config.REDIS_URL || config.REDIS_SENTINELS || config.REDIS_CLUSTER_NODES) {
+    // The children read the same variables: the topology passes through unchanged.
+    redis = config.REDIS_URL ? { url: config.REDIS_URL } : {};
   } else {
     try {
       const server = await startRedis();
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const baseEnv: NodeJS.ProcessEnv = { ...ENV, REDIS_URL: redis.url };
+  const baseEnv: NodeJS.ProcessEnv = { ...ENV, ...(redis.url ? { REDIS_URL: redis.url } : {}) };
   const defaulted = Object.entries(LOCAL_DEFAULTS).filter(([name]) => !baseEnv[name]);
   for (const [name, value] of defaulted) baseEnv[name] = value;
   if (defaulted.some(([name]) => name === 'WEBHOOK_ALLOW_PRIVATE')) {
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
     managed.push({ name: `worker-${i + 1}`, entry: 'worker/main.ts', env: { ...baseEnv, WORKER_PORT: String(workerPort) } });
   }
   managed.forEach(launch);
-  logger.info('fnqueue is starting', { api: `http://127.0.0.1:${config.PORT}`, docs: `http://127.0.0.1:${config.PORT}/docs`, workers: config.WORKERS, redis: redis.url });
+  logger.info('fnqueue is starting', { api: `http://127.0.0.1:${config.PORT}`, docs: `http://127.0.0.1:${config.PORT}/docs`, workers: config.WORKERS, redis: redis.url ? redactUrl(redis.url) : describeTopology(redisTopology(config)) });
 
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -35,6 +35,51 @@ export const ConfigSchema = z.object({
     .url()
     .refine((u) => /^rediss?:\/\//.test(u), { message: 'must start with redis:// or rediss://' })
     .optional(),
+  // Redis topology: exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (see redisTopology)
+  /**
+   * Sentinel: the sentinels, comma-separated `host:port` (e.g. `10.0.0.5:26379,10.0.0.6:26379`); the
+   * master is asked of them by REDIS_SENTINEL_NAME and followed through failovers.
+   */
+  REDIS_SENTINELS: z.string().transform((s, ctx) => parseHostPorts(s, ctx)).optional(),
+  /** Sentinel: the monitored master's name (`sentinel monitor <name> …`). Required with REDIS_SENTINELS. */
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  /** Sentinel: the sentinels' own password (their `requirepass`), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Sentinel: connect to the sentinels over TLS. Default false. */
+  REDIS_SENTINEL_TLS: boolFromEnv.default(false),
+  /**
+   * Cluster: some of the cluster's nodes, comma-separated `host:port` (any nodes: the rest are
+   * discovered). Keys land on masters by their hash tag; redirections and failovers are followed.
+   */
+  REDIS_CLUSTER_NODES: z.string().transform((s, ctx) => parseHostPorts(s, ctx)).optional(),
+  /**
+   * Cluster: address translation for clusters whose nodes announce addresses the service cannot
+   * reach (managed clusters behind NAT), comma-separated `announced_host:port=reachable_host:port`.
+   */
+  REDIS_CLUSTER_NAT_MAP: z
+    .string()
+    .transform((s, ctx) => {
+      const map: Record<string, { host: string; port: number }> = {};
+      for (const pair of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const [from, to, extra] = pair.split('=');
+        const target = to === undefined || extra !== undefined ? undefined : parseHostPorts(to, ctx)[0];
+        if (!from || !/^[^\s:]+:\d+$/.test(from.trim()) || !target) {
+          ctx.addIssue({ code: 'custom', message: `"${pair}" is not announced_host:port=reachable_host:port` });
+          return z.NEVER;
+        }
+        map[from.trim()] = target;
+      }
+      return map;
+    })
+    .optional(),
+  /** Sentinel and Cluster: the data nodes' ACL user name (with REDIS_URL it goes in the URL). Default: none (`default`). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  /** Sentinel and Cluster: the data nodes' password (`requirepass` or the ACL user's); with REDIS_URL it goes in the URL. */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Sentinel and Cluster: connect to the data nodes over TLS (with REDIS_URL: `rediss://`). Default false. */
+  REDIS_TLS: boolFromEnv.optional(),
+  /** Sentinel: the database number (a cluster has only 0; with REDIS_URL it is the URL's path). Default 0. */
+  REDIS_DB: int(0, 15).optional(),
   /** Key prefix of every queue and record key. Wrapped in `{}` so all keys share one Redis Cluster hash slot. */
   QUEUE_PREFIX: z
     .string()
@@ -341,7 +386,101 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `${i.path.join('.')}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
+  const redisProblem = redisSettingsProblem(parsed.data);
+  if (redisProblem) throw new ConfigError(`invalid configuration: ${redisProblem}`);
   return Object.freeze(parsed.data);
+}
+
+/** One `host:port` of REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+export interface RedisHostPort {
+  host: string;
+  port: number;
+}
+
+/** Parses comma-separated `host:port` pairs (IPv6 in brackets: `[::1]:6379`), reporting bad ones to `ctx`. */
+function parseHostPorts(value: string, ctx: z.RefinementCtx): RedisHostPort[] {
+  const out: RedisHostPort[] = [];
+  for (const item of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port` });
+      return z.NEVER;
+    }
+    out.push({ host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+  return out;
+}
+
+/** The Redis topologies, each chosen by its one variable (docs/deployment.md#redis-topologies). */
+const TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;
+
+/**
+ * What is wrong with the Redis settings taken together, or undefined: more than one topology set,
+ * a Sentinel setting without REDIS_SENTINELS (or REDIS_SENTINELS without its name), a Cluster
+ * setting without REDIS_CLUSTER_NODES, or a data-node setting beside REDIS_URL (which carries them).
+ * None set is fine here: `npm start` then launches its own redis-server; {@link redisTopology} refuses it.
+ */
+function redisSettingsProblem(c: z.infer<typeof ConfigSchema>): string | undefined {
+  const set = TOPOLOGY_VARIABLES.filter((k) => c[k] !== undefined);
+  if (set.length > 1) return `${set.join(' and ')} are both set: set exactly one of ${TOPOLOGY_VARIABLES.join(', ')} (docs/deployment.md#redis-topologies)`;
+  if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) return 'REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the monitored master\'s name';
+  if (!c.REDIS_SENTINELS) {
+    const stray = (['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_DB'] as const).find((k) => c[k] !== undefined);
+    if (stray) return `${stray} applies only with REDIS_SENTINELS${stray === 'REDIS_DB' && c.REDIS_URL ? ' (with REDIS_URL the database is the URL\'s path: redis://host:6379/2)' : ''}`;
+  }
+  if (c.REDIS_CLUSTER_NAT_MAP && !c.REDIS_CLUSTER_NODES) return 'REDIS_CLUSTER_NAT_MAP applies only with REDIS_CLUSTER_NODES';
+  if (c.REDIS_URL) {
+    const stray = (['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const).find((k) => c[k] !== undefined);
+    if (stray) return `${stray} applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; with REDIS_URL put it in the URL (redis://user:password@host:6379/0, rediss:// for TLS)`;
+  }
+  return undefined;
+}
+
+/** TLS and credentials of the data nodes, for Sentinel and Cluster. */
+export interface RedisNodeAuth {
+  username?: string;
+  password?: string;
+  /** Connect over TLS (Node's default certificate checks). */
+  tls: boolean;
+}
+
+/**
+ * The Redis deployment the service connects to, from exactly one of REDIS_URL (`single`),
+ * REDIS_SENTINELS + REDIS_SENTINEL_NAME (`sentinel`) and REDIS_CLUSTER_NODES (`cluster`).
+ * shared/queue/redis.ts opens every connection from it.
+ */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | ({ kind: 'sentinel'; sentinels: RedisHostPort[]; name: string; sentinelPassword?: string; sentinelTls: boolean; db: number } & RedisNodeAuth)
+  | ({ kind: 'cluster'; nodes: RedisHostPort[]; natMap?: Record<string, RedisHostPort> } & RedisNodeAuth);
+
+/**
+ * The configured Redis topology.
+ * @throws ConfigError when none of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES is set (the api,
+ *   the worker and the keys CLI cannot run without Redis; `npm start` sets REDIS_URL when it launches its own).
+ */
+export function redisTopology(config: Config): RedisTopology {
+  const auth = (): RedisNodeAuth => ({
+    ...(config.REDIS_USERNAME ? { username: config.REDIS_USERNAME } : {}),
+    ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
+    tls: config.REDIS_TLS ?? false,
+  });
+  if (config.REDIS_URL) return { kind: 'single', url: config.REDIS_URL };
+  if (config.REDIS_SENTINELS && config.REDIS_SENTINEL_NAME) {
+    return {
+      kind: 'sentinel',
+      sentinels: config.REDIS_SENTINELS,
+      name: config.REDIS_SENTINEL_NAME,
+      ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
+      sentinelTls: config.REDIS_SENTINEL_TLS,
+      db: config.REDIS_DB ?? 0,
+      ...auth(),
+    };
+  }
+  if (config.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: config.REDIS_CLUSTER_NODES, ...(config.REDIS_CLUSTER_NAT_MAP ? { natMap: config.REDIS_CLUSTER_NAT_MAP } : {}), ...auth() };
+  throw new ConfigError(`Redis is not configured: set exactly one of REDIS_URL (one node), REDIS_SENTINELS with REDIS_SENTINEL_NAME (Sentinel) or REDIS_CLUSTER_NODES (Cluster); docs/deployment.md#redis-topologies (npm start sets REDIS_URL for you)`);
 }
 
 /** Heartbeat age past which a worker shows offline: WORKER_OFFLINE_AFTER_MS, else 3 × WORKER_HEARTBEAT_MS; never below one heartbeat. */

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { ConfigError, functionRetainSeconds, functionsDir, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, redisTopology, functionsDir, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
@@ -66,10 +66,10 @@ export interface RunningWorker {
 /**
  * Starts a worker: a warm runner pool, BullMQ Workers on the jobs and webhooks queues, metrics
  * snapshots to Redis, and a small HTTP server with /healthz and /metrics on WORKER_PORT.
- * @throws ConfigError when REDIS_URL is unset; an Error when the runner pool cannot start.
+ * @throws ConfigError when no Redis topology is configured (shared/config.ts `redisTopology`); an Error when the runner pool cannot start.
  */
 export async function startWorker(config: Config, serviceLogger: Logger): Promise<RunningWorker> {
-  if (!config.REDIS_URL) throw new ConfigError('REDIS_URL is required to run a worker (npm start sets it for you)');
+  const topology = redisTopology(config);
   const keys = keysFor(config.QUEUE_PREFIX, config.QUEUE_SHARDS);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
@@ -77,7 +77,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const workerName = `${hostname()}:${process.pid}`;
   // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
   const logger = serviceLogger.child({ worker_id: workerName });
-  const redis = createRedis(config.REDIS_URL, 'blocking', 'worker');
+  const redis = createRedis(topology, 'blocking', 'worker');
   redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   // A worker with another QUEUE_SHARDS than the deployment's would never see some queues: refuse to start.
   await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
@@ -138,7 +138,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
   // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
-  const cancelSubscriber = createRedis(config.REDIS_URL, 'blocking', 'worker-cancel');
+  const cancelSubscriber = createRedis(topology, 'blocking', 'worker-cancel');
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);

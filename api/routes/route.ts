@@ -1,7 +1,7 @@
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import type { Queue } from 'bullmq';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import type { z } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import type { Scope } from '../../shared/auth/scopes.js';

@@ -3,7 +3,7 @@
  * reads, updates and deletes functions, invokes them through the same jobs queues and job records
  * as algorithms (no second job model), and reads their jobs, metrics and job logs.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import type { ZodError } from 'zod';
 import { AppError, fieldError, functionBusy, functionNameTaken, functionNotActive, functionNotFound, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
 import {

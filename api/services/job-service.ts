@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { publish } from '../../shared/store/channels.js';
 import { IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
 import type { ZodError } from 'zod';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { subscribe } from '../../shared/store/channels.js';
 import type { Logger } from '../../shared/logger.js';
 import { decodeJobEvent, jobIdOfEvent, TERMINAL_STATUSES, type JobEvent, type JobStore } from '../../shared/store/job-store.js';

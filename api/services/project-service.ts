@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { z } from 'zod';
 import { toolEnv } from '../../shared/config.js';
 import { AppError, projectNotFound, validationError } from '../../shared/errors/index.js';

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import type { StoredSchedule as StoredScheduleOf } from '../../shared/schemas/schedule.js';
 import { DEFAULT_TIMEZONE, SCHEDULE_OPTION_KEYS, ScheduleStore } from '../../shared/store/schedule-store.js';
 import { AppError, functionNotFound, scheduleBusy, scheduleLimit, scheduleNameTaken, scheduleNotFound, toAppError } from '../../shared/errors/index.js';

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from './redis.js';
 import { AppError, poolNotServed } from '../errors/index.js';
 import type { JobData } from './job-data.js';
 import type { Keys } from '../store/keys.js';

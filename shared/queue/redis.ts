@@ -1,4 +1,18 @@
-import { Redis, type RedisOptions } from 'ioredis';
+/**
+ * The one Redis connection factory: every connection of the api, the worker, the scripts and the
+ * dashboard is opened here, for the topology the configuration names (shared/config.ts
+ * `redisTopology`: one node, Sentinel or Cluster; docs/deployment.md#redis-topologies).
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisHostPort, RedisTopology } from '../config.js';
+
+/**
+ * A connection to fnqueue's Redis, whatever its topology: an ioredis `Redis` (one node, or the master a
+ * Sentinel group names) or an ioredis `Cluster`. Stores, queues and probes take this type; both run
+ * the same commands, scripts and pub/sub (a Cluster routes each by its key's slot; every fnqueue key
+ * shares the `{prefix}` hash tag, so one slot).
+ */
+export type RedisConnection = Redis | Cluster;
 
 /**
  * How a connection is used, which decides how it behaves while Redis is down or does not answer:
@@ -15,28 +29,109 @@ export type ConnectionRole = 'request' | 'blocking';
 /** The default bound of one command on a `request` connection, ms (REDIS_COMMAND_TIMEOUT_MS). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
+/** Longest wait between reconnection attempts, ms. */
+const MAX_RECONNECT_DELAY_MS = 2000;
+
+/** Options of {@link createRedis} over the role's. */
+export interface CreateRedisOptions {
+  /** Bound of one command on a `request` connection, ms. Default {@link DEFAULT_COMMAND_TIMEOUT_MS}. Ignored for `blocking`. */
+  commandTimeoutMs?: number;
+  /** ioredis options for the (node) connections, over the factory's. */
+  redis?: RedisOptions;
+}
+
 /**
- * Opens an ioredis connection to `url`. Reconnects forever with a capped backoff (max 2 s).
- * @param name shown in `CLIENT LIST` (`fnqueue:<role>:<name>`).
- * @param extra ioredis options over the role's; `commandTimeout` (ms) is applied to `request`
- *   connections only, default {@link DEFAULT_COMMAND_TIMEOUT_MS}.
+ * A node that was a master answers READONLY once it is a replica (a Sentinel failover, or a managed
+ * Redis's endpoint moved): reconnect, so the connection asks again which node is master (Sentinel) or
+ * reaches the new master behind the same name. `request` connections fail the command (the caller
+ * answers 503; nothing was written); `blocking` ones resend it once reconnected (ioredis
+ * `reconnectOnError` returning 2), since BullMQ's own loops expect commands to go through.
  */
-export function createRedis(url: string, role: ConnectionRole, name: string, extra: RedisOptions = {}): Redis {
+function reconnectOnReadonly(role: ConnectionRole) {
+  return (err: Error): 1 | 2 | false => (/^READONLY\b/.test(err.message) ? (role === 'request' ? 1 : 2) : false);
+}
+
+/** The role's ioredis options, for one node (the whole connection, or each node of a Cluster). */
+function roleOptions(role: ConnectionRole, name: string, opts: CreateRedisOptions): RedisOptions {
   const common: RedisOptions = {
     connectionName: `fnqueue:${name}`,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
+    retryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
+    reconnectOnError: reconnectOnReadonly(role),
     lazyConnect: false,
-    ...extra,
   };
   if (role === 'request') {
-    return new Redis(url, { commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS, ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    return { ...common, commandTimeout: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, ...opts.redis };
   }
-  const { commandTimeout: _never, ...blocking } = common;
-  return new Redis(url, { ...blocking, maxRetriesPerRequest: null, enableReadyCheck: true });
+  return { ...common, maxRetriesPerRequest: null, enableReadyCheck: true, ...opts.redis };
+}
+
+const hostPorts = (xs: RedisHostPort[]) => xs.map(({ host, port }) => ({ host, port }));
+
+/**
+ * Opens a connection to the configured Redis:
+ * - `single` (REDIS_URL): an ioredis `Redis` on the URL (password, user, db and `rediss://` TLS as the URL says);
+ * - `sentinel`: an ioredis `Redis` that asks the sentinels for the master named REDIS_SENTINEL_NAME and
+ *   follows failovers (`failoverDetector`: it reconnects when the sentinels announce a new master);
+ * - `cluster`: an ioredis `Cluster` seeded with REDIS_CLUSTER_NODES that follows MOVED/ASK redirections,
+ *   retries on CLUSTERDOWN/TRYAGAIN and refreshes its slot map on failovers (the BullMQ guide "Redis
+ *   Cluster": hand BullMQ the Cluster and use a `{hash tag}` prefix, as shared/store/keys.ts does).
+ * Every kind reconnects forever with a capped backoff (max 2 s) and reconnects on READONLY.
+ * @param topology the configuration's {@link RedisTopology}, or a `redis://` URL (one node).
+ * @param name shown in `CLIENT LIST` (`fnqueue:<name>`).
+ */
+export function createRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions = {}): RedisConnection {
+  const t: RedisTopology = typeof topology === 'string' ? { kind: 'single', url: topology } : topology;
+  const node = roleOptions(role, name, opts);
+  switch (t.kind) {
+    case 'single':
+      return new Redis(t.url, node);
+    case 'sentinel':
+      return new Redis({
+        ...node,
+        sentinels: hostPorts(t.sentinels),
+        name: t.name,
+        db: t.db,
+        ...(t.username ? { username: t.username } : {}),
+        ...(t.password ? { password: t.password } : {}),
+        ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
+        ...(t.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+        ...(t.sentinelTls ? { sentinelTLS: {} } : {}),
+        sentinelRetryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
+        failoverDetector: true,
+      });
+    case 'cluster': {
+      const { enableOfflineQueue, enableReadyCheck, lazyConnect, retryStrategy: _perNode, ...redisOptions } = node;
+      const clusterOptions: ClusterOptions = {
+        redisOptions: {
+          ...redisOptions,
+          ...(t.username ? { username: t.username } : {}),
+          ...(t.password ? { password: t.password } : {}),
+          ...(t.tls ? { tls: {} } : {}),
+        },
+        ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+        ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
+        ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+        clusterRetryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
+        // While a failover is under way: retry moved/closed/CLUSTERDOWN/TRYAGAIN commands after these
+        // delays, up to maxRedirections times; a `request` command past that fails (503) and the caller retries.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 200,
+        maxRedirections: 16,
+        slotsRefreshTimeout: 2000,
+        // Writes and reads go to masters only: a replica's answer may lag (docs/deployment.md#redis-topologies).
+        scaleReads: 'master',
+        ...(t.natMap ? { natMap: t.natMap } : {}),
+        // A TLS cluster announces IPs the certificate does not name: keep the seed's host name for SNI.
+        ...(t.tls ? { dnsLookup: (address: string, callback: (err: NodeJS.ErrnoException | null, address: string) => void) => callback(null, address) } : {}),
+      };
+      return new Cluster(hostPorts(t.nodes), clusterOptions);
+    }
+  }
 }
 
 /** Resolves once `redis` is ready, or rejects after `timeoutMs` (unset: waits as long as it takes). */
-export function waitReady(redis: Redis, timeoutMs?: number): Promise<void> {
+export function waitReady(redis: RedisConnection, timeoutMs?: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer =
@@ -59,7 +154,7 @@ export function waitReady(redis: Redis, timeoutMs?: number): Promise<void> {
 }
 
 /** Closes `redis` politely (QUIT), falling back to disconnect when Redis is unreachable. */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisConnection): Promise<void> {
   if (redis.status === 'end') return;
   if (redis.status !== 'ready') {
     redis.disconnect();
@@ -80,5 +175,18 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return '[invalid url]';
+  }
+}
+
+/** The topology for logs: its kind and addresses, never a password. */
+export function describeTopology(topology: RedisTopology): string {
+  const list = (xs: RedisHostPort[]) => xs.map((x) => `${x.host}:${x.port}`).join(',');
+  switch (topology.kind) {
+    case 'single':
+      return redactUrl(topology.url);
+    case 'sentinel':
+      return `sentinel master ${topology.name} via ${list(topology.sentinels)}`;
+    case 'cluster':
+      return `cluster via ${list(topology.nodes)}`;
   }
 }

@@ -4,7 +4,7 @@
  * is started and finished together with its record by the job scripts (lua/job-start-attempt.lua,
  * lua/job-update-live.lua, in JobStore); this store reads them and ends one on its own.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { AttemptRecord } from '../schemas/job-record.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';

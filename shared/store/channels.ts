@@ -3,7 +3,7 @@
  * here) and cancel requests (`keys.jobCancel`, heard by every worker), and the server commands the
  * probes use. Subscribers are connections of their own (a subscribed connection issues no other command).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 
 /** Publishes `message` on `channel`. */
 export async function publish(redis: Redis, channel: string, message: string): Promise<void> {

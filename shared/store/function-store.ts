@@ -13,7 +13,7 @@
  * - `fnStats(id)` hash and `fnDurations(id)` list (the last {@link DURATION_SAMPLES} run durations).
  * - `systemEnv` and `projectEnv(project)` hashes: env layers under the function's own env.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import {
   type ExecutionType,
   type FunctionRecord,

@@ -2,7 +2,7 @@
  * Idempotency-Keys (docs/operations.md#idempotency): one string per caller and key, `<job_id> <body sha256>`,
  * kept {@link IDEMPOTENCY_TTL_SECONDS}.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 
 /** How long an Idempotency-Key is remembered, seconds (24 h). */

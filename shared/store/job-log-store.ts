@@ -3,7 +3,7 @@
  * stderr lines, a Redis list of {@link JobLogLine} JSON (shared/schemas/job-log.ts) per job, plus a `truncated` marker, both
  * expiring with the job record. Written by the worker after each run, read by the API.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { JobLogLine } from '../schemas/job-log.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';

@@ -3,7 +3,7 @@
  * `keys.metricsSnapshot(processId)`, indexed by last push (ms) in `keys.metricsIndex`, so any API
  * process can answer GET /metrics for the whole deployment.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 
 /** Snapshots of every process's metrics. */

@@ -2,7 +2,7 @@
  * The set of pools jobs or schedules were sent to (`keys.pools`), so any API process knows every jobs
  * queue; a pool leaves it once no worker serves it and its queue is empty (JobQueues.pools).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 
 /** Known pools. */

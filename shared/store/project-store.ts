@@ -3,7 +3,7 @@
  * (JSON), created_at, updated_at, started_at?, stopped_at?}`, the `projects` sorted set (names by
  * creation ms), and reads of the functions' `projectFunctions(name)` index for counts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 
 /** A project's record as stored: hash fields, strings. */

@@ -4,7 +4,7 @@
  * it from its queue after its record expired. Entries are scored by the record's expiry, so one
  * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys, ShardKeys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 

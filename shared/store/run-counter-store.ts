@@ -4,7 +4,7 @@
  * (lua/job-update-live.lua) add to them in the same script that writes a run's end on its record, so
  * a run is counted exactly once, whatever process dies afterwards.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 
 /** A counter's name and labels (label values come from the code, never from a caller). */

@@ -4,7 +4,7 @@
  * (`keys.scheduleNames`, which keeps names unique across API processes). Every write that must be
  * atomic (name claims, versioned replaces, deletes) is one script (lua/schedule-*.lua).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { StoredSchedule } from '../schemas/schedule.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';

@@ -5,7 +5,7 @@
  * shards: jobs would be hidden, and queued ones never run. Every api and worker process checks the
  * count when it starts and refuses to run with another one.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../queue/redis.js';
 import { ConfigError } from '../errors/index.js';
 import type { Keys } from './keys.js';
 

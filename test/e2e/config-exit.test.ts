@@ -34,6 +34,13 @@ describe('a bad configuration stops the api and the worker with exit code 2 (doc
       const { code, stderr } = await run(entry, {});
       expect(code, stderr).to.equal(2);
       expect(stderr).to.contain('REDIS_URL');
+      expect(stderr).to.contain('REDIS_SENTINELS').and.contain('REDIS_CLUSTER_NODES');
+    });
+
+    it(`exits 2 asking for exactly one Redis topology when the ${kind} gets two`, async () => {
+      const { code, stderr } = await run(entry, { REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: '127.0.0.1:2' });
+      expect(code, stderr).to.equal(2);
+      expect(stderr).to.contain('REDIS_URL and REDIS_CLUSTER_NODES are both set: set exactly one of');
     });
 
     it(`exits 2 naming the variable when the ${kind} gets a bad value`, async () => {

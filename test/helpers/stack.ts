@@ -33,12 +33,14 @@ export interface Stack {
 }
 
 /**
- * Starts the API (port 0) and one worker (port 0) in-process against `redisUrl`, with a queue
+ * Starts the API (port 0) and one worker (port 0) in-process against `redis`, with a queue
  * prefix of their own so tests never share queues. `env` overrides the configuration.
+ * @param redis a REDIS_URL, or the variables of another topology (`{REDIS_CLUSTER_NODES: …}`,
+ *   `{REDIS_SENTINELS: …, REDIS_SENTINEL_NAME: …}`).
  */
-export async function startStack(redisUrl: string, env: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(redis: string | Record<string, string>, env: Record<string, string> = {}): Promise<Stack> {
   const config = loadConfig({
-    REDIS_URL: redisUrl,
+    ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
     PORT: '0',
     WORKER_PORT: '0',
     HOST: '127.0.0.1',

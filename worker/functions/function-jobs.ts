@@ -4,7 +4,7 @@
  * and adds its measurements to the function's statistics. Used by the jobs-queue processor
  * (worker/processor.ts) for jobs with a `function_id`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import type { JobLogLine } from '../../shared/schemas/job-log.js';
 import { JOB_LOGS_MAX_BYTES_DEFAULT, JOB_LOGS_MAX_LINES_DEFAULT, JobLogStore, type JobLogLimits } from '../../shared/store/job-log-store.js';
 import { functionGone } from '../../shared/errors/index.js';
