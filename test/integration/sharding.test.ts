@@ -174,7 +174,10 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
       const res = await http('POST', `${stack.url}/functions/${fn}/invoke`, { n });
       expect(res.body, JSON.stringify(res.body)).to.include({ status: 'completed', result: n });
       ids.push(res.body.job_id);
-      const logs = await http('GET', `${stack.url}/jobs/${res.body.job_id}/logs`);
+      const logs = await eventually(async () => {
+        const got = await http('GET', `${stack.url}/jobs/${res.body.job_id}/logs`);
+        return got.body.logs?.length ? got : undefined;
+      }, 10_000);
       expect((logs.body.logs as Array<{ line: string }>).map((l) => l.line)).to.deep.equal([`hello ${n}`]);
       expect(await conn.exists(`${tags[shardOf(res.body.job_id, SHARDS)]}:job:${res.body.job_id}:logs`)).to.equal(1);
     }
