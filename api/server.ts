@@ -5,7 +5,8 @@ import { ApiKeyStore } from '../shared/store/api-key-store.js';
 import { JwtVerifier } from '../shared/auth/jwt-verifier.js';
 import { functionRetainSeconds, jobDelayMaxMs, redisTopology, workerForgetAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, createScrapeGauges, mergeExpositions, MetricsPublisher } from '../shared/metrics.js';
+import { addProcessMetrics, aggregateDeploymentMetrics, createMetrics, createScrapeGauges, mergeExpositions, MetricsPublisher, sumSameSeries } from '../shared/metrics.js';
+import { ensureShardCount } from '../shared/store/shard-count-store.js';
 import { JobStore } from '../shared/store/job-store.js';
 import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
@@ -56,7 +57,7 @@ export interface RunningApi {
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   const topology = redisTopology(config);
-  const keys = keysFor(config.QUEUE_PREFIX);
+  const keys = keysFor(config.QUEUE_PREFIX, config.QUEUE_SHARDS);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
@@ -70,13 +71,17 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
   logger.info('waiting for redis', { redis: describeTopology(topology) });
   await waitReady(redis);
+  // A process with another QUEUE_SHARDS than the deployment's would hide its jobs: refuse to start.
+  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
+    await Promise.all([closeRedis(redis), closeRedis(subscriber)]);
+    throw err;
+  });
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
   // One connection for the record and the queue: the record's write always reaches Redis before the job.
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
   // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => redisErrors.note('queue error', err, { queue: name }), () => workerRegistry.servedPools());
-  const queue = jobQueues.get();
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
@@ -124,7 +129,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     try {
       const deployment = await aggregateDeploymentMetrics(redis, keys, metrics.registry, publisher.processId);
       // Queue depth by state; BullMQ's completed/failed counters need its per-minute metrics, which we do not keep.
-      const depth = mergeExpositions([await queue.exportPrometheusMetrics(), await webhooksQueue.exportPrometheusMetrics()], (name) => name === 'bullmq_job_count');
+      // The default pool's queue of every shard (QUEUE_SHARDS): same-named series are summed.
+      const texts = await Promise.all([...jobQueues.shardsOf().map((q) => q.exportPrometheusMetrics()), webhooksQueue.exportPrometheusMetrics()]);
+      const depth = sumSameSeries(mergeExpositions(texts, (name) => name === 'bullmq_job_count'));
       scrapeGauges.set((await workerRegistry.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 })).items);
       return { contentType, body: `${deployment}\n${depth}\n${await scrapeGauges.registry.metrics()}${await processRegistry.metrics()}` };
     } catch (err) {
@@ -139,7 +146,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const guards = new Map<string, QueueDepthGuard>();
   const admission = (pool: string) => {
     let guard = guards.get(pool);
-    if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.get(pool), config.MAX_QUEUE_DEPTH)));
+    if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.shardsOf(pool), config.MAX_QUEUE_DEPTH)));
     return guard;
   };
   const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });

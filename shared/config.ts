@@ -4,6 +4,7 @@ import { ConfigError } from './errors/config-error.js';
 import { redactText } from './logger.js';
 import { MAX_RETRIES_LIMIT } from './schemas/job-record.js';
 import { LabelListSchema } from './schemas/labels.js';
+import { MAX_QUEUE_SHARDS } from './store/keys.js';
 import { splitWebhookSecrets, webhookSecretProblem } from './webhook-secrets.js';
 
 /** Reads an env string as a boolean: `true|1|yes|on` and `false|0|no|off` (any case). */
@@ -84,6 +85,12 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
     .default('fnqueue'),
+  /**
+   * Shards of the jobs queues and job records (docs/deployment.md#cluster-with-shards): each shard
+   * is one hash tag, so a Redis Cluster spreads them over its masters. 1 (default) keeps every key
+   * under `{QUEUE_PREFIX}`. A deployment keeps the count its keys were written with (shard-count-store.ts).
+   */
+  QUEUE_SHARDS: int(1, MAX_QUEUE_SHARDS).default(1),
   /** Worker processes started by `npm start`. Default 2. */
   WORKERS: int(1, 64).default(2),
   /** Jobs one worker process runs at once (BullMQ Worker concurrency). Default 4. */
@@ -491,9 +498,20 @@ export function functionsDir(config: Pick<Config, 'FUNCTIONS_DIR' | 'DATA_DIR'>)
   return path.resolve(config.FUNCTIONS_DIR ?? path.join(config.DATA_DIR, 'functions'));
 }
 
-/** Warm children per worker: RUNNER_POOL_SIZE, else WORKER_CONCURRENCY. */
+/** Warm children per worker: RUNNER_POOL_SIZE, else the jobs it runs at once ({@link shardConcurrency}'s sum). */
 export function runnerPoolSize(config: Config): number {
-  return config.RUNNER_POOL_SIZE ?? config.WORKER_CONCURRENCY;
+  return config.RUNNER_POOL_SIZE ?? Math.max(config.WORKER_CONCURRENCY, config.QUEUE_SHARDS);
+}
+
+/**
+ * The concurrency of a worker's BullMQ Worker on each shard's queue (QUEUE_SHARDS): WORKER_CONCURRENCY
+ * split as evenly as it goes, the first shards taking one more, and at least 1 each, so a worker
+ * runs max(WORKER_CONCURRENCY, QUEUE_SHARDS) jobs at once.
+ */
+export function shardConcurrency(config: Pick<Config, 'WORKER_CONCURRENCY' | 'QUEUE_SHARDS'>): number[] {
+  const n = config.QUEUE_SHARDS;
+  const c = config.WORKER_CONCURRENCY;
+  return Array.from({ length: n }, (_, i) => Math.max(1, Math.floor(c / n) + (i < c % n ? 1 : 0)));
 }
 
 /** Names of the service's variables its child processes may inherit (never REDIS_URL, secrets or other keys of {@link ConfigSchema}). */

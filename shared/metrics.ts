@@ -229,3 +229,30 @@ export function mergeExpositions(texts: readonly string[], keep: (family: string
   for (const [name, f] of families) if (keep(name)) out.push(...f.meta, ...f.samples);
   return out.length ? `${out.join('\n')}\n` : '';
 }
+
+/**
+ * Sums the samples of one exposition that carry the same name and labels, keeping the first one's
+ * place: the queues of one pool in every shard (QUEUE_SHARDS) are all named alike, and BullMQ
+ * exports each as its own `bullmq_job_count{queue="jobs", state="…"}` series.
+ */
+export function sumSameSeries(text: string): string {
+  const out: string[] = [];
+  const at = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)$/.exec(line);
+    if (!sample) {
+      out.push(line);
+      continue;
+    }
+    const [, series, value] = sample as unknown as [string, string, string];
+    const i = at.get(series);
+    if (i === undefined) {
+      at.set(series, out.length);
+      out.push(line);
+    } else {
+      const previous = Number(/\S+$/.exec(out[i]!)![0]);
+      out[i] = `${series} ${previous + Number(value)}`;
+    }
+  }
+  return out.join('\n');
+}

@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { functionRetainSeconds, redisTopology, functionsDir, runnerPoolSize, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, redisTopology, functionsDir, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, failedOutsideRunCounters, MetricsPublisher } from '../shared/metrics.js';
 import type { JobData, WebhookJobData } from '../shared/queue/job-data.js';
-import { JobStore, recordIdOf } from '../shared/store/job-store.js';
+import { JobStore } from '../shared/store/job-store.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { BUILDS_QUEUE, DEFAULT_POOL, jobsQueueName, POOL_PATTERN, WEBHOOKS_QUEUE } from '../shared/queue/names.js';
 import { bullPrefix, keysFor } from '../shared/store/keys.js';
@@ -22,6 +22,7 @@ import { closeRedis, createRedis } from '../shared/queue/redis.js';
 import { subscribe, writeProbe } from '../shared/store/channels.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
+import { ensureShardCount } from '../shared/store/shard-count-store.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
 import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.js';
 import { ChildPool } from './algorithms/child-pool.js';
@@ -70,7 +71,7 @@ export interface RunningWorker {
  */
 export async function startWorker(config: Config, serviceLogger: Logger): Promise<RunningWorker> {
   const topology = redisTopology(config);
-  const keys = keysFor(config.QUEUE_PREFIX);
+  const keys = keysFor(config.QUEUE_PREFIX, config.QUEUE_SHARDS);
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
@@ -82,6 +83,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // retry: one line per kind per interval, with a count (shared/throttled-log.ts).
   const redisErrors = new ThrottledLog(logger, 'warn');
   redis.on('error', (err) => redisErrors.note('redis connection error', err));
+  // A worker with another QUEUE_SHARDS than the deployment's would never see some queues: refuse to start.
+  await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
+    await closeRedis(redis);
+    throw err;
+  });
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS);
   const metrics = createMetrics();
   const processRegistry = new Registry();
@@ -144,20 +150,28 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   });
   // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
-  const jobsWorker = new Worker<JobData>(
-    jobsQueueName(servedPool),
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES })),
-    {
-      connection: redis,
-      prefix,
-      name: workerName,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.JOB_LOCK_MS,
-      stalledInterval: config.STALLED_INTERVAL_MS,
-      maxStalledCount: MAX_STALLED_COUNT,
-      autorun: false,
-    },
+  // One BullMQ Worker per shard's queue of the pool (QUEUE_SHARDS), WORKER_CONCURRENCY split among
+  // them (shardConcurrency), all on one processor: the runner pool, function hosts and activity are shared.
+  const processor = trackActivity(
+    activity,
+    createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES }),
+    (queueJobId) => store.recordIdOf(queueJobId),
   );
+  const concurrencies = shardConcurrency(config);
+  const jobsWorkers = keys.allShards.map(
+    (shard) =>
+      new Worker<JobData>(jobsQueueName(servedPool), processor, {
+        connection: redis,
+        prefix: shard.bullPrefix,
+        name: workerName,
+        concurrency: concurrencies[shard.shard]!,
+        lockDuration: config.JOB_LOCK_MS,
+        stalledInterval: config.STALLED_INTERVAL_MS,
+        maxStalledCount: MAX_STALLED_COUNT,
+        autorun: false,
+      }),
+  );
+  const concurrency = concurrencies.reduce((a, b) => a + b, 0);
   // Signed deliveries (Standard Webhooks) and the SSRF guard on the address each delivery connects to.
   const signer = config.WEBHOOK_SECRET ? new WebhookSigner(config.WEBHOOK_SECRET) : undefined;
   if (!signer) logger.warn('WEBHOOK_SECRET is not set: webhook deliveries are unsigned');
@@ -188,7 +202,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     stalledInterval: config.STALLED_INTERVAL_MS,
     autorun: false,
   });
-  for (const w of [jobsWorker, webhookWorker, buildsWorker]) {
+  for (const w of [...jobsWorkers, webhookWorker, buildsWorker]) {
     w.on('error', (err) => redisErrors.note('worker error', err, { queue: w.name }));
     w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
   }
@@ -198,20 +212,24 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // jobs failed by BullMQ's stall check (maxStalledCount) in no event of ours, so the newest failed
   // jobs are swept every STALLED_INTERVAL_MS. (A QueueEvents per worker would read every event of
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
-  const jobsQueue = new Queue(jobsQueueName(servedPool), { connection: redis, prefix });
-  jobsQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: jobsQueue.name }));
+  const jobsQueues = keys.allShards.map((shard) => new Queue(jobsQueueName(servedPool), { connection: redis, prefix: shard.bullPrefix }));
+  for (const q of jobsQueues) q.on('error', (err) => redisErrors.note('queue error', err, { queue: q.name }));
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
       .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
       .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason }))
       .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
-  jobsWorker.on('failed', (job, err) => {
-    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(recordIdOf(job.id), err.message, job.data);
-  });
+  for (const w of jobsWorkers) {
+    w.on('failed', (job, err) => {
+      if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(store.recordIdOf(job.id), err.message, job.data);
+    });
+  }
   const sweepFailed = async () => {
-    for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
-      // BullMQ's own stall counter (the job hash's `stc`), not its message: past the limit, BullMQ failed it.
-      if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason, job.data);
+    for (const jobsQueue of jobsQueues) {
+      for (const job of await jobsQueue.getFailed(0, FAILED_SWEEP_COUNT - 1)) {
+        // BullMQ's own stall counter (the job hash's `stc`), not its message: past the limit, BullMQ failed it.
+        if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(store.recordIdOf(job.id), job.failedReason, job.data);
+      }
     }
   };
   const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);
@@ -249,7 +267,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   });
   const port = await listen(server, config.WORKER_PORT, config.HOST);
 
-  void jobsWorker.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
+  for (const w of jobsWorkers) void w.run().catch((err: unknown) => logger.error('jobs worker stopped', { error: String(err) }));
   void webhookWorker.run().catch((err: unknown) => logger.error('webhooks worker stopped', { error: String(err) }));
   void buildsWorker.run().catch((err: unknown) => logger.error('builds worker stopped', { error: String(err) }));
   publisher.start();
@@ -260,7 +278,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     id: workerName,
     host: hostname(),
     labels: config.WORKER_LABELS,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency,
     runners: runnerPoolSize(config),
     runnerPids: () => pool.pids(),
     functionHosts: () => functionPool.memoryUsage(),
@@ -268,7 +286,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     offlineAfterMs: workerOfflineAfterMs(config),
   });
   heartbeat.start();
-  logger.info('worker started', { worker: workerName, pool: servedPool, port, concurrency: config.WORKER_CONCURRENCY, runners: runnerPoolSize(config), algorithms: registry.names() });
+  logger.info('worker started', { worker: workerName, pool: servedPool, port, concurrency, queue_shards: keys.shards, runners: runnerPoolSize(config), algorithms: registry.names() });
 
   // Closing twice (a second signal: a terminal's Ctrl-C reaches the whole process group and
   // `npm start` also sends SIGTERM) waits for the first drain; it used to resolve at once and exit mid-drain.
@@ -280,14 +298,14 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         closing = true;
         logger.info('worker draining', { grace_ms: graceMs });
         await heartbeat.draining();
-        const graceful = Promise.all([jobsWorker.close(), webhookWorker.close(), buildsWorker.close()]);
+        const graceful = Promise.all([...jobsWorkers.map((w) => w.close()), webhookWorker.close(), buildsWorker.close()]);
         const timedOut = await Promise.race([
           graceful.then(() => false),
           new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
         ]);
         if (timedOut) {
           logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-          const forced = Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
+          const forced = Promise.all([...jobsWorkers.map((w) => w.close(true)), webhookWorker.close(true), buildsWorker.close(true)]);
           if (!(await settlesWithin(forced, REDIS_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
         }
         await Promise.all([pool.close(), functionPool.close()]);
@@ -295,7 +313,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         stopWebhookWatch();
         // A frozen Redis answers none of these: the worker exits anyway, its connections closed below.
         const closedQueues = (async () => {
-          await jobsQueue.close();
+          await Promise.all(jobsQueues.map((q) => q.close()));
           await publisher.stop();
           await heartbeat.stop();
           await webhooks.close();

@@ -8,7 +8,7 @@ import type { JobData } from '../shared/queue/job-data.js';
 import type { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { recordScheduledRun } from '../shared/jobs/submit.js';
 import { webhookPayloadOf } from '../shared/jobs/webhook-payload.js';
-import { isoNow, recordIdOf, type UpdateOutcome, type AttemptEnd, type JobStore } from '../shared/store/job-store.js';
+import { isoNow, type UpdateOutcome, type AttemptEnd, type JobStore } from '../shared/store/job-store.js';
 import { type JobProgress, type StoredJob } from '../shared/schemas/job-record.js';
 import type { WorkerActivity } from './heartbeat.js';
 import type { ChildPool } from './algorithms/child-pool.js';
@@ -113,7 +113,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
 
   return async function processAlgorithmJob(job: Job<JobData>): Promise<unknown> {
     const queueJobId = job.id!;
-    const jobId = recordIdOf(queueJobId);
+    const jobId = store.recordIdOf(queueJobId);
     const data = job.data;
     const logContext = { worker_id: workerId, job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
@@ -346,8 +346,9 @@ function progressWriter(jobId: string, store: JobStore, job: Job, logger: Logger
  * the jobs running now and counts the finished ones: resolved is completed; UnrecoverableError (the
  * algorithm failed, timed out or is not served) is failed; any other error leaves the job
  * unfinished (BullMQ retries it or stalled-job recovery hands it on) and is not counted.
+ * @param recordIdOf the record id of a BullMQ job id (JobStore.recordIdOf).
  */
-export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<T>) => Promise<unknown>) {
+export function trackActivity<T>(activity: WorkerActivity, processor: (job: Job<T>) => Promise<unknown>, recordIdOf: (queueJobId: string) => string) {
   return async function trackedProcessor(job: Job<T>): Promise<unknown> {
     const jobId = recordIdOf(job.id!);
     activity.start(jobId);

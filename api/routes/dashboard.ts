@@ -111,7 +111,16 @@ export function withoutOutsideLinks(html: string): string {
 
 /** One Bull Board on its own Express app, mounted at {@link DASHBOARD_PATH}. */
 function createBoard(queues: readonly Queue[], readOnlyMode: boolean) {
-  const adapters = (qs: readonly Queue[]) => qs.map((q) => new BullMQAdapter(q, { readOnlyMode }));
+  // A pool has one queue per shard (QUEUE_SHARDS), all named alike: the board names each by its
+  // hash tag but the first (shard 0, `{QUEUE_PREFIX}`), since it keys queues by name.
+  const adapters = (qs: readonly Queue[]) => {
+    const seen = new Set<string>();
+    return qs.map((q) => {
+      const prefix = seen.has(q.name) ? `${q.opts.prefix ?? ''}:` : '';
+      seen.add(q.name);
+      return new BullMQAdapter(q, { readOnlyMode, prefix });
+    });
+  };
   const serverAdapter = new ExpressAdapter().setBasePath(DASHBOARD_PATH);
   const board = createBullBoard({
     queues: adapters(queues),

@@ -132,7 +132,12 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
     opts.projects.counts(),
   ]);
   const queues: Record<string, z.infer<typeof QueueCountsSchema>> = {};
-  jobQueues.forEach((q, i) => (queues[q.name] = jobCounts[i]!));
+  // A pool's queues in every shard (QUEUE_SHARDS) share its name: their counts are summed.
+  jobQueues.forEach((q, i) => {
+    const counts = jobCounts[i]!;
+    const sum = queues[q.name];
+    queues[q.name] = sum ? (Object.fromEntries(Object.entries(sum).map(([state, n]) => [state, n + counts[state as keyof typeof counts]])) as typeof counts) : counts;
+  });
   opts.otherQueues.forEach((q, i) => (queues[q.name] = otherCounts[i]!));
   const online = workers.items.filter((w) => w.status === 'online').length;
   const fields = parseRedisInfo(info);

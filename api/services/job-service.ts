@@ -12,7 +12,7 @@ import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobStore } from '../../shared/store/job-store.js';
 import { MAX_PRIORITY, type JobOptions, type NewJob, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
-import { type Keys } from '../../shared/store/keys.js';
+import { shardOf, type Keys } from '../../shared/store/keys.js';
 import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
@@ -133,11 +133,14 @@ export class JobService {
    */
   async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
     const params = this.validate(sub);
-    const jobId = newJobId();
+    let jobId = newJobId();
     let idemKey: string | undefined;
     if (sub.idempotency) {
       const { key, caller, body } = sub.idempotency;
       idemKey = sha256(`${caller}\n${key}`);
+      // The key and its job share a shard (QUEUE_SHARDS): a replay reads both on one Redis node.
+      const shard = shardOf(idemKey, this.deps.keys.shards);
+      jobId = newJobId((id) => shardOf(id, this.deps.keys.shards) === shard);
       const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
       if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
     }
@@ -232,7 +235,7 @@ export class JobService {
     if (outcome.kind === 'gone') throw jobNotFound(jobId);
     const queueJobId = job.queue_job_id ?? jobId;
     // remove() refuses a job a worker holds (locked): that one is stopped through the message below.
-    await this.deps.queues.get(job.pool).remove(queueJobId).catch(() => 0);
+    await this.deps.queues.forJob(job.pool, jobId).remove(queueJobId).catch(() => 0);
     await this.deps.queued?.store.release(job.pool ?? DEFAULT_POOL, [jobId]).catch(() => 0);
     await publish(this.deps.redis, this.deps.keys.jobCancel, jobId);
     const cancelled = (await this.deps.store.get(jobId)) ?? job;

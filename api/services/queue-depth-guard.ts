@@ -21,9 +21,12 @@ export class QueueDepthGuard {
   private countedAt = -Infinity;
   private counting: Promise<void> | undefined;
 
-  /** @param maxDepth MAX_QUEUE_DEPTH; 0 turns the guard off. */
+  /**
+   * @param queues the pool's queues, one per shard (QUEUE_SHARDS): their counts are summed, so the bound is the pool's.
+   * @param maxDepth MAX_QUEUE_DEPTH; 0 turns the guard off.
+   */
   constructor(
-    private readonly queue: Pick<Queue, 'getJobCountByTypes'>,
+    private readonly queues: readonly Pick<Queue, 'getJobCountByTypes'>[],
     private readonly maxDepth: number,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -53,7 +56,8 @@ export class QueueDepthGuard {
 
   private async count(): Promise<void> {
     try {
-      this.depth = await this.queue.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+      const counts = await Promise.all(this.queues.map((q) => q.getJobCountByTypes('waiting', 'delayed', 'prioritized')));
+      this.depth = counts.reduce((a, b) => a + b, 0);
       this.countedAt = this.now();
     } catch (err) {
       if (isRedisUnavailable(err)) throw toAppError(err);

@@ -3,6 +3,7 @@ import type { CpuMeter, CpuRow } from './cpu.js';
 import type { LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
 import type { ProcessGroup } from './processes.js';
+import type { ShardedRun } from './sharded.js';
 
 /** The reference floor servers (floors.ts), in the order they run. */
 export const FLOOR_KINDS = ['http', 'express', 'express+add'] as const;
@@ -43,6 +44,8 @@ export interface Results {
   /** The hand-written baseline (BENCH_PHASES `handwritten`). */
   hand?: HandwrittenResults;
   floors?: Partial<Record<FloorKind, LatencyStats>>;
+  /** The sharded phase's runs (sharded.ts): 1 shard, then 3, on a local 3-master cluster. */
+  sharded?: ShardedRun[];
 }
 
 /** The bench's shared state, handed to each phase. */

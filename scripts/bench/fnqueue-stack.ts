@@ -20,6 +20,14 @@ export interface FnqueueStack extends ServiceStack {
   queuePrefix: string;
 }
 
+/** Where {@link startFnqueue} points the services: by default the bench's redis-server. */
+export interface StackTarget {
+  /** The Redis variables instead of REDIS_URL (e.g. REDIS_CLUSTER_NODES), plus any other setting (QUEUE_SHARDS). */
+  env?: NodeJS.ProcessEnv;
+  /** The pids of the redis-server processes, for the `redis` CPU role. */
+  redisPids?: number[];
+}
+
 /** How long the API and each worker have to answer 200 on their probes. */
 const READY_LIMIT_MS = 40_000;
 
@@ -28,13 +36,13 @@ const READY_LIMIT_MS = 40_000;
  * answer 200, then 20 warm-up /invoke calls each of PrimeChecker and Echo succeed.
  * @throws Error when a process exits or is not ready within 40 s, or a warm-up call fails.
  */
-export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
+export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Promise<FnqueueStack> {
   const cfg = ctx.opts;
   const queuePrefix = `bench${Date.now().toString(36)}`;
   const port = await freePort();
   const base: NodeJS.ProcessEnv = {
     ...cfg.childEnv,
-    REDIS_URL: ctx.redis.url,
+    ...(on.env ?? { REDIS_URL: ctx.redis.url }),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     DIAGNOSTIC_ALGORITHMS: 'true',
@@ -48,7 +56,7 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
     MAX_QUEUE_DEPTH: '0',
   };
   const nodeArgs = (role: 'api' | 'worker', who: string) => (ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : []);
-  log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix})`);
+  log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix}${base.QUEUE_SHARDS ? `, QUEUE_SHARDS=${base.QUEUE_SHARDS}` : ''})`);
   const api = ctx.procs.node('api', path.join(ROOT, 'api/main.ts'), { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
   const workerPorts: number[] = [];
   const workers: Managed[] = [];
@@ -78,7 +86,7 @@ export async function startFnqueue(ctx: BenchContext): Promise<FnqueueStack> {
       api: [api.proc.pid!],
       workers: workerPids,
       runners: childrenOf(new Set(workerPids)),
-      redis: [ctx.redis.pid],
+      redis: on.redisPids ?? [ctx.redis.pid],
     };
   };
 

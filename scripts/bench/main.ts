@@ -15,6 +15,8 @@
  *    (`worker/main.ts`), measured with autocannon: /invoke at 1 and 50 connections, the Echo no-op
  *    /invoke (invoke.ts), async end-to-end completions/s through POST /jobs (async.ts), and POST /jobs
  *    accept rate at 50 connections (jobs.ts).
+ * C. Sharded queues (sharded.ts): a local 3-master Redis Cluster, the API and workers on it with
+ *    QUEUE_SHARDS=1, then 3: commands per job per master and Redis CPU per job on the busiest master.
  *
  * Prints the results with the ratios against the targets, then per phase: CPU per process role
  * (from /proc), CPU µs per job by role, kernel share and context switches, and Redis commands per
@@ -32,7 +34,8 @@
  *   BENCH_SEQ_JOBS           sequential BullMQ round trips measured (default 1000)
  *   BENCH_RATE               fixed req/s for the 50-connection fnqueue phases, to compare CPU per request of two
  *                            builds at equal load (default: unset, as fast as possible)
- *   BENCH_PHASES             comma list of: bullmq,floors,handwritten,invoke1,echo1,invoke50,async,jobs50 (default all)
+ *   BENCH_SHARD_JOBS         jobs in each run of the sharded phase (default 3000)
+ *   BENCH_PHASES             comma list of: bullmq,floors,handwritten,invoke1,echo1,invoke50,async,jobs50,sharded (default all)
  *   BENCH_PROFILE            1|api, worker, all: CPU-profile those processes (V8 profiler, 1 ms samples; files in
  *                            /tmp/fnqueue-bench-prof-*), summarised per phase at the end
  *   BENCH_VERBOSE            1: echo the service processes' log lines
@@ -58,6 +61,7 @@ import { BenchOptionsError, parseBenchOptions, type BenchOptions } from './optio
 import { ProcessGroup } from './processes.js';
 import { findProfiles, summarizeProfile } from './profile.js';
 import { report } from './report.js';
+import { reportSharded, runSharded } from './sharded.js';
 
 async function redisVersion(url: string): Promise<string> {
   const c = new Redis(url);
@@ -97,7 +101,7 @@ async function main(opts: BenchOptions): Promise<void> {
     if (opts.phases.has('bullmq')) await runBullmq(ctx);
     if (opts.phases.has('floors')) await runFloors(ctx);
     if (opts.phases.has('handwritten')) await runHandwritten(ctx);
-    if ([...opts.phases].some((p) => p !== 'bullmq' && p !== 'floors' && p !== 'handwritten')) {
+    if ([...opts.phases].some((p) => !['bullmq', 'floors', 'handwritten', 'sharded'].includes(p))) {
       const stack = await startFnqueue(ctx);
       await runInvoke(ctx, stack);
       if (opts.phases.has('async')) ctx.res.async = await runAsync(ctx, stack);
@@ -105,6 +109,7 @@ async function main(opts: BenchOptions): Promise<void> {
       if (opts.phases.has('jobs50')) await runJobs(ctx, stack);
       await stack.stop();
     }
+    if (opts.phases.has('sharded')) await runSharded(ctx);
   } catch (err) {
     failure = err;
   }
@@ -112,10 +117,10 @@ async function main(opts: BenchOptions): Promise<void> {
   await procs.cleanup();
   if (interrupted) return;
 
-  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows));
+  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows) + reportSharded(ctx.res.sharded ?? []));
   process.stdout.write(
     `\nsettings: BENCH_DURATION_S=${opts.durationS} BENCH_WORKERS=${opts.workers} BENCH_CONCURRENCY=${opts.concurrency} ` +
-      `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +
+      `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs} BENCH_SHARD_JOBS=${opts.shardJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +
       `total ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
   );
 

@@ -17,9 +17,8 @@ export async function sweepExpiredQueued(queues: JobQueues, store: QueuedBytesSt
   for (const pool of await queues.pools()) {
     const ids = await store.expired(pool, nowMs);
     if (ids.length === 0) continue;
-    const queue = queues.get(pool);
     // A job a worker holds (locked) is not removed: it is running, and ends on its own.
-    await Promise.allSettled(ids.map((id) => queue.remove(id)));
+    await Promise.allSettled(ids.map((id) => queues.forJob(pool, id).remove(id)));
     await store.release(pool, ids);
     removed += ids.length;
   }

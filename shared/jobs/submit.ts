@@ -92,7 +92,8 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const record = newJobRecord(sub, jobId, created_at);
   const pool = sub.options.pool ?? DEFAULT_POOL;
   if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
-  const queue = deps.queues.get(sub.options.pool);
+  // The BullMQ job goes to its record's shard (QUEUE_SHARDS; the job id picks it).
+  const queue = deps.queues.forJob(sub.options.pool, jobId);
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { RedisConnection as Redis } from './redis.js';
 import { AppError, poolNotServed } from '../errors/index.js';
 import type { JobData } from './job-data.js';
-import { bullPrefix, type Keys } from '../store/keys.js';
+import type { Keys } from '../store/keys.js';
 import { DEFAULT_POOL, jobsQueueName } from './names.js';
 import { PoolStore } from '../store/pool-store.js';
 
@@ -56,15 +56,29 @@ export class JobQueues {
     }
   }
 
-  /** The queue of `pool` (default pool when unset). */
-  get(pool: string = DEFAULT_POOL): Queue<JobData> {
-    let queue = this.queues.get(pool);
+  /**
+   * The queue of `pool` (default pool when unset) in shard `shard` (QUEUE_SHARDS; default 0, the
+   * shard of `{QUEUE_PREFIX}`, which holds every pool's job schedulers).
+   */
+  get(pool: string = DEFAULT_POOL, shard = 0): Queue<JobData> {
+    const name = `${shard}:${pool}`;
+    let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true });
+      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: this.keys.shard(shard).bullPrefix, skipWaitingForReady: true });
       queue.on('error', (err) => this.onError(queue!.name, err));
-      this.queues.set(pool, queue);
+      this.queues.set(name, queue);
     }
     return queue;
+  }
+
+  /** The queue of `pool` in the shard of job `jobId` (keys.ts shardOf), where its BullMQ job goes. */
+  forJob(pool: string | undefined, jobId: string): Queue<JobData> {
+    return this.get(pool, this.keys.shardOfJob(jobId).shard);
+  }
+
+  /** The queues of `pool` in every shard, shard 0 first: one queue per shard, all named alike. */
+  shardsOf(pool: string = DEFAULT_POOL): Queue<JobData>[] {
+    return this.keys.allShards.map((shard) => this.get(pool, shard.shard));
   }
 
   /**
@@ -90,8 +104,10 @@ export class JobQueues {
       stored.map(async (pool) => {
         if (pool === DEFAULT_POOL || served.has(pool) || !(await this.isEmpty(pool))) return true;
         await this.known.remove(pool);
-        this.queues.get(pool)?.close().catch(() => undefined);
-        this.queues.delete(pool);
+        for (const shard of this.keys.allShards) {
+          this.queues.get(`${shard.shard}:${pool}`)?.close().catch(() => undefined);
+          this.queues.delete(`${shard.shard}:${pool}`);
+        }
         return false;
       }),
     );
@@ -100,17 +116,18 @@ export class JobQueues {
     return [DEFAULT_POOL, ...[...all].sort()];
   }
 
-  /** Whether `pool`'s queue holds no job (in any state) and no job scheduler. */
+  /** Whether `pool`'s queues (every shard's) hold no job (in any state) and no job scheduler. */
   private async isEmpty(pool: string): Promise<boolean> {
-    const queue = this.get(pool);
-    const counts = await queue.getJobCounts();
-    if (Object.values(counts).some((n) => n > 0)) return false;
-    return (await queue.getJobSchedulersCount()) === 0;
+    for (const queue of this.shardsOf(pool)) {
+      const counts = await queue.getJobCounts();
+      if (Object.values(counts).some((n) => n > 0)) return false;
+    }
+    return (await this.get(pool).getJobSchedulersCount()) === 0;
   }
 
-  /** The queues of every known pool. */
+  /** The queues of every known pool, each pool's shards in order (QUEUE_SHARDS queues of the same name per pool). */
   async all(): Promise<Queue<JobData>[]> {
-    return (await this.pools()).map((pool) => this.get(pool));
+    return (await this.pools()).flatMap((pool) => this.shardsOf(pool));
   }
 
   /** Closes every queue opened (the connection stays open; it is the caller's). */

@@ -36,11 +36,12 @@ export interface JobListFilter {
 /**
  * A new 12-lowercase-hex job id (the FunctionalScaffold API reference: `a1b2c3d4e5f6`), 48 random bits. Ids of digits only
  * (0.4% of draws) are drawn again: BullMQ refuses custom ids that look like integers.
+ * @param accept drawn again until it accepts the id: a job pinned to one shard (keys.ts shardOf) takes ~QUEUE_SHARDS draws.
  */
-export function newJobId(): string {
+export function newJobId(accept: (id: string) => boolean = () => true): string {
   for (;;) {
     const id = randomBytes(6).toString('hex');
-    if (!/^\d+$/.test(id)) return id;
+    if (!/^\d+$/.test(id) && accept(id)) return id;
   }
 }
 
@@ -60,13 +61,23 @@ export function isJobId(id: string): boolean {
  * The record id of a BullMQ job: its own id when that is a job id, else (a schedule's run, whose
  * BullMQ id is `repeat:<scheduler>:<ms>`) 12 hex characters of its SHA-256, so every run gets a
  * stable id of the usual form.
+ * @param accept which derived ids may be taken: a schedule's run lives in the shard of its job
+ *   scheduler's queue (shard 0), so its record id must map there (keys.ts shardOf). Windows of the
+ *   SHA-256 (then of its re-hashes) are tried in order until one is accepted.
  */
-export function recordIdOf(queueJobId: string): string {
+export function recordIdOf(queueJobId: string, accept: (id: string) => boolean = () => true): string {
   if (isJobId(queueJobId)) return queueJobId;
-  const hex = createHash('sha256').update(queueJobId).digest('hex');
-  // An all-digit id is possible (0.4 %): take a later window, as newJobId draws again.
-  for (let i = 0; i + 12 <= hex.length; i++) if (!/^\d+$/.test(hex.slice(i, i + 12))) return hex.slice(i, i + 12);
-  return `f${hex.slice(1, 12)}`;
+  let hex = createHash('sha256').update(queueJobId).digest('hex');
+  for (;;) {
+    // An all-digit id is possible (0.4 %): take a later window, as newJobId draws again.
+    for (let i = 0; i + 12 <= hex.length; i++) {
+      const id = hex.slice(i, i + 12);
+      if (!/^\d+$/.test(id) && accept(id)) return id;
+    }
+    const fallback = `f${hex.slice(1, 12)}`;
+    if (accept(fallback)) return fallback;
+    hex = createHash('sha256').update(hex).digest('hex');
+  }
 }
 
 /** What a job event carries: the job's id, then (after one space) the record as JSON, or `gone`. */
@@ -145,6 +156,14 @@ export class JobStore {
     this.attemptStore = new AttemptStore(redis, keys, ttlSeconds);
   }
 
+  /**
+   * The record id of a BullMQ job ({@link recordIdOf}): a schedule's run maps into shard 0, where
+   * the job schedulers' queues are (docs/architecture.md#key-layout).
+   */
+  recordIdOf(queueJobId: string): string {
+    return recordIdOf(queueJobId, (id) => this.keys.shardOfJob(id).shard === 0);
+  }
+
   /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
   async create(job: NewJob): Promise<boolean> {
     const key = this.keys.job(job.job_id);
@@ -160,19 +179,21 @@ export class JobStore {
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
     for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (job[name]) fields[name] = job[name];
-    const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
-    if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
-    if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
+    const shard = this.keys.shardOfJob(job.job_id);
+    const indexes = [shard.jobIndex('all'), shard.jobIndex(`algorithm:${job.algorithm}`)];
+    if (job.schedule_id) indexes.push(shard.jobIndex(`schedule:${job.schedule_id}`));
+    if (job.function_id) indexes.push(shard.jobIndex(`function:${job.function_id}`));
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
     const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
-    const pending = this.keys.jobIndex('status:pending');
+    const pending = shard.jobIndex('status:pending');
     return 1 === (await runScript<number>(this.redis, 'job-create', 2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()));
   }
 
   /** Deletes a record and its index entries (used when its enqueue failed). */
   async remove(jobId: string, algorithm?: string): Promise<void> {
-    const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(this.keys.jobIndex('all'), jobId).zrem(this.keys.jobIndex('status:pending'), jobId);
-    if (algorithm) pipeline.zrem(this.keys.jobIndex(`algorithm:${algorithm}`), jobId);
+    const shard = this.keys.shardOfJob(jobId);
+    const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(shard.jobIndex('all'), jobId).zrem(shard.jobIndex('status:pending'), jobId);
+    if (algorithm) pipeline.zrem(shard.jobIndex(`algorithm:${algorithm}`), jobId);
     await pipeline.exec();
   }
 
@@ -183,7 +204,7 @@ export class JobStore {
    */
   async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean): Promise<number | UpdateOutcome> {
     const entry: Omit<AttemptRecord, 'attempt'> = { worker_id: attempt.worker_id, status: 'running', started_at: attempt.started_at, finished_at: null, duration_ms: null, error: null, error_code: null, exit_code: null };
-    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes, this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry));
+    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.shardOfJob(jobId).statusIndexes, this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry));
     return typeof n === 'number' && n > 0 ? n : toOutcome(n);
   }
 
@@ -311,45 +332,92 @@ export class JobStore {
    * a few at a time, and the page ends before their stored bytes (field values, as JSON text) pass
    * listPageMaxBytes: it may hold fewer than `page.limit` records (at least one), `total` unchanged;
    * callers page on by offset (docs/operations.md#listing-jobs).
+   *
+   * With several shards (QUEUE_SHARDS), each shard's indexes give their newest `offset + limit`
+   * ids with their created ms; the ids are merged newest first (equal times: larger id first, as one
+   * sorted set orders them), the page cut from the merge, and `total` is the sum of the shards'.
    * @returns one page of records and the total number matching.
    */
   async list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
-    const indexes: string[] = [];
-    if (filter.status) indexes.push(this.keys.jobIndex(`status:${filter.status}`));
-    if (filter.algorithm) indexes.push(this.keys.jobIndex(`algorithm:${filter.algorithm}`));
-    if (filter.function_id) indexes.push(this.keys.jobIndex(`function:${filter.function_id}`));
-    if (filter.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${filter.schedule_id}`));
-    if (indexes.length === 0) indexes.push(this.keys.jobIndex('all'));
-    const scratch = this.keys.jobIndex(`scratch:${newJobId()}`);
     const cutoff = Date.now() - this.ttlSeconds * 1000;
     const min = Math.max(filter.created_after ?? -Infinity, cutoff);
     const max = filter.created_before ?? '+inf';
-    const [total, ...ids] = await runScript<[number, ...string[]]>(this.redis, 'job-list', indexes.length + 1, ...indexes, scratch, min, max, page.offset, page.limit, cutoff);
-    if (ids.length === 0) return { jobs: [], total: Number(total) };
+    const scratchId = newJobId();
+    const sharded = this.keys.shards > 1;
+    const answers = await Promise.all(
+      this.keys.allShards.map((shard) => {
+        const indexes: string[] = [];
+        if (filter.status) indexes.push(shard.jobIndex(`status:${filter.status}`));
+        if (filter.algorithm) indexes.push(shard.jobIndex(`algorithm:${filter.algorithm}`));
+        if (filter.function_id) indexes.push(shard.jobIndex(`function:${filter.function_id}`));
+        if (filter.schedule_id) indexes.push(shard.jobIndex(`schedule:${filter.schedule_id}`));
+        if (indexes.length === 0) indexes.push(shard.jobIndex('all'));
+        const scratch = shard.jobIndex(`scratch:${scratchId}`);
+        // One shard: the script skips `offset` itself. Several: the merge does, from each shard's top.
+        const [offset, limit] = sharded ? [0, page.offset + page.limit] : [page.offset, page.limit];
+        return runScript<[number, ...string[]]>(this.redis, 'job-list', indexes.length + 1, ...indexes, scratch, min, max, offset, limit, cutoff, sharded ? '1' : '0');
+      }),
+    );
+    let total = 0;
+    let ids: string[];
+    if (!sharded) {
+      const [count, ...found] = answers[0]!;
+      total = Number(count);
+      ids = found;
+    } else {
+      const merged: { id: string; ms: number }[] = [];
+      for (const [count, ...flat] of answers) {
+        total += Number(count);
+        for (let i = 0; i + 1 < flat.length; i += 2) merged.push({ id: flat[i]!, ms: Number(flat[i + 1]) });
+      }
+      merged.sort((a, b) => b.ms - a.ms || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      ids = merged.slice(page.offset, page.offset + page.limit).map((e) => e.id);
+    }
+    if (ids.length === 0) return { jobs: [], total };
     const jobs: StoredJob[] = [];
     let bytes = 0;
     for (let i = 0; i < ids.length; i += LIST_READ_CHUNK) {
-      const pipeline = this.redis.pipeline();
-      for (const id of ids.slice(i, i + LIST_READ_CHUNK)) pipeline.hgetall(this.keys.job(id));
-      for (const [, reply] of (await pipeline.exec()) ?? []) {
-        const h = reply as Record<string, string> | null;
+      for (const h of await this.readRecords(ids.slice(i, i + LIST_READ_CHUNK))) {
         if (!h?.job_id) continue;
         let size = 0;
         for (const k in h) size += k.length + h[k]!.length;
-        if (jobs.length > 0 && bytes + size > this.listPageMaxBytes) return { jobs, total: Number(total) };
+        if (jobs.length > 0 && bytes + size > this.listPageMaxBytes) return { jobs, total };
         bytes += size;
         jobs.push(fromHash(h));
       }
     }
-    return { jobs, total: Number(total) };
+    return { jobs, total };
+  }
+
+  /**
+   * The hashes of `ids`, in their order, one pipeline per shard (a Redis Cluster client takes a
+   * pipeline only when all its keys live on one node).
+   */
+  private async readRecords(ids: readonly string[]): Promise<(Record<string, string> | null)[]> {
+    const byShard = new Map<number, number[]>();
+    ids.forEach((id, i) => {
+      const shard = this.keys.shardOfJob(id).shard;
+      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+    });
+    const out: (Record<string, string> | null)[] = ids.map(() => null);
+    await Promise.all(
+      [...byShard.values()].map(async (positions) => {
+        const pipeline = this.redis.pipeline();
+        for (const i of positions) pipeline.hgetall(this.keys.job(ids[i]!));
+        const replies = (await pipeline.exec()) ?? [];
+        positions.forEach((i, n) => (out[i] = (replies[n]?.[1] as Record<string, string> | undefined) ?? null));
+      }),
+    );
+    return out;
   }
 
   /** @param counters run counters (runCounterField) to add 1 to when the update lands. */
   private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0, counters: readonly string[] = []): Promise<UpdateOutcome> {
     const channel = message ? this.keys.jobEvents : '';
+    const shard = this.keys.shardOfJob(jobId);
     const n = await runScript<number | string>(
       this.redis, 'job-update-live',
-      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.statusIndexes, this.keys.runCounters,
+      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, shard.runCounters,
       this.ttlSeconds + extraTtlSeconds, channel, message, jobId, status,
       attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
       counters.length, ...counters,

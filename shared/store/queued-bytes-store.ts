@@ -5,7 +5,7 @@
  * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
-import type { Keys } from './keys.js';
+import type { Keys, ShardKeys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** How long after its record expired an entry is dropped without the sweep, ms. */
@@ -36,30 +36,43 @@ export class QueuedBytesStore {
 
   /**
    * Counts `bytes` of job `jobId` against `pool`, unless that passes `maxBytes` (0: no bound).
+   * The count lives in the job's shard, and with QUEUE_SHARDS > 1 each shard holds at most
+   * ceil(maxBytes / QUEUE_SHARDS) of a pool, checked in one script, so the pool's sum stays within
+   * about `maxBytes` without a read of every shard per job.
    * @param expiresAtMs when the job's record expires (ms since the epoch).
+   * @returns whether it was counted, and the bytes counted in the pool's part in the job's shard.
    */
   async reserve(pool: string, jobId: string, bytes: number, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation> {
-    const [ok, total] = await runScript<[number, number]>(this.redis, 'queued-reserve', ...this.keysOf(pool), Date.now(), QUEUED_GRACE_MS, maxBytes, jobId, bytes, expiresAtMs);
+    const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
+    const [ok, total] = await runScript<[number, number]>(this.redis, 'queued-reserve', ...this.keysOf(this.keys.shardOfJob(jobId), pool), Date.now(), QUEUED_GRACE_MS, bound, jobId, bytes, expiresAtMs);
     return { ok: ok === 1, total };
   }
 
-  /** Stops counting jobs of `pool`. @returns the bytes released. */
+  /** Stops counting jobs of `pool` (one script per shard they are in). @returns the bytes released. */
   async release(pool: string, jobIds: readonly string[]): Promise<number> {
     if (jobIds.length === 0) return 0;
-    return runScript<number>(this.redis, 'queued-release', ...this.keysOf(pool), ...jobIds);
+    const byShard = new Map<ShardKeys, string[]>();
+    for (const id of jobIds) {
+      const shard = this.keys.shardOfJob(id);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), id]);
+    }
+    const released = await Promise.all([...byShard].map(([shard, ids]) => runScript<number>(this.redis, 'queued-release', ...this.keysOf(shard, pool), ...ids)));
+    return released.reduce((a, b) => a + b, 0);
   }
 
-  /** Jobs of `pool` still counted whose record expired (at most 500, oldest first). */
+  /** Jobs of `pool` still counted whose record expired (at most 500 per shard, oldest first in each). */
   async expired(pool: string, nowMs = Date.now()): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.queued(pool), '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH);
+    const found = await Promise.all(this.keys.allShards.map((shard) => this.redis.zrangebyscore(shard.queued(pool), '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH)));
+    return found.flat();
   }
 
-  /** Bytes counted in `pool`. */
+  /** Bytes counted in `pool`, summed over the shards. */
   async total(pool: string): Promise<number> {
-    return Number((await this.redis.get(this.keys.queuedTotal(pool))) ?? 0);
+    const totals = await Promise.all(this.keys.allShards.map((shard) => this.redis.get(shard.queuedTotal(pool))));
+    return totals.reduce((sum, t) => sum + Number(t ?? 0), 0);
   }
 
-  private keysOf(pool: string): [string, string, string] {
-    return [this.keys.queued(pool), this.keys.queuedSizes(pool), this.keys.queuedTotal(pool)];
+  private keysOf(shard: ShardKeys, pool: string): [string, string, string] {
+    return [shard.queued(pool), shard.queuedSizes(pool), shard.queuedTotal(pool)];
   }
 }

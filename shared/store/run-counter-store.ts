@@ -1,5 +1,5 @@
 /**
- * The deployment's counters of finished runs (docs/operations.md#metrics): one hash, `keys.runCounters`,
+ * The deployment's counters of finished runs (docs/operations.md#metrics): one hash per shard, `runCounters`,
  * whose fields are a counter's name and label set and whose values are counts. The record scripts
  * (lua/job-update-live.lua) add to them in the same script that writes a run's end on its record, so
  * a run is counted exactly once, whatever process dies afterwards.
@@ -28,11 +28,13 @@ export class RunCounterStore {
     private readonly keys: Keys,
   ) {}
 
-  /** Every counter with its count; fields that do not parse are left out. Rejects when Redis is unreachable. */
+  /** Every counter with its count, summed over the shards (one hash each); fields that do not parse are left out. Rejects when Redis is unreachable. */
   async all(): Promise<RunCounter[]> {
-    const hash = await this.redis.hgetall(this.keys.runCounters);
+    const hashes = await Promise.all(this.keys.allShards.map((shard) => this.redis.hgetall(shard.runCounters)));
+    const summed = new Map<string, number>();
+    for (const hash of hashes) for (const [field, count] of Object.entries(hash)) summed.set(field, (summed.get(field) ?? 0) + Number(count));
     const out: RunCounter[] = [];
-    for (const [field, count] of Object.entries(hash)) {
+    for (const [field, count] of summed) {
       const space = field.indexOf(' ');
       if (space <= 0) continue;
       try {

@@ -358,13 +358,13 @@ describe('job control (api and worker in-process, real Redis)', () => {
           return id;
         };
         for (let i = 0; i < 5; i++) await finishOne();
-        expect(await conn.zcard(keys.jobIndex('status:completed'))).to.equal(5);
+        expect(await conn.zcard(keys.shard(0).jobIndex('status:completed'))).to.equal(5);
         await new Promise((r) => setTimeout(r, 1300));
         const last = await finishOne(true);
-        expect(await conn.zrange(keys.jobIndex('status:completed'), '0', '-1')).to.deep.equal([last]);
+        expect(await conn.zrange(keys.shard(0).jobIndex('status:completed'), '0', '-1')).to.deep.equal([last]);
         // Index entries go by creation time: the delayed job (created past the TTL) is no longer listed,
         // though its record lives on (hence delay_ms ≤ RESULT_TTL_SECONDS in the service).
-        expect(await conn.zrange(keys.jobIndex('algorithm:Echo'), '0', '-1')).to.deep.equal([last]);
+        expect(await conn.zrange(keys.shard(0).jobIndex('algorithm:Echo'), '0', '-1')).to.deep.equal([last]);
         expect(await conn.exists(keys.job(delayed))).to.equal(1);
         const listed = await store.list({ status: 'completed' }, { limit: 10, offset: 0 });
         expect(listed.total).to.equal(1);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { algorithmLabel, createMetrics, mergeExpositions } from '../../shared/metrics.js';
+import { algorithmLabel, createMetrics, mergeExpositions, sumSameSeries } from '../../shared/metrics.js';
 
 describe('metrics', () => {
   it("defines every metric of the FunctionalScaffold API reference with its labels, and the two function metrics", async () => {
@@ -31,6 +31,14 @@ describe('metrics', () => {
       '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs"} 1\nbullmq_job_count{queue="webhooks"} 2\n# HELP other x\n# TYPE other gauge\nother 5\n',
     );
     expect(mergeExpositions([a, b], (n) => n === 'other')).to.equal('# HELP other x\n# TYPE other gauge\nother 5\n');
+  });
+
+  it("sums the same-named series of a pool's queues in every shard, keeping the others as they are", () => {
+    const shard = (n: number) => `# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs", state="waiting"} ${n}\nbullmq_job_count{queue="jobs", state="active"} 1\n`;
+    const webhooks = '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="webhooks", state="waiting"} 7\n';
+    expect(sumSameSeries(mergeExpositions([shard(2), shard(3), shard(0), webhooks]))).to.equal(
+      '# HELP bullmq_job_count n\n# TYPE bullmq_job_count gauge\nbullmq_job_count{queue="jobs", state="waiting"} 5\nbullmq_job_count{queue="jobs", state="active"} 3\nbullmq_job_count{queue="webhooks", state="waiting"} 7\n',
+    );
   });
 
   it('labels an algorithm job by its algorithm, and a function job (whose name is user-chosen) not at all', async () => {
