@@ -14,6 +14,8 @@ export interface ServiceProcess {
   port: number;
   /** `http://127.0.0.1:<port>`. */
   url: string;
+  /** A worker's id (its start line's `worker`: WORKER_ID or its default); undefined for the API. */
+  id: string | undefined;
   /** Every log line so far, parsed when JSON. */
   logs: Array<Record<string, unknown>>;
   /** Sends `signal` (default SIGTERM) and resolves with the exit code once it exits. */
@@ -50,6 +52,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
   read(proc.stdout!);
   read(proc.stderr!);
 
+  let id: string | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} did not start within ${timeoutMs} ms: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
     const poll = setInterval(() => {
@@ -57,6 +60,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
       if (line) {
         clearInterval(poll);
         clearTimeout(timer);
+        if (typeof line.worker === 'string') id = line.worker;
         resolve(Number(line.port));
       }
     }, 20);
@@ -74,6 +78,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
   const service: ServiceProcess = {
     proc,
     pid: proc.pid!,
+    id,
     port,
     url: `http://127.0.0.1:${port}`,
     logs,
