@@ -27,15 +27,25 @@ export interface ServiceProcess {
 const ENTRIES = { api: 'api/main.ts', worker: 'worker/main.ts' } as const;
 const START_LINES = { api: 'api listening', worker: 'worker started' } as const;
 
+/** Where a service process runs: a command that runs it (e.g. `ip netns exec <ns>`) and the address it listens on. */
+export interface ServicePlace {
+  /** Prefix of the command line; default none. */
+  wrap?: string[];
+  /** Its HOST, and the host of {@link ServiceProcess.url}. Default 127.0.0.1. */
+  host?: string;
+}
+
 /**
  * Starts `node --import tsx api/main.ts` (or worker) with `env` (PORT / WORKER_PORT default 0,
  * a free port) and resolves once it logs that it listens.
  */
-export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])], {
+export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000, place: ServicePlace = {}): Promise<ServiceProcess> {
+  const host = place.host ?? '127.0.0.1';
+  const [command, ...args] = [...(place.wrap ?? []), process.execPath, '--import', 'tsx', path.join(ROOT, ENTRIES[kind])];
+  const proc = spawn(command!, args, {
     cwd: ROOT,
     // SHUTDOWN_DELAY_MS 0: tests stop processes at once unless they test the delay.
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: host, PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -80,7 +90,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
     pid: proc.pid!,
     id,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     logs,
     exited,
     stop: async (signal = 'SIGTERM') => {
