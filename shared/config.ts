@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors/config-error.js';
@@ -172,7 +174,7 @@ export const ConfigSchema = z.object({
    * An offline worker ages out of `GET /workers` once its last heartbeat is this old: its entry
    * expires (Redis TTL, refreshed by each heartbeat) and the index is pruned when read. Default
    * 600000 ms (10 min: long enough to see a crashed worker, short enough that restarts, each a new
-   * `<host>:<pid>`, do not crowd the list); at least the offline bound.
+   * worker id, do not crowd the list); at least the offline bound.
    */
   WORKER_FORGET_AFTER_MS: int(1000).default(600_000),
   /**
@@ -181,6 +183,21 @@ export const ConfigSchema = z.object({
    * Default: none.
    */
   WORKER_LABELS: LabelListSchema.default({}),
+  /**
+   * This worker's id: its entry in `GET /workers`, its metrics snapshot, the `worker_id` of the attempts
+   * it runs, its log lines and its BullMQ worker name. 1-200 of `A-Za-z0-9_.:-`. Kubernetes passes the
+   * pod name (docs/deployment.md, "Kubernetes"). Default: see {@link resolveWorkerId}.
+   */
+  WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,200}$/, '1-200 letters, digits, _ . : or -')
+    .optional(),
+  /**
+   * Longest wait for a new runner child process (an algorithm runner) to report ready, ms; a
+   * runner that does not is killed, and the worker's start fails (or a replacement is spawned
+   * again). A loaded machine or pod starts them slowly. Default 20000.
+   */
+  RUNNER_START_TIMEOUT_MS: int(1000, 600_000).default(20_000),
   // Authentication
   /**
    * Require an `X-API-Key` or an `Authorization: Bearer` JWT with the route's scope on every route
@@ -512,6 +529,15 @@ export function shardConcurrency(config: Pick<Config, 'WORKER_CONCURRENCY' | 'QU
   const n = config.QUEUE_SHARDS;
   const c = config.WORKER_CONCURRENCY;
   return Array.from({ length: n }, (_, i) => Math.max(1, Math.floor(c / n) + (i < c % n ? 1 : 0)));
+}
+
+/**
+ * This worker process's id: WORKER_ID when set, else `<host>:<pid>-<6 random hex>`. The random
+ * suffix keeps apart two containers with the same hostname (and both pid 1). Random: call it once
+ * per process.
+ */
+export function resolveWorkerId(config: Pick<Config, 'WORKER_ID'>, host: string = hostname(), pid: number = process.pid): string {
+  return config.WORKER_ID ?? `${host}:${pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Names of the service's variables its child processes may inherit (never REDIS_URL, secrets or other keys of {@link ConfigSchema}). */

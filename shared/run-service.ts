@@ -13,6 +13,13 @@ export interface StoppableService {
   markUnready?(): void;
 }
 
+/**
+ * The backstop of a shutdown, ms past SHUTDOWN_DELAY_MS (when the service has a readiness to
+ * withdraw) + SHUTDOWN_GRACE_MS: a drain still going then is abandoned and the process exits 1.
+ * Under the 5 s that a platform gives on top of those (docs/deployment.md, "Stopping on time").
+ */
+export const SHUTDOWN_BACKSTOP_MS = 4500;
+
 /** The exit code of a bad configuration (docs/configuration.md): a bad value, or a required variable unset. */
 export const CONFIG_ERROR_EXIT_CODE = 2;
 
@@ -20,7 +27,8 @@ export const CONFIG_ERROR_EXIT_CODE = 2;
  * The `main` of the api and worker processes: reads the configuration from the process's
  * environment, logs uncaught errors through the service's logger, starts the service, and on
  * SIGTERM / SIGINT marks it unready, waits SHUTDOWN_DELAY_MS (when it has a readiness to withdraw,
- * {@link StoppableService.markUnready}), then drains it (exit 0, or 1 if the drain fails): of-watchdog's order. A bad configuration, found by
+ * {@link StoppableService.markUnready}), then drains it (exit 0, or 1 if the drain fails or is still
+ * going {@link SHUTDOWN_BACKSTOP_MS} after the delay and SHUTDOWN_GRACE_MS): of-watchdog's order. A bad configuration, found by
  * `loadConfig` or by `start` (a {@link ConfigError}, e.g. REDIS_URL unset), exits 2 with its
  * message on stderr; any other failed start exits 1.
  * @param name the logger's `service` (api, worker).
@@ -53,6 +61,13 @@ export async function runService(name: string, start: (config: Config, logger: L
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     logger.info('signal received', { signal });
+    if (!stopping) {
+      const limitMs = (service.markUnready ? config.SHUTDOWN_DELAY_MS : 0) + config.SHUTDOWN_GRACE_MS + SHUTDOWN_BACKSTOP_MS;
+      setTimeout(() => {
+        logger.error('shutdown did not finish in time; exiting', { limit_ms: limitMs });
+        process.exit(1);
+      }, limitMs).unref();
+    }
     stopping ??= (async () => {
       if (!service.markUnready) return service.close();
       service.markUnready();

@@ -35,7 +35,7 @@ export interface HeartbeatOptions {
   registry: WorkerRegistry;
   activity: WorkerActivity;
   logger: Logger;
-  /** `<hostname>:<pid>`, the BullMQ worker name. */
+  /** The worker id (WORKER_ID or its default), the BullMQ worker name. */
   id: string;
   host: string;
   labels: Labels;

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
-import { functionRetainSeconds, redisTopology, functionsDir, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
+import { functionRetainSeconds, redisTopology, functionsDir, resolveWorkerId, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
@@ -42,10 +42,16 @@ const WEBHOOK_CONCURRENCY = 16;
 const MAX_STALLED_COUNT = 2;
 
 /**
- * How long each Redis-bound step of a close after the grace period (BullMQ's forced close, the last
- * metrics and heartbeat) may wait on a Redis that does not answer, so SIGTERM always ends the process.
+ * Bounds of the steps of a close after the grace period, ms, so a SIGTERM ends the worker within
+ * SHUTDOWN_GRACE_MS + 5 s whatever Redis does (docs/deployment.md, "Stopping on time"): BullMQ's
+ * forced close (which never resolves while Redis is unreachable, a known BullMQ limitation), the runner and
+ * function processes' exit, the last metrics snapshot and heartbeat, and the QUIT of the connections.
+ * Together at most 4 s, inside the 5 s that runService's backstop and the platform allow.
  */
-const REDIS_CLOSE_BOUND_MS = 3000;
+const FORCED_CLOSE_BOUND_MS = 1500;
+const CHILDREN_EXIT_BOUND_MS = 1000;
+const FINAL_WRITES_BOUND_MS = 1000;
+const QUIT_BOUND_MS = 500;
 
 /** How long the readiness PING may take before Redis counts as unreachable. */
 const READINESS_PING_TIMEOUT_MS = 1000;
@@ -53,8 +59,13 @@ const READINESS_PING_TIMEOUT_MS = 1000;
 /** Newest failed jobs looked at by each sweep for jobs BullMQ failed as stalled too often. */
 const FAILED_SWEEP_COUNT = 100;
 
+/** Paths of the worker's probe server on WORKER_PORT (deploy/kubernetes probes them). */
+export const WORKER_PROBE_PATHS = { liveness: '/healthz', readiness: '/readyz', metrics: '/metrics' } as const;
+
 /** A running worker process's parts. */
 export interface RunningWorker {
+  /** Its worker id (WORKER_ID, or the default of resolveWorkerId): GET /workers, attempts, logs. */
+  id: string;
   /** Port of the worker's own probe server: /healthz (liveness), /readyz (readiness), /metrics. */
   port: number;
   /**
@@ -75,7 +86,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const workerName = `${hostname()}:${process.pid}`;
+  const workerName = resolveWorkerId(config);
   // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
   const logger = serviceLogger.child({ worker_id: workerName });
   const redis = createRedis(topology, 'blocking', 'worker');
@@ -94,7 +105,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   addProcessMetrics(processRegistry);
   const publisher = new MetricsPublisher(redis, keys, metrics.registry);
 
-  const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, logger });
+  const pool = new ChildPool({ size: runnerPoolSize(config), timeoutMs: config.ALGORITHM_TIMEOUT_MS, startTimeoutMs: config.RUNNER_START_TIMEOUT_MS, logger });
   await pool.start();
   // User functions: one warm sandboxed pool per worker process; start() says now whether they run isolated.
   const functionPool = new FunctionPool({
@@ -239,21 +250,21 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const metricsAllowed = metricsTokenCheck(config.METRICS_TOKEN);
   const server = createServer((req, res) => {
     void (async () => {
-      if (req.url === '/readyz') {
+      if (req.url === WORKER_PROBE_PATHS.readiness) {
         // Readiness, apart from liveness: false while draining or while the node holding fnqueue's keys does not take a write.
         const redisOk = await Promise.race([writeProbe(redis, keys.readinessProbe), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
         const checks = { redis: redisOk, accepting: !closing };
         const ready = checks.redis && checks.accepting;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: ready ? 'ready' : 'not_ready', timestamp: Date.now() / 1000, checks }));
-      } else if (req.url === '/healthz') {
+      } else if (req.url === WORKER_PROBE_PATHS.liveness) {
         res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: closing ? 'stopping' : 'healthy', timestamp: Date.now() / 1000, runners: pool.aliveCount }));
-      } else if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization)) {
+      } else if (req.url === WORKER_PROBE_PATHS.metrics && !metricsAllowed(req.headers.authorization)) {
         // METRICS_TOKEN gates every /metrics, the worker's own included.
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="fnqueue-metrics"' });
         res.end(JSON.stringify({ error: 'UNAUTHORIZED', message: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>', details: {}, request_id: randomUUID() }));
-      } else if (req.url === '/metrics') {
+      } else if (req.url === WORKER_PROBE_PATHS.metrics) {
         const text = (await metrics.registry.metrics()) + (await processRegistry.metrics());
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
@@ -291,39 +302,38 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // Closing twice (a second signal: a terminal's Ctrl-C reaches the whole process group and
   // `npm start` also sends SIGTERM) waits for the first drain; it used to resolve at once and exit mid-drain.
   let closed: Promise<void> | undefined;
+  const bullWorkers = [...jobsWorkers, webhookWorker, buildsWorker];
   return {
+    id: workerName,
     port,
     close(graceMs = config.SHUTDOWN_GRACE_MS) {
       closed ??= (async () => {
+        const graceEnds = Date.now() + graceMs;
         closing = true;
         logger.info('worker draining', { grace_ms: graceMs });
         await heartbeat.draining();
-        const graceful = Promise.all([...jobsWorkers.map((w) => w.close()), webhookWorker.close(), buildsWorker.close()]);
-        const timedOut = await Promise.race([
-          graceful.then(() => false),
-          new Promise<boolean>((resolve) => setTimeout(resolve, graceMs, true).unref()),
-        ]);
-        if (timedOut) {
-          logger.warn('grace period over; leaving active jobs to stalled-job recovery');
-          const forced = Promise.all([...jobsWorkers.map((w) => w.close(true)), webhookWorker.close(true), buildsWorker.close(true)]);
-          if (!(await settlesWithin(forced, REDIS_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
-        }
-        await Promise.all([pool.close(), functionPool.close()]);
+        // pause(), not close(): it stops taking jobs and resolves once the active ones ended, and a
+        // close() begun here could not be forced later (BullMQ's close(true) returns a close in progress).
+        const drained = await settlesWithin(Promise.all(bullWorkers.map((w) => w.pause())), Math.max(0, graceEnds - Date.now()));
+        if (!drained) logger.warn('grace period over; stopping the jobs still running and leaving them to stalled-job recovery', { active_jobs: [...activity.active] });
+        // Forced when jobs are still running: BullMQ stops renewing their locks and, its connection
+        // closing, writes no outcome for them, so the runs stopped below stay active in Redis until
+        // their locks expire (JOB_LOCK_MS) and a live worker's stalled check hands them on.
+        const bullClosed = Promise.all(bullWorkers.map((w) => w.close(!drained)));
+        if (!(await settlesWithin(bullClosed, FORCED_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
+        if (!(await settlesWithin(Promise.all([pool.close(), functionPool.close()]), CHILDREN_EXIT_BOUND_MS))) logger.warn('runner or function processes had not exited after SIGKILL');
         clearInterval(sweepTimer);
         stopWebhookWatch();
-        // A frozen Redis answers none of these: the worker exits anyway, its connections closed below.
-        const closedQueues = (async () => {
-          await Promise.all(jobsQueues.map((q) => q.close()));
-          await publisher.stop();
-          await heartbeat.stop();
-          await webhooks.close();
-        })();
-        if (!(await settlesWithin(closedQueues, REDIS_CLOSE_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
-        await webhookAgent.destroy().catch(() => undefined);
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // A frozen or unreachable Redis answers none of these: the worker exits anyway, its connections closed below.
+        const finalWrites = Promise.all([publisher.stop(), heartbeat.stop(), ...jobsQueues.map((q) => q.close()), webhooks.close()]);
+        if (!(await settlesWithin(finalWrites, FINAL_WRITES_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
+        void webhookAgent.destroy().catch(() => undefined);
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await Promise.all([closeRedis(redis), closeRedis(cancelSubscriber)]);
-        logger.info('worker stopped');
+        await serverClosed;
+        const connections = [redis, cancelSubscriber];
+        if (!(await settlesWithin(Promise.all(connections.map((c) => closeRedis(c))), QUIT_BOUND_MS))) for (const c of connections) c.disconnect();
+        logger.info('worker stopped', { drained });
       })();
       return closed;
     },

@@ -29,7 +29,7 @@ export interface ProcessorDeps {
   metrics: Metrics;
   webhooks: Pick<WebhooksQueue, 'enqueue'>;
   logger: Logger;
-  /** This worker's id (`<host>:<pid>`), written on each attempt. */
+  /** This worker's id (WORKER_ID or its default), written on each attempt. */
   workerId: string;
   /** Job ids cancelled recently (heard on the cancel channel): a run not yet started is skipped. */
   cancelled: RecentIds;

@@ -12,8 +12,8 @@ function need(services: RouteServices): WorkerRegistry {
   return services.workers;
 }
 
-// Ids are `<hostname>:<pid>`; Express decodes the parameter, so `host:1` and `host%3A1` both work.
-const workerParams = z.object({ worker_id: z.string().openapi({ example: 'worker-7f9c:4242', description: '`<hostname>:<pid>`; the `:` may be sent as is or as %3A' }) });
+// Ids are WORKER_ID or `<hostname>:<pid>-<suffix>`; Express decodes the parameter, so `host:1` and `host%3A1` both work.
+const workerParams = z.object({ worker_id: z.string().openapi({ example: 'worker-7f9c:4242-3fa2c1', description: 'The worker id (WORKER_ID, or `<hostname>:<pid>-<6 random hex>`); a `:` may be sent as is or as %3A' }) });
 
 /**
  * GET /workers, GET /workers/{worker_id} and GET /workers/{worker_id}/resources (docs/operations.md;

@@ -54,6 +54,13 @@ export interface RedisServerOptions {
   port?: number;
   /** More redis-server arguments, after the launcher's own (e.g. `['--replicaof', '127.0.0.1', '6380']`). */
   extraArgs?: string[];
+  /**
+   * The address it binds to and is reached at (a network namespace's, in tests), with protected mode
+   * off when it is not 127.0.0.1 (the server has no password). Default 127.0.0.1.
+   */
+  host?: string;
+  /** A command that runs redis-server, e.g. `['ip', 'netns', 'exec', 'ns1']`. Default: none, it is spawned directly. */
+  wrap?: string[];
 }
 
 /** A running redis-server started by {@link startRedisServer}. */
@@ -76,7 +83,7 @@ export interface RedisServer {
 const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
 /**
- * Starts redis-server on a free port of 127.0.0.1 with `--save ''` and `noeviction` (and `maxmemory` when given); resolves once it
+ * Starts redis-server on a free port of 127.0.0.1 (or `opts.host`) with `--save ''` and `noeviction` (and `maxmemory` when given); resolves once it
  * answers PING. Its `--dir` (opts.dir, or a fresh temp dir) is mode 0700: readable by the service's
  * user only, never by `nobody`, the user function code runs as.
  * @throws RedisServerNotFoundError when redis-server is not on PATH; Error when it exits or does not
@@ -93,7 +100,10 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
   }
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction'];
+  const host = opts.host ?? '127.0.0.1';
+  const args = ['--port', String(port), '--bind', host, '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction'];
+  // Protected mode refuses other hosts of a Redis without a password: a non-loopback `host` is a test's own private address.
+  if (host !== '127.0.0.1') args.push('--protected-mode', 'no');
   if (opts.maxmemoryMb !== undefined) args.push('--maxmemory', `${opts.maxmemoryMb}mb`);
   args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']));
   args.push(...(opts.extraArgs ?? []));
@@ -101,16 +111,17 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
 }
 
 /**
- * Spawns `redis-server <args>` and resolves once 127.0.0.1:`port` answers PING (a data node or a
+ * Spawns `redis-server <args>` and resolves once `host`:`port` answers PING (a data node or a
  * sentinel alike); on failure kills it and removes `dir` when `ownDir`.
  */
-async function launch(args: string[], port: number, dir: string, ownDir: boolean, opts: Pick<RedisServerOptions, 'detached' | 'onOutput'>): Promise<RedisServer> {
-  const url = `redis://127.0.0.1:${port}`;
+async function launch(args: string[], port: number, dir: string, ownDir: boolean, opts: Pick<RedisServerOptions, 'detached' | 'onOutput' | 'host' | 'wrap'>): Promise<RedisServer> {
+  const url = `redis://${opts.host ?? '127.0.0.1'}:${port}`;
   let child!: ChildProcess;
   const tail: string[] = [];
 
   const start = async () => {
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
+    const [command, ...prefix] = [...(opts.wrap ?? []), 'redis-server'];
+    const proc = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
     child = proc;
     await new Promise<void>((resolve, reject) => {
       proc.once('spawn', () => resolve());

@@ -14,8 +14,8 @@ export const JobLogLineSchema = z
     line: z.string(),
     /** The job's attempt that printed it (1 unless it was retried). */
     attempt: z.number().int(),
-    /** The worker that ran the attempt (`<host>:<pid>`); absent on lines stored before it was recorded. */
-    worker_id: z.string().optional().meta({ description: 'The worker that ran the attempt (`<host>:<pid>`, as in GET /workers and the attempts)' }),
+    /** The worker that ran the attempt (its worker id, as in GET /workers); absent on lines stored before it was recorded. */
+    worker_id: z.string().optional().meta({ description: 'The worker that ran the attempt (its worker id, as in GET /workers and the attempts)' }),
     /** The job the line belongs to. */
     job_id: z.string().optional().meta({ description: 'The job the line belongs to' }),
   })

@@ -50,8 +50,8 @@ export type FunctionHostsUsage = z.infer<typeof FunctionHostsUsageSchema>;
 
 /** One worker's registry entry as the worker writes it (JSON under `keys.worker(id)`). */
 export const StoredWorkerSchema = z.object({
-  /** `<hostname>:<pid>`, the BullMQ worker name. */
-  id: z.string().meta({ example: 'worker-7f9c:4242', description: '`<hostname>:<pid>`, also the BullMQ worker name' }),
+  /** The worker id (WORKER_ID, default `<hostname>:<pid>-<suffix>`), also the BullMQ worker name. */
+  id: z.string().meta({ example: 'worker-7f9c:4242-3fa2c1', description: 'The worker id: WORKER_ID (a Kubernetes pod name), or by default `<hostname>:<pid>-<6 random hex>`; also the BullMQ worker name' }),
   state: WorkerStateSchema.meta({ description: 'What the worker last reported; `stopped` after a graceful shutdown (then `offline`)' }),
   host: z.string(),
   pid: z.number().int(),

@@ -44,9 +44,9 @@ describe('the compiled build (node dist/..., no tsx)', function () {
     redis = await startRedis();
     dataDir = await mkdtemp(path.join(tmpdir(), 'fnq-build-'));
     const env = { REDIS_URL: redis.url, QUEUE_PREFIX: `e2eb${Math.random().toString(36).slice(2, 8)}`, DATA_DIR: dataDir, WORKER_CONCURRENCY: '1' };
-    api = await startService('api', env, 30_000, OUT_DIR);
+    api = await startService('api', env, 30_000, { distDir: OUT_DIR });
     procs.push(api);
-    procs.push(await startService('worker', env, 30_000, OUT_DIR));
+    procs.push(await startService('worker', env, 30_000, { distDir: OUT_DIR }));
   });
 
   after(async () => {

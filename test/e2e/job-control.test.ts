@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { eventually, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -37,7 +36,7 @@ describe('pools and cancellation (real api and worker processes)', () => {
     await redis?.destroy();
   });
 
-  const idOf = (proc: ServiceProcess) => `${hostname()}:${proc.pid}`;
+  const idOf = (proc: ServiceProcess) => proc.id!;
   const submit = async (body: Record<string, unknown>) => {
     const res = await http('POST', `${api.url}/jobs`, body);
     expect(res.status, JSON.stringify(res.body)).to.equal(202);

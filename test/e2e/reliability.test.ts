@@ -128,9 +128,9 @@ describe('reliability (real api and worker processes, real redis-server)', funct
       const [api, ...workers] = await Promise.all([s.start('api'), s.start('worker', workerEnv), s.start('worker', workerEnv)]);
       const jobId = await submit(api, 'Sleep', { ms: 4000 });
       await waitStatus(api, jobId, ['running'], 10_000);
-      // BullMQ's processedBy of the active job is its worker's name, `<host>:<pid>`.
+      // BullMQ's processedBy of the active job is its worker's name, the worker id of its start line.
       const holder = await bullJobField(s, jobId, 'pb');
-      const victim = workers.find((w) => holder?.endsWith(`:${w.pid}`));
+      const victim = workers.find((w) => w.logs.some((l) => l.message === 'worker started' && l.worker === holder));
       const survivor = workers.find((w) => w !== victim)!;
       expect(victim, `the job's worker (processedBy ${holder})`).to.not.equal(undefined);
 

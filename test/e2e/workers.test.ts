@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { eventually, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -49,7 +48,7 @@ describe('workers registry (real api and worker processes)', () => {
     return workers;
   }
 
-  const idOf = (proc: ServiceProcess) => `${hostname()}:${proc.pid}`;
+  const idOf = (proc: ServiceProcess) => proc.id!;
 
   it('shows a worker killed with SIGKILL offline once its heartbeat is WORKER_OFFLINE_AFTER_MS old; the other stays online', async () => {
     const [victim, survivor] = await start(2, ['pool=a', 'pool=b']);

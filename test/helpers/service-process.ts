@@ -14,6 +14,8 @@ export interface ServiceProcess {
   port: number;
   /** `http://127.0.0.1:<port>`. */
   url: string;
+  /** A worker's id (its start line's `worker`: WORKER_ID or its default); undefined for the API. */
+  id: string | undefined;
   /** Every log line so far, parsed when JSON. */
   logs: Array<Record<string, unknown>>;
   /** Sends `signal` (default SIGTERM) and resolves with the exit code once it exits. */
@@ -25,18 +27,30 @@ export interface ServiceProcess {
 const ENTRIES = { api: 'api/main.ts', worker: 'worker/main.ts' } as const;
 const START_LINES = { api: 'api listening', worker: 'worker started' } as const;
 
+/** Where a service process runs: a command that runs it (e.g. `ip netns exec <ns>`) and the address it listens on. */
+export interface ServicePlace {
+  /** Prefix of the command line; default none. */
+  wrap?: string[];
+  /** Its HOST, and the host of {@link ServiceProcess.url}. Default 127.0.0.1. */
+  host?: string;
+  /** The compiled build to run (`node <distDir>/api/main.js`) instead of the TypeScript sources under tsx. */
+  distDir?: string;
+}
+
 /**
  * Starts `node --import tsx api/main.ts` (or worker) with `env` (PORT / WORKER_PORT default 0,
  * a free port) and resolves once it logs that it listens.
- * @param distDir a compiled build (scripts/build.ts's output): runs `node <distDir>/api/main.js`
- *   (or worker) instead, without tsx.
+ * @param place where it runs: a command-line prefix (a network namespace), its HOST, or a compiled
+ *   build (`distDir`, scripts/build.ts's output: `node <distDir>/api/main.js`, without tsx).
  */
-export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000, distDir?: string): Promise<ServiceProcess> {
-  const args = distDir ? [path.join(distDir, ENTRIES[kind].replace(/\.ts$/, '.js'))] : ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])];
-  const proc = spawn(process.execPath, args, {
+export async function startService(kind: 'api' | 'worker', env: Record<string, string>, timeoutMs = 20_000, place: ServicePlace = {}): Promise<ServiceProcess> {
+  const host = place.host ?? '127.0.0.1';
+  const entry = place.distDir ? [path.join(place.distDir, ENTRIES[kind].replace(/\.ts$/, '.js'))] : ['--import', 'tsx', path.join(ROOT, ENTRIES[kind])];
+  const [command, ...args] = [...(place.wrap ?? []), process.execPath, ...entry];
+  const proc = spawn(command!, args, {
     cwd: ROOT,
     // SHUTDOWN_DELAY_MS 0: tests stop processes at once unless they test the delay.
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: host, PORT: '0', WORKER_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -53,6 +67,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
   read(proc.stdout!);
   read(proc.stderr!);
 
+  let id: string | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} did not start within ${timeoutMs} ms: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
     const poll = setInterval(() => {
@@ -60,6 +75,7 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
       if (line) {
         clearInterval(poll);
         clearTimeout(timer);
+        if (typeof line.worker === 'string') id = line.worker;
         resolve(Number(line.port));
       }
     }, 20);
@@ -77,8 +93,9 @@ export async function startService(kind: 'api' | 'worker', env: Record<string, s
   const service: ServiceProcess = {
     proc,
     pid: proc.pid!,
+    id,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     logs,
     exited,
     stop: async (signal = 'SIGTERM') => {

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -133,7 +132,7 @@ describe('job control (api and worker in-process, real Redis)', () => {
       const attempts = await attemptsOf(stack, id);
       expect(attempts.map((a) => a.attempt)).to.deep.equal([1, 2, 3]);
       for (const a of attempts) {
-        expect(a).to.include({ status: 'failed', error_code: 'ALGORITHM_ERROR', worker_id: `${hostname()}:${process.pid}`, exit_code: null });
+        expect(a).to.include({ status: 'failed', error_code: 'ALGORITHM_ERROR', worker_id: stack.worker.id, exit_code: null });
         expect(a.error).to.contain('threw on purpose');
         expect(ms(a.finished_at)).to.be.at.least(ms(a.started_at));
       }

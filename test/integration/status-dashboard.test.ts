@@ -25,6 +25,7 @@ import { memoryLogger, startStack, type Stack } from '../helpers/stack.js';
  */
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The in-process worker's id, set through WORKER_ID. */
 const SELF_WORKER = `${hostname()}:${process.pid}`;
 const COUNT_KEYS = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'paused', 'waiting_children'];
 
@@ -80,7 +81,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { WORKER_HEARTBEAT_MS: '200', WORKER_FORGET_AFTER_MS: '60000' });
+    stack = await startStack(redis.url, { WORKER_ID: SELF_WORKER, WORKER_HEARTBEAT_MS: '200', WORKER_FORGET_AFTER_MS: '60000' });
     conn = new Redis(redis.url);
     jobs = new Queue(jobsQueueName(), { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
     webhooks = new Queue(WEBHOOKS_QUEUE, { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
@@ -441,7 +442,7 @@ describe('the dashboard and GET /status with AUTH_ENABLED=true (API keys)', func
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { AUTH_ENABLED: 'true', WORKER_HEARTBEAT_MS: '200' });
+    stack = await startStack(redis.url, { WORKER_ID: SELF_WORKER, AUTH_ENABLED: 'true', WORKER_HEARTBEAT_MS: '200' });
     conn = new Redis(redis.url);
     jobs = new Queue(jobsQueueName(), { connection: conn, prefix: bullPrefix(stack.config.QUEUE_PREFIX) });
     const store = new ApiKeyStore(conn, keysFor(stack.config.QUEUE_PREFIX));

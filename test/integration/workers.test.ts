@@ -38,13 +38,14 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
   let stack: Stack;
   let conn: Redis;
   let registry: WorkerRegistry;
-  const selfId = `${hostname()}:${process.pid}`;
+  let selfId: string;
 
   before(async () => {
     redis = await startRedis();
     stack = await startStack(redis.url, { WORKER_HEARTBEAT_MS: '200', WORKER_LABELS: 'pool=cpu,region=eu', WORKER_FORGET_AFTER_MS: '60000', FUNCTION_HOSTS_MEMORY_BUDGET_MB: '300' });
     conn = new Redis(redis.url);
     registry = new WorkerRegistry(conn, keysFor(stack.config.QUEUE_PREFIX), 60_000);
+    selfId = stack.worker.id;
   });
   after(async () => {
     await stack?.close();
@@ -60,6 +61,8 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
     expect(res.status).to.equal(200);
     expect(res.body).to.include({ total: 1, limit: 50, offset: 0 });
     const w = res.body.items[0];
+    // The default id: `<hostname>:<pid>-<6 random hex>` (WORKER_ID unset).
+    expect(selfId).to.match(new RegExp(`^${hostname().replace(/[.]/g, '\\.')}:${process.pid}-[0-9a-f]{6}$`));
     expect(w).to.include({ id: selfId, host: hostname(), pid: process.pid, status: 'online', state: 'running', concurrency: 2, runners: 2, heartbeat_interval_ms: 200, offline_after_ms: 600 });
     expect(w.labels).to.deep.equal({ pool: 'cpu', region: 'eu' });
     expect(w.started_at).to.match(ISO);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { ConfigError, functionRetainSeconds, jobDelayMaxMs, loadConfig, runnerPoolSize, toolEnv } from '../../shared/config.js';
+import { ConfigError, functionRetainSeconds, jobDelayMaxMs, loadConfig, resolveWorkerId, runnerPoolSize, toolEnv } from '../../shared/config.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -101,5 +101,20 @@ describe('loadConfig', () => {
       }
     }
     expect(readers).to.deep.equal([]);
+  });
+
+  it('reads WORKER_ID (default <host>:<pid>-<6 random hex>, apart for two processes of one host and pid) and RUNNER_START_TIMEOUT_MS', () => {
+    const unset = loadConfig({});
+    expect(unset.RUNNER_START_TIMEOUT_MS).to.equal(20_000);
+    const a = resolveWorkerId(unset, 'web-1', 1);
+    const b = resolveWorkerId(unset, 'web-1', 1);
+    expect(a).to.match(/^web-1:1-[0-9a-f]{6}$/);
+    expect(b).to.match(/^web-1:1-[0-9a-f]{6}$/);
+    expect(a).to.not.equal(b);
+    const set = loadConfig({ WORKER_ID: 'fnqueue-worker-5d9c7b6f4-x2k8q', RUNNER_START_TIMEOUT_MS: '45000' });
+    expect(resolveWorkerId(set, 'web-1', 1)).to.equal('fnqueue-worker-5d9c7b6f4-x2k8q');
+    expect(set.RUNNER_START_TIMEOUT_MS).to.equal(45_000);
+    expect(() => loadConfig({ WORKER_ID: 'two words' })).to.throw(ConfigError, /WORKER_ID/);
+    expect(() => loadConfig({ RUNNER_START_TIMEOUT_MS: '10' })).to.throw(ConfigError, /RUNNER_START_TIMEOUT_MS/);
   });
 });

@@ -37,7 +37,7 @@ export interface FunctionJobsDeps {
   /** FUNCTION_SYSTEM_ENV: the first env layer. */
   systemEnv: Record<string, string>;
   logger: Logger;
-  /** This worker's id (`<host>:<pid>`), written on each log line. */
+  /** This worker's id (WORKER_ID or its default), written on each log line. */
   workerId?: string;
   /**
    * Where a version's dependencies are on this host (e.g. the dependency installer, installing them
