@@ -28,6 +28,10 @@ import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.
 import { ChildPool } from './algorithms/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
+import { CommandJobs } from './commands/command-jobs.js';
+import { CommandRunner } from './commands/command-runner.js';
+import { JobDependencies } from '../shared/jobs/dependencies.js';
+import { JobQueues } from '../shared/queue/job-queues.js';
 import { createWebhookProcessor, webhookSlotLeaseMs } from './webhooks/delivery.js';
 import { watchWebhookFailures } from './webhooks/failures.js';
 import { WEBHOOK_MAX_STALLED_COUNT, webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
@@ -147,6 +151,30 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
 
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   webhooks.queue.on('error', (err) => redisErrors.note('queue error', err, { queue: webhooks.queue.name }));
+  // Command jobs: a fresh sandbox per run, the function sandbox's parts (docs/commands.md).
+  const commandRunner = new CommandRunner({
+    sandbox: config.FUNCTION_SANDBOX,
+    memoryMb: config.COMMAND_MEMORY_MB,
+    maxProcesses: config.FUNCTION_MAX_PROCESSES,
+    allowlist: config.COMMAND_ALLOWLIST,
+    maxLogLines: config.JOB_LOGS_MAX_LINES,
+    logger,
+  });
+  await commandRunner.start();
+  const commandJobs = new CommandJobs({
+    runner: commandRunner,
+    redis,
+    keys,
+    ttlSeconds: config.RESULT_TTL_SECONDS,
+    logLimits: { maxBytes: config.JOB_LOGS_MAX_BYTES, maxLines: config.JOB_LOGS_MAX_LINES },
+    systemEnv: config.FUNCTION_SYSTEM_ENV,
+    defaultTimeoutMs: config.ALGORITHM_TIMEOUT_MS,
+    logger,
+    workerId: workerName,
+  });
+  // Job dependencies: a job ending here enqueues or fails the jobs waiting for it, in any pool.
+  const dependentQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (queue, err) => redisErrors.note('queue error', err, { queue }));
+  const dependencies = new JobDependencies({ store, queue: (pool, jobId) => dependentQueues.forJob(pool, jobId), webhooks, logger });
 
   // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
@@ -157,7 +185,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   cancelSubscriber.on('error', (err) => redisErrors.note('redis connection error', err));
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
-    if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
+    if (pool.cancel(jobId) || functionJobs.cancel(jobId) || commandJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
   // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
@@ -165,7 +193,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // them (shardConcurrency), all on one processor: the runner pool, function hosts and activity are shared.
   const processor = trackActivity(
     activity,
-    createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES }),
+    createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES, commands: commandJobs, dependencies }),
     (queueJobId) => store.recordIdOf(queueJobId),
   );
   const concurrencies = shardConcurrency(config);
@@ -228,7 +256,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
       .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
-      .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason }))
+      .then(async (changed) => {
+        if (!changed) return;
+        logger.warn('job failed outside its run', { job_id: jobId, reason });
+        await dependencies.jobEnded(jobId, 'failed');
+      })
       .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
   for (const w of jobsWorkers) {
     w.on('failed', (job, err) => {
@@ -321,11 +353,12 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         // their locks expire (JOB_LOCK_MS) and a live worker's stalled check hands them on.
         const bullClosed = Promise.all(bullWorkers.map((w) => w.close(!drained)));
         if (!(await settlesWithin(bullClosed, FORCED_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
+        commandRunner.close();
         if (!(await settlesWithin(Promise.all([pool.close(), functionPool.close()]), CHILDREN_EXIT_BOUND_MS))) logger.warn('runner or function processes had not exited after SIGKILL');
         clearInterval(sweepTimer);
         stopWebhookWatch();
         // A frozen or unreachable Redis answers none of these: the worker exits anyway, its connections closed below.
-        const finalWrites = Promise.all([publisher.stop(), heartbeat.stop(), ...jobsQueues.map((q) => q.close()), webhooks.close()]);
+        const finalWrites = Promise.all([publisher.stop(), heartbeat.stop(), ...jobsQueues.map((q) => q.close()), dependentQueues.close(), webhooks.close()]);
         if (!(await settlesWithin(finalWrites, FINAL_WRITES_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
         void webhookAgent.destroy().catch(() => undefined);
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -183,6 +183,8 @@ export function keysFor(queuePrefix: string, shards = 1) {
     jobLogsTruncated: (jobId: string) => `${tagOf(jobId)}:job:${jobId}:logs-truncated`,
     /** String: bytes of the job's stored log lines, all attempts (JOB_LOGS_MAX_BYTES); expires with the record. */
     jobLogsBytes: (jobId: string) => `${tagOf(jobId)}:job:${jobId}:logs-bytes`,
+    /** Set: the ids of jobs waiting for this one (depends_on), read when it ends; outlives the record by RESULT_TTL_SECONDS. */
+    jobDependents: (jobId: string) => `${tagOf(jobId)}:job:${jobId}:dependents`,
     /** Hash: one project's record `{name, status: running|stopped, dependencies (JSON), created_at, updated_at, started_at?, stopped_at?}`. */
     project: (name: string) => `${p}:project:${name}`,
     /** Sorted set: project names, scored by creation time (ms). */

@@ -35,6 +35,8 @@ const SCRIPTS = {
   'job-log-append': 3,
   'queued-reserve': 3,
   'queued-release': 3,
+  'job-add-dependent': 2,
+  'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */
