@@ -33,7 +33,7 @@ export const PROJECT_FAAS_TAG = 'project-FaaS API (/api/v1)';
 /** The adapter over the native services, or 503 when the app was built without them (unit tests). */
 function svc(services: RouteServices): ProjectFaasService {
   if (!services.functions || !services.projects) throw new AppError('SERVICE_UNAVAILABLE', 'functions and projects are not available');
-  return new ProjectFaasService(services.functions, services.projects);
+  return new ProjectFaasService(services.functions, services.projects, services.invokeTimeoutMs);
 }
 
 const projectOf = (req: Request) => String(req.params.project_name);
@@ -253,7 +253,7 @@ export const PROJECT_FAAS_ROUTES: readonly Route[] = [
     description:
       `Parts: \`function_name\`, \`code\` (a file or text, at most ${DEPLOY_CODE_MAX_BYTES} bytes), optional \`requirements\` (requirements.txt, at most ${DEPLOY_REQUIREMENTS_MAX_BYTES} bytes) and \`env_vars\` (a JSON object or KEY=VALUE lines). ` +
       'Python unless the code file ends in .js, .mjs or .cjs or `runtime` says nodejs; the handler is `handler`, or `main` when the code defines main and no handler. ' +
-      "The project is created when new; the project's dependencies come before the requirements. With requirements the function is `building` until a worker installed them. Native: POST /functions, PUT /functions/{function_id}.",
+      "The project is created when new; the project's dependencies come before the requirements. With requirements the deploy waits (at most INVOKE_TIMEOUT_MS) until a worker installed them and answers `active`, or `failed` with build_log (or `building` when the wait ran out). Native: POST /functions, PUT /functions/{function_id}.",
     request: { params: FaasProjectParamsSchema, body: { contentType: 'multipart/form-data', schema: FaasDeployBodySchema } },
     responses: {
       200: json(FaasDeploySchema, 'Deployed'),
@@ -272,7 +272,16 @@ export const PROJECT_FAAS_ROUTES: readonly Route[] = [
       res.json({
         status: 'success',
         message: 'Function deployed successfully',
-        function: { name: fn.name, project: fn.project, status: fn.status, deployed_at: isoUtc(fn.updated_at), runtime: fn.runtime, handler: fn.handler, version: fn.version },
+        function: {
+          name: fn.name,
+          project: fn.project,
+          status: fn.status,
+          deployed_at: isoUtc(fn.updated_at),
+          runtime: fn.runtime,
+          handler: fn.handler,
+          version: fn.version,
+          ...(fn.status === 'failed' ? { build_log: fn.build_log } : {}),
+        },
       });
     },
   }),

@@ -97,6 +97,7 @@ export const FaasDeploySchema = z
       runtime: z.enum(['python', 'nodejs']),
       handler: z.string().openapi({ description: '`handler`, or `main` when the code defines main and no handler' }),
       version: z.number().int().openapi({ description: '1 at the first deploy; a deploy of the same name into the same project makes the next version' }),
+      build_log: z.string().nullable().optional().openapi({ description: 'When `failed`: the install output' }),
     }),
   })
   .openapi('ProjectFaasDeploy');

@@ -100,12 +100,33 @@ export interface FaasFunctionSummary {
 /** How an invocation ended: finished (completed or failed), or accepted (an async function's run, to poll). */
 export type FaasInvokeOutcome = { kind: 'finished'; job: StoredJob } | { kind: 'accepted'; job: StoredJob };
 
+/** How often a deploy that waits for its build reads the function's status, in ms. */
+const BUILD_POLL_MS = 250;
+
 /** See the module comment. */
 export class ProjectFaasService {
+  /**
+   * @param buildWaitMs how long a deploy with requirements waits for their install before it
+   *   answers (INVOKE_TIMEOUT_MS), in ms; it then answers the status it reached (`building` when the wait ran out).
+   */
   constructor(
     private readonly functions: FunctionService,
     private readonly projects: ProjectService,
+    private readonly buildWaitMs = 0,
   ) {}
+
+  /** The function once its version's build ended (`active` or `failed`), or as it is when {@link buildWaitMs} ran out. */
+  private async afterBuild(fn: FunctionRecord): Promise<FunctionRecord> {
+    const deadline = Date.now() + this.buildWaitMs;
+    let current = fn;
+    while (current.status === 'building' && current.version === fn.version && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, BUILD_POLL_MS));
+      const read = await this.functions.findByName(fn.name);
+      if (!read || read.function_id !== fn.function_id) return current;
+      current = read;
+    }
+    return current;
+  }
 
   /** @throws AppError PROJECT_NOT_FOUND. */
   private async mustExist(project: string): Promise<void> {
@@ -196,7 +217,8 @@ export class ProjectFaasService {
   /**
    * POST /api/v1/functions/{project_name}/deploy: creates the function in the project, or, when the
    * project already has a function of that name, deploys its next version (code, runtime, handler,
-   * requirements; env and limits when given). Python unless told otherwise.
+   * requirements; env and limits when given). Python unless told otherwise. With requirements, it
+   * waits for their install (at most `buildWaitMs`) and answers the status reached.
    * @throws AppError VALIDATION_ERROR naming the deploy's fields; CONFLICT (field function_name)
    *   when another project has a function of that name.
    */
@@ -221,7 +243,7 @@ export class ProjectFaasService {
       }
       const fn = existing ? await this.functions.update(existing.function_id, body) : await this.functions.create({ ...body, name: input.functionName, project });
       await this.projects.ensure(project);
-      return fn;
+      return await this.afterBuild(fn);
     } catch (err) {
       throw renamedForDeploy(err);
     }

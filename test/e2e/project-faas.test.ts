@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -243,7 +243,7 @@ describe('the project-FaaS API at /api/v1 (real api and worker processes)', func
   });
 
   describe('deploys', () => {
-    it('installs the requirements file and layers env_vars over the project and system env', async () => {
+    it('installs the requirements file before it answers, and layers env_vars over the project and system env', async () => {
       await http('PUT', `${api.url}/projects/shop/env`, { env: { ENVIRONMENT: 'staging' } });
       const code = [
         'import os',
@@ -259,11 +259,20 @@ describe('the project-FaaS API at /api/v1 (real api and worker processes)', func
         env_vars: '{"GREETING": "hi", "RETRIES": 3}',
       });
       expect(res.status, res.text).to.equal(200);
-      expect(res.body.function).to.include({ name: 'greeter', project: 'shop', status: 'building', handler: 'main' });
-      await eventually(async () => (await http('GET', `${base}/functions/shop/greeter`)).body.function?.status === 'active', 120_000, 500);
+      expect(res.body.function).to.include({ name: 'greeter', project: 'shop', status: 'active', handler: 'main' });
       const run = await http('POST', `${base}/functions/shop/greeter/invoke`, { who: 'ann' });
       expect(run.status, run.text).to.equal(200);
       expect(run.body.result).to.deep.equal({ greeting: 'py hello ann', db: 'localhost', env: 'staging', own: 'hi' });
+    });
+
+    it('answers status failed with the build_log when the requirements cannot be installed; runs then answer 409 DEPENDENCY_ERROR', async () => {
+      const broken = path.join(packages, 'brokenpkg-1.0.0-py3-none-any.whl');
+      writeFileSync(broken, 'not a zip file');
+      const res = await postForm(`${base}/functions/shop/deploy`, { function_name: 'unbuildable', code: 'def main(e):\n    return 1\n', requirements: broken });
+      expect(res.status, res.text).to.equal(200);
+      expect(res.body.function.status).to.equal('failed');
+      expect(res.body.function.build_log).to.be.a('string').and.not.empty;
+      expectFaasError(await http('POST', `${base}/functions/shop/unbuildable/invoke`, {}), 409, 'DEPENDENCY_ERROR');
     });
 
     it('takes the code and env_vars as text fields too (env_vars as KEY=VALUE lines), and keeps handler when the code defines one', async () => {
