@@ -39,15 +39,16 @@ function svc(services: RouteServices): ProjectFaasService {
 const projectOf = (req: Request) => String(req.params.project_name);
 const functionOf = (req: Request) => String(req.params.function_name);
 
-/** The example body of an error answer in this API's shape. */
-function faasErrorExample(code: ProjectFaasCode, field: string | null, reason: string): z.infer<typeof FaasErrorSchema> {
-  return { status: 'error', code, message: field ? `${field} ${reason}` : reason, details: { field, reason } };
+/** The example body of an error answer in this API's shape (a 400's message starts with its field, as fnqueue's validation messages do). */
+function faasErrorExample(status: number, code: ProjectFaasCode, field: string | null, reason: string): z.infer<typeof FaasErrorSchema> {
+  const named = field !== null && status === 400 && !reason.startsWith(field);
+  return { status: 'error', code, message: named ? `${field} ${reason}` : reason, details: { field, reason } };
 }
 
 /** The error answers of these routes: `[status, code, field, reason]`. */
 function faasErrors(...answers: Array<[number, ProjectFaasCode, string | null, string]>): RouteResponses {
   return Object.fromEntries(
-    answers.map(([status, code, field, reason]) => [status, { description: code, content: { 'application/json': { schema: FaasErrorSchema, example: faasErrorExample(code, field, reason) } } }]),
+    answers.map(([status, code, field, reason]) => [status, { description: code, content: { 'application/json': { schema: FaasErrorSchema, example: faasErrorExample(status, code, field, reason) } } }]),
   );
 }
 
