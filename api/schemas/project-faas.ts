@@ -37,11 +37,11 @@ export const FaasErrorSchema = z
   })
   .openapi('ProjectFaasError');
 
-/** One function in a list: the reference's fields (`description` is null: fnqueue's functions have none). */
+/** One function in a list: the reference's fields (`description` from the handler's docstring). */
 export const FaasFunctionSummarySchema = z
   .object({
     name: z.string(),
-    description: z.string().nullable().openapi({ description: 'Always null: functions carry no description' }),
+    description: z.string().nullable().openapi({ description: "The first paragraph of the Python handler's docstring; null without one (and for Node.js)" }),
     status: FunctionStatus,
     last_executed: Time.nullable().openapi({ description: 'End of the last finished run; null before any' }),
   })

@@ -41,6 +41,18 @@ export function defaultHandlerOf(runtime: 'python' | 'nodejs', code: string): st
   return DEFAULT_HANDLER;
 }
 
+/**
+ * A function's description: the docstring of its Python handler (its first paragraph, whitespace
+ * collapsed), read from the source text; null for Node.js code and a handler without one.
+ */
+export function descriptionOf(fn: Pick<FunctionRecord, 'runtime' | 'code' | 'handler'>): string | null {
+  if (fn.runtime !== 'python' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn.handler)) return null;
+  const def = new RegExp(`^(?:async[ \\t]+)?def[ \\t]+${fn.handler}[ \\t]*\\(.*?\\)[^:\\n]*:[ \\t]*\\r?\\n(?:[ \\t]*\\r?\\n)*[ \\t]+[rRuU]?("{3}|'{3}|"|')([\\s\\S]*?)\\1`, 'm');
+  const doc = def.exec(fn.code)?.[2];
+  const first = doc?.trim().split(/\r?\n[ \t]*\r?\n/)[0]?.replace(/\s+/g, ' ').trim();
+  return first ? first.slice(0, 1000) : null;
+}
+
 /** `project_name` if valid. @throws AppError VALIDATION_ERROR (field `project_name`). */
 export function checkFaasProjectName(name: string): string {
   if (!PROJECT_NAME_PATTERN.test(name)) throw new AppError('VALIDATION_ERROR', `project_name must be ${PROJECT_NAME_RULE}`, { field: 'project_name', issues: [{ field: 'project_name', message: `must be ${PROJECT_NAME_RULE}` }] });
@@ -92,7 +104,7 @@ export interface FaasDeployInput {
 /** A function as the project-FaaS API lists it. */
 export interface FaasFunctionSummary {
   name: string;
-  description: null;
+  description: string | null;
   status: FunctionRecord['status'];
   last_executed: string | null;
 }
@@ -148,8 +160,8 @@ export class ProjectFaasService {
   }
 
   /** A function as lists show it; last_executed is the end of its last finished run (its run statistics), in UTC. */
-  private async summary(fn: Pick<FunctionRecord, 'function_id' | 'name' | 'status'>): Promise<FaasFunctionSummary> {
-    return { name: fn.name, description: null, status: fn.status, last_executed: isoUtc((await this.functions.metrics(fn.function_id)).last_invoked_at) };
+  private async summary(fn: FunctionRecord): Promise<FaasFunctionSummary> {
+    return { name: fn.name, description: descriptionOf(fn), status: fn.status, last_executed: isoUtc((await this.functions.metrics(fn.function_id)).last_invoked_at) };
   }
 
   /** The functions of `project`, newest first (every one: projects hold few). */
@@ -178,7 +190,7 @@ export class ProjectFaasService {
     return {
       name: p.name,
       status: p.status,
-      functions: await Promise.all(p.functions.map((f) => this.summary(f))),
+      functions: await Promise.all((await this.functionsOf(project)).map((f) => this.summary(f))),
       env: p.env,
       dependencies: p.dependencies.python,
       created_at: isoUtc(p.created_at),
@@ -261,7 +273,7 @@ export class ProjectFaasService {
     const metrics = await this.functions.metrics(fn.function_id);
     return {
       name: fn.name,
-      description: null,
+      description: descriptionOf(fn),
       parameters: {},
       status: fn.status,
       created_at: isoUtc(fn.created_at),

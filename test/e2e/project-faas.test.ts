@@ -95,7 +95,7 @@ describe('the project-FaaS API at /api/v1 (real api and worker processes)', func
   });
 
   describe('the document\'s examples', () => {
-    const func1 = 'def main(params):\n    return {"echo": params, "runs_main": True}\n';
+    const func1 = 'def main(params):\n    """Echoes its params."""\n    return {"echo": params, "runs_main": True}\n';
 
     it('GET /health answers {status: "healthy", version, timestamp} with an ISO 8601 timestamp', async () => {
       const res = await http('GET', `${api.url}/health`);
@@ -133,6 +133,7 @@ describe('the project-FaaS API at /api/v1 (real api and worker processes)', func
       const f = (res.body.functions as Array<Record<string, unknown>>).find((x) => x.name === 'func1');
       expect(f).to.have.all.keys('name', 'description', 'status', 'last_executed');
       expect(f!.status).to.equal('active');
+      expect(f!.description).to.equal('Echoes its params.');
       expect(f!.last_executed).to.match(ISO_UTC);
     });
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { AppError, HTTP_STATUS, type ErrorCode } from '../../shared/errors/index.js';
 import { PROJECT_FAAS_CODES, PROJECT_FAAS_ERROR_SHAPE, renderProjectFaasError } from '../../api/middleware/project-faas-errors.js';
 import { parseEnvVars } from '../../api/routes/project-faas.js';
-import { defaultHandlerOf, formatExecutionTime, isoUtc } from '../../api/services/project-faas-service.js';
+import { defaultHandlerOf, descriptionOf, formatExecutionTime, isoUtc } from '../../api/services/project-faas-service.js';
 
 describe('the project-FaaS API adapter', () => {
   describe('its error shape', () => {
@@ -102,6 +102,22 @@ describe('the project-FaaS API adapter', () => {
       expect(defaultHandlerOf('python', 'x = "def main(): pass"\n')).to.equal('handler');
       expect(defaultHandlerOf('python', 'def mainly(e):\n    pass\n')).to.equal('handler');
       expect(defaultHandlerOf('nodejs', 'function main() {}\n')).to.equal('handler');
+    });
+  });
+
+  describe('the description', () => {
+    const py = (code: string, handler = 'main') => descriptionOf({ runtime: 'python', code, handler });
+
+    it("is the first paragraph of the Python handler's docstring", () => {
+      expect(py('def main(params):\n    """Greets whoever\n    params names.\n\n    Details here.\n    """\n    return 1\n')).to.equal('Greets whoever params names.');
+      expect(py("async def main(event, context=None) -> dict:\n\n    '''One line.'''\n")).to.equal('One line.');
+      expect(py('def handler(e):\n    "short"\n', 'handler')).to.equal('short');
+    });
+
+    it("is null without one, for another function's docstring, and for Node.js", () => {
+      expect(py('def main(params):\n    return 1\n')).to.equal(null);
+      expect(py('def other():\n    """Other."""\ndef main(e):\n    return 1\n')).to.equal(null);
+      expect(descriptionOf({ runtime: 'nodejs', code: '/** doc */ exports.handler = () => 1', handler: 'handler' })).to.equal(null);
     });
   });
 
