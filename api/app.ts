@@ -4,6 +4,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { authenticate, type AuthOptions } from './middleware/auth.js';
 import { bodyParsing } from './middleware/body.js';
 import { errorHandler, notFound, type ErrorShape } from './middleware/error-handler.js';
+import { PROJECT_FAAS_ERROR_SHAPE } from './middleware/project-faas-errors.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { redisStallGuard, type RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { requestContext } from './middleware/request-context.js';
@@ -32,7 +33,9 @@ export interface AppDeps extends Omit<RouteServices, 'openapi'> {
 }
 
 /** The error shapes of the compatible APIs, each owning its paths (docs/api.md); every other path answers in fnqueue's own. */
-const ERROR_SHAPES: readonly ErrorShape[] = [];
+const ERROR_SHAPES: readonly ErrorShape[] = [
+  PROJECT_FAAS_ERROR_SHAPE,
+];
 
 /**
  * The Express app, without listening (tests mount it on port 0). The routes, their scopes, how

@@ -1,5 +1,6 @@
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { DOCUMENTED_OPERATIONS } from '../routes/index.js';
+import { PROJECT_FAAS_TAG } from '../routes/project-faas.js';
 import type { MountedOperation } from '../routes/route.js';
 import '../schemas/jobs.js'; // extends zod with .openapi()
 import { addSecurity } from './security.js';
@@ -12,6 +13,7 @@ const TAGS = [
   { name: 'schedules', description: 'Cron and interval schedules (docs/api.md)' },
   { name: 'workers', description: 'Worker processes and their resources (docs/operations.md)' },
   { name: 'operations', description: 'Probes, status and metrics (docs/operations.md)' },
+  { name: PROJECT_FAAS_TAG, description: 'The project-FaaS API: projects and functions by name, `{status, ...}` answers and errors (docs/compat-project-faas.md)' },
 ];
 
 /** One declaration as the generator's route config. */

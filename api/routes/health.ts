@@ -30,10 +30,10 @@ export const HEALTH_ROUTES: readonly Route[] = [
     access: 'open',
     tag: 'operations',
     summary: 'Liveness with the version (the project FaaS API reference\'s health path)',
-    description: 'Answers as GET /healthz does, with this process\'s version.',
+    description: 'Answers as GET /healthz does, with this process\'s version and the time in ISO 8601.',
     responses: { 200: json(ProjectHealthSchema, 'Alive') },
     handler: ({ res, services }) => {
-      res.json({ status: 'healthy', version: services.version, timestamp: Date.now() / 1000 });
+      res.json({ status: 'healthy', version: services.version, timestamp: new Date().toISOString() });
     },
   }),
   route({

@@ -7,6 +7,7 @@ import { HEALTH_ROUTES } from './health.js';
 import { INVOKE_ROUTES } from './invoke.js';
 import { JOB_ROUTES } from './jobs.js';
 import { DOC_ASSET_PREFIXES, META_ROUTES } from './meta.js';
+import { PROJECT_FAAS_ROUTES } from './project-faas.js';
 import { PROJECT_ROUTES } from './projects.js';
 import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices } from './route.js';
 import { SCHEDULE_ROUTES } from './schedules.js';
@@ -25,6 +26,7 @@ export const ROUTES: readonly Route[] = [
   ...STATUS_ROUTES,
   ...PROJECT_ROUTES,
   ...FUNCTION_ROUTES,
+  ...PROJECT_FAAS_ROUTES,
   ...META_ROUTES,
 ];
 

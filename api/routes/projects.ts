@@ -22,37 +22,54 @@ export const DEPLOY_FIELD_MAX_BYTES = 64 * 1024;
 /** Most parts (fields + files) in one multipart deploy. */
 const DEPLOY_MAX_PARTS = 64;
 
-/** The parts of a multipart deploy, read within the limits above. */
-interface DeployParts {
+/** A file field a multipart body may carry: the part it fills (two names may fill one part) and its size limit in bytes. */
+export interface MultipartFileField {
+  part: string;
+  maxBytes: number;
+}
+
+/** The file fields of this API's multipart deploy: the code (`file` or `code`) and `requirements`. */
+const DEPLOY_FILES: Readonly<Record<string, MultipartFileField>> = {
+  file: { part: 'code', maxBytes: DEPLOY_CODE_MAX_BYTES },
+  code: { part: 'code', maxBytes: DEPLOY_CODE_MAX_BYTES },
+  requirements: { part: 'requirements', maxBytes: DEPLOY_REQUIREMENTS_MAX_BYTES },
+};
+
+/** The parts of a multipart body, read within the limits above: text fields by name (repeatable), files by part. */
+export interface MultipartParts {
   fields: Map<string, string[]>;
-  code?: { filename: string; text: string };
-  requirements?: { filename: string; text: string };
+  files: Map<string, { filename: string; text: string }>;
 }
 
 /**
- * Reads a multipart/form-data body with busboy, within the limits above: a code file (field `file`
- * or `code`), an optional `requirements` file, and text fields.
+ * Reads a multipart/form-data body with busboy, within the limits above: the files `files` names
+ * (default: a code file, field `file` or `code`, and an optional `requirements` file), and text fields.
+ * @param hint what the body should hold, for the 415 message.
  * @throws AppError UNSUPPORTED_MEDIA_TYPE when not multipart, PAYLOAD_TOO_LARGE past a limit,
- *   VALIDATION_ERROR for an unknown file field or a malformed body.
+ *   VALIDATION_ERROR for an unknown or repeated file field or a malformed body.
  */
-function readMultipart(req: Request): Promise<DeployParts> {
+export function readMultipart(req: Request, files: Readonly<Record<string, MultipartFileField>> = DEPLOY_FILES, hint = 'fields: file or code, requirements, name, runtime, execution_type, env'): Promise<MultipartParts> {
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\s*;/i.test(type)) {
-    return Promise.reject(new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes multipart/form-data (fields: file or code, requirements, name, runtime, execution_type, env)', { content_type: type.slice(0, 100) }));
+    return Promise.reject(new AppError('UNSUPPORTED_MEDIA_TYPE', `this route takes multipart/form-data (${hint})`, { content_type: type.slice(0, 100) }));
   }
+  const fileNames = Object.keys(files).join(', ');
+  const partCount = new Set(Object.values(files).map((f) => f.part)).size;
+  const maxFileBytes = Math.max(...Object.values(files).map((f) => f.maxBytes));
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
       bb = busboy({
         headers: req.headers,
-        limits: { fileSize: DEPLOY_CODE_MAX_BYTES, files: 2, fields: DEPLOY_MAX_PARTS, parts: DEPLOY_MAX_PARTS, fieldSize: DEPLOY_FIELD_MAX_BYTES, fieldNameSize: 100, headerPairs: 50 },
+        limits: { fileSize: maxFileBytes, files: partCount, fields: DEPLOY_MAX_PARTS, parts: DEPLOY_MAX_PARTS, fieldSize: DEPLOY_FIELD_MAX_BYTES, fieldNameSize: 100, headerPairs: 50 },
         defParamCharset: 'utf8',
       });
     } catch (err) {
       reject(new AppError('VALIDATION_ERROR', `malformed multipart body: ${(err as Error).message}`, { field: 'body' }));
       return;
     }
-    const parts: DeployParts = { fields: new Map() };
+    const parts: MultipartParts = { fields: new Map(), files: new Map() };
+    const started = new Set<string>();
     let failed: AppError | undefined;
     const fail = (e: AppError) => {
       if (failed) return;
@@ -68,12 +85,13 @@ function readMultipart(req: Request): Promise<DeployParts> {
       parts.fields.set(name, list);
     });
     bb.on('file', (name, stream, info) => {
-      const kind = name === 'file' || name === 'code' ? 'code' : name === 'requirements' ? 'requirements' : null;
-      if (!kind || parts[kind]) {
+      const rule = Object.hasOwn(files, name) ? files[name] : undefined;
+      if (!rule || started.has(rule.part)) {
         stream.resume();
-        return fail(new AppError('VALIDATION_ERROR', kind ? `only one ${name} file is accepted` : `unknown file field '${name.slice(0, 100)}' (file or code, requirements)`, { field: name.slice(0, 100) }));
+        return fail(new AppError('VALIDATION_ERROR', rule ? `only one ${name} file is accepted` : `unknown file field '${name.slice(0, 100)}' (${fileNames})`, { field: name.slice(0, 100) }));
       }
-      const limit = kind === 'code' ? DEPLOY_CODE_MAX_BYTES : DEPLOY_REQUIREMENTS_MAX_BYTES;
+      started.add(rule.part);
+      const limit = rule.maxBytes;
       const chunks: Buffer[] = [];
       let size = 0;
       stream.on('data', (c: Buffer) => {
@@ -86,11 +104,11 @@ function readMultipart(req: Request): Promise<DeployParts> {
       });
       stream.on('limit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `${name} file is larger than ${limit} bytes`, { field: name, limit_bytes: limit })));
       stream.on('end', () => {
-        if (!failed) parts[kind] = { filename: info.filename ?? '', text: Buffer.concat(chunks).toString('utf8') };
+        if (!failed) parts.files.set(rule.part, { filename: info.filename ?? '', text: Buffer.concat(chunks).toString('utf8') });
       });
     });
     bb.on('partsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `more than ${DEPLOY_MAX_PARTS} parts`, { limit_parts: DEPLOY_MAX_PARTS })));
-    bb.on('filesLimit', () => fail(new AppError('VALIDATION_ERROR', 'at most 2 files: the code and requirements', { field: 'body' })));
+    bb.on('filesLimit', () => fail(new AppError('VALIDATION_ERROR', `at most ${partCount} files: ${fileNames}`, { field: 'body' })));
     bb.on('fieldsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', `more than ${DEPLOY_MAX_PARTS} fields`, { limit_parts: DEPLOY_MAX_PARTS })));
     bb.on('error', (err: Error) => fail(new AppError('VALIDATION_ERROR', `malformed multipart body: ${err.message}`, { field: 'body' })));
     bb.on('close', () => {
@@ -136,8 +154,8 @@ export function parseRequirements(runtime: string, text: string): string[] {
     .filter((l) => l && !l.startsWith('#'));
 }
 
-/** The `env` fields: one JSON object, or repeated `KEY=VALUE` strings. */
-function parseEnvFields(values: string[] | undefined): Record<string, string> | undefined {
+/** The `env` fields: one JSON object, or repeated `KEY=VALUE` strings. @throws AppError VALIDATION_ERROR naming `env` or `env.<NAME>`. */
+export function parseEnvFields(values: string[] | undefined): Record<string, string> | undefined {
   if (!values?.length) return undefined;
   const env: Record<string, string> = {};
   for (const v of values) {
@@ -196,16 +214,18 @@ async function deploy({ req, res, services }: RouteContext<unknown>): Promise<vo
   const createFunction = services.createFunction;
   if (!createFunction) throw new AppError('SERVICE_UNAVAILABLE', 'functions are not available');
   const parts = await readMultipart(req);
+  const code = parts.files.get('code');
+  const requirements = parts.files.get('requirements');
   const unknown = [...parts.fields.keys()].find((k) => !DEPLOY_FIELDS.has(k));
   if (unknown !== undefined) throw new AppError('VALIDATION_ERROR', `unknown field '${unknown.slice(0, 100)}' (known: ${[...DEPLOY_FIELDS].join(', ')})`, { field: unknown.slice(0, 100) });
-  if (!parts.code) throw new AppError('VALIDATION_ERROR', 'a code file is required (field file or code)', { field: 'file' });
-  const runtime = runtimeOf(single(parts.fields, 'runtime'), parts.code.filename);
+  if (!code) throw new AppError('VALIDATION_ERROR', 'a code file is required (field file or code)', { field: 'file' });
+  const runtime = runtimeOf(single(parts.fields, 'runtime'), code.filename);
   const name = single(parts.fields, 'name') ?? single(parts.fields, 'function_name');
   if (name === undefined) throw new AppError('VALIDATION_ERROR', 'name is required', { field: 'name' });
-  const own = parts.requirements ? parseRequirements(runtime, parts.requirements.text) : [];
+  const own = requirements ? parseRequirements(runtime, requirements.text) : [];
   const projectDeps = runtime === 'python' || runtime === 'nodejs' ? await service.dependenciesFor(project, runtime) : [];
   const env = parseEnvFields([...(parts.fields.get('env') ?? []), ...(parts.fields.get('env_vars') ?? [])]);
-  const body: Record<string, unknown> = { name, runtime, code: parts.code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
+  const body: Record<string, unknown> = { name, runtime, code: code.text, project, execution_type: single(parts.fields, 'execution_type') ?? 'sync' };
   const deps = [...projectDeps, ...own];
   if (deps.length) body.dependencies = deps;
   refuseMaskedEnv(env);

@@ -28,7 +28,7 @@ export const QueueCountsSchema = z
 /** `GET /status`: the whole deployment at a glance, every figure read when asked. */
 export const StatusSchema = z
   .object({
-    status: z.literal('ok'),
+    status: z.literal('running').openapi({ description: 'This API process runs (the project FaaS API reference)' }),
     version: z.string().openapi({ example: '0.1.0', description: 'This API process\'s version (package.json)' }),
     timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }),
     uptime_seconds: z.number().openapi({ description: 'Seconds since this API process started' }),
@@ -143,7 +143,7 @@ export async function readStatus(opts: StatusOptions): Promise<StatusBody> {
   const fields = parseRedisInfo(info);
   const memory = process.memoryUsage();
   return {
-    status: 'ok',
+    status: 'running',
     version: opts.version,
     timestamp: Date.now() / 1000,
     uptime_seconds: process.uptime(),

@@ -306,7 +306,7 @@ export const ProjectHealthSchema = z
   .object({
     status: z.literal('healthy'),
     version: z.string().openapi({ example: '0.1.0', description: "This API process's version (package.json)" }),
-    timestamp: z.number().openapi({ description: 'Unix time in seconds', example: 1706868000.123 }),
+    timestamp: z.string().openapi({ description: 'ISO 8601 in UTC, as the project FaaS API reference writes it (GET /healthz has epoch seconds)', example: '2024-03-21T10:00:00.000Z' }),
   })
   .openapi('ProjectHealth');
 

@@ -146,6 +146,15 @@ export class FunctionService {
   }
 
   /**
+   * The function named `name` (names are unique among functions; the store keeps the name → id
+   * index), or null when there is none. For APIs that address functions by name.
+   */
+  async findByName(name: string): Promise<FunctionRecord | null> {
+    const id = await this.deps.functions.idByName(name);
+    return id ? this.deps.functions.get(id) : null;
+  }
+
+  /**
    * PUT /functions/{function_id}: merges the given fields onto the function and validates the
    * result as POST does. A change of runtime, code, handler, env, dependencies or a limit makes a
    * new version (jobs already queued or running keep theirs).

@@ -104,6 +104,12 @@ export class ProjectService {
     return h;
   }
 
+  /** Whether the project exists (see the module comment). @throws AppError VALIDATION_ERROR for a bad name. */
+  async exists(name: string): Promise<boolean> {
+    checkProjectName(name);
+    return (await this.read(name)) !== null;
+  }
+
   /**
    * Every project name: those with a record (oldest first), `default`, and any named by a function
    * created through POST /functions without a record yet (one HGET per function, pipelined).

@@ -181,7 +181,8 @@ describe('the FunctionalScaffold API reference contract (api and worker in-proce
       expect(res.body).to.have.all.keys('status', 'version', 'timestamp');
       expect(res.body.status).to.equal('healthy');
       expect(res.body.version).to.be.a('string').and.not.empty;
-      expect(Math.abs(res.body.timestamp - Date.now() / 1000)).to.be.below(5);
+      expect(res.body.timestamp).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      expect(Math.abs(Date.parse(res.body.timestamp) - Date.now())).to.be.below(5000);
       expectError(await http('POST', `${stack.url}/health`), 405, 'METHOD_NOT_ALLOWED');
     });
 

@@ -101,7 +101,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
       expect(res.status, res.text).to.equal(200);
       expect(() => StatusSchema.strict().parse(res.body)).not.to.throw();
       expect(res.body).to.have.all.keys('status', 'version', 'timestamp', 'uptime_seconds', 'queues', 'queue_depth', 'workers', 'redis', 'memory', 'uptime', 'memory_usage', 'active_projects', 'total_functions', 'projects');
-      expect(res.body.status).to.equal('ok');
+      expect(res.body.status).to.equal('running');
       expect(res.body.version).to.equal(VERSION);
       expect(res.body.timestamp).to.be.closeTo(Date.now() / 1000, 5);
       // The API runs in this process: its uptime and memory are ours.
