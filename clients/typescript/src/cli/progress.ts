@@ -19,8 +19,10 @@ export function progressView(jobId: string, stream: NodeJS.WriteStream, mode: 'b
   let status = 'pending';
   let percent = 0;
   let message = '';
+  let reported = false;
   if (mode === 'lines') {
-    const line = () => stream.write(`job ${jobId} ${status} ${Math.round(percent)}%${message ? ` ${message}` : ''}\n`);
+    // The percent appears once the job reported one.
+    const line = () => stream.write(`job ${jobId} ${status}${reported ? ` ${Math.round(percent)}%` : ''}${message ? ` ${message}` : ''}\n`);
     return {
       status: (r) => {
         status = r.status;
@@ -29,6 +31,7 @@ export function progressView(jobId: string, stream: NodeJS.WriteStream, mode: 'b
       progress: (p) => {
         percent = p.percent;
         message = p.message ?? '';
+        reported = true;
         line();
       },
       stop: () => undefined,
