@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createClient, FnqueueError, isFnqueueError, verifyWebhook, Webhook, WebhookVerificationError, type FnqueueClient, type JobProgress, type JobRecord } from '@fnqueue/client';
 import { eventually, http } from '../helpers/http.js';
@@ -6,6 +11,32 @@ import { freePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { answerWith, startHookReceiver, type HookReceiver } from '../helpers/webhook-receiver.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** A consumer's program: what it may write compiles under strict, what it may not does not. */
+const CONSUMER = `
+import { createClient, FnqueueError, verifyWebhook, type JobRecord, type Schemas } from '@fnqueue/client';
+const fnq = createClient({ baseUrl: 'http://127.0.0.1:1' });
+export async function use(): Promise<number> {
+  const { job_id } = await fnq.submit('PrimeChecker', { number: 17 }, { priority: 1, idempotencyKey: 'k' });
+  const record: JobRecord = await fnq.wait(job_id, { timeoutMs: 1000, onProgress: (p) => p.percent.toFixed(0) });
+  const seconds: number | undefined = record.metadata?.elapsed_time;
+  const status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' = record.status;
+  for await (const job of fnq.jobs.list({ status: 'failed' })) job.job_id.toUpperCase();
+  const fn: Schemas['Function'] = await fnq.functions.deploy({ name: 'f', runtime: 'python', code: 'x', execution_type: 'sync' });
+  const { data } = await fnq.api.GET('/jobs/{job_id}', { params: { path: { job_id } } });
+  const payload = verifyWebhook('whsec_x', '{}', {});
+  try { await fnq.invoke('X', {}); } catch (err) { if (err instanceof FnqueueError) return (err.status ?? 0) + err.code.length + Object.keys(err.details).length; }
+  // @ts-expect-error: not a route of the API
+  await fnq.api.GET('/no-such-route');
+  // @ts-expect-error: not a runtime
+  await fnq.functions.deploy({ name: 'f', runtime: 'ruby', code: 'x', execution_type: 'sync' });
+  // @ts-expect-error: not a job option
+  await fnq.submit('PrimeChecker', {}, { priorty: 1 });
+  return (seconds ?? 0) + status.length + fn.version + (data?.job_id.length ?? 0) + payload.job_id.length;
+}
+`;
 
 /**
  * The TypeScript client (clients/typescript, built by `npm test`'s pretest) against a real API and
@@ -42,6 +73,22 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
     }
     throw new Error('expected a rejection');
   }
+
+  it('ships types a consumer compiles against under strict, generated from the OpenAPI document', async function () {
+    this.timeout(120_000);
+    const dir = mkdtempSync(path.join(tmpdir(), 'fnqueue-consumer-'));
+    try {
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+      writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+      writeFileSync(path.join(dir, 'app.ts'), CONSUMER);
+      const options = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] };
+      writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['app.ts'] }));
+      const out = await promisify(execFile)(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', dir]).catch((err: { stdout?: string }) => ({ stdout: `failed: ${err.stdout}` }));
+      expect(out.stdout).to.equal('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   describe('invoke', () => {
     it('answers the result of POST /invoke', async () => {

@@ -85,7 +85,7 @@ async function waitAndReport(ctx: Context, jobId: string, options: { timeout?: n
 /** The final record: --json the record; else the result (stdout) and a status line (stderr). */
 function printRecord(ctx: Context, record: JobRecord): void {
   if (ctx.json) return ctx.print(record, () => '');
-  const elapsed = (record.metadata as { elapsed_time?: number } | null)?.elapsed_time;
+  const elapsed = record.metadata?.elapsed_time;
   if (record.status === 'completed') {
     note(`job ${record.job_id} completed${elapsed !== undefined ? ` in ${elapsed} s` : ''}`);
     process.stdout.write(`${pretty(record.result ?? null)}\n`);
