@@ -25,9 +25,9 @@ function anchorsOf(file: string): Set<string> {
   return anchors;
 }
 
-const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = ['README.md', ...(readdirSync(join(ROOT, 'docs'), { recursive: true }) as string[]).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const anchors = new Map(docs.map((d) => [d, anchorsOf(d)]));
-const tracked = execFileSync('git', ['ls-files', 'api', 'worker', 'shared', 'scripts', 'test', 'docs', 'README.md', 'compose.yaml', 'Dockerfile'], { cwd: ROOT, encoding: 'utf8' })
+const tracked = execFileSync('git', ['ls-files', 'api', 'worker', 'shared', 'scripts', 'clients', 'test', 'docs', 'README.md', 'compose.yaml', 'Dockerfile'], { cwd: ROOT, encoding: 'utf8' })
   .split('\n')
   .filter((f) => f && existsSync(join(ROOT, f)) && !f.endsWith('doc-links.test.ts'));
 
@@ -36,7 +36,7 @@ describe('documentation links', () => {
     const broken: string[] = [];
     for (const file of tracked) {
       const text = readFileSync(join(ROOT, file), 'utf8');
-      for (const m of text.matchAll(/(docs\/[a-z-]+\.md)(#[a-z0-9_-]+)?(?:,? ["“]([^"”\n]+)["”])?/g)) {
+      for (const m of text.matchAll(/(docs\/(?:[a-z-]+\/)?[a-z-]+\.md)(#[a-z0-9_-]+)?(?:,? ["“]([^"”\n]+)["”])?/g)) {
         const [ref, doc, anchor, section] = m as unknown as [string, string, string | undefined, string | undefined];
         const known = anchors.get(doc);
         if (!known) broken.push(`${file}: ${ref} (no such page)`);

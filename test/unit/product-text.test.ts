@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The product: code, comments, messages, docs, deployment files (the OpenAPI text lives in api/). Tests are not. */
-const PRODUCT_DIRS = ['api', 'worker', 'shared', 'scripts', 'docs', 'deploy'];
+const PRODUCT_DIRS = ['api', 'worker', 'shared', 'scripts', 'clients', 'docs', 'deploy'];
 const PRODUCT_FILES = ['README.md', 'compose.yaml', 'Dockerfile'];
 const TEXT_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs', '.py', '.lua', '.md', '.yaml', '.yml', '.json', '.sh', '.html', '.css', '.txt']);
 
@@ -21,7 +21,7 @@ function productFiles(): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
-      if (name === 'node_modules' || name.startsWith('.')) continue;
+      if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
       const p = path.join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
       else if (TEXT_EXTENSIONS.has(path.extname(name))) out.push(p);
