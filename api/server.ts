@@ -30,6 +30,8 @@ import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
+import { writeProbeAll } from '../shared/store/channels.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -61,7 +63,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
 
   const redis = createRedis(topology, 'request', 'api', { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   const subscriber = createRedis(topology, 'blocking', 'api-subscriber');
-  for (const conn of [redis, subscriber]) conn.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  // One line per kind of Redis error per interval, with a count (a failover makes one per command).
+  const redisErrors = new ThrottledLog(logger, 'warn');
+  for (const conn of [redis, subscriber]) conn.on('error', (err) => redisErrors.note('redis connection error', err));
 
   // BullMQ's queue checks the Redis version once, at creation, and the request connection has no
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.
@@ -77,7 +81,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
   // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
-  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => logger.debug('queue error', { queue: name, error: err.message }), () => workerRegistry.servedPools());
+  const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => redisErrors.note('queue error', err, { queue: name }), () => workerRegistry.servedPools());
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
@@ -87,13 +91,13 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   }, config.QUEUE_SWEEP_INTERVAL_MS);
   queueSweep.unref();
   const webhooksQueue = webhooks.queue;
-  webhooksQueue.on('error', (err) => logger.debug('queue error', { queue: webhooksQueue.name, error: err.message }));
+  webhooksQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: webhooksQueue.name }));
 
   // Functions: one store for the functions API and projects; dependency builds go to the builds
   // queue (shared/queue/builds-queue.ts), served by every worker.
   const functionStore = new FunctionStore(redis, keys, { retainSeconds: functionRetainSeconds(config) });
   const buildsQueue = openBuildsQueue(redis, prefix);
-  buildsQueue.on('error', (err) => logger.debug('queue error', { queue: buildsQueue.name, error: err.message }));
+  buildsQueue.on('error', (err) => redisErrors.note('queue error', err, { queue: buildsQueue.name }));
   const projects = new ProjectService({ redis, keys, functions: functionStore, localPackagesDir: config.FUNCTION_LOCAL_PACKAGES_DIR, systemEnv: config.FUNCTION_SYSTEM_ENV });
 
   const waiter = new JobWaiter(subscriber, store, keys.jobEvents, logger);
@@ -105,7 +109,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const publisher = new MetricsPublisher(redis, keys, metrics.registry);
   publisher.start();
 
-  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS);
+  // Readiness and the stall guard write a short-lived key under fnqueue's hash tag: the node that
+  // holds fnqueue's keys must accept writes (a replica left behind by a failover answers PING too).
+  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS, Date.now, (r) => writeProbeAll(r, keys.allShards.map((s) => s.readinessProbe)));
   stallWatch.start();
 
   let accepting = true;

@@ -19,7 +19,8 @@ import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { ping, subscribe } from '../shared/store/channels.js';
+import { subscribe, writeProbeAll } from '../shared/store/channels.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { ensureShardCount } from '../shared/store/shard-count-store.js';
 import { WorkerActivity, WorkerHeartbeat } from './heartbeat.js';
@@ -78,7 +79,10 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
   const logger = serviceLogger.child({ worker_id: workerName });
   const redis = createRedis(topology, 'blocking', 'worker');
-  redis.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  // A failing Redis makes every connection, queue and BullMQ worker emit an error per command or
+  // retry: one line per kind per interval, with a count (shared/throttled-log.ts).
+  const redisErrors = new ThrottledLog(logger, 'warn');
+  redis.on('error', (err) => redisErrors.note('redis connection error', err));
   // A worker with another QUEUE_SHARDS than the deployment's would never see some queues: refuse to start.
   await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
     await closeRedis(redis);
@@ -131,7 +135,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   });
 
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
-  webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+  webhooks.queue.on('error', (err) => redisErrors.note('queue error', err, { queue: webhooks.queue.name }));
 
   // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
@@ -139,7 +143,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
   const cancelSubscriber = createRedis(topology, 'blocking', 'worker-cancel');
-  cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
+  cancelSubscriber.on('error', (err) => redisErrors.note('redis connection error', err));
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
@@ -199,7 +203,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     autorun: false,
   });
   for (const w of [...jobsWorkers, webhookWorker, buildsWorker]) {
-    w.on('error', (err) => logger.warn('worker error', { queue: w.name, error: err.message }));
+    w.on('error', (err) => redisErrors.note('worker error', err, { queue: w.name }));
     w.on('stalled', (jobId) => logger.warn('stalled job moved back to wait', { queue: w.name, job_id: jobId }));
   }
 
@@ -209,7 +213,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // jobs are swept every STALLED_INTERVAL_MS. (A QueueEvents per worker would read every event of
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
   const jobsQueues = keys.allShards.map((shard) => new Queue(jobsQueueName(servedPool), { connection: redis, prefix: shard.bullPrefix }));
-  for (const q of jobsQueues) q.on('error', (err) => logger.debug('jobs queue error', { error: err.message }));
+  for (const q of jobsQueues) q.on('error', (err) => redisErrors.note('queue error', err, { queue: q.name }));
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
       .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
@@ -236,8 +240,8 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/readyz') {
-        // Readiness, apart from liveness: false while draining or while Redis does not answer a PING.
-        const redisOk = await Promise.race([ping(redis), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
+        // Readiness, apart from liveness: false while draining or while the node holding fnqueue's keys does not take a write.
+        const redisOk = await Promise.race([writeProbeAll(redis, keys.allShards.map((s) => s.readinessProbe)), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
         const checks = { redis: redisOk, accepting: !closing };
         const ready = checks.redis && checks.accepting;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });

@@ -3,6 +3,9 @@ import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { AppError } from '../../shared/errors/index.js';
 import { ping } from '../../shared/store/channels.js';
 
+/** One probe of Redis: resolves whether it answered (never rejects). Default: PING. */
+export type RedisProbe = (redis: Redis) => Promise<boolean>;
+
 /** How often the watch sends its PING (one at a time: the next goes once the last is answered). */
 const WATCH_INTERVAL_MS = 250;
 
@@ -10,7 +13,9 @@ const WATCH_INTERVAL_MS = 250;
 const UNGUARDED_PATHS = /^\/(healthz|health|readyz|metrics|openapi\.json|docs|redoc|algorithms)(\/.*)?$/i;
 
 /**
- * Watches the API's request connection with one PING at a time, every {@link WATCH_INTERVAL_MS}.
+ * Watches the API's request connection with one probe at a time, every {@link WATCH_INTERVAL_MS}
+ * (a PING, or the probe given: the API writes a short-lived key under fnqueue's hash tag, so a
+ * READONLY replica or a cluster master that went away counts too).
  * Redis counts as stalled while a PING has waited longer than half of `commandTimeoutMs`
  * (REDIS_COMMAND_TIMEOUT_MS), so a request that waited the whole bound on one command finds the stall
  * known by then; or since one failed (timed out, or the connection is down), until a PING is answered again: a
@@ -26,6 +31,7 @@ export class RedisStallWatch {
     private readonly redis: Redis,
     private readonly commandTimeoutMs: number,
     private readonly now: () => number = Date.now,
+    private readonly probe: RedisProbe = ping,
   ) {}
 
   /** True while Redis has not answered a PING for longer than half the bound (or the last one failed). */
@@ -56,7 +62,7 @@ export class RedisStallWatch {
    * and an answer ends a stall at once.
    */
   async check(): Promise<boolean> {
-    const ok = await ping(this.redis);
+    const ok = await this.probe(this.redis);
     this.note(ok);
     return ok;
   }
@@ -70,7 +76,7 @@ export class RedisStallWatch {
 
   private async tick(): Promise<void> {
     this.sentAt = this.now();
-    const ok = await ping(this.redis);
+    const ok = await this.probe(this.redis);
     this.sentAt = undefined;
     this.note(ok);
     this.schedule();

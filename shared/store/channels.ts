@@ -29,6 +29,26 @@ export function ping(redis: Redis): Promise<boolean> {
   );
 }
 
+/** How long a {@link writeProbe} key lives, ms: it only has to be written, never read. */
+const WRITE_PROBE_TTL_MS = 5000;
+
+/**
+ * Whether the node that holds `key` (a key under fnqueue's hash tag: the master of its slot on a
+ * Cluster, the master on Sentinel) accepts a write now: `SET key 1 PX 5000`. False when it fails
+ * (unreachable, READONLY replica, CLUSTERDOWN, OOM, timed out), unlike PING, which any node answers.
+ */
+export function writeProbe(redis: Redis, key: string): Promise<boolean> {
+  return redis.set(key, '1', 'PX', WRITE_PROBE_TTL_MS).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** {@link writeProbe} of every key at once (one per shard, QUEUE_SHARDS: each shard's master must accept writes). */
+export async function writeProbeAll(redis: Redis, keys: readonly string[]): Promise<boolean> {
+  return (await Promise.all(keys.map((key) => writeProbe(redis, key)))).every(Boolean);
+}
+
 /** INFO's text (`key:value` lines, `#` section headers). Rejects when Redis is unreachable. */
 export function serverInfo(redis: Pick<Redis, 'info'>): Promise<string> {
   return redis.info();

@@ -91,6 +91,8 @@ function shardKeysFor(tag: string, shard: number) {
     queuedSizes: (pool: string) => `${tag}:queued:${pool}:sizes`,
     /** String: the sum of {@link queuedSizes}, changed only in the same script as it. */
     queuedTotal: (pool: string) => `${tag}:queued:${pool}:total`,
+    /** String: the readiness probes' write to this shard's node (shard 0's is `keysFor(…).readinessProbe`). */
+    readinessProbe: `${tag}:readiness-probe`,
   };
 }
 
@@ -139,6 +141,8 @@ export function keysFor(queuePrefix: string, shards = 1) {
     jobAttempts: (jobId: string) => `${tagOf(jobId)}:job:${jobId}:attempts`,
     /** String: `<job_id> <body sha256>` for one Idempotency-Key (per caller; `scopedKey` its SHA-256 hex, which picks the shard), 24 h. */
     idempotency: (scopedKey: string) => `${tagOf(scopedKey)}:idempotency:${scopedKey}`,
+    /** String: written by the readiness probes (`SET … PX`) to check that the node holding these keys accepts writes. */
+    readinessProbe: `${p}:readiness-probe`,
     /** Pub/sub channel: job ids to cancel; the worker running one kills its child. */
     jobCancel: `${p}:job-cancel`,
     /** Set: pools jobs were ever submitted to, so the API knows every jobs queue. */
