@@ -44,7 +44,8 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
   before(async () => {
     redis = await startRedis();
     conn = new Redis(redis.url);
-    stack = await startStack(redis.url, { QUEUE_SHARDS: String(SHARDS), WORKER_CONCURRENCY: '3', JOB_MAX_RETRIES: '3', JOB_DELAY_MAX_MS: '60000' });
+    // WORKER_CONCURRENCY below QUEUE_SHARDS: each shard's Worker still runs 1 at once (3 in all).
+    stack = await startStack(redis.url, { QUEUE_SHARDS: String(SHARDS), WORKER_CONCURRENCY: '2', JOB_MAX_RETRIES: '3', JOB_DELAY_MAX_MS: '60000' });
     keys = keysFor(stack.config.QUEUE_PREFIX, SHARDS);
     tags = shardTags(stack.config.QUEUE_PREFIX, SHARDS);
   });
@@ -75,6 +76,9 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
     const completed = /jobs_completed_total\{algorithm="Echo",status="completed"\} (\d+)/.exec(metrics.text)?.[1];
     expect(Number(completed)).to.be.at.least(30);
     for (const tag of tags) expect(await conn.exists(`${tag}:metrics:run-counters`), tag).to.equal(1);
+    // The worker reports what it runs at once: one per shard here.
+    const workers = await eventually(async () => (await http('GET', `${stack.url}/workers`)).body.items?.[0], 10_000);
+    expect(workers.concurrency).to.equal(3);
   });
 
   it('lists across shards newest first, with totals and paging that match one ordered list', async () => {
