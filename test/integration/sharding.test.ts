@@ -131,6 +131,13 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
       await q.close();
     }
     expect((await http('GET', `${stack.url}/status`)).body.queues.jobs.delayed).to.equal(0);
+    // The dashboard shows each shard's queue, the first by its plain name, the others by their tag.
+    const board = await eventually(async () => {
+      const res = await http('GET', `${stack.url}/admin/queues/api/queues`);
+      const names = ((res.body?.queues ?? []) as Array<{ name: string }>).map((q) => q.name);
+      return names.length >= SHARDS + 1 ? names : undefined;
+    }, 10_000, 250);
+    expect(board).to.include.members(['jobs', `${tags[1]}:jobs`, `${tags[2]}:jobs`, 'webhooks']);
     expect((await http('GET', `${stack.url}/jobs?status=cancelled&limit=100`)).body.total).to.equal(delayed.length);
   });
 
