@@ -31,7 +31,7 @@ import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 import { packageVersion } from '../shared/package-version.js';
-import { writeProbe } from '../shared/store/channels.js';
+import { writeProbeAll } from '../shared/store/channels.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 
 const VERSION = packageVersion();
@@ -112,7 +112,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
 
   // Readiness and the stall guard write a short-lived key under fnqueue's hash tag: the node that
   // holds fnqueue's keys must accept writes (a replica left behind by a failover answers PING too).
-  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS, Date.now, (r) => writeProbe(r, keys.readinessProbe));
+  const stallWatch = new RedisStallWatch(redis, config.REDIS_COMMAND_TIMEOUT_MS, Date.now, (r) => writeProbeAll(r, keys.allShards.map((s) => s.readinessProbe)));
   stallWatch.start();
 
   let accepting = true;

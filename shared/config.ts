@@ -97,7 +97,7 @@ export const ConfigSchema = z.object({
   WORKERS: int(1, 64).default(2),
   /** Jobs one worker process runs at once (BullMQ Worker concurrency). Default 4. */
   WORKER_CONCURRENCY: int(1, 256).default(4),
-  /** Warm child processes per worker; at most this many algorithms run at once. Default: WORKER_CONCURRENCY. */
+  /** Warm child processes per worker; at most this many algorithms run at once. Default: WORKER_CONCURRENCY, at least QUEUE_SHARDS. */
   RUNNER_POOL_SIZE: int(1, 256).optional(),
   /** Port of a worker's own /metrics and /healthz server. 0 picks a free port. Default 9100. */
   WORKER_PORT: int(0, 65535).default(9100),

@@ -19,7 +19,7 @@ import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
 import { closeRedis, createRedis } from '../shared/queue/redis.js';
-import { subscribe, writeProbe } from '../shared/store/channels.js';
+import { subscribe, writeProbeAll } from '../shared/store/channels.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { ensureShardCount } from '../shared/store/shard-count-store.js';
@@ -284,7 +284,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     void (async () => {
       if (req.url === WORKER_PROBE_PATHS.readiness) {
         // Readiness, apart from liveness: false while draining or while the node holding fnqueue's keys does not take a write.
-        const redisOk = await Promise.race([writeProbe(redis, keys.readinessProbe), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
+        const redisOk = await Promise.race([writeProbeAll(redis, keys.allShards.map((s) => s.readinessProbe)), new Promise<boolean>((resolve) => setTimeout(resolve, READINESS_PING_TIMEOUT_MS, false).unref())]);
         const checks = { redis: redisOk, accepting: !closing };
         const ready = checks.redis && checks.accepting;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });

@@ -26,6 +26,8 @@ export class JobQueues {
 
   /**
    * @param connection a command connection (shared by every queue; never a subscriber).
+   * @param keys the deployment's keys: each shard's BullMQ prefix comes from them (`keys.shard(n).bullPrefix`).
+   * @param queuePrefix QUEUE_PREFIX (the keys already carry it; kept for the callers' signature).
    * @param onError where queue errors go (connection errors are already logged by the caller).
    * @param servedPools the pools some worker serves (WorkerRegistry.servedPools); without it, only the default pool is served.
    */

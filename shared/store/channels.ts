@@ -44,6 +44,11 @@ export function writeProbe(redis: Redis, key: string): Promise<boolean> {
   );
 }
 
+/** {@link writeProbe} of every key at once (one per shard, QUEUE_SHARDS: each shard's master must accept writes). */
+export async function writeProbeAll(redis: Redis, keys: readonly string[]): Promise<boolean> {
+  return (await Promise.all(keys.map((key) => writeProbe(redis, key)))).every(Boolean);
+}
+
 /** INFO's text (`key:value` lines, `#` section headers). Rejects when Redis is unreachable. */
 export function serverInfo(redis: Pick<Redis, 'info'>): Promise<string> {
   return redis.info();

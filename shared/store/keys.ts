@@ -91,6 +91,8 @@ function shardKeysFor(tag: string, shard: number) {
     queuedSizes: (pool: string) => `${tag}:queued:${pool}:sizes`,
     /** String: the sum of {@link queuedSizes}, changed only in the same script as it. */
     queuedTotal: (pool: string) => `${tag}:queued:${pool}:total`,
+    /** String: the readiness probes' write to this shard's node (shard 0's is `keysFor(…).readinessProbe`). */
+    readinessProbe: `${tag}:readiness-probe`,
   };
 }
 

@@ -106,4 +106,9 @@ describe('sharded queues on a Redis Cluster (3 masters, QUEUE_SHARDS=3, real pro
     const one = await http('GET', `${stack.url}/jobs/${ids[JOBS - 1]}`);
     expect(one.body.status).to.equal('completed');
   });
+
+  it('wakes /invoke through the cluster: job events published by scripts on any master reach the API', async () => {
+    const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => http('POST', `${stack.url}/invoke`, { algorithm: 'Echo', params: { value: i } })));
+    for (const res of answers) expect(res.body, JSON.stringify(res.body)).to.include({ status: 'success' });
+  });
 });

@@ -6,6 +6,7 @@ import { ConfigError } from '../../shared/errors/index.js';
 import { memoryLogger } from '../helpers/stack.js';
 import { startApi } from '../../api/server.js';
 import { keysFor, shardOf, shardTags } from '../../shared/store/keys.js';
+import { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
 import { eventually, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -44,7 +45,8 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
   before(async () => {
     redis = await startRedis();
     conn = new Redis(redis.url);
-    stack = await startStack(redis.url, { QUEUE_SHARDS: String(SHARDS), WORKER_CONCURRENCY: '3', JOB_MAX_RETRIES: '3', JOB_DELAY_MAX_MS: '60000' });
+    // WORKER_CONCURRENCY below QUEUE_SHARDS: each shard's Worker still runs 1 at once (3 in all).
+    stack = await startStack(redis.url, { QUEUE_SHARDS: String(SHARDS), WORKER_CONCURRENCY: '2', JOB_MAX_RETRIES: '3', JOB_DELAY_MAX_MS: '60000' });
     keys = keysFor(stack.config.QUEUE_PREFIX, SHARDS);
     tags = shardTags(stack.config.QUEUE_PREFIX, SHARDS);
   });
@@ -75,6 +77,9 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
     const completed = /jobs_completed_total\{algorithm="Echo",status="completed"\} (\d+)/.exec(metrics.text)?.[1];
     expect(Number(completed)).to.be.at.least(30);
     for (const tag of tags) expect(await conn.exists(`${tag}:metrics:run-counters`), tag).to.equal(1);
+    // The worker reports what it runs at once: one per shard here.
+    const workers = await eventually(async () => (await http('GET', `${stack.url}/workers`)).body.items?.[0], 10_000);
+    expect(workers.concurrency).to.equal(3);
   });
 
   it('lists across shards newest first, with totals and paging that match one ordered list', async () => {
@@ -126,6 +131,13 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
       await q.close();
     }
     expect((await http('GET', `${stack.url}/status`)).body.queues.jobs.delayed).to.equal(0);
+    // The dashboard shows each shard's queue, the first by its plain name, the others by their tag.
+    const board = await eventually(async () => {
+      const res = await http('GET', `${stack.url}/admin/queues/api/queues`);
+      const names = ((res.body?.queues ?? []) as Array<{ name: string }>).map((q) => q.name);
+      return names.length >= SHARDS + 1 ? names : undefined;
+    }, 10_000, 250);
+    expect(board).to.include.members(['jobs', `${tags[1]}:jobs`, `${tags[2]}:jobs`, 'webhooks']);
     expect((await http('GET', `${stack.url}/jobs?status=cancelled&limit=100`)).body.total).to.equal(delayed.length);
   });
 
@@ -199,6 +211,48 @@ describe('sharded queues (QUEUE_SHARDS=3, api and worker in-process, real Redis)
     }, 20_000, 100);
     for (const run of runs) expect(shardOf(run.job_id, SHARDS)).to.equal(0);
     expect((await http('DELETE', `${stack.url}/schedules/${id}`)).status).to.be.oneOf([200, 204]);
+  });
+
+  it('bounds a pool\'s queued payloads over all shards (MAX_QUEUED_BYTES / QUEUE_SHARDS each) and sweeps expired ones from every shard', async () => {
+    const bounded = await startStack(redis.url, { QUEUE_SHARDS: String(SHARDS), MAX_QUEUED_BYTES: '30000', RESULT_TTL_SECONDS: '3', QUEUE_SWEEP_INTERVAL_MS: '200' });
+    try {
+      const pool = 'nobody';
+      const now = new Date().toISOString().replace('Z', '+00:00');
+      // A pool whose only worker is gone: the API takes its jobs and nothing runs them.
+      await new WorkerRegistry(conn, keysFor(bounded.config.QUEUE_PREFIX, SHARDS), 600_000).heartbeat({
+        id: 'gone:1', host: 'gone', pid: 1, state: 'stopped', labels: { pool }, concurrency: 1, runners: 1, active_jobs: [],
+        jobs_processed: { completed: 0, failed: 0 }, resources: { cpu_usage: 0, memory_usage: 0, runners_memory_usage: null },
+        started_at: now, last_heartbeat: now, heartbeat_interval_ms: 5000, offline_after_ms: 15_000,
+      });
+      const value = 'x'.repeat(2000);
+      const accepted: string[] = [];
+      let refused: any;
+      for (let i = 0; i < 40 && !refused; i++) {
+        const res = await http('POST', `${bounded.url}/jobs`, { algorithm: 'Echo', params: { value }, pool });
+        if (res.status === 202) accepted.push(res.body.job_id);
+        else refused = res;
+      }
+      expect(refused?.status, 'a submission refused before 40').to.equal(503);
+      expect(refused.body.details).to.include({ pool, max_queued_bytes: 30000 });
+      const bk = keysFor(bounded.config.QUEUE_PREFIX, SHARDS);
+      const totals = await Promise.all(bk.allShards.map(async (sh) => Number((await conn.get(sh.queuedTotal(pool))) ?? 0)));
+      for (const t of totals) expect(t).to.be.at.most(10_000);
+      expect(totals.reduce((a, b) => a + b, 0)).to.be.at.most(30_000);
+      expect(accepted.length).to.be.at.least(4);
+      // Past the records' TTL the sweep removes every shard's queued jobs and stops counting them.
+      const queues = bk.allShards.map((sh) => new Queue(jobsQueueName(pool), { connection: conn, prefix: sh.bullPrefix }));
+      try {
+        expect((await Promise.all(queues.map((q) => q.getJobCountByTypes('waiting', 'prioritized')))).reduce((x, y) => x + y, 0)).to.equal(accepted.length);
+        await eventually(async () => {
+          const left = await Promise.all(bk.allShards.map(async (sh, i) => Number((await conn.get(sh.queuedTotal(pool))) ?? 0) + (await queues[i]!.getJobCountByTypes('waiting', 'prioritized'))));
+          return left.every((n) => n === 0);
+        }, 20_000, 250);
+      } finally {
+        await Promise.all(queues.map((q) => q.close()));
+      }
+    } finally {
+      await bounded.close();
+    }
   });
 
   it('refuses to start with another QUEUE_SHARDS than the deployment was written with, naming the procedure', async () => {
