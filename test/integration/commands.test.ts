@@ -93,6 +93,7 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
 
   describe('the request', () => {
     it('takes exactly one target, naming the field otherwise, and writes nothing', async () => {
+      const before = (await http('GET', `${stack.url}/jobs?limit=1`)).body.total;
       const cases: Array<[Record<string, unknown>, string]> = [
         [{}, 'algorithm'],
         [{ algorithm: 'Echo', params: {}, command: { cmd: 'true' } }, 'command'],
@@ -114,6 +115,7 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
       const secret = await http('POST', `${stack.url}/jobs`, { command: { cmd: 'true', env: { K: 'a\0b' } } });
       expectError(secret, 400, 'VALIDATION_ERROR');
       expect(JSON.stringify(secret.body)).to.not.contain('a\\u0000b');
+      expect((await http('GET', `${stack.url}/jobs?limit=1`)).body.total).to.equal(before);
     });
 
     it('shows the command on the record with env values redacted, and max_output_size capped at JOB_LOGS_MAX_BYTES', async () => {
