@@ -7,6 +7,10 @@ import { expect } from 'chai';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { Redis } from 'ioredis';
+import { recordScheduledRun, scheduledRunTemplate } from '../../shared/jobs/submit.js';
+import { JobStore, newJobId, toPublicRecord } from '../../shared/store/job-store.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { CommandRunError, CommandRunner } from '../../worker/commands/command-runner.js';
 
 /**
@@ -257,6 +261,24 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
     expect((await http('POST', `${stack.url}/jobs/${id}/cancel`)).status).to.equal(200);
     await eventually(async () => !alive(pid!), 5000);
     expect((await ended(stack, id)).status).to.equal('cancelled');
+  });
+
+  it("gives a scheduled command run's record its command, as a submitted one (the submit path's builders)", async () => {
+    const conn = new Redis(redis.url, { lazyConnect: true });
+    try {
+      const store = new JobStore(conn, keysFor(stack.config.QUEUE_PREFIX), 60);
+      const command = { cmd: 'bash', args: ['-c', 'true'], env: { K: 'v' }, capture_output: true, max_output_size: 1024 };
+      const template = scheduledRunTemplate({ algorithm: 'command', params: {}, mode: 'async', options: {}, schedule_id: 'sched1', command, project: 'p1' }, 60);
+      expect(template.data).to.include({ project: 'p1' });
+      const jobId = newJobId();
+      await recordScheduledRun(store, { id: jobId, data: template.data, timestamp: Date.now(), opts: {} }, jobId);
+      const record = toPublicRecord((await store.get(jobId))!);
+      expect(record).to.include({ algorithm: 'command', schedule_id: 'sched1', project: 'p1' });
+      expect(record.command).to.deep.equal({ ...command, env: { K: '[redacted]' } });
+      await store.remove(jobId, 'command');
+    } finally {
+      conn.disconnect();
+    }
   });
 
   describe('COMMAND_ALLOWLIST', () => {
