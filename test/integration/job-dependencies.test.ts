@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { keysFor } from '../../shared/store/keys.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -33,7 +35,8 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { WORKER_CONCURRENCY: '4' });
+    // The dependencies sweep runs every STALLED_INTERVAL_MS.
+    stack = await startStack(redis.url, { WORKER_CONCURRENCY: '4', STALLED_INTERVAL_MS: '1000' });
   });
   after(async () => {
     await stack?.close();
@@ -110,6 +113,36 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
     } finally {
       await hooks.close();
     }
+  });
+
+  describe('the sweep', () => {
+    let conn: Redis;
+    before(() => {
+      conn = new Redis(redis.url);
+    });
+    after(() => conn.disconnect());
+
+    it('fails a job whose dependency expired while it waited (its record gone)', async () => {
+      const a = await submit(stack, sleep(4000));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      await conn.del(keysFor(stack.config.QUEUE_PREFIX).job(a));
+      const rb = await ended(stack, b, 15_000);
+      expect(rb).to.include({ status: 'failed' });
+      expect(rb.failed_dependency).to.deep.equal({ job_id: a, status: 'expired' });
+      expect(rb.error).to.contain('expired');
+    });
+
+    it("starts a job whose dependency's end nobody told it (the process that ended it was killed first)", async () => {
+      const a = await submit(stack, sleep(800));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      // As if the worker ending A died before reading A's dependents.
+      await conn.srem(keysFor(stack.config.QUEUE_PREFIX).jobDependents(a), b);
+      const ra = await ended(stack, a);
+      expect(ra.status).to.equal('completed');
+      const rb = await ended(stack, b, 15_000);
+      expect(rb.status).to.equal('completed');
+      expect(ms(rb.started_at)).to.be.at.least(ms(ra.completed_at));
+    });
   });
 
   it('fails the jobs waiting for a cancelled job, and one naming an already failed job at once', async () => {
