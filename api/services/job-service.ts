@@ -107,24 +107,29 @@ export class JobService {
   }
 
   /**
-   * Validates a submission (nothing is written when it is invalid).
-   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms) or VALIDATION_ERROR (details.field).
+   * Validates a submission (nothing is written when it is invalid). Whether its depends_on jobs
+   * exist is checked by {@link submit} (it reads Redis).
+   * @returns the algorithm's params as parsed (`{}` for a command).
+   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms), VALIDATION_ERROR (details.field),
+   *   or FORBIDDEN for a command COMMAND_ALLOWLIST does not name (details.reason command_not_allowed).
    */
   validate(sub: Submission): unknown {
     if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
-    if (sub.options) this.checkOptions(sub.options);
-    if (sub.depends_on?.length && sub.options?.delay_ms) throw optionError('delay_ms', 'cannot be given with depends_on (the job starts when the jobs it waits for completed)', sub.options.delay_ms);
+    let params: unknown = {};
     if (sub.command) {
       checkCommandAllowed(sub.command.cmd, this.deps.commands?.allowlist);
-      return {};
+    } else {
+      const algorithm = this.deps.registry.get(sub.algorithm);
+      if (!algorithm) {
+        throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
+      }
+      const parsed = algorithm.params.safeParse(sub.params);
+      if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
+      params = parsed.data;
     }
-    const algorithm = this.deps.registry.get(sub.algorithm);
-    if (!algorithm) {
-      throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
-    }
-    const parsed = algorithm.params.safeParse(sub.params);
-    if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
-    return parsed.data;
+    if (sub.options) this.checkOptions(sub.options);
+    if (sub.depends_on?.length && sub.options?.delay_ms) throw optionError('delay_ms', 'cannot be given with depends_on (the job starts when the jobs it waits for completed)', sub.options.delay_ms);
+    return params;
   }
 
   /**

@@ -338,6 +338,11 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
       const out = await off.run({ ...spec, args: ['-c', 'echo ran; echo "${FNQ_WORKER_ONLY_SECRET:-unset}"'] }, { PATH: '/usr/bin:/bin' }, 'unisolated', 5000);
       expect(out.result.exit_code).to.equal(0);
       expect(out.report.logs.map((l) => l.line)).to.deep.equal(['ran', 'unset']);
+      // A background child left holding the output pipe is killed with the run's process group.
+      const secs = `${700 + Math.floor(Math.random() * 99)}.${Math.floor(Math.random() * 1000)}`;
+      const left = await off.run({ ...spec, args: ['-c', `sleep ${secs} & echo started`] }, { PATH: '/usr/bin:/bin' }, 'leftover', 10_000);
+      expect(left.report.logs.map((l) => l.line)).to.deep.equal(['started']);
+      await eventually(async () => pidsOf(['sleep', secs]).length === 0, 5000);
     });
   });
 });
