@@ -39,6 +39,8 @@ export interface Submission {
   project?: string;
   /** Jobs this one waits for (docs/api.md#job-dependencies). */
   depends_on?: string[];
+  /** Whether the caller may see a job it names in depends_on (e.g. its namespace); absent: any existing job. A job it may not see is refused as missing. */
+  dependencyVisible?: (jobId: string) => boolean | Promise<boolean>;
   webhook?: string;
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
@@ -160,12 +162,13 @@ export class JobService {
    * POST /jobs: validates, then records and enqueues an async job. With an Idempotency-Key already
    * seen (24 h, per caller): the same body returns the existing job (`existing`), another body is 409.
    * @returns the job's id and creation time, and `existing` when it is a resubmission.
-   * @throws AppError as {@link validate}; CONFLICT for a reused Idempotency-Key with another body;
+   * @throws AppError as {@link validate}; VALIDATION_ERROR (details.field `depends_on`, details.job_id) for a
+   *   depends_on job that does not exist or is not visible; CONFLICT for a reused Idempotency-Key with another body;
    *   SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
    */
   async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
     const params = this.validate(sub);
-    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on, sub.dependencyVisible);
     const jobId = newJobId();
     let idemKey: string | undefined;
     if (sub.idempotency) {
@@ -223,7 +226,7 @@ export class JobService {
    */
   async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
     const params = this.validate(sub);
-    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on, sub.dependencyVisible);
     await this.admit(sub.options?.pool);
     const jobId = newJobId();
     // Registered before the job exists, so its completion cannot be missed.

@@ -12,6 +12,8 @@ import { recordScheduledRun, scheduledRunTemplate } from '../../shared/jobs/subm
 import { JobStore, newJobId, toPublicRecord } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import { CommandRunError, CommandRunner } from '../../worker/commands/command-runner.js';
+import { CommandResultSchema } from '../../shared/schemas/command.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 
 /**
  * Command jobs (docs/commands.md) through the API and a real worker, in the real bubblewrap sandbox,
@@ -137,6 +139,10 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
     expect(rec.status, JSON.stringify(rec)).to.equal('completed');
     expect(rec.result).to.include({ exit_code: 0, stdout_tail: 'Hello World\n', stderr_tail: 'oops\n', output_truncated: false });
     expect(rec.metadata).to.include({ algorithm: 'command', version: '1' });
+    // The record and its result are exactly the documented shapes (the OpenAPI document's).
+    expect(JobRecordSchema.strict().parse(rec)).to.deep.equal(rec);
+    expect(CommandResultSchema.strict().parse(rec.result)).to.deep.equal(rec.result);
+    expect(Object.keys(rec)).to.deep.equal(Object.keys(JobRecordSchema.shape).filter((k) => k in rec));
     const logs = await logsOf(stack, rec.job_id);
     expect(logs.logs.map((l) => [l.stream, l.line])).to.deep.equal([
       ['stdout', 'Hello World'],

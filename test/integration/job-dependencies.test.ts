@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { keysFor } from '../../shared/store/keys.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { checkDependencies } from '../../shared/jobs/submit.js';
+import { JobStore } from '../../shared/store/job-store.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -54,6 +57,20 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
       expect((await http('GET', `${stack.url}/jobs?limit=1`)).body.total).to.equal(before);
     });
 
+    it('refuses a job the caller may not see as missing (the visibility hook of the submit path)', async () => {
+      const a = await submit(stack, { algorithm: 'Echo', params: {} });
+      const conn = new Redis(redis.url);
+      try {
+        const store = new JobStore(conn, keysFor(stack.config.QUEUE_PREFIX), 60);
+        await checkDependencies(store, [a]);
+        const err = await checkDependencies(store, [a], (id) => id !== a).catch((e: unknown) => e);
+        expect(err).to.include({ code: 'VALIDATION_ERROR' });
+        expect((err as { details: Record<string, unknown> }).details).to.include({ field: 'depends_on', job_id: a });
+      } finally {
+        conn.disconnect();
+      }
+    });
+
     it('refuses malformed, duplicate, empty and too many ids, and delay_ms with depends_on', async () => {
       const a = await submit(stack, { algorithm: 'Echo', params: {} });
       for (const depends_on of ['x', ['nothex'], [a, a], [], Array.from({ length: 101 }, (_, i) => i.toString(16).padStart(12, '0'))]) {
@@ -76,6 +93,7 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
     expect(pending).to.include({ status: 'pending' });
     expect(pending.depends_on).to.deep.equal([b, c]);
     expect(pending.waiting_for).to.have.members([b, c]);
+    expect(JobRecordSchema.strict().parse(pending)).to.deep.equal(pending);
     const [ra, rb, rc, rd] = await Promise.all([a, b, c, d].map((id) => ended(stack, id)));
     for (const r of [ra, rb, rc, rd]) expect(r.status, JSON.stringify(r)).to.equal('completed');
     expect(ms(rb.started_at)).to.be.at.least(ms(ra.completed_at));
@@ -104,6 +122,7 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
       expect(rb.error).to.contain('DEPENDENCY_FAILED').and.contain(a);
       expect(rb.failed_dependency).to.deep.equal({ job_id: a, status: 'failed' });
       expect(rc.failed_dependency).to.deep.equal({ job_id: b, status: 'failed' });
+      for (const r of [rb, rc]) expect(JobRecordSchema.strict().parse(r)).to.deep.equal(r);
       const hook = await eventually(async () => hooks.received.find((h) => h.url === '/hook/b' && h.body));
       expect(hook.body).to.include({ job_id: b, status: 'failed' });
       expect(hook.body.failed_dependency).to.deep.equal({ job_id: a, status: 'failed' });
