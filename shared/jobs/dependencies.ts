@@ -18,8 +18,9 @@
  * dependent's `waiting_for` (the last one enqueues the dependent), a failure fails them.
  *
  * A sweep ({@link JobDependencies.sweep}, run by every worker) catches what these calls missed: a job
- * waited for whose record expired, and one whose end was written by a process killed before it told
- * its dependents.
+ * waited for whose record expired, one whose end was written by a process killed before it told
+ * its dependents, and a ready dependent whose enqueue did not happen (`queue_data` is dropped only
+ * after it).
  */
 import type { Logger } from '../logger.js';
 import { failedOutsideRunCounters } from '../metrics.js';
@@ -86,6 +87,12 @@ export class JobDependencies {
       const done: string[] = [];
       for (const jobId of ids) {
         const job = await this.deps.store.get(jobId);
+        if (job?.status === 'pending' && !job.waiting_for?.length && job.queue_data) {
+          // Ready, but its enqueue never happened (a failed add, or a killed process): enqueue it now
+          // (BullMQ ignores a second add of the same job id).
+          await this.enqueue(jobId);
+          continue;
+        }
         if (!job || job.status !== 'pending' || !job.waiting_for?.length) {
           done.push(jobId);
           continue;
@@ -149,7 +156,7 @@ export class JobDependencies {
     }
   }
 
-  /** Enqueues a dependent whose last awaited job completed (its BullMQ job from `queue_data`). */
+  /** Enqueues a dependent whose last awaited job completed (its BullMQ job from `queue_data`, then dropped). */
   private async enqueue(jobId: string): Promise<void> {
     const record = await this.deps.store.get(jobId);
     if (!record?.queue_data) {
@@ -158,5 +165,7 @@ export class JobDependencies {
     }
     const job = JSON.parse(record.queue_data) as DeferredJob;
     await this.deps.queue(job.data.pool).add(job.name, job.data, job.opts);
+    // Kept only until enqueued: it holds the job's env; without it the sweep knows the add happened.
+    await this.deps.store.clearQueueData(jobId);
   }
 }

@@ -333,6 +333,11 @@ export class JobStore {
     if (jobIds.length) await this.redis.zrem(this.keys.jobsWaiting, ...jobIds);
   }
 
+  /** Drops a dependent's kept BullMQ job (`queue_data`, which holds its env) once it is enqueued. */
+  async clearQueueData(jobId: string): Promise<void> {
+    await this.redis.hdel(this.keys.job(jobId), 'queue_data');
+  }
+
   /** The ids of the jobs waiting for `jobId`. */
   async dependents(jobId: string): Promise<string[]> {
     return this.redis.smembers(this.keys.jobDependents(jobId));

@@ -151,6 +151,18 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
       expect(rb.error).to.contain('expired');
     });
 
+    it('enqueues a ready job whose enqueue did not happen, and drops the kept job data (its env) once enqueued', async () => {
+      const keys = keysFor(stack.config.QUEUE_PREFIX);
+      const a = await submit(stack, sleep(3000));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      expect(await conn.hexists(keys.job(b), 'queue_data')).to.equal(1);
+      // As if the last dependency's completion was counted but the process died before the add.
+      await conn.hdel(keys.job(b), 'waiting_for');
+      const rb = await ended(stack, b, 15_000);
+      expect(rb.status).to.equal('completed');
+      expect(await conn.hexists(keys.job(b), 'queue_data')).to.equal(0);
+    });
+
     it("starts a job whose dependency's end nobody told it (the process that ended it was killed first)", async () => {
       const a = await submit(stack, sleep(800));
       const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
