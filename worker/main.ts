@@ -275,7 +275,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
       }
     }
   };
-  const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);
+  const sweepTimer = setInterval(() => {
+    void sweepFailed().catch(() => undefined);
+    // Jobs waiting for others whose end nobody told them (killed process) or whose record expired.
+    void dependencies.sweep();
+  }, config.STALLED_INTERVAL_MS);
   sweepTimer.unref();
 
   let closing = false;
