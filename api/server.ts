@@ -29,6 +29,10 @@ import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
+import { HetuflowService } from './services/hetuflow-service.js';
+import { JobDefinitionStore } from '../shared/store/job-definition-store.js';
+import { JobLogStore } from '../shared/store/job-log-store.js';
+import { RunCounterStore } from '../shared/store/run-counter-store.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -183,8 +187,23 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
     },
   });
+  // The hetuflow-compatible scheduler API (docs/compat-hetuflow.md): adapters over the same stores.
+  const definitions = new JobDefinitionStore(redis, keys);
+  const hetuflow = new HetuflowService({
+    definitions,
+    workers: workerRegistry,
+    jobStore: store,
+    logs: new JobLogStore(redis, keys, config.RESULT_TTL_SECONDS),
+    runCounters: new RunCounterStore(redis, keys),
+    redis,
+    version: VERSION,
+    startedAtMs: Date.now(),
+    maxDefinitions: config.MAX_JOB_DEFINITIONS,
+    maxRetries: config.JOB_MAX_RETRIES,
+  });
   const app = createApp({
     jobs,
+    hetuflow,
     waiter,
     registry,
     metrics,

@@ -3,6 +3,7 @@ import { DOCUMENTED_OPERATIONS } from '../routes/index.js';
 import type { MountedOperation } from '../routes/route.js';
 import '../schemas/jobs.js'; // extends zod with .openapi()
 import { addSecurity } from './security.js';
+import { HETUFLOW_TAGS } from '../routes/v1-scheduler/index.js';
 
 /** The tags operations are grouped under, in the order the UIs list them. */
 const TAGS = [
@@ -12,6 +13,7 @@ const TAGS = [
   { name: 'schedules', description: 'Cron and interval schedules (docs/api.md)' },
   { name: 'workers', description: 'Worker processes and their resources (docs/operations.md)' },
   { name: 'operations', description: 'Probes, status and metrics (docs/operations.md)' },
+  ...HETUFLOW_TAGS,
 ];
 
 /** One declaration as the generator's route config. */

@@ -48,10 +48,11 @@ export function addSecurity<T extends object>(doc: T, routes: readonly MountedOp
         op.security = [{ ApiKeyAuth: [] }, { BearerAuth: [] }];
         op['x-required-scope'] = scope;
         op.description = `${op.description ? `${op.description}\n\n` : ''}With AUTH_ENABLED=true, requires scope \`${scope}\` or higher (admin ⊇ write ⊇ read).`;
+        // A compatible API declares its own 401/403 in its own error shape; the rest get fnqueue's.
         op.responses = {
-          ...op.responses,
           401: errorResponse(401, 'UNAUTHORIZED: no credentials, or an invalid, expired or revoked key or token (see WWW-Authenticate)'),
           403: errorResponse(403, `FORBIDDEN: the credentials lack scope ${scope} (details.required_scope, details.granted_scopes)`),
+          ...op.responses,
         };
       }
     }

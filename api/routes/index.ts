@@ -12,6 +12,7 @@ import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices }
 import { SCHEDULE_ROUTES } from './schedules.js';
 import { STATUS_ROUTES } from './status.js';
 import { WORKER_ROUTES } from './workers.js';
+import { V1_SCHEDULER_ROUTES } from './v1-scheduler/index.js';
 
 export type { Route, RouteAccess, RouteServices } from './route.js';
 
@@ -26,6 +27,7 @@ export const ROUTES: readonly Route[] = [
   ...PROJECT_ROUTES,
   ...FUNCTION_ROUTES,
   ...META_ROUTES,
+  ...V1_SCHEDULER_ROUTES,
 ];
 
 /** What the OpenAPI document lists: the declared routes (but the documentation's own) and the dashboard's page. */

@@ -5,6 +5,7 @@ import { parseBody } from '../middleware/validate.js';
 import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
 import { errors, json } from './responses.js';
 import { route, type Route } from './route.js';
+import { assertMaySubmit } from './namespace-access.js';
 
 /** Job error codes /invoke passes through; any other failure is ALGORITHM_ERROR. */
 const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
@@ -41,6 +42,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
       ),
     },
     handler: async ({ req, res, services }) => {
+      assertMaySubmit(req);
       const body: unknown = req.body;
       const explicit = body !== null && typeof body === 'object' && !Array.isArray(body) && 'algorithm' in body;
       const sub = explicit

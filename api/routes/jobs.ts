@@ -10,6 +10,7 @@ import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
+import { assertJobVisible, assertMaySubmit, listingNamespace } from './namespace-access.js';
 
 /** The FunctionalScaffold API reference's `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
@@ -60,6 +61,7 @@ export const JOB_ROUTES: readonly Route[] = [
       ...errors([400, 'VALIDATION_ERROR'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body; or no worker serves the pool: details.reason pool_not_served)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
     },
     handler: async ({ req, res, services }) => {
+      assertMaySubmit(req);
       const body = parseBody(JobRequestSchema, req.body);
       const { algorithm, params, webhook, ...options } = body;
       const key = idempotencyKey(req);
@@ -83,8 +85,9 @@ export const JOB_ROUTES: readonly Route[] = [
     description: 'Filters combine (all must match); served from indexes that expire with the records (RESULT_TTL_SECONDS).',
     request: { query: { schema: JobListQuerySchema, doc: JobListQueryDocSchema } },
     responses: { 200: json(JobListSchema, 'One page of job records and the total matching'), ...errors([400, 'VALIDATION_ERROR (a bad value, or an unknown parameter named in details.field)']) },
-    handler: async ({ res, services, query }) => {
-      const { limit, offset, ...filter } = query;
+    handler: async ({ req, res, services, query }) => {
+      const { limit, offset, namespace, ...rest } = query;
+      const filter = { ...rest, namespace: listingNamespace(req, namespace) };
       const page = await services.jobs.list(filter, { limit, offset });
       res.json({ jobs: page.jobs.map(toPublicRecord), total: page.total, limit, offset });
     },
@@ -99,7 +102,9 @@ export const JOB_ROUTES: readonly Route[] = [
     request: { params: jobParams },
     responses: { 200: json(JobRecordSchema, 'The job record'), ...errors([404, 'JOB_NOT_FOUND (unknown or expired)']) },
     handler: async ({ req, res, services }) => {
-      res.json(toPublicRecord(await services.jobs.get(jobIdParam(req))));
+      const job = await services.jobs.get(jobIdParam(req));
+      assertJobVisible(req, job);
+      res.json(toPublicRecord(job));
     },
   }),
   route({
@@ -114,6 +119,7 @@ export const JOB_ROUTES: readonly Route[] = [
     responses: { 200: json(AttemptListSchema, 'Every attempt, oldest first'), ...errors([404, 'JOB_NOT_FOUND']) },
     handler: async ({ req, res, services }) => {
       const jobId = jobIdParam(req);
+      assertJobVisible(req, await services.jobs.get(jobId));
       const attempts = await services.jobs.attempts(jobId);
       res.json({ job_id: jobId, attempts, total: attempts.length });
     },
@@ -129,7 +135,9 @@ export const JOB_ROUTES: readonly Route[] = [
     request: { params: jobParams },
     responses: { 200: json(JobRecordSchema, 'The cancelled record'), ...errors([404, 'JOB_NOT_FOUND'], [409, 'CONFLICT (the job already ended; details.status)']) },
     handler: async ({ req, res, services }) => {
-      res.json(toPublicRecord(await services.jobs.cancel(jobIdParam(req))));
+      const jobId = jobIdParam(req);
+      assertJobVisible(req, await services.jobs.get(jobId));
+      res.json(toPublicRecord(await services.jobs.cancel(jobId)));
     },
   }),
   route({
@@ -146,6 +154,7 @@ export const JOB_ROUTES: readonly Route[] = [
     handler: async ({ req, res, services }) => {
       const jobId = jobIdParam(req);
       if (!services.waiter) throw new AppError('SERVICE_UNAVAILABLE', 'live events are not available');
+      assertJobVisible(req, await services.jobs.get(jobId));
       await streamEvents(services.jobs, services.waiter, jobId, res);
     },
   }),

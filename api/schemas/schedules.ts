@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { POOL_PATTERN } from '../../shared/queue/names.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
 import { JobOptionsSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
@@ -44,6 +45,9 @@ export const TimezoneSchema = z
   .min(1, { error: 'must not be empty' })
   .max(100, { error: 'must be at most 100 characters' })
   .openapi({ example: 'Europe/Paris', description: 'IANA time zone of `cron`; default UTC. Ignored by `every_ms`.' });
+
+/** A namespace id (docs/security.md#namespaces). */
+const NamespaceIdSchema = z.string({ error: required('a string') }).regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE });
 
 /** A pool name (worker `pool` label). */
 const PoolSchema = z
@@ -105,6 +109,7 @@ export const ScheduleCreateSchema = z
     retry_interval_ms: optionFields.retry_interval_ms.nullable(),
     timeout_ms: optionFields.timeout_ms.nullable(),
     priority: optionFields.priority.nullable(),
+    namespace: NamespaceIdSchema.nullable().optional().openapi({ description: 'The namespace of its runs (docs/security.md#namespaces); default `default`' }),
   })
   .openapi('ScheduleCreate', { example: { name: 'primes-every-minute', cron: '* * * * *', timezone: 'UTC', target: { algorithm: 'PrimeChecker', params: { number: 17 } } } });
 export type ScheduleCreate = z.infer<typeof ScheduleCreateSchema>;
@@ -128,6 +133,7 @@ export const ScheduleUpdateSchema = z
     retry_interval_ms: optionFields.retry_interval_ms.nullable(),
     timeout_ms: optionFields.timeout_ms.nullable(),
     priority: optionFields.priority.nullable(),
+    namespace: NamespaceIdSchema.nullable().optional(),
   })
   .openapi('ScheduleUpdate', { example: { every_ms: 300_000, enabled: true } });
 export type ScheduleUpdate = z.infer<typeof ScheduleUpdateSchema>;

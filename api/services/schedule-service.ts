@@ -16,6 +16,11 @@ import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
 import type { AlgorithmTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schemas/schedules.js';
 
 
+/** POST /schedules's body, plus the job definition the runs carry (set by the hetuflow-compatible schedules, docs/compat-hetuflow.md#schedules). */
+export type ScheduleInput = ScheduleCreate & { definition_id?: string };
+/** PUT /schedules/{schedule_id}'s body, plus the job definition the runs carry. */
+export type SchedulePatch = ScheduleUpdate & { definition_id?: string | null };
+
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
 
@@ -153,7 +158,7 @@ export class ScheduleService {
    * @throws AppError VALIDATION_ERROR (details.field), ALGORITHM_NOT_FOUND, FUNCTION_NOT_FOUND,
    * CONFLICT (details.name) when the name is taken, SERVICE_UNAVAILABLE when Redis is unreachable.
    */
-  async create(input: ScheduleCreate, requestId: string): Promise<ScheduleRecord> {
+  async create(input: ScheduleInput, requestId: string): Promise<ScheduleRecord> {
     const now = new Date();
     const schedule: StoredSchedule = {
       schedule_id: newJobId(),
@@ -203,7 +208,7 @@ export class ScheduleService {
    * does, and re-upserts the job scheduler when its timing, target or options changed.
    * @throws AppError as {@link create}, and SCHEDULE_NOT_FOUND.
    */
-  async update(scheduleId: string, patch: ScheduleUpdate, requestId: string): Promise<ScheduleRecord> {
+  async update(scheduleId: string, patch: SchedulePatch, requestId: string): Promise<ScheduleRecord> {
     const target = (patch as { target?: unknown }).target;
     if (target && typeof target === 'object' && 'function_id' in target) await this.functionOf({ target } as StoredSchedule);
     const { before, after } = await this.mutate(scheduleId, (cur) => {
@@ -366,6 +371,8 @@ export class ScheduleService {
         options: this.deps.jobs.effectiveOptions(jobOptionsOf(s)),
         webhook: s.webhook,
         schedule_id: s.schedule_id,
+        ...(s.namespace ? { namespace: s.namespace } : {}),
+        ...(s.definition_id ? { definition_id: s.definition_id } : {}),
         ...(fn && isFunctionTarget(s.target) ? { function: { function_id: s.target.function_id } } : {}),
       },
       this.deps.ttlSeconds,
@@ -410,11 +417,14 @@ function canFire(s: StoredSchedule): boolean {
   }
 }
 
+/** Schedule fields of {@link OPTION_KEYS} that are not job options: the webhook, and the namespace and definition the runs carry. */
+const NOT_JOB_OPTIONS: ReadonlySet<string> = new Set(['webhook', 'namespace', 'definition_id']);
+
 /** The job options of a schedule's runs, as JobService takes them (the pool is the target's). */
 function jobOptionsOf(s: StoredSchedule): JobOptions {
   const options: JobOptions = {};
   if (!isFunctionTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
-  for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
+  for (const key of OPTION_KEYS) if (!NOT_JOB_OPTIONS.has(key) && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
   return options;
 }
 
@@ -422,7 +432,7 @@ function jobOptionsOf(s: StoredSchedule): JobOptions {
  * PUT's merge: fields given replace the stored ones; `cron` or `every_ms` given replaces the timing
  * (the other cleared unless also given); `null` clears an optional field, `timezone` back to UTC.
  */
-function merge(cur: StoredSchedule, patch: ScheduleUpdate): StoredSchedule {
+function merge(cur: StoredSchedule, patch: SchedulePatch): StoredSchedule {
   const next: StoredSchedule = { ...cur };
   if (patch.name !== undefined) next.name = patch.name;
   if (patch.target !== undefined) next.target = patch.target;

@@ -35,6 +35,10 @@ export interface JobSubmission {
   function?: { function_id: string; version?: number };
   /** The schedule whose run this is. */
   schedule_id?: string;
+  /** The namespace the job belongs to (docs/security.md#namespaces); absent: `default`. */
+  namespace?: string;
+  /** The hetuflow scheduler API's job definition this job runs (docs/compat-hetuflow.md). */
+  definition_id?: string;
 }
 
 /** The job data of a submission (`created_at` '' in a schedule's template). */
@@ -45,6 +49,8 @@ export function jobDataOf(sub: JobSubmission, createdAt: string): JobData {
     : { ...base };
   if (sub.request_id) data.request_id = sub.request_id;
   if (sub.schedule_id) data.schedule_id = sub.schedule_id;
+  if (sub.namespace) data.namespace = sub.namespace;
+  if (sub.definition_id) data.definition_id = sub.definition_id;
   if (sub.webhook !== undefined) data.webhook = sub.webhook;
   if (sub.options.pool) data.pool = sub.options.pool;
   if (sub.options.max_retries) data.max_retries = sub.options.max_retries;
@@ -63,6 +69,8 @@ export function newJobRecord(sub: JobSubmission, jobId: string, createdAt: strin
   const record: NewJob = { job_id: jobId, algorithm: sub.algorithm, params: sub.params, created_at: createdAt, webhook: sub.webhook, ...sub.options };
   if (sub.function) record.function_id = sub.function.function_id;
   if (sub.schedule_id) record.schedule_id = sub.schedule_id;
+  if (sub.namespace) record.namespace = sub.namespace;
+  if (sub.definition_id) record.definition_id = sub.definition_id;
   if (queueJobId !== undefined) record.queue_job_id = queueJobId;
   if (sub.options.delay_ms) record.run_at = isoNow(new Date(Date.parse(createdAt.replace('+00:00', 'Z')) + sub.options.delay_ms));
   return record;
@@ -159,6 +167,8 @@ export async function recordScheduledRun(store: JobStore, run: ScheduledRun, job
     mode: data.mode,
     webhook: data.webhook,
     schedule_id: data.schedule_id,
+    namespace: data.namespace,
+    definition_id: data.definition_id,
     ...(data.function_id ? { function: { function_id: data.function_id } } : {}),
     // Shown only when the schedule gave them (priority 0, the default, maps to MAX_PRIORITY + 1).
     options: {

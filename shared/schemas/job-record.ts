@@ -142,6 +142,8 @@ export const JobRecordSchema = z
     progress: JobProgressSchema.optional(),
     schedule_id: z.string().optional().meta({ description: 'The schedule that produced this run' }),
     function_id: z.string().optional(),
+    namespace: z.string().optional().meta({ description: 'The namespace the job belongs to, when not `default` (docs/security.md#namespaces)' }),
+    definition_id: z.string().optional().meta({ description: 'The job definition of the hetuflow-compatible API it runs (docs/compat-hetuflow.md)' }),
   })
   .meta({ id: 'JobRecord' });
 export type JobRecord = z.infer<typeof JobRecordSchema>;
@@ -165,6 +167,8 @@ export const NewJobSchema = JobOptionsSchema.extend({
   webhook: z.string().optional(),
   schedule_id: z.string().optional(),
   function_id: z.string().optional(),
+  namespace: z.string().optional(),
+  definition_id: z.string().optional(),
   queue_job_id: z.string().optional(),
 });
 export type NewJob = z.infer<typeof NewJobSchema>;

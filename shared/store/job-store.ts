@@ -13,6 +13,7 @@ import {
   type WebhookOutcome,
 } from '../schemas/job-record.js';
 import type { Keys } from './keys.js';
+import { DEFAULT_NAMESPACE } from '../schemas/namespace.js';
 import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -29,6 +30,9 @@ export interface JobListFilter {
   algorithm?: string;
   function_id?: string;
   schedule_id?: string;
+  /** Jobs without one are in `default`. */
+  namespace?: string;
+  definition_id?: string;
   created_after?: number;
   created_before?: number;
 }
@@ -159,8 +163,9 @@ export class JobStore {
     };
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
-    for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (job[name]) fields[name] = job[name];
-    const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`)];
+    for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (job[name]) fields[name] = job[name];
+    const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`), this.keys.jobIndex(`namespace:${job.namespace ?? DEFAULT_NAMESPACE}`)];
+    if (job.definition_id) indexes.push(this.keys.jobIndex(`definition:${job.definition_id}`));
     if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
     if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
@@ -319,6 +324,8 @@ export class JobStore {
     if (filter.algorithm) indexes.push(this.keys.jobIndex(`algorithm:${filter.algorithm}`));
     if (filter.function_id) indexes.push(this.keys.jobIndex(`function:${filter.function_id}`));
     if (filter.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${filter.schedule_id}`));
+    if (filter.namespace) indexes.push(this.keys.jobIndex(`namespace:${filter.namespace}`));
+    if (filter.definition_id) indexes.push(this.keys.jobIndex(`definition:${filter.definition_id}`));
     if (indexes.length === 0) indexes.push(this.keys.jobIndex('all'));
     const scratch = this.keys.jobIndex(`scratch:${newJobId()}`);
     const cutoff = Date.now() - this.ttlSeconds * 1000;
@@ -398,7 +405,7 @@ function fromHash(h: Record<string, string>): StoredJob {
   for (const name of OPTION_FIELDS) if (h[name] !== undefined && h[name] !== '') extra[name] = NUMERIC_OPTIONS.has(name) ? Number(h[name]) : h[name];
   if (h.attempts) record.attempts = Number(h.attempts);
   if (h.progress) record.progress = JSON.parse(h.progress) as JobProgress;
-  for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (h[name]) record[name] = h[name];
+  for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (h[name]) record[name] = h[name];
   return record;
 }
 
@@ -425,5 +432,7 @@ export function toPublicRecord(job: StoredJob): JobRecord {
   if (job.progress) out.progress = job.progress;
   if (job.schedule_id) out.schedule_id = job.schedule_id;
   if (job.function_id) out.function_id = job.function_id;
+  if (job.namespace) out.namespace = job.namespace;
+  if (job.definition_id) out.definition_id = job.definition_id;
   return out;
 }

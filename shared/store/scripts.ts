@@ -35,6 +35,9 @@ const SCRIPTS = {
   'job-log-append': 3,
   'queued-reserve': 3,
   'queued-release': 3,
+  'job-definition-create': 2,
+  'job-definition-update': 1,
+  'job-definition-delete': 4,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */

@@ -1,0 +1,385 @@
+import { readFile, statfs } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { SignJWT } from 'jose';
+import { ApiKeyStore } from '../../shared/store/api-key-store.js';
+import { keysFor } from '../../shared/store/keys.js';
+import { eventually, http, type JsonResponse } from '../helpers/http.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+const SECRET = 'hetuflow-test-secret-of-32-characters-or-more';
+const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Asserts the hetuflow scheduler API reference's error shape: `{error: {code, message, details}, timestamp}`. */
+export function expectHetuError(res: JsonResponse, status: number, code: string): void {
+  expect(res.status, res.text).to.equal(status);
+  expect(res.body).to.have.all.keys('error', 'timestamp');
+  expect(res.body.error).to.include.all.keys('code', 'message', 'details');
+  expect(res.body.error.code).to.equal(code);
+  expect(res.body.error.message).to.be.a('string').and.not.empty;
+  expect(res.body.timestamp).to.match(ISO_Z);
+  expect(res.text).not.to.match(/\bat .*\.(ts|js):\d+/);
+}
+
+const jwt = (claims: Record<string, unknown>) =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+
+describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-process, real Redis)', () => {
+  let redis: TestRedis;
+  let stack: Stack;
+  let conn: Redis;
+  let base: string;
+  let token: string;
+  let auth: Record<string, string>;
+
+  before(async () => {
+    redis = await startRedis();
+    stack = await startStack(redis.url, { AUTH_ENABLED: 'true', JWT_SECRET: SECRET, WORKER_HEARTBEAT_MS: '200', WORKER_LABELS: 'region=east', MAX_JOB_DEFINITIONS: '40' });
+    conn = new Redis(redis.url);
+    base = `${stack.url}/api/v1`;
+    token = await jwt({ sub: 'tester', scope: 'admin' });
+    auth = { authorization: `Bearer ${token}` };
+  });
+  after(async () => {
+    await stack?.close();
+    await conn?.quit();
+    await redis?.destroy();
+  });
+
+  describe('job definitions', () => {
+    it("creates the reference's data-processing-job and answers {id}; GET reads it back with the reference's fields", async () => {
+      const body = {
+        namespace_id: 'default',
+        name: 'data-processing-job',
+        description: '数据处理作业',
+        environment: { PYTHONPATH: '/opt/app' },
+        config: { timeout: 3600, max_retries: 3, retry_interval: 60, cmd: 'python', args: ['process.py'], capture_output: true, max_output_size: 10485760 },
+      };
+      const created = await http('POST', `${base}/jobs/item`, body, auth);
+      expect(created.status, created.text).to.equal(200);
+      expect(created.body).to.have.all.keys('id');
+      expect(created.body.id).to.match(UUID);
+      const got = await http('GET', `${base}/jobs/item/${created.body.id}`, undefined, auth);
+      expect(got.status).to.equal(200);
+      expect(got.body).to.have.all.keys('id', 'namespace_id', 'name', 'description', 'environment', 'config', 'status', 'created_at', 'updated_at');
+      expect(got.body).to.deep.include({ id: created.body.id, ...body, status: 'enabled' });
+      expect(got.body.created_at).to.match(ISO_Z);
+    });
+
+    it('defaults namespace_id, description, environment and the config fields the body leaves out', async () => {
+      const created = await http('POST', `${base}/jobs/item`, { name: 'defaults', config: { cmd: 'true' } }, auth);
+      const got = (await http('GET', `${base}/jobs/item/${created.body.id}`, undefined, auth)).body;
+      expect(got).to.deep.include({ namespace_id: 'default', description: null, environment: null, status: 'enabled' });
+      expect(got.config).to.deep.equal({ timeout: 3600, max_retries: 0, retry_interval: 60, cmd: 'true', args: [], capture_output: true, max_output_size: 1048576 });
+    });
+
+    it('updates with PUT (config merged field by field), enables and disables, deletes', async () => {
+      const { id } = (await http('POST', `${base}/jobs/item`, { name: 'to-change', config: { cmd: 'echo', args: ['a'] } }, auth)).body;
+      const put = await http('PUT', `${base}/jobs/item/${id}`, { description: 'changed', config: { args: ['b', 'c'], timeout: 5 } }, auth);
+      expect(put.status, put.text).to.equal(200);
+      expect(put.body).to.deep.include({ description: 'changed' });
+      expect(put.body.config).to.include({ cmd: 'echo', timeout: 5 });
+      expect(put.body.config.args).to.deep.equal(['b', 'c']);
+      expect(Date.parse(put.body.updated_at)).to.be.at.least(Date.parse(put.body.created_at));
+      expect((await http('POST', `${base}/jobs/item/${id}/disable`, undefined, auth)).body.status).to.equal('disabled');
+      expect((await http('GET', `${base}/jobs/item/${id}`, undefined, auth)).body.status).to.equal('disabled');
+      expect((await http('POST', `${base}/jobs/item/${id}/enable`, undefined, auth)).body.status).to.equal('enabled');
+      const del = await http('DELETE', `${base}/jobs/item/${id}`, undefined, auth);
+      expect(del.status).to.equal(200);
+      expect(del.body).to.deep.equal({ id });
+      expectHetuError(await http('GET', `${base}/jobs/item/${id}`, undefined, auth), 404, 'NOT_FOUND');
+      expectHetuError(await http('DELETE', `${base}/jobs/item/${id}`, undefined, auth), 404, 'NOT_FOUND');
+    });
+
+    it("answers NOT_FOUND in the reference's shape, with a details sentence", async () => {
+      const res = await http('GET', `${base}/jobs/item/550e8400-e29b-41d4-a716-446655440000`, undefined, auth);
+      expectHetuError(res, 404, 'NOT_FOUND');
+      expect(res.body.error).to.include({ message: 'Job not found', details: "Job '550e8400-e29b-41d4-a716-446655440000' does not exist" });
+      for (const [method, path] of [['PUT', 'jobs/item/nope'], ['POST', 'jobs/item/nope/enable'], ['POST', 'jobs/item/nope/disable']] as const) {
+        expectHetuError(await http(method, `${base}/${path}`, method === 'PUT' ? { name: 'x' } : undefined, auth), 404, 'NOT_FOUND');
+      }
+      expectHetuError(await http('GET', `${base}/jobs/nothing-here`, undefined, auth), 404, 'NOT_FOUND');
+      expectHetuError(await http('GET', `${base}/jobs/page`, undefined, auth), 405, 'METHOD_NOT_ALLOWED');
+    });
+
+    it('answers VALIDATION_ERROR naming the field, and writes nothing', async () => {
+      const before = (await http('POST', `${base}/jobs/page`, { page: { page: 1, page_size: 500 } }, auth)).body.total;
+      const cases: Array<[unknown, string]> = [
+        [{ name: 'x' }, 'config'],
+        [{ name: 'x', config: {} }, 'config.cmd'],
+        [{ name: 'x', config: { cmd: 'a', timeout: 0 } }, 'config.timeout'],
+        [{ name: 'x', config: { cmd: 'a', timeout: 1.5 } }, 'config.timeout'],
+        [{ name: 'x', config: { cmd: 'a', max_retries: -1 } }, 'config.max_retries'],
+        [{ name: 'x', config: { cmd: 'a', args: 'ls' } }, 'config.args'],
+        [{ name: 'x', config: { cmd: 'a', capture_output: 'yes' } }, 'config.capture_output'],
+        [{ name: 'x', config: { cmd: 'a', colour: 1 } }, 'config.colour'],
+        [{ name: '', config: { cmd: 'a' } }, 'name'],
+        [{ name: 'x', namespace_id: 'bad ns', config: { cmd: 'a' } }, 'namespace_id'],
+        [{ name: 'x', environment: { '1BAD': 'v' }, config: { cmd: 'a' } }, 'environment.1BAD'],
+        [{ name: 'x', environment: { A: 1 }, config: { cmd: 'a' } }, 'environment.A'],
+        [{ name: 'x', config: { cmd: 'a' }, extra: true }, 'extra'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await http('POST', `${base}/jobs/item`, body, auth);
+        expectHetuError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.error.details, JSON.stringify(body)).to.match(new RegExp(`^field '${field.replace('.', '\\.')}'`));
+      }
+      expectHetuError(await http('POST', `${base}/jobs/item`, '{"name": ', { ...auth, 'content-type': 'application/json' }), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/jobs/item`, '[1]', { ...auth, 'content-type': 'application/json' }), 400, 'VALIDATION_ERROR');
+      expect((await http('POST', `${base}/jobs/page`, { page: { page: 1, page_size: 500 } }, auth)).body.total).to.equal(before);
+    });
+
+    it('refuses past MAX_JOB_DEFINITIONS with CONFLICT', async () => {
+      const total = (await http('POST', `${base}/jobs/page`, {}, auth)).body.total as number;
+      for (let i = total; i < 40; i++) expect((await http('POST', `${base}/jobs/item`, { name: `fill-${i}`, config: { cmd: 'true' } }, auth)).status).to.equal(200);
+      expectHetuError(await http('POST', `${base}/jobs/item`, { name: 'one-too-many', config: { cmd: 'true' } }, auth), 409, 'CONFLICT');
+      // Room again for the tests that follow.
+      const page = (await http('POST', `${base}/jobs/page`, { filter: { name: { in: Array.from({ length: 40 }, (_, i) => `fill-${i}`) } }, page: { page_size: 100 } }, auth)).body;
+      for (const d of page.data) expect((await http('DELETE', `${base}/jobs/item/${d.id}`, undefined, auth)).status).to.equal(200);
+    });
+  });
+
+  describe('paging and filters', () => {
+    const ids: Record<string, string> = {};
+    before(async () => {
+      for (const [name, ns, status] of [['p-a', 'default', 'enabled'], ['p-b', 'team-x', 'enabled'], ['p-c', 'team-x', 'disabled'], ['p-d', 'team-y', 'enabled']] as const) {
+        ids[name] = (await http('POST', `${base}/jobs/item`, { name, namespace_id: ns, status, config: { cmd: 'true' } }, auth)).body.id;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+
+    const names = (res: JsonResponse) => (res.body.data as Array<{ name: string }>).map((d) => d.name).filter((n) => n.startsWith('p-'));
+
+    it("pages the reference's request: namespace eq, status eq 1, created_at gte; answers {data, total, page, page_size}", async () => {
+      const res = await http('POST', `${base}/jobs/page`, { filter: { namespace_id: { eq: 'team-x' }, status: { eq: 1 }, created_at: { gte: '2024-01-01T00:00:00Z' } }, page: { page: 1, page_size: 20 } }, auth);
+      expect(res.status, res.text).to.equal(200);
+      expect(res.body).to.have.all.keys('data', 'total', 'page', 'page_size');
+      expect(res.body).to.include({ total: 1, page: 1, page_size: 20 });
+      expect(names(res)).to.deep.equal(['p-b']);
+    });
+
+    it('takes statuses as names or integer codes, and in', async () => {
+      const byName = await http('POST', `${base}/jobs/page`, { filter: { namespace_id: { eq: 'team-x' }, status: { eq: 'disabled' } } }, auth);
+      const byCode = await http('POST', `${base}/jobs/page`, { filter: { namespace_id: { eq: 'team-x' }, status: { eq: 0 } } }, auth);
+      expect(names(byName)).to.deep.equal(['p-c']);
+      expect(byCode.body.data).to.deep.equal(byName.body.data);
+      const both = await http('POST', `${base}/jobs/page`, { filter: { namespace_id: { in: ['team-x', 'team-y'] }, status: { in: [0, 'enabled'] } } }, auth);
+      expect(names(both)).to.deep.equal(['p-d', 'p-c', 'p-b']);
+    });
+
+    it('filters by time with gte and lte, and by id', async () => {
+      const c = (await http('GET', `${base}/jobs/item/${ids['p-c']}`, undefined, auth)).body;
+      const window = await http('POST', `${base}/jobs/page`, { filter: { created_at: { gte: c.created_at, lte: c.created_at } } }, auth);
+      expect(names(window)).to.deep.equal(['p-c']);
+      const future = await http('POST', `${base}/jobs/page`, { filter: { created_at: { gte: '2999-01-01T00:00:00Z' } } }, auth);
+      expect(future.body).to.deep.equal({ data: [], total: 0, page: 1, page_size: 20 });
+      const byId = await http('POST', `${base}/jobs/page`, { filter: { id: { eq: ids['p-a'] } } }, auth);
+      expect(names(byId)).to.deep.equal(['p-a']);
+    });
+
+    it('pages newest first with page and page_size, total counting every match', async () => {
+      const filter = { name: { in: ['p-a', 'p-b', 'p-c', 'p-d'] } };
+      const first = await http('POST', `${base}/jobs/page`, { filter, page: { page: 1, page_size: 3 } }, auth);
+      expect(first.body).to.include({ total: 4, page: 1, page_size: 3 });
+      expect(names(first)).to.deep.equal(['p-d', 'p-c', 'p-b']);
+      const second = await http('POST', `${base}/jobs/page`, { filter, page: { page: 2, page_size: 3 } }, auth);
+      expect(names(second)).to.deep.equal(['p-a']);
+      const past = await http('POST', `${base}/jobs/page`, { filter, page: { page: 9, page_size: 3 } }, auth);
+      expect(past.body).to.deep.equal({ data: [], total: 4, page: 9, page_size: 3 });
+    });
+
+    it('answers VALIDATION_ERROR for a bad filter or page', async () => {
+      const bad: Array<[unknown, string]> = [
+        [{ filter: { colour: { eq: 1 } } }, 'filter.colour'],
+        [{ filter: { status: { eq: 7 } } }, 'filter.status.eq'],
+        [{ filter: { status: { eq: 'gone' } } }, 'filter.status.eq'],
+        [{ filter: { status: { like: 1 } } }, 'filter.status.like'],
+        [{ filter: { created_at: { gte: 'yesterday' } } }, 'filter.created_at.gte'],
+        [{ filter: { name: { gte: 'a' } } }, 'filter.name.gte'],
+        [{ filter: { name: { in: 'a' } } }, 'filter.name.in'],
+        [{ filter: { name: 'a' } }, 'filter.name'],
+        [{ filter: [] }, 'filter'],
+        [{ page: { page: 0 } }, 'page.page'],
+        [{ page: { page_size: 501 } }, 'page.page_size'],
+        [{ page: { page: '1' } }, 'page.page'],
+        [{ page: { size: 1 } }, 'page.size'],
+        [{ sort: 'name' }, 'sort'],
+      ];
+      for (const [body, field] of bad) {
+        const res = await http('POST', `${base}/jobs/page`, body, auth);
+        expectHetuError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.error.details, JSON.stringify(body)).to.satisfy((d: string) => d.startsWith(`field '${field}'`));
+      }
+    });
+  });
+
+  describe('agents', () => {
+    const selfId = `${hostname()}:${process.pid}`;
+
+    it("lists the worker as an online agent with the reference's fields, and filters", async () => {
+      const res = await eventually(async () => {
+        const r = await http('POST', `${base}/agents/query`, { filter: { namespace_id: { eq: 'default' }, created_at: { gte: '2024-01-01T00:00:00Z' } }, page: { page: 1, page_size: 20 } }, auth);
+        return r.body?.total === 1 ? r : undefined;
+      });
+      const agent = res.body.data[0];
+      expect(agent).to.have.all.keys('id', 'namespace_id', 'name', 'endpoint', 'status', 'labels', 'created_at', 'updated_at');
+      expect(agent).to.deep.include({ id: selfId, namespace_id: 'default', name: hostname(), endpoint: `fnqueue-worker://${hostname()}/${process.pid}`, status: 'online', labels: { region: 'east' } });
+      expect(agent.created_at).to.match(ISO_Z);
+      expect((await http('POST', `${base}/agents/query`, { filter: { id: { eq: selfId } } }, auth)).body.total).to.equal(1);
+      expect((await http('POST', `${base}/agents/query`, { filter: { status: { eq: 1 } } }, auth)).body.total).to.equal(1);
+      expect((await http('POST', `${base}/agents/query`, { filter: { status: { in: ['offline', 3] } } }, auth)).body.total).to.equal(0);
+      expect((await http('POST', `${base}/agents/query`, { filter: { namespace_id: { eq: 'other' } } }, auth)).body.total).to.equal(0);
+    });
+
+    it('reads one agent; unknown is NOT_FOUND; create, update and delete answer CONFLICT agents_self_register', async () => {
+      const one = await http('GET', `${base}/agents/${encodeURIComponent(selfId)}`, undefined, auth);
+      expect(one.status).to.equal(200);
+      expect(one.body).to.include({ id: selfId, status: 'online' });
+      const missing = await http('GET', `${base}/agents/550e8400-e29b-41d4-a716-446655440000`, undefined, auth);
+      expectHetuError(missing, 404, 'NOT_FOUND');
+      expect(missing.body.error).to.include({ message: 'Agent not found', details: "Agent '550e8400-e29b-41d4-a716-446655440000' does not exist" });
+      const created = await http('POST', `${base}/agents/create`, { namespace_id: 'default', name: 'agent-01', endpoint: 'ws://localhost:8081', labels: { env: 'production', region: 'east' } }, auth);
+      expectHetuError(created, 409, 'CONFLICT');
+      expect(created.body.error.message).to.match(/register themselves/);
+      expectHetuError(await http('POST', `${base}/agents/${selfId}/update`, { name: 'agent-01-updated', labels: { env: 'staging', region: 'west' } }, auth), 409, 'CONFLICT');
+      expectHetuError(await http('DELETE', `${base}/agents/${selfId}`, undefined, auth), 409, 'CONFLICT');
+      expectHetuError(await http('DELETE', `${base}/agents/nohost:1`, undefined, auth), 404, 'NOT_FOUND');
+      expectHetuError(await http('POST', `${base}/agents/nohost:1/update`, {}, auth), 404, 'NOT_FOUND');
+    });
+  });
+
+  describe('system', () => {
+    it('GET /api/v1/system/health: healthy, version, uptime, Redis as the database, agents counts', async () => {
+      const res = await http('GET', `${base}/system/health`, undefined, auth);
+      expect(res.status, res.text).to.equal(200);
+      expect(res.body).to.have.all.keys('status', 'timestamp', 'version', 'uptime', 'database', 'agents');
+      const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      expect(res.body).to.include({ status: 'healthy', version: pkg.version });
+      expect(res.body.uptime).to.be.a('number').and.at.least(0);
+      expect(res.body.database).to.include({ status: 'connected', type: 'redis', pool_size: 1 });
+      expect(res.body.database.version).to.match(/^\d+\.\d+/);
+      expect(res.body.agents).to.deep.equal({ total: 1, online: 1, offline: 0 });
+    });
+
+    it('GET /api/v1/gateway/stats: workers as connections', async () => {
+      const res = await http('GET', `${base}/gateway/stats`, undefined, auth);
+      expect(res.status).to.equal(200);
+      expect(res.body).to.have.all.keys('total_connections', 'active_connections', 'total_messages_sent', 'total_messages_received', 'timestamp');
+      expect(res.body).to.include({ total_connections: 1, active_connections: 1 });
+      const before = res.body.total_messages_received as number;
+      const job = await http('POST', `${stack.url}/invoke`, { number: 17 }, auth);
+      expect(job.status).to.equal(200);
+      const after = await eventually(async () => {
+        const r = (await http('GET', `${base}/gateway/stats`, undefined, auth)).body;
+        return r.total_messages_received === before + 1 ? r : undefined;
+      });
+      expect(after.total_messages_sent).to.be.at.least(after.total_messages_received);
+    });
+
+    it('GET /api/v1/metrics/resources: the envelope over the online workers, measured', async () => {
+      const res = await http('GET', `${base}/metrics/resources`, undefined, auth);
+      expect(res.status).to.equal(200);
+      expect(res.body).to.include({ code: 200, message: 'success' });
+      const d = res.body.data;
+      expect(d).to.include.all.keys('cpu_usage', 'memory_usage', 'disk_usage', 'network');
+      expect(d.network).to.have.all.keys('rx_bytes', 'tx_bytes');
+      expect(d.workers).to.equal(1);
+      const worker = (await http('GET', `${stack.url}/workers/${hostname()}:${process.pid}`, undefined, auth)).body;
+      // One worker: the averages and sums are its own figures (memory in GiB).
+      expect(d.cpu_usage).to.be.closeTo(worker.resources.cpu_usage, 0.1);
+      expect(d.memory_usage_bytes).to.equal(worker.resources.memory_usage + (worker.resources.runners_memory_usage ?? 0));
+      expect(d.memory_usage).to.be.closeTo(d.memory_usage_bytes / 1024 ** 3, 0.001);
+      expect(d.disk_usage).to.equal(worker.resources.disk.usage_percent);
+      const fs = await statfs(tmpdir());
+      const used = (fs.blocks - fs.bfree) * fs.bsize;
+      expect(d.disk_usage).to.be.closeTo((used / (used + fs.bavail * fs.bsize)) * 100, 5);
+      if (process.platform === 'linux') expect(d.network).to.deep.equal({ rx_bytes: worker.resources.network.rx_bytes, tx_bytes: worker.resources.network.tx_bytes });
+      const resources = await http('GET', `${stack.url}/workers/${hostname()}:${process.pid}/resources`, undefined, auth);
+      expect(resources.body).to.include.all.keys('disk', 'network');
+      expect(resources.body.disk.path).to.equal(tmpdir());
+    });
+  });
+
+  describe('auth and namespaces', () => {
+    let store: ApiKeyStore;
+    before(() => {
+      store = new ApiKeyStore(conn, keysFor(stack.config.QUEUE_PREFIX));
+    });
+
+    it("answers UNAUTHORIZED and FORBIDDEN in the reference's shape", async () => {
+      expectHetuError(await http('POST', `${base}/jobs/page`, {}), 401, 'UNAUTHORIZED');
+      expectHetuError(await http('POST', `${base}/jobs/page`, {}, { authorization: 'Bearer not-a-token' }), 401, 'UNAUTHORIZED');
+      const reader = { authorization: `Bearer ${await jwt({ sub: 'reader', scope: 'read' })}` };
+      expect((await http('POST', `${base}/jobs/page`, {}, reader)).status).to.equal(200);
+      expectHetuError(await http('POST', `${base}/jobs/item`, { name: 'x', config: { cmd: 'true' } }, reader), 403, 'FORBIDDEN');
+      expectHetuError(await http('GET', `${base}/system/health`, undefined, reader), 403, 'FORBIDDEN');
+      const writer = { authorization: `Bearer ${await jwt({ sub: 'writer', scope: 'write' })}` };
+      expectHetuError(await http('GET', `${base}/metrics/resources`, undefined, writer), 403, 'FORBIDDEN');
+    });
+
+    it('an API key limited to namespaces sees and writes only those', async () => {
+      const { key } = await store.create('team-x', ['write'], ['team-x']);
+      const limited = { 'x-api-key': key };
+      const mine = await http('POST', `${base}/jobs/item`, { namespace_id: 'team-x', name: 'ns-mine', config: { cmd: 'true' } }, limited);
+      expect(mine.status, mine.text).to.equal(200);
+      const denied = await http('POST', `${base}/jobs/item`, { name: 'ns-default', config: { cmd: 'true' } }, limited);
+      expectHetuError(denied, 403, 'FORBIDDEN');
+      expect(denied.body.error.message).to.match(/namespace 'default'/);
+      const other = (await http('POST', `${base}/jobs/item`, { namespace_id: 'team-y', name: 'ns-other', config: { cmd: 'true' } }, auth)).body.id as string;
+      expectHetuError(await http('GET', `${base}/jobs/item/${other}`, undefined, limited), 404, 'NOT_FOUND');
+      expectHetuError(await http('PUT', `${base}/jobs/item/${other}`, { name: 'stolen' }, limited), 404, 'NOT_FOUND');
+      expectHetuError(await http('DELETE', `${base}/jobs/item/${other}`, undefined, limited), 404, 'NOT_FOUND');
+      expectHetuError(await http('PUT', `${base}/jobs/item/${mine.body.id}`, { namespace_id: 'team-y' }, limited), 403, 'FORBIDDEN');
+      const page = await http('POST', `${base}/jobs/page`, { page: { page_size: 500 } }, limited);
+      expect(page.body.total).to.be.above(0);
+      expect(new Set((page.body.data as Array<{ namespace_id: string }>).map((d) => d.namespace_id))).to.deep.equal(new Set(['team-x']));
+      // The worker's agent is in `default`: not this key's.
+      expect((await http('POST', `${base}/agents/query`, {}, limited)).body.total).to.equal(0);
+      expect((await http('GET', `${base}/jobs/item/${other}`, undefined, auth)).body.name).to.equal('ns-other');
+    });
+
+    it('native job routes: a limited credential sees only jobs of its namespaces (no namespace is default)', async () => {
+      const job = await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 } }, auth);
+      expect(job.status).to.equal(202);
+      const jobId = job.body.job_id as string;
+      const teamX = { 'x-api-key': (await store.create('native-x', ['write'], ['team-x'])).key };
+      for (const path of [`/jobs/${jobId}`, `/jobs/${jobId}/attempts`, `/jobs/${jobId}/logs`]) {
+        const res = await http('GET', `${stack.url}${path}`, undefined, teamX);
+        expect(res.status, path).to.equal(404);
+        expect(res.body.error).to.equal('JOB_NOT_FOUND');
+      }
+      expect((await http('POST', `${stack.url}/jobs/${jobId}/cancel`, undefined, teamX)).body.error).to.equal('JOB_NOT_FOUND');
+      const submit = await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 } }, teamX);
+      expect(submit.status).to.equal(403);
+      expect(submit.body).to.include({ error: 'FORBIDDEN' });
+      expect((await http('POST', `${stack.url}/invoke`, { number: 7 }, teamX)).status).to.equal(403);
+      const listed = await http('GET', `${stack.url}/jobs`, undefined, teamX);
+      expect(listed.status).to.equal(200);
+      expect(listed.body.jobs.map((j: { job_id: string }) => j.job_id)).not.to.include(jobId);
+      expect((await http('GET', `${stack.url}/jobs?namespace=default`, undefined, teamX)).body.error).to.equal('FORBIDDEN');
+      const two = { 'x-api-key': (await store.create('native-two', ['read'], ['default', 'team-x'])).key };
+      const ask = await http('GET', `${stack.url}/jobs`, undefined, two);
+      expect(ask.status).to.equal(400);
+      expect(ask.body.details.field).to.equal('namespace');
+      const defaults = await http('GET', `${stack.url}/jobs?namespace=default`, undefined, two);
+      expect(defaults.body.jobs.map((j: { job_id: string }) => j.job_id)).to.include(jobId);
+      expect((await http('GET', `${stack.url}/jobs/${jobId}`, undefined, two)).status).to.equal(200);
+      // An unlimited credential is not limited: the job shows without a namespace filter.
+      expect((await http('GET', `${stack.url}/jobs`, undefined, auth)).body.jobs.map((j: { job_id: string }) => j.job_id)).to.include(jobId);
+    });
+
+    it('a JWT with a namespaces claim is limited the same way', async () => {
+      const limited = { authorization: `Bearer ${await jwt({ sub: 'team-y-bot', scope: 'write', namespaces: ['team-y'] })}` };
+      const page = await http('POST', `${base}/jobs/page`, { page: { page_size: 500 } }, limited);
+      expect(page.body.total).to.be.above(0);
+      expect(new Set((page.body.data as Array<{ namespace_id: string }>).map((d) => d.namespace_id))).to.deep.equal(new Set(['team-y']));
+      expectHetuError(await http('POST', `${base}/jobs/item`, { namespace_id: 'team-x', name: 'no', config: { cmd: 'true' } }, limited), 403, 'FORBIDDEN');
+      const spaced = { authorization: `Bearer ${await jwt({ sub: 'two', scope: 'read', namespaces: 'team-x team-y' })}` };
+      const both = await http('POST', `${base}/jobs/page`, { page: { page_size: 500 } }, spaced);
+      expect(new Set((both.body.data as Array<{ namespace_id: string }>).map((d) => d.namespace_id))).to.deep.equal(new Set(['team-x', 'team-y']));
+    });
+  });
+});
