@@ -1,3 +1,4 @@
+import { JobDependencies } from '../shared/jobs/dependencies.js';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
@@ -153,6 +154,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     queued,
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+    commands: { allowlist: config.COMMAND_ALLOWLIST, maxOutputBytes: config.JOB_LOGS_MAX_BYTES },
+    dependencies: new JobDependencies({ store, queue: (pool) => jobQueues.get(pool), webhooks, logger }),
   });
   // Functions API (the function API reference): invocations are ordinary jobs on the same queues and records.
   const functions = new FunctionService({

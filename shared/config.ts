@@ -305,6 +305,20 @@ export const ConfigSchema = z.object({
   FUNCTION_HOSTS_MEMORY_BUDGET_MB: int(32, 1_048_576).optional(),
   /** An idle warm function process is stopped after this many ms without an invocation. Default 60000 (1 min). */
   FUNCTION_HOST_IDLE_MS: int(100, 86_400_000).default(60_000),
+  // Command jobs (docs/commands.md)
+  /**
+   * The commands command jobs may run, comma-separated: program names (matching a `cmd` given as a
+   * name, looked up on PATH inside the sandbox) and absolute paths (matching a `cmd` given as that
+   * path), e.g. `bash,python3,/opt/tools/report`. Another `cmd` is refused at submit (403 FORBIDDEN,
+   * reason command_not_allowed) and by the worker. Unset (the default): any command.
+   */
+  COMMAND_ALLOWLIST: z
+    .string()
+    .transform((s) => s.split(',').map((e) => e.trim()).filter((e) => e !== ''))
+    .refine((list) => list.every((e) => e.startsWith('/') || !e.includes('/')), { message: 'entries must be program names (no /) or absolute paths' })
+    .optional(),
+  /** Memory cap of one command job's processes, MiB: RLIMIT_AS per process and, with cgroups, the total of its tree (plus its /tmp). Default 512. */
+  COMMAND_MEMORY_MB: int(16, 1_048_576).default(512),
 });
 
 /** The parsed, frozen configuration. */

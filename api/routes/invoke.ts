@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 import { AppError, jobGone, type ErrorCode } from '../../shared/errors/index.js';
 import { parseBody } from '../middleware/validate.js';
-import { InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
+import { InvokeCommandRequestSchema, InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
+import { commandSubmission } from '../services/job-service.js';
 import { errors, json } from './responses.js';
 import { route, type Route } from './route.js';
 import { assertMaySubmit } from './namespace-access.js';
@@ -25,14 +26,15 @@ export const INVOKE_ROUTES: readonly Route[] = [
     body: 'json',
     summary: 'Run an algorithm and wait for its result',
     description:
-      'With `{"number": 17}` runs PrimeChecker; with `{"algorithm", "params"}` runs any algorithm. Goes through the queue; after INVOKE_TIMEOUT_MS answers 504 TIMEOUT with the job_id to poll.',
+      'With `{"number": 17}` runs PrimeChecker; with `{"algorithm", "params"}` runs any algorithm; with `{"command"}` runs a command in the worker sandbox (docs/commands.md; `result` is a CommandResult, a non-zero exit is 500 ALGORITHM_ERROR). Goes through the queue; after INVOKE_TIMEOUT_MS answers 504 TIMEOUT with the job_id to poll.',
     request: {
-      body: { schema: z.union([z.object({ number: z.number().int() }).openapi({ example: { number: 17 } }), InvokeRequestSchema]).openapi({ example: { number: 17 } }) },
+      body: { schema: z.union([z.object({ number: z.number().int() }).openapi({ example: { number: 17 } }), InvokeRequestSchema, InvokeCommandRequestSchema]).openapi({ example: { number: 17 } }) },
     },
     responses: {
       200: json(InvokeResponseSchema, 'The algorithm finished'),
       ...errors(
         [400, 'VALIDATION_ERROR'],
+        [403, 'FORBIDDEN (a command not in COMMAND_ALLOWLIST)'],
         [404, 'ALGORITHM_NOT_FOUND'],
         [409, 'CONFLICT (no worker serves the pool: details.reason pool_not_served)'],
         [413, 'PAYLOAD_TOO_LARGE'],
@@ -44,10 +46,14 @@ export const INVOKE_ROUTES: readonly Route[] = [
     handler: async ({ req, res, services }) => {
       assertMaySubmit(req);
       const body: unknown = req.body;
-      const explicit = body !== null && typeof body === 'object' && !Array.isArray(body) && 'algorithm' in body;
-      const sub = explicit
-        ? (({ pool, ...rest }) => ({ ...rest, options: pool ? { pool } : undefined, paramsPath: ['params'] }))(parseBody(InvokeRequestSchema, body))
-        : { algorithm: DEFAULT_ALGORITHM, params: parseBody(InvokeRequestSchema.shape.params, body), paramsPath: [] };
+      const isObject = body !== null && typeof body === 'object' && !Array.isArray(body);
+      const explicit = isObject && 'algorithm' in body;
+      const sub =
+        isObject && 'command' in body && !explicit
+          ? (({ command, pool, timeout_ms, project }) => commandSubmission(command, { requestId: req.requestId, options: { ...(pool ? { pool } : {}), ...(timeout_ms !== undefined ? { timeout_ms } : {}) }, ...(project ? { project } : {}) }))(parseBody(InvokeCommandRequestSchema, body))
+          : explicit
+            ? (({ pool, ...rest }) => ({ ...rest, options: pool ? { pool } : undefined, paramsPath: ['params'] }))(parseBody(InvokeRequestSchema, body))
+            : { algorithm: DEFAULT_ALGORITHM, params: parseBody(InvokeRequestSchema.shape.params, body), paramsPath: [] };
       const { job_id, outcome } = await services.jobs.invoke({ ...sub, requestId: req.requestId });
 
       if (outcome.kind === 'timeout') {

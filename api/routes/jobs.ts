@@ -4,7 +4,7 @@ import { AppError, jobNotFound } from '../../shared/errors/index.js';
 import { isJobId, TERMINAL_STATUSES, toPublicRecord } from '../../shared/store/job-store.js';
 import { type JobRecord, type StoredJob } from '../../shared/schemas/job-record.js';
 import type { JobWaiter } from '../services/job-waiter.js';
-import type { JobService } from '../services/job-service.js';
+import { commandSubmission, type JobService } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
@@ -49,6 +49,8 @@ export const JOB_ROUTES: readonly Route[] = [
     body: 'json',
     summary: 'Create an asynchronous job',
     description:
+      'A job runs an `algorithm` with its `params`, or a `command` in the worker sandbox (docs/commands.md; its result is a CommandResult, its output the job logs). ' +
+      '`depends_on` makes it wait for other jobs (docs/api.md#job-dependencies). ' +
       'Job options: priority, delay_ms, max_retries with retry_backoff and retry_interval_ms, timeout_ms, pool. ' +
       'With an `Idempotency-Key` header (1-255 visible ASCII characters, kept 24 h per caller), the same key and body answer 200 with the existing job (header `Idempotent-Replayed: true`); the same key with another body is 409 CONFLICT.',
     request: {
@@ -58,15 +60,18 @@ export const JOB_ROUTES: readonly Route[] = [
     responses: {
       200: located(JobRecordSchema, 'A resubmission with the same Idempotency-Key and body: the existing job', '/jobs/{job_id}'),
       202: located(JobAcceptedSchema, 'Accepted', '/jobs/{job_id}'),
-      ...errors([400, 'VALIDATION_ERROR'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body; or no worker serves the pool: details.reason pool_not_served)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
+      ...errors([400, 'VALIDATION_ERROR (also a depends_on job that does not exist: details.job_id)'], [403, 'FORBIDDEN (a command not in COMMAND_ALLOWLIST: details.reason command_not_allowed)'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body; or no worker serves the pool: details.reason pool_not_served)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
     },
     handler: async ({ req, res, services }) => {
       assertMaySubmit(req);
       const body = parseBody(JobRequestSchema, req.body);
-      const { algorithm, params, webhook, ...options } = body;
+      const { algorithm, params, command, webhook, depends_on, project, ...options } = body;
       const key = idempotencyKey(req);
       const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-      const { job_id, created_at, existing } = await services.jobs.submit({ algorithm, params, webhook, options, idempotency, requestId: req.requestId, paramsPath: ['params'] });
+      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on } : {}) };
+      // The schema let exactly one target through: a command, or an algorithm with its params.
+      const submission = command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
+      const { job_id, created_at, existing } = await services.jobs.submit(submission);
       if (existing) {
         // A resubmission with the same Idempotency-Key and body: the job it created, as GET shows it.
         res.status(200).location(`/jobs/${job_id}`).set('Idempotent-Replayed', 'true').json(toPublicRecord(existing));

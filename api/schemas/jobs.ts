@@ -14,6 +14,9 @@ import {
 } from '../../shared/schemas/job-record.js';
 import { POOL_PATTERN } from '../../shared/queue/names.js';
 import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
+import { ENV_NAME_PATTERN, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
+import { MAX_COMMAND_ARG_CHARS, MAX_COMMAND_ARGS, MAX_COMMAND_CHARS, MAX_DEPENDS_ON } from '../../shared/schemas/command.js';
+import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
 
 extendZodWithOpenApi(z);
 
@@ -57,6 +60,85 @@ const int = (min: number, max: number) =>
     .max(max, { error: `must be at most ${max}` });
 
 
+// Command jobs and job dependencies (docs/commands.md, docs/api.md#job-dependencies): the request side;
+// the shapes api and worker share are in shared/schemas/command.ts.
+
+/** Largest `max_output_size` a request may give (the server caps it at JOB_LOGS_MAX_BYTES). */
+export const MAX_OUTPUT_SIZE_LIMIT = 64 * 1024 * 1024;
+
+const noNul = (s: string) => !s.includes('\0');
+
+/** `cmd`: a program name (no `/`, looked up on PATH inside the sandbox) or an absolute path. */
+const CmdSchema = z
+  .string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') })
+  .min(1, { error: 'must not be empty' })
+  .max(MAX_COMMAND_CHARS, { error: `must be at most ${MAX_COMMAND_CHARS} characters` })
+  .refine(noNul, { error: 'must not contain NUL' })
+  .refine((s) => s.startsWith('/') || !s.includes('/'), { error: 'must be a program name (looked up on PATH inside the sandbox) or an absolute path' })
+  .openapi({ example: 'bash', description: 'A program name, looked up on PATH inside the sandbox (PATH=/usr/local/bin:/usr/bin:/bin unless the env sets it), or an absolute path in the sandbox view. COMMAND_ALLOWLIST may restrict it' });
+
+const ArgsSchema = z
+  .array(
+    z
+      .string({ error: 'must be strings' })
+      .max(MAX_COMMAND_ARG_CHARS, { error: `must be at most ${MAX_COMMAND_ARG_CHARS} characters each` })
+      .refine(noNul, { error: 'must not contain NUL' }),
+    { error: 'must be an array of strings' },
+  )
+  .max(MAX_COMMAND_ARGS, { error: `must have at most ${MAX_COMMAND_ARGS} entries` })
+  .openapi({ example: ['-c', 'echo Hello World'], description: 'Arguments, passed as they are (no shell)' });
+
+/** A command's own env (the rules of a function's env, shared/functions/limits.ts). */
+export const CommandEnvSchema = z
+  .record(
+    z.string().regex(ENV_NAME_PATTERN, { error: 'env names must be letters, digits and _, not starting with a digit' }),
+    z
+      .string({ error: 'env values must be strings' })
+      .max(MAX_FUNCTION_ENV_VALUE_CHARS, { error: `env values must be at most ${MAX_FUNCTION_ENV_VALUE_CHARS} characters` })
+      .refine((v) => !v.includes('\0'), { error: 'env values must not contain NUL' }),
+    { error: 'must be an object of strings' },
+  )
+  .refine((env) => Object.keys(env).length <= MAX_FUNCTION_ENV_VARS, { error: `must have at most ${MAX_FUNCTION_ENV_VARS} variables` })
+  .openapi({
+    example: { GREETING: 'hello' },
+    description: "The command's own env, over the system env (FUNCTION_SYSTEM_ENV and PUT /env/system) and the project's. The worker's own environment never reaches a command. Values are write-only: records show `[redacted]`",
+  });
+
+/** The `command` target of POST /jobs and POST /invoke (the hetuflow scheduler API reference's job config: cmd, args, capture_output, max_output_size). */
+export const CommandRequestSchema = z
+  .strictObject(
+    {
+      cmd: CmdSchema,
+      args: ArgsSchema.default([]),
+      env: CommandEnvSchema.default({}),
+      capture_output: z.boolean({ error: 'must be true or false' }).default(true).openapi({ description: 'Store stdout and stderr as the job logs (GET /jobs/{job_id}/logs) and their tails in the result. Default true' }),
+      max_output_size: z
+        .number({ error: 'must be an integer' })
+        .int({ error: 'must be an integer' })
+        .min(1, { error: 'must be at least 1' })
+        .max(MAX_OUTPUT_SIZE_LIMIT, { error: `must be at most ${MAX_OUTPUT_SIZE_LIMIT}` })
+        .optional()
+        .openapi({ example: 1048576, description: 'Captured stdout+stderr, bytes (each line counts its bytes + 32); past it a line `[output truncated at N bytes]`. Default and cap JOB_LOGS_MAX_BYTES' }),
+    },
+    { error: (iss) => (iss.input === undefined ? 'is required' : 'must be an object') },
+  )
+  .openapi('CommandRequest', { example: { cmd: 'bash', args: ['-c', 'echo Hello World'] } });
+export type CommandRequest = z.infer<typeof CommandRequestSchema>;
+
+/** `depends_on`: ids of jobs this one waits for, distinct, at most {@link MAX_DEPENDS_ON}. */
+export const DependsOnSchema = z
+  .array(z.string({ error: 'must be job ids' }).regex(/^[0-9a-f]{12}$/, { error: 'must be job ids (12 lowercase hex characters)' }), { error: 'must be an array of job ids' })
+  .min(1, { error: 'must name at least one job' })
+  .max(MAX_DEPENDS_ON, { error: `must name at most ${MAX_DEPENDS_ON} jobs` })
+  .refine((ids) => new Set(ids).size === ids.length, { error: 'must not name a job twice' })
+  .openapi({
+    example: ['a1b2c3d4e5f6'],
+    description: `Jobs this one waits for (at most ${MAX_DEPENDS_ON}, each existing): it stays pending (record field waiting_for) until all of them completed; when one fails, is cancelled or expires, this one fails with DEPENDENCY_FAILED (record field failed_dependency). Any target`,
+  });
+
+/** `project`: the project whose env a command layers between the system env and its own. */
+export const JobProjectSchema = ProjectNameSchema.clone().openapi({ example: 'default', description: `Command jobs only: the project (${PROJECT_NAME_RULE}) whose env (PUT /projects/{name}/env) is layered between the system env and the command's own` });
+
 /** The options a request may set: the record's (shared/schemas/job-record.ts), but `run_at`, which the service derives from delay_ms. */
 type RequestOptionName = Exclude<keyof JobOptions, 'run_at'>;
 
@@ -92,10 +174,33 @@ export const JobOptionsSchema = z.object({
 } satisfies Record<RequestOptionName, z.ZodType>);
 export type JobOptionsRequest = z.infer<typeof JobOptionsSchema>;
 
-/** Body of `POST /jobs` (the FunctionalScaffold API reference), plus the job options. Header `Idempotency-Key` dedupes resubmissions. */
+/**
+ * Body of `POST /jobs` (the FunctionalScaffold API reference), plus the job options, a `command`
+ * target (docs/commands.md) and `depends_on` (docs/api.md#job-dependencies). A job has exactly one
+ * target: `algorithm` with `params`, or `command`. Header `Idempotency-Key` dedupes resubmissions.
+ */
 export const JobRequestSchema = z
-  .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema, webhook: WebhookUrlSchema.optional(), ...JobOptionsSchema.shape })
-  .openapi('JobRequest', { example: { algorithm: 'PrimeChecker', params: { number: 17 } } });
+  .strictObject({
+    algorithm: AlgorithmNameSchema.optional(),
+    params: ParamsSchema.optional(),
+    command: CommandRequestSchema.optional(),
+    webhook: WebhookUrlSchema.optional(),
+    ...JobOptionsSchema.shape,
+    depends_on: DependsOnSchema.optional(),
+    project: JobProjectSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
+    if (body.algorithm === undefined && body.command === undefined) issue('algorithm', 'is required (or give command: a job has one target)');
+    else if (body.algorithm !== undefined && body.command !== undefined) issue('command', 'cannot be given with algorithm: a job has one target');
+    else if (body.algorithm !== undefined && body.params === undefined) issue('params', 'is required');
+    else if (body.command !== undefined && body.params !== undefined) issue('params', 'cannot be given with command (a command takes args and env)');
+    if (body.project !== undefined && body.command === undefined) issue('project', 'is only for command jobs (functions take their project from their definition)');
+  })
+  .openapi('JobRequest', {
+    example: { algorithm: 'PrimeChecker', params: { number: 17 } },
+    description: 'Exactly one target: `algorithm` with `params`, or `command`. Any target may have `depends_on`.',
+  });
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
 /** Body of `POST /invoke` with an explicit algorithm; without `algorithm` the body is PrimeChecker's params. */
@@ -103,6 +208,12 @@ export const InvokeRequestSchema = z
   .strictObject({ algorithm: AlgorithmNameSchema, params: ParamsSchema.default({}), pool: JobOptionsSchema.shape.pool })
   .openapi('InvokeRequest', { example: { algorithm: 'PrimeChecker', params: { number: 17 } } });
 export type InvokeRequest = z.infer<typeof InvokeRequestSchema>;
+
+/** Body of `POST /invoke` with a `command` (docs/commands.md): runs it and waits; the answer's `result` is its CommandResult. */
+export const InvokeCommandRequestSchema = z
+  .strictObject({ command: CommandRequestSchema, pool: JobOptionsSchema.shape.pool, timeout_ms: JobOptionsSchema.shape.timeout_ms, project: JobProjectSchema.optional() })
+  .openapi('InvokeCommandRequest', { example: { command: { cmd: 'bash', args: ['-c', 'echo Hello World'] } } });
+export type InvokeCommandRequest = z.infer<typeof InvokeCommandRequestSchema>;
 
 /** `POST /invoke` 200 (the FunctionalScaffold API reference). */
 export const InvokeResponseSchema = z

@@ -13,8 +13,12 @@ import { isoNow, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobStore 
 import { MAX_PRIORITY, type JobOptions, type NewJob, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
-import { submitJob, type SubmitDeps } from '../../shared/jobs/submit.js';
-import { checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
+import { checkDependencies, submitJob, type JobSubmission, type SubmitDeps } from '../../shared/jobs/submit.js';
+import { checkCommandAllowed, checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
+import type { JobDependencies } from '../../shared/jobs/dependencies.js';
+import { COMMAND_ALGORITHM, type CommandSpec } from '../../shared/schemas/command.js';
+import { JOB_LOGS_MAX_BYTES_DEFAULT } from '../../shared/store/job-log-store.js';
+import type { CommandRequest } from '../schemas/jobs.js';
 import { webhookPayloadOf } from '../../shared/jobs/webhook-payload.js';
 import { bullJobOptions, DEFAULT_RETRY_INTERVAL_MS } from '../../shared/queue/job-options.js';
 import type { WebhooksQueue } from '../../shared/queue/webhooks-queue.js';
@@ -22,10 +26,19 @@ import type { JobWaiter, WaitOutcome } from './job-waiter.js';
 
 
 
-/** A job to submit: algorithm and params already shaped by the route's schema. */
+/**
+ * A job to submit, shaped by the route's schema: an algorithm with its params, or a command (then
+ * `algorithm` is COMMAND_ALGORITHM and `params` `{}`: use {@link commandSubmission}).
+ */
 export interface Submission {
   algorithm: string;
   params: Record<string, unknown>;
+  /** A command job (docs/commands.md), as the request gave it (defaults applied by its schema). */
+  command?: CommandRequest;
+  /** A command job's project (env layering). */
+  project?: string;
+  /** Jobs this one waits for (docs/api.md#job-dependencies). */
+  depends_on?: string[];
   webhook?: string;
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
@@ -71,6 +84,15 @@ export interface JobServiceDeps {
   allowPrivateWebhooks?: boolean;
   /** Backpressure (MAX_QUEUE_DEPTH) of a pool's queue: `check` throws SERVICE_UNAVAILABLE when no job may be added. */
   admission?: (pool: string) => { check(): Promise<void> };
+  /** Command jobs: COMMAND_ALLOWLIST (unset: any command) and JOB_LOGS_MAX_BYTES (the default and cap of max_output_size). */
+  commands?: { allowlist?: readonly string[]; maxOutputBytes: number };
+  /** Job dependencies: registers jobs with depends_on, and goes on with them when a job is cancelled. */
+  dependencies?: JobDependencies;
+}
+
+/** The Submission of a command (docs/commands.md): `algorithm` COMMAND_ALGORITHM, `params` `{}`. */
+export function commandSubmission(command: CommandRequest, rest: Omit<Submission, 'algorithm' | 'params' | 'command' | 'paramsPath'>): Submission {
+  return { ...rest, algorithm: COMMAND_ALGORITHM, params: {}, command, paramsPath: ['command'] };
 }
 
 /**
@@ -90,13 +112,18 @@ export class JobService {
    */
   validate(sub: Submission): unknown {
     if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
+    if (sub.options) this.checkOptions(sub.options);
+    if (sub.depends_on?.length && sub.options?.delay_ms) throw optionError('delay_ms', 'cannot be given with depends_on (the job starts when the jobs it waits for completed)', sub.options.delay_ms);
+    if (sub.command) {
+      checkCommandAllowed(sub.command.cmd, this.deps.commands?.allowlist);
+      return {};
+    }
     const algorithm = this.deps.registry.get(sub.algorithm);
     if (!algorithm) {
       throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
     }
     const parsed = algorithm.params.safeParse(sub.params);
     if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
-    if (sub.options) this.checkOptions(sub.options);
     return parsed.data;
   }
 
@@ -133,6 +160,7 @@ export class JobService {
    */
   async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
     const params = this.validate(sub);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
     const jobId = newJobId();
     let idemKey: string | undefined;
     if (sub.idempotency) {
@@ -190,6 +218,7 @@ export class JobService {
    */
   async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
     const params = this.validate(sub);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
     await this.admit(sub.options?.pool);
     const jobId = newJobId();
     // Registered before the job exists, so its completion cannot be missed.
@@ -242,6 +271,8 @@ export class JobService {
     const label = algorithmLabel(job);
     if (label) this.deps.metrics.jobsCompletedTotal.inc({ algorithm: label, status: 'cancelled' });
     else this.deps.metrics.functionInvocationsTotal.inc({ status: 'cancelled' });
+    // The jobs waiting for it fail (DEPENDENCY_FAILED); never throws.
+    await this.deps.dependencies?.jobEnded(jobId, 'cancelled');
     return cancelled;
   }
 
@@ -251,14 +282,36 @@ export class JobService {
     return this.deps.store.attempts(jobId);
   }
 
+  private commandSpec(command: CommandRequest): CommandSpec {
+    return commandSpecOf(command, this.deps.commands?.maxOutputBytes ?? JOB_LOGS_MAX_BYTES_DEFAULT);
+  }
+
   private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
+    const submission: JobSubmission = { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId };
+    if (sub.command) submission.command = this.commandSpec(sub.command);
+    if (sub.project) submission.project = sub.project;
+    if (sub.depends_on?.length) submission.depends_on = sub.depends_on;
     const { job_id, created_at } = await submitJob(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued },
-      { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId },
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
+      submission,
       jobId,
     );
     return { job_id, created_at };
   }
+}
+
+/**
+ * The spec a command job runs with (shared/schemas/command.ts): max_output_size defaults to, and is
+ * capped at, JOB_LOGS_MAX_BYTES.
+ */
+export function commandSpecOf(command: CommandRequest, maxOutputBytes: number): CommandSpec {
+  return {
+    cmd: command.cmd,
+    args: command.args,
+    env: command.env,
+    capture_output: command.capture_output,
+    max_output_size: Math.min(command.max_output_size ?? maxOutputBytes, maxOutputBytes),
+  };
 }
 
 function sha256(text: string): string {

@@ -22,6 +22,8 @@ export const HTTP_STATUS = {
   CONFLICT: 409,
   /** A job's record error code once it was cancelled; as an answer, like CONFLICT. */
   CANCELLED: 409,
+  /** A job's record error code when a job of its depends_on failed, was cancelled or expired (docs/api.md#job-dependencies); as an answer, like CONFLICT. */
+  DEPENDENCY_FAILED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,

@@ -40,3 +40,25 @@ export function checkWebhookHost(webhook: string): void {
   if (!refusal) return;
   throw optionError('webhook', `${refusal} (webhooks to loopback, private, link-local and cloud metadata addresses are refused)`, webhook);
 }
+
+/**
+ * Whether COMMAND_ALLOWLIST lets `cmd` run (docs/commands.md#the-allow-list): unset, any command; else
+ * a name entry matches a `cmd` given as that name, an absolute path entry a `cmd` given as that path.
+ */
+export function commandAllowed(cmd: string, allowlist: readonly string[] | undefined): boolean {
+  return allowlist === undefined || allowlist.includes(cmd);
+}
+
+/**
+ * Refuses a command COMMAND_ALLOWLIST does not name.
+ * @throws AppError FORBIDDEN (details `{field: 'command.cmd', reason: 'command_not_allowed', cmd, allowed}`).
+ */
+export function checkCommandAllowed(cmd: string, allowlist: readonly string[] | undefined): void {
+  if (commandAllowed(cmd, allowlist)) return;
+  throw new AppError('FORBIDDEN', `command.cmd '${cmd.slice(0, 200)}' is not in COMMAND_ALLOWLIST (allowed: ${allowlist!.join(', ')})`, {
+    field: 'command.cmd',
+    reason: 'command_not_allowed',
+    cmd: cmd.slice(0, 200),
+    allowed: allowlist,
+  });
+}

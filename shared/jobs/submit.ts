@@ -6,6 +6,8 @@
  * {@link scheduledRunTemplate}, and the worker writes each run's record with {@link recordScheduledRun}.
  */
 import { AppError, isRedisUnavailable, toAppError } from '../errors/index.js';
+import { commandView, type CommandSpec } from '../schemas/command.js';
+import type { JobDependencies, DeferredJob } from './dependencies.js';
 import type { JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
@@ -39,6 +41,12 @@ export interface JobSubmission {
   namespace?: string;
   /** The hetuflow scheduler API's job definition this job runs (docs/compat-hetuflow.md). */
   definition_id?: string;
+  /** A command job (docs/commands.md): `algorithm` is then COMMAND_ALGORITHM and `params` `{}`. */
+  command?: CommandSpec;
+  /** A command job's project, whose env is layered between the system env and the command's own. */
+  project?: string;
+  /** Jobs this one waits for (docs/api.md#job-dependencies), already checked to exist (see {@link checkDependencies}). */
+  depends_on?: string[];
 }
 
 /** The job data of a submission (`created_at` '' in a schedule's template). */
@@ -46,7 +54,9 @@ export function jobDataOf(sub: JobSubmission, createdAt: string): JobData {
   const base = { algorithm: sub.algorithm, params: sub.params, mode: sub.mode, created_at: createdAt };
   const data: JobData = sub.function
     ? { ...base, function_id: sub.function.function_id, ...(sub.function.version !== undefined ? { function_version: sub.function.version } : {}) }
-    : { ...base };
+    : sub.command
+      ? { ...base, command: sub.command, ...(sub.project ? { project: sub.project } : {}) }
+      : { ...base };
   if (sub.request_id) data.request_id = sub.request_id;
   if (sub.schedule_id) data.schedule_id = sub.schedule_id;
   if (sub.namespace) data.namespace = sub.namespace;
@@ -71,6 +81,9 @@ export function newJobRecord(sub: JobSubmission, jobId: string, createdAt: strin
   if (sub.schedule_id) record.schedule_id = sub.schedule_id;
   if (sub.namespace) record.namespace = sub.namespace;
   if (sub.definition_id) record.definition_id = sub.definition_id;
+  if (sub.command) record.command = commandView(sub.command);
+  if (sub.project) record.project = sub.project;
+  if (sub.depends_on?.length) record.depends_on = sub.depends_on;
   if (queueJobId !== undefined) record.queue_job_id = queueJobId;
   if (sub.options.delay_ms) record.run_at = isoNow(new Date(Date.parse(createdAt.replace('+00:00', 'Z')) + sub.options.delay_ms));
   return record;
@@ -84,6 +97,8 @@ export interface SubmitDeps {
   ttlSeconds: number;
   /** MAX_QUEUED_BYTES per pool, counted in the store; absent: not counted. */
   queued?: { store: QueuedBytesStore; maxBytes: number };
+  /** Registers a job with depends_on on the jobs it waits for; required for such a job. */
+  dependencies?: JobDependencies;
 }
 
 /**
@@ -101,6 +116,10 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const pool = sub.options.pool ?? DEFAULT_POOL;
   if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
   const queue = deps.queues.get(sub.options.pool);
+  if (sub.depends_on?.length) {
+    await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
+    return { job_id: jobId, created_at, record };
+  }
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -112,6 +131,41 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     throw toAppError(failed.reason);
   }
   return { job_id: jobId, created_at, record };
+}
+
+/**
+ * A job with depends_on: its record is written with its BullMQ job kept on it (`queue_data`), then it
+ * registers on each job it waits for, which enqueues it at once when all of them already completed
+ * (shared/jobs/dependencies.ts). When a write fails, the record is removed (a job it registered on
+ * then finds it gone).
+ * @throws AppError SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable; INTERNAL_ERROR without deps.dependencies.
+ */
+async function submitDependent(deps: SubmitDeps, sub: JobSubmission, record: NewJob, deferred: DeferredJob, pool: string): Promise<void> {
+  if (!deps.dependencies) throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
+  try {
+    await deps.store.create({ ...record, queue_data: JSON.stringify(deferred) });
+    await deps.dependencies.register(record.job_id, sub.depends_on!);
+  } catch (err) {
+    const undo = Promise.allSettled([deps.store.remove(record.job_id, sub.algorithm), deps.queued?.store.release(pool, [record.job_id])]);
+    if (!isRedisUnavailable(err)) await undo;
+    throw toAppError(err);
+  }
+}
+
+/**
+ * Refuses a depends_on naming a job that does not exist (or has expired), or that `visible` says the
+ * caller may not see (docs/api.md#job-dependencies); ids already checked for form and duplicates by the schema.
+ * @throws AppError VALIDATION_ERROR (details `{field: 'depends_on', job_id, issues}`); SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable.
+ */
+export async function checkDependencies(store: JobStore, dependsOn: readonly string[], visible: (jobId: string) => boolean | Promise<boolean> = () => true): Promise<void> {
+  const statuses = await store.statuses(dependsOn).catch((err: unknown) => {
+    throw toAppError(err);
+  });
+  for (const [i, jobId] of dependsOn.entries()) {
+    if (statuses[i] !== null && (await visible(jobId))) continue;
+    const message = `names job '${jobId}', which does not exist or has expired`;
+    throw new AppError('VALIDATION_ERROR', `depends_on ${message}`, { field: 'depends_on', job_id: jobId, issues: [{ field: `depends_on.${i}`, message }] });
+  }
 }
 
 /**

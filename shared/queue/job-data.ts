@@ -1,9 +1,10 @@
 /**
  * The payloads of BullMQ jobs (docs/architecture.md#how-the-pieces-fit). A job on a jobs queue is a
- * {@link JobData}: an algorithm job or a function job, told apart by `function_id`. The BullMQ job
+ * {@link JobData}: an algorithm job, a function job (`function_id`) or a command job (`command`). The BullMQ job
  * id is the job record's id (a schedule's run: see recordIdOf in shared/store/job-store.ts).
  */
 
+import type { CommandSpec, FailedDependency } from '../schemas/command.js';
 import type { RetryBackoff } from '../schemas/job-record.js';
 
 /** What every job on a jobs queue carries. */
@@ -44,6 +45,7 @@ interface JobDataBase {
 export interface AlgorithmJob extends JobDataBase {
   function_id?: undefined;
   function_version?: undefined;
+  command?: undefined;
 }
 
 /** A job running a user function (docs/functions.md) in the worker's function pool. */
@@ -51,14 +53,29 @@ export interface FunctionJob extends JobDataBase {
   function_id: string;
   /** The version the job runs, fixed at invocation (an update later does not change a queued job); absent in a schedule's runs, which take the current version when they start. */
   function_version?: number;
+  command?: undefined;
+}
+
+/** A job running a command in the worker's sandbox (docs/commands.md); `algorithm` is COMMAND_ALGORITHM, `params` `{}`. */
+export interface CommandJob extends JobDataBase {
+  function_id?: undefined;
+  function_version?: undefined;
+  command: CommandSpec;
+  /** The project whose env is layered between the system env and the command's own. */
+  project?: string;
 }
 
 /** The data of a job on a jobs queue. */
-export type JobData = AlgorithmJob | FunctionJob;
+export type JobData = AlgorithmJob | FunctionJob | CommandJob;
 
 /** True for a function job. */
 export function isFunctionJob(data: JobData): data is FunctionJob {
   return typeof data.function_id === 'string' && data.function_id !== '';
+}
+
+/** True for a command job. */
+export function isCommandJob(data: JobData): data is CommandJob {
+  return typeof data.command === 'object' && data.command !== null;
 }
 
 /** The webhook payload (the FunctionalScaffold API reference's fields; built by shared/jobs/webhook-payload.ts). */
@@ -70,6 +87,8 @@ export interface WebhookPayload {
   error: string | null;
   metadata: unknown;
   completed_at: string | null;
+  /** A job failed by a job it depends on: that job and how it ended (docs/api.md#job-dependencies). */
+  failed_dependency?: FailedDependency;
 }
 
 /** The payload of a BullMQ job on the webhooks queue: one delivery. */

@@ -9,6 +9,7 @@
  * extension is needed here and the worker loads none.
  */
 import { z } from 'zod';
+import { CommandViewSchema, FailedDependencySchema } from './command.js';
 
 /** An ISO 8601 time as the records write it (the FunctionalScaffold API reference's form). */
 export const IsoTimeSchema = z.string().meta({ example: '2026-02-02T10:00:00.000+00:00' });
@@ -121,6 +122,21 @@ export const WebhookOutcomeSchema = z
 export type WebhookOutcome = z.infer<typeof WebhookOutcomeSchema>;
 
 /**
+ * A record's command-job and dependency fields (docs/commands.md, docs/api.md#job-dependencies), each
+ * shown only when it carries something, in this order after the others.
+ */
+export const JobTargetFieldsSchema = z.object({
+  command: CommandViewSchema.optional(),
+  project: z.string().optional().meta({ description: 'The project whose env a command job layers between the system env and its own' }),
+  depends_on: z.array(z.string()).optional().meta({ description: 'The jobs this one waits for: it starts once all of them completed' }),
+  waiting_for: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'While pending: the jobs of depends_on that have not completed yet (the reason it has not started)' }),
+  failed_dependency: FailedDependencySchema.optional().meta({ description: 'The job of depends_on whose failure, cancellation or expiry failed this one (error_code DEPENDENCY_FAILED)' }),
+});
+
+/**
  * `GET /jobs/{job_id}` (see the module comment), in the order toPublicRecord writes it: the
  * FunctionalScaffold API reference's fields, then `webhook`, the options, attempts, progress and origin.
  */
@@ -142,6 +158,7 @@ export const JobRecordSchema = z
     progress: JobProgressSchema.optional(),
     schedule_id: z.string().optional().meta({ description: 'The schedule that produced this run' }),
     function_id: z.string().optional(),
+    ...JobTargetFieldsSchema.shape,
     namespace: z.string().optional().meta({ description: 'The namespace the job belongs to, when not `default` (docs/security.md#namespaces)' }),
     definition_id: z.string().optional().meta({ description: 'The job definition of the hetuflow-compatible API it runs (docs/compat-hetuflow.md)' }),
   })
@@ -155,6 +172,8 @@ export const StoredJobSchema = JobRecordSchema.extend({
   params: z.unknown(),
   /** The BullMQ job id when it is not the record's (a schedule's run: `repeat:<scheduler>:<ms>`). */
   queue_job_id: z.string().optional(),
+  /** A job with depends_on: its BullMQ job data (JSON) until it is enqueued. */
+  queue_data: z.string().optional(),
 });
 export type StoredJob = z.infer<typeof StoredJobSchema>;
 
@@ -170,5 +189,10 @@ export const NewJobSchema = JobOptionsSchema.extend({
   namespace: z.string().optional(),
   definition_id: z.string().optional(),
   queue_job_id: z.string().optional(),
+  command: CommandViewSchema.optional(),
+  project: z.string().optional(),
+  depends_on: z.array(z.string()).optional(),
+  /** A job with depends_on: its BullMQ job data as JSON, enqueued once every dependency completed. */
+  queue_data: z.string().optional(),
 });
 export type NewJob = z.infer<typeof NewJobSchema>;

@@ -12,6 +12,7 @@ import {
   type StoredJob,
   type WebhookOutcome,
 } from '../schemas/job-record.js';
+import type { CommandView, FailedDependency } from '../schemas/command.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_NAMESPACE } from '../schemas/namespace.js';
 import { AttemptStore } from './attempt-store.js';
@@ -164,6 +165,10 @@ export class JobStore {
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
     for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (job[name]) fields[name] = job[name];
+    if (job.command) fields.command = JSON.stringify(job.command);
+    if (job.project) fields.project = job.project;
+    if (job.depends_on?.length) Object.assign(fields, { depends_on: JSON.stringify(job.depends_on), waiting_for: JSON.stringify(job.depends_on) });
+    if (job.queue_data) fields.queue_data = job.queue_data;
     const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`), this.keys.jobIndex(`namespace:${job.namespace ?? DEFAULT_NAMESPACE}`)];
     if (job.definition_id) indexes.push(this.keys.jobIndex(`definition:${job.definition_id}`));
     if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
@@ -297,6 +302,60 @@ export class JobStore {
     return n === 1 ? 'updated' : n === 0 ? 'gone' : 'ended';
   }
 
+  /** The status of each job (null when unknown or expired), in the order given: one round trip. */
+  async statuses(jobIds: readonly string[]): Promise<Array<JobStatus | null>> {
+    if (jobIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.hget(this.keys.job(id), 'status');
+    return ((await pipeline.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return (v as JobStatus | null) ?? null;
+    });
+  }
+
+  /**
+   * Registers `dependentId` as waiting for `jobId` (docs/api.md#job-dependencies), unless that job
+   * ended or is gone (one script on `jobId`'s keys).
+   * @returns `registered`, `gone`, or the status it already ended with.
+   */
+  async addDependent(jobId: string, dependentId: string): Promise<'registered' | 'gone' | JobStatus> {
+    const r = await runScript<number | string>(this.redis, 'job-add-dependent', this.keys.job(jobId), this.keys.jobDependents(jobId), dependentId, this.ttlSeconds);
+    return r === 1 ? 'registered' : r === 0 ? 'gone' : (r as JobStatus);
+  }
+
+  /** The ids of the jobs waiting for `jobId`. */
+  async dependents(jobId: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.jobDependents(jobId));
+  }
+
+  /**
+   * `completedId`, which pending `jobId` waits for, completed: takes it off `jobId`'s waiting_for
+   * (one script on `jobId`'s record).
+   * @returns `ready` when that was the last (only one call answers it: enqueue `jobId` then),
+   *   `waiting` when others remain, `counted` when it was not waited for, `gone`, or `ended` (no longer pending).
+   */
+  async dependencyDone(jobId: string, completedId: string): Promise<'ready' | 'waiting' | 'counted' | 'gone' | 'ended'> {
+    const r = await runScript<number | string>(this.redis, 'job-dependency-done', this.keys.job(jobId), completedId, this.ttlSeconds);
+    return r === 2 ? 'ready' : r === 1 ? 'waiting' : r === -1 ? 'counted' : r === 0 ? 'gone' : 'ended';
+  }
+
+  /**
+   * Fails a job that has not ended because a job it waits for failed, was cancelled or expired:
+   * status `failed`, error_code DEPENDENCY_FAILED, `failed_dependency`; the record is published.
+   * @param counters run counters (runCounterField) counted in the same script, only when this lands.
+   */
+  async failDependency(jobId: string, failed: FailedDependency, counters: readonly string[] = []): Promise<UpdateOutcome> {
+    const how = failed.status === 'expired' ? 'expired before it completed' : failed.status === 'cancelled' ? 'was cancelled' : 'failed';
+    const error = `DEPENDENCY_FAILED: job '${failed.job_id}' that this job depends on ${how}; this job did not run`;
+    const fields = ['status', 'failed', 'completed_at', isoNow(), 'error', error, 'error_code', 'DEPENDENCY_FAILED', 'result', 'null', 'metadata', 'null', 'failed_dependency', JSON.stringify(failed)];
+    const outcome = await this.updateLive(jobId, 'failed', null, '', fields, 0, counters);
+    if (outcome.kind === 'updated') {
+      const job = await this.get(jobId);
+      if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
+    }
+    return outcome;
+  }
+
   /** The stored job, or null when unknown or expired. */
   async get(jobId: string): Promise<StoredJob | null> {
     const h = await this.redis.hgetall(this.keys.job(jobId));
@@ -406,6 +465,12 @@ function fromHash(h: Record<string, string>): StoredJob {
   if (h.attempts) record.attempts = Number(h.attempts);
   if (h.progress) record.progress = JSON.parse(h.progress) as JobProgress;
   for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (h[name]) record[name] = h[name];
+  if (h.command) record.command = JSON.parse(h.command) as CommandView;
+  if (h.project) record.project = h.project;
+  if (h.depends_on) record.depends_on = JSON.parse(h.depends_on) as string[];
+  if (h.waiting_for) record.waiting_for = JSON.parse(h.waiting_for) as string[];
+  if (h.failed_dependency) record.failed_dependency = JSON.parse(h.failed_dependency) as FailedDependency;
+  if (h.queue_data) record.queue_data = h.queue_data;
   return record;
 }
 
@@ -432,6 +497,11 @@ export function toPublicRecord(job: StoredJob): JobRecord {
   if (job.progress) out.progress = job.progress;
   if (job.schedule_id) out.schedule_id = job.schedule_id;
   if (job.function_id) out.function_id = job.function_id;
+  if (job.command) out.command = job.command;
+  if (job.project) out.project = job.project;
+  if (job.depends_on) out.depends_on = job.depends_on;
+  if (job.waiting_for?.length && job.status === 'pending') out.waiting_for = job.waiting_for;
+  if (job.failed_dependency) out.failed_dependency = job.failed_dependency;
   if (job.namespace) out.namespace = job.namespace;
   if (job.definition_id) out.definition_id = job.definition_id;
   return out;

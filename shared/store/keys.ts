@@ -90,6 +90,8 @@ export function keysFor(queuePrefix: string) {
     queuedSizes: (pool: string) => `${p}:queued:${pool}:sizes`,
     /** String: the sum of {@link queuedSizes}, changed only in the same script as it. */
     queuedTotal: (pool: string) => `${p}:queued:${pool}:total`,
+    /** Set: the ids of jobs waiting for this one (depends_on), read when it ends; outlives the record by RESULT_TTL_SECONDS. */
+    jobDependents: (jobId: string) => `${p}:job:${jobId}:dependents`,
     /** Hash: one project's record `{name, status: running|stopped, dependencies (JSON), created_at, updated_at, started_at?, stopped_at?}`. */
     project: (name: string) => `${p}:project:${name}`,
     /** Sorted set: project names, scored by creation time (ms). */

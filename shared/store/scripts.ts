@@ -38,6 +38,8 @@ const SCRIPTS = {
   'job-definition-create': 2,
   'job-definition-update': 1,
   'job-definition-delete': 4,
+  'job-add-dependent': 2,
+  'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */
