@@ -30,7 +30,8 @@ import { ScheduleService } from './services/schedule-service.js';
 import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
-import { HetuflowService } from './services/hetuflow-service.js';
+import { definitionRun, HetuflowService } from './services/hetuflow-service.js';
+import { HetuflowScheduleService } from './services/hetuflow-schedules.js';
 import { JobDefinitionStore } from '../shared/store/job-definition-store.js';
 import { JobLogStore } from '../shared/store/job-log-store.js';
 import { RunCounterStore } from '../shared/store/run-counter-store.js';
@@ -190,7 +191,9 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
     },
   });
-  // The hetuflow-compatible scheduler API (docs/compat-hetuflow.md): adapters over the same stores.
+  const schedules = new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES });
+  // The hetuflow-compatible scheduler API (docs/compat-hetuflow.md): adapters over the same stores; its
+  // schedules are native schedules whose target is the definition's command.
   const definitions = new JobDefinitionStore(redis, keys);
   const hetuflow = new HetuflowService({
     definitions,
@@ -203,6 +206,17 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     startedAtMs: Date.now(),
     maxDefinitions: config.MAX_JOB_DEFINITIONS,
     maxRetries: config.JOB_MAX_RETRIES,
+    submit: (sub) => jobs.submit(sub),
+    schedules,
+  });
+  const hetuflowSchedules = new HetuflowScheduleService({
+    schedules,
+    definitions,
+    hetuflow,
+    runOf: (def) => {
+      const { command, options } = definitionRun(def);
+      return { target: { command }, options };
+    },
   });
   const app = createApp({
     jobs,
@@ -228,7 +242,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
-    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES }),
+    schedules,
+    hetuflowSchedules,
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),

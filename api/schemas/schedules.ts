@@ -3,7 +3,7 @@ import { POOL_PATTERN } from '../../shared/queue/names.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
 import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
-import { JobOptionsSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
+import { CommandRequestSchema, JobOptionsSchema, JobProjectSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
@@ -73,8 +73,14 @@ export const FunctionTargetSchema = z
   })
   .openapi('ScheduleFunctionTarget');
 
-/** What each run does. A target with `function_id` is a function target; any other an algorithm target. */
-export const TargetSchema = z.union([AlgorithmTargetSchema, FunctionTargetSchema], { error: required('an object') }).openapi('ScheduleTarget');
+/** Runs a command (docs/commands.md), as POST /jobs's `command` and `project`. */
+export const CommandTargetSchema = z
+  .strictObject({ command: CommandRequestSchema, project: JobProjectSchema.optional() })
+  .openapi('ScheduleCommandTarget');
+
+/** What each run does. A target with `function_id` is a function target, one with `command` a command target; any other an algorithm target. */
+export const TargetSchema = z.union([AlgorithmTargetSchema, FunctionTargetSchema, CommandTargetSchema], { error: required('an object') }).openapi('ScheduleTarget');
+export type CommandTarget = z.infer<typeof CommandTargetSchema>;
 export type Target = z.infer<typeof TargetSchema>;
 export type AlgorithmTarget = z.infer<typeof AlgorithmTargetSchema>;
 

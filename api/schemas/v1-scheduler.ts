@@ -9,7 +9,7 @@ import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNC
 import { MAX_RETRIES_LIMIT } from '../../shared/schemas/job-record.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../services/hetuflow-query.js';
-import './jobs.js'; // extends zod with .openapi()
+import { DependsOnSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Longest `timeout` of a definition, seconds (one day; each run is also capped at JOB_TIMEOUT_MAX_MS). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
@@ -44,7 +44,7 @@ const configFields = {
   cmd: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(MAX_CMD_CHARS, { error: `must be at most ${MAX_CMD_CHARS} characters` }).openapi({ description: 'The program, resolved inside the sandbox', example: 'bash' }),
   args: z.array(z.string({ error: 'must be a string' }).max(MAX_ARG_CHARS, { error: `must be at most ${MAX_ARG_CHARS} characters` }), { error: 'must be an array of strings' }).max(MAX_ARGS, { error: `must have at most ${MAX_ARGS} items` }).openapi({ example: ['-c', 'echo Hello World'] }),
   capture_output: z.boolean({ error: 'must be true or false' }).openapi({ description: "Keep stdout and stderr as the run's logs; default true" }),
-  max_output_size: int('an integer number of bytes').min(0, { error: 'must be at least 0' }).max(MAX_OUTPUT_SIZE, { error: `must be at most ${MAX_OUTPUT_SIZE}` }).openapi({ description: `Most captured bytes per attempt, then a marker; default ${DEFAULT_MAX_OUTPUT_SIZE}`, example: 10485760 }),
+  max_output_size: int('an integer number of bytes').min(1, { error: 'must be at least 1' }).max(MAX_OUTPUT_SIZE, { error: `must be at most ${MAX_OUTPUT_SIZE}` }).openapi({ description: `Most captured bytes per attempt, then a marker; default ${DEFAULT_MAX_OUTPUT_SIZE}`, example: 10485760 }),
 };
 
 /** `config` of a new definition: `cmd` required, the rest defaulted. */
@@ -85,8 +85,7 @@ export type JobDefinitionUpdate = z.infer<typeof JobDefinitionUpdateSchema>;
 /** `POST /api/v1/jobs/item/{id}/run` (an fnqueue extension): run the definition now, as a new task. */
 export const JobRunSchema = z
   .strictObject({
-    parameters: z.record(z.string(), z.unknown()).optional().openapi({ description: "Shown as the task's `parameters`; not passed to the command", example: { input_file: 'data.csv' } }),
-    depends_on: z.array(z.string(), { error: 'must be an array of task ids' }).max(100, { error: 'must have at most 100 items' }).optional().openapi({ description: 'Task ids this run waits for (it fails when one fails)' }),
+    depends_on: DependsOnSchema.optional().openapi({ description: 'Task ids (job ids) this run waits for: it starts when all of them succeeded, and fails when one fails or is cancelled' }),
   })
   .openapi('HetuflowJobRun');
 
@@ -184,6 +183,11 @@ export const ScheduleV1UpdateSchema = z
   })
   .openapi('HetuflowScheduleUpdate');
 export type ScheduleV1Update = z.infer<typeof ScheduleV1UpdateSchema>;
+
+/** `POST /api/v1/jobs/item/{id}/run`'s answer: the new task. */
+export const JobRunAnswerSchema = z
+  .object({ id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: 'The task id: the fnqueue job id (GET /jobs/{job_id})' }), job_id: Id, status: z.literal('pending'), created_at: Time })
+  .openapi('HetuflowJobRunAnswer');
 
 /** A task: one run of a definition (an fnqueue job record). */
 export const TaskSchema = z

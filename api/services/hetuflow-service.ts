@@ -22,6 +22,9 @@ import type { RunCounterStore } from '../../shared/store/run-counter-store.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { DEFAULT_MAX_OUTPUT_SIZE, type JobDefinitionCreate, type JobDefinitionUpdate } from '../schemas/v1-scheduler.js';
 import { matches, pageOf, parseListRequest, pinned, type FieldKind } from './hetuflow-query.js';
+import type { CommandRequest } from '../schemas/jobs.js';
+import type { JobOptions } from '../../shared/schemas/job-record.js';
+import { commandSubmission, type Submission } from './job-service.js';
 
 /** The namespaces a caller may act in; undefined: every namespace. */
 export type NamespaceLimit = readonly string[] | undefined;
@@ -137,6 +140,24 @@ export interface HetuflowServiceDeps {
   maxDefinitions: number;
   /** JOB_MAX_RETRIES: a definition's max_retries may not pass it. */
   maxRetries: number;
+  /** The native schedules, for the kind of a scheduled task. */
+  schedules?: { get(scheduleId: string): Promise<{ cron: string | null }> };
+  /** Submits a run: the native submit path (JobService.submit). */
+  submit: (sub: Submission) => Promise<{ job_id: string; created_at: string }>;
+}
+
+/**
+ * What a definition runs, in native terms (docs/compat-hetuflow.md#job-definitions): a command job
+ * with the definition's `cmd`, `args`, `environment` (as the command's env), `capture_output` and
+ * `max_output_size`; `timeout` (s) as timeout_ms, `max_retries`, and `retry_interval` (s) as a fixed
+ * retry_interval_ms; its id and namespace on every run.
+ */
+export function definitionRun(def: StoredJobDefinition): { command: CommandRequest; options: JobOptions } {
+  const c = def.config;
+  const command: CommandRequest = { cmd: c.cmd, args: c.args, env: def.environment ?? {}, capture_output: c.capture_output, max_output_size: Math.max(c.max_output_size, 1) };
+  const options: JobOptions = { timeout_ms: c.timeout * 1000 };
+  if (c.max_retries > 0) Object.assign(options, { max_retries: c.max_retries, retry_backoff: 'fixed', retry_interval_ms: c.retry_interval * 1000 });
+  return { command, options };
 }
 
 /** The reference's job definition, agent, task, task instance, health and gateway answers. */
@@ -216,6 +237,21 @@ export class HetuflowService {
   async deleteDefinition(id: string, limit: NamespaceLimit): Promise<void> {
     await this.readDefinition(id, limit);
     if (!(await this.deps.definitions.delete(id))) throw notFound('Job', id);
+  }
+
+  /**
+   * `POST /api/v1/jobs/item/{id}/run` (an fnqueue extension): runs the definition now as a command
+   * job, its task; `depends_on` names tasks it waits for.
+   * @returns the task's id (its job id) and its creation time.
+   * @throws AppError NOT_FOUND; CONFLICT when the definition is disabled; as POST /jobs (VALIDATION_ERROR for depends_on, FORBIDDEN for a command off COMMAND_ALLOWLIST, SERVICE_UNAVAILABLE).
+   */
+  async runDefinition(id: string, body: { depends_on?: string[] }, limit: NamespaceLimit, requestId: string): Promise<{ id: string; job_id: string; status: 'pending'; created_at: string }> {
+    const def = await this.getDefinition(id, limit);
+    if (def.status !== 'enabled') throw new AppError('CONFLICT', `job '${def.id}' is disabled: enable it to run it`, { detail: 'POST /api/v1/jobs/item/{id}/enable', job_id: def.id });
+    const { command, options } = definitionRun(def);
+    const sub = commandSubmission(command, { options, requestId, namespace: def.namespace_id, definition_id: def.id, ...(body.depends_on?.length ? { depends_on: body.depends_on } : {}) });
+    const { job_id, created_at } = await this.deps.submit(sub);
+    return { id: job_id, job_id: def.id, status: 'pending', created_at: isoZ(created_at)! };
   }
 
   /** The ids of the schedules that run definition `id`. */
@@ -322,13 +358,15 @@ export class HetuflowService {
       .slice(0, max);
   }
 
-  /** Tasks of `records`, with each run's schedule kind from its definition's schedules. */
+  /** Tasks of `records`, each scheduled run's kind read from its schedule (once per schedule; a deleted schedule's runs show `cron`). */
   private async toTasks(records: StoredJob[]): Promise<Task[]> {
-    return records.map((r) => toTask(r, this.scheduleKinds.get(r.schedule_id ?? '')));
+    const kinds = new Map<string, 'cron' | 'interval' | undefined>();
+    for (const id of new Set(records.map((r) => r.schedule_id).filter((id): id is string => !!id))) {
+      const s = await this.deps.schedules?.get(id).catch(() => null);
+      kinds.set(id, s ? (s.cron !== null ? 'cron' : 'interval') : undefined);
+    }
+    return records.map((r) => toTask(r, kinds.get(r.schedule_id ?? '')));
   }
-
-  /** Schedule id → kind, kept by the schedules adapter as it answers (a run whose schedule is unknown here shows `cron` only when known). */
-  readonly scheduleKinds = new Map<string, 'cron' | 'interval'>();
 
   // ---- system ----
 
@@ -449,17 +487,31 @@ export interface RecordCommand {
   dependencies: string[] | null;
 }
 
-/** The definition's config and env a run was started with, and its dependencies, from the record. */
+/**
+ * The config a run was started with, from its record (the inverse of {@link definitionRun}): the
+ * command, its options in seconds; the environment's names with their values redacted (env values
+ * are write-only); the tasks it waits for.
+ */
 export function commandOf(job: StoredJob): RecordCommand {
-  const params = (job.params ?? {}) as { config?: TaskConfig; environment?: Record<string, string> | null };
-  const deps = (job as { depends_on?: string[] }).depends_on;
-  return { config: params.config ?? null, environment: params.environment ?? null, dependencies: deps?.length ? deps : null };
+  const c = job.command;
+  const config: TaskConfig | null = c
+    ? {
+        timeout: Math.round((job.timeout_ms ?? 0) / 1000),
+        max_retries: job.max_retries ?? 0,
+        retry_interval: Math.round((job.retry_interval_ms ?? 0) / 1000),
+        cmd: c.cmd,
+        args: c.args,
+        capture_output: c.capture_output,
+        max_output_size: c.max_output_size,
+      }
+    : null;
+  const environment = c && Object.keys(c.env).length ? c.env : null;
+  return { config, environment, dependencies: job.depends_on?.length ? job.depends_on : null };
 }
 
 /** A job record as a task (docs/compat-hetuflow.md#tasks). */
 export function toTask(job: StoredJob, kind: 'cron' | 'interval' | undefined) {
   const command = commandOf(job);
-  const params = (job.params ?? {}) as { parameters?: unknown };
   return {
     id: job.job_id,
     job_id: job.definition_id ?? '',
@@ -471,7 +523,7 @@ export function toTask(job: StoredJob, kind: 'cron' | 'interval' | undefined) {
     schedule_kind: job.schedule_id ? (kind ?? 'cron') : ('event' as const),
     completed_at: isoZ(job.completed_at),
     environment: command.environment,
-    parameters: params.parameters ?? {},
+    parameters: {},
     config: command.config,
     retry_count: Math.max((job.attempts ?? 1) - 1, 0),
     dependencies: command.dependencies,

@@ -39,6 +39,9 @@ export interface Submission {
   project?: string;
   /** Jobs this one waits for (docs/api.md#job-dependencies). */
   depends_on?: string[];
+  /** The job's namespace (docs/security.md#namespaces) and the hetuflow-compatible job definition it runs (docs/compat-hetuflow.md). */
+  namespace?: string;
+  definition_id?: string;
   webhook?: string;
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
@@ -282,7 +285,8 @@ export class JobService {
     return this.deps.store.attempts(jobId);
   }
 
-  private commandSpec(command: CommandRequest): CommandSpec {
+  /** The spec a command job runs with: max_output_size defaulted to and capped at JOB_LOGS_MAX_BYTES. */
+  commandSpec(command: CommandRequest): CommandSpec {
     return commandSpecOf(command, this.deps.commands?.maxOutputBytes ?? JOB_LOGS_MAX_BYTES_DEFAULT);
   }
 
@@ -291,6 +295,8 @@ export class JobService {
     if (sub.command) submission.command = this.commandSpec(sub.command);
     if (sub.project) submission.project = sub.project;
     if (sub.depends_on?.length) submission.depends_on = sub.depends_on;
+    if (sub.namespace) submission.namespace = sub.namespace;
+    if (sub.definition_id) submission.definition_id = sub.definition_id;
     const { job_id, created_at } = await submitJob(
       { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
       submission,

@@ -8,7 +8,7 @@
 import { AppError, isRedisUnavailable, toAppError } from '../errors/index.js';
 import { commandView, type CommandSpec } from '../schemas/command.js';
 import type { JobDependencies, DeferredJob } from './dependencies.js';
-import type { JobData } from '../queue/job-data.js';
+import { isCommandJob, type JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
 import { DEFAULT_POOL } from '../queue/names.js';
@@ -223,6 +223,7 @@ export async function recordScheduledRun(store: JobStore, run: ScheduledRun, job
     schedule_id: data.schedule_id,
     namespace: data.namespace,
     definition_id: data.definition_id,
+    ...(isCommandJob(data) ? { command: data.command, ...(data.project ? { project: data.project } : {}) } : {}),
     ...(data.function_id ? { function: { function_id: data.function_id } } : {}),
     // Shown only when the schedule gave them (priority 0, the default, maps to MAX_PRIORITY + 1).
     options: {

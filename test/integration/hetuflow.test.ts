@@ -216,6 +216,126 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
     });
   });
 
+  describe('runs, tasks and schedules', () => {
+    let defId: string;
+    before(async () => {
+      defId = (
+        await http('POST', `${base}/jobs/item`, { namespace_id: 'default', name: 'test-job', description: '测试作业', environment: { GREETING: 'hi' }, config: { timeout: 3600, max_retries: 3, retry_interval: 60, cmd: 'bash', args: ['-c', 'echo Hello World'], capture_output: true } }, auth)
+      ).body.id;
+    });
+
+    it('runs a definition now: a command job carrying its id and namespace, listed as its task', async () => {
+      const run = await http('POST', `${base}/jobs/item/${defId}/run`, undefined, auth);
+      expect(run.status, run.text).to.equal(201);
+      expect(run.headers.get('location')).to.equal(`/jobs/${run.body.id}`);
+      expect(run.body).to.include({ job_id: defId, status: 'pending' });
+      const record = (await http('GET', `${stack.url}/jobs/${run.body.id}`, undefined, auth)).body;
+      expect(record).to.include({ algorithm: 'command', definition_id: defId, namespace: 'default', timeout_ms: 3_600_000, max_retries: 3, retry_backoff: 'fixed', retry_interval_ms: 60_000 });
+      expect(record.command).to.deep.include({ cmd: 'bash', args: ['-c', 'echo Hello World'], capture_output: true, env: { GREETING: '[redacted]' } });
+      const tasks = await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId } }, page: { page: 1, page_size: 20 } }, auth);
+      expect(tasks.status, tasks.text).to.equal(200);
+      expect(tasks.body.total).to.equal(1);
+      const task = tasks.body.data[0];
+      expect(task).to.have.all.keys('id', 'job_id', 'namespace_id', 'priority', 'status', 'schedule_id', 'scheduled_at', 'schedule_kind', 'completed_at', 'environment', 'parameters', 'config', 'retry_count', 'dependencies', 'locked_at', 'lock_version', 'created_by', 'created_at', 'updated_by', 'updated_at');
+      expect(task).to.deep.include({ id: run.body.id, job_id: defId, namespace_id: 'default', priority: 0, schedule_id: null, schedule_kind: 'event', environment: { GREETING: '[redacted]' }, dependencies: null });
+      expect(task.config).to.deep.equal({ timeout: 3600, max_retries: 3, retry_interval: 60, cmd: 'bash', args: ['-c', 'echo Hello World'], capture_output: true, max_output_size: 1048576 });
+      // The attempt the worker makes is the task's instance, with the worker as agent.
+      const instances = await eventually(async () => {
+        const r = await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: run.body.id } } }, auth);
+        return r.body.total >= 1 ? r : undefined;
+      });
+      const inst = instances.body.data[0];
+      expect(inst).to.have.all.keys('id', 'task_id', 'job_id', 'agent_id', 'status', 'started_at', 'completed_at', 'output', 'error_message', 'exit_code', 'metrics', 'created_at', 'updated_at');
+      expect(inst).to.include({ id: `${run.body.id}-1`, task_id: run.body.id, job_id: defId, agent_id: `${hostname()}:${process.pid}` });
+      const byAgent = await http('POST', `${base}/task-instances/page`, { filter: { job_id: { eq: defId }, agent_id: { eq: `${hostname()}:${process.pid}` } } }, auth);
+      expect(byAgent.body.data.map((i: { id: string }) => i.id)).to.include(inst.id);
+    });
+
+    it('filters tasks by status name or code, schedule_kind and namespace; unknown task ids give an empty page', async () => {
+      const all = (await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId } } }, auth)).body;
+      const status = all.data[0].status as string;
+      const codes: Record<string, number> = { pending: 1, running: 10, failed: 90, cancelled: 99, succeeded: 100 };
+      expect((await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId }, status: { eq: codes[status] } } }, auth)).body.total).to.equal(1);
+      expect((await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId }, status: { eq: status } } }, auth)).body.total).to.equal(1);
+      expect((await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId }, schedule_kind: { eq: 4 } } }, auth)).body.total).to.equal(1);
+      expect((await http('POST', `${base}/tasks/page`, { filter: { namespace_id: { eq: 'default' }, scheduled_at: { gte: '2024-01-01T00:00:00Z' } } }, auth)).body.total).to.be.at.least(1);
+      expect((await http('POST', `${base}/tasks/page`, { filter: { namespace_id: { eq: 'nobody' } } }, auth)).body.total).to.equal(0);
+      expect((await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: '000000000000' } } }, auth)).body).to.deep.equal({ data: [], total: 0, page: 1, page_size: 20 });
+      expectHetuError(await http('POST', `${base}/tasks/page`, { filter: { status: { eq: 42 } } }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/task-instances/page`, { filter: { status: { in: ['lost'] } } }, auth), 400, 'VALIDATION_ERROR');
+    });
+
+    it('runs with depends_on naming tasks; refuses a disabled definition (409) and an unknown one (404)', async () => {
+      const first = (await http('POST', `${base}/jobs/item/${defId}/run`, {}, auth)).body.id as string;
+      const second = await http('POST', `${base}/jobs/item/${defId}/run`, { depends_on: [first] }, auth);
+      expect(second.status, second.text).to.equal(201);
+      const task = (await http('POST', `${base}/tasks/page`, { filter: { id: { eq: second.body.id }, job_id: { eq: defId } } }, auth)).body.data[0];
+      expect(task.dependencies).to.deep.equal([first]);
+      expectHetuError(await http('POST', `${base}/jobs/item/${defId}/run`, { depends_on: ['nothex'] }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/jobs/item/${defId}/run`, { depends_on: ['0123456789ab'] }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/jobs/item/nope/run`, {}, auth), 404, 'NOT_FOUND');
+      const off = (await http('POST', `${base}/jobs/item`, { name: 'off', status: 'disabled', config: { cmd: 'true' } }, auth)).body.id;
+      expectHetuError(await http('POST', `${base}/jobs/item/${off}/run`, {}, auth), 409, 'CONFLICT');
+    });
+
+    it('schedules a definition (interval and cron), pages schedules, and each run is a task with schedule_id and schedule_kind', async () => {
+      const every = await http('POST', `${base}/schedules/item`, { job_id: defId, name: 'every-second', kind: 2, interval_secs: 1 }, auth);
+      expect(every.status, every.text).to.equal(200);
+      expect(every.body).to.include({ job_id: defId, namespace_id: 'default', name: 'every-second', kind: 'interval', interval_secs: 1, cron_expression: null, enabled: true, status: 'enabled' });
+      const cron = await http('POST', `${base}/schedules/item`, { job_id: defId, kind: 'cron', cron_expression: '0 0 1 1 *', description: 'yearly' }, auth);
+      expect(cron.status, cron.text).to.equal(200);
+      expect(cron.body).to.include({ kind: 'cron', cron_expression: '0 0 1 1 *', description: 'yearly', interval_secs: null });
+      expect(cron.body.next_run_at).to.match(ISO_Z);
+      const page = await http('POST', `${base}/schedules/page`, { filter: { job_id: { eq: defId }, kind: { eq: 1 }, enabled: { eq: true } }, page: { page: 1, page_size: 20 } }, auth);
+      expect(page.body.total).to.equal(1);
+      expect(page.body.data[0].id).to.equal(cron.body.id);
+      const scheduled = await eventually(async () => {
+        const r = await http('POST', `${base}/tasks/page`, { filter: { schedule_id: { eq: every.body.id } } }, auth);
+        return r.body.total >= 1 ? r : undefined;
+      }, 15_000);
+      expect(scheduled.body.data[0]).to.include({ job_id: defId, schedule_id: every.body.id, schedule_kind: 'interval', namespace_id: 'default' });
+      expect((await http('POST', `${base}/tasks/page`, { filter: { schedule_kind: { eq: 2 }, job_id: { eq: defId } } }, auth)).body.total).to.be.at.least(1);
+      // Disable, update, enable, delete.
+      expect((await http('POST', `${base}/schedules/item/${every.body.id}/disable`, undefined, auth)).body).to.include({ enabled: false, status: 'disabled', next_run_at: null });
+      const put = await http('PUT', `${base}/schedules/item/${every.body.id}`, { kind: 1, cron_expression: '*/5 * * * *', description: 'five' }, auth);
+      expect(put.status, put.text).to.equal(200);
+      expect(put.body).to.include({ kind: 'cron', cron_expression: '*/5 * * * *', interval_secs: null, description: 'five', enabled: false });
+      expect((await http('POST', `${base}/schedules/item/${every.body.id}/enable`, undefined, auth)).body.enabled).to.equal(true);
+      expect((await http('GET', `${base}/schedules/item/${every.body.id}`, undefined, auth)).body.kind).to.equal('cron');
+      expect((await http('DELETE', `${base}/schedules/item/${every.body.id}`, undefined, auth)).body).to.deep.equal({ id: every.body.id });
+      expectHetuError(await http('GET', `${base}/schedules/item/${every.body.id}`, undefined, auth), 404, 'NOT_FOUND');
+      expect((await http('GET', `${stack.url}/schedules/${every.body.id}`, undefined, auth)).body.error).to.equal('SCHEDULE_NOT_FOUND');
+    });
+
+    it('disabling a definition disables its schedules; enabling such a schedule is refused until it is enabled; deleting it removes them', async () => {
+      const { id } = (await http('POST', `${base}/jobs/item`, { name: 'with-schedules', config: { cmd: 'true' } }, auth)).body;
+      const s = (await http('POST', `${base}/schedules/item`, { job_id: id, kind: 'cron', cron_expression: '0 0 1 1 *' }, auth)).body;
+      await http('POST', `${base}/jobs/item/${id}/disable`, undefined, auth);
+      expect((await http('GET', `${base}/schedules/item/${s.id}`, undefined, auth)).body.enabled).to.equal(false);
+      expectHetuError(await http('POST', `${base}/schedules/item/${s.id}/enable`, undefined, auth), 409, 'CONFLICT');
+      await http('POST', `${base}/jobs/item/${id}/enable`, undefined, auth);
+      expect((await http('POST', `${base}/schedules/item/${s.id}/enable`, undefined, auth)).body.enabled).to.equal(true);
+      // A definition change reaches its schedule's target.
+      await http('PUT', `${base}/jobs/item/${id}`, { config: { cmd: 'echo', args: ['changed'] } }, auth);
+      expect((await http('GET', `${stack.url}/schedules/${s.id}`, undefined, auth)).body.target.command).to.include({ cmd: 'echo' });
+      await http('DELETE', `${base}/jobs/item/${id}`, undefined, auth);
+      expectHetuError(await http('GET', `${base}/schedules/item/${s.id}`, undefined, auth), 404, 'NOT_FOUND');
+      expect((await http('GET', `${stack.url}/schedules/${s.id}`, undefined, auth)).status).to.equal(404);
+    });
+
+    it('answers VALIDATION_ERROR and NOT_FOUND for bad schedules', async () => {
+      expectHetuError(await http('POST', `${base}/schedules/item`, { job_id: defId, kind: 'cron' }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/schedules/item`, { job_id: defId, kind: 2 }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/schedules/item`, { job_id: defId, kind: 3, interval_secs: 5 }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/schedules/item`, { job_id: defId, kind: 'cron', cron_expression: 'not a cron' }, auth), 400, 'VALIDATION_ERROR');
+      expectHetuError(await http('POST', `${base}/schedules/item`, { job_id: 'nope', kind: 2, interval_secs: 5 }, auth), 404, 'NOT_FOUND');
+      expectHetuError(await http('POST', `${base}/schedules/page`, { filter: { kind: { eq: 'daemon' } } }, auth), 400, 'VALIDATION_ERROR');
+      for (const [m, p] of [['GET', 'schedules/item/abc'], ['PUT', 'schedules/item/abc'], ['DELETE', 'schedules/item/abc'], ['POST', 'schedules/item/abc/enable']] as const) {
+        expectHetuError(await http(m, `${base}/${p}`, m === 'PUT' ? { name: 'x' } : undefined, auth), 404, 'NOT_FOUND');
+      }
+    });
+  });
+
   describe('agents', () => {
     const selfId = `${hostname()}:${process.pid}`;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseBody } from '../../middleware/validate.js';
-import { IdAnswerSchema, JobDefinitionCreateSchema, JobDefinitionSchema, JobDefinitionUpdateSchema, ListBodySchema, pageSchema } from '../../schemas/v1-scheduler.js';
+import { IdAnswerSchema, JobDefinitionCreateSchema, JobDefinitionSchema, JobDefinitionUpdateSchema, JobRunAnswerSchema, JobRunSchema, ListBodySchema, pageSchema } from '../../schemas/v1-scheduler.js';
 import { json } from '../responses.js';
 import { route, type Route, type RouteServices } from '../route.js';
 import { AUTH_ERRORS, hetuErrors } from './error-shape.js';
@@ -20,8 +20,8 @@ async function removeSchedules(services: RouteServices, id: string): Promise<voi
 
 /**
  * The job definitions of the hetuflow scheduler API (docs/compat-hetuflow.md#job-definitions):
- * paged listing, create, read, update, delete, enable and disable. Running one now is
- * `POST /api/v1/jobs/item/{id}/run` (api/routes/v1-scheduler/runs.ts).
+ * paged listing, create, read, update, delete, enable and disable, and (an fnqueue extension) running
+ * one now.
  */
 export const V1_JOB_ROUTES: readonly Route[] = [
   route({
@@ -125,4 +125,26 @@ export const V1_JOB_ROUTES: readonly Route[] = [
       },
     }),
   ),
+  route({
+    method: 'post',
+    path: '/api/v1/jobs/item/{id}/run',
+    operationId: 'v1RunJob',
+    access: 'write',
+    tag,
+    body: 'json',
+    summary: 'Run a job definition now (an fnqueue extension): a new task',
+    description:
+      'Submits the definition as a command job (docs/commands.md), as POST /jobs does: its task, listed by POST /api/v1/tasks/page and readable at GET /jobs/{job_id}. The body may be empty; `depends_on` names tasks this run waits for. A disabled definition answers 409.',
+    request: { params, body: { schema: JobRunSchema } },
+    responses: {
+      201: json(JobRunAnswerSchema, 'The task, pending'),
+      ...hetuErrors([400, 'VALIDATION_ERROR: a bad depends_on'], [403, 'FORBIDDEN: the command is not on COMMAND_ALLOWLIST, or the credential lacks the scope or namespace'], [404, 'NOT_FOUND: no such job definition'], [409, 'CONFLICT: the definition is disabled'], [503, 'SERVICE_UNAVAILABLE: the queue is full or Redis does not answer']),
+      401: AUTH_ERRORS[401]!,
+    },
+    handler: async ({ req, res, services }) => {
+      const body = req.body === undefined ? {} : parseBody(JobRunSchema, req.body);
+      const task = await hetu(services).runDefinition(idOf(req), body, limitOf(req), req.requestId);
+      res.status(201).location(`/jobs/${task.id}`).json(task);
+    },
+  }),
 ];
