@@ -317,7 +317,7 @@ export const ConfigSchema = z.object({
     .transform((s) => s.split(',').map((e) => e.trim()).filter((e) => e !== ''))
     .refine((list) => list.every((e) => e.startsWith('/') || !e.includes('/')), { message: 'entries must be program names (no /) or absolute paths' })
     .optional(),
-  /** Memory cap of one command job's processes, MiB: RLIMIT_AS per process and, with cgroups, the total of its tree (plus its /tmp). Default 512. */
+  /** Memory cap of one command job's processes, MiB: RLIMIT_DATA per process and, with cgroups, the total of its tree (plus its /tmp). Default 512. */
   COMMAND_MEMORY_MB: int(16, 1_048_576).default(512),
 });
 

@@ -26,6 +26,10 @@ import { createAlgorithmProcessor, RecentIds, trackActivity } from './processor.
 import { ChildPool } from './algorithms/child-pool.js';
 import { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionPool } from './functions/function-pool.js';
+import { CommandJobs } from './commands/command-jobs.js';
+import { CommandRunner } from './commands/command-runner.js';
+import { JobDependencies } from '../shared/jobs/dependencies.js';
+import { JobQueues } from '../shared/queue/job-queues.js';
 import { createWebhookProcessor, webhookSlotLeaseMs } from './webhooks/delivery.js';
 import { watchWebhookFailures } from './webhooks/failures.js';
 import { WEBHOOK_MAX_STALLED_COUNT, webhookBackoff, WebhooksQueue } from '../shared/queue/webhooks-queue.js';
@@ -126,6 +130,30 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
 
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   webhooks.queue.on('error', (err) => logger.debug('webhooks queue error', { error: err.message }));
+  // Command jobs: a fresh sandbox per run, the function sandbox's parts (docs/commands.md).
+  const commandRunner = new CommandRunner({
+    sandbox: config.FUNCTION_SANDBOX,
+    memoryMb: config.COMMAND_MEMORY_MB,
+    maxProcesses: config.FUNCTION_MAX_PROCESSES,
+    allowlist: config.COMMAND_ALLOWLIST,
+    maxLogLines: config.JOB_LOGS_MAX_LINES,
+    logger,
+  });
+  await commandRunner.start();
+  const commandJobs = new CommandJobs({
+    runner: commandRunner,
+    redis,
+    keys,
+    ttlSeconds: config.RESULT_TTL_SECONDS,
+    logLimits: { maxBytes: config.JOB_LOGS_MAX_BYTES, maxLines: config.JOB_LOGS_MAX_LINES },
+    systemEnv: config.FUNCTION_SYSTEM_ENV,
+    defaultTimeoutMs: config.ALGORITHM_TIMEOUT_MS,
+    logger,
+    workerId: workerName,
+  });
+  // Job dependencies: a job ending here enqueues or fails the jobs waiting for it, in any pool.
+  const dependentQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (queue, err) => logger.debug('jobs queue error', { queue, error: err.message }));
+  const dependencies = new JobDependencies({ store, queue: (pool) => dependentQueues.get(pool), webhooks, logger });
 
   // Routing by label: the `pool` label names the one pool this worker serves (its queue).
   const servedPool = config.WORKER_LABELS.pool ?? DEFAULT_POOL;
@@ -136,13 +164,13 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   cancelSubscriber.on('error', (err) => logger.debug('redis connection error', { error: err.message }));
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
-    if (pool.cancel(jobId) || functionJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
+    if (pool.cancel(jobId) || functionJobs.cancel(jobId) || commandJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
   });
   // Workers registry: running jobs are tracked in memory and written with each heartbeat.
   const activity = new WorkerActivity();
   const jobsWorker = new Worker<JobData>(
     jobsQueueName(servedPool),
-    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES })),
+    trackActivity(activity, createAlgorithmProcessor({ pool, store, registry, metrics, webhooks, logger, workerId: workerName, cancelled, functions: functionJobs, queued: new QueuedBytesStore(redis, keys), maxResultBytes: config.JOB_RESULT_MAX_BYTES, commands: commandJobs, dependencies })),
     {
       connection: redis,
       prefix,
@@ -199,7 +227,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store
       .failIfUnfinished(jobId, `job failed: ${reason}`, (record) => failedOutsideRunCounters({ ...record, mode: data?.mode }))
-      .then((changed) => changed && logger.warn('job failed outside its run', { job_id: jobId, reason }))
+      .then(async (changed) => {
+        if (!changed) return;
+        logger.warn('job failed outside its run', { job_id: jobId, reason });
+        await dependencies.jobEnded(jobId, 'failed');
+      })
       .catch((err: unknown) => logger.warn('could not finish a failed job record', { job_id: jobId, error: String(err) }));
   jobsWorker.on('failed', (job, err) => {
     if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1)) void finishFailed(recordIdOf(job.id), err.message, job.data);
@@ -286,12 +318,14 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
           const forced = Promise.all([jobsWorker.close(true), webhookWorker.close(true), buildsWorker.close(true)]);
           if (!(await settlesWithin(forced, REDIS_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
         }
+        commandRunner.close();
         await Promise.all([pool.close(), functionPool.close()]);
         clearInterval(sweepTimer);
         stopWebhookWatch();
         // A frozen Redis answers none of these: the worker exits anyway, its connections closed below.
         const closedQueues = (async () => {
           await jobsQueue.close();
+          await dependentQueues.close();
           await publisher.stop();
           await heartbeat.stop();
           await webhooks.close();

@@ -4,7 +4,8 @@ import type { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError } from '../shared/errors/index.js';
 import { withLogContext, type Logger } from '../shared/logger.js';
 import { algorithmLabel, runEndCounters, type Metrics } from '../shared/metrics.js';
-import type { JobData } from '../shared/queue/job-data.js';
+import { isCommandJob, type JobData } from '../shared/queue/job-data.js';
+import type { JobDependencies } from '../shared/jobs/dependencies.js';
 import type { WebhooksQueue } from '../shared/queue/webhooks-queue.js';
 import { recordScheduledRun } from '../shared/jobs/submit.js';
 import { webhookPayloadOf } from '../shared/jobs/webhook-payload.js';
@@ -17,6 +18,11 @@ import type { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
 import { FunctionRunError } from './functions/function-run-error.js';
 import { type FunctionRunReport } from './functions/function-run.js';
+import type { CommandJobs } from './commands/command-jobs.js';
+import { CommandRunError, type CommandReport } from './commands/command-runner.js';
+
+/** `metadata.version` of a command job's result: the version of the CommandResult format (docs/commands.md). */
+export const COMMAND_RESULT_VERSION = '1';
 
 /** A job still running after this long is marked `running` on its record (ms). */
 export const RUNNING_MARK_DELAY_MS = 50;
@@ -39,6 +45,10 @@ export interface ProcessorDeps {
   queued?: QueuedBytesStore;
   /** JOB_RESULT_MAX_BYTES: largest result stored, bytes of JSON; a larger one fails the attempt. Default 1 MiB. */
   maxResultBytes?: number;
+  /** Runs jobs with a command; absent: such jobs fail with INTERNAL_ERROR. */
+  commands?: CommandJobs;
+  /** Goes on with the jobs waiting for a job that ended (depends_on); absent: they are not told. */
+  dependencies?: JobDependencies;
 }
 
 /**
@@ -63,7 +73,7 @@ export function resultTooLarge(result: unknown, maxBytes: number): AppError | un
 export const PROGRESS_WRITE_INTERVAL_MS = 100;
 
 /** Error codes no retry can fix: the same input fails the same way. */
-const NOT_RETRIED: ReadonlySet<string> = new Set(['VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'FUNCTION_NOT_FOUND', 'CANCELLED']);
+const NOT_RETRIED: ReadonlySet<string> = new Set(['VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'FUNCTION_NOT_FOUND', 'CANCELLED', 'FORBIDDEN']);
 
 /**
  * Ids seen recently, each forgotten after `ttlMs` (at most `max` kept): cancel messages that may
@@ -108,7 +118,7 @@ export class RecentIds {
  * @returns the job record's result.
  */
 export function createAlgorithmProcessor(deps: ProcessorDeps) {
-  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions, queued } = deps;
+  const { pool, store, registry, metrics, webhooks, logger, workerId, cancelled, functions, queued, commands, dependencies } = deps;
   const maxResultBytes = deps.maxResultBytes ?? 1024 * 1024;
 
   return async function processAlgorithmJob(job: Job<JobData>): Promise<unknown> {
@@ -141,6 +151,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
           if (typeof r === 'object' && r.kind === 'ended') {
             pool.cancel(jobId);
             functions?.cancel(jobId);
+            commands?.cancel(jobId);
           }
         });
       };
@@ -152,8 +163,16 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       let elapsedMs = 0;
       // A function run's logs and measurements, finished or failed.
       let report: FunctionRunReport | undefined;
+      // A command run's logs and exit code, finished or failed.
+      let commandReport: CommandReport | undefined;
       try {
-        if (data.function_id) {
+        if (isCommandJob(data)) {
+          if (!commands) throw new AppError('INTERNAL_ERROR', 'this worker does not run commands');
+          const out = await commands.run(data, jobId, await commands.envOf(data));
+          commandReport = out.report;
+          result = out.result;
+          elapsedMs = out.report.duration_ms;
+        } else if (data.function_id) {
           if (!functions) throw new AppError('INTERNAL_ERROR', 'this worker does not run functions');
           await functions.resolveVersion(data);
           const out = await functions.run(data, jobId, progress.report);
@@ -171,6 +190,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         }
       } catch (err) {
         if (err instanceof FunctionRunError) report = err.report;
+        if (err instanceof CommandRunError) commandReport = err.report;
         // The pool closing (worker shutdown past its grace period) is no verdict on the job: leave it
         // unfinished, so BullMQ retries it or stalled-job recovery hands it to another worker.
         if (err instanceof AppError && err.code === 'SERVICE_UNAVAILABLE') {
@@ -202,7 +222,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
               duration_ms: round3(performance.now() - t0),
               error: failure?.message ?? null,
               error_code: failure?.code ?? null,
-              exit_code: typeof failure?.details.exit_code === 'number' ? failure.details.exit_code : null,
+              exit_code: typeof failure?.details.exit_code === 'number' ? failure.details.exit_code : !failure && commandReport ? commandReport.exit_code : null,
             }
           : undefined;
       // The record already ended while this run went on: cancelled (drop the run), or finished by an
@@ -221,6 +241,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (typeof attemptNo === 'object' && attemptNo.kind === 'ended') return dropEnded(attemptNo.status);
       // Before the record's end, so a caller woken by it finds the run's logs.
       if (data.function_id && functions) await functions.afterRun(jobId, data, report, !failure, typeof attemptNo === 'number' && attemptNo > 0 ? attemptNo : job.attemptsMade + 1, elapsedMs);
+      if (commandReport && commands) await commands.afterRun(jobId, commandReport, typeof attemptNo === 'number' && attemptNo > 0 ? attemptNo : job.attemptsMade + 1);
 
       const algorithm = registry.get(data.algorithm);
       const label = algorithmLabel(data);
@@ -236,7 +257,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       // made BullMQ retry the job does not use up the caller's max_retries.
       const failures = data.algorithm_failures ?? 0;
       const retriesLeft = (data.max_retries ?? 0) - failures;
-      if (failure && retriesLeft > 0 && !NOT_RETRIED.has(failure.code)) {
+      if (failure && retriesLeft > 0 && !NOT_RETRIED.has(failure.code) && failure.details.retry !== false) {
         // BullMQ retries after the job's backoff (retry_backoff, retry_interval_ms); the record waits as pending.
         const backoff = job.opts.backoff;
         const interval = typeof backoff === 'object' ? (backoff.delay ?? 0) : (backoff ?? 0);
@@ -261,7 +282,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         result: failure ? null : result,
         error: failure ? failure.message : null,
         error_code: failure ? failure.code : null,
-        metadata: failure ? null : { algorithm: data.algorithm, version: data.function_id ? String(data.function_version ?? 1) : (algorithm?.version ?? 'unknown'), elapsed_time: round6(elapsedMs / 1000) },
+        metadata: failure ? null : { algorithm: data.algorithm, version: data.function_id ? String(data.function_version ?? 1) : isCommandJob(data) ? COMMAND_RESULT_VERSION : (algorithm?.version ?? 'unknown'), elapsed_time: round6(elapsedMs / 1000) },
         params: data.params,
       };
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
@@ -279,6 +300,8 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
 
       if (data.webhook && outcome.kind === 'updated') await webhooks.enqueue(jobId, data.webhook, webhookPayloadOf({ ...record, status }));
+      // The jobs waiting for this one go on or fail (never throws).
+      if (outcome.kind === 'updated') await dependencies?.jobEnded(jobId, status);
       if (failure) throw withCode(new UnrecoverableError(`${failure.code}: ${failure.message}`), failure.code);
       return result;
     });

@@ -7,7 +7,7 @@ import { HETUFLOW_TAGS } from '../routes/v1-scheduler/index.js';
 
 /** The tags operations are grouped under, in the order the UIs list them. */
 const TAGS = [
-  { name: 'jobs', description: 'Algorithm jobs: submit, invoke, read, list, cancel, follow (docs/api.md)' },
+  { name: 'jobs', description: 'Algorithm and command jobs: submit, invoke, read, list, cancel, follow, depend (docs/api.md, docs/commands.md)' },
   { name: 'functions', description: 'Deployed functions and their invocations (docs/functions.md)' },
   { name: 'projects', description: 'Projects, their env and dependencies (docs/functions.md)' },
   { name: 'schedules', description: 'Cron and interval schedules (docs/api.md)' },

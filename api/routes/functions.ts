@@ -211,7 +211,7 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     access: 'read',
     tag: 'jobs',
     summary: "A job's captured stdout and stderr (tail, since, until)",
-    description: "Function jobs' output lines, kept as long as the record (RESULT_TTL_SECONDS); algorithm jobs have none (an empty list).",
+    description: "Function and command jobs' output lines, kept as long as the record (RESULT_TTL_SECONDS); algorithm jobs have none (an empty list).",
     request: { params: z.object({ job_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) }), query: { schema: JobLogsQuerySchema, doc: JobLogsQueryDocSchema } },
     responses: { 200: json(JobLogsSchema, 'The lines, oldest first'), ...errors([400, 'VALIDATION_ERROR'], [404, 'JOB_NOT_FOUND'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services, query }) => {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_ALGORITHM } from '../../shared/algorithms/registry.js';
 import { AppError, jobGone, type ErrorCode } from '../../shared/errors/index.js';
 import { parseBody } from '../middleware/validate.js';
-import { InvokeCommandRequestSchema, InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
+import { InvokeCommandRequestSchema, InvokeCommandResponseSchema, InvokeRequestSchema, InvokeResponseSchema } from '../schemas/jobs.js';
 import { commandSubmission } from '../services/job-service.js';
 import { errors, json } from './responses.js';
 import { route, type Route } from './route.js';
@@ -31,7 +31,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
       body: { schema: z.union([z.object({ number: z.number().int() }).openapi({ example: { number: 17 } }), InvokeRequestSchema, InvokeCommandRequestSchema]).openapi({ example: { number: 17 } }) },
     },
     responses: {
-      200: json(InvokeResponseSchema, 'The algorithm finished'),
+      200: json(z.union([InvokeResponseSchema, InvokeCommandResponseSchema]), 'The algorithm (or command: result is a CommandResult) finished'),
       ...errors(
         [400, 'VALIDATION_ERROR'],
         [403, 'FORBIDDEN (a command not in COMMAND_ALLOWLIST)'],

@@ -15,7 +15,7 @@ import {
 import { POOL_PATTERN } from '../../shared/queue/names.js';
 import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
 import { ENV_NAME_PATTERN, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
-import { MAX_COMMAND_ARG_CHARS, MAX_COMMAND_ARGS, MAX_COMMAND_CHARS, MAX_DEPENDS_ON } from '../../shared/schemas/command.js';
+import { CommandResultSchema, MAX_COMMAND_ARG_CHARS, MAX_COMMAND_ARGS, MAX_COMMAND_CHARS, MAX_DEPENDS_ON } from '../../shared/schemas/command.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
 
 extendZodWithOpenApi(z);
@@ -224,6 +224,12 @@ export const InvokeResponseSchema = z
     metadata: JobMetadataSchema,
   })
   .openapi('InvokeResponse');
+
+/** `POST /invoke` 200 for a command (docs/commands.md): the answer of an algorithm, its result a CommandResult. */
+export const InvokeCommandResponseSchema = InvokeResponseSchema.extend({
+  result: CommandResultSchema.clone(),
+  metadata: JobMetadataSchema.clone().openapi({ example: { algorithm: 'command', version: '1', elapsed_time: 0.041 } }),
+}).openapi('InvokeCommandResponse');
 
 /** `POST /jobs` 202 (the FunctionalScaffold API reference). */
 export const JobAcceptedSchema = z

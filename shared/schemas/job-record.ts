@@ -148,7 +148,7 @@ export const JobRecordSchema = z
     created_at: IsoTimeSchema,
     started_at: IsoTimeSchema.nullable(),
     completed_at: IsoTimeSchema.nullable(),
-    result: z.unknown(),
+    result: z.unknown().meta({ description: "The algorithm's or function's result (any JSON); a command job's is a CommandResult (docs/commands.md; the shape of POST /invoke's answer for a command); null unless completed" }),
     error: z.string().nullable(),
     metadata: JobMetadataSchema.nullable(),
     webhook: WebhookOutcomeSchema.optional(),

@@ -68,7 +68,7 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
     const a = await submit(stack, sleep(400));
     const b = await submit(stack, { ...sleep(300), depends_on: [a] });
     const c = await submit(stack, { ...sleep(100), depends_on: [a] });
-    const d = await submit(stack, { algorithm: 'Echo', params: { d: 1 }, depends_on: [b, c] });
+    const d = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [b, c] });
     const pending = (await http('GET', `${stack.url}/jobs/${d}`)).body;
     expect(pending).to.include({ status: 'pending' });
     expect(pending.depends_on).to.deep.equal([b, c]);

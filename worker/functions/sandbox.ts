@@ -217,7 +217,7 @@ async function probeIsolation(mode: SandboxMode, searchPath: string): Promise<Om
   const privileged = process.getuid?.() === 0;
   if (privileged && !tools.setpriv) return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, reason: 'running as root, and setpriv (util-linux) is missing to drop to nobody' };
   const version = (await run(tools.bwrap, ['--version'], 10_000)).stdout.trim();
-  const args = [...bwrapBaseArgs([], 1024 * 1024), '--', ...dropPrivileges(tools), '/usr/bin/id', '-u'];
+  const args = [...bwrapBaseArgs({ tmpBytes: 1024 * 1024 }), '--', ...dropPrivileges(tools), '/usr/bin/id', '-u'];
   const probe = await run(tools.bwrap, args, 15_000);
   if (probe.code !== 0) {
     return { isolated: false, mode, memoryLimit, bwrap: tools.bwrap, bwrapVersion: version, reason: `bwrap does not work here: ${probe.stderr.trim() || `exit code ${probe.code}`}` };
@@ -260,23 +260,38 @@ const ETC_FILES = [
   'ca-certificates.conf',
 ];
 
+/** The filesystem and identity of one bwrap sandbox (see {@link bwrapBaseArgs}). */
+interface BwrapLayout {
+  /** Read-only binds, `[source, destination]`. */
+  binds?: Array<[string, string]>;
+  /** Writable binds, `[source, destination]` (a command job's work dir). */
+  rwBinds?: Array<[string, string]>;
+  /** Size of the private /tmp, bytes. */
+  tmpBytes: number;
+  /** The cwd inside. Default {@link SANDBOX_PATHS}.cwd (/tmp). */
+  cwd?: string;
+  /** The host name inside. Default `fnqueue-function`. */
+  hostname?: string;
+}
+
 /**
- * bwrap's options shared by hosts and the probe: every namespace (no network: only a loopback
- * device exists; own pids, so killing bwrap ends every process of the sandbox), dying with the
- * worker, a new session (no terminal injection), an empty env, read-only /usr, /etc bits and
- * `binds`, a private size-capped /tmp, and a root remounted read-only.
+ * bwrap's options shared by function hosts, command jobs and the probe: every namespace (no
+ * network: only a loopback device exists; own pids, so killing bwrap ends every process of the
+ * sandbox), dying with the worker, a new session (no terminal injection), an empty env, read-only
+ * /usr, /etc bits and `binds`, writable `rwBinds`, a private size-capped /tmp, and a root remounted
+ * read-only (not recursively: the tmpfs and writable binds stay writable).
  *
  * As root there is no user namespace: bwrap sets up mounts as root and `setpriv` (see
  * {@link dropPrivileges}) then runs the code as nobody, so it owns no file and no sysctl (in a
  * user namespace its uid would map back to root outside, and root-owned /proc/sys entries would
  * be writable to it). As another user, an unprivileged user namespace is used.
  */
-function bwrapBaseArgs(binds: Array<[string, string]>, tmpBytes: number): string[] {
+function bwrapBaseArgs(layout: BwrapLayout): string[] {
   const privileged = process.getuid?.() === 0;
   const args = privileged
     ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try']
     : ['--unshare-all'];
-  args.push('--die-with-parent', '--new-session', '--hostname', 'fnqueue-function', '--clearenv');
+  args.push('--die-with-parent', '--new-session', '--hostname', layout.hostname ?? 'fnqueue-function', '--clearenv');
   args.push('--ro-bind', '/usr', '/usr');
   for (const top of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
     const p = `/${top}`;
@@ -292,9 +307,10 @@ function bwrapBaseArgs(binds: Array<[string, string]>, tmpBytes: number): string
   args.push('--perms', '0755', '--dir', '/etc');
   for (const f of ETC_FILES) args.push('--ro-bind-try', `/etc/${f}`, `/etc/${f}`);
   args.push('--proc', '/proc', '--dev', '/dev');
-  args.push('--perms', '1777', '--size', String(tmpBytes), '--tmpfs', '/tmp');
+  args.push('--perms', '1777', '--size', String(layout.tmpBytes), '--tmpfs', '/tmp');
   const made = new Set<string>(['/', '/usr', '/etc', '/tmp', '/proc', '/dev']);
-  for (const [src, dest] of binds) {
+  const binds = [...(layout.binds ?? []).map(([src, dest]) => ['--ro-bind', src, dest] as const), ...(layout.rwBinds ?? []).map(([src, dest]) => ['--bind', src, dest] as const)];
+  for (const [option, src, dest] of binds) {
     // Parents of a bind point are made world-traversable (bwrap would copy /root's 0700).
     const parts = path.dirname(dest).split('/').filter(Boolean);
     let cur = '';
@@ -304,10 +320,10 @@ function bwrapBaseArgs(binds: Array<[string, string]>, tmpBytes: number): string
       made.add(cur);
       args.push('--perms', '0755', '--dir', cur);
     }
-    args.push('--ro-bind', src, dest);
+    args.push(option, src, dest);
     made.add(dest);
   }
-  args.push('--chdir', SANDBOX_PATHS.cwd, '--remount-ro', '/', '--remount-ro', '/dev');
+  args.push('--chdir', layout.cwd ?? SANDBOX_PATHS.cwd, '--remount-ro', '/', '--remount-ro', '/dev');
   return args;
 }
 
@@ -322,6 +338,46 @@ export function nodeModulesOf(depsDir: string): string {
   return existsSync(inner) ? inner : depsDir;
 }
 
+/** One sandboxed process's command line: what function hosts and command jobs share (see the module comment's layers). */
+export interface SandboxCommandParams {
+  /** Use bwrap (only when {@link sandboxStatus} said `isolated`). */
+  isolated: boolean;
+  /** The program and its arguments as run inside the sandbox (or as run, unisolated). */
+  argv: string[];
+  /** prlimit(1) options without the executable and `--` (e.g. `--core=0`, `--as=<bytes>`); dropped when prlimit is missing. */
+  rlimits: string[];
+  /** cgroup.procs files (pids, memory) the launch enters first (see {@link HostLaunchParams.cgroupProcs}). */
+  cgroupProcs?: [string, string];
+  /** Where bwrap, prlimit and setpriv are looked up. Default the service's PATH. */
+  searchPath?: string;
+  /** Isolated: the sandbox's filesystem. */
+  layout: BwrapLayout;
+  /** Isolated: env set on bwrap's command line (visible in /proc/<pid>/cmdline: nothing secret). */
+  setenv?: Record<string, string>;
+  /** Isolated: bwrap reads more options from this descriptor (`--args`, NUL-separated), e.g. the `--setenv` pairs of a secret env. */
+  argsFd?: number;
+}
+
+/**
+ * The argv of one sandboxed process: `[sh cgroup wrapper] [prlimit …] bwrap … -- [setpriv …] argv`,
+ * or unisolated `[sh cgroup wrapper] [prlimit …] [setpriv --pdeathsig KILL --] argv`.
+ */
+export function buildSandboxCommand(p: SandboxCommandParams): string[] {
+  const tools = sandboxTools(p.searchPath);
+  const limits = tools.prlimit ? [tools.prlimit, ...p.rlimits, '--'] : [];
+  const wrap = (cmd: string[]): string[] => (p.cgroupProcs ? [SH, '-c', CGROUP_ENTER, 'sh', p.cgroupProcs[0], p.cgroupProcs[1], ...cmd] : cmd);
+  if (!p.isolated) return wrap([...limits, ...(tools.setpriv ? [tools.setpriv, '--pdeathsig', 'KILL', '--'] : []), ...p.argv]);
+  const bw = bwrapBaseArgs(p.layout);
+  for (const [k, v] of Object.entries(p.setenv ?? {})) bw.push('--setenv', k, v);
+  if (p.argsFd !== undefined) bw.push('--args', String(p.argsFd));
+  return wrap([...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(tools), ...p.argv]);
+}
+
+/** `--setenv` pairs of `env` as NUL-separated bwrap options (what {@link SandboxCommandParams.argsFd} reads). */
+export function setenvArgs(env: Record<string, string>): Buffer {
+  return Buffer.from(Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]).map((a) => `${a}\0`).join(''), 'utf8');
+}
+
 /**
  * The command line of one host process. Memory (MiB): Node gets `--max-old-space-size=memoryMb`
  * (V8's heap), RLIMIT_DATA = memoryMb (all private writable memory: heap, Buffers, native
@@ -330,16 +386,11 @@ export function nodeModulesOf(depsDir: string): string {
  * small). Both get RLIMIT_CORE = 0 (no core files of big processes).
  */
 export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
-  const tools = sandboxTools(p.searchPath);
   const memBytes = p.memoryMb * 1024 * 1024;
-  const limits: string[] = [];
-  if (tools.prlimit) {
-    limits.push(tools.prlimit, '--core=0');
-    if (p.runtime.runtime === 'nodejs') limits.push(`--data=${memBytes}`, `--as=${memBytes + NODE_ADDRESS_SPACE_SLACK_MB * 1024 * 1024}`);
-    else limits.push(`--as=${memBytes}`);
-    if (!p.isolated) limits.push(`--fsize=${p.tmpBytes}`);
-    limits.push('--');
-  }
+  const rlimits = ['--core=0'];
+  if (p.runtime.runtime === 'nodejs') rlimits.push(`--data=${memBytes}`, `--as=${memBytes + NODE_ADDRESS_SPACE_SLACK_MB * 1024 * 1024}`);
+  else rlimits.push(`--as=${memBytes}`);
+  if (!p.isolated) rlimits.push(`--fsize=${p.tmpBytes}`);
   const script = HOST_SCRIPTS[p.runtime.runtime];
   const runtimeArgs = (scriptPath: string) =>
     p.runtime.runtime === 'nodejs'
@@ -347,13 +398,10 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
       : [p.runtime.executable, '-I', '-B', scriptPath];
   // Env of the process itself; MALLOC_ARENA_MAX keeps glibc from reserving 64 MB of address space per thread.
   const env: Record<string, string> = { ...BASE_ENV, MALLOC_ARENA_MAX: '2' };
+  const common = { rlimits, cgroupProcs: p.cgroupProcs, searchPath: p.searchPath, layout: { tmpBytes: p.tmpBytes } };
 
-  const wrap = (cmd: string[]): string[] =>
-    p.cgroupProcs ? [SH, '-c', CGROUP_ENTER, 'sh', p.cgroupProcs[0], p.cgroupProcs[1], ...cmd] : cmd;
   if (!p.isolated) {
-    const cmd = wrap([...limits]);
-    if (tools.setpriv) cmd.push(tools.setpriv, '--pdeathsig', 'KILL', '--');
-    cmd.push(...runtimeArgs(script));
+    const cmd = buildSandboxCommand({ ...common, isolated: false, argv: runtimeArgs(script) });
     return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: p.codeDir, hostDeps: p.depsDir ? (p.runtime.runtime === 'nodejs' ? nodeModulesOf(p.depsDir) : p.depsDir) : null, hostCwd: p.workDir };
   }
 
@@ -370,8 +418,6 @@ export function buildHostLaunch(p: HostLaunchParams): HostLaunch {
       hostDeps = SANDBOX_PATHS.pythonDeps;
     }
   }
-  const bw = bwrapBaseArgs(binds, p.tmpBytes);
-  for (const [k, v] of Object.entries(env)) bw.push('--setenv', k, v);
-  const cmd = wrap([...limits, tools.bwrap!, ...bw, '--', ...dropPrivileges(tools), ...runtimeArgs(hostScript)]);
+  const cmd = buildSandboxCommand({ ...common, isolated: true, argv: runtimeArgs(hostScript), layout: { binds, tmpBytes: p.tmpBytes }, setenv: env });
   return { command: cmd[0]!, args: cmd.slice(1), env, hostCodeDir: SANDBOX_PATHS.code, hostDeps, hostCwd: SANDBOX_PATHS.cwd };
 }
