@@ -251,6 +251,35 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       expect(byAgent.body.data.map((i: { id: string }) => i.id)).to.include(inst.id);
     });
 
+    it('a failing command: one task instance per attempt, each with its exit code and stderr, retried after retry_interval; a timeout is its own status', async function () {
+      this.timeout(60_000);
+      const failing = (await http('POST', `${base}/jobs/item`, { name: 'failing', config: { cmd: 'bash', args: ['-c', 'echo oops >&2; exit 3'], max_retries: 1, retry_interval: 1, timeout: 30 } }, auth)).body.id;
+      const run = (await http('POST', `${base}/jobs/item/${failing}/run`, undefined, auth)).body;
+      const task = await eventually(async () => {
+        const t = (await http('POST', `${base}/tasks/page`, { filter: { id: { eq: run.id }, job_id: { eq: failing } } }, auth)).body.data[0];
+        return t?.status === 'failed' ? t : undefined;
+      }, 30_000);
+      expect(task.retry_count).to.equal(1);
+      const instances = (await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: run.id } } }, auth)).body.data;
+      expect(instances.map((i: { id: string }) => i.id)).to.deep.equal([`${run.id}-1`, `${run.id}-2`]);
+      for (const i of instances) {
+        expect(i).to.include({ status: 'failed', exit_code: 3, output: 'oops\n' });
+        expect(i.error_message).to.be.a('string').and.match(/3/);
+      }
+      // retry_interval 1 s between the attempts (generous bound on a loaded machine).
+      expect(Date.parse(instances[1].started_at) - Date.parse(instances[0].completed_at)).to.be.at.least(900);
+      expect((await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: run.id }, exit_code: { eq: 3 }, status: { eq: 90 } } }, auth)).body.total).to.equal(2);
+
+      const slow = (await http('POST', `${base}/jobs/item`, { name: 'slow', config: { cmd: 'sleep', args: ['30'], timeout: 1 } }, auth)).body.id;
+      const slowRun = (await http('POST', `${base}/jobs/item/${slow}/run`, undefined, auth)).body;
+      const timedOut = await eventually(async () => {
+        const i = (await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: slowRun.id } } }, auth)).body.data[0];
+        return i && i.status !== 'running' ? i : undefined;
+      }, 30_000);
+      expect(timedOut.status).to.equal('timeout');
+      expect(Date.parse(timedOut.completed_at) - Date.parse(timedOut.started_at)).to.be.below(15_000);
+    });
+
     it('filters tasks by status name or code, schedule_kind and namespace; unknown task ids give an empty page', async () => {
       const all = (await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: defId } } }, auth)).body;
       const status = all.data[0].status as string;
