@@ -408,7 +408,7 @@ export class HetuflowService {
     const [workers, counters] = await Promise.all([this.allWorkers(), this.deps.runCounters.all()]);
     const online = workers.filter((w) => w.status === 'online');
     const ended = counters
-      .filter((c) => (c.name === 'algorithm_executions_total' || c.name === 'function_invocations_total' || c.name === 'command_executions_total') && c.labels.status !== 'cancelled')
+      .filter((c) => (c.name === 'algorithm_executions_total' || c.name === 'function_invocations_total') && c.labels.status !== 'cancelled')
       .reduce((sum, c) => sum + c.value, 0);
     const running = online.reduce((sum, w) => sum + w.active_jobs.length, 0);
     return { total_connections: workers.length, active_connections: online.length, total_messages_sent: ended + running, total_messages_received: ended, timestamp: new Date().toISOString() };

@@ -25,7 +25,10 @@ export function hetuflowCode(code: string): string {
 function detailsOf(error: AppError): string | null {
   const d = error.details;
   if (typeof d.detail === 'string') return d.detail;
-  if (typeof d.field === 'string') return `field '${d.field}': ${error.message}`;
+  if (typeof d.field === 'string') {
+    const reason = error.message.startsWith(`${d.field} `) ? error.message.slice(d.field.length + 1) : error.message;
+    return `field '${d.field}': ${reason}`;
+  }
   return Object.keys(d).length ? JSON.stringify(d) : null;
 }
 
