@@ -13,11 +13,11 @@ import { AppError } from '../../shared/errors/index.js';
 import { namespaceAllowed } from '../../shared/auth/scopes.js';
 import { DEFAULT_NAMESPACE } from '../../shared/schemas/namespace.js';
 import type { StoredJobDefinition, TaskConfig } from '../../shared/schemas/job-definition.js';
-import type { AttemptRecord, StoredJob } from '../../shared/schemas/job-record.js';
+import type { AttemptRecord, JobStatus, StoredJob } from '../../shared/schemas/job-record.js';
 import type { PublicWorker } from '../../shared/schemas/worker.js';
 import type { JobDefinitionStore } from '../../shared/store/job-definition-store.js';
 import type { JobLogStore } from '../../shared/store/job-log-store.js';
-import type { JobStore } from '../../shared/store/job-store.js';
+import type { JobListFilter, JobStore } from '../../shared/store/job-store.js';
 import type { RunCounterStore } from '../../shared/store/run-counter-store.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { DEFAULT_MAX_OUTPUT_SIZE, type JobDefinitionCreate, type JobDefinitionUpdate } from '../schemas/v1-scheduler.js';
@@ -313,6 +313,12 @@ export class HetuflowService {
    */
   async listTasks(body: unknown, limit: NamespaceLimit): Promise<Page<Task>> {
     const req = parseListRequest(body, TASK_FIELDS);
+    const indexed = this.indexedTaskFilter(req.filter, limit);
+    if (indexed) {
+      // Every condition is an index: the store pages, and counts, by itself.
+      const { jobs, total } = await this.deps.jobStore.list(indexed, { limit: req.page_size, offset: (req.page - 1) * req.page_size });
+      return { data: await this.toTasks(jobs), total, page: req.page, page_size: req.page_size };
+    }
     const records = await this.taskRecords(req.filter, limit, TASK_SCAN_LIMIT);
     const tasks = (await this.toTasks(records)).filter((t) => namespaceAllowed(limit, t.namespace_id) && matches(t, req.filter, TASK_FIELDS));
     return pageOf(tasks, req);
@@ -342,6 +348,28 @@ export class HetuflowService {
     return pageOf(instances.filter((i) => matches(i, req.filter, INSTANCE_FIELDS)), req);
   }
 
+  /**
+   * The store's filter when every condition of `filter` is one of its indexes (job_id, namespace_id,
+   * schedule_id or status pinned to one value; the caller's namespaces allowing it); else undefined.
+   */
+  private indexedTaskFilter(filter: Record<string, { eq?: unknown; in?: unknown[] }>, limit: NamespaceLimit): JobListFilter | undefined {
+    const out: JobListFilter = { any_definition: true };
+    for (const [name, cond] of Object.entries(filter)) {
+      const v = pinned(cond);
+      if (typeof v !== 'string' || Object.keys(cond).some((op) => op !== 'eq' && op !== 'in')) return undefined;
+      if (name === 'job_id') out.definition_id = v;
+      else if (name === 'namespace_id') out.namespace = v;
+      else if (name === 'schedule_id') out.schedule_id = v;
+      else if (name === 'status' && NATIVE_STATUS[v]) out.status = NATIVE_STATUS[v];
+      else return undefined;
+    }
+    if (limit) {
+      if (out.namespace === undefined && limit.length === 1) out.namespace = limit[0];
+      if (out.namespace === undefined || !limit.includes(out.namespace)) return undefined;
+    }
+    return out;
+  }
+
   /** Records of tasks, newest first: by a pinned definition id, else a pinned namespace, else every namespace of the caller. */
   private async taskRecords(filter: Record<string, { eq?: unknown; in?: unknown[] }>, limit: NamespaceLimit, max: number): Promise<StoredJob[]> {
     const definition = pinned(filter.job_id);
@@ -349,7 +377,7 @@ export class HetuflowService {
     const page = { limit: max, offset: 0 };
     if (typeof definition === 'string') return (await this.deps.jobStore.list({ definition_id: definition }, page)).jobs;
     const namespaces = typeof namespace === 'string' ? [namespace] : limit ? [...limit] : undefined;
-    if (!namespaces) return (await this.deps.jobStore.list({}, page)).jobs.filter((j) => j.definition_id);
+    if (!namespaces) return (await this.deps.jobStore.list({ any_definition: true }, page)).jobs;
     const lists = await Promise.all(namespaces.map((ns) => this.deps.jobStore.list({ namespace: ns }, page)));
     return lists
       .flatMap((l) => l.jobs)
@@ -447,6 +475,9 @@ export class HetuflowService {
     };
   }
 }
+
+/** The job record's status of each TaskStatus that has one. */
+const NATIVE_STATUS: Readonly<Record<string, JobStatus>> = { pending: 'pending', running: 'running', succeeded: 'completed', failed: 'failed', cancelled: 'cancelled' };
 
 /** The reference's TaskStatus of a job record. */
 export function taskStatus(status: StoredJob['status']): keyof typeof TASK_STATUS_CODES {

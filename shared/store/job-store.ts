@@ -34,6 +34,8 @@ export interface JobListFilter {
   /** Jobs without one are in `default`. */
   namespace?: string;
   definition_id?: string;
+  /** Only jobs that run a job definition (the hetuflow-compatible API's tasks). */
+  any_definition?: boolean;
   created_after?: number;
   created_before?: number;
 }
@@ -170,7 +172,7 @@ export class JobStore {
     if (job.depends_on?.length) Object.assign(fields, { depends_on: JSON.stringify(job.depends_on), waiting_for: JSON.stringify(job.depends_on) });
     if (job.queue_data) fields.queue_data = job.queue_data;
     const indexes = [this.keys.jobIndex('all'), this.keys.jobIndex(`algorithm:${job.algorithm}`), this.keys.jobIndex(`namespace:${job.namespace ?? DEFAULT_NAMESPACE}`)];
-    if (job.definition_id) indexes.push(this.keys.jobIndex(`definition:${job.definition_id}`));
+    if (job.definition_id) indexes.push(this.keys.jobIndex(`definition:${job.definition_id}`), this.keys.jobIndex('definitions'));
     if (job.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${job.schedule_id}`));
     if (job.function_id) indexes.push(this.keys.jobIndex(`function:${job.function_id}`));
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
@@ -385,6 +387,7 @@ export class JobStore {
     if (filter.schedule_id) indexes.push(this.keys.jobIndex(`schedule:${filter.schedule_id}`));
     if (filter.namespace) indexes.push(this.keys.jobIndex(`namespace:${filter.namespace}`));
     if (filter.definition_id) indexes.push(this.keys.jobIndex(`definition:${filter.definition_id}`));
+    if (filter.any_definition) indexes.push(this.keys.jobIndex('definitions'));
     if (indexes.length === 0) indexes.push(this.keys.jobIndex('all'));
     const scratch = this.keys.jobIndex(`scratch:${newJobId()}`);
     const cutoff = Date.now() - this.ttlSeconds * 1000;

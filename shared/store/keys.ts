@@ -36,7 +36,7 @@ export function keysFor(queuePrefix: string) {
     workers: `${p}:workers`,
     /** Hash: one job's attempts, field = attempt number, value = `AttemptRecord` JSON; expires with the record. */
     jobAttempts: (jobId: string) => `${p}:job:${jobId}:attempts`,
-    /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`, `namespace:<ns>` (every job; `default` when it names none), `definition:<id>`. */
+    /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`, `namespace:<ns>` (every job; `default` when it names none), `definition:<id>`, `definitions` (every job that runs a definition). */
     jobIndex,
     /** The status index of every status in {@link INDEXED_STATUSES} order: what job scripts receive as KEYS. */
     statusIndexes: INDEXED_STATUSES.map((s) => jobIndex(`status:${s}`)),

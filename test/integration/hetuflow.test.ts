@@ -429,14 +429,20 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
     });
 
     it('GET /api/v1/metrics/resources: the envelope over the online workers, measured', async () => {
-      const res = await http('GET', `${base}/metrics/resources`, undefined, auth);
+      // Read between two reads of the worker showing the same heartbeat, so both see the same figures.
+      const workerUrl = `${stack.url}/workers/${hostname()}:${process.pid}`;
+      const { res, worker } = await eventually(async () => {
+        const before = (await http('GET', workerUrl, undefined, auth)).body;
+        const r = await http('GET', `${base}/metrics/resources`, undefined, auth);
+        const after = (await http('GET', workerUrl, undefined, auth)).body;
+        return before.last_heartbeat === after.last_heartbeat ? { res: r, worker: after } : undefined;
+      });
       expect(res.status).to.equal(200);
       expect(res.body).to.include({ code: 200, message: 'success' });
       const d = res.body.data;
       expect(d).to.include.all.keys('cpu_usage', 'memory_usage', 'disk_usage', 'network');
       expect(d.network).to.have.all.keys('rx_bytes', 'tx_bytes');
       expect(d.workers).to.equal(1);
-      const worker = (await http('GET', `${stack.url}/workers/${hostname()}:${process.pid}`, undefined, auth)).body;
       // One worker: the averages and sums are its own figures (memory in GiB).
       expect(d.cpu_usage).to.be.closeTo(worker.resources.cpu_usage, 0.1);
       expect(d.memory_usage_bytes).to.equal(worker.resources.memory_usage + (worker.resources.runners_memory_usage ?? 0));
