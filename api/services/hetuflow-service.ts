@@ -19,6 +19,7 @@ import type { JobDefinitionStore } from '../../shared/store/job-definition-store
 import type { JobLogStore } from '../../shared/store/job-log-store.js';
 import type { JobListFilter, JobStore } from '../../shared/store/job-store.js';
 import type { RunCounterStore } from '../../shared/store/run-counter-store.js';
+import { serverInfo } from '../../shared/store/channels.js';
 import type { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { DEFAULT_MAX_OUTPUT_SIZE, type JobDefinitionCreate, type JobDefinitionUpdate } from '../schemas/v1-scheduler.js';
 import { matches, pageOf, parseListRequest, pinned, type FieldKind } from './hetuflow-query.js';
@@ -404,7 +405,7 @@ export class HetuflowService {
     let connected = false;
     let agents = { total: 0, online: 0, offline: 0 };
     try {
-      const info = await this.deps.redis.info('server');
+      const info = await serverInfo(this.deps.redis);
       version = /^redis_version:(.+)$/m.exec(info)?.[1]?.trim() ?? null;
       connected = true;
       const workers = await this.allWorkers();
