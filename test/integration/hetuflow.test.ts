@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { keysFor } from '../../shared/store/keys.js';
+import { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { eventually, http, type JsonResponse } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -381,6 +382,27 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       expect((await http('POST', `${base}/agents/query`, { filter: { status: { eq: 1 } } }, auth)).body.total).to.equal(1);
       expect((await http('POST', `${base}/agents/query`, { filter: { status: { in: ['offline', 3] } } }, auth)).body.total).to.equal(0);
       expect((await http('POST', `${base}/agents/query`, { filter: { namespace_id: { eq: 'other' } } }, auth)).body.total).to.equal(0);
+    });
+
+    it('takes an agent\'s namespace from its worker\'s namespace label, and shows a worker with every slot taken busy', async () => {
+      const registry = new WorkerRegistry(conn, keysFor(stack.config.QUEUE_PREFIX), 60_000);
+      const now = Date.now();
+      await registry.heartbeat({
+        id: 'team-host:77', host: 'team-host', pid: 77, state: 'running', labels: { namespace: 'team-x', pool: 'default' }, concurrency: 1, runners: 1,
+        active_jobs: ['a1b2c3d4e5f6'], jobs_processed: { completed: 0, failed: 0 }, resources: { cpu_usage: 0, memory_usage: 1, runners_memory_usage: null },
+        started_at: new Date(now - 1000).toISOString(), last_heartbeat: new Date(now).toISOString(), heartbeat_interval_ms: 60_000, offline_after_ms: 120_000,
+      });
+      const res = await http('POST', `${base}/agents/query`, { filter: { namespace_id: { eq: 'team-x' } } }, auth);
+      expect(res.body.total).to.equal(1);
+      expect(res.body.data[0]).to.include({ id: 'team-host:77', namespace_id: 'team-x', status: 'busy', name: 'team-host' });
+      expect((await http('POST', `${base}/agents/query`, { filter: { status: { eq: 2 } } }, auth)).body.data.map((a: { id: string }) => a.id)).to.deep.equal(['team-host:77']);
+      const teamX = { authorization: `Bearer ${await jwt({ sub: 'agents-x', scope: 'read', namespaces: ['team-x'] })}` };
+      expect((await http('POST', `${base}/agents/query`, {}, teamX)).body.data.map((a: { id: string }) => a.id)).to.deep.equal(['team-host:77']);
+      expect((await http('GET', `${base}/agents/team-host:77`, undefined, teamX)).status).to.equal(200);
+      expectHetuError(await http('GET', `${base}/agents/${hostname()}:${process.pid}`, undefined, teamX), 404, 'NOT_FOUND');
+      // Gone again, for the counts below.
+      const keys = keysFor(stack.config.QUEUE_PREFIX);
+      await conn.multi().del(keys.worker('team-host:77')).zrem(keys.workers, 'team-host:77').exec();
     });
 
     it('reads one agent; unknown is NOT_FOUND; create, update and delete answer CONFLICT agents_self_register', async () => {
