@@ -242,7 +242,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
       if (job?.id && job.stalledCounter > MAX_STALLED_COUNT) await finishFailed(recordIdOf(job.id), job.failedReason, job.data);
     }
   };
-  const sweepTimer = setInterval(() => void sweepFailed().catch(() => undefined), config.STALLED_INTERVAL_MS);
+  const sweepTimer = setInterval(() => {
+    void sweepFailed().catch(() => undefined);
+    // Jobs waiting for others whose end nobody told them (killed process) or whose record expired.
+    void dependencies.sweep();
+  }, config.STALLED_INTERVAL_MS);
   sweepTimer.unref();
 
   let closing = false;

@@ -10,7 +10,7 @@ import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
-import { assertJobVisible, assertMaySubmit, listingNamespace } from './namespace-access.js';
+import { assertJobVisible, assertMaySubmit, jobVisibleTo, listingNamespace } from './namespace-access.js';
 
 /** The FunctionalScaffold API reference's `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
@@ -68,7 +68,7 @@ export const JOB_ROUTES: readonly Route[] = [
       const { algorithm, params, command, webhook, depends_on, project, ...options } = body;
       const key = idempotencyKey(req);
       const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on } : {}) };
+      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}) };
       // The schema let exactly one target through: a command, or an algorithm with its params.
       const submission = command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
       const { job_id, created_at, existing } = await services.jobs.submit(submission);

@@ -8,10 +8,21 @@ import type { Request } from 'express';
 import { AppError, jobNotFound } from '../../shared/errors/index.js';
 import { namespaceAllowed } from '../../shared/auth/scopes.js';
 import { DEFAULT_NAMESPACE } from '../../shared/schemas/namespace.js';
+import type { RouteServices } from './route.js';
 
 /** Throws 404 JOB_NOT_FOUND when the caller's credential may not see `job`'s namespace. */
 export function assertJobVisible(req: Request, job: { job_id: string; namespace?: string }): void {
   if (!namespaceAllowed(req.auth?.namespaces, job.namespace ?? DEFAULT_NAMESPACE)) throw jobNotFound(job.job_id);
+}
+
+/** Whether the caller's credential may see job `jobId` (for depends_on: a hidden job is refused as missing); always true without a limit. */
+export function jobVisibleTo(req: Request, services: Pick<RouteServices, 'jobs'>): (jobId: string) => Promise<boolean> {
+  const limit = req.auth?.namespaces;
+  return async (jobId) => {
+    if (!limit) return true;
+    const job = await services.jobs.get(jobId).catch(() => null);
+    return job !== null && namespaceAllowed(limit, job.namespace ?? DEFAULT_NAMESPACE);
+  };
 }
 
 /**

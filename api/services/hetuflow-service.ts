@@ -251,6 +251,8 @@ export class HetuflowService {
     if (def.status !== 'enabled') throw new AppError('CONFLICT', `job '${def.id}' is disabled: enable it to run it`, { detail: 'POST /api/v1/jobs/item/{id}/enable', job_id: def.id });
     const { command, options } = definitionRun(def);
     const sub = commandSubmission(command, { options, requestId, namespace: def.namespace_id, definition_id: def.id, ...(body.depends_on?.length ? { depends_on: body.depends_on } : {}) });
+    // A task of a namespace outside the caller's is refused as missing, as the native routes hide it.
+    if (limit) sub.dependencyVisible = async (jobId) => namespaceAllowed(limit, (await this.deps.jobStore.get(jobId))?.namespace ?? DEFAULT_NAMESPACE);
     const { job_id, created_at } = await this.deps.submit(sub);
     return { id: job_id, job_id: def.id, status: 'pending', created_at: isoZ(created_at)! };
   }

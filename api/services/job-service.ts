@@ -42,6 +42,8 @@ export interface Submission {
   /** The job's namespace (docs/security.md#namespaces) and the hetuflow-compatible job definition it runs (docs/compat-hetuflow.md). */
   namespace?: string;
   definition_id?: string;
+  /** Whether the caller may see a job it names in depends_on (e.g. its namespace); absent: any existing job. A job it may not see is refused as missing. */
+  dependencyVisible?: (jobId: string) => boolean | Promise<boolean>;
   webhook?: string;
   requestId: string;
   /** Where params sit in the request body, for error fields (`['params']` for /jobs, `[]` for /invoke's default form). */
@@ -110,24 +112,29 @@ export class JobService {
   }
 
   /**
-   * Validates a submission (nothing is written when it is invalid).
-   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms) or VALIDATION_ERROR (details.field).
+   * Validates a submission (nothing is written when it is invalid). Whether its depends_on jobs
+   * exist is checked by {@link submit} (it reads Redis).
+   * @returns the algorithm's params as parsed (`{}` for a command).
+   * @throws AppError ALGORITHM_NOT_FOUND (details.available_algorithms), VALIDATION_ERROR (details.field),
+   *   or FORBIDDEN for a command COMMAND_ALLOWLIST does not name (details.reason command_not_allowed).
    */
   validate(sub: Submission): unknown {
     if (sub.webhook !== undefined && !this.deps.allowPrivateWebhooks) checkWebhookHost(sub.webhook);
-    if (sub.options) this.checkOptions(sub.options);
-    if (sub.depends_on?.length && sub.options?.delay_ms) throw optionError('delay_ms', 'cannot be given with depends_on (the job starts when the jobs it waits for completed)', sub.options.delay_ms);
+    let params: unknown = {};
     if (sub.command) {
       checkCommandAllowed(sub.command.cmd, this.deps.commands?.allowlist);
-      return {};
+    } else {
+      const algorithm = this.deps.registry.get(sub.algorithm);
+      if (!algorithm) {
+        throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
+      }
+      const parsed = algorithm.params.safeParse(sub.params);
+      if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
+      params = parsed.data;
     }
-    const algorithm = this.deps.registry.get(sub.algorithm);
-    if (!algorithm) {
-      throw algorithmNotFound(sub.algorithm, this.deps.registry.names());
-    }
-    const parsed = algorithm.params.safeParse(sub.params);
-    if (!parsed.success) throw validationError(parsed.error as ZodError, sub.params, sub.paramsPath);
-    return parsed.data;
+    if (sub.options) this.checkOptions(sub.options);
+    if (sub.depends_on?.length && sub.options?.delay_ms) throw optionError('delay_ms', 'cannot be given with depends_on (the job starts when the jobs it waits for completed)', sub.options.delay_ms);
+    return params;
   }
 
   /**
@@ -158,12 +165,13 @@ export class JobService {
    * POST /jobs: validates, then records and enqueues an async job. With an Idempotency-Key already
    * seen (24 h, per caller): the same body returns the existing job (`existing`), another body is 409.
    * @returns the job's id and creation time, and `existing` when it is a resubmission.
-   * @throws AppError as {@link validate}; CONFLICT for a reused Idempotency-Key with another body;
+   * @throws AppError as {@link validate}; VALIDATION_ERROR (details.field `depends_on`, details.job_id) for a
+   *   depends_on job that does not exist or is not visible; CONFLICT for a reused Idempotency-Key with another body;
    *   SERVICE_UNAVAILABLE when Redis is unreachable or the queue is full.
    */
   async submit(sub: Submission): Promise<{ job_id: string; created_at: string; existing?: StoredJob }> {
     const params = this.validate(sub);
-    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on, sub.dependencyVisible);
     const jobId = newJobId();
     let idemKey: string | undefined;
     if (sub.idempotency) {
@@ -221,7 +229,7 @@ export class JobService {
    */
   async invoke(sub: Submission): Promise<{ job_id: string; outcome: WaitOutcome }> {
     const params = this.validate(sub);
-    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on);
+    if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on, sub.dependencyVisible);
     await this.admit(sub.options?.pool);
     const jobId = newJobId();
     // Registered before the job exists, so its completion cannot be missed.

@@ -17,9 +17,10 @@
  * {@link JobDependencies.jobEnded}, which reads that set: a completion takes the job off each
  * dependent's `waiting_for` (the last one enqueues the dependent), a failure fails them.
  *
- * Limits (docs/api.md#job-dependencies): a process killed between a job's end and this call leaves
- * its dependents pending until their records expire; a job it waits for that expires while still
- * unfinished (RESULT_TTL_SECONDS without a change) is noticed only at registration.
+ * A sweep ({@link JobDependencies.sweep}, run by every worker) catches what these calls missed: a job
+ * waited for whose record expired, one whose end was written by a process killed before it told
+ * its dependents, and a ready dependent whose enqueue did not happen (`queue_data` is dropped only
+ * after it).
  */
 import type { Logger } from '../logger.js';
 import { failedOutsideRunCounters } from '../metrics.js';
@@ -58,7 +59,8 @@ export class JobDependencies {
    * gone fails the dependent. When none is left to wait for, the dependent is enqueued here.
    * @throws Error from Redis (the caller undoes the dependent's record).
    */
-  async register(jobId: string, dependsOn: readonly string[]): Promise<void> {
+  async register(jobId: string, dependsOn: readonly string[], createdMs = Date.now()): Promise<void> {
+    await this.deps.store.addWaiting(jobId, createdMs);
     for (const parent of dependsOn) {
       const r = await this.deps.store.addDependent(parent, jobId);
       if (r === 'registered' || r === 'pending' || r === 'running') continue;
@@ -68,6 +70,51 @@ export class JobDependencies {
       }
       await this.failAll([[jobId, { job_id: parent, status: r === 'gone' ? 'expired' : r }]]);
       return;
+    }
+  }
+
+  /**
+   * The sweep (every STALLED_INTERVAL_MS on each worker): each job still waiting is checked against
+   * the jobs it waits for. One whose record is gone (expired) fails it; one that ended without its
+   * dependents being told (the process that ended it was killed first) is counted now, as
+   * {@link jobEnded} would have. Jobs no longer waiting leave the sweep's set. Idempotent: workers
+   * sweeping at once count each end once (the scripts decide). Errors are logged, never thrown.
+   * @param count most waiting jobs looked at (oldest first).
+   */
+  async sweep(count = 1000): Promise<void> {
+    try {
+      const ids = await this.deps.store.waiting(count);
+      const done: string[] = [];
+      for (const jobId of ids) {
+        const job = await this.deps.store.get(jobId);
+        if (job?.status === 'pending' && !job.waiting_for?.length && job.queue_data) {
+          // Ready, but its enqueue never happened (a failed add, or a killed process): enqueue it now
+          // (BullMQ ignores a second add of the same job id).
+          await this.enqueue(jobId);
+          continue;
+        }
+        if (!job || job.status !== 'pending' || !job.waiting_for?.length) {
+          done.push(jobId);
+          continue;
+        }
+        const statuses = await this.deps.store.statuses(job.waiting_for);
+        for (const [i, parent] of job.waiting_for.entries()) {
+          const status = statuses[i];
+          if (status === null) {
+            await this.failAll([[jobId, { job_id: parent, status: 'expired' }]]);
+            break;
+          }
+          if (status === 'completed') {
+            if ((await this.deps.store.dependencyDone(jobId, parent)) === 'ready') await this.enqueue(jobId);
+          } else if (status === 'failed' || status === 'cancelled') {
+            await this.failAll([[jobId, { job_id: parent, status }]]);
+            break;
+          }
+        }
+      }
+      await this.deps.store.dropWaiting(done);
+    } catch (err) {
+      this.deps.logger?.warn('the dependencies sweep failed; it runs again later', { error: String(err) });
     }
   }
 
@@ -109,7 +156,7 @@ export class JobDependencies {
     }
   }
 
-  /** Enqueues a dependent whose last awaited job completed (its BullMQ job from `queue_data`). */
+  /** Enqueues a dependent whose last awaited job completed (its BullMQ job from `queue_data`, then dropped). */
   private async enqueue(jobId: string): Promise<void> {
     const record = await this.deps.store.get(jobId);
     if (!record?.queue_data) {
@@ -118,5 +165,7 @@ export class JobDependencies {
     }
     const job = JSON.parse(record.queue_data) as DeferredJob;
     await this.deps.queue(job.data.pool).add(job.name, job.data, job.opts);
+    // Kept only until enqueued: it holds the job's env; without it the sweep knows the add happened.
+    await this.deps.store.clearQueueData(jobId);
   }
 }

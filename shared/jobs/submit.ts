@@ -225,6 +225,7 @@ export async function recordScheduledRun(store: JobStore, run: ScheduledRun, job
     definition_id: data.definition_id,
     ...(isCommandJob(data) ? { command: data.command, ...(data.project ? { project: data.project } : {}) } : {}),
     ...(data.function_id ? { function: { function_id: data.function_id } } : {}),
+    ...(isCommandJob(data) ? { command: data.command, ...(data.project ? { project: data.project } : {}) } : {}),
     // Shown only when the schedule gave them (priority 0, the default, maps to MAX_PRIORITY + 1).
     options: {
       pool: data.pool,

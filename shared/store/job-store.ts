@@ -325,6 +325,26 @@ export class JobStore {
     return r === 1 ? 'registered' : r === 0 ? 'gone' : (r as JobStatus);
   }
 
+  /** Notes a job with depends_on for the dependencies sweep (its own call: not in the record's script, the set is the deployment's). */
+  async addWaiting(jobId: string, createdMs: number): Promise<void> {
+    await this.redis.zadd(this.keys.jobsWaiting, createdMs, jobId);
+  }
+
+  /** Up to `count` jobs of the sweep's set, oldest first. */
+  async waiting(count: number): Promise<string[]> {
+    return this.redis.zrange(this.keys.jobsWaiting, '0', String(count - 1));
+  }
+
+  /** Drops jobs from the sweep's set (no longer waiting, or gone). */
+  async dropWaiting(jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length) await this.redis.zrem(this.keys.jobsWaiting, ...jobIds);
+  }
+
+  /** Drops a dependent's kept BullMQ job (`queue_data`, which holds its env) once it is enqueued. */
+  async clearQueueData(jobId: string): Promise<void> {
+    await this.redis.hdel(this.keys.job(jobId), 'queue_data');
+  }
+
   /** The ids of the jobs waiting for `jobId`. */
   async dependents(jobId: string): Promise<string[]> {
     return this.redis.smembers(this.keys.jobDependents(jobId));

@@ -92,6 +92,8 @@ export function keysFor(queuePrefix: string) {
     queuedTotal: (pool: string) => `${p}:queued:${pool}:total`,
     /** Set: the ids of jobs waiting for this one (depends_on), read when it ends; outlives the record by RESULT_TTL_SECONDS. */
     jobDependents: (jobId: string) => `${p}:job:${jobId}:dependents`,
+    /** Sorted set: jobs with depends_on that may still wait, scored by created ms; the dependencies sweep reads it and drops the others. */
+    jobsWaiting: `${p}:jobs-waiting`,
     /** Hash: one project's record `{name, status: running|stopped, dependencies (JSON), created_at, updated_at, started_at?, stopped_at?}`. */
     project: (name: string) => `${p}:project:${name}`,
     /** Sorted set: project names, scored by creation time (ms). */

@@ -7,7 +7,13 @@ import { expect } from 'chai';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { Redis } from 'ioredis';
+import { recordScheduledRun, scheduledRunTemplate } from '../../shared/jobs/submit.js';
+import { JobStore, newJobId, toPublicRecord } from '../../shared/store/job-store.js';
+import { keysFor } from '../../shared/store/keys.js';
 import { CommandRunError, CommandRunner } from '../../worker/commands/command-runner.js';
+import { CommandResultSchema } from '../../shared/schemas/command.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 
 /**
  * Command jobs (docs/commands.md) through the API and a real worker, in the real bubblewrap sandbox,
@@ -133,6 +139,10 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
     expect(rec.status, JSON.stringify(rec)).to.equal('completed');
     expect(rec.result).to.include({ exit_code: 0, stdout_tail: 'Hello World\n', stderr_tail: 'oops\n', output_truncated: false });
     expect(rec.metadata).to.include({ algorithm: 'command', version: '1' });
+    // The record and its result are exactly the documented shapes (the OpenAPI document's).
+    expect(JobRecordSchema.strict().parse(rec)).to.deep.equal(rec);
+    expect(CommandResultSchema.strict().parse(rec.result)).to.deep.equal(rec.result);
+    expect(Object.keys(rec)).to.deep.equal(Object.keys(JobRecordSchema.shape).filter((k) => k in rec));
     const logs = await logsOf(stack, rec.job_id);
     expect(logs.logs.map((l) => [l.stream, l.line])).to.deep.equal([
       ['stdout', 'Hello World'],
@@ -259,6 +269,24 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
     expect((await ended(stack, id)).status).to.equal('cancelled');
   });
 
+  it("gives a scheduled command run's record its command, as a submitted one (the submit path's builders)", async () => {
+    const conn = new Redis(redis.url, { lazyConnect: true });
+    try {
+      const store = new JobStore(conn, keysFor(stack.config.QUEUE_PREFIX), 60);
+      const command = { cmd: 'bash', args: ['-c', 'true'], env: { K: 'v' }, capture_output: true, max_output_size: 1024 };
+      const template = scheduledRunTemplate({ algorithm: 'command', params: {}, mode: 'async', options: {}, schedule_id: 'sched1', command, project: 'p1' }, 60);
+      expect(template.data).to.include({ project: 'p1' });
+      const jobId = newJobId();
+      await recordScheduledRun(store, { id: jobId, data: template.data, timestamp: Date.now(), opts: {} }, jobId);
+      const record = toPublicRecord((await store.get(jobId))!);
+      expect(record).to.include({ algorithm: 'command', schedule_id: 'sched1', project: 'p1' });
+      expect(record.command).to.deep.equal({ ...command, env: { K: '[redacted]' } });
+      await store.remove(jobId, 'command');
+    } finally {
+      conn.disconnect();
+    }
+  });
+
   describe('COMMAND_ALLOWLIST', () => {
     let listed: Stack;
     before(async () => {
@@ -316,6 +344,11 @@ describe('command jobs (api and worker in-process, bubblewrap, real Redis)', fun
       const out = await off.run({ ...spec, args: ['-c', 'echo ran; echo "${FNQ_WORKER_ONLY_SECRET:-unset}"'] }, { PATH: '/usr/bin:/bin' }, 'unisolated', 5000);
       expect(out.result.exit_code).to.equal(0);
       expect(out.report.logs.map((l) => l.line)).to.deep.equal(['ran', 'unset']);
+      // A background child left holding the output pipe is killed with the run's process group.
+      const secs = `${700 + Math.floor(Math.random() * 99)}.${Math.floor(Math.random() * 1000)}`;
+      const left = await off.run({ ...spec, args: ['-c', `sleep ${secs} & echo started`] }, { PATH: '/usr/bin:/bin' }, 'leftover', 10_000);
+      expect(left.report.logs.map((l) => l.line)).to.deep.equal(['started']);
+      await eventually(async () => pidsOf(['sleep', secs]).length === 0, 5000);
     });
   });
 });

@@ -516,6 +516,21 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       // The worker's agent is in `default`: not this key's.
       expect((await http('POST', `${base}/agents/query`, {}, limited)).body.total).to.equal(0);
       expect((await http('GET', `${base}/jobs/item/${other}`, undefined, auth)).body.name).to.equal('ns-other');
+      // Its runs may wait only for tasks it can see: another namespace's is refused as missing.
+      const otherTask = (await http('POST', `${base}/jobs/item/${other}/run`, undefined, auth)).body.id as string;
+      const hidden = await http('POST', `${base}/jobs/item/${mine.body.id}/run`, { depends_on: [otherTask] }, limited);
+      expectHetuError(hidden, 400, 'VALIDATION_ERROR');
+      expect(hidden.body.error.message).to.match(/does not exist/);
+      const ownTask = (await http('POST', `${base}/jobs/item/${mine.body.id}/run`, undefined, limited)).body.id as string;
+      expect((await http('POST', `${base}/jobs/item/${mine.body.id}/run`, { depends_on: [ownTask] }, limited)).status).to.equal(201);
+      // Its tasks page shows only its namespace's tasks.
+      const tasks = (await http('POST', `${base}/tasks/page`, { page: { page_size: 500 } }, limited)).body;
+      expect(tasks.total).to.equal(2);
+      expect(new Set(tasks.data.map((t: { namespace_id: string }) => t.namespace_id))).to.deep.equal(new Set(['team-x']));
+      expect((await http('POST', `${base}/tasks/page`, { filter: { job_id: { eq: other } } }, limited)).body.total).to.equal(0);
+      expect((await http('POST', `${base}/task-instances/page`, { filter: { task_id: { eq: otherTask } } }, limited)).body.total).to.equal(0);
+      expect((await http('GET', `${stack.url}/jobs/${otherTask}`, undefined, limited)).status).to.equal(404);
+      expect((await http('GET', `${stack.url}/jobs/${ownTask}`, undefined, limited)).body.namespace).to.equal('team-x');
     });
 
     it('native job routes: a limited credential sees only jobs of its namespaces (no namespace is default)', async () => {

@@ -1,4 +1,9 @@
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { keysFor } from '../../shared/store/keys.js';
+import { JobRecordSchema } from '../../shared/schemas/job-record.js';
+import { checkDependencies } from '../../shared/jobs/submit.js';
+import { JobStore } from '../../shared/store/job-store.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -33,7 +38,8 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
 
   before(async () => {
     redis = await startRedis();
-    stack = await startStack(redis.url, { WORKER_CONCURRENCY: '4' });
+    // The dependencies sweep runs every STALLED_INTERVAL_MS.
+    stack = await startStack(redis.url, { WORKER_CONCURRENCY: '4', STALLED_INTERVAL_MS: '1000' });
   });
   after(async () => {
     await stack?.close();
@@ -49,6 +55,20 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
       expect(res.body.details).to.include({ field: 'depends_on', job_id: 'abcdefabcdef' });
       expect(res.body.message).to.contain('abcdefabcdef');
       expect((await http('GET', `${stack.url}/jobs?limit=1`)).body.total).to.equal(before);
+    });
+
+    it('refuses a job the caller may not see as missing (the visibility hook of the submit path)', async () => {
+      const a = await submit(stack, { algorithm: 'Echo', params: {} });
+      const conn = new Redis(redis.url);
+      try {
+        const store = new JobStore(conn, keysFor(stack.config.QUEUE_PREFIX), 60);
+        await checkDependencies(store, [a]);
+        const err = await checkDependencies(store, [a], (id) => id !== a).catch((e: unknown) => e);
+        expect(err).to.include({ code: 'VALIDATION_ERROR' });
+        expect((err as { details: Record<string, unknown> }).details).to.include({ field: 'depends_on', job_id: a });
+      } finally {
+        conn.disconnect();
+      }
     });
 
     it('refuses malformed, duplicate, empty and too many ids, and delay_ms with depends_on', async () => {
@@ -73,6 +93,7 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
     expect(pending).to.include({ status: 'pending' });
     expect(pending.depends_on).to.deep.equal([b, c]);
     expect(pending.waiting_for).to.have.members([b, c]);
+    expect(JobRecordSchema.strict().parse(pending)).to.deep.equal(pending);
     const [ra, rb, rc, rd] = await Promise.all([a, b, c, d].map((id) => ended(stack, id)));
     for (const r of [ra, rb, rc, rd]) expect(r.status, JSON.stringify(r)).to.equal('completed');
     expect(ms(rb.started_at)).to.be.at.least(ms(ra.completed_at));
@@ -101,6 +122,7 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
       expect(rb.error).to.contain('DEPENDENCY_FAILED').and.contain(a);
       expect(rb.failed_dependency).to.deep.equal({ job_id: a, status: 'failed' });
       expect(rc.failed_dependency).to.deep.equal({ job_id: b, status: 'failed' });
+      for (const r of [rb, rc]) expect(JobRecordSchema.strict().parse(r)).to.deep.equal(r);
       const hook = await eventually(async () => hooks.received.find((h) => h.url === '/hook/b' && h.body));
       expect(hook.body).to.include({ job_id: b, status: 'failed' });
       expect(hook.body.failed_dependency).to.deep.equal({ job_id: a, status: 'failed' });
@@ -110,6 +132,48 @@ describe('job dependencies (api and worker in-process, real Redis)', () => {
     } finally {
       await hooks.close();
     }
+  });
+
+  describe('the sweep', () => {
+    let conn: Redis;
+    before(() => {
+      conn = new Redis(redis.url);
+    });
+    after(() => conn.disconnect());
+
+    it('fails a job whose dependency expired while it waited (its record gone)', async () => {
+      const a = await submit(stack, sleep(4000));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      await conn.del(keysFor(stack.config.QUEUE_PREFIX).job(a));
+      const rb = await ended(stack, b, 15_000);
+      expect(rb).to.include({ status: 'failed' });
+      expect(rb.failed_dependency).to.deep.equal({ job_id: a, status: 'expired' });
+      expect(rb.error).to.contain('expired');
+    });
+
+    it('enqueues a ready job whose enqueue did not happen, and drops the kept job data (its env) once enqueued', async () => {
+      const keys = keysFor(stack.config.QUEUE_PREFIX);
+      const a = await submit(stack, sleep(3000));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      expect(await conn.hexists(keys.job(b), 'queue_data')).to.equal(1);
+      // As if the last dependency's completion was counted but the process died before the add.
+      await conn.hdel(keys.job(b), 'waiting_for');
+      const rb = await ended(stack, b, 15_000);
+      expect(rb.status).to.equal('completed');
+      expect(await conn.hexists(keys.job(b), 'queue_data')).to.equal(0);
+    });
+
+    it("starts a job whose dependency's end nobody told it (the process that ended it was killed first)", async () => {
+      const a = await submit(stack, sleep(800));
+      const b = await submit(stack, { algorithm: 'Echo', params: {}, depends_on: [a] });
+      // As if the worker ending A died before reading A's dependents.
+      await conn.srem(keysFor(stack.config.QUEUE_PREFIX).jobDependents(a), b);
+      const ra = await ended(stack, a);
+      expect(ra.status).to.equal('completed');
+      const rb = await ended(stack, b, 15_000);
+      expect(rb.status).to.equal('completed');
+      expect(ms(rb.started_at)).to.be.at.least(ms(ra.completed_at));
+    });
   });
 
   it('fails the jobs waiting for a cancelled job, and one naming an already failed job at once', async () => {

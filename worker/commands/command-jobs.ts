@@ -5,6 +5,7 @@
  * (worker/processor.ts) for jobs with a `command`.
  */
 import type { Redis } from 'ioredis';
+import { AppError } from '../../shared/errors/index.js';
 import { BASE_ENV } from '../../shared/functions/executables.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CommandJob } from '../../shared/queue/job-data.js';
@@ -47,9 +48,13 @@ export class CommandJobs {
   /**
    * The env a job's command gets: PATH, HOME and LANG ({@link BASE_ENV}; HOME becomes the work
    * dir), then FUNCTION_SYSTEM_ENV and the stored system env, then its project's env, then its own.
+   * @throws AppError SERVICE_UNAVAILABLE when Redis does not answer.
    */
   async envOf(data: CommandJob): Promise<Record<string, string>> {
-    const layers = await this.env.layers(data.project ?? '');
+    // A Redis failure is no verdict on the job: SERVICE_UNAVAILABLE leaves it to BullMQ's retries.
+    const layers = await this.env.layers(data.project ?? '').catch((err: unknown) => {
+      throw new AppError('SERVICE_UNAVAILABLE', `could not read the env layers: ${String(err)}`);
+    });
     const { HOME: _home, ...base } = BASE_ENV;
     return { ...base, ...this.deps.systemEnv, ...layers.system, ...(data.project ? layers.project : {}), ...data.command.env };
   }

@@ -229,8 +229,17 @@ export class CommandRunner {
         done = true;
         clearTimeout(timer);
         this.running.delete(runId);
-        // Whatever the command left (a background child keeping a pipe open) goes with it.
-        killTree();
+        // Whatever the command left (a background child keeping a pipe open) goes with it. Isolated,
+        // bwrap's exit already ended its pid namespace; unisolated, its process group is killed.
+        if (!exit) killTree();
+        else if (!isolated && proc.pid) {
+          try {
+            process.kill(-proc.pid, 'SIGKILL');
+          } catch {
+            /* the group is gone */
+          }
+        }
+        cgroup?.killAll();
         proc.stdout?.destroy();
         proc.stderr?.destroy();
         capture.flush(streams);
