@@ -11,6 +11,7 @@ import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQue
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
 import { assertJobVisible, assertMaySubmit, jobVisibleTo, listingNamespace } from './namespace-access.js';
+import { DEFAULT_NAMESPACE } from '../../shared/schemas/namespace.js';
 
 /** The FunctionalScaffold API reference's `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
@@ -63,12 +64,12 @@ export const JOB_ROUTES: readonly Route[] = [
       ...errors([400, 'VALIDATION_ERROR (also a depends_on job that does not exist: details.job_id)'], [403, 'FORBIDDEN (a command not in COMMAND_ALLOWLIST: details.reason command_not_allowed)'], [404, 'ALGORITHM_NOT_FOUND'], [409, 'CONFLICT (Idempotency-Key reused with another body; or no worker serves the pool: details.reason pool_not_served)'], [413, 'PAYLOAD_TOO_LARGE'], [503, 'SERVICE_UNAVAILABLE']),
     },
     handler: async ({ req, res, services }) => {
-      assertMaySubmit(req);
       const body = parseBody(JobRequestSchema, req.body);
-      const { algorithm, params, command, webhook, depends_on, project, ...options } = body;
+      const { algorithm, params, command, webhook, depends_on, project, namespace, ...options } = body;
+      assertMaySubmit(req, namespace);
       const key = idempotencyKey(req);
       const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}) };
+      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}), ...(namespace && namespace !== DEFAULT_NAMESPACE ? { namespace } : {}) };
       // The schema let exactly one target through: a command, or an algorithm with its params.
       const submission = command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
       const { job_id, created_at, existing } = await services.jobs.submit(submission);

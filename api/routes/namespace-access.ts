@@ -2,7 +2,7 @@
  * Namespace limits of credentials on the native job routes (docs/security.md#namespaces): a job's
  * namespace is its `namespace`, else `default`. A credential limited to namespaces reads, follows
  * and cancels only jobs in them (others are 404 JOB_NOT_FOUND, as if they did not exist), lists
- * one of its namespaces at a time, and submits (into `default`) only when `default` is one of them.
+ * one of its namespaces at a time, and submits jobs (POST /jobs `namespace`, default `default`; /invoke: `default`) only into them.
  */
 import type { Request } from 'express';
 import { AppError, jobNotFound } from '../../shared/errors/index.js';
@@ -42,10 +42,10 @@ export function listingNamespace(req: Request, asked: string | undefined): strin
   throw new AppError('VALIDATION_ERROR', `namespace is required: this credential is limited to ${limit.join(', ')}`, { field: 'namespace', allowed_namespaces: [...limit] });
 }
 
-/** Throws 403 FORBIDDEN when the caller's credential may not submit native jobs (into `default`). */
-export function assertMaySubmit(req: Request): void {
+/** Throws 403 FORBIDDEN when the caller's credential may not submit a job into `namespace` (default `default`). */
+export function assertMaySubmit(req: Request, namespace: string = DEFAULT_NAMESPACE): void {
   const limit = req.auth?.namespaces;
-  if (limit && !limit.includes(DEFAULT_NAMESPACE)) throw forbidden(DEFAULT_NAMESPACE, limit);
+  if (limit && !limit.includes(namespace)) throw forbidden(namespace, limit);
 }
 
 function forbidden(namespace: string, limit: readonly string[]): AppError {

@@ -188,6 +188,11 @@ export const JobRequestSchema = z
     ...JobOptionsSchema.shape,
     depends_on: DependsOnSchema.optional(),
     project: JobProjectSchema.optional(),
+    namespace: z
+      .string({ error: 'must be a string' })
+      .regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE })
+      .optional()
+      .openapi({ description: 'The namespace the job belongs to (docs/security.md#namespaces); default `default`. A namespace-limited credential may name only its own' }),
   })
   .superRefine((body, ctx) => {
     const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });

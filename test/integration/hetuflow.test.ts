@@ -548,6 +548,12 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       expect(submit.status).to.equal(403);
       expect(submit.body).to.include({ error: 'FORBIDDEN' });
       expect((await http('POST', `${stack.url}/invoke`, { number: 7 }, teamX)).status).to.equal(403);
+      const own = await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 }, namespace: 'team-x' }, teamX);
+      expect(own.status, own.text).to.equal(202);
+      expect((await http('GET', `${stack.url}/jobs/${own.body.job_id}`, undefined, teamX)).body.namespace).to.equal('team-x');
+      expect((await http('GET', `${stack.url}/jobs`, undefined, teamX)).body.jobs.map((j: { job_id: string }) => j.job_id)).to.include(own.body.job_id);
+      expect((await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 }, namespace: 'team-y' }, teamX)).status).to.equal(403);
+      expect((await http('POST', `${stack.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 7 }, namespace: 'bad ns' }, auth)).status).to.equal(400);
       const listed = await http('GET', `${stack.url}/jobs`, undefined, teamX);
       expect(listed.status).to.equal(200);
       expect(listed.body.jobs.map((j: { job_id: string }) => j.job_id)).not.to.include(jobId);
