@@ -13,6 +13,7 @@ import type { Dashboard } from './routes/dashboard.js';
 import { METHOD_TABLE, routesRouter } from './routes/index.js';
 import { docAssetsRouter } from './routes/meta.js';
 import type { RouteServices } from './routes/route.js';
+import { HETUFLOW_ERROR_SHAPE } from './routes/v1-scheduler/index.js';
 
 export type { ReadinessCheck } from './routes/route.js';
 
@@ -33,9 +34,7 @@ export interface AppDeps extends Omit<RouteServices, 'openapi'> {
 }
 
 /** The error shapes of the compatible APIs, each owning its paths (docs/api.md); every other path answers in fnqueue's own. */
-const ERROR_SHAPES: readonly ErrorShape[] = [
-  PROJECT_FAAS_ERROR_SHAPE,
-];
+const ERROR_SHAPES: readonly ErrorShape[] = [PROJECT_FAAS_ERROR_SHAPE, HETUFLOW_ERROR_SHAPE];
 
 /**
  * The Express app, without listening (tests mount it on port 0). The routes, their scopes, how

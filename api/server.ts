@@ -33,6 +33,11 @@ import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 import { packageVersion } from '../shared/package-version.js';
 import { writeProbeAll } from '../shared/store/channels.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { definitionRun, HetuflowService } from './services/hetuflow-service.js';
+import { HetuflowScheduleService } from './services/hetuflow-schedules.js';
+import { JobDefinitionStore } from '../shared/store/job-definition-store.js';
+import { JobLogStore } from '../shared/store/job-log-store.js';
+import { RunCounterStore } from '../shared/store/run-counter-store.js';
 
 const VERSION = packageVersion();
 
@@ -202,8 +207,36 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       if (!(await projects.isRunning(fn.project))) throw projectStoppedError(fn.project, fn.function_id);
     },
   });
+  const schedules = new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES });
+  // The hetuflow-compatible scheduler API (docs/compat-hetuflow.md): adapters over the same stores; its
+  // schedules are native schedules whose target is the definition's command.
+  const definitions = new JobDefinitionStore(redis, keys);
+  const hetuflow = new HetuflowService({
+    definitions,
+    workers: workerRegistry,
+    jobStore: store,
+    logs: new JobLogStore(redis, keys, config.RESULT_TTL_SECONDS),
+    runCounters: new RunCounterStore(redis, keys),
+    redis,
+    version: VERSION,
+    startedAtMs: Date.now(),
+    maxDefinitions: config.MAX_JOB_DEFINITIONS,
+    maxRetries: config.JOB_MAX_RETRIES,
+    submit: (sub) => jobs.submit(sub),
+    schedules,
+  });
+  const hetuflowSchedules = new HetuflowScheduleService({
+    schedules,
+    definitions,
+    hetuflow,
+    runOf: (def) => {
+      const { command, options } = definitionRun(def);
+      return { target: { command }, options };
+    },
+  });
   const app = createApp({
     jobs,
+    hetuflow,
     waiter,
     registry,
     metrics,
@@ -225,7 +258,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // Workers registry: read from the request connection, so Redis down answers 503.
     workers: workerRegistry,
     // Schedules: records on the request connection, BullMQ job schedulers on every pool's queue.
-    schedules: new ScheduleService({ redis, keys, queues: jobQueues, jobs, runs: jobs, ttlSeconds: config.RESULT_TTL_SECONDS, logger, functions: functionStore, maxSchedules: config.MAX_SCHEDULES }),
+    schedules,
+    hetuflowSchedules,
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
     dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),

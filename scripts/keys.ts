@@ -3,6 +3,7 @@
  * QUEUE_PREFIX (the same as the API's).
  *
  *   npm run keys -- create --name ci --scope write   prints the new key once (stdout), never again
+ *        [--namespace <ns> ...]                     limits the key to those namespaces (docs/security.md#namespaces)
  *   npm run keys -- list [--json]                    ids, names, scopes, dates; no secrets
  *   npm run keys -- revoke <id>                      refused by every API process within 5 s
  *
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ApiKeyStore, type ApiKeyRecord } from '../shared/store/api-key-store.js';
 import { isScope, SCOPES, type Scope } from '../shared/auth/scopes.js';
 import { loadConfig, redisTopology } from '../shared/config.js';
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../shared/schemas/namespace.js';
 import { keysFor } from '../shared/store/keys.js';
 import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/queue/redis.js';
 
@@ -19,7 +21,7 @@ import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/
 const REDIS_READY_TIMEOUT_MS = 5_000;
 
 const USAGE = `usage:
-  npm run keys -- create --name <name> --scope <${SCOPES.join('|')}>
+  npm run keys -- create --name <name> --scope <${SCOPES.join('|')}> [--namespace <ns> ...]
   npm run keys -- list [--json]
   npm run keys -- revoke <id>
 Reads REDIS_URL and QUEUE_PREFIX like the API. Scopes: admin includes write, write includes read.`;
@@ -28,7 +30,7 @@ Reads REDIS_URL and QUEUE_PREFIX like the API. Scopes: admin includes write, wri
 class UsageError extends Error {}
 
 function table(records: ApiKeyRecord[]): string {
-  const rows = [['ID', 'NAME', 'SCOPES', 'CREATED', 'REVOKED'], ...records.map((r) => [r.id, r.name, r.scopes.join(' '), r.created_at, r.revoked_at ?? '-'])];
+  const rows = [['ID', 'NAME', 'SCOPES', 'NAMESPACES', 'CREATED', 'REVOKED'], ...records.map((r) => [r.id, r.name, r.scopes.join(' '), r.namespaces?.join(' ') ?? '*', r.created_at, r.revoked_at ?? '-'])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
@@ -37,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, scope: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { name: { type: 'string' }, scope: { type: 'string', multiple: true }, namespace: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) throw new UsageError(USAGE);
@@ -49,9 +51,13 @@ async function main(argv: string[]): Promise<number> {
     const scopes = values.scope ?? [];
     const bad = scopes.filter((s) => !isScope(s));
     if (!scopes.length || bad.length) throw new UsageError(`create needs --scope ${SCOPES.join('|')}${bad.length ? ` (not a scope: ${bad.join(', ')})` : ''}\n${USAGE}`);
+    const namespaces = values.namespace;
+    const badNs = (namespaces ?? []).filter((n) => !NAMESPACE_PATTERN.test(n));
+    if (badNs.length) throw new UsageError(`--namespace ${NAMESPACE_RULE} (not one: ${badNs.join(', ')})\n${USAGE}`);
     run = async (store) => {
-      const { key, record } = await store.create(name, scopes as Scope[]);
-      process.stderr.write(`created API key ${record.id} (name ${record.name}, scopes ${record.scopes.join(' ')}). It is shown only this once: store it now.\n`);
+      const { key, record } = await store.create(name, scopes as Scope[], namespaces);
+      const limited = record.namespaces ? `, namespaces ${record.namespaces.join(' ')}` : '';
+      process.stderr.write(`created API key ${record.id} (name ${record.name}, scopes ${record.scopes.join(' ')}${limited}). It is shown only this once: store it now.\n`);
       process.stdout.write(`${key}\n`);
       return 0;
     };

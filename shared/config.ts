@@ -252,6 +252,8 @@ export const ConfigSchema = z.object({
   MAX_QUEUED_BYTES: int(0).default(64 * 1024 * 1024),
   /** Most schedules that may exist; POST /schedules past it answers 409 CONFLICT (reason schedule_limit). 0 turns it off. Default 1000. */
   MAX_SCHEDULES: int(0).default(1000),
+  /** Most job definitions of the hetuflow-compatible API (docs/compat-hetuflow.md); 0: no bound. */
+  MAX_JOB_DEFINITIONS: int(0).default(1000),
   /** How often the API removes queued jobs whose record expired (a pool nobody serves) from their queue. Default 60000 ms. */
   QUEUE_SWEEP_INTERVAL_MS: int(100).default(60_000),
   /**

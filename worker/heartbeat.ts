@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { Logger } from '../shared/logger.js';
 import { isoNow } from '../shared/store/job-store.js';
-import type { FunctionHostsUsage, StoredWorker, WorkerState } from '../shared/schemas/worker.js';
+import type { FunctionHostsUsage, StoredWorker, WorkerDisk, WorkerNetwork, WorkerState } from '../shared/schemas/worker.js';
 import type { WorkerRegistry } from '../shared/store/worker-registry.js';
 import type { Labels } from '../shared/schemas/labels.js';
 
@@ -45,6 +46,8 @@ export interface HeartbeatOptions {
   runnerPids: () => number[];
   /** Its warm function hosts against their memory budget (FunctionPool.memoryUsage); omitted from the entry when absent. */
   functionHosts?: () => FunctionHostsUsage;
+  /** The folder whose filesystem the entry reports (`resources.disk`); default the temporary directory, where runs get their work dirs. */
+  workDir?: string;
   /** WORKER_HEARTBEAT_MS. */
   intervalMs: number;
   /** WORKER_OFFLINE_AFTER_MS (resolved). */
@@ -131,6 +134,8 @@ export class WorkerHeartbeat {
         cpu_usage: wallUs > 0 ? Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10 : 0,
         memory_usage: process.memoryUsage.rss(),
         runners_memory_usage: await runnersRss(opts.runnerPids()),
+        disk: await diskOf(opts.workDir ?? tmpdir()),
+        network: await networkCounters(),
       },
       ...(opts.functionHosts ? { function_hosts: opts.functionHosts() } : {}),
       started_at: this.startedAt,
@@ -162,4 +167,46 @@ async function runnersRss(pids: number[]): Promise<number | null> {
     }),
   );
   return sizes.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The filesystem of `dir`, from statfs(2), as df(1) reports it (Use% = used / (used + available));
+ * null when it cannot be read.
+ */
+export async function diskOf(dir: string): Promise<WorkerDisk | null> {
+  try {
+    const s = await statfs(dir);
+    const total = s.blocks * s.bsize;
+    const used = (s.blocks - s.bfree) * s.bsize;
+    const available = s.bavail * s.bsize;
+    const usage = used + available > 0 ? Math.round((used / (used + available)) * 1000) / 10 : 0;
+    return { path: dir, total_bytes: total, used_bytes: used, available_bytes: available, usage_percent: usage };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The received and sent bytes of this process's network namespace, summed over its interfaces
+ * but loopback, from /proc/self/net/dev (Linux; the format of proc(5)); null where it cannot be read.
+ */
+export async function networkCounters(): Promise<WorkerNetwork | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const [text, namespace] = await Promise.all([readFile('/proc/self/net/dev', 'utf8'), readlink('/proc/self/ns/net').catch(() => 'unknown')]);
+    let rx = 0;
+    let tx = 0;
+    // Two header lines, then `iface: rx_bytes rx_packets ... (8 receive fields) tx_bytes ...`.
+    for (const line of text.split('\n').slice(2)) {
+      const colon = line.indexOf(':');
+      if (colon < 0) continue;
+      if (line.slice(0, colon).trim() === 'lo') continue;
+      const fields = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+      rx += fields[0] ?? 0;
+      tx += fields[8] ?? 0;
+    }
+    return { namespace, rx_bytes: rx, tx_bytes: tx };
+  } catch {
+    return null;
+  }
 }

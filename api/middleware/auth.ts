@@ -13,6 +13,8 @@ export interface Principal {
   id: string;
   kind: 'api_key' | 'jwt';
   scopes: Scope[];
+  /** The namespaces it may act in (docs/security.md#namespaces); undefined: every namespace. */
+  namespaces?: readonly string[];
 }
 
 declare module 'express-serve-static-core' {
@@ -86,7 +88,7 @@ export function authenticate(opts: AuthOptions) {
     if (apiKey) {
       const record = await opts.apiKeys.verify(apiKey.trim());
       if (!record) throw unauthorized(res, 'invalid API key', bothChallenges(undefined, apiKeyChallenge('invalid_key')), 'invalid_api_key');
-      return { id: `key:${record.id}`, kind: 'api_key', scopes: record.scopes };
+      return { id: `key:${record.id}`, kind: 'api_key', scopes: record.scopes, ...(record.namespaces ? { namespaces: record.namespaces } : {}) };
     }
     const authorization = req.get('authorization');
     if (!authorization) {
@@ -104,7 +106,7 @@ export function authenticate(opts: AuthOptions) {
     if ('refused' in verified) {
       throw unauthorized(res, `invalid bearer token: ${verified.refused}`, bothChallenges(bearerChallenge('invalid_token', verified.refused)), 'invalid_token');
     }
-    return { id: `jwt:${verified.subject}`, kind: 'jwt', scopes: verified.scopes };
+    return { id: `jwt:${verified.subject}`, kind: 'jwt', scopes: verified.scopes, ...(verified.namespaces ? { namespaces: verified.namespaces } : {}) };
   };
 
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {

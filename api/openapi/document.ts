@@ -4,6 +4,7 @@ import { PROJECT_FAAS_TAG } from '../routes/project-faas.js';
 import type { MountedOperation } from '../routes/route.js';
 import '../schemas/jobs.js'; // extends zod with .openapi()
 import { addSecurity } from './security.js';
+import { HETUFLOW_TAGS } from '../routes/v1-scheduler/index.js';
 
 /** The tags operations are grouped under, in the order the UIs list them. */
 const TAGS = [
@@ -14,6 +15,7 @@ const TAGS = [
   { name: 'workers', description: 'Worker processes and their resources (docs/operations.md)' },
   { name: 'operations', description: 'Probes, status and metrics (docs/operations.md)' },
   { name: PROJECT_FAAS_TAG, description: 'The project-FaaS API: projects and functions by name, `{status, ...}` answers and errors (docs/compat-project-faas.md)' },
+  ...HETUFLOW_TAGS,
 ];
 
 /** One declaration as the generator's route config. */

@@ -2,7 +2,7 @@ import { FunctionMetricsSchema } from '../../shared/schemas/function-metrics.js'
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError, jobGone } from '../../shared/errors/index.js';
-import { toPublicRecord } from '../../shared/store/job-store.js';
+import { isJobId, toPublicRecord } from '../../shared/store/job-store.js';
 import {
   FunctionCreateSchema,
   FunctionIdParamsSchema,
@@ -25,6 +25,7 @@ import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { refuseMaskedEnv, withEnvNamesOnly } from './redaction.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route, type RouteServices } from './route.js';
+import { assertJobVisible } from './namespace-access.js';
 
 /** The function service, or 503 when the app was built without one. */
 function svc(services: RouteServices): FunctionService {
@@ -214,7 +215,9 @@ export const FUNCTION_ROUTES: readonly Route[] = [
     request: { params: z.object({ job_id: z.string().openapi({ example: 'a1b2c3d4e5f6' }) }), query: { schema: JobLogsQuerySchema, doc: JobLogsQueryDocSchema } },
     responses: { 200: json(JobLogsSchema, 'The lines, oldest first'), ...errors([400, 'VALIDATION_ERROR'], [404, 'JOB_NOT_FOUND'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services, query }) => {
-      res.json(await svc(services).logs(String(req.params.job_id), query));
+      const jobId = String(req.params.job_id);
+      if (isJobId(jobId)) assertJobVisible(req, await services.jobs.get(jobId));
+      res.json(await svc(services).logs(jobId, query));
     },
   }),
 ];

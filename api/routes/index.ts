@@ -13,6 +13,7 @@ import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices }
 import { SCHEDULE_ROUTES } from './schedules.js';
 import { STATUS_ROUTES } from './status.js';
 import { WORKER_ROUTES } from './workers.js';
+import { V1_SCHEDULER_ROUTES } from './v1-scheduler/index.js';
 
 export type { Route, RouteAccess, RouteServices } from './route.js';
 
@@ -28,6 +29,7 @@ export const ROUTES: readonly Route[] = [
   ...FUNCTION_ROUTES,
   ...PROJECT_FAAS_ROUTES,
   ...META_ROUTES,
+  ...V1_SCHEDULER_ROUTES,
 ];
 
 /** What the OpenAPI document lists: the declared routes (but the documentation's own) and the dashboard's page. */

@@ -6,6 +6,7 @@ import { InvokeCommandRequestSchema, InvokeCommandResponseSchema, InvokeRequestS
 import { commandSubmission } from '../services/job-service.js';
 import { errors, json } from './responses.js';
 import { route, type Route } from './route.js';
+import { assertMaySubmit } from './namespace-access.js';
 
 /** Job error codes /invoke passes through; any other failure is ALGORITHM_ERROR. */
 const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(['TIMEOUT', 'VALIDATION_ERROR', 'ALGORITHM_NOT_FOUND', 'INTERNAL_ERROR', 'CANCELLED']);
@@ -43,6 +44,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
       ),
     },
     handler: async ({ req, res, services }) => {
+      assertMaySubmit(req);
       const body: unknown = req.body;
       const isObject = body !== null && typeof body === 'object' && !Array.isArray(body);
       const explicit = isObject && 'algorithm' in body;

@@ -10,6 +10,8 @@ import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
 import { errors, json, located } from './responses.js';
 import { route, type Route } from './route.js';
+import { assertJobVisible, assertMaySubmit, jobVisibleTo, listingNamespace } from './namespace-access.js';
+import { DEFAULT_NAMESPACE } from '../../shared/schemas/namespace.js';
 
 /** The FunctionalScaffold API reference's `任务已创建` (job created). */
 export const JOB_CREATED_MESSAGE = 'job created';
@@ -63,10 +65,11 @@ export const JOB_ROUTES: readonly Route[] = [
     },
     handler: async ({ req, res, services }) => {
       const body = parseBody(JobRequestSchema, req.body);
-      const { algorithm, params, command, webhook, depends_on, project, ...options } = body;
+      const { algorithm, params, command, webhook, depends_on, project, namespace, ...options } = body;
+      assertMaySubmit(req, namespace);
       const key = idempotencyKey(req);
       const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on } : {}) };
+      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}), ...(namespace && namespace !== DEFAULT_NAMESPACE ? { namespace } : {}) };
       // The schema let exactly one target through: a command, or an algorithm with its params.
       const submission = command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
       const { job_id, created_at, existing } = await services.jobs.submit(submission);
@@ -88,8 +91,9 @@ export const JOB_ROUTES: readonly Route[] = [
     description: 'Filters combine (all must match); served from indexes that expire with the records (RESULT_TTL_SECONDS).',
     request: { query: { schema: JobListQuerySchema, doc: JobListQueryDocSchema } },
     responses: { 200: json(JobListSchema, 'One page of job records and the total matching'), ...errors([400, 'VALIDATION_ERROR (a bad value, or an unknown parameter named in details.field)']) },
-    handler: async ({ res, services, query }) => {
-      const { limit, offset, ...filter } = query;
+    handler: async ({ req, res, services, query }) => {
+      const { limit, offset, namespace, ...rest } = query;
+      const filter = { ...rest, namespace: listingNamespace(req, namespace) };
       const page = await services.jobs.list(filter, { limit, offset });
       res.json({ jobs: page.jobs.map(toPublicRecord), total: page.total, limit, offset });
     },
@@ -104,7 +108,9 @@ export const JOB_ROUTES: readonly Route[] = [
     request: { params: jobParams },
     responses: { 200: json(JobRecordSchema, 'The job record'), ...errors([404, 'JOB_NOT_FOUND (unknown or expired)']) },
     handler: async ({ req, res, services }) => {
-      res.json(toPublicRecord(await services.jobs.get(jobIdParam(req))));
+      const job = await services.jobs.get(jobIdParam(req));
+      assertJobVisible(req, job);
+      res.json(toPublicRecord(job));
     },
   }),
   route({
@@ -119,6 +125,7 @@ export const JOB_ROUTES: readonly Route[] = [
     responses: { 200: json(AttemptListSchema, 'Every attempt, oldest first'), ...errors([404, 'JOB_NOT_FOUND']) },
     handler: async ({ req, res, services }) => {
       const jobId = jobIdParam(req);
+      assertJobVisible(req, await services.jobs.get(jobId));
       const attempts = await services.jobs.attempts(jobId);
       res.json({ job_id: jobId, attempts, total: attempts.length });
     },
@@ -134,7 +141,9 @@ export const JOB_ROUTES: readonly Route[] = [
     request: { params: jobParams },
     responses: { 200: json(JobRecordSchema, 'The cancelled record'), ...errors([404, 'JOB_NOT_FOUND'], [409, 'CONFLICT (the job already ended; details.status)']) },
     handler: async ({ req, res, services }) => {
-      res.json(toPublicRecord(await services.jobs.cancel(jobIdParam(req))));
+      const jobId = jobIdParam(req);
+      assertJobVisible(req, await services.jobs.get(jobId));
+      res.json(toPublicRecord(await services.jobs.cancel(jobId)));
     },
   }),
   route({
@@ -151,6 +160,7 @@ export const JOB_ROUTES: readonly Route[] = [
     handler: async ({ req, res, services }) => {
       const jobId = jobIdParam(req);
       if (!services.waiter) throw new AppError('SERVICE_UNAVAILABLE', 'live events are not available');
+      assertJobVisible(req, await services.jobs.get(jobId));
       await streamEvents(services.jobs, services.waiter, jobId, res);
     },
   }),

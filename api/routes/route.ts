@@ -12,6 +12,8 @@ import type { JobService } from '../services/job-service.js';
 import type { JobWaiter } from '../services/job-waiter.js';
 import type { ProjectService } from '../services/project-service.js';
 import type { ScheduleService } from '../services/schedule-service.js';
+import type { HetuflowService } from '../services/hetuflow-service.js';
+import type { HetuflowScheduleService } from '../services/hetuflow-schedules.js';
 
 /**
  * What a route needs when AUTH_ENABLED=true: `open` (no credentials), `metrics` (the
@@ -53,6 +55,10 @@ export interface RouteServices {
   functions?: FunctionService;
   /** The OpenAPI document served at GET /openapi.json (built once from the declarations). */
   openapi: object;
+  /** The hetuflow-compatible scheduler API under /api/v1 (docs/compat-hetuflow.md): definitions, tasks, agents, system. */
+  hetuflow?: HetuflowService;
+  /** Its schedules of job definitions, on the native schedules. */
+  hetuflowSchedules?: HetuflowScheduleService;
 }
 
 /** A queue as `GET /status` reads it. */

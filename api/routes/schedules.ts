@@ -4,6 +4,7 @@ import { AppError, validationError } from '../../shared/errors/index.js';
 import type { ScheduleService } from '../services/schedule-service.js';
 import {
   AlgorithmTargetSchema,
+  CommandTargetSchema,
   FunctionTargetSchema,
   ScheduleCreateSchema,
   ScheduleIdParamsSchema,
@@ -25,7 +26,7 @@ import { route, type Route, type RouteServices } from './route.js';
 function withTargetIssues(err: z.ZodError, body: Record<string, unknown>): z.ZodError {
   const target = body.target;
   if (target === null || typeof target !== 'object' || Array.isArray(target)) return err;
-  const branch = Object.hasOwn(target, 'function_id') ? FunctionTargetSchema : AlgorithmTargetSchema;
+  const branch = Object.hasOwn(target, 'function_id') ? FunctionTargetSchema : Object.hasOwn(target, 'command') ? CommandTargetSchema : AlgorithmTargetSchema;
   const issues = err.issues.flatMap((issue) => {
     if (issue.code !== 'invalid_union' || issue.path.length !== 1 || issue.path[0] !== 'target') return [issue];
     const parsed = branch.safeParse(target);

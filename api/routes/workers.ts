@@ -59,15 +59,15 @@ export const WORKER_ROUTES: readonly Route[] = [
     access: 'read',
     tag: 'workers',
     summary: "One worker's resource figures",
-    description: 'CPU and memory of the worker process and its runner children, as of its last heartbeat (every WORKER_HEARTBEAT_MS).',
+    description: "CPU and memory of the worker process and its runner children, its work dir's filesystem (statfs) and its network namespace's byte counters (/proc/net/dev), as of its last heartbeat (every WORKER_HEARTBEAT_MS).",
     request: { params: workerParams },
     responses: { 200: json(WorkerResourcesReportSchema, 'The figures'), ...errors([404, 'WORKER_NOT_FOUND (unknown or aged out)'], [503, 'SERVICE_UNAVAILABLE']) },
     handler: async ({ req, res, services }) => {
       const workerId = String(req.params.worker_id);
       const worker = await need(services).get(workerId);
       if (!worker) throw workerNotFound(workerId);
-      const { cpu_usage, memory_usage, runners_memory_usage } = worker.resources;
-      res.json({ worker_id: worker.id, status: worker.status, cpu_usage, memory_usage, runners_memory_usage, last_heartbeat: worker.last_heartbeat });
+      const { cpu_usage, memory_usage, runners_memory_usage, disk = null, network = null } = worker.resources;
+      res.json({ worker_id: worker.id, status: worker.status, cpu_usage, memory_usage, runners_memory_usage, disk, network, last_heartbeat: worker.last_heartbeat });
     },
   }),
 ];

@@ -13,6 +13,7 @@ import {
   type JobOptions,
 } from '../../shared/schemas/job-record.js';
 import { POOL_PATTERN } from '../../shared/queue/names.js';
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
 import { ENV_NAME_PATTERN, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
 import { CommandResultSchema, MAX_COMMAND_ARG_CHARS, MAX_COMMAND_ARGS, MAX_COMMAND_CHARS, MAX_DEPENDS_ON } from '../../shared/schemas/command.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
@@ -187,6 +188,11 @@ export const JobRequestSchema = z
     ...JobOptionsSchema.shape,
     depends_on: DependsOnSchema.optional(),
     project: JobProjectSchema.optional(),
+    namespace: z
+      .string({ error: 'must be a string' })
+      .regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE })
+      .optional()
+      .openapi({ description: 'The namespace the job belongs to (docs/security.md#namespaces); default `default`. A namespace-limited credential may name only its own' }),
   })
   .superRefine((body, ctx) => {
     const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
@@ -263,6 +269,7 @@ export const JobListQuerySchema = z
     algorithm: z.string().min(1).max(200).optional(),
     function_id: z.string().min(1).max(200).optional(),
     schedule_id: z.string().min(1).max(200).optional(),
+    namespace: z.string().regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE }).optional(),
     created_after: queryTime.optional(),
     created_before: queryTime.optional(),
     limit: queryInt(1, MAX_JOBS_LIMIT, 20),
@@ -276,6 +283,7 @@ export const JobListQueryDocSchema = z.object({
   algorithm: z.string().optional(),
   function_id: z.string().optional(),
   schedule_id: z.string().optional(),
+  namespace: z.string().optional().openapi({ description: 'Jobs of one namespace (jobs that name none are in `default`); required of a credential limited to several namespaces (docs/security.md#namespaces)' }),
   created_after: z.string().optional().openapi({ description: 'ISO 8601; jobs created at or after it' }),
   created_before: z.string().optional().openapi({ description: 'ISO 8601; jobs created at or before it' }),
   limit: z.number().int().min(1).max(MAX_JOBS_LIMIT).optional().openapi({ description: 'Page size, default 20' }),

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { POOL_PATTERN } from '../../shared/queue/names.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
-import { JobOptionsSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
+import { CommandRequestSchema, JobOptionsSchema, JobProjectSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
@@ -45,6 +46,9 @@ export const TimezoneSchema = z
   .max(100, { error: 'must be at most 100 characters' })
   .openapi({ example: 'Europe/Paris', description: 'IANA time zone of `cron`; default UTC. Ignored by `every_ms`.' });
 
+/** A namespace id (docs/security.md#namespaces). */
+const NamespaceIdSchema = z.string({ error: required('a string') }).regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE });
+
 /** A pool name (worker `pool` label). */
 const PoolSchema = z
   .string({ error: required('a string') })
@@ -69,8 +73,14 @@ export const FunctionTargetSchema = z
   })
   .openapi('ScheduleFunctionTarget');
 
-/** What each run does. A target with `function_id` is a function target; any other an algorithm target. */
-export const TargetSchema = z.union([AlgorithmTargetSchema, FunctionTargetSchema], { error: required('an object') }).openapi('ScheduleTarget');
+/** Runs a command (docs/commands.md), as POST /jobs's `command` and `project`. */
+export const CommandTargetSchema = z
+  .strictObject({ command: CommandRequestSchema, project: JobProjectSchema.optional() })
+  .openapi('ScheduleCommandTarget');
+
+/** What each run does. A target with `function_id` is a function target, one with `command` a command target; any other an algorithm target. */
+export const TargetSchema = z.union([AlgorithmTargetSchema, FunctionTargetSchema, CommandTargetSchema], { error: required('an object') }).openapi('ScheduleTarget');
+export type CommandTarget = z.infer<typeof CommandTargetSchema>;
 export type Target = z.infer<typeof TargetSchema>;
 export type AlgorithmTarget = z.infer<typeof AlgorithmTargetSchema>;
 
@@ -105,6 +115,7 @@ export const ScheduleCreateSchema = z
     retry_interval_ms: optionFields.retry_interval_ms.nullable(),
     timeout_ms: optionFields.timeout_ms.nullable(),
     priority: optionFields.priority.nullable(),
+    namespace: NamespaceIdSchema.nullable().optional().openapi({ description: 'The namespace of its runs (docs/security.md#namespaces); default `default`' }),
   })
   .openapi('ScheduleCreate', { example: { name: 'primes-every-minute', cron: '* * * * *', timezone: 'UTC', target: { algorithm: 'PrimeChecker', params: { number: 17 } } } });
 export type ScheduleCreate = z.infer<typeof ScheduleCreateSchema>;
@@ -128,6 +139,7 @@ export const ScheduleUpdateSchema = z
     retry_interval_ms: optionFields.retry_interval_ms.nullable(),
     timeout_ms: optionFields.timeout_ms.nullable(),
     priority: optionFields.priority.nullable(),
+    namespace: NamespaceIdSchema.nullable().optional(),
   })
   .openapi('ScheduleUpdate', { example: { every_ms: 300_000, enabled: true } });
 export type ScheduleUpdate = z.infer<typeof ScheduleUpdateSchema>;

@@ -39,6 +39,9 @@ export interface Submission {
   project?: string;
   /** Jobs this one waits for (docs/api.md#job-dependencies). */
   depends_on?: string[];
+  /** The job's namespace (docs/security.md#namespaces) and the hetuflow-compatible job definition it runs (docs/compat-hetuflow.md). */
+  namespace?: string;
+  definition_id?: string;
   /** Whether the caller may see a job it names in depends_on (e.g. its namespace); absent: any existing job. A job it may not see is refused as missing. */
   dependencyVisible?: (jobId: string) => boolean | Promise<boolean>;
   webhook?: string;
@@ -293,7 +296,8 @@ export class JobService {
     return this.deps.store.attempts(jobId);
   }
 
-  private commandSpec(command: CommandRequest): CommandSpec {
+  /** The spec a command job runs with: max_output_size defaulted to and capped at JOB_LOGS_MAX_BYTES. */
+  commandSpec(command: CommandRequest): CommandSpec {
     return commandSpecOf(command, this.deps.commands?.maxOutputBytes ?? JOB_LOGS_MAX_BYTES_DEFAULT);
   }
 
@@ -302,6 +306,8 @@ export class JobService {
     if (sub.command) submission.command = this.commandSpec(sub.command);
     if (sub.project) submission.project = sub.project;
     if (sub.depends_on?.length) submission.depends_on = sub.depends_on;
+    if (sub.namespace) submission.namespace = sub.namespace;
+    if (sub.definition_id) submission.definition_id = sub.definition_id;
     const { job_id, created_at } = await submitJob(
       { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
       submission,

@@ -11,10 +11,17 @@ import { isJobId, isoNow, newJobId, toPublicRecord } from '../../shared/store/jo
 import { type JobOptions, type JobRecord, type RetryBackoff, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { type Keys } from '../../shared/store/keys.js';
-import type { Submission } from './job-service.js';
+import { commandSubmission, type Submission } from './job-service.js';
 import { scheduledRunTemplate } from '../../shared/jobs/submit.js';
-import type { AlgorithmTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schemas/schedules.js';
+import type { AlgorithmTarget, CommandTarget, ScheduleCreate, ScheduleRecord, ScheduleUpdate, Target } from '../schemas/schedules.js';
+import type { CommandRequest } from '../schemas/jobs.js';
+import { COMMAND_ALGORITHM, type CommandSpec } from '../../shared/schemas/command.js';
 
+
+/** POST /schedules's body, plus the job definition the runs carry (set by the hetuflow-compatible schedules, docs/compat-hetuflow.md#schedules). */
+export type ScheduleInput = ScheduleCreate & { definition_id?: string };
+/** PUT /schedules/{schedule_id}'s body, plus the job definition the runs carry. */
+export type SchedulePatch = ScheduleUpdate & { definition_id?: string | null };
 
 /** How often a write that lost a race with another writer of the same schedule is tried (and a job scheduler re-applied). */
 const MAX_WRITE_ATTEMPTS = 10;
@@ -40,7 +47,7 @@ export interface ScheduleServiceDeps {
   keys: Keys;
   queues: PoolQueues;
   /** Validates algorithm targets and job options exactly as POST /jobs does, and applies the server's caps (`JobService`). */
-  jobs: { validate(sub: Submission): unknown; effectiveOptions(options?: JobOptions): JobOptions };
+  jobs: { validate(sub: Submission): unknown; effectiveOptions(options?: JobOptions): JobOptions; commandSpec(command: CommandRequest): CommandSpec };
   /** A schedule's runs (`JobService.list`). */
   runs: ScheduleRunLister;
   /** RESULT_TTL_SECONDS: how long BullMQ keeps a failed run's job. */
@@ -96,6 +103,11 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+/** True for a target that runs a command (docs/commands.md). */
+function isCommandTarget(target: Target): target is CommandTarget {
+  return 'command' in target;
+}
+
 /** True for a target that invokes a function (the function API reference) rather than an algorithm. */
 function isFunctionTarget(target: Target): target is Extract<Target, { function_id: string }> {
   return 'function_id' in target;
@@ -103,7 +115,7 @@ function isFunctionTarget(target: Target): target is Extract<Target, { function_
 
 /** The pool a schedule's runs go to. */
 function poolOf(s: Pick<StoredSchedule, 'target'>): string {
-  return isFunctionTarget(s.target) ? DEFAULT_POOL : (s.target.pool ?? DEFAULT_POOL);
+  return isFunctionTarget(s.target) || isCommandTarget(s.target) ? DEFAULT_POOL : (s.target.pool ?? DEFAULT_POOL);
 }
 
 /** What the BullMQ job scheduler is built from: a change here re-upserts it. */
@@ -157,7 +169,7 @@ export class ScheduleService {
    * @throws AppError VALIDATION_ERROR (details.field), ALGORITHM_NOT_FOUND, FUNCTION_NOT_FOUND,
    * CONFLICT (details.name) when the name is taken, SERVICE_UNAVAILABLE when Redis is unreachable.
    */
-  async create(input: ScheduleCreate, requestId: string): Promise<ScheduleRecord> {
+  async create(input: ScheduleInput, requestId: string): Promise<ScheduleRecord> {
     const now = new Date();
     const schedule: StoredSchedule = {
       schedule_id: newJobId(),
@@ -207,7 +219,7 @@ export class ScheduleService {
    * does, and re-upserts the job scheduler when its timing, target or options changed.
    * @throws AppError as {@link create}, and SCHEDULE_NOT_FOUND.
    */
-  async update(scheduleId: string, patch: ScheduleUpdate, requestId: string): Promise<ScheduleRecord> {
+  async update(scheduleId: string, patch: SchedulePatch, requestId: string): Promise<ScheduleRecord> {
     const target = (patch as { target?: unknown }).target;
     if (target && typeof target === 'object' && 'function_id' in target) await this.functionOf({ target } as StoredSchedule);
     const { before, after } = await this.mutate(scheduleId, (cur) => {
@@ -279,11 +291,14 @@ export class ScheduleService {
         throw fieldError('cron', `is not a valid cron expression: ${(err as Error).message}`, s.cron);
       }
     }
-    const [field, value] = isFunctionTarget(s.target) ? ['target.event', s.target.event] : ['target.params', s.target.params];
+    const [field, value] = isFunctionTarget(s.target) ? ['target.event', s.target.event] : isCommandTarget(s.target) ? ['target.command', s.target.command] : ['target.params', s.target.params];
     const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
     if (bytes > SCHEDULE_TARGET_MAX_BYTES) throw fieldError(field, `is ${bytes} bytes of JSON, over the ${SCHEDULE_TARGET_MAX_BYTES} byte limit of a schedule's target`);
     // A function target's event is any JSON value; the function itself is looked up by functionOf().
     if (isFunctionTarget(s.target)) return s.target.event ?? {};
+    if (isCommandTarget(s.target)) {
+      return this.deps.jobs.validate(commandSubmission(s.target.command, { webhook: s.webhook, requestId, options: jobOptionsOf(s), ...(s.target.project ? { project: s.target.project } : {}) }));
+    }
     return this.deps.jobs.validate({ algorithm: s.target.algorithm, params: s.target.params, webhook: s.webhook, requestId, paramsPath: ['target', 'params'], options: jobOptionsOf(s) });
   }
 
@@ -359,17 +374,21 @@ export class ScheduleService {
     const params = this.check(s, requestId);
     const fn = await this.functionOf(s);
     const target = s.target as AlgorithmTarget;
+    const command = isCommandTarget(s.target) ? s.target : undefined;
     const pool = poolOf(s);
     // The same submission as POST /jobs builds (shared/jobs/submit.ts), capped by the same options; a
     // function run takes the function's current version when it starts (no version here).
     const template = scheduledRunTemplate(
       {
-        algorithm: fn ? fn.name : target.algorithm,
+        algorithm: fn ? fn.name : command ? COMMAND_ALGORITHM : target.algorithm,
         params,
         mode: 'async',
         options: this.deps.jobs.effectiveOptions(jobOptionsOf(s)),
         webhook: s.webhook,
         schedule_id: s.schedule_id,
+        ...(command ? { command: this.deps.jobs.commandSpec(command.command), ...(command.project ? { project: command.project } : {}) } : {}),
+        ...(s.namespace ? { namespace: s.namespace } : {}),
+        ...(s.definition_id ? { definition_id: s.definition_id } : {}),
         ...(fn && isFunctionTarget(s.target) ? { function: { function_id: s.target.function_id } } : {}),
       },
       this.deps.ttlSeconds,
@@ -414,11 +433,14 @@ function canFire(s: StoredSchedule): boolean {
   }
 }
 
+/** Schedule fields of {@link OPTION_KEYS} that are not job options: the webhook, and the namespace and definition the runs carry. */
+const NOT_JOB_OPTIONS: ReadonlySet<string> = new Set(['webhook', 'namespace', 'definition_id']);
+
 /** The job options of a schedule's runs, as JobService takes them (the pool is the target's). */
 function jobOptionsOf(s: StoredSchedule): JobOptions {
   const options: JobOptions = {};
-  if (!isFunctionTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
-  for (const key of OPTION_KEYS) if (key !== 'webhook' && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
+  if (!isFunctionTarget(s.target) && !isCommandTarget(s.target) && s.target.pool !== undefined) options.pool = s.target.pool;
+  for (const key of OPTION_KEYS) if (!NOT_JOB_OPTIONS.has(key) && s[key] !== undefined) (options as Record<string, unknown>)[key] = s[key];
   return options;
 }
 
@@ -426,7 +448,7 @@ function jobOptionsOf(s: StoredSchedule): JobOptions {
  * PUT's merge: fields given replace the stored ones; `cron` or `every_ms` given replaces the timing
  * (the other cleared unless also given); `null` clears an optional field, `timezone` back to UTC.
  */
-function merge(cur: StoredSchedule, patch: ScheduleUpdate): StoredSchedule {
+function merge(cur: StoredSchedule, patch: SchedulePatch): StoredSchedule {
   const next: StoredSchedule = { ...cur };
   if (patch.name !== undefined) next.name = patch.name;
   if (patch.target !== undefined) next.target = patch.target;

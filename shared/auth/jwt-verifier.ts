@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { AppError } from '../errors/index.js';
-import { parseScopes, type Scope } from './scopes.js';
+import { parseNamespaces, parseScopes, type Scope } from './scopes.js';
 
 /** Clock skew allowed when checking `exp` and `nbf`, in seconds. */
 export const JWT_CLOCK_TOLERANCE_SECONDS = 5;
@@ -25,6 +25,8 @@ export interface VerifiedJwt {
   /** The `sub` claim (required: it names the caller for rate limits and idempotency keys). */
   subject: string;
   scopes: Scope[];
+  /** The `namespaces` claim (docs/security.md#namespaces); undefined: not limited. */
+  namespaces?: string[];
 }
 
 /** Why a token was refused, safe to send (RFC 6750 `error_description`). */
@@ -41,7 +43,7 @@ class JwksUnavailable extends Error {}
  * key, and each key accepts only its own algorithms, so `alg: none` and HS256-signed-with-the-public-key
  * are refused. `exp` is required; `exp` and `nbf` are checked with {@link JWT_CLOCK_TOLERANCE_SECONDS}
  * of tolerance; `iss` and `aud` when configured. Scopes come from the `scope` claim (space-separated,
- * RFC 8693) or a `scopes` array.
+ * RFC 8693) or a `scopes` array; namespaces from a `namespaces` claim (docs/security.md#namespaces).
  */
 export class JwtVerifier {
   private readonly secret?: Uint8Array;
@@ -98,7 +100,8 @@ export class JwtVerifier {
     // Without a subject every such token would be one caller, sharing one rate-limit bucket and one
     // idempotency namespace (docs/security.md#authentication-and-scopes): refused.
     if (typeof payload.sub !== 'string' || payload.sub.trim() === '') return { refused: 'the token has no sub claim' };
-    return { subject: payload.sub, scopes: parseScopes(payload.scope ?? payload.scopes) };
+    const namespaces = parseNamespaces(payload.namespaces);
+    return { subject: payload.sub, scopes: parseScopes(payload.scope ?? payload.scopes), ...(namespaces ? { namespaces } : {}) };
   }
 }
 

@@ -22,6 +22,25 @@ export function parseScopes(value: unknown): Scope[] {
   return SCOPES.filter((s) => names.includes(s));
 }
 
+import { NAMESPACE_PATTERN } from '../schemas/namespace.js';
+
+/**
+ * The namespaces a credential is limited to (docs/security.md#namespaces): a space- or
+ * comma-separated string or an array of namespace ids (letters, digits, `_ . -`, at most 63
+ * characters each); invalid entries are dropped. `undefined` (no limit) when `value` is absent.
+ * A credential whose list is present but holds no valid namespace is limited to none.
+ */
+export function parseNamespaces(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const names = typeof value === 'string' ? value.split(/[\s,]+/) : Array.isArray(value) ? value : [];
+  return [...new Set(names.filter((n): n is string => typeof n === 'string' && NAMESPACE_PATTERN.test(n)))];
+}
+
+/** True when a credential limited to `allowed` (undefined: no limit) may act in `namespace`. */
+export function namespaceAllowed(allowed: readonly string[] | undefined, namespace: string): boolean {
+  return allowed === undefined || allowed.includes(namespace);
+}
+
 /** True when `granted` covers `required` (admin ⊇ write ⊇ read). */
 export function hasScope(granted: readonly Scope[], required: Scope): boolean {
   const need = SCOPES.indexOf(required);

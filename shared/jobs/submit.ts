@@ -37,6 +37,10 @@ export interface JobSubmission {
   function?: { function_id: string; version?: number };
   /** The schedule whose run this is. */
   schedule_id?: string;
+  /** The namespace the job belongs to (docs/security.md#namespaces); absent: `default`. */
+  namespace?: string;
+  /** The hetuflow scheduler API's job definition this job runs (docs/compat-hetuflow.md). */
+  definition_id?: string;
   /** A command job (docs/commands.md): `algorithm` is then COMMAND_ALGORITHM and `params` `{}`. */
   command?: CommandSpec;
   /** A command job's project, whose env is layered between the system env and the command's own. */
@@ -55,6 +59,8 @@ export function jobDataOf(sub: JobSubmission, createdAt: string): JobData {
       : { ...base };
   if (sub.request_id) data.request_id = sub.request_id;
   if (sub.schedule_id) data.schedule_id = sub.schedule_id;
+  if (sub.namespace) data.namespace = sub.namespace;
+  if (sub.definition_id) data.definition_id = sub.definition_id;
   if (sub.webhook !== undefined) data.webhook = sub.webhook;
   if (sub.options.pool) data.pool = sub.options.pool;
   if (sub.options.max_retries) data.max_retries = sub.options.max_retries;
@@ -73,6 +79,8 @@ export function newJobRecord(sub: JobSubmission, jobId: string, createdAt: strin
   const record: NewJob = { job_id: jobId, algorithm: sub.algorithm, params: sub.params, created_at: createdAt, webhook: sub.webhook, ...sub.options };
   if (sub.function) record.function_id = sub.function.function_id;
   if (sub.schedule_id) record.schedule_id = sub.schedule_id;
+  if (sub.namespace) record.namespace = sub.namespace;
+  if (sub.definition_id) record.definition_id = sub.definition_id;
   if (sub.command) record.command = commandView(sub.command);
   if (sub.project) record.project = sub.project;
   if (sub.depends_on?.length) record.depends_on = sub.depends_on;
@@ -214,6 +222,9 @@ export async function recordScheduledRun(store: JobStore, run: ScheduledRun, job
     mode: data.mode,
     webhook: data.webhook,
     schedule_id: data.schedule_id,
+    namespace: data.namespace,
+    definition_id: data.definition_id,
+    ...(isCommandJob(data) ? { command: data.command, ...(data.project ? { project: data.project } : {}) } : {}),
     ...(data.function_id ? { function: { function_id: data.function_id } } : {}),
     ...(isCommandJob(data) ? { command: data.command, ...(data.project ? { project: data.project } : {}) } : {}),
     // Shown only when the schedule gave them (priority 0, the default, maps to MAX_PRIORITY + 1).

@@ -35,6 +35,10 @@ interface JobDataBase {
   algorithm_failures?: number;
   /** The schedule that produced this run; its record is created by the worker when the run starts. */
   schedule_id?: string;
+  /** The job's namespace (docs/security.md#namespaces); absent: `default`. */
+  namespace?: string;
+  /** The hetuflow scheduler API's job definition it runs (docs/compat-hetuflow.md). */
+  definition_id?: string;
 }
 
 /** A job running one of the registry's algorithms in the worker's child pool. */

@@ -159,6 +159,8 @@ export const JobRecordSchema = z
     schedule_id: z.string().optional().meta({ description: 'The schedule that produced this run' }),
     function_id: z.string().optional(),
     ...JobTargetFieldsSchema.shape,
+    namespace: z.string().optional().meta({ description: 'The namespace the job belongs to, when not `default` (docs/security.md#namespaces)' }),
+    definition_id: z.string().optional().meta({ description: 'The job definition of the hetuflow-compatible API it runs (docs/compat-hetuflow.md)' }),
   })
   .meta({ id: 'JobRecord' });
 export type JobRecord = z.infer<typeof JobRecordSchema>;
@@ -184,6 +186,8 @@ export const NewJobSchema = JobOptionsSchema.extend({
   webhook: z.string().optional(),
   schedule_id: z.string().optional(),
   function_id: z.string().optional(),
+  namespace: z.string().optional(),
+  definition_id: z.string().optional(),
   queue_job_id: z.string().optional(),
   command: CommandViewSchema.optional(),
   project: z.string().optional(),

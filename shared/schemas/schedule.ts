@@ -37,6 +37,10 @@ export const StoredScheduleSchema = z.object({
   timeout_ms: z.number().int().optional().meta({ description: 'As asked; runs are capped at JOB_TIMEOUT_MAX_MS' }),
   /** 0 to 1000, higher first. */
   priority: z.number().int().optional(),
+  /** The namespace of its runs (docs/security.md#namespaces); absent: `default`. */
+  namespace: z.string().optional().meta({ description: 'The namespace of its runs; absent: default' }),
+  /** The job definition of the hetuflow-compatible API its runs carry (docs/compat-hetuflow.md#schedules). */
+  definition_id: z.string().optional().meta({ description: 'The hetuflow-compatible job definition it runs (set by /api/v1/schedules)' }),
   /** ISO 8601 with `+00:00`, as job records. */
   created_at: IsoTime,
   updated_at: IsoTime,

@@ -19,6 +19,33 @@ export type WorkerStatus = z.infer<typeof WorkerStatusSchema>;
 export const WorkerStateSchema = z.enum(['running', 'draining', 'stopped']);
 export type WorkerState = z.infer<typeof WorkerStateSchema>;
 
+/** The filesystem of a worker's work dir (where runs get their private folders), measured with statfs(2) at each heartbeat. */
+export const WorkerDiskSchema = z.object({
+  /** The folder measured: the worker's temporary directory, the parent of every run's work dir. */
+  path: z.string().meta({ example: '/tmp' }),
+  total_bytes: z.number().int(),
+  /** Used by anyone: total minus free. */
+  used_bytes: z.number().int(),
+  /** Available to unprivileged processes (statfs `bavail`). */
+  available_bytes: z.number().int(),
+  /** used / (used + available), percent, one decimal (as df computes Use%). */
+  usage_percent: z.number().meta({ example: 65.8 }),
+});
+export type WorkerDisk = z.infer<typeof WorkerDiskSchema>;
+
+/**
+ * The byte counters of the network namespace a worker runs in (its host's, or its container's),
+ * read from /proc/net/dev at each heartbeat: every interface but loopback, since that namespace's
+ * interfaces came up. Workers sharing a namespace show the same counters (`namespace` tells them apart).
+ */
+export const WorkerNetworkSchema = z.object({
+  /** The namespace's id, from /proc/self/ns/net (e.g. `net:[4026531840]`). */
+  namespace: z.string().meta({ example: 'net:[4026531840]' }),
+  rx_bytes: z.number().int().meta({ example: 1024 }),
+  tx_bytes: z.number().int().meta({ example: 2048 }),
+});
+export type WorkerNetwork = z.infer<typeof WorkerNetworkSchema>;
+
 /** Resource figures of one worker, with the container management API reference's names (`/metrics/resources`). */
 export const WorkerResourceFiguresSchema = z.object({
   /** CPU used by the worker process over the last heartbeat interval, in percent of one core (may pass 100). */
@@ -27,6 +54,10 @@ export const WorkerResourceFiguresSchema = z.object({
   memory_usage: z.number().int().meta({ description: 'Resident set size of the worker process, bytes' }),
   /** Summed resident set size of its runner children (from /proc/<pid>/status VmRSS), bytes; null where /proc is not available. */
   runners_memory_usage: z.number().int().nullable().meta({ description: 'Summed resident set size of its runner children, bytes; null where /proc is unavailable' }),
+  /** Its work dir's filesystem; null where statfs fails (absent from entries of older workers). */
+  disk: WorkerDiskSchema.nullable().optional().meta({ description: "Its work dir's filesystem (statfs at each heartbeat); null where it cannot be measured" }),
+  /** Its network namespace's byte counters; null where /proc/net/dev is not available (absent from entries of older workers). */
+  network: WorkerNetworkSchema.nullable().optional().meta({ description: "Its network namespace's byte counters (/proc/net/dev, all interfaces but loopback); null where /proc is unavailable" }),
 });
 export type WorkerResources = z.infer<typeof WorkerResourceFiguresSchema>;
 

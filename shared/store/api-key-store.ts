@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
-import { parseScopes, type Scope } from '../auth/scopes.js';
+import { parseNamespaces, parseScopes, type Scope } from '../auth/scopes.js';
 
 /** Prefix of every API key, so a leaked key is easy to recognise (and to grep for) as ours. */
 export const API_KEY_PREFIX = 'fnq_';
@@ -22,6 +22,8 @@ export interface ApiKeyRecord {
   /** A label for people, e.g. `ci`. */
   name: string;
   scopes: Scope[];
+  /** The namespaces the key may act in (docs/security.md#namespaces); absent: every namespace. */
+  namespaces?: string[];
   /** ISO 8601, UTC. */
   created_at: string;
   /** ISO 8601, UTC; unset while the key is valid. */
@@ -58,16 +60,16 @@ export class ApiKeyStore {
    * Creates a key with `scopes`. The returned `key` is the only time the secret exists outside the
    * caller: print it once, never store it.
    */
-  async create(name: string, scopes: readonly Scope[]): Promise<{ key: string; record: ApiKeyRecord }> {
+  async create(name: string, scopes: readonly Scope[], namespaces?: readonly string[]): Promise<{ key: string; record: ApiKeyRecord }> {
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
-    const record: ApiKeyRecord = { id, name, scopes: [...scopes], created_at: new Date(this.now()).toISOString() };
+    const record: ApiKeyRecord = { id, name, scopes: [...scopes], ...(namespaces ? { namespaces: [...namespaces] } : {}), created_at: new Date(this.now()).toISOString() };
     // 48 random bits: a clash is unlikely, but an existing key must never be overwritten.
     if (!(await this.redis.hsetnx(this.keys.apiKey(id), 'id', id))) throw new Error(`api key id ${id} already exists; try again`);
     // Until the hash is written the record has no secret_sha256, so it verifies as unknown.
     await this.redis
       .multi()
-      .hset(this.keys.apiKey(id), { name, scopes: scopes.join(' '), secret_sha256: sha256(secret).toString('hex'), created_at: record.created_at })
+      .hset(this.keys.apiKey(id), { name, scopes: scopes.join(' '), ...(namespaces ? { namespaces: namespaces.join(' ') } : {}), secret_sha256: sha256(secret).toString('hex'), created_at: record.created_at })
       .sadd(this.keys.apiKeyIndex, id)
       .exec();
     return { key: `${API_KEY_PREFIX}${id}_${secret}`, record };
@@ -124,7 +126,8 @@ export class ApiKeyStore {
   private async read(id: string): Promise<{ record: ApiKeyRecord; hash: Buffer } | undefined> {
     const h = await this.redis.hgetall(this.keys.apiKey(id));
     if (!h.id || !h.secret_sha256 || !h.created_at) return undefined;
-    const record: ApiKeyRecord = { id: h.id, name: h.name ?? '', scopes: parseScopes(h.scopes ?? ''), created_at: h.created_at };
+    const namespaces = parseNamespaces(h.namespaces);
+    const record: ApiKeyRecord = { id: h.id, name: h.name ?? '', scopes: parseScopes(h.scopes ?? ''), ...(namespaces ? { namespaces } : {}), created_at: h.created_at };
     if (h.revoked_at) record.revoked_at = h.revoked_at;
     return { record, hash: Buffer.from(h.secret_sha256, 'hex') };
   }

@@ -14,6 +14,7 @@ import {
 } from '../schemas/job-record.js';
 import type { CommandView, FailedDependency } from '../schemas/command.js';
 import type { Keys } from './keys.js';
+import { DEFAULT_NAMESPACE } from '../schemas/namespace.js';
 import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -30,6 +31,11 @@ export interface JobListFilter {
   algorithm?: string;
   function_id?: string;
   schedule_id?: string;
+  /** Jobs without one are in `default`. */
+  namespace?: string;
+  definition_id?: string;
+  /** Only jobs that run a job definition (the hetuflow-compatible API's tasks). */
+  any_definition?: boolean;
   created_after?: number;
   created_before?: number;
 }
@@ -179,13 +185,14 @@ export class JobStore {
     };
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
-    for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (job[name]) fields[name] = job[name];
+    for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (job[name]) fields[name] = job[name];
     if (job.command) fields.command = JSON.stringify(job.command);
     if (job.project) fields.project = job.project;
     if (job.depends_on?.length) Object.assign(fields, { depends_on: JSON.stringify(job.depends_on), waiting_for: JSON.stringify(job.depends_on) });
     if (job.queue_data) fields.queue_data = job.queue_data;
     const shard = this.keys.shardOfJob(job.job_id);
-    const indexes = [shard.jobIndex('all'), shard.jobIndex(`algorithm:${job.algorithm}`)];
+    const indexes = [shard.jobIndex('all'), shard.jobIndex(`algorithm:${job.algorithm}`), shard.jobIndex(`namespace:${job.namespace ?? DEFAULT_NAMESPACE}`)];
+    if (job.definition_id) indexes.push(shard.jobIndex(`definition:${job.definition_id}`), shard.jobIndex('definitions'));
     if (job.schedule_id) indexes.push(shard.jobIndex(`schedule:${job.schedule_id}`));
     if (job.function_id) indexes.push(shard.jobIndex(`function:${job.function_id}`));
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
@@ -430,6 +437,9 @@ export class JobStore {
         if (filter.algorithm) indexes.push(shard.jobIndex(`algorithm:${filter.algorithm}`));
         if (filter.function_id) indexes.push(shard.jobIndex(`function:${filter.function_id}`));
         if (filter.schedule_id) indexes.push(shard.jobIndex(`schedule:${filter.schedule_id}`));
+        if (filter.namespace) indexes.push(shard.jobIndex(`namespace:${filter.namespace}`));
+        if (filter.definition_id) indexes.push(shard.jobIndex(`definition:${filter.definition_id}`));
+        if (filter.any_definition) indexes.push(shard.jobIndex('definitions'));
         if (indexes.length === 0) indexes.push(shard.jobIndex('all'));
         const scratch = shard.jobIndex(`scratch:${scratchId}`);
         // One shard: the script skips `offset` itself. Several: the merge does, from each shard's top.
@@ -545,7 +555,7 @@ function fromHash(h: Record<string, string>): StoredJob {
   for (const name of OPTION_FIELDS) if (h[name] !== undefined && h[name] !== '') extra[name] = NUMERIC_OPTIONS.has(name) ? Number(h[name]) : h[name];
   if (h.attempts) record.attempts = Number(h.attempts);
   if (h.progress) record.progress = JSON.parse(h.progress) as JobProgress;
-  for (const name of ['schedule_id', 'function_id', 'queue_job_id'] as const) if (h[name]) record[name] = h[name];
+  for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (h[name]) record[name] = h[name];
   if (h.command) record.command = JSON.parse(h.command) as CommandView;
   if (h.project) record.project = h.project;
   if (h.depends_on) record.depends_on = JSON.parse(h.depends_on) as string[];
@@ -583,5 +593,7 @@ export function toPublicRecord(job: StoredJob): JobRecord {
   if (job.depends_on) out.depends_on = job.depends_on;
   if (job.waiting_for?.length && job.status === 'pending') out.waiting_for = job.waiting_for;
   if (job.failed_dependency) out.failed_dependency = job.failed_dependency;
+  if (job.namespace) out.namespace = job.namespace;
+  if (job.definition_id) out.definition_id = job.definition_id;
   return out;
 }

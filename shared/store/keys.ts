@@ -79,7 +79,7 @@ function shardKeysFor(tag: string, shard: number) {
     shard,
     /** BullMQ prefix of this shard's jobs queues (one per pool). */
     bullPrefix: tag,
-    /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`. */
+    /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`, `namespace:<ns>` (every job; `default` when it names none), `definition:<id>`, `definitions` (every job that runs a definition). */
     jobIndex,
     /** The status index of every status in {@link INDEXED_STATUSES} order: what job scripts receive as KEYS. */
     statusIndexes: INDEXED_STATUSES.map((s) => jobIndex(`status:${s}`)),
@@ -193,6 +193,14 @@ export function keysFor(queuePrefix: string, shards = 1) {
     project: (name: string) => `${p}:project:${name}`,
     /** Sorted set: project names, scored by creation time (ms). */
     projects: `${p}:projects`,
+    /** Hash: one job definition of the hetuflow scheduler API, `{id, doc}` (doc: `StoredJobDefinition` JSON); no TTL. */
+    jobDefinition: (id: string) => `${p}:job-definition:${id}`,
+    /** Sorted set: job definition ids by creation time (ms). */
+    jobDefinitions: `${p}:job-definitions`,
+    /** Set: the ids of the schedules (shared/store/schedule-store.ts) that run one job definition. */
+    jobDefinitionSchedules: (id: string) => `${p}:job-definition:${id}:schedules`,
+    /** Hash: schedule id → `{job_id, description}` JSON: the job definition it runs (the hetuflow scheduler API's schedules). */
+    scheduleDefinitions: `${p}:schedule-definitions`,
   };
 }
 

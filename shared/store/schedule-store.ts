@@ -12,8 +12,8 @@ import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 /** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
 export const DEFAULT_TIMEZONE = 'UTC';
 
-/** Optional fields, stored only when set: the webhook and the job options of each run. */
-export const SCHEDULE_OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority'] as const;
+/** Optional fields, stored only when set: the webhook, the job options of each run, and the namespace and job definition its runs carry. */
+export const SCHEDULE_OPTION_KEYS = ['webhook', 'max_retries', 'retry_backoff', 'retry_interval_ms', 'timeout_ms', 'priority', 'namespace', 'definition_id'] as const;
 const NUMERIC_OPTION_KEYS = new Set<string>(['max_retries', 'retry_interval_ms', 'timeout_ms', 'priority']);
 
 /** How {@link ScheduleStore.replace} went: written, gone, another writer came first (`stale`), or the name is another schedule's. */

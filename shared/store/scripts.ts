@@ -35,6 +35,9 @@ const SCRIPTS = {
   'job-log-append': 3,
   'queued-reserve': 3,
   'queued-release': 3,
+  'job-definition-create': 2,
+  'job-definition-update': 1,
+  'job-definition-delete': 4,
   'job-add-dependent': 2,
   'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;

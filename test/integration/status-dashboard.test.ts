@@ -200,7 +200,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
         return e.body.last_heartbeat === r.body.last_heartbeat ? ([e, r] as const) : undefined;
       });
       expect(res.status, res.text).to.equal(200);
-      expect(res.body).to.have.all.keys('worker_id', 'status', 'cpu_usage', 'memory_usage', 'runners_memory_usage', 'last_heartbeat');
+      expect(res.body).to.have.all.keys('worker_id', 'status', 'cpu_usage', 'memory_usage', 'runners_memory_usage', 'disk', 'network', 'last_heartbeat');
       expect(() => WorkerResourcesReportSchema.strict().parse(res.body)).not.to.throw();
       expect(res.body).to.deep.equal({ worker_id: SELF_WORKER, status: 'online', ...entry.body.resources, last_heartbeat: entry.body.last_heartbeat });
       // The worker runs in this process: its RSS is ours.

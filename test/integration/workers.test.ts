@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { readFile, readlink, statfs } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { isoNow } from '../../shared/store/job-store.js';
@@ -69,7 +70,18 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
     expect(w.last_heartbeat).to.match(ISO);
     expect(w.active_jobs).to.be.an('array');
     expect(w.jobs_processed).to.have.all.keys('completed', 'failed');
-    expect(w.resources).to.have.all.keys('cpu_usage', 'memory_usage', 'runners_memory_usage');
+    expect(w.resources).to.have.all.keys('cpu_usage', 'memory_usage', 'runners_memory_usage', 'disk', 'network');
+    // Measured: statfs of the temporary directory and /proc/self/net/dev, compared with the same reads here.
+    const fs = await statfs(tmpdir());
+    expect(w.resources.disk).to.include({ path: tmpdir(), total_bytes: fs.blocks * fs.bsize });
+    expect(w.resources.disk.usage_percent).to.be.within(0, 100);
+    expect(Math.abs(w.resources.disk.available_bytes - fs.bavail * fs.bsize)).to.be.below(0.05 * fs.blocks * fs.bsize);
+    if (process.platform === 'linux') {
+      expect(w.resources.network.namespace).to.equal(await readlink('/proc/self/ns/net'));
+      const rx = (await readFile('/proc/self/net/dev', 'utf8')).split('\n').slice(2).filter((l) => l.includes(':') && l.split(':')[0]!.trim() !== 'lo').reduce((sum, l) => sum + Number(l.split(':')[1]!.trim().split(/\s+/)[0]), 0);
+      expect(w.resources.network.rx_bytes).to.be.a('number').and.at.most(rx);
+      expect(rx - w.resources.network.rx_bytes).to.be.below(1e9);
+    }
     expect(w.resources.cpu_usage).to.be.a('number').and.at.least(0);
     expect(w.resources.memory_usage).to.be.a('number').and.above(10 * 1024 * 1024);
     if (process.platform === 'linux') expect(w.resources.runners_memory_usage).to.be.a('number').and.above(1024 * 1024);
@@ -225,7 +237,7 @@ describe('GET /workers (api and worker in-process, real Redis)', () => {
     const doc = (await http('GET', `${stack.url}/openapi.json`)).body;
     expect(doc.paths['/workers'].get['x-required-scope']).to.equal('read');
     expect(doc.paths['/workers/{worker_id}'].get['x-required-scope']).to.equal('read');
-    expect(doc.components.schemas.Worker.properties.resources.properties).to.have.all.keys('cpu_usage', 'memory_usage', 'runners_memory_usage');
+    expect(doc.components.schemas.Worker.properties.resources.properties).to.have.all.keys('cpu_usage', 'memory_usage', 'runners_memory_usage', 'disk', 'network');
     expect(doc.components.schemas.Worker.properties.function_hosts.properties).to.have.all.keys('budget_mb', 'reserved_mb', 'rss_mb', 'hosts', 'idle_hosts');
   });
 });

@@ -65,7 +65,9 @@ describe('the OpenAPI document', function () {
         if (Number(status) < 400) continue;
         const example = response.content?.['application/json']?.example;
         if (!example?.error) continue; // /readyz's 503 is the readiness body
-        expect(HTTP_STATUS[example.error as keyof typeof HTTP_STATUS], `${m.toUpperCase()} ${p} ${status} example ${example.error}`).to.equal(Number(status));
+        // fnqueue's shape names the code in `error`; the hetuflow-compatible API's in `error.code`.
+        const code: unknown = typeof example.error === 'string' ? example.error : (example.error as { code?: unknown }).code;
+        expect(HTTP_STATUS[code as keyof typeof HTTP_STATUS], `${m.toUpperCase()} ${p} ${status} example ${code}`).to.equal(Number(status));
       }
     }
   });
