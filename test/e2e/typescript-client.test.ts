@@ -311,6 +311,10 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       // The fetch Headers form, and the re-exported reference verifier, agree.
       expect(verifyWebhook(secret, hook.raw.toString('utf8'), new Headers(headers)).job_id).to.equal(jobId);
       expect((new Webhook(secret).verify(hook.raw.toString('utf8'), headers) as { job_id: string }).job_id).to.equal(jobId);
+      // A plain object whose header names are not lowercase (a proxy's or a framework's spelling).
+      const spelled = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()), v]));
+      expect(spelled).to.have.property('Webhook-Signature');
+      expect(verifyWebhook(secret, hook.raw, spelled).job_id).to.equal(jobId);
 
       const changed = hook.raw.toString('utf8').replace('"number":17', '"number":18');
       expect(() => verifyWebhook(secret, changed, headers)).to.throw(WebhookVerificationError);
