@@ -287,7 +287,7 @@ describe('the fnqueue CLI (a real process against api and worker in-process, rea
       const status = await cli(['status']);
       expect(status.stdout).to.match(/^fnqueue \S+ at http:\/\/127\.0\.0\.1:\d+, up /);
       expect(status.stdout).to.match(/workers 1 online, 0 offline/);
-      expect(JSON.parse((await cli(['--json', 'status'])).stdout)).to.include({ status: 'ok' });
+      expect(JSON.parse((await cli(['--json', 'status'])).stdout)).to.include({ status: 'running' });
     });
   });
 

@@ -292,7 +292,7 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       expect(workers.items.length).to.be.at.least(1);
       expect(workers.items[0]!.status).to.equal('online');
       const status = await fnq.status();
-      expect(status.status).to.equal('ok');
+      expect(status.status).to.equal('running');
       expect(status.workers.online).to.be.at.least(1);
       expect(await fnq.ready()).to.equal(true);
     });
