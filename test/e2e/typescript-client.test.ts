@@ -322,6 +322,18 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       // A replay ten minutes later: the same signature over the same timestamp is out of tolerance.
       const old = { ...headers, 'webhook-timestamp': String(Number(headers['webhook-timestamp']) - 600) };
       expect(() => verifyWebhook(secret, hook.raw, old)).to.throw(WebhookVerificationError);
+      // A secret that is no secret is the receiver's configuration mistake: a plain Error, as documented.
+      for (const bad of ['', 'whsec_!!!']) {
+        const thrown = (() => {
+          try {
+            verifyWebhook(bad, hook.raw, headers);
+          } catch (err) {
+            return err;
+          }
+          return undefined;
+        })();
+        expect(thrown, bad).to.be.instanceOf(Error).and.not.instanceOf(WebhookVerificationError);
+      }
     });
   });
 });

@@ -17,6 +17,7 @@ export type HeadersLike = Headers | Record<string, string | string[] | undefined
  * holds it), and `webhook-timestamp` must be within 5 minutes of now (the library's tolerance).
  * @param body the raw body, exactly as received (not re-serialised JSON).
  * @throws WebhookVerificationError when a header is missing, the signature does not match or the timestamp is too old or too new.
+ * @throws Error (not a WebhookVerificationError) when `secret` is empty or not base64 after `whsec_`: a configuration mistake.
  */
 export function verifyWebhook(secret: string, body: string | Buffer, headers: HeadersLike): WebhookPayload {
   const get = (name: string): string => {
