@@ -355,10 +355,12 @@ def verify_webhook(secret, body, headers, tolerance=WEBHOOK_TOLERANCE_S, now=Non
     except (ValueError, TypeError):
         raise WebhookVerificationError("the secret is not base64 after whsec_") from None
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    signed = msg_id.encode("utf-8") + b"." + timestamp.encode("utf-8") + b"." + raw
+    signed = msg_id.encode("utf-8", "surrogatepass") + b"." + timestamp.encode("utf-8", "surrogatepass") + b"." + raw
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
     for entry in signatures.split(" "):
         version, _, sig = entry.partition(",")
-        if version == "v1" and hmac.compare_digest(sig, expected):
+        # Bytes, not str: compare_digest raises TypeError on a str with non-ASCII characters, and a
+        # forged header may hold any, lone surrogates included (surrogatepass encodes them).
+        if version == "v1" and hmac.compare_digest(sig.encode("utf-8", "surrogatepass"), expected.encode("ascii")):
             return json.loads(raw)
     raise WebhookVerificationError("no matching signature")

@@ -147,6 +147,22 @@ class WebhookTest(unittest.TestCase):
         with self.assertRaises(fnqueue.WebhookVerificationError):
             fnqueue.verify_webhook(fx["secret"], fx["body"], forged, now=ts + 600)
 
+    def test_refuses_a_signature_with_non_ascii_characters(self):
+        fx = self.fixture
+        ts = int(fx["headers"]["webhook-timestamp"])
+        for forged_signature in ("v1,\u00e9t\u00e9", "v1,Zm9yZ2Vk v1,\u00fc", "v1,\udcff"):
+            forged = dict(fx["headers"], **{"webhook-signature": forged_signature})
+            with self.assertRaises(fnqueue.WebhookVerificationError) as refused:
+                fnqueue.verify_webhook(fx["secret"], fx["body"], forged, now=ts)
+            self.assertIn("no matching signature", str(refused.exception))
+        for forged_id in ("\u00e9", "\udcff"):
+            forged = dict(fx["headers"], **{"webhook-id": forged_id})
+            with self.assertRaises(fnqueue.WebhookVerificationError):
+                fnqueue.verify_webhook(fx["secret"], fx["body"], forged, now=ts)
+        # The real signature still matches beside a non-ASCII entry.
+        beside = dict(fx["headers"], **{"webhook-signature": "v1,\u00e9 " + fx["headers"]["webhook-signature"]})
+        self.assertEqual(fnqueue.verify_webhook(fx["secret"], fx["body"], beside, now=ts)["job_id"], fx["job_id"])
+
 
 if __name__ == "__main__":
     unittest.main()

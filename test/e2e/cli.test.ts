@@ -124,6 +124,12 @@ describe('the fnqueue CLI (a real process against api and worker in-process, rea
         expect(run.code, `${args.join(' ')}: ${run.stderr}`).to.equal(2);
         expect(run.stderr).to.not.equal('');
       }
+      // An API URL that is no http(s) URL is bad usage too, not an unreachable API (6).
+      for (const [args, env] of [[['--url', 'notaurl', 'status'], {}], [['status'], { FNQUEUE_URL: 'ftp://127.0.0.1/' }]] as const) {
+        const run = await cli([...args], env);
+        expect(run.code, `${args.join(' ')}: ${run.stderr}`).to.equal(2);
+        expect(run.stderr).to.match(/API URL/);
+      }
       expect((await cli(['--help'])).code).to.equal(0);
     });
 
@@ -281,7 +287,7 @@ describe('the fnqueue CLI (a real process against api and worker in-process, rea
       const status = await cli(['status']);
       expect(status.stdout).to.match(/^fnqueue \S+ at http:\/\/127\.0\.0\.1:\d+, up /);
       expect(status.stdout).to.match(/workers 1 online, 0 offline/);
-      expect(JSON.parse((await cli(['--json', 'status'])).stdout)).to.include({ status: 'ok' });
+      expect(JSON.parse((await cli(['--json', 'status'])).stdout)).to.include({ status: 'running' });
     });
   });
 

@@ -65,8 +65,9 @@ describe('the Python client fnqueue.py (python3 unittest against api and worker 
 
     expect(code, output).to.equal(0);
     const ran = /Ran (\d+) tests? in/.exec(output);
-    expect(Number(ran?.[1]), output).to.equal(11);
+    expect(Number(ran?.[1]), output).to.equal(12);
     expect(output).to.match(/\nOK\s*$/);
     expect(output).to.include('test_verifies_a_real_signed_delivery (test_fnqueue.WebhookTest');
+    expect(output).to.include('test_refuses_a_signature_with_non_ascii_characters (test_fnqueue.WebhookTest');
   });
 });

@@ -292,7 +292,7 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       expect(workers.items.length).to.be.at.least(1);
       expect(workers.items[0]!.status).to.equal('online');
       const status = await fnq.status();
-      expect(status.status).to.equal('ok');
+      expect(status.status).to.equal('running');
       expect(status.workers.online).to.be.at.least(1);
       expect(await fnq.ready()).to.equal(true);
     });
@@ -311,6 +311,10 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       // The fetch Headers form, and the re-exported reference verifier, agree.
       expect(verifyWebhook(secret, hook.raw.toString('utf8'), new Headers(headers)).job_id).to.equal(jobId);
       expect((new Webhook(secret).verify(hook.raw.toString('utf8'), headers) as { job_id: string }).job_id).to.equal(jobId);
+      // A plain object whose header names are not lowercase (a proxy's or a framework's spelling).
+      const spelled = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()), v]));
+      expect(spelled).to.have.property('Webhook-Signature');
+      expect(verifyWebhook(secret, hook.raw, spelled).job_id).to.equal(jobId);
 
       const changed = hook.raw.toString('utf8').replace('"number":17', '"number":18');
       expect(() => verifyWebhook(secret, changed, headers)).to.throw(WebhookVerificationError);
@@ -318,6 +322,18 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       // A replay ten minutes later: the same signature over the same timestamp is out of tolerance.
       const old = { ...headers, 'webhook-timestamp': String(Number(headers['webhook-timestamp']) - 600) };
       expect(() => verifyWebhook(secret, hook.raw, old)).to.throw(WebhookVerificationError);
+      // A secret that is no secret is the receiver's configuration mistake: a plain Error, as documented.
+      for (const bad of ['', 'whsec_!!!']) {
+        const thrown = (() => {
+          try {
+            verifyWebhook(bad, hook.raw, headers);
+          } catch (err) {
+            return err;
+          }
+          return undefined;
+        })();
+        expect(thrown, bad).to.be.instanceOf(Error).and.not.instanceOf(WebhookVerificationError);
+      }
     });
   });
 });

@@ -38,9 +38,13 @@ class Context {
     return Boolean(this.opts.json);
   }
 
+  /** @throws UsageError when the URL (--url, else FNQUEUE_URL) is not an http(s) URL: bad usage (exit 2), not an unreachable API. */
   client(): FnqueueClient {
     const env = optionsFromEnv();
-    return new FnqueueClient({ baseUrl: this.opts.url ?? env.baseUrl, apiKey: this.opts.apiKey ?? env.apiKey, token: this.opts.token ?? env.token });
+    const baseUrl = this.opts.url ?? env.baseUrl;
+    if (baseUrl !== undefined && !URL.canParse(baseUrl)) throw new UsageError(`the API URL '${baseUrl}' (--url or FNQUEUE_URL) is not a URL: give e.g. http://localhost:8000`);
+    if (baseUrl !== undefined && !/^https?:$/.test(new URL(baseUrl).protocol)) throw new UsageError(`the API URL '${baseUrl}' (--url or FNQUEUE_URL) must be http:// or https://`);
+    return new FnqueueClient({ baseUrl, apiKey: this.opts.apiKey ?? env.apiKey, token: this.opts.token ?? env.token });
   }
 
   /** Prints `data` as one JSON line with --json, else `text()`. */

@@ -8,7 +8,7 @@ import type { WebhookPayload } from './types.js';
 
 export { Webhook, WebhookVerificationError };
 
-/** Request headers as Node's http (IncomingHttpHeaders), fetch (Headers) or a plain object give them. */
+/** Request headers as Node's http (IncomingHttpHeaders), fetch (Headers) or a plain object (names in any case) give them. */
 export type HeadersLike = Headers | Record<string, string | string[] | undefined>;
 
 /**
@@ -17,11 +17,14 @@ export type HeadersLike = Headers | Record<string, string | string[] | undefined
  * holds it), and `webhook-timestamp` must be within 5 minutes of now (the library's tolerance).
  * @param body the raw body, exactly as received (not re-serialised JSON).
  * @throws WebhookVerificationError when a header is missing, the signature does not match or the timestamp is too old or too new.
+ * @throws Error (not a WebhookVerificationError) when `secret` is empty or not base64 after `whsec_`: a configuration mistake.
  */
 export function verifyWebhook(secret: string, body: string | Buffer, headers: HeadersLike): WebhookPayload {
   const get = (name: string): string => {
     if (headers instanceof Headers) return headers.get(name) ?? '';
-    const v = headers[name] ?? headers[name.toLowerCase()];
+    // Header names are case-insensitive (RFC 9110 §5.1): a plain object may spell them any way.
+    const key = name in headers ? name : Object.keys(headers).find((k) => k.toLowerCase() === name);
+    const v = key === undefined ? undefined : headers[key];
     return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
   };
   const wanted = { 'webhook-id': get('webhook-id'), 'webhook-timestamp': get('webhook-timestamp'), 'webhook-signature': get('webhook-signature') };
