@@ -247,8 +247,8 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       });
       const inst = instances.body.data[0];
       expect(inst).to.have.all.keys('id', 'task_id', 'job_id', 'agent_id', 'status', 'started_at', 'completed_at', 'output', 'error_message', 'exit_code', 'metrics', 'created_at', 'updated_at');
-      expect(inst).to.include({ id: `${run.body.id}-1`, task_id: run.body.id, job_id: defId, agent_id: `${hostname()}:${process.pid}` });
-      const byAgent = await http('POST', `${base}/task-instances/page`, { filter: { job_id: { eq: defId }, agent_id: { eq: `${hostname()}:${process.pid}` } } }, auth);
+      expect(inst).to.include({ id: `${run.body.id}-1`, task_id: run.body.id, job_id: defId, agent_id: stack.worker.id });
+      const byAgent = await http('POST', `${base}/task-instances/page`, { filter: { job_id: { eq: defId }, agent_id: { eq: stack.worker.id } } }, auth);
       expect(byAgent.body.data.map((i: { id: string }) => i.id)).to.include(inst.id);
     });
 
@@ -367,7 +367,10 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
   });
 
   describe('agents', () => {
-    const selfId = `${hostname()}:${process.pid}`;
+    let selfId: string;
+    before(() => {
+      selfId = stack.worker.id;
+    });
 
     it("lists the worker as an online agent with the reference's fields, and filters", async () => {
       const res = await eventually(async () => {
@@ -399,7 +402,7 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       const teamX = { authorization: `Bearer ${await jwt({ sub: 'agents-x', scope: 'read', namespaces: ['team-x'] })}` };
       expect((await http('POST', `${base}/agents/query`, {}, teamX)).body.data.map((a: { id: string }) => a.id)).to.deep.equal(['team-host:77']);
       expect((await http('GET', `${base}/agents/team-host:77`, undefined, teamX)).status).to.equal(200);
-      expectHetuError(await http('GET', `${base}/agents/${hostname()}:${process.pid}`, undefined, teamX), 404, 'NOT_FOUND');
+      expectHetuError(await http('GET', `${base}/agents/${stack.worker.id}`, undefined, teamX), 404, 'NOT_FOUND');
       // Gone again, for the counts below.
       const keys = keysFor(stack.config.QUEUE_PREFIX);
       await conn.multi().del(keys.worker('team-host:77')).zrem(keys.workers, 'team-host:77').exec();
@@ -452,7 +455,7 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
 
     it('GET /api/v1/metrics/resources: the envelope over the online workers, measured', async () => {
       // Read between two reads of the worker showing the same heartbeat, so both see the same figures.
-      const workerUrl = `${stack.url}/workers/${hostname()}:${process.pid}`;
+      const workerUrl = `${stack.url}/workers/${stack.worker.id}`;
       const { res, worker } = await eventually(async () => {
         const before = (await http('GET', workerUrl, undefined, auth)).body;
         const r = await http('GET', `${base}/metrics/resources`, undefined, auth);
@@ -474,7 +477,7 @@ describe('hetuflow-compatible scheduler API at /api/v1 (api and worker in-proces
       const used = (fs.blocks - fs.bfree) * fs.bsize;
       expect(d.disk_usage).to.be.closeTo((used / (used + fs.bavail * fs.bsize)) * 100, 5);
       if (process.platform === 'linux') expect(d.network).to.deep.equal({ rx_bytes: worker.resources.network.rx_bytes, tx_bytes: worker.resources.network.tx_bytes });
-      const resources = await http('GET', `${stack.url}/workers/${hostname()}:${process.pid}/resources`, undefined, auth);
+      const resources = await http('GET', `${stack.url}/workers/${stack.worker.id}/resources`, undefined, auth);
       expect(resources.body).to.include.all.keys('disk', 'network');
       expect(resources.body.disk.path).to.equal(tmpdir());
     });
