@@ -44,13 +44,6 @@ const MODELS: Record<string, { validate: (o: K8sObject) => void; module: string;
   'keda.sh/v1alpha1/ScaledObject': { validate: (o) => new ScaledObject(o as never).validate(), module: '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', type: 'IScaledObject' },
 };
 
-/**
- * Variables of the Redis topologies and the sharded queues, which the manifests set for the
- * connection factory and the queues (docs/deployment.md). Accepted while shared/config.ts does not
- * define them yet; once it does, they are checked as every other name is.
- */
-const TOPOLOGY_VARIABLES = new Set(['REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_CLUSTER_NODES', 'REDIS_PASSWORD', 'REDIS_WAIT_REPLICAS', 'QUEUE_SHARDS']);
-
 /** The BullMQ job states (bullmq_job_count's `state` label). */
 const BULLMQ_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'waiting-children'];
 
@@ -146,7 +139,7 @@ function environmentOf(objects: K8sObject[], c: Container): Record<string, strin
 function crossProblems(objects: K8sObject[]): string[] {
   const problems: string[] = [];
   const known = new Set(Object.keys(ConfigSchema.shape));
-  const nameOk = (name: string) => known.has(name) || TOPOLOGY_VARIABLES.has(name);
+  const nameOk = (name: string) => known.has(name);
   for (const o of objects.filter((x) => x.kind === 'ConfigMap' || x.kind === 'Secret')) {
     for (const name of Object.keys({ ...((o.data as object) ?? {}), ...((o.stringData as object) ?? {}) })) if (!nameOk(name)) problems.push(`${id(o)}: ${name} is not a variable of shared/config.ts`);
   }
