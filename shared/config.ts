@@ -303,6 +303,18 @@ export const ConfigSchema = z.object({
   FUNCTION_HOSTS_MEMORY_BUDGET_MB: int(32, 1_048_576).optional(),
   /** An idle warm function process is stopped after this many ms without an invocation. Default 60000 (1 min). */
   FUNCTION_HOST_IDLE_MS: int(100, 86_400_000).default(60_000),
+  // Traces (docs/operations.md#traces)
+  /**
+   * Base URL of an OTLP/HTTP receiver (the OpenTelemetry specification's variable, e.g.
+   * `http://otel-collector:4318`): spans go to `<url>/v1/traces` as OTLP JSON. Unset (the
+   * default): no tracing at all; the OpenTelemetry SDK is not even loaded.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ protocol: /^https?$/ })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** `service.name` of this process's spans (the OpenTelemetry variable). Default `fnqueue-api` or `fnqueue-worker`. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
 });
 
 /** The parsed, frozen configuration. */

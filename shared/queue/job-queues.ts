@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { bullmqTelemetry } from '../tracing.js';
 import type { Redis } from 'ioredis';
 import { AppError, poolNotServed } from '../errors/index.js';
 import type { JobData } from './job-data.js';
@@ -60,7 +61,7 @@ export class JobQueues {
   get(pool: string = DEFAULT_POOL): Queue<JobData> {
     let queue = this.queues.get(pool);
     if (!queue) {
-      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true });
+      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: bullPrefix(this.queuePrefix), skipWaitingForReady: true, telemetry: bullmqTelemetry() });
       queue.on('error', (err) => this.onError(queue!.name, err));
       this.queues.set(pool, queue);
     }
