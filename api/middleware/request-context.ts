@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { startServerSpan, withContext } from '../../shared/tracing.js';
+import { startServerSpan, tracingEnabled, withContext } from '../../shared/tracing.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -34,7 +34,7 @@ export function requestContext(metrics: Metrics, logger: Logger) {
     res.setHeader('X-Request-Id', req.requestId);
     const start = process.hrtime.bigint();
     metrics.httpRequestsInProgress.inc();
-    const traced = startServerSpan(req.method, req.headers, { 'http.request.method': req.method, 'url.path': req.path, 'fnqueue.request_id': req.requestId });
+    const traced = tracingEnabled() ? startServerSpan(req.method, req.headers, { 'http.request.method': req.method, 'url.path': req.path, 'fnqueue.request_id': req.requestId }) : undefined;
     res.once('close', () => {
       metrics.httpRequestsInProgress.dec();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
