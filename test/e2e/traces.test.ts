@@ -135,6 +135,27 @@ describe('traces (real api and worker processes, a local OTLP receiver)', functi
     expect(server.parentSpanId).to.equal('00f067aa0ba902b7');
   });
 
+  it("gives each run of a schedule a trace of its own, not the trace of the request that made the schedule", async () => {
+    const made = await http('POST', `${api.url}/schedules`, { name: `traced-${process.pid}`, every_ms: 300, target: { algorithm: 'PrimeChecker', params: { number: 7 } } });
+    expect(made.status, JSON.stringify(made.body)).to.equal(201);
+    try {
+      const runs = await eventually(async () => {
+        const found = spansOf(otlp).filter((s) => s.name === 'run PrimeChecker' && String(attr(s, 'fnqueue.job_id')).length > 0);
+        const spans = spansOf(otlp);
+        const scheduled = found.filter((r) => {
+          const process = spans.find((s) => s.spanId === r.parentSpanId);
+          return process && !process.parentSpanId;
+        });
+        return scheduled.length >= 2 ? scheduled : undefined;
+      }, 20_000);
+      expect(new Set(runs.map((r) => r.traceId)).size, 'one trace per run').to.equal(runs.length);
+      const request = spansOf(otlp).find((s) => s.kind === KIND.SERVER && s.name === 'POST /schedules')!;
+      expect(spansOf(otlp).filter((s) => s.traceId === request.traceId && s.name === 'run PrimeChecker')).to.deep.equal([]);
+    } finally {
+      await http('DELETE', `${api.url}/schedules/${made.body.schedule_id}`);
+    }
+  });
+
   it('starts no trace at BullMQ housekeeping: every trace begins at a request or a job', async () => {
     const spans = spansOf(otlp);
     const ids = new Set(spans.map((s) => s.spanId));
