@@ -388,6 +388,18 @@ export const ConfigSchema = z.object({
     .optional(),
   /** Memory cap of one command job's processes, MiB: RLIMIT_DATA per process and, with cgroups, the total of its tree (plus its /tmp). Default 512. */
   COMMAND_MEMORY_MB: int(16, 1_048_576).default(512),
+  // Traces (docs/operations.md#traces)
+  /**
+   * Base URL of an OTLP/HTTP receiver (the OpenTelemetry specification's variable, e.g.
+   * `http://otel-collector:4318`): spans go to `<url>/v1/traces` as OTLP JSON. Unset (the
+   * default): no tracing at all; the OpenTelemetry SDK is not even loaded.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ protocol: /^https?$/ })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** `service.name` of this process's spans (the OpenTelemetry variable). Default `fnqueue-api` or `fnqueue-worker`. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
 });
 
 /** The parsed, frozen configuration. */

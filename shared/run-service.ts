@@ -1,6 +1,8 @@
 import { loadConfig, type Config } from './config.js';
 import { ConfigError, errorFields } from './errors/index.js';
 import { createLogger, type Logger } from './logger.js';
+import { packageVersion } from './package-version.js';
+import { startTracing, stopTracing } from './tracing.js';
 
 /** A started service: what {@link runService} stops on a signal. */
 export interface StoppableService {
@@ -49,6 +51,10 @@ export async function runService(name: string, start: (config: Config, logger: L
   process.on('unhandledRejection', (err) => logger.error('unhandled rejection', errorFields(err)));
   let service: StoppableService;
   try {
+    // Before start: its Queues and Workers take their telemetry from it (shared/tracing.ts).
+    if (await startTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME ?? `fnqueue-${name}`, serviceVersion: packageVersion() })) {
+      logger.info('tracing on', { otlp_endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+    }
     service = await start(config, logger);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -75,8 +81,8 @@ export async function runService(name: string, start: (config: Config, logger: L
         logger.info('not ready; serving until the shutdown delay ends', { delay_ms: config.SHUTDOWN_DELAY_MS });
         await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS));
       }
-      return service.close();
-    })();
+      await service.close();
+    })().finally(stopTracing);
     stopping.then(
       () => process.exit(0),
       (err: unknown) => {

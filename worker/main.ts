@@ -38,6 +38,7 @@ import { WEBHOOK_MAX_STALLED_COUNT, webhookBackoff, WebhooksQueue } from '../sha
 import { WebhookSlotStore } from '../shared/store/webhook-slot-store.js';
 import { WebhookSigner } from './webhooks/signing.js';
 import { createWebhookAgent } from './webhooks/webhook-agent.js';
+import { bullmqTelemetry } from '../shared/tracing.js';
 
 /** Concurrent webhook deliveries per worker process (they wait on the network, not the CPU). */
 const WEBHOOK_CONCURRENCY = 16;
@@ -208,6 +209,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         stalledInterval: config.STALLED_INTERVAL_MS,
         maxStalledCount: MAX_STALLED_COUNT,
         autorun: false,
+        telemetry: bullmqTelemetry(),
       }),
   );
   const concurrency = concurrencies.reduce((a, b) => a + b, 0);
@@ -229,6 +231,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
       maxStalledCount: WEBHOOK_MAX_STALLED_COUNT,
       settings: { backoffStrategy: webhookBackoff(config.WEBHOOK_RETRY_DELAYS_MS) },
       autorun: false,
+      telemetry: bullmqTelemetry(),
     },
   );
   const stopWebhookWatch = watchWebhookFailures({ worker: webhookWorker, queue: webhooks.queue, store, metrics, logger, maxStalledCount: WEBHOOK_MAX_STALLED_COUNT, intervalMs: config.STALLED_INTERVAL_MS });
@@ -240,6 +243,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.STALLED_INTERVAL_MS,
     autorun: false,
+    telemetry: bullmqTelemetry(),
   });
   for (const w of [...jobsWorkers, webhookWorker, buildsWorker]) {
     w.on('error', (err) => redisErrors.note('worker error', err, { queue: w.name }));
@@ -251,7 +255,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   // jobs failed by BullMQ's stall check (maxStalledCount) in no event of ours, so the newest failed
   // jobs are swept every STALLED_INTERVAL_MS. (A QueueEvents per worker would read every event of
   // the queue for these rare cases: it cost ~20 % CPU per job in the benchmark.)
-  const jobsQueues = keys.allShards.map((shard) => new Queue(jobsQueueName(servedPool), { connection: redis, prefix: shard.bullPrefix }));
+  const jobsQueues = keys.allShards.map((shard) => new Queue(jobsQueueName(servedPool), { connection: redis, prefix: shard.bullPrefix, telemetry: bullmqTelemetry() }));
   for (const q of jobsQueues) q.on('error', (err) => redisErrors.note('queue error', err, { queue: q.name }));
   const finishFailed = (jobId: string, reason: string, data?: JobData) =>
     store

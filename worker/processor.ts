@@ -16,6 +16,7 @@ import type { ChildPool } from './algorithms/child-pool.js';
 import { DEFAULT_POOL } from '../shared/queue/names.js';
 import type { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import type { FunctionJobs } from './functions/function-jobs.js';
+import { inSpan, SpanKind } from '../shared/tracing.js';
 import { FunctionRunError } from './functions/function-run-error.js';
 import { type FunctionRunReport } from './functions/function-run.js';
 import type { CommandJobs } from './commands/command-jobs.js';
@@ -175,7 +176,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         } else if (data.function_id) {
           if (!functions) throw new AppError('INTERNAL_ERROR', 'this worker does not run functions');
           await functions.resolveVersion(data);
-          const out = await functions.run(data, jobId, progress.report);
+          const out = await inSpan('run function', SpanKind.INTERNAL, { 'fnqueue.job_id': jobId, 'fnqueue.function_id': data.function_id, 'fnqueue.attempt': job.attemptsMade + 1 }, () =>
+            functions.run(data, jobId, progress.report),
+          );
           report = out;
           result = out.result;
           elapsedMs = out.duration_ms;
@@ -184,7 +187,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
           if (!registry.get(data.algorithm)) {
             throw algorithmNotFound(data.algorithm, registry.names(), `algorithm '${data.algorithm}' is not served by this worker`);
           }
-          const out = await pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report });
+          const out = await inSpan(`run ${data.algorithm}`, SpanKind.INTERNAL, { 'fnqueue.job_id': jobId, 'fnqueue.algorithm': data.algorithm, 'fnqueue.attempt': job.attemptsMade + 1 }, () =>
+            pool.run(data.algorithm, data.params, { logContext, key: jobId, timeoutMs: data.timeout_ms, onProgress: progress.report }),
+          );
           result = out.result;
           elapsedMs = out.elapsedMs;
         }

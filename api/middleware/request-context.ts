@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { startServerSpan, tracingEnabled, withContext } from '../../shared/tracing.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -21,7 +23,9 @@ function endpointOf(req: Request): string {
 
 /**
  * Gives every request an id (echoed in X-Request-Id, carried by every log line of the request),
- * counts the HTTP metrics of the FunctionalScaffold API reference, and logs one `http`-level line when the response ends.
+ * counts the HTTP metrics of the FunctionalScaffold API reference, logs one `http`-level line when
+ * the response ends, and with tracing on runs the request in a SERVER span named after its route
+ * (`POST /jobs`; shared/tracing.ts) that continues the caller's `traceparent`.
  */
 export function requestContext(metrics: Metrics, logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -30,10 +34,18 @@ export function requestContext(metrics: Metrics, logger: Logger) {
     res.setHeader('X-Request-Id', req.requestId);
     const start = process.hrtime.bigint();
     metrics.httpRequestsInProgress.inc();
+    const traced = tracingEnabled() ? startServerSpan(req.method, req.headers, { 'http.request.method': req.method, 'url.path': req.path, 'fnqueue.request_id': req.requestId }) : undefined;
     res.once('close', () => {
       metrics.httpRequestsInProgress.dec();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const endpoint = endpointOf(req);
+      if (traced) {
+        traced.span.updateName(`${req.method} ${endpoint}`);
+        traced.span.setAttributes({ 'http.route': endpoint, 'http.response.status_code': res.statusCode });
+        // OpenTelemetry's HTTP conventions: a server span fails on a 5xx only.
+        if (res.statusCode >= 500) traced.span.setStatus({ code: SpanStatusCode.ERROR });
+        traced.span.end();
+      }
       metrics.httpRequestsTotal.inc({ method: req.method, endpoint, status: res.statusCode < 400 ? 'success' : 'error' });
       metrics.httpRequestDuration.observe({ method: req.method, endpoint }, seconds);
       // Guarded: winston formats a line before its level drops it.
@@ -43,6 +55,7 @@ export function requestContext(metrics: Metrics, logger: Logger) {
         logger.http('request', { method: req.method, path: req.path, endpoint, http_status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3 }),
       );
     });
-    withLogContext({ request_id: req.requestId }, next);
+    if (traced) withContext(traced.context, () => withLogContext({ request_id: req.requestId }, next));
+    else withLogContext({ request_id: req.requestId }, next);
   };
 }

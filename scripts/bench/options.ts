@@ -89,8 +89,11 @@ const FunctionBenchEnvSchema = z.object({
   BENCH_FN_SANDBOX: z.enum(['auto', 'bwrap', 'off']).default('auto'),
 });
 
-/** Only these of the environment reach the processes the bench starts (with their own settings on top). */
-const CHILD_ENV_KEYS = ['HOME', 'TMPDIR', 'LANG'] as const;
+/**
+ * Only these of the environment reach the processes the bench starts (with their own settings on
+ * top). OTEL_EXPORTER_OTLP_ENDPOINT: the bench with traces on (docs/performance.md).
+ */
+const CHILD_ENV_KEYS = ['HOME', 'TMPDIR', 'LANG', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const;
 
 /** The parsed knobs of `npm run bench`, plus the environment its child processes start from. */
 export interface BenchOptions {

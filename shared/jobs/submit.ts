@@ -192,11 +192,12 @@ async function reserveQueuedBytes(queued: NonNullable<SubmitDeps['queued']>, poo
 /**
  * The template of a schedule's runs for BullMQ's upsertJobScheduler: the job data (created_at left
  * for the worker to fill when the run starts) and the same BullMQ options as a submitted job but
- * the job id, which BullMQ gives each run.
+ * the job id, which BullMQ gives each run. With tracing on, each run starts a trace of its own
+ * (`omitContext`), rather than all of them joining the trace of the request that made the schedule.
  */
 export function scheduledRunTemplate(sub: JobSubmission, ttlSeconds: number) {
   const { jobId: _jobId, ...opts } = bullJobOptions(ttlSeconds, sub.options, '');
-  return { name: sub.algorithm, data: jobDataOf(sub, ''), opts };
+  return { name: sub.algorithm, data: jobDataOf(sub, ''), opts: { ...opts, telemetry: { omitContext: true } } };
 }
 
 /** The parts of a BullMQ job {@link recordScheduledRun} reads. */

@@ -3,6 +3,7 @@
  * dependencies, jobId `<function_id>-v<version>`, installed by a worker (worker/functions/builds.ts).
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { bullmqTelemetry } from '../tracing.js';
 import { BUILDS_QUEUE, buildJobId } from './names.js';
 
 /** A build job's data: the version to install. */
@@ -13,7 +14,7 @@ export interface BuildJobData {
 
 /** Opens the builds queue on `connection` under BullMQ prefix `prefix`. */
 export function openBuildsQueue(connection: ConnectionOptions, prefix: string): Queue<BuildJobData> {
-  return new Queue<BuildJobData>(BUILDS_QUEUE, { connection, prefix, skipWaitingForReady: true });
+  return new Queue<BuildJobData>(BUILDS_QUEUE, { connection, prefix, skipWaitingForReady: true, telemetry: bullmqTelemetry() });
 }
 
 /**

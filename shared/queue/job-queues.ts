@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { bullmqTelemetry } from '../tracing.js';
 import type { RedisConnection as Redis } from './redis.js';
 import { AppError, poolNotServed } from '../errors/index.js';
 import type { JobData } from './job-data.js';
@@ -66,7 +67,7 @@ export class JobQueues {
     const name = `${shard}:${pool}`;
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: this.keys.shard(shard).bullPrefix, skipWaitingForReady: true });
+      queue = new Queue<JobData>(jobsQueueName(pool), { connection: this.connection, prefix: this.keys.shard(shard).bullPrefix, skipWaitingForReady: true, telemetry: bullmqTelemetry() });
       queue.on('error', (err) => this.onError(queue!.name, err));
       this.queues.set(name, queue);
     }

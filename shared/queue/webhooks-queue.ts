@@ -5,6 +5,7 @@
  * job's delivery) and the worker (finished jobs' deliveries, and the Worker's backoff strategy).
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { bullmqTelemetry } from '../tracing.js';
 import type { WebhookJobData, WebhookPayload } from './job-data.js';
 import { WEBHOOKS_QUEUE } from './names.js';
 
@@ -46,7 +47,7 @@ export class WebhooksQueue {
     prefix: string,
     private readonly retryDelaysMs: readonly number[],
   ) {
-    this.queue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection, prefix, skipWaitingForReady: true, defaultJobOptions: webhookJobOptions(retryDelaysMs) });
+    this.queue = new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection, prefix, skipWaitingForReady: true, defaultJobOptions: webhookJobOptions(retryDelaysMs), telemetry: bullmqTelemetry() });
   }
 
   /**

@@ -7,6 +7,7 @@ import { isoNow, type JobStore } from '../../shared/store/job-store.js';
 import type { WebhookSlotStore } from '../../shared/store/webhook-slot-store.js';
 import { webhookMessageId, type WebhookSigner } from './signing.js';
 import { isWebhookRefused } from './webhook-agent.js';
+import { inSpan, SpanKind, traceHeaders } from '../../shared/tracing.js';
 
 // The queue's configuration lives in shared/queue/webhooks-queue.ts; re-exported for the worker's imports.
 
@@ -109,11 +110,15 @@ export function createWebhookProcessor(deps: WebhookDeps) {
   async function attemptDelivery(job: Job<WebhookJobData>, attempt: number): Promise<void> {
     const { url, payload } = job.data;
     const maxAttempts = job.opts.attempts ?? 1;
-    await withLogContext({ job_id: payload.job_id, algorithm: payload.algorithm, attempt, delivery: 'webhook' }, async () => {
+    const spanAttributes = { 'http.request.method': 'POST', 'server.address': receiverOf(url), 'fnqueue.job_id': payload.job_id, 'fnqueue.webhook.attempt': attempt };
+    // One CLIENT span per attempt (shared/tracing.ts); its traceparent goes to the receiver.
+    await inSpan('webhook delivery', SpanKind.CLIENT, spanAttributes, (span) => withLogContext({ job_id: payload.job_id, algorithm: payload.algorithm, attempt, delivery: 'webhook' }, async () => {
       try {
         const body = Buffer.from(JSON.stringify(payload), 'utf8');
-        const headers = signer ? { ...signer.sign(webhookMessageId(payload.job_id), body) } : undefined;
+        const signed = signer ? signer.sign(webhookMessageId(payload.job_id), body) : undefined;
+        const headers = span ? { ...traceHeaders(), ...signed } : signed;
         const status = await postWebhook(url, body, { timeoutMs, headers, dispatcher });
+        span?.setAttribute('http.response.status_code', status);
         metrics.webhookDeliveriesTotal.inc({ status: 'success' });
         await store.setWebhookOutcome(payload.job_id, { status: 'delivered', last_error: null, delivered_at: isoNow() });
         logger.info('webhook delivered', { url, http_status: status });
@@ -121,6 +126,7 @@ export function createWebhookProcessor(deps: WebhookDeps) {
         const message = errorText(err, timeoutMs);
         // BullMQ's count: an attempt cut by a crash is on the record but uses no retry.
         const final = job.attemptsMade + 1 >= maxAttempts || isWebhookRefused(err);
+        span?.setAttribute('fnqueue.webhook.final', final);
         metrics.webhookDeliveriesTotal.inc({ status: final ? 'failed' : 'retry' });
         await store
           .setWebhookOutcome(payload.job_id, { status: final ? 'failed' : 'pending', last_error: message, delivered_at: null })
@@ -129,7 +135,7 @@ export function createWebhookProcessor(deps: WebhookDeps) {
         if (final) throw new UnrecoverableError(message);
         throw new Error(message);
       }
-    });
+    }));
   }
 }
 

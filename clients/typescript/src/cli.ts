@@ -492,7 +492,7 @@ function buildProgram(): Command {
       c.print(page, () =>
         table(
           ['SCHEDULE_ID', 'NAME', 'WHEN', 'TARGET', 'ENABLED', 'NEXT_RUN'],
-          page.schedules.map((s) => [s.schedule_id, s.name, s.cron ?? `every ${s.every_ms} ms`, 'algorithm' in s.target ? s.target.algorithm : `function ${s.target.function_id}`, s.enabled, s.next_run_at]),
+          page.schedules.map((s) => [s.schedule_id, s.name, s.cron ?? `every ${s.every_ms} ms`, 'algorithm' in s.target ? s.target.algorithm : 'function_id' in s.target ? `function ${s.target.function_id}` : `command ${s.target.command.cmd}`, s.enabled, s.next_run_at]),
         ),
       );
     });
