@@ -6,7 +6,7 @@
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys, ShardKeys } from './keys.js';
-import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { runScript, runScriptPipeline, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** How long after its record expired an entry is dropped without the sweep, ms. */
 export const QUEUED_GRACE_MS = 10 * 60_000;
@@ -46,6 +46,31 @@ export class QueuedBytesStore {
     const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
     const [ok, total] = await runScript<[number, number]>(this.redis, 'queued-reserve', ...this.keysOf(this.keys.shardOfJob(jobId), pool), Date.now(), QUEUED_GRACE_MS, bound, jobId, bytes, expiresAtMs);
     return { ok: ok === 1, total };
+  }
+
+  /**
+   * {@link reserve} for the jobs of a batch (POST /jobs/batch), in order, in one pipeline per shard.
+   * @param jobs each job's id and data bytes.
+   * @returns per job, in order, whether it was counted and the bytes counted after it in its shard's part.
+   * @throws the first Redis error (the caller releases the batch).
+   */
+  async reserveMany(pool: string, jobs: ReadonlyArray<{ jobId: string; bytes: number }>, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation[]> {
+    const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
+    const out = new Array<QueuedReservation>(jobs.length);
+    const byShard = new Map<ShardKeys, number[]>();
+    for (const [i, { jobId }] of jobs.entries()) {
+      const shard = this.keys.shardOfJob(jobId);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+    }
+    const now = Date.now();
+    await Promise.all(
+      [...byShard].map(async ([shard, positions]) => {
+        const calls = positions.map((i) => [...this.keysOf(shard, pool), now, QUEUED_GRACE_MS, bound, jobs[i]!.jobId, jobs[i]!.bytes, expiresAtMs]);
+        const replies = await runScriptPipeline<[number, number]>(this.redis, 'queued-reserve', calls);
+        for (const [n, i] of positions.entries()) out[i] = { ok: replies[n]![0] === 1, total: replies[n]![1] };
+      }),
+    );
+    return out;
   }
 
   /** Stops counting jobs of `pool` (one script per shard they are in). @returns the bytes released. */
