@@ -138,7 +138,7 @@ async function main(opts: BenchOptions): Promise<void> {
       const who = path.basename(path.dirname(file));
       if (!['api', 'worker-1'].includes(who)) continue; // the other workers look like worker-1
       for (const [phase, w] of Object.entries(ctx.windows)) {
-        if (!['invoke50', 'jobs50', 'async'].includes(phase)) continue;
+        if (!['invoke50', 'jobs50', 'async', 'batchAccept'].includes(phase)) continue;
         process.stdout.write(`\n=== ${who}, phase ${phase}: ${file} (window ${w.from} ${w.to}, for --summarize)\n`);
         process.stdout.write(summarizeProfile(file, w));
       }
