@@ -15,7 +15,7 @@ import {
 import type { CommandView, FailedDependency } from '../schemas/command.js';
 import type { Keys } from './keys.js';
 import { AttemptStore } from './attempt-store.js';
-import { runScript, runScriptPipeline, withScripts, type ScriptedRedis } from './scripts.js';
+import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** Default LIST_PAGE_MAX_BYTES: stored bytes of one listing page's records (8 MiB). */
 export const LIST_PAGE_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
@@ -171,8 +171,8 @@ export class JobStore {
   }
 
   /**
-   * Writes the pending records of a batch (POST /jobs/batch): the job-create script of each, in one
-   * pipeline per shard (a Redis Cluster client takes a pipeline only when all its keys live on one node).
+   * Writes the pending records of a batch (POST /jobs/batch) as {@link create} writes each: one
+   * job-create-many script call per shard (every key of a call in that shard, as Redis Cluster needs).
    * @returns per job, in order, whether it was written (false: a record with its id existed).
    * @throws the first Redis error of any pipeline (the caller undoes the batch with {@link removeMany}).
    */
@@ -187,7 +187,15 @@ export class JobStore {
     }
     await Promise.all(
       [...byShard.values()].map(async (positions) => {
-        const replies = await runScriptPipeline<number>(this.redis, 'job-create', positions.map((i) => this.createArgs(jobs[i]!)));
+        const keys: (string | number)[] = [];
+        const argv: (string | number)[] = [];
+        for (const i of positions) {
+          const args = this.createArgs(jobs[i]!);
+          const nkeys = args[0] as number;
+          keys.push(...args.slice(1, 1 + nkeys));
+          argv.push(nkeys, args.length - 4 - nkeys, ...args.slice(1 + nkeys));
+        }
+        const replies = await runScript<number[]>(this.redis, 'job-create-many', keys.length, ...keys, ...argv);
         for (const [n, i] of positions.entries()) written[i] = replies[n] === 1;
       }),
     );

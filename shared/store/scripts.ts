@@ -17,6 +17,7 @@ const INCLUDE = /^--- @include "([a-z0-9-]+)"$/gm;
 /** Script name → number of KEYS (`undefined`: variable, given as the first argument). */
 const SCRIPTS = {
   'job-create': undefined,
+  'job-create-many': undefined,
   'job-update-live': 8,
   'job-start-attempt': 7,
   'job-list': undefined,
