@@ -101,11 +101,16 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
     const done = await Promise.all(accepted.map((r: any) => ended(stack.url, r.job_id)));
     expect(done.map((d) => d.status)).to.deep.equal(['completed', 'completed', 'completed', 'completed']);
     expect(done[0].result).to.include({ number: 17, is_prime: true });
+    // The record of a batch's job is the record POST /jobs writes (the same fields, and listed alike).
+    const single = await ended(stack.url, (await http('POST', `${stack.url}/jobs`, jobs[0])).body.job_id);
+    expect(Object.keys(done[0]).sort()).to.deep.equal(Object.keys(single).sort());
+    const listed = (await http('GET', `${stack.url}/jobs?algorithm=PrimeChecker&status=completed&limit=100`)).body.jobs.map((j: any) => j.job_id);
+    expect(listed).to.include.members([done[0].job_id, single.job_id]);
     expect(done[1]).to.include({ priority: 5 });
     expect(done[2].depends_on).to.deep.equal([existing]);
     expect(done[3]).to.include({ delay_ms: 200 });
     // Only the accepted jobs have records (the refused ones checked above went through POST /jobs and were refused too).
-    expect(await totalJobs(stack.url)).to.equal(before + 4);
+    expect(await totalJobs(stack.url)).to.equal(before + 5);
   });
 
   it('accepts 1,000 jobs in one batch, all of which complete', async () => {
