@@ -6,7 +6,7 @@
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys, ShardKeys } from './keys.js';
-import { runScript, runScriptPipeline, withScripts, type ScriptedRedis } from './scripts.js';
+import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** How long after its record expired an entry is dropped without the sweep, ms. */
 export const QUEUED_GRACE_MS = 10 * 60_000;
@@ -49,7 +49,8 @@ export class QueuedBytesStore {
   }
 
   /**
-   * {@link reserve} for the jobs of a batch (POST /jobs/batch), in order, in one pipeline per shard.
+   * {@link reserve} for the jobs of a batch (POST /jobs/batch), in order: one queued-reserve-many
+   * script call per shard.
    * @param jobs each job's id and data bytes.
    * @returns per job, in order, whether it was counted and the bytes counted after it in its shard's part.
    * @throws the first Redis error (the caller releases the batch).
@@ -65,9 +66,9 @@ export class QueuedBytesStore {
     const now = Date.now();
     await Promise.all(
       [...byShard].map(async ([shard, positions]) => {
-        const calls = positions.map((i) => [...this.keysOf(shard, pool), now, QUEUED_GRACE_MS, bound, jobs[i]!.jobId, jobs[i]!.bytes, expiresAtMs]);
-        const replies = await runScriptPipeline<[number, number]>(this.redis, 'queued-reserve', calls);
-        for (const [n, i] of positions.entries()) out[i] = { ok: replies[n]![0] === 1, total: replies[n]![1] };
+        const perJob = positions.flatMap((i) => [jobs[i]!.jobId, jobs[i]!.bytes]);
+        const replies = await runScript<number[]>(this.redis, 'queued-reserve-many', ...this.keysOf(shard, pool), now, QUEUED_GRACE_MS, bound, expiresAtMs, ...perJob);
+        for (const [n, i] of positions.entries()) out[i] = { ok: replies[2 * n] === 1, total: replies[2 * n + 1]! };
       }),
     );
     return out;

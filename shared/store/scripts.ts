@@ -36,6 +36,7 @@ const SCRIPTS = {
   'job-log-append': 3,
   'queued-reserve': 3,
   'queued-release': 3,
+  'queued-reserve-many': 3,
   'job-add-dependent': 2,
   'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;
@@ -78,23 +79,4 @@ export function withScripts(redis: Redis): ScriptedRedis {
  */
 export function runScript<T>(redis: ScriptedRedis, name: ScriptName, ...args: ScriptArg[]): Promise<T> {
   return redis[commandName(name)]!(...args) as Promise<T>;
-}
-
-/**
- * Runs script `name` once per entry of `calls` in one pipeline (one round trip): the batch form of
- * {@link runScript}. Under Redis Cluster every call's keys must live on one node (one shard's keys).
- * @param calls each call's arguments, as {@link runScript} takes them.
- * @returns the replies, in order.
- * @throws the first call's error, if any failed (the calls before and after it still ran).
- */
-export async function runScriptPipeline<T>(redis: ScriptedRedis, name: ScriptName, calls: readonly ScriptArg[][]): Promise<T[]> {
-  const pipeline = redis.pipeline() as unknown as Record<string, (...args: ScriptArg[]) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
-  const command = commandName(name);
-  for (const args of calls) pipeline[command]!(...args);
-  const replies = (await pipeline.exec()) ?? [];
-  return calls.map((_, i) => {
-    const [err, reply] = replies[i] ?? [new Error(`no reply to ${name}`), null];
-    if (err) throw err;
-    return reply as T;
-  });
 }

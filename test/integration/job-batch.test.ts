@@ -202,6 +202,26 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
     }
   });
 
+  it('counts the whole batch against MAX_QUEUED_BYTES: the jobs past it are refused as POST /jobs refuses them', async () => {
+    const api = await startApiOnly(redis.url, { QUEUE_PREFIX: prefix(), MAX_QUEUED_BYTES: '1000' });
+    try {
+      const big = (i: number) => ({ algorithm: 'Echo', params: { value: `${i}`.padEnd(200, 'x') } });
+      const res = await http('POST', `${api.url}/jobs/batch`, { jobs: Array.from({ length: 8 }, (_, i) => big(i)) });
+      expect(res.status, res.text).to.equal(202);
+      const accepted = res.body.accepted as number;
+      expect(accepted).to.be.within(2, 4);
+      const codes = res.body.results.map((r: any) => r.error?.code ?? r.status);
+      expect(codes).to.deep.equal([...Array(accepted).fill('pending'), ...Array(8 - accepted).fill('SERVICE_UNAVAILABLE')]);
+      expect(res.body.results[7].error.details).to.include({ pool: 'default', max_queued_bytes: 1000, retry_after_seconds: 5 });
+      const single = await http('POST', `${api.url}/jobs`, big(9));
+      expectError(single, 503, 'SERVICE_UNAVAILABLE');
+      expect(res.body.results[7].error.message).to.equal(single.body.message);
+      expect(await totalJobs(api.url)).to.equal(accepted);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('answers 503 when Redis fails mid-batch, and leaves no record and no queued job once it answers again', async () => {
     const own = await startRedis();
     const env = { QUEUE_PREFIX: prefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' };
@@ -247,6 +267,9 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
       expectError(res, 500, 'INTERNAL_ERROR');
       expect(await totalJobs(api.url)).to.equal(before);
       expect(await conn.keys('*:job:*')).to.deep.equal([]);
+      // Their MAX_QUEUED_BYTES count is released too.
+      expect(Number((await conn.get(keysFor(env.QUEUE_PREFIX).shard(0).queuedTotal('default'))) ?? 0)).to.equal(0);
+      expect(await conn.hlen(keysFor(env.QUEUE_PREFIX).shard(0).queuedSizes('default'))).to.equal(0);
     } finally {
       conn.disconnect();
       await api.close();
