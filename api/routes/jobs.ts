@@ -4,12 +4,12 @@ import { AppError, jobNotFound } from '../../shared/errors/index.js';
 import { isJobId, TERMINAL_STATUSES, toPublicRecord } from '../../shared/store/job-store.js';
 import { type JobRecord, type StoredJob } from '../../shared/schemas/job-record.js';
 import type { JobWaiter } from '../services/job-waiter.js';
-import { commandSubmission, type JobService } from '../services/job-service.js';
+import { commandSubmission, type JobService, type Submission } from '../services/job-service.js';
 import { parseBody } from '../middleware/validate.js';
 import { JobRecordSchema } from '../../shared/schemas/job-record.js';
-import { AttemptListSchema, JobAcceptedSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema } from '../schemas/jobs.js';
+import { AttemptListSchema, JobAcceptedSchema, JobBatchEnvelopeSchema, JobBatchRequestSchema, JobBatchResponseSchema, JobListQueryDocSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, MAX_BATCH_JOBS, type JobRequest } from '../schemas/jobs.js';
 import { errors, json, located } from './responses.js';
-import { route, type Route } from './route.js';
+import { route, type Route, type RouteServices } from './route.js';
 import { assertJobVisible, assertMaySubmit, jobVisibleTo, listingNamespace } from './namespace-access.js';
 import { DEFAULT_NAMESPACE } from '../../shared/schemas/namespace.js';
 
@@ -65,13 +65,9 @@ export const JOB_ROUTES: readonly Route[] = [
     },
     handler: async ({ req, res, services }) => {
       const body = parseBody(JobRequestSchema, req.body);
-      const { algorithm, params, command, webhook, depends_on, project, namespace, ...options } = body;
-      assertMaySubmit(req, namespace);
       const key = idempotencyKey(req);
       const idempotency = key === undefined ? undefined : { key, caller: req.auth?.id ?? 'anonymous', body: req.body as unknown };
-      const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}), ...(namespace && namespace !== DEFAULT_NAMESPACE ? { namespace } : {}) };
-      // The schema let exactly one target through: a command, or an algorithm with its params.
-      const submission = command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
+      const submission = submissionOf(body, req, services, idempotency);
       const { job_id, created_at, existing } = await services.jobs.submit(submission);
       if (existing) {
         // A resubmission with the same Idempotency-Key and body: the job it created, as GET shows it.
@@ -79,6 +75,44 @@ export const JOB_ROUTES: readonly Route[] = [
         return;
       }
       res.status(202).location(`/jobs/${job_id}`).json({ job_id, status: 'pending', message: JOB_CREATED_MESSAGE, created_at });
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/jobs/batch',
+    operationId: 'createJobBatch',
+    access: 'write',
+    tag: 'jobs',
+    body: 'json',
+    summary: 'Create up to 1,000 asynchronous jobs in one request',
+    description:
+      `\`jobs\` holds 1 to ${MAX_BATCH_JOBS} bodies of POST /jobs (the whole request within BODY_LIMIT); a top-level \`webhook\` is the webhook of every job that gives none. ` +
+      'Each job is validated and checked on its own as POST /jobs checks it (its schema, the algorithm, the server maxima, depends_on naming existing jobs, the pool being served, MAX_QUEUE_DEPTH and MAX_QUEUED_BYTES: the jobs past a bound are refused, the first ones accepted). ' +
+      '`results` answers per job, in order: `{job_id, status, created_at}` or `{error: {code, message, details}}` with the code POST /jobs would answer. ' +
+      '202 when at least one job was accepted. When none was, the answer is an error (the refusals\' common code, or VALIDATION_ERROR when they differ) with the same `results` in details. ' +
+      'The accepted jobs are written together: when Redis fails, none of them is (503). The batch counts as one request against RATE_LIMIT_PER_SECOND. Idempotency-Key is not supported here (400).',
+    request: { body: { schema: JobBatchRequestSchema } },
+    responses: {
+      202: json(JobBatchResponseSchema, 'At least one job accepted; per job, in order, its id or its error'),
+      ...errors(
+        [400, 'VALIDATION_ERROR (the envelope: not an object, no jobs, empty, more than 1,000; an Idempotency-Key header; or no job accepted: details.results)'],
+        [404, 'ALGORITHM_NOT_FOUND (no job accepted, each for this: details.results)'],
+        [409, 'CONFLICT (no job accepted, each for this: details.results)'],
+        [413, 'PAYLOAD_TOO_LARGE (past BODY_LIMIT)'],
+        [503, 'SERVICE_UNAVAILABLE (Redis unavailable: nothing written; or no job accepted, each for a full queue: details.results)'],
+      ),
+    },
+    handler: async ({ req, res, services }) => {
+      if (req.get('idempotency-key') !== undefined) {
+        throw new AppError('VALIDATION_ERROR', 'Idempotency-Key is not supported on POST /jobs/batch (send each job to POST /jobs to deduplicate it)', { field: 'Idempotency-Key' });
+      }
+      const envelope = parseBody(JobBatchEnvelopeSchema, req.body);
+      const items = envelope.jobs.map((item) => batchItem(item, envelope.webhook, req, services));
+      const outcomes = await services.jobs.submitBatch(items);
+      const results = outcomes.map((o) => (o instanceof AppError ? { error: { code: o.code, message: o.message, details: o.details } } : { job_id: o.job_id, status: 'pending' as const, created_at: o.created_at }));
+      const refused = outcomes.filter((o): o is AppError => o instanceof AppError);
+      if (refused.length === outcomes.length) throw batchRefused(refused, results);
+      res.status(202).json({ results, accepted: outcomes.length - refused.length, refused: refused.length });
     },
   }),
   route({
@@ -165,6 +199,40 @@ export const JOB_ROUTES: readonly Route[] = [
     },
   }),
 ];
+
+/**
+ * The Submission of a parsed POST /jobs body: exactly one target, a command or an algorithm with its
+ * params (the schema let no other shape through), in the namespace the caller may submit to.
+ * @throws AppError FORBIDDEN when the caller's credentials are limited to other namespaces (docs/security.md#namespaces).
+ */
+function submissionOf(body: JobRequest, req: Request, services: RouteServices, idempotency?: Submission['idempotency']): Submission {
+  const { algorithm, params, command, webhook, depends_on, project, namespace, ...options } = body;
+  assertMaySubmit(req, namespace);
+  const common = { webhook, options, idempotency, requestId: req.requestId, ...(depends_on ? { depends_on, dependencyVisible: jobVisibleTo(req, services) } : {}), ...(namespace && namespace !== DEFAULT_NAMESPACE ? { namespace } : {}) };
+  return command ? commandSubmission(command, { ...common, ...(project ? { project } : {}) }) : { ...common, algorithm: algorithm!, params: params!, paramsPath: ['params'] };
+}
+
+/** One job of a batch: its Submission, or the AppError its body's parse gives (as POST /jobs would answer it). */
+function batchItem(item: unknown, webhook: string | undefined, req: Request, services: RouteServices): Submission | AppError {
+  const withDefault = webhook !== undefined && item !== null && typeof item === 'object' && !Array.isArray(item) && !('webhook' in item) ? { ...item, webhook } : item;
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return new AppError('VALIDATION_ERROR', 'a job must be a JSON object (the body POST /jobs takes)', { field: 'body' });
+  try {
+    return submissionOf(parseBody(JobRequestSchema, withDefault), req, services);
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+}
+
+/**
+ * The error of a batch none of whose jobs was accepted: the refusals' code when they share one
+ * (SERVICE_UNAVAILABLE then says when to retry), else VALIDATION_ERROR; details.results per job.
+ */
+function batchRefused(refused: readonly AppError[], results: unknown[]): AppError {
+  const code = refused.every((e) => e.code === refused[0]!.code) ? refused[0]!.code : 'VALIDATION_ERROR';
+  const retry = Math.max(0, ...refused.map((e) => (typeof e.details.retry_after_seconds === 'number' ? e.details.retry_after_seconds : 0)));
+  return new AppError(code, `no job of the batch was accepted (${refused.length} refused; the first: ${refused[0]!.message})`, { results, ...(code === 'SERVICE_UNAVAILABLE' && retry > 0 ? { retry_after_seconds: retry } : {}) });
+}
 
 function jobIdParam(req: Request): string {
   const jobId = String(req.params.job_id);

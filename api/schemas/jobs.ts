@@ -246,6 +246,69 @@ export const JobAcceptedSchema = z
   })
   .openapi('JobAccepted');
 
+/** Most jobs one `POST /jobs/batch` may carry. */
+export const MAX_BATCH_JOBS = 1000;
+
+const batchJobsError = (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : 'must be an array of job bodies (as POST /jobs takes)');
+
+/**
+ * Body of `POST /jobs/batch` as validated before its jobs: the envelope only. Each job is then
+ * validated on its own with {@link JobRequestSchema} (a bad job is refused in the answer, not the batch).
+ */
+export const JobBatchEnvelopeSchema = z.strictObject(
+  {
+    jobs: z
+      .array(z.unknown(), { error: batchJobsError })
+      .min(1, { error: 'must hold at least one job' })
+      .max(MAX_BATCH_JOBS, { error: `must hold at most ${MAX_BATCH_JOBS} jobs` }),
+    webhook: WebhookUrlSchema.optional(),
+  },
+  { error: 'must be an object' },
+);
+
+/** Body of `POST /jobs/batch`, as documented: up to {@link MAX_BATCH_JOBS} bodies of POST /jobs. */
+export const JobBatchRequestSchema = z
+  .strictObject({
+    jobs: z.array(JobRequestSchema).min(1).max(MAX_BATCH_JOBS).openapi({ description: `1 to ${MAX_BATCH_JOBS} jobs, each the body POST /jobs takes; each is validated on its own` }),
+    webhook: WebhookUrlSchema.optional().openapi({ description: 'The webhook of every job that gives none of its own' }),
+  })
+  .openapi('JobBatchRequest', {
+    example: { jobs: [{ algorithm: 'PrimeChecker', params: { number: 17 } }, { algorithm: 'PrimeChecker', params: { number: 'x' } }] },
+  });
+export type JobBatchRequest = z.infer<typeof JobBatchRequestSchema>;
+
+/** One job of a batch that was accepted: as POST /jobs's 202, without the message. */
+export const JobBatchAcceptedSchema = z
+  .object({
+    job_id: z.string().openapi({ example: 'a1b2c3d4e5f6', description: '12 lowercase hex characters' }),
+    status: z.literal('pending'),
+    created_at: IsoTimeSchema,
+  })
+  .openapi('JobBatchAccepted');
+
+/** One job of a batch that was refused: the error POST /jobs would answer for it, without request_id. */
+export const JobBatchRefusedSchema = z
+  .object({
+    error: z
+      .object({
+        code: z.string().openapi({ example: 'VALIDATION_ERROR', description: 'The code POST /jobs would answer with (docs/api.md#errors)' }),
+        message: z.string().openapi({ example: 'params.number must be an integer' }),
+        details: z.record(z.string(), z.unknown()).openapi({ example: { field: 'params.number', value: 'x' } }),
+      })
+      .openapi({ description: 'details.field names a field of this job (not of the batch)' }),
+  })
+  .openapi('JobBatchRefused');
+
+/** `POST /jobs/batch` 202: one entry per job, in the order of the request. */
+export const JobBatchResponseSchema = z
+  .object({
+    results: z.array(z.union([JobBatchAcceptedSchema, JobBatchRefusedSchema])).openapi({ description: 'Per job of the request, in its order: accepted (job_id) or refused (error)' }),
+    accepted: z.number().int().openapi({ example: 1 }),
+    refused: z.number().int().openapi({ example: 1 }),
+  })
+  .openapi('JobBatchResponse');
+export type JobBatchResponse = z.infer<typeof JobBatchResponseSchema>;
+
 /** Largest page of job listings. */
 export const MAX_JOBS_LIMIT = 100;
 

@@ -13,7 +13,7 @@ import { isoNow, newJobId, TERMINAL_STATUSES, type JobListFilter, type JobStore 
 import { MAX_PRIORITY, type JobOptions, type NewJob, type StoredJob } from '../../shared/schemas/job-record.js';
 import { DEFAULT_POOL } from '../../shared/queue/names.js';
 import { shardOf, type Keys } from '../../shared/store/keys.js';
-import { checkDependencies, submitJob, type JobSubmission, type SubmitDeps } from '../../shared/jobs/submit.js';
+import { checkDependencies, submitJob, submitJobs, type JobSubmission, type SubmitDeps } from '../../shared/jobs/submit.js';
 import { checkCommandAllowed, checkJobOptionLimits, checkWebhookHost, optionError } from '../../shared/jobs/submission-checks.js';
 import type { JobDependencies } from '../../shared/jobs/dependencies.js';
 import { COMMAND_ALGORITHM, type CommandSpec } from '../../shared/schemas/command.js';
@@ -88,7 +88,7 @@ export interface JobServiceDeps {
    */
   allowPrivateWebhooks?: boolean;
   /** Backpressure (MAX_QUEUE_DEPTH) of a pool's queue: `check` throws SERVICE_UNAVAILABLE when no job may be added. */
-  admission?: (pool: string) => { check(): Promise<void> };
+  admission?: (pool: string) => { check(): Promise<void>; room?(wanted: number): Promise<number>; fullError?(): AppError };
   /** Command jobs: COMMAND_ALLOWLIST (unset: any command) and JOB_LOGS_MAX_BYTES (the default and cap of max_output_size). */
   commands?: { allowlist?: readonly string[]; maxOutputBytes: number };
   /** Job dependencies: registers jobs with depends_on, and goes on with them when a job is cancelled. */
@@ -301,13 +301,94 @@ export class JobService {
     return commandSpecOf(command, this.deps.commands?.maxOutputBytes ?? JOB_LOGS_MAX_BYTES_DEFAULT);
   }
 
-  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
+  /**
+   * POST /jobs/batch: each job as {@link submit} takes it (no Idempotency-Key), validated and checked
+   * on its own; the jobs that pass are written in one round (shared/jobs/submit.ts submitJobs).
+   * Per pool, a pool no worker serves refuses its jobs (CONFLICT) and MAX_QUEUE_DEPTH admits the
+   * first jobs that fit and refuses the rest with the error POST /jobs gives.
+   * @param items per job, its submission, or the AppError its body's parse gave.
+   * @returns per job, in order, its id and creation time, or the AppError refusing it.
+   * @throws AppError SERVICE_UNAVAILABLE when Redis is unreachable (then nothing of the batch is written).
+   */
+  async submitBatch(items: ReadonlyArray<Submission | AppError>): Promise<Array<{ job_id: string; created_at: string } | AppError>> {
+    const out = new Array<{ job_id: string; created_at: string } | AppError>(items.length);
+    const refuse = (i: number, err: unknown) => {
+      // A refusal of this one job; Redis trouble refuses the whole batch.
+      if (!(err instanceof AppError) || err.code === 'SERVICE_UNAVAILABLE' || err.code === 'INTERNAL_ERROR') throw err;
+      out[i] = err;
+    };
+    const valid: Array<{ i: number; sub: Submission; params: unknown }> = [];
+    for (const [i, item] of items.entries()) {
+      if (item instanceof AppError) {
+        out[i] = item;
+        continue;
+      }
+      try {
+        valid.push({ i, sub: item, params: this.validate(item) });
+      } catch (err) {
+        refuse(i, err);
+      }
+    }
+    const checked = await Promise.all(
+      valid.map(async (v) => {
+        if (!v.sub.depends_on?.length) return true;
+        try {
+          await checkDependencies(this.deps.store, v.sub.depends_on);
+          return true;
+        } catch (err) {
+          refuse(v.i, err);
+          return false;
+        }
+      }),
+    );
+    const byPool = new Map<string, typeof valid>();
+    for (const [n, v] of valid.entries()) {
+      if (!checked[n]) continue;
+      const pool = v.sub.options?.pool ?? DEFAULT_POOL;
+      byPool.set(pool, [...(byPool.get(pool) ?? []), v]);
+    }
+    const admitted: typeof valid = [];
+    for (const [pool, group] of byPool) {
+      try {
+        await this.deps.queues.admitJob(pool);
+      } catch (err) {
+        for (const v of group) refuse(v.i, err);
+        continue;
+      }
+      const guard = this.deps.admission?.(pool);
+      const room = guard?.room ? await guard.room(group.length) : group.length;
+      for (const [n, v] of group.entries()) {
+        if (n < room) admitted.push(v);
+        else out[v.i] = guard?.fullError?.() ?? new AppError('SERVICE_UNAVAILABLE', 'the job queue is full; retry later');
+      }
+    }
+    admitted.sort((a, b) => a.i - b.i);
+    const written = await submitJobs(
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
+      admitted.map((v) => ({ sub: this.jobSubmission(v.sub, v.params, 'async'), jobId: newJobId() })),
+    );
+    const counts = new Map<string, number>();
+    for (const [n, v] of admitted.entries()) {
+      out[v.i] = written[n]!;
+      if (!(written[n] instanceof AppError)) counts.set(v.sub.algorithm, (counts.get(v.sub.algorithm) ?? 0) + 1);
+    }
+    for (const [algorithm, n] of counts) this.deps.metrics.jobsCreatedTotal.inc({ algorithm }, n);
+    return out;
+  }
+
+  /** The {@link JobSubmission} of a validated submission (server caps applied to its options). */
+  private jobSubmission(sub: Submission, params: unknown, mode: 'sync' | 'async'): JobSubmission {
     const submission: JobSubmission = { algorithm: sub.algorithm, params, mode, options: this.effectiveOptions(sub.options), webhook: sub.webhook, request_id: sub.requestId };
     if (sub.command) submission.command = this.commandSpec(sub.command);
     if (sub.project) submission.project = sub.project;
     if (sub.depends_on?.length) submission.depends_on = sub.depends_on;
     if (sub.namespace) submission.namespace = sub.namespace;
     if (sub.definition_id) submission.definition_id = sub.definition_id;
+    return submission;
+  }
+
+  private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
+    const submission = this.jobSubmission(sub, params, mode);
     const { job_id, created_at } = await submitJob(
       { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
       submission,

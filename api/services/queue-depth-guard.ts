@@ -54,6 +54,34 @@ export class QueueDepthGuard {
     }
   }
 
+  /**
+   * The batch form of {@link check} (POST /jobs/batch): how many of `wanted` jobs may be added now
+   * (MAX_QUEUE_DEPTH less the jobs counted waiting), counted at once as waiting, so batches within
+   * one count do not pass the bound together. Jobs past the room get {@link fullError}.
+   * @throws AppError SERVICE_UNAVAILABLE (toAppError) when Redis does not answer the count.
+   */
+  async room(wanted: number): Promise<number> {
+    if (this.maxDepth === 0) return wanted;
+    if (this.now() - this.countedAt > QUEUE_DEPTH_CACHE_MS) {
+      this.counting ??= this.count().finally(() => {
+        this.counting = undefined;
+      });
+      await this.counting;
+    }
+    const room = Math.max(0, Math.min(wanted, this.maxDepth - this.depth));
+    this.depth += room;
+    return room;
+  }
+
+  /** The error {@link check} throws when the queue is full (SERVICE_UNAVAILABLE, details.queue_depth, max_queue_depth, retry_after_seconds). */
+  fullError(): AppError {
+    return new AppError('SERVICE_UNAVAILABLE', `the job queue is full (${this.depth} jobs waiting, at most ${this.maxDepth}); retry later`, {
+      queue_depth: this.depth,
+      max_queue_depth: this.maxDepth,
+      retry_after_seconds: QUEUE_FULL_RETRY_AFTER_SECONDS,
+    });
+  }
+
   private async count(): Promise<void> {
     try {
       const counts = await Promise.all(this.queues.map((q) => q.getJobCountByTypes('waiting', 'delayed', 'prioritized')));

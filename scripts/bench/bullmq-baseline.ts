@@ -159,6 +159,40 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
       res.baseAsync = { perSecond: cfg.asyncJobs / seconds, seconds, submitSeconds };
       await q.close();
     }
+
+    // (5) async completions with addBulk of 1,000 (2 in flight, as the batch phase posts them)
+    log(`bullmq: async completions via addBulk, ${cfg.asyncJobs} jobs`);
+    {
+      await worker.request({ type: 'start', queue: 'bulk-async', concurrency: cfg.baseConcurrency }, 'started');
+      const q = new Queue('bulk-async', { connection, prefix: BASE_PREFIX });
+      await q.waitUntilReady();
+      const before = await worker.request({ type: 'count' }, 'count');
+      const a = await meter.snap(roles());
+      const t0 = Date.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 2 }, async () => {
+          while (next < cfg.asyncJobs && Date.now() < t0 + ASYNC_SUBMIT_LIMIT_MS) {
+            const n = Math.min(1000, cfg.asyncJobs - next);
+            next += n;
+            await q.addBulk(Array.from({ length: n }, () => ({ name: 'noop', data: { ...jobPayload(), mode: 'async' }, opts: BASE_JOB_OPTIONS })));
+          }
+        }),
+      );
+      const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
+      let last = before;
+      while (Date.now() < deadline) {
+        last = await worker.request({ type: 'count' }, 'count');
+        if (last.completed - before.completed >= cfg.asyncJobs) break;
+        await sleep(10);
+      }
+      cpuRows.push(cpuDiff('bullmq: async addBulk + complete', a, await meter.snap(roles()), cfg.asyncJobs));
+      const done = last.completed - before.completed;
+      if (done < cfg.asyncJobs) throw new Error(`bullmq async via addBulk: only ${done}/${cfg.asyncJobs} completed within the limits`);
+      const seconds = (last.lastAt - t0) / 1000;
+      res.baseBulkAsync = { perSecond: cfg.asyncJobs / seconds, seconds };
+      await q.close();
+    }
   } finally {
     // Also on a failure: no client of the bench outlives its redis-server.
     await Promise.allSettled([events.close(), queue.close()]);

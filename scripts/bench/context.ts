@@ -4,6 +4,7 @@ import type { LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
 import type { ProcessGroup } from './processes.js';
 import type { ShardedRun } from './sharded.js';
+import type { BatchResult } from './batch.js';
 
 /** The reference floor servers (floors.ts), in the order they run. */
 export const FLOOR_KINDS = ['http', 'express', 'express+add'] as const;
@@ -44,6 +45,10 @@ export interface Results {
   /** The hand-written baseline (BENCH_PHASES `handwritten`). */
   hand?: HandwrittenResults;
   floors?: Partial<Record<FloorKind, LatencyStats>>;
+  /** The batch phase (batch.ts): POST /jobs/batch accept rate and async end to end with batches. */
+  batch?: BatchResult;
+  /** Plain BullMQ's async end to end with addBulk of 1,000 (the batch phase's baseline). */
+  baseBulkAsync?: { perSecond: number; seconds: number };
   /** The sharded phase's runs (sharded.ts): 1 shard, then 3, on a local 3-master cluster. */
   sharded?: ShardedRun[];
 }

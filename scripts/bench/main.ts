@@ -14,7 +14,8 @@
  * B. fnqueue (fnqueue-stack.ts): the real API (`api/main.ts`) and BENCH_WORKERS worker processes
  *    (`worker/main.ts`), measured with autocannon: /invoke at 1 and 50 connections, the Echo no-op
  *    /invoke (invoke.ts), async end-to-end completions/s through POST /jobs (async.ts), and POST /jobs
- *    accept rate at 50 connections (jobs.ts).
+ *    accept rate at 50 connections (jobs.ts); POST /jobs/batch accept rate and async end to end with
+ *    batches of 1,000 (batch.ts), against plain BullMQ's addBulk and its addBulk + Worker run.
  * C. Sharded queues (sharded.ts): a local 3-master Redis Cluster, the API and workers on it with
  *    QUEUE_SHARDS=1, then 3: commands per job per master and Redis CPU per job on the busiest master.
  *
@@ -35,7 +36,7 @@
  *   BENCH_RATE               fixed req/s for the 50-connection fnqueue phases, to compare CPU per request of two
  *                            builds at equal load (default: unset, as fast as possible)
  *   BENCH_SHARD_JOBS         jobs in each run of the sharded phase (default 3000)
- *   BENCH_PHASES             comma list of: bullmq,floors,handwritten,invoke1,echo1,invoke50,async,jobs50,sharded (default all)
+ *   BENCH_PHASES             comma list of: bullmq,floors,handwritten,invoke1,echo1,invoke50,async,batch,jobs50,sharded (default all)
  *   BENCH_PROFILE            1|api, worker, all: CPU-profile those processes (V8 profiler, 1 ms samples; files in
  *                            /tmp/fnqueue-bench-prof-*), summarised per phase at the end
  *   BENCH_VERBOSE            1: echo the service processes' log lines
@@ -48,6 +49,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { runAsync } from './async.js';
+import { runBatch } from './batch.js';
 import { runBullmq } from './bullmq-baseline.js';
 import type { BenchContext } from './context.js';
 import { CpuMeter } from './cpu.js';
@@ -105,6 +107,7 @@ async function main(opts: BenchOptions): Promise<void> {
       const stack = await startFnqueue(ctx);
       await runInvoke(ctx, stack);
       if (opts.phases.has('async')) ctx.res.async = await runAsync(ctx, stack);
+      if (opts.phases.has('batch')) ctx.res.batch = await runBatch(ctx, stack);
       // Last, so the backlog it leaves behind (workers keep draining it) skews nothing else.
       if (opts.phases.has('jobs50')) await runJobs(ctx, stack);
       await stack.stop();
@@ -135,7 +138,7 @@ async function main(opts: BenchOptions): Promise<void> {
       const who = path.basename(path.dirname(file));
       if (!['api', 'worker-1'].includes(who)) continue; // the other workers look like worker-1
       for (const [phase, w] of Object.entries(ctx.windows)) {
-        if (!['invoke50', 'jobs50', 'async'].includes(phase)) continue;
+        if (!['invoke50', 'jobs50', 'async', 'batchAccept'].includes(phase)) continue;
         process.stdout.write(`\n=== ${who}, phase ${phase}: ${file} (window ${w.from} ${w.to}, for --summarize)\n`);
         process.stdout.write(summarizeProfile(file, w));
       }

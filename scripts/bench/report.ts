@@ -30,10 +30,19 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
     [`async add ${cfg.asyncJobs} → all completed: per second`, fmtInt(res.baseAsync?.perSecond), fmtInt(res.async?.perSecond), rAsync ? `${fmt(rAsync)}×` : 'n/a', '≥ 0.5×', verdict(rAsync === undefined ? undefined : rAsync >= 0.5)],
     ['  (submit phase alone, s)', fmt(res.baseAsync?.submitSeconds), fmt(res.async?.submitSeconds), '', '', ''],
   ];
+  if (res.batch) {
+    const rAccept = ratio(res.batch.acceptPerSecond, res.baseBulk);
+    const rBulkAsync = ratio(res.batch.asyncPerSecond, res.baseBulkAsync?.perSecond);
+    rows.push(
+      ['batches of 1,000, submit only: jobs/s', `addBulk ${fmtInt(res.baseBulk)}`, `POST /jobs/batch ${fmtInt(res.batch.acceptPerSecond)}`, rAccept ? `${fmt(rAccept)}×` : 'n/a', '≥ 10,000/s', verdict(res.batch.acceptPerSecond >= 10_000)],
+      [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), rBulkAsync ? `${fmt(rBulkAsync)}×` : 'n/a', '≥ 0.7×', verdict(rBulkAsync === undefined ? undefined : rBulkAsync >= 0.7)],
+    );
+  }
   let out = '\n' + table(['measure', bullLabel, fnLabel, 'ratio', 'target', ''], rows) + '\n';
   const notes: string[] = [];
   if (res.jobs50) notes.push(`POST /jobs non-2xx / errors: ${res.jobs50.errors}`);
   if (res.async) notes.push(`async: ${res.async.failed} failed jobs, ${res.async.submitErrors} submit errors`);
+  if (res.batch) notes.push(`batch: ${res.batch.failed} failed jobs, ${res.batch.refused} jobs refused; 2 batch requests / addBulk calls in flight`);
   notes.push(
     'Both sides: the client (the bench process, incl. autocannon / the BullMQ Queue) is this process; workers are separate processes;',
     `  all share ${cpus().length} cores with redis-server. Latencies are client-side, 2xx only; per second = 2xx / measured seconds.`,

@@ -11,6 +11,7 @@ import type { JobDependencies, DeferredJob } from './dependencies.js';
 import { isCommandJob, type JobData } from '../queue/job-data.js';
 import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js';
 import type { JobQueues } from '../queue/job-queues.js';
+import type { Queue } from 'bullmq';
 import { DEFAULT_POOL } from '../queue/names.js';
 import { isoNow, newJobId, type JobStore } from '../store/job-store.js';
 import { type JobOptions, type NewJob } from '../schemas/job-record.js';
@@ -134,6 +135,105 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   return { job_id: jobId, created_at, record };
 }
 
+/** One job of a batch for {@link submitJobs}: its submission and the id it takes. */
+export interface BatchEntry {
+  sub: JobSubmission;
+  jobId: string;
+}
+
+/**
+ * The batch form of {@link submitJob} (POST /jobs/batch): the same records, job data and BullMQ
+ * options, written in one round: MAX_QUEUED_BYTES counted in one pipeline per shard, then the records
+ * (job-create per job, one pipeline per shard) in parallel with one BullMQ `addBulk` per queue (pool
+ * and shard: the job id picks the shard). Jobs with depends_on are kept on their records and
+ * registered on the jobs they wait for once every write succeeded. When any write fails, every
+ * record, queued job and byte count of the batch is undone, as {@link submitJob} undoes one job.
+ * @returns per entry, in order, its id and creation time, or the AppError SERVICE_UNAVAILABLE of
+ *   MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds) for a job
+ *   refused because its pool's queued payloads are at the bound (nothing of it written).
+ * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable (nothing of the batch
+ *   is left); INTERNAL_ERROR for depends_on without deps.dependencies.
+ */
+export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[]): Promise<Array<{ job_id: string; created_at: string } | AppError>> {
+  const created_at = isoNow();
+  const out = new Array<{ job_id: string; created_at: string } | AppError>(entries.length);
+  const datas = entries.map(({ sub }) => jobDataOf(sub, created_at));
+  const reserved = new Map<string, string[]>();
+  const undoBytes = () => Promise.all([...reserved].map(([pool, ids]) => deps.queued!.store.release(pool, ids)));
+  if (deps.queued) {
+    const byPool = new Map<string, number[]>();
+    for (const [i, { sub }] of entries.entries()) {
+      const pool = sub.options.pool ?? DEFAULT_POOL;
+      byPool.set(pool, [...(byPool.get(pool) ?? []), i]);
+    }
+    const queued = deps.queued;
+    try {
+      await Promise.all(
+        [...byPool].map(async ([pool, positions]) => {
+          const jobs = positions.map((i) => ({ jobId: entries[i]!.jobId, bytes: Buffer.byteLength(JSON.stringify(datas[i])) }));
+          reserved.set(pool, jobs.map((j) => j.jobId));
+          const answers = await queued.store.reserveMany(pool, jobs, Date.now() + deps.ttlSeconds * 1000, queued.maxBytes);
+          for (const [n, i] of positions.entries()) if (!answers[n]!.ok) out[i] = queuedBytesRefusal(pool, answers[n]!.total, queued.maxBytes);
+        }),
+      );
+    } catch (err) {
+      const undo = undoBytes();
+      if (!isRedisUnavailable(err)) await undo.catch(() => undefined);
+      throw toAppError(err);
+    }
+  }
+  const taken = entries.map((_, i) => i).filter((i) => out[i] === undefined);
+  if (taken.some((i) => entries[i]!.sub.depends_on?.length) && !deps.dependencies) {
+    await undoBytes().catch(() => undefined);
+    throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
+  }
+  const records: NewJob[] = [];
+  const bulks = new Map<Queue<JobData>, Array<{ name: string; data: JobData; opts: ReturnType<typeof bullJobOptions> }>>();
+  for (const i of taken) {
+    const { sub, jobId } = entries[i]!;
+    const record = newJobRecord(sub, jobId, created_at);
+    const job = { name: sub.algorithm, data: datas[i]!, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) };
+    if (sub.depends_on?.length) {
+      records.push({ ...record, queue_data: JSON.stringify(job satisfies DeferredJob) });
+      continue;
+    }
+    records.push(record);
+    const queue = deps.queues.forJob(sub.options.pool, jobId);
+    const bulk = bulks.get(queue);
+    if (bulk) bulk.push(job);
+    else bulks.set(queue, [job]);
+  }
+  try {
+    const writes = await Promise.allSettled([deps.store.createMany(records), ...[...bulks].map(([queue, jobs]) => queue.addBulk(jobs))]);
+    const failed = writes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await Promise.all(taken.filter((i) => entries[i]!.sub.depends_on?.length).map((i) => deps.dependencies!.register(entries[i]!.jobId, entries[i]!.sub.depends_on!)));
+  } catch (err) {
+    // As submitJob's undo: on the same connection as the writes, so it runs after them even when
+    // they timed out unanswered; awaited only when Redis answers. A dependent job a completed job
+    // already enqueued is removed from its queue too.
+    const undo = Promise.allSettled([
+      deps.store.removeMany(records),
+      ...taken.map((i) => deps.queues.forJob(entries[i]!.sub.options.pool, entries[i]!.jobId).remove(entries[i]!.jobId)),
+      deps.queued ? undoBytes() : undefined,
+    ]);
+    if (!isRedisUnavailable(err)) await undo;
+    throw toAppError(err);
+  }
+  for (const i of taken) out[i] = { job_id: entries[i]!.jobId, created_at };
+  return out;
+}
+
+/** The SERVICE_UNAVAILABLE of a job refused because its pool's queued payloads are at MAX_QUEUED_BYTES. */
+function queuedBytesRefusal(pool: string, total: number, maxBytes: number): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', `pool '${pool}' has ${total} bytes of payloads waiting (MAX_QUEUED_BYTES ${maxBytes}); retry later`, {
+    pool,
+    queued_bytes: total,
+    max_queued_bytes: maxBytes,
+    retry_after_seconds: QUEUED_BYTES_RETRY_AFTER_SECONDS,
+  });
+}
+
 /**
  * A job with depends_on: its record is written with its BullMQ job kept on it (`queue_data`), then it
  * registers on each job it waits for, which enqueues it at once when all of them already completed
@@ -181,12 +281,7 @@ async function reserveQueuedBytes(queued: NonNullable<SubmitDeps['queued']>, poo
     throw toAppError(err);
   });
   if (ok) return;
-  throw new AppError('SERVICE_UNAVAILABLE', `pool '${pool}' has ${total} bytes of payloads waiting (MAX_QUEUED_BYTES ${queued.maxBytes}); retry later`, {
-    pool,
-    queued_bytes: total,
-    max_queued_bytes: queued.maxBytes,
-    retry_after_seconds: QUEUED_BYTES_RETRY_AFTER_SECONDS,
-  });
+  throw queuedBytesRefusal(pool, total, queued.maxBytes);
 }
 
 /**

@@ -173,6 +173,62 @@ export class JobStore {
 
   /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
   async create(job: NewJob): Promise<boolean> {
+    return 1 === (await runScript<number>(this.redis, 'job-create', ...this.createArgs(job)));
+  }
+
+  /**
+   * Writes the pending records of a batch (POST /jobs/batch) as {@link create} writes each: one
+   * job-create-many script call per shard (every key of a call in that shard, as Redis Cluster needs).
+   * @returns per job, in order, whether it was written (false: a record with its id existed).
+   * @throws the first Redis error of any pipeline (the caller undoes the batch with {@link removeMany}).
+   */
+  async createMany(jobs: readonly NewJob[]): Promise<boolean[]> {
+    const written = new Array<boolean>(jobs.length);
+    const byShard = new Map<number, number[]>();
+    for (const [i, job] of jobs.entries()) {
+      const shard = this.keys.shardOfJob(job.job_id).shard;
+      const positions = byShard.get(shard);
+      if (positions) positions.push(i);
+      else byShard.set(shard, [i]);
+    }
+    await Promise.all(
+      [...byShard.values()].map(async (positions) => {
+        const keys: (string | number)[] = [];
+        const argv: (string | number)[] = [];
+        for (const i of positions) {
+          const args = this.createArgs(jobs[i]!);
+          const nkeys = args[0] as number;
+          keys.push(...args.slice(1, 1 + nkeys));
+          argv.push(nkeys, args.length - 4 - nkeys, ...args.slice(1 + nkeys));
+        }
+        const replies = await runScript<number[]>(this.redis, 'job-create-many', keys.length, ...keys, ...argv);
+        for (const [n, i] of positions.entries()) written[i] = replies[n] === 1;
+      }),
+    );
+    return written;
+  }
+
+  /** Deletes the records of a batch and their index entries (its writes failed): one pipeline per shard. */
+  async removeMany(jobs: ReadonlyArray<{ job_id: string; algorithm: string }>): Promise<void> {
+    const byShard = new Map<number, Array<{ job_id: string; algorithm: string }>>();
+    for (const job of jobs) {
+      const shard = this.keys.shardOfJob(job.job_id).shard;
+      byShard.set(shard, [...(byShard.get(shard) ?? []), job]);
+    }
+    await Promise.all(
+      [...byShard].map(async ([n, group]) => {
+        const shard = this.keys.shard(n);
+        const pipeline = this.redis.pipeline();
+        for (const { job_id, algorithm } of group) {
+          pipeline.del(this.keys.job(job_id), this.keys.jobAttempts(job_id)).zrem(shard.jobIndex('all'), job_id).zrem(shard.jobIndex('status:pending'), job_id).zrem(shard.jobIndex(`algorithm:${algorithm}`), job_id);
+        }
+        await pipeline.exec();
+      }),
+    );
+  }
+
+  /** KEYS count, KEYS and ARGV of the job-create script for `job`. */
+  private createArgs(job: NewJob): (string | number)[] {
     const key = this.keys.job(job.job_id);
     const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const fields: Record<string, string> = {
@@ -198,7 +254,7 @@ export class JobStore {
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
     const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
     const pending = shard.jobIndex('status:pending');
-    return 1 === (await runScript<number>(this.redis, 'job-create', 2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()));
+    return [2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()];
   }
 
   /** Deletes a record and its index entries (used when its enqueue failed). */

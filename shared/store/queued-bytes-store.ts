@@ -48,6 +48,32 @@ export class QueuedBytesStore {
     return { ok: ok === 1, total };
   }
 
+  /**
+   * {@link reserve} for the jobs of a batch (POST /jobs/batch), in order: one queued-reserve-many
+   * script call per shard.
+   * @param jobs each job's id and data bytes.
+   * @returns per job, in order, whether it was counted and the bytes counted after it in its shard's part.
+   * @throws the first Redis error (the caller releases the batch).
+   */
+  async reserveMany(pool: string, jobs: ReadonlyArray<{ jobId: string; bytes: number }>, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation[]> {
+    const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
+    const out = new Array<QueuedReservation>(jobs.length);
+    const byShard = new Map<ShardKeys, number[]>();
+    for (const [i, { jobId }] of jobs.entries()) {
+      const shard = this.keys.shardOfJob(jobId);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+    }
+    const now = Date.now();
+    await Promise.all(
+      [...byShard].map(async ([shard, positions]) => {
+        const perJob = positions.flatMap((i) => [jobs[i]!.jobId, jobs[i]!.bytes]);
+        const replies = await runScript<number[]>(this.redis, 'queued-reserve-many', ...this.keysOf(shard, pool), now, QUEUED_GRACE_MS, bound, expiresAtMs, ...perJob);
+        for (const [n, i] of positions.entries()) out[i] = { ok: replies[2 * n] === 1, total: replies[2 * n + 1]! };
+      }),
+    );
+    return out;
+  }
+
   /** Stops counting jobs of `pool` (one script per shard they are in). @returns the bytes released. */
   async release(pool: string, jobIds: readonly string[]): Promise<number> {
     if (jobIds.length === 0) return 0;

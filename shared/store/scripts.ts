@@ -17,6 +17,7 @@ const INCLUDE = /^--- @include "([a-z0-9-]+)"$/gm;
 /** Script name → number of KEYS (`undefined`: variable, given as the first argument). */
 const SCRIPTS = {
   'job-create': undefined,
+  'job-create-many': undefined,
   'job-update-live': 8,
   'job-start-attempt': 7,
   'job-list': undefined,
@@ -38,6 +39,7 @@ const SCRIPTS = {
   'job-definition-create': 2,
   'job-definition-update': 1,
   'job-definition-delete': 4,
+  'queued-reserve-many': 3,
   'job-add-dependent': 2,
   'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;

@@ -166,6 +166,21 @@ describe('the TypeScript client @fnqueue/client (api and worker in-process, real
       expect(err).to.include({ code: 'SERVICE_UNAVAILABLE', status: 503 });
     });
 
+    it('submits a batch: per job, in order, its id or its error; a bad envelope and an all-refused batch reject', async () => {
+      const batch = await fnq.jobs.submitBatch([{ algorithm: 'PrimeChecker', params: { number: 17 } }, { algorithm: 'PrimeChecker', params: { number: 'x' } }, { algorithm: 'Echo', params: { value: 1 }, priority: 3 }]);
+      expect(batch).to.include({ accepted: 2, refused: 1 });
+      const [first, second, third] = batch.results;
+      if (!first || !('job_id' in first) || !third || !('job_id' in third)) throw new Error(`not accepted: ${JSON.stringify(batch)}`);
+      expect(second).to.have.nested.property('error.code', 'VALIDATION_ERROR');
+      expect((await fnq.wait(first.job_id, { timeoutMs: 20_000 })).result).to.include({ is_prime: true });
+      expect((await fnq.wait(third.job_id, { timeoutMs: 20_000 })).status).to.equal('completed');
+      const tooMany = (await rejection(fnq.jobs.submitBatch(Array.from({ length: 1001 }, () => ({ algorithm: 'Echo', params: {} }))))) as FnqueueError;
+      expect(tooMany).to.include({ code: 'VALIDATION_ERROR', status: 400 });
+      const none = (await rejection(fnq.jobs.submitBatch([{ algorithm: 'Nope', params: {} }]))) as FnqueueError;
+      expect(none).to.include({ code: 'ALGORITHM_NOT_FOUND', status: 404 });
+      expect(none.details.results).to.have.length(1);
+    });
+
     it('resolves with the failed record of a failed job, and JOB_NOT_FOUND for an unknown one', async () => {
       const { job_id } = await fnq.jobs.submit('Crash', { throw: true });
       const record = await fnq.jobs.wait(job_id, { timeoutMs: 20_000 });

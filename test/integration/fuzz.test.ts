@@ -36,7 +36,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 600);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const REQUEST_TIMEOUT_MS = 20_000;
 
-const ENDPOINTS = ['/invoke', '/jobs', '/jobs/{id}', '/jobs/{id}/attempts', '/jobs/{id}/cancel', '/jobs/{id}/events', '/healthz', '/health', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}', '/workers/{id}/resources', '/schedules', '/schedules/{id}', '/schedules/{id}/enable', '/schedules/{id}/disable', '/schedules/{id}/jobs', '/status', '/admin/queues', '/admin/queues/api/queues', '/functions', '/functions/{id}', '/functions/{id}/invoke', '/functions/{id}/jobs', '/functions/{id}/metrics', '/jobs/{id}/logs', '/projects', '/projects/default', '/projects/default/start', '/projects/fuzz-p/stop', '/projects/default/env', '/projects/default/dependencies', '/projects/default/functions', '/env/system', '/dependencies/system', ...PROJECT_FAAS_ENDPOINTS] as const;
+const ENDPOINTS = ['/invoke', '/jobs', '/jobs/batch', '/jobs/{id}', '/jobs/{id}/attempts', '/jobs/{id}/cancel', '/jobs/{id}/events', '/healthz', '/health', '/readyz', '/metrics', '/algorithms', '/openapi.json', '/docs', '/redoc', '/workers', '/workers/{id}', '/workers/{id}/resources', '/schedules', '/schedules/{id}', '/schedules/{id}/enable', '/schedules/{id}/disable', '/schedules/{id}/jobs', '/status', '/admin/queues', '/admin/queues/api/queues', '/functions', '/functions/{id}', '/functions/{id}/invoke', '/functions/{id}/jobs', '/functions/{id}/metrics', '/jobs/{id}/logs', '/projects', '/projects/default', '/projects/default/start', '/projects/fuzz-p/stop', '/projects/default/env', '/projects/default/dependencies', '/projects/default/functions', '/env/system', '/dependencies/system', ...PROJECT_FAAS_ENDPOINTS] as const;
 
 /** Anything outside printable ASCII is percent-encoded, as a client would send it. */
 const encodePath = (p: string) => p.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/gu, (c) => encodeURIComponent(c));
@@ -140,10 +140,18 @@ const jsonBodyArb = fc.oneof(
   }),
 );
 
+/** Bodies of POST /jobs/batch: a few jobs of any of the bodies above, hostile envelopes, and one job past the bound. */
+const batchBodyArb = fc.oneof(
+  fc.record({ jobs: fc.array(jsonBodyArb, { maxLength: 6 }), webhook: fc.oneof(fc.webUrl(), fc.constant('http://169.254.169.254/latest'), fc.jsonValue({ maxDepth: 1 })) }, { requiredKeys: ['jobs'] }),
+  fc.record({ jobs: fc.jsonValue({ maxDepth: 3 }), extra: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }),
+  fc.constantFrom(1001, 1000).map((n) => ({ jobs: Array.from({ length: n }, (_, i) => ({ algorithm: 'Echo', params: { value: i } })) })),
+);
+
 /** Bodies as the bytes sent. */
 const bodyArb: fc.Arbitrary<string | Buffer | undefined> = fc.oneof(
   { weight: 3, arbitrary: fc.constant(undefined) },
   { weight: 8, arbitrary: jsonBodyArb.map((v) => JSON.stringify(v)) },
+  { weight: 2, arbitrary: batchBodyArb.map((v) => JSON.stringify(v)) },
   {
     weight: 2,
     arbitrary: fc.tuple(fc.constantFrom(...PROTO_KEYS), fc.nat({ max: 5 })).map(([key, depth]) => {
@@ -287,6 +295,36 @@ describe('hostile input (fuzz)', function () {
     expect(after.status, after.text).to.equal(200);
     expect(after.body.result).to.deep.equal({ number: 17, is_prime: true, factors: [], algorithm: 'trial_division' });
     expect(({} as any).polluted).to.equal(undefined);
+    expect(stack.lines.filter((l) => l.error_code === 'INTERNAL_ERROR'), 'no INTERNAL_ERROR logged').to.have.length(0);
+  });
+
+  it('answers every random POST /jobs/batch per job, in order, or with one 4xx for the batch', async () => {
+    const base = new URL(stack.url);
+    const batchRuns = Math.max(20, Math.round(RUNS / 4));
+    const result = await fc.check(
+      fc.asyncProperty(batchBodyArb, async (body) => {
+        const c: Case = { method: 'POST', path: '/jobs/batch', headers: { 'content-type': 'application/json', 'x-api-key': adminKey }, body: JSON.stringify(body) };
+        const a = await send(base, c);
+        check(c, a);
+        const answer = JSON.parse(a.text);
+        const results = a.status === 202 ? answer.results : answer.details?.results;
+        if (results === undefined) return;
+        expect(results, a.text.slice(0, 200)).to.have.length((body as { jobs: unknown[] }).jobs.length);
+        for (const r of results) {
+          if (r.job_id !== undefined) expect(r).to.have.all.keys('job_id', 'status', 'created_at');
+          else {
+            expect(r).to.have.all.keys('error');
+            expect(r.error).to.have.all.keys('code', 'message', 'details');
+          }
+        }
+        if (a.status === 202) expect(answer.accepted + answer.refused).to.equal(results.length);
+      }),
+      { numRuns: batchRuns, seed: SEED, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false, includeErrorInReport: true },
+    );
+    if (result.failed) {
+      const report = fc.defaultReportMessage(result) ?? 'fuzz property failed';
+      throw new Error(report.length > 6000 ? `${report.slice(0, 3000)}\n[...]\n${report.slice(-3000)}` : report);
+    }
     expect(stack.lines.filter((l) => l.error_code === 'INTERNAL_ERROR'), 'no INTERNAL_ERROR logged').to.have.length(0);
   });
 });

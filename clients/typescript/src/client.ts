@@ -13,6 +13,8 @@ import type {
   FunctionUpdate,
   InvokeResponse,
   JobAccepted,
+  JobBatchRequest,
+  JobBatchResponse,
   JobFilter,
   JobList,
   JobLogs,
@@ -210,6 +212,21 @@ export class JobsApi {
   /** As {@link FnqueueClient.submit}. */
   submit(algorithm: string, params: Record<string, unknown>, options?: SubmitOptions): Promise<JobAccepted | JobRecord> {
     return this.client.submit(algorithm, params, options);
+  }
+
+  /**
+   * POST /jobs/batch: hands over 1 to 1,000 jobs (each the body POST /jobs takes) in one request.
+   * Answers per job, in order, `{job_id, status, created_at}` or `{error: {code, message, details}}`,
+   * with the counts `accepted` and `refused`. `webhook` is the webhook of every job that gives none.
+   * @throws FnqueueError for the batch as a whole: VALIDATION_ERROR (the envelope, e.g. more than
+   *   1,000 jobs), PAYLOAD_TOO_LARGE, SERVICE_UNAVAILABLE (nothing was written); and when no job was
+   *   accepted, the refusals' code with `details.results`.
+   */
+  async submitBatch(jobs: JobBatchRequest['jobs'], options: CallOptions & { webhook?: string } = {}): Promise<JobBatchResponse> {
+    const c = this.client;
+    const { signal, webhook } = options;
+    const body: JobBatchRequest = { jobs, ...(webhook ? { webhook } : {}) };
+    return (await c.request(() => c.api.POST('/jobs/batch', { body, signal }) as Promise<Fetched<JobBatchResponse>>, signal)).data;
   }
 
   /** As {@link FnqueueClient.wait}. */

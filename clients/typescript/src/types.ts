@@ -12,6 +12,10 @@ export type JobRecord = Schemas['JobRecord'];
 export type JobStatus = JobRecord['status'];
 export type JobAccepted = Schemas['JobAccepted'];
 export type JobRequest = Schemas['JobRequest'];
+export type JobBatchRequest = Schemas['JobBatchRequest'];
+export type JobBatchResponse = Schemas['JobBatchResponse'];
+/** One entry of a batch's answer: `{job_id, status, created_at}` or `{error: {code, message, details}}`. */
+export type JobBatchResult = JobBatchResponse['results'][number];
 export type JobList = Schemas['JobList'];
 export type JobProgress = Schemas['Progress'];
 export type JobLogs = Schemas['JobLogs'];
