@@ -96,7 +96,8 @@ export interface SubmitDeps {
 /**
  * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
  * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
- * through the live-update script). When either fails, both are undone, also when Redis did not answer
+ * through the live-update script); with MAX_QUEUED_BYTES, the record's script counts the payload
+ * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
  * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable.
@@ -106,11 +107,27 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const data = jobDataOf(sub, created_at);
   const record = newJobRecord(sub, jobId, created_at);
   const pool = sub.options.pool ?? DEFAULT_POOL;
-  if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
   // The BullMQ job goes to its record's shard (QUEUE_SHARDS; the job id picks it).
   const queue = deps.queues.forJob(sub.options.pool, jobId);
   if (sub.depends_on?.length) {
+    if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
     await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
+    return { job_id: jobId, created_at, record };
+  }
+  if (deps.queued) {
+    // The payload is counted in the script that writes the record (one round trip, as the
+    // reservation alone took), and the job is enqueued only once both landed.
+    const created = await deps.store.createCounted(record, { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes }).catch((err: unknown) => {
+      throw toAppError(err);
+    });
+    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
+    try {
+      await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
+    } catch (err) {
+      const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued.store.release(pool, [jobId])]);
+      if (!isRedisUnavailable(err)) await undo;
+      throw toAppError(err);
+    }
     return { job_id: jobId, created_at, record };
   }
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
@@ -119,7 +136,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     // The undo goes on the same connection as the writes, so Redis runs it after them even when they
     // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
     // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued?.store.release(pool, [jobId])]);
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
@@ -173,10 +190,15 @@ async function reserveQueuedBytes(queued: NonNullable<SubmitDeps['queued']>, poo
     throw toAppError(err);
   });
   if (ok) return;
-  throw new AppError('SERVICE_UNAVAILABLE', `pool '${pool}' has ${total} bytes of payloads waiting (MAX_QUEUED_BYTES ${queued.maxBytes}); retry later`, {
+  throw queuedBytesRefusal(pool, total, queued.maxBytes);
+}
+
+/** The 503 of a job refused because `pool` holds `total` bytes of payloads waiting (MAX_QUEUED_BYTES `maxBytes`). */
+function queuedBytesRefusal(pool: string, total: number, maxBytes: number): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', `pool '${pool}' has ${total} bytes of payloads waiting (MAX_QUEUED_BYTES ${maxBytes}); retry later`, {
     pool,
     queued_bytes: total,
-    max_queued_bytes: queued.maxBytes,
+    max_queued_bytes: maxBytes,
     retry_after_seconds: QUEUED_BYTES_RETRY_AFTER_SECONDS,
   });
 }

@@ -17,8 +17,8 @@ const INCLUDE = /^--- @include "([a-z0-9-]+)"$/gm;
 /** Script name → number of KEYS (`undefined`: variable, given as the first argument). */
 const SCRIPTS = {
   'job-create': undefined,
-  'job-update-live': 8,
-  'job-start-attempt': 7,
+  'job-update-live': 11,
+  'job-start-attempt': 10,
   'job-list': undefined,
   'hash-update-if-exists': 1,
   'webhook-start-attempt': 1,
