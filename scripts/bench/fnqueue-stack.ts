@@ -91,8 +91,10 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   };
 
   const measured = measuredLoad(ctx, 'fnqueue', roles);
+  const stopRss = ctx.rss.watch(on.redisPids ? 'fnqueue (sharded)' : 'fnqueue', roles);
 
   const stop = async () => {
+    stopRss();
     log('fnqueue: stopping the API and workers');
     await Promise.all([api, ...workers].map((m) => stopProc(m, 12_000)));
     const noisy = [api, ...workers].filter((m) => m.warnings > 0);
