@@ -179,7 +179,7 @@ export async function checkDependencies(store: JobStore, dependsOn: readonly str
 }
 
 /**
- * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker starts it
+ * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker runs it
  * or its record expires (RESULT_TTL_SECONDS from now).
  * @throws AppError SERVICE_UNAVAILABLE (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds)
  *   past the bound; SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable or out of memory.
