@@ -10,7 +10,7 @@ import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import type { BenchContext } from './context.js';
 import { childrenOf, type Roles } from './cpu.js';
-import { log } from './measure.js';
+import { log, sleep } from './measure.js';
 import { ROOT, stopProc, type Managed } from './processes.js';
 import { profileArgs } from './profile.js';
 import { measuredLoad, waitOk, type ServiceStack } from './stack.js';
@@ -71,9 +71,14 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   await waitOk(`${baseUrl}/readyz`, api, READY_LIMIT_MS);
   await Promise.all(workers.map((w, i) => waitOk(`http://127.0.0.1:${workerPorts[i]}/healthz`, w, READY_LIMIT_MS)));
   for (const body of [{ number: 17 }, { algorithm: 'Echo', params: {} }]) {
-    for (let i = 0; i < 20; i++) {
+    // A 503 while the first calls load the scripts on a loaded machine (past REDIS_COMMAND_TIMEOUT_MS) is retried, a few times.
+    for (let i = 0, retries = 0; i < 20; i++) {
       const r = await fetch(`${baseUrl}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       const text = await r.text();
+      if (r.status === 503 && retries++ < 10) {
+        await sleep(500);
+        continue;
+      }
       if (r.status !== 200) throw new Error(`warm-up /invoke ${JSON.stringify(body)} → ${r.status} ${text}`);
     }
   }
