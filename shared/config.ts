@@ -245,7 +245,7 @@ export const ConfigSchema = z.object({
   MAX_QUEUE_DEPTH: int(0).default(100_000),
   /**
    * Payload bytes (each job's data as JSON) that may wait in one pool's queue, counted in Redis at
-   * submit and released when a worker starts the job or its record expires (docs/security.md#limits-and-hostile-input).
+   * submit and released when a worker's run of it is 50 ms old or ends, when it is cancelled, or when its record expires (docs/security.md#limits-and-hostile-input).
    * Past it POST /jobs, POST /invoke and invocations answer 503 SERVICE_UNAVAILABLE with Retry-After.
    * 0 turns it off. Default 67108864 (64 MiB).
    */

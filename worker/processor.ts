@@ -128,8 +128,9 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
     const data = job.data;
     const logContext = { worker_id: workerId, job_id: jobId, algorithm: data.algorithm, attempt: job.attemptsMade + 1, request_id: data.request_id };
     return withLogContext(logContext, async () => {
-      // Not awaited, and a failure only delays the release until the record's expiry.
-      if (queued && job.attemptsMade === 0) void queued.release(data.pool ?? DEFAULT_POOL, [jobId]).catch(() => 0);
+      // MAX_QUEUED_BYTES: the payload stops counting in the script that starts the attempt (a run
+      // past RUNNING_MARK_DELAY_MS) or ends it, whichever comes first (idempotent: one HGET after).
+      const releasePool = queued ? (data.pool ?? DEFAULT_POOL) : undefined;
       if (cancelled.has(jobId)) throw withCode(new UnrecoverableError('CANCELLED: cancelled by request'), 'CANCELLED');
       const createdAt = data.schedule_id ? await scheduledRecord(store, job, jobId, metrics) : data.created_at;
       const startedAt = isoNow();
@@ -144,7 +145,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       const markRunning = () => {
         if (attemptStart) return;
         clearTimeout(markTimer);
-        attemptStart = store.startAttempt(jobId, { worker_id: workerId, started_at: startedAt }, true).catch((err: unknown) => {
+        attemptStart = store.startAttempt(jobId, { worker_id: workerId, started_at: startedAt }, true, releasePool).catch((err: unknown) => {
           logger.warn('could not mark the job running', { error: String(err) });
           return 0;
         });
@@ -268,7 +269,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
         const interval = typeof backoff === 'object' ? (backoff.delay ?? 0) : (backoff ?? 0);
         const waitMs = typeof backoff === 'object' && backoff.type === 'exponential' ? interval * 2 ** job.attemptsMade : interval;
         if (attemptEnd) {
-          const outcome = await store.retryLater(jobId, attemptEnd, waitMs, runEndCounters(data, true, undefined));
+          const outcome = await store.retryLater(jobId, attemptEnd, waitMs, runEndCounters(data, true, undefined), releasePool);
           if (outcome.kind === 'ended') return dropEnded(outcome.status);
         }
         await job.updateData({ ...data, algorithm_failures: failures + 1 });
@@ -293,7 +294,7 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
       if (progress.latest) record.progress = progress.latest;
       if (data.function_id) record.function_id = data.function_id;
-      const outcome = await store.finish(record, attemptEnd, runEndCounters(data, Boolean(failure), status));
+      const outcome = await store.finish(record, attemptEnd, runEndCounters(data, Boolean(failure), status), releasePool);
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 

@@ -1,5 +1,5 @@
 /** What every phase of `npm run bench` is handed, and the results it fills in. */
-import type { CpuMeter, CpuRow } from './cpu.js';
+import type { CpuMeter, CpuRow, RssPeaks } from './cpu.js';
 import type { LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
 import type { ProcessGroup } from './processes.js';
@@ -58,6 +58,8 @@ export interface BenchContext {
   opts: BenchOptions;
   procs: ProcessGroup;
   meter: CpuMeter;
+  /** Peak VmRSS per service and role while each service runs. */
+  rss: RssPeaks;
   redis: { url: string; port: number; pid: number };
   /** Where BENCH_PROFILE's profiles go; undefined without BENCH_PROFILE. */
   profileDir?: string;

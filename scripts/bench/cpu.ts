@@ -1,6 +1,7 @@
 /**
  * CPU accounting from /proc per process role and phase (utime + stime, kernel share, context
- * switches) and Redis commands per phase (INFO commandstats).
+ * switches), Redis commands per phase (INFO commandstats), and the peak resident memory of each
+ * role's processes (VmRSS).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -135,4 +136,48 @@ export function cpuDiff(phase: string, a: CpuSnap, b: CpuSnap, ops: number): Cpu
   const totalTicks = Object.keys(b.ticks).reduce((n, r) => n + (b.ticks[r] ?? 0) - (a.ticks[r] ?? 0), 0);
   const sysShare = totalTicks > 0 ? (b.sys - a.sys) / totalTicks : 0;
   return { phase, seconds, roles, machine, ops, cmds, sysShare, ctxt: b.ctxt - a.ctxt };
+}
+
+/** VmRSS of a process, MB (undefined once it is gone). */
+function procRssMb(pid: number): number | undefined {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak resident memory per service and role: the largest VmRSS any one process of the role reached, MB. */
+export class RssPeaks {
+  /** service name → role → peak MB of one process of that role. */
+  readonly peaks = new Map<string, Record<string, number>>();
+
+  /**
+   * Samples the processes `roles` names every `intervalMs` (the role list, which scans /proc for
+   * runner children, is re-read every fourth sample) until the returned function is called.
+   */
+  watch(service: string, roles: () => Roles, intervalMs = 500): () => void {
+    const peak = this.peaks.get(service) ?? {};
+    this.peaks.set(service, peak);
+    let current = roles();
+    let n = 0;
+    const sample = () => {
+      if (++n % 4 === 0) current = roles();
+      for (const [role, pids] of Object.entries(current)) {
+        if (role === 'bench') continue;
+        for (const pid of pids) {
+          const mb = procRssMb(pid);
+          if (mb !== undefined && mb > (peak[role] ?? 0)) peak[role] = mb;
+        }
+      }
+    };
+    sample();
+    const timer = setInterval(sample, intervalMs);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      sample();
+    };
+  }
 }

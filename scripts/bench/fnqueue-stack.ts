@@ -10,7 +10,10 @@ import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import type { BenchContext } from './context.js';
 import { childrenOf, type Roles } from './cpu.js';
-import { log } from './measure.js';
+import { log, sleep } from './measure.js';
+
+/** Node flags of fnqueue's API and workers, as the image's NODE_OPTIONS sets them (Dockerfile). */
+export const SERVICE_NODE_ARGS = ['--max-semi-space-size=16'];
 import { ROOT, stopProc, type Managed } from './processes.js';
 import { profileArgs } from './profile.js';
 import { measuredLoad, waitOk, type ServiceStack } from './stack.js';
@@ -55,7 +58,8 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
     RATE_LIMIT_PER_SECOND: '0',
     MAX_QUEUE_DEPTH: '0',
   };
-  const nodeArgs = (role: 'api' | 'worker', who: string) => (ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : []);
+  // As the image runs them (Dockerfile NODE_OPTIONS: a young generation of 2 × 16 MB, not Node 24's 2 × 64 MB).
+  const nodeArgs = (role: 'api' | 'worker', who: string) => [...SERVICE_NODE_ARGS, ...(ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : [])];
   log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix}${base.QUEUE_SHARDS ? `, QUEUE_SHARDS=${base.QUEUE_SHARDS}` : ''})`);
   const api = ctx.procs.node('api', path.join(ROOT, 'api/main.ts'), { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
   const workerPorts: number[] = [];
@@ -71,9 +75,14 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   await waitOk(`${baseUrl}/readyz`, api, READY_LIMIT_MS);
   await Promise.all(workers.map((w, i) => waitOk(`http://127.0.0.1:${workerPorts[i]}/healthz`, w, READY_LIMIT_MS)));
   for (const body of [{ number: 17 }, { algorithm: 'Echo', params: {} }]) {
-    for (let i = 0; i < 20; i++) {
+    // A 503 while the first calls load the scripts on a loaded machine (past REDIS_COMMAND_TIMEOUT_MS) is retried, a few times.
+    for (let i = 0, retries = 0; i < 20; i++) {
       const r = await fetch(`${baseUrl}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       const text = await r.text();
+      if (r.status === 503 && retries++ < 60) {
+        await sleep(500);
+        continue;
+      }
       if (r.status !== 200) throw new Error(`warm-up /invoke ${JSON.stringify(body)} → ${r.status} ${text}`);
     }
   }
@@ -91,8 +100,10 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   };
 
   const measured = measuredLoad(ctx, 'fnqueue', roles);
+  const stopRss = ctx.rss.watch(on.redisPids ? 'fnqueue (sharded)' : 'fnqueue', roles);
 
   const stop = async () => {
+    stopRss();
     log('fnqueue: stopping the API and workers');
     await Promise.all([api, ...workers].map((m) => stopProc(m, 12_000)));
     const noisy = [api, ...workers].filter((m) => m.warnings > 0);

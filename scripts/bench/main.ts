@@ -52,7 +52,7 @@ import { runAsync } from './async.js';
 import { runBatch } from './batch.js';
 import { runBullmq } from './bullmq-baseline.js';
 import type { BenchContext } from './context.js';
-import { CpuMeter } from './cpu.js';
+import { CpuMeter, RssPeaks } from './cpu.js';
 import { runFloors } from './floors.js';
 import { runHandwritten } from './handwritten-stack.js';
 import { startFnqueue } from './fnqueue-stack.js';
@@ -96,7 +96,7 @@ async function main(opts: BenchOptions): Promise<void> {
   try {
     const redis = await procs.startRedis();
     const version = await redisVersion(redis.url);
-    ctx = { opts, procs, meter, redis, profileDir, res: {}, cpuRows: [], rows: {}, windows: {} };
+    ctx = { opts, procs, meter, rss: new RssPeaks(), redis, profileDir, res: {}, cpuRows: [], rows: {}, windows: {} };
     meter.statsRedis = new Redis(redis.url);
     meter.statsRedis.on('error', () => undefined);
     log(`redis-server ${version} on ${redis.url}; ${cpus().length} cores; node ${process.version}; load avg ${readLoad()}`);
@@ -120,7 +120,7 @@ async function main(opts: BenchOptions): Promise<void> {
   await procs.cleanup();
   if (interrupted) return;
 
-  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows) + reportSharded(ctx.res.sharded ?? []));
+  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows, ctx.rss) + reportSharded(ctx.res.sharded ?? []));
   process.stdout.write(
     `\nsettings: BENCH_DURATION_S=${opts.durationS} BENCH_WORKERS=${opts.workers} BENCH_CONCURRENCY=${opts.concurrency} ` +
       `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs} BENCH_SHARD_JOBS=${opts.shardJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +

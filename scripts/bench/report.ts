@@ -1,7 +1,7 @@
 /** What `npm run bench` prints on stdout once its phases ran (docs/performance.md explains the tables). */
 import { cpus } from 'node:os';
 import { FLOOR_KINDS, type Results } from './context.js';
-import type { CpuRow } from './cpu.js';
+import type { CpuRow, RssPeaks } from './cpu.js';
 import { fmt, fmtInt, table, type LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
 
@@ -10,7 +10,7 @@ import type { BenchOptions } from './options.js';
  * reference floors, then per phase CPU per process role, CPU µs per job by role, kernel share and
  * context switches, and Redis commands per job.
  */
-export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPhase: Record<string, CpuRow> = {}): string {
+export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPhase: Record<string, CpuRow> = {}, rss?: RssPeaks): string {
   const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
   const bullLabel = `plain BullMQ (1 worker proc, conc ${cfg.baseConcurrency})`;
@@ -52,6 +52,7 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
   out += '\n' + notes.join('\n') + '\n';
 
   if (res.hand) out += handwrittenTable(res, byPhase, cpuRows, cfg);
+  if (rss?.peaks.size) out += rssTable(rss);
 
   if (res.floors && Object.keys(res.floors).length) {
     out +=
@@ -169,4 +170,24 @@ function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: C
     ) +
     '\n';
   return out;
+}
+
+/** Memory bounds of one process while the bench runs, MB (VmRSS; the worker's without its runner children). */
+const RSS_BOUNDS_MB: Record<string, number> = { api: 150, workers: 200 };
+
+/** Peak VmRSS of one process per role and service, against the bounds for fnqueue's api and workers. */
+function rssTable(rss: RssPeaks): string {
+  const services = [...rss.peaks.keys()];
+  const roles = [...new Set(services.flatMap((s) => Object.keys(rss.peaks.get(s)!)))];
+  const rows = roles.map((role) => {
+    const bound = RSS_BOUNDS_MB[role];
+    const fn = rss.peaks.get('fnqueue')?.[role];
+    return [
+      role,
+      ...services.map((s) => fmt(rss.peaks.get(s)![role], 0)),
+      bound === undefined ? '' : `< ${bound}`,
+      bound === undefined || fn === undefined ? '' : fn < bound ? 'PASS' : 'FAIL',
+    ];
+  });
+  return '\nPeak resident memory (VmRSS) of one process per role while each service ran, MB (sampled every 0.5 s):\n' + table(['role', ...services, 'fnqueue bound', ''], rows) + '\n';
 }

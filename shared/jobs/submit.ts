@@ -105,7 +105,8 @@ export interface SubmitDeps {
 /**
  * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
  * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
- * through the live-update script). When either fails, both are undone, also when Redis did not answer
+ * through the live-update script); with MAX_QUEUED_BYTES, the record's script counts the payload
+ * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
  * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable.
@@ -115,11 +116,27 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const data = jobDataOf(sub, created_at);
   const record = newJobRecord(sub, jobId, created_at);
   const pool = sub.options.pool ?? DEFAULT_POOL;
-  if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
   // The BullMQ job goes to its record's shard (QUEUE_SHARDS; the job id picks it).
   const queue = deps.queues.forJob(sub.options.pool, jobId);
   if (sub.depends_on?.length) {
+    if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
     await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
+    return { job_id: jobId, created_at, record };
+  }
+  if (deps.queued) {
+    // The payload is counted in the script that writes the record (one round trip, as the
+    // reservation alone took), and the job is enqueued only once both landed.
+    const created = await deps.store.createCounted(record, { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes }).catch((err: unknown) => {
+      throw toAppError(err);
+    });
+    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
+    try {
+      await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
+    } catch (err) {
+      const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued.store.release(pool, [jobId])]);
+      if (!isRedisUnavailable(err)) await undo;
+      throw toAppError(err);
+    }
     return { job_id: jobId, created_at, record };
   }
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
@@ -128,7 +145,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     // The undo goes on the same connection as the writes, so Redis runs it after them even when they
     // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
     // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued?.store.release(pool, [jobId])]);
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
@@ -270,7 +287,7 @@ export async function checkDependencies(store: JobStore, dependsOn: readonly str
 }
 
 /**
- * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker starts it
+ * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker runs it
  * or its record expires (RESULT_TTL_SECONDS from now).
  * @throws AppError SERVICE_UNAVAILABLE (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds)
  *   past the bound; SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable or out of memory.

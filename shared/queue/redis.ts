@@ -67,6 +67,39 @@ function roleOptions(role: ConnectionRole, name: string, opts: CreateRedisOption
 
 const hostPorts = (xs: RedisHostPort[]) => xs.map(({ host, port }) => ({ host, port }));
 
+/** Sockets whose writes {@link coalesceWrites} already batches. */
+const coalesced = new WeakSet<object>();
+
+/**
+ * Batches the commands a node connection writes in one event-loop turn into one socket write: the
+ * first write of a turn corks the socket and the check phase uncorks it (Node's `writable.cork()`,
+ * one `writev`). ioredis otherwise writes each command on its own, a syscall each, which was about a
+ * fifth of the API's CPU under load. Our own rather than ioredis `enableAutoPipelining`, which
+ * builds a Pipeline per turn that copies every script defined on the connection (BullMQ's and ours,
+ * ~85), and cost more than the writes it saved. Commands, their order, timeouts and answers are unchanged.
+ */
+function coalesceWrites(redis: Redis): void {
+  redis.on('connect', () => {
+    const stream = (redis as unknown as { stream?: { write: (...args: unknown[]) => boolean; cork(): void; uncork(): void } }).stream;
+    if (!stream || coalesced.has(stream)) return;
+    coalesced.add(stream);
+    const write = stream.write.bind(stream);
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      stream.uncork();
+    };
+    stream.write = (...args: unknown[]) => {
+      if (!corked) {
+        corked = true;
+        stream.cork();
+        setImmediate(uncork);
+      }
+      return write(...args);
+    };
+  });
+}
+
 /**
  * Opens a connection to the configured Redis:
  * - `single` (REDIS_URL): an ioredis `Redis` on the URL (password, user, db and `rediss://` TLS as the URL says);
@@ -83,10 +116,13 @@ export function createRedis(topology: RedisTopology | string, role: ConnectionRo
   const t: RedisTopology = typeof topology === 'string' ? { kind: 'single', url: topology } : topology;
   const node = roleOptions(role, name, opts);
   switch (t.kind) {
-    case 'single':
-      return new Redis(t.url, node);
-    case 'sentinel':
-      return new Redis({
+    case 'single': {
+      const redis = new Redis(t.url, node);
+      coalesceWrites(redis);
+      return redis;
+    }
+    case 'sentinel': {
+      const redis = new Redis({
         ...node,
         sentinels: hostPorts(t.sentinels),
         name: t.name,
@@ -99,6 +135,9 @@ export function createRedis(topology: RedisTopology | string, role: ConnectionRo
         sentinelRetryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
         failoverDetector: true,
       });
+      coalesceWrites(redis);
+      return redis;
+    }
     case 'cluster': {
       const { enableOfflineQueue, enableReadyCheck, lazyConnect, retryStrategy: _perNode, ...redisOptions } = node;
       const clusterOptions: ClusterOptions = {
@@ -125,7 +164,9 @@ export function createRedis(topology: RedisTopology | string, role: ConnectionRo
         // A TLS cluster announces IPs the certificate does not name: keep the seed's host name for SNI.
         ...(t.tls ? { dnsLookup: (address: string, callback: (err: NodeJS.ErrnoException | null, address: string) => void) => callback(null, address) } : {}),
       };
-      return new Cluster(hostPorts(t.nodes), clusterOptions);
+      const cluster = new Cluster(hostPorts(t.nodes), clusterOptions);
+      cluster.on('+node', (nodeConnection: Redis) => coalesceWrites(nodeConnection));
+      return cluster;
     }
   }
 }

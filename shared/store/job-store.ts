@@ -13,8 +13,10 @@ import {
   type WebhookOutcome,
 } from '../schemas/job-record.js';
 import type { CommandView, FailedDependency } from '../schemas/command.js';
-import type { Keys } from './keys.js';
+import type { Keys, ShardKeys } from './keys.js';
 import { DEFAULT_NAMESPACE } from '../schemas/namespace.js';
+import { DEFAULT_POOL } from '../queue/names.js';
+import { QUEUED_GRACE_MS, shardBound } from './queued-bytes-store.js';
 import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -173,7 +175,25 @@ export class JobStore {
 
   /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
   async create(job: NewJob): Promise<boolean> {
-    return 1 === (await runScript<number>(this.redis, 'job-create', ...this.createArgs(job)));
+    return (await this.createCounted(job)) === true;
+  }
+
+  /**
+   * {@link create}, counting the job's payload against its pool's MAX_QUEUED_BYTES in the same
+   * script when `queued` is given (as QueuedBytesStore.reserve does, in the record's shard).
+   * @returns true when written, false when a record with this id exists, `{refused: total}` when
+   *   the payload would pass the bound (then nothing is written).
+   */
+  async createCounted(job: NewJob, queued?: QueuedCount): Promise<boolean | { refused: number }> {
+    const [nkeys, ...rest] = this.createArgs(job) as [number, ...(string | number)[]];
+    const [ttl, createdMs, jobId, ...fields] = rest.slice(nkeys);
+    const shard = this.keys.shardOfJob(job.job_id);
+    const count = queued
+      ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: ['1', Date.now(), QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
+      : { keys: [], args: ['0'] };
+    const allKeys = [...rest.slice(0, nkeys), ...count.keys];
+    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, ttl!, createdMs!, jobId!, ...count.args, ...fields);
+    return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
   /**
@@ -270,9 +290,10 @@ export class JobStore {
    * record's status to running (published for live events).
    * @returns the attempt number, or the outcome when the record is gone or the job already ended.
    */
-  async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean): Promise<number | UpdateOutcome> {
+  async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean, releasePool?: string): Promise<number | UpdateOutcome> {
     const entry: Omit<AttemptRecord, 'attempt'> = { worker_id: attempt.worker_id, status: 'running', started_at: attempt.started_at, finished_at: null, duration_ms: null, error: null, error_code: null, exit_code: null };
-    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...this.keys.shardOfJob(jobId).statusIndexes, this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry));
+    const shard = this.keys.shardOfJob(jobId);
+    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, ...queuedKeys(shard, releasePool), this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry), releasePool === undefined ? '0' : '1');
     return typeof n === 'number' && n > 0 ? n : toOutcome(n);
   }
 
@@ -286,8 +307,9 @@ export class JobStore {
    * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
    * record is gone, publishes `gone` so no waiter hangs.
    * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
+   * @param releasePool a worker's run: also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
    */
-  async finish(record: StoredJob, attempt?: AttemptEnd, counters: readonly string[] = []): Promise<UpdateOutcome> {
+  async finish(record: StoredJob, attempt?: AttemptEnd, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
     const fields = [
       'status', record.status,
       'started_at', record.started_at ?? '',
@@ -297,7 +319,7 @@ export class JobStore {
       'error_code', record.error_code ?? '',
       'metadata', JSON.stringify(record.metadata),
     ];
-    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields, 0, counters);
+    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields, 0, counters, releasePool);
     if (outcome.kind === 'gone') await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
     return outcome;
   }
@@ -306,9 +328,10 @@ export class JobStore {
    * An attempt failed and the job will run again after its backoff: the record goes back to pending,
    * and lives at least `waitMs` longer than usual, so a long backoff does not outlast it.
    * @param counters run counters (runCounterField) counted in the same script, only when this lands.
+   * @param releasePool also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
    */
-  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number, counters: readonly string[] = []): Promise<UpdateOutcome> {
-    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000), counters);
+  async retryLater(jobId: string, attempt: AttemptEnd, waitMs: number, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
+    return this.updateLive(jobId, 'pending', attempt, encodeJobEvent(jobId, { job_id: jobId, status: 'pending' }), ['status', 'pending'], Math.ceil(waitMs / 1000), counters, releasePool);
   }
 
   /**
@@ -556,20 +579,40 @@ export class JobStore {
     return out;
   }
 
-  /** @param counters run counters (runCounterField) to add 1 to when the update lands. */
-  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0, counters: readonly string[] = []): Promise<UpdateOutcome> {
+  /**
+   * @param counters run counters (runCounterField) to add 1 to when the update lands.
+   * @param releasePool stops counting the job's payload against this pool's MAX_QUEUED_BYTES, in the same script.
+   */
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
     const channel = message ? this.keys.jobEvents : '';
     const shard = this.keys.shardOfJob(jobId);
     const n = await runScript<number | string>(
       this.redis, 'job-update-live',
-      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, shard.runCounters,
+      this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, shard.runCounters, ...queuedKeys(shard, releasePool),
       this.ttlSeconds + extraTtlSeconds, channel, message, jobId, status,
       attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
+      releasePool === undefined ? '0' : '1',
       counters.length, ...counters,
       ...fields,
     );
     return toOutcome(n);
   }
+}
+
+/** A job's payload to count against its pool's MAX_QUEUED_BYTES as its record is written ({@link JobStore.createCounted}). */
+export interface QueuedCount {
+  pool: string;
+  /** The job data's JSON bytes. */
+  bytes: number;
+  /** When the job's record expires, ms since the epoch. */
+  expiresAtMs: number;
+  /** MAX_QUEUED_BYTES (0: no bound); each shard holds its share ({@link shardBound}). */
+  maxBytes: number;
+}
+
+/** The queued-bytes keys of `pool` in `shard` (the default pool's, unread, when none is released). */
+function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, string] {
+  return [shard.queued(pool), shard.queuedSizes(pool), shard.queuedTotal(pool)];
 }
 
 /** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */

@@ -1,6 +1,7 @@
 /**
  * Payload bytes waiting in each pool's queue (MAX_QUEUED_BYTES, docs/security.md#limits-and-hostile-input): a job's
- * data is counted at submit and released when a worker starts it, or when the API's sweep removes
+ * data is counted at submit (with its record: JobStore.createCounted) and released when a worker
+ * starts its attempt or ends its run (in the same script: JobStore.startAttempt, finish), when it is cancelled, or when the API's sweep removes
  * it from its queue after its record expired. Entries are scored by the record's expiry, so one
  * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).
  */
@@ -13,6 +14,11 @@ export const QUEUED_GRACE_MS = 10 * 60_000;
 
 /** Expired entries the sweep takes per pool per pass. */
 const SWEEP_BATCH = 500;
+
+/** The bound of one shard's part of a pool: ceil(maxBytes / shards); 0 (no bound) stays 0. */
+export function shardBound(maxBytes: number, shards: number): number {
+  return maxBytes > 0 ? Math.ceil(maxBytes / shards) : 0;
+}
 
 /** The answer of {@link QueuedBytesStore.reserve}. */
 export interface QueuedReservation {
@@ -43,7 +49,7 @@ export class QueuedBytesStore {
    * @returns whether it was counted, and the bytes counted in the pool's part in the job's shard.
    */
   async reserve(pool: string, jobId: string, bytes: number, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation> {
-    const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
+    const bound = shardBound(maxBytes, this.keys.shards);
     const [ok, total] = await runScript<[number, number]>(this.redis, 'queued-reserve', ...this.keysOf(this.keys.shardOfJob(jobId), pool), Date.now(), QUEUED_GRACE_MS, bound, jobId, bytes, expiresAtMs);
     return { ok: ok === 1, total };
   }

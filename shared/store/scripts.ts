@@ -18,8 +18,8 @@ const INCLUDE = /^--- @include "([a-z0-9-]+)"$/gm;
 const SCRIPTS = {
   'job-create': undefined,
   'job-create-many': undefined,
-  'job-update-live': 8,
-  'job-start-attempt': 7,
+  'job-update-live': 11,
+  'job-start-attempt': 10,
   'job-list': undefined,
   'hash-update-if-exists': 1,
   'webhook-start-attempt': 1,

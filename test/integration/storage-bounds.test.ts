@@ -148,6 +148,10 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
         const res = await post('/invoke', { algorithm: 'Echo', params: { value } });
         expect(res.status, res.text).to.equal(200);
       }
+      // The worker's script that ends a run released its payload: nothing of the served pool counts.
+      await eventually(async () => (await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total('default')) === 0, 5000, 50);
+      // A refused job left no record behind; the pool's count is what the two accepted jobs hold.
+      expect(await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total(pool)).to.be.within(200 * 1024, 300 * 1024);
     });
   });
 

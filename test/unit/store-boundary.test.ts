@@ -50,8 +50,8 @@ export function storeBoundaryViolations(files: readonly string[]): string[] {
 
 /** Commands whose first argument is no key: a channel, or none. */
 const KEYLESS = new Set(['PUBLISH', 'TIME', 'INFO']);
-/** First arguments that are keys: KEYS entries, or locals the scripts fill from KEYS only. */
-const KEY_ARG = /^(?:KEYS\[[^\]]+\]|key|rec|attempts|index\[\w+\]|unpack\(args)$/;
+/** First arguments that are keys: KEYS entries, or locals the scripts fill from KEYS only (queued, sizes, total_key: the parameters of includes/queued-helpers.lua). */
+const KEY_ARG = /^(?:KEYS\[[^\]]+\]|key|rec|attempts|index\[\w+\]|unpack\(args|queued|sizes|total_key)$/;
 
 /** `file: call` for every Redis call of a script whose key is not taken from KEYS (illegal on Redis Cluster). */
 export function luaKeyViolations(files: readonly { name: string; text: string }[]): string[] {

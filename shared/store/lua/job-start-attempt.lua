@@ -1,12 +1,17 @@
 --[[
   Starts an attempt: bumps the record's attempt counter, writes the attempt entry as running and
   (when ARGV[4] is 1) marks the record running.
-  KEYS[1] record, KEYS[2] attempts hash, KEYS[3..7] status indexes (INDEXED_STATUSES order)
+  With ARGV[7] = 1 it first stops counting the job's payload against its pool's MAX_QUEUED_BYTES
+  (queued-release.lua), whatever the record's state.
+  KEYS[1] record, KEYS[2] attempts hash, KEYS[3..7] status indexes (INDEXED_STATUSES order),
+  KEYS[8..10] the pool's queued, sizes and total keys (read with ARGV[7] = 1 only)
   ARGV[1] TTL s, ARGV[2] channel, ARGV[3] job id, ARGV[4] mark running 1|0, ARGV[5] started_at,
-  ARGV[6] attempt JSON without its number
+  ARGV[6] attempt JSON without its number, ARGV[7] 1 to release the payload, else 0
   Returns the attempt number, 0 when the record is gone, or the status it already ended with.
 ]]
 --- @include "job-helpers"
+--- @include "queued-helpers"
+if ARGV[7] == '1' then queued_release(KEYS[8], KEYS[9], KEYS[10], ARGV[3]) end
 local status, score = live(KEYS[1])
 if not status then return score end
 local ttl = tonumber(ARGV[1])

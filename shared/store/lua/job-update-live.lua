@@ -4,22 +4,26 @@
   the TTL, moves it between status indexes, optionally writes one attempt entry, and publishes.
   When updated, also adds 1 to each counter named (the deployment's run counters: a run is
   counted exactly when its end lands on the record).
+  With ARGV[8] = 1 it first stops counting the job's payload against its pool's MAX_QUEUED_BYTES
+  (a worker's run of it: queued-release.lua), whatever the record's state.
   KEYS[1] record, KEYS[2] attempts hash, KEYS[3..7] status indexes (INDEXED_STATUSES order),
-  KEYS[8] run counters hash
+  KEYS[8] run counters hash, KEYS[9..11] the pool's queued, sizes and total keys (read with ARGV[8] = 1 only)
   ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message, ARGV[4] job id, ARGV[5] new status or '',
   ARGV[6] attempt number, `+` (the next one: an attempt not started on the record, being short)
-  or '', ARGV[7] attempt JSON, ARGV[8] C, the number of counters, ARGV[9..8+C] counter fields,
-  ARGV[9+C..] field, value pairs
+  or '', ARGV[7] attempt JSON, ARGV[8] 1 to release the payload, else 0, ARGV[9] C, the number of
+  counters, ARGV[10..9+C] counter fields, ARGV[10+C..] field, value pairs
   Returns 1 when updated, 0 when the record is gone, or the status it already ended with.
 ]]
 --- @include "job-helpers"
+--- @include "queued-helpers"
+if ARGV[8] == '1' then queued_release(KEYS[9], KEYS[10], KEYS[11], ARGV[4]) end
 local status, score = live(KEYS[1])
 if not status then return score end
 local ttl = tonumber(ARGV[1])
 if ARGV[5] ~= '' then move_status(status_keys(3), ARGV[4], status, ARGV[5], score, ttl) end
-local counters = tonumber(ARGV[8])
-if #ARGV >= 9 + counters then redis.call('HSET', KEYS[1], unpack(ARGV, 9 + counters)) end
-for i = 9, 8 + counters do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
+local counters = tonumber(ARGV[9])
+if #ARGV >= 10 + counters then redis.call('HSET', KEYS[1], unpack(ARGV, 10 + counters)) end
+for i = 10, 9 + counters do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
 if ARGV[6] == '+' then
   new_attempt(KEYS[1], KEYS[2], ARGV[7], ttl)
 elseif ARGV[6] ~= '' then
