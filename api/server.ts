@@ -30,6 +30,7 @@ import { JobWaiter } from './services/job-waiter.js';
 import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 import { writeProbe } from '../shared/store/channels.js';
+import { ReplicaAcks } from '../shared/store/replica-acks.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -81,6 +82,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
   const queued = config.MAX_QUEUED_BYTES > 0 ? { store: queuedBytes, maxBytes: config.MAX_QUEUED_BYTES } : undefined;
+  // REDIS_WAIT_REPLICAS: WAIT on the request connection, the one the submit path writes on.
+  const replicaAcks = config.REDIS_WAIT_REPLICAS > 0 ? new ReplicaAcks(redis, keys.job, config.REDIS_WAIT_REPLICAS, config.REDIS_WAIT_TIMEOUT_MS) : undefined;
   const queueSweep = setInterval(() => {
     sweepExpiredQueued(jobQueues, queuedBytes).catch((err: unknown) => logger.debug('queued jobs sweep failed', { error: String(err) }));
   }, config.QUEUE_SWEEP_INTERVAL_MS);
@@ -153,6 +156,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
     queued,
+    replicaAcks,
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
   });
@@ -179,6 +183,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
     queued,
+    replicaAcks,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     admission,
     // A new version with dependencies is built by a worker.

@@ -13,6 +13,7 @@ import { DEFAULT_POOL } from '../queue/names.js';
 import { isoNow, newJobId, type JobStore } from '../store/job-store.js';
 import { type JobOptions, type NewJob } from '../schemas/job-record.js';
 import type { QueuedBytesStore } from '../store/queued-bytes-store.js';
+import type { ReplicaAcks } from '../store/replica-acks.js';
 
 /** Seconds a caller refused because its pool's queued payloads are at MAX_QUEUED_BYTES is told to wait (Retry-After). */
 export const QUEUED_BYTES_RETRY_AFTER_SECONDS = 5;
@@ -76,6 +77,8 @@ export interface SubmitDeps {
   ttlSeconds: number;
   /** MAX_QUEUED_BYTES per pool, counted in the store; absent: not counted. */
   queued?: { store: QueuedBytesStore; maxBytes: number };
+  /** REDIS_WAIT_REPLICAS > 0: the writes are confirmed by that many replicas before the job counts as accepted. */
+  replicaAcks?: ReplicaAcks;
 }
 
 /**
@@ -84,7 +87,9 @@ export interface SubmitDeps {
  * through the live-update script). When either fails, both are undone, also when Redis did not answer
  * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
- * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable.
+ * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
+ * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, or when fewer replicas
+ *   acknowledged the job in time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
  */
 export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = newJobId()): Promise<{ job_id: string; created_at: string; record: NewJob }> {
   const created_at = isoNow();
@@ -103,6 +108,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
+  if (deps.replicaAcks) await deps.replicaAcks.confirm(jobId).catch((err: unknown) => Promise.reject(toAppError(err)));
   return { job_id: jobId, created_at, record };
 }
 
