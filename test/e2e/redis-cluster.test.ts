@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { redisInfo } from '../../scripts/lib/redis-server.js';
 import { keysFor } from '../../shared/store/keys.js';
 import { awaitCompletion, startFailoverLoad, summarize } from '../helpers/failover-load.js';
 import { eventually, http } from '../helpers/http.js';
@@ -63,11 +64,11 @@ describe('on a Redis Cluster (REDIS_CLUSTER_NODES, real redis-server cluster)', 
     expect(runs.length).to.be.greaterThan(0);
     expect((await http('DELETE', `${stack.url}/schedules/${schedule.body.schedule_id}`)).status).to.be.oneOf([200, 204]);
 
-    const fn = await http('POST', `${stack.url}/functions`, { name: `double-${prefix}`, runtime: 'nodejs', code: 'function handler(e) { return e.n * 2 }' });
+    const fn = await http('POST', `${stack.url}/functions`, { name: `double-${prefix}`, runtime: 'python', code: 'def handler(e):\n    return e["n"] * 2\n' });
     expect(fn.status, fn.text).to.equal(201);
     const ran = await http('POST', `${stack.url}/functions/${fn.body.function_id}/invoke`, { n: 21 });
     expect(ran.status, ran.text).to.equal(200);
-    expect(JSON.stringify(ran.body)).to.contain('42');
+    expect(JSON.stringify(ran.body), ran.text).to.contain("42");
 
     // Every key sits on the one master of the hash tag's slot.
     const owner = await cluster.masterOf(probeKey);
@@ -95,5 +96,35 @@ describe('on a Redis Cluster (REDIS_CLUSTER_NODES, real redis-server cluster)', 
     expect(outcome.unfinished, `unfinished (lost: ${outcome.lost.join(',')})`).to.deep.equal([]);
     expect((await http('GET', `${stack.url}/readyz`)).status).to.equal(200);
     await owner.restart();
+  });
+
+  it('with REDIS_WAIT_REPLICAS=1 answers 202 only while the replica of the master holding the keys acknowledges, else 503 naming the job', async () => {
+    await cluster.waitHealthy({ timeoutMs: 30_000 });
+    const owner = await cluster.masterOf(probeKey);
+    let replica: (typeof cluster.nodes)[number] | undefined;
+    for (const n of cluster.nodes) if ((await n.role()) === 'replica' && Number((await redisInfo(n.port, 'replication')).master_port) === owner.port) replica = n;
+    expect(replica, 'the owner has a replica').to.not.equal(undefined);
+    const waiting = await startStack({ REDIS_CLUSTER_NODES: cluster.seeds }, { QUEUE_PREFIX: prefix, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500' });
+    try {
+      const accepted = await http('POST', `${waiting.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 97 } });
+      expect(accepted.status, accepted.text).to.equal(202);
+      // The other masters keep their replicas: a WAIT sent anywhere but the owner would still count one.
+      await replica!.kill();
+      const refused = await http('POST', `${waiting.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 98 } });
+      expect(refused.status, refused.text).to.equal(503);
+      expect(refused.headers.get('retry-after')).to.equal('1');
+      expect(refused.body.details).to.include({ replicas_required: 1, replicas_acknowledged: 0 });
+      // Written to the master, so it may run: the caller can look it up.
+      expect((await http('GET', `${waiting.url}/jobs/${refused.body.details.job_id}`)).status).to.equal(200);
+      await replica!.restart();
+      await cluster.waitHealthy({ timeoutMs: 30_000 });
+      const again = await eventually(async () => {
+        const r = await http('POST', `${waiting.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 99 } });
+        return r.status === 202 && r;
+      }, 20_000, 200);
+      expect(again.body.job_id).to.match(/^[0-9a-f]{12}$/);
+    } finally {
+      await waiting.close();
+    }
   });
 });
