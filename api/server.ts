@@ -32,6 +32,7 @@ import { QueuedBytesStore } from '../shared/store/queued-bytes-store.js';
 import { sweepExpiredQueued } from '../shared/jobs/queued-sweep.js';
 import { packageVersion } from '../shared/package-version.js';
 import { writeProbeAll } from '../shared/store/channels.js';
+import { ReplicaAcks } from '../shared/store/replica-acks.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { definitionRun, HetuflowService } from './services/hetuflow-service.js';
 import { HetuflowScheduleService } from './services/hetuflow-schedules.js';
@@ -92,6 +93,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).
   const queuedBytes = new QueuedBytesStore(redis, keys);
   const queued = config.MAX_QUEUED_BYTES > 0 ? { store: queuedBytes, maxBytes: config.MAX_QUEUED_BYTES } : undefined;
+  // REDIS_WAIT_REPLICAS: WAIT on the request connection, the one the submit path writes on.
+  const replicaAcks = config.REDIS_WAIT_REPLICAS > 0 ? new ReplicaAcks(redis, keys.job, config.REDIS_WAIT_REPLICAS, config.REDIS_WAIT_TIMEOUT_MS) : undefined;
   const queueSweep = setInterval(() => {
     sweepExpiredQueued(jobQueues, queuedBytes).catch((err: unknown) => logger.debug('queued jobs sweep failed', { error: String(err) }));
   }, config.QUEUE_SWEEP_INTERVAL_MS);
@@ -169,6 +172,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
     queued,
+    replicaAcks,
     admission,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     commands: { allowlist: config.COMMAND_ALLOWLIST, maxOutputBytes: config.JOB_LOGS_MAX_BYTES },
@@ -197,6 +201,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     invokeTimeoutMs: config.INVOKE_TIMEOUT_MS,
     ttlSeconds: config.RESULT_TTL_SECONDS,
     queued,
+    replicaAcks,
     allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
     admission,
     // A new version with dependencies is built by a worker.

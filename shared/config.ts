@@ -82,6 +82,14 @@ export const ConfigSchema = z.object({
   REDIS_TLS: boolFromEnv.optional(),
   /** Sentinel: the database number (a cluster has only 0; with REDIS_URL it is the URL's path). Default 0. */
   REDIS_DB: int(0, 15).optional(),
+  /**
+   * Replicas that must acknowledge a submitted job (Redis `WAIT`) before POST /jobs answers 202 and
+   * POST /invoke and invocations enqueue it; fewer within REDIS_WAIT_TIMEOUT_MS answer 503. 0 (the
+   * default) waits for none: a failover may lose the last jobs accepted (docs/deployment.md#redis-topologies).
+   */
+  REDIS_WAIT_REPLICAS: int(0, 16).default(0),
+  /** WAIT's bound, ms; keep it below REDIS_COMMAND_TIMEOUT_MS (a longer one fails as a timed-out command, also 503). Default 1000. */
+  REDIS_WAIT_TIMEOUT_MS: int(10, 60_000).default(1000),
   /** Key prefix of every queue and record key. Wrapped in `{}` so all keys share one Redis Cluster hash slot. */
   QUEUE_PREFIX: z
     .string()

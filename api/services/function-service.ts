@@ -78,6 +78,8 @@ export interface FunctionServiceDeps {
   ttlSeconds: number;
   /** MAX_QUEUED_BYTES per pool, counted at submit (shared/jobs/submit.ts); absent: not counted. */
   queued?: SubmitDeps['queued'];
+  /** REDIS_WAIT_REPLICAS > 0: replicas confirm each job before it counts as accepted (shared/store/replica-acks.ts). */
+  replicaAcks?: SubmitDeps['replicaAcks'];
   /** WEBHOOK_ALLOW_PRIVATE (see JobServiceDeps). */
   allowPrivateWebhooks?: boolean;
   /** Backpressure of a pool's queue (MAX_QUEUE_DEPTH), as for jobs. */
@@ -276,7 +278,7 @@ export class FunctionService {
 
   private async enqueue(fn: FunctionRecord, jobId: string, event: unknown, webhook: string | undefined, options: JobOptions, mode: 'sync' | 'async', requestId: string): Promise<StoredJob> {
     const { created_at, record } = await submitJob(
-      { store: this.deps.jobStore, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued },
+      { store: this.deps.jobStore, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, replicaAcks: this.deps.replicaAcks },
       { algorithm: fn.name, params: event, mode, options, webhook, request_id: requestId, function: { function_id: fn.function_id, version: fn.version } },
       jobId,
     );

@@ -82,6 +82,8 @@ export interface JobServiceDeps {
   ttlSeconds: number;
   /** MAX_QUEUED_BYTES per pool, counted at submit (shared/jobs/submit.ts); absent: not counted. */
   queued?: SubmitDeps['queued'];
+  /** REDIS_WAIT_REPLICAS > 0: replicas confirm each job before it counts as accepted (shared/store/replica-acks.ts). */
+  replicaAcks?: SubmitDeps['replicaAcks'];
   /**
    * WEBHOOK_ALLOW_PRIVATE. Unless true, a webhook whose host is a literal IP the SSRF guard refuses
    * (loopback, private, link-local, metadata...) or a cloud metadata name is refused at submission.
@@ -390,7 +392,7 @@ export class JobService {
   private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
     const submission = this.jobSubmission(sub, params, mode);
     const { job_id, created_at } = await submitJob(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
+      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies, replicaAcks: this.deps.replicaAcks },
       submission,
       jobId,
     );

@@ -16,6 +16,7 @@ import { DEFAULT_POOL } from '../queue/names.js';
 import { isoNow, newJobId, type JobStore } from '../store/job-store.js';
 import { type JobOptions, type NewJob } from '../schemas/job-record.js';
 import type { QueuedBytesStore } from '../store/queued-bytes-store.js';
+import type { ReplicaAcks } from '../store/replica-acks.js';
 
 /** Seconds a caller refused because its pool's queued payloads are at MAX_QUEUED_BYTES is told to wait (Retry-After). */
 export const QUEUED_BYTES_RETRY_AFTER_SECONDS = 5;
@@ -100,6 +101,8 @@ export interface SubmitDeps {
   queued?: { store: QueuedBytesStore; maxBytes: number };
   /** Registers a job with depends_on on the jobs it waits for; required for such a job. */
   dependencies?: JobDependencies;
+  /** REDIS_WAIT_REPLICAS > 0: the writes are confirmed by that many replicas before the job counts as accepted. */
+  replicaAcks?: ReplicaAcks;
 }
 
 /**
@@ -109,7 +112,9 @@ export interface SubmitDeps {
  * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
  * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
- * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable.
+ * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
+ * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, or when fewer replicas
+ *   acknowledged the job in time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
  */
 export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = newJobId()): Promise<{ job_id: string; created_at: string; record: NewJob }> {
   const created_at = isoNow();
@@ -121,6 +126,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   if (sub.depends_on?.length) {
     if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
     await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
+    await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
   if (deps.queued) {
@@ -137,6 +143,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
       if (!isRedisUnavailable(err)) await undo;
       throw toAppError(err);
     }
+    await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
@@ -149,7 +156,19 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
+  await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
+}
+
+/**
+ * With REDIS_WAIT_REPLICAS (`deps.replicaAcks`): resolves once that many replicas acknowledged the
+ * writes on the node that holds each of `jobIds` (one WAIT per shard they are in).
+ * @throws AppError SERVICE_UNAVAILABLE (ReplicaAcks.confirm; toAppError for Redis errors).
+ */
+async function confirmReplicas(deps: SubmitDeps, ...jobIds: string[]): Promise<void> {
+  if (!deps.replicaAcks) return;
+  const acks = deps.replicaAcks;
+  await Promise.all(jobIds.map((id) => acks.confirm(id))).catch((err: unknown) => Promise.reject(toAppError(err)));
 }
 
 /** One job of a batch for {@link submitJobs}: its submission and the id it takes. */
@@ -237,6 +256,10 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     if (!isRedisUnavailable(err)) await undo;
     throw toAppError(err);
   }
+  // One WAIT per shard the batch wrote to (each its own master on a cluster).
+  const perShard = new Map<number, string>();
+  for (const i of taken) perShard.set(deps.store.shardOf(entries[i]!.jobId), entries[i]!.jobId);
+  await confirmReplicas(deps, ...perShard.values());
   for (const i of taken) out[i] = { job_id: entries[i]!.jobId, created_at };
   return out;
 }

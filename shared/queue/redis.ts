@@ -104,7 +104,7 @@ function coalesceWrites(redis: Redis): void {
  * Opens a connection to the configured Redis:
  * - `single` (REDIS_URL): an ioredis `Redis` on the URL (password, user, db and `rediss://` TLS as the URL says);
  * - `sentinel`: an ioredis `Redis` that asks the sentinels for the master named REDIS_SENTINEL_NAME and
- *   follows failovers (`failoverDetector`: it reconnects when the sentinels announce a new master);
+ *   follows failovers (on each reconnection, and on READONLY from a demoted master, it asks again);
  * - `cluster`: an ioredis `Cluster` seeded with REDIS_CLUSTER_NODES that follows MOVED/ASK redirections,
  *   retries on CLUSTERDOWN/TRYAGAIN and refreshes its slot map on failovers (the BullMQ guide "Redis
  *   Cluster": hand BullMQ the Cluster and use a `{hash tag}` prefix, as shared/store/keys.ts does).
@@ -133,7 +133,9 @@ export function createRedis(topology: RedisTopology | string, role: ConnectionRo
         ...(t.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
         ...(t.sentinelTls ? { sentinelTLS: {} } : {}),
         sentinelRetryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
-        failoverDetector: true,
+        // No failoverDetector: its sentinel subscriptions carry no error listener and outlive a close
+        // that races their setup (ioredis 6). A dead master drops the connection and a demoted one
+        // answers READONLY; either way the connection asks the sentinels again.
       });
       coalesceWrites(redis);
       return redis;
@@ -230,4 +232,9 @@ export function describeTopology(topology: RedisTopology): string {
     case 'cluster':
       return `cluster via ${list(topology.nodes)}`;
   }
+}
+
+/** Whether `redis` is a Cluster connection (ioredis's `isCluster`), as a type guard. */
+export function isCluster(redis: RedisConnection): redis is Cluster {
+  return redis.isCluster;
 }

@@ -3,6 +3,7 @@
  * here) and cancel requests (`keys.jobCancel`, heard by every worker), and the server commands the
  * probes use. Subscribers are connections of their own (a subscribed connection issues no other command).
  */
+import { isRedisOutOfMemory } from '../errors/index.js';
 import type { RedisConnection as Redis } from '../queue/redis.js';
 
 /** Publishes `message` on `channel`. */
@@ -34,13 +35,15 @@ const WRITE_PROBE_TTL_MS = 5000;
 
 /**
  * Whether the node that holds `key` (a key under fnqueue's hash tag: the master of its slot on a
- * Cluster, the master on Sentinel) accepts a write now: `SET key 1 PX 5000`. False when it fails
- * (unreachable, READONLY replica, CLUSTERDOWN, OOM, timed out), unlike PING, which any node answers.
+ * Cluster, the master on Sentinel) takes writes now: `SET key 1 PX 5000`. False when it fails
+ * (unreachable, READONLY replica, CLUSTERDOWN, timed out), unlike PING, which any node answers.
+ * A master past its maxmemory (OOM) counts as taking writes: it is the right node and it answers;
+ * reads go on, and each refused write answers 503 on its own (docs/operations.md).
  */
 export function writeProbe(redis: Redis, key: string): Promise<boolean> {
   return redis.set(key, '1', 'PX', WRITE_PROBE_TTL_MS).then(
     () => true,
-    () => false,
+    (err: unknown) => isRedisOutOfMemory(err),
   );
 }
 

@@ -173,6 +173,11 @@ export class JobStore {
     return recordIdOf(queueJobId, (id) => this.keys.shardOfJob(id).shard === 0);
   }
 
+  /** The shard (QUEUE_SHARDS) that holds job `jobId`'s keys. */
+  shardOf(jobId: string): number {
+    return this.keys.shardOfJob(jobId).shard;
+  }
+
   /** Writes a new pending record and its index entries. @returns false when a record with this id already exists (then nothing is written). */
   async create(job: NewJob): Promise<boolean> {
     return (await this.createCounted(job)) === true;
