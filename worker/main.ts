@@ -360,7 +360,11 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         // closing, writes no outcome for them, so the runs stopped below stay active in Redis until
         // their locks expire (JOB_LOCK_MS) and a live worker's stalled check hands them on.
         const bullClosed = Promise.all(bullWorkers.map((w) => w.close(!drained)));
-        if (!(await settlesWithin(bullClosed, FORCED_CLOSE_BOUND_MS))) logger.warn('BullMQ workers did not close: Redis is not answering; leaving their connections to the exit');
+        if (!(await settlesWithin(bullClosed, FORCED_CLOSE_BOUND_MS))) {
+          logger.warn('BullMQ workers did not close in time; disconnecting them');
+          // Their connections (the blocking one included) would otherwise reconnect for as long as this process lives.
+          await settlesWithin(Promise.all(bullWorkers.map((w) => w.disconnect())), QUIT_BOUND_MS);
+        }
         commandRunner.close();
         if (!(await settlesWithin(Promise.all([pool.close(), functionPool.close()]), CHILDREN_EXIT_BOUND_MS))) logger.warn('runner or function processes had not exited after SIGKILL');
         clearInterval(sweepTimer);
