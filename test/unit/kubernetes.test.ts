@@ -116,10 +116,10 @@ const podSpec = (o: K8sObject) => (o.spec as { template: { spec: PodSpec } }).te
 const selects = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
   !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-/** The role of a Deployment: which entry point its container runs (api/main.ts or worker/main.ts). */
+/** The role of a Deployment: which entry point of the compiled image its container runs (dist/api/main.js or dist/worker/main.js). */
 function role(o: K8sObject): 'api' | 'worker' | undefined {
   const command = ((containersOf(o)[0] as Container | undefined)?.command ?? []).join(' ');
-  return command.includes('api/main.ts') ? 'api' : command.includes('worker/main.ts') ? 'worker' : undefined;
+  return command.includes('dist/api/main.js') ? 'api' : command.includes('dist/worker/main.js') ? 'worker' : undefined;
 }
 
 /** The environment a container gets: its ConfigMaps' and Secrets' keys (envFrom), then its own env (a pod name for a fieldRef). */
@@ -148,7 +148,7 @@ function crossProblems(objects: K8sObject[]): string[] {
   for (const d of deployments(objects)) {
     const r = role(d);
     if (!r) {
-      problems.push(`${id(d)}: runs neither api/main.ts nor worker/main.ts`);
+      problems.push(`${id(d)}: runs neither dist/api/main.js nor dist/worker/main.js`);
       continue;
     }
     roles.add(r);
