@@ -124,7 +124,6 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   // The BullMQ job goes to its record's shard (QUEUE_SHARDS; the job id picks it).
   const queue = deps.queues.forJob(sub.options.pool, jobId);
   if (sub.depends_on?.length) {
-    if (deps.queued) await reserveQueuedBytes(deps.queued, pool, jobId, data, deps.ttlSeconds);
     await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
     await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
@@ -132,7 +131,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   if (deps.queued) {
     // The payload is counted in the script that writes the record (one round trip, as the
     // reservation alone took), and the job is enqueued only once both landed.
-    const created = await deps.store.createCounted(record, { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes }).catch((err: unknown) => {
+    const created = await deps.store.createCounted(record, queuedCountOf(deps, pool, data)).catch((err: unknown) => {
       throw toAppError(err);
     });
     if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
@@ -283,14 +282,23 @@ function queuedBytesRefusal(pool: string, total: number, maxBytes: number): AppE
  */
 async function submitDependent(deps: SubmitDeps, sub: JobSubmission, record: NewJob, deferred: DeferredJob, pool: string): Promise<void> {
   if (!deps.dependencies) throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
+  let created: Awaited<ReturnType<JobStore['createCounted']>> | undefined;
   try {
-    await deps.store.create({ ...record, queue_data: JSON.stringify(deferred) });
-    await deps.dependencies.register(record.job_id, sub.depends_on!);
+    // With MAX_QUEUED_BYTES the payload is counted in the record's script, as for any job.
+    created = await deps.store.createCounted({ ...record, queue_data: JSON.stringify(deferred) }, queuedCountOf(deps, pool, deferred.data));
+    if (typeof created !== 'object') await deps.dependencies.register(record.job_id, sub.depends_on!);
   } catch (err) {
     const undo = Promise.allSettled([deps.store.remove(record.job_id, sub.algorithm), deps.queued?.store.release(pool, [record.job_id])]);
     if (!isRedisUnavailable(err)) await undo;
     throw toAppError(err);
   }
+  if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
+}
+
+/** What the record's script counts against `pool`'s MAX_QUEUED_BYTES for a job of `data` (none without deps.queued). */
+function queuedCountOf(deps: SubmitDeps, pool: string, data: JobData) {
+  if (!deps.queued) return undefined;
+  return { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes };
 }
 
 /**
@@ -307,21 +315,6 @@ export async function checkDependencies(store: JobStore, dependsOn: readonly str
     const message = `names job '${jobId}', which does not exist or has expired`;
     throw new AppError('VALIDATION_ERROR', `depends_on ${message}`, { field: 'depends_on', job_id: jobId, issues: [{ field: `depends_on.${i}`, message }] });
   }
-}
-
-/**
- * Counts the job's data (JSON bytes) against its pool's MAX_QUEUED_BYTES until a worker runs it
- * or its record expires (RESULT_TTL_SECONDS from now).
- * @throws AppError SERVICE_UNAVAILABLE (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds)
- *   past the bound; SERVICE_UNAVAILABLE (toAppError) when Redis is unreachable or out of memory.
- */
-async function reserveQueuedBytes(queued: NonNullable<SubmitDeps['queued']>, pool: string, jobId: string, data: JobData, ttlSeconds: number): Promise<void> {
-  const bytes = Buffer.byteLength(JSON.stringify(data));
-  const { ok, total } = await queued.store.reserve(pool, jobId, bytes, Date.now() + ttlSeconds * 1000, queued.maxBytes).catch((err: unknown) => {
-    throw toAppError(err);
-  });
-  if (ok) return;
-  throw queuedBytesRefusal(pool, total, queued.maxBytes);
 }
 
 /**

@@ -190,14 +190,13 @@ export class JobStore {
    *   the payload would pass the bound (then nothing is written).
    */
   async createCounted(job: NewJob, queued?: QueuedCount): Promise<boolean | { refused: number }> {
-    const [nkeys, ...rest] = this.createArgs(job) as [number, ...(string | number)[]];
-    const [ttl, createdMs, jobId, ...fields] = rest.slice(nkeys);
+    const a = this.createArgs(job);
     const shard = this.keys.shardOfJob(job.job_id);
     const count = queued
       ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: ['1', Date.now(), QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
       : { keys: [], args: ['0'] };
-    const allKeys = [...rest.slice(0, nkeys), ...count.keys];
-    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, ttl!, createdMs!, jobId!, ...count.args, ...fields);
+    const allKeys = [...a.keys, ...count.keys];
+    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, ...count.args, ...a.fields);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
@@ -218,13 +217,12 @@ export class JobStore {
     }
     await Promise.all(
       [...byShard.values()].map(async (positions) => {
-        const keys: (string | number)[] = [];
+        const keys: string[] = [];
         const argv: (string | number)[] = [];
         for (const i of positions) {
-          const args = this.createArgs(jobs[i]!);
-          const nkeys = args[0] as number;
-          keys.push(...args.slice(1, 1 + nkeys));
-          argv.push(nkeys, args.length - 4 - nkeys, ...args.slice(1 + nkeys));
+          const a = this.createArgs(jobs[i]!);
+          keys.push(...a.keys);
+          argv.push(a.keys.length, a.fields.length, a.ttl, a.createdMs, a.jobId, ...a.fields);
         }
         const replies = await runScript<number[]>(this.redis, 'job-create-many', keys.length, ...keys, ...argv);
         for (const [n, i] of positions.entries()) written[i] = replies[n] === 1;
@@ -252,8 +250,11 @@ export class JobStore {
     );
   }
 
-  /** KEYS count, KEYS and ARGV of the job-create script for `job`. */
-  private createArgs(job: NewJob): (string | number)[] {
+  /**
+   * What the job-create scripts write for `job`: its KEYS (record, pending status index, the other
+   * indexes), TTL (s), created ms, id, and the record's field, value pairs.
+   */
+  private createArgs(job: NewJob): { keys: string[]; ttl: number; createdMs: number; jobId: string; fields: string[] } {
     const key = this.keys.job(job.job_id);
     const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const fields: Record<string, string> = {
@@ -279,7 +280,7 @@ export class JobStore {
     // A delayed job's record must outlive its wait: its TTL counts from when it may run.
     const ttl = this.ttlSeconds + Math.ceil((job.delay_ms ?? 0) / 1000);
     const pending = shard.jobIndex('status:pending');
-    return [2 + indexes.length, key, pending, ...indexes, ttl, createdMs, job.job_id, ...Object.entries(fields).flat()];
+    return { keys: [key, pending, ...indexes], ttl, createdMs, jobId: job.job_id, fields: Object.entries(fields).flat() };
   }
 
   /** Deletes a record and its index entries (used when its enqueue failed). */

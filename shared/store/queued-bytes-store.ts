@@ -62,7 +62,7 @@ export class QueuedBytesStore {
    * @throws the first Redis error (the caller releases the batch).
    */
   async reserveMany(pool: string, jobs: ReadonlyArray<{ jobId: string; bytes: number }>, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation[]> {
-    const bound = maxBytes > 0 ? Math.ceil(maxBytes / this.keys.shards) : 0;
+    const bound = shardBound(maxBytes, this.keys.shards);
     const out = new Array<QueuedReservation>(jobs.length);
     const byShard = new Map<ShardKeys, number[]>();
     for (const [i, { jobId }] of jobs.entries()) {
