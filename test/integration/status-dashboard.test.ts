@@ -276,6 +276,8 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
 
     it('shows failed jobs without their stack traces', async () => {
       const id = await failedJob(stack.url);
+      // The record says failed once the worker's finish script ran; BullMQ writes its own failure (the stack trace) just after.
+      await eventually(async () => ((await jobs.getJob(id))?.stacktrace?.length ?? 0) > 0, 5_000).catch(() => undefined);
       expect((await jobs.getJob(id))?.stacktrace?.length ?? 0, 'BullMQ keeps a stack trace').to.be.above(0);
       const res = await http('GET', `${stack.url}/admin/queues/api/queues?activeQueue=jobs&status=failed&jobsPerPage=50`);
       const shown = (res.body.queues as Array<{ name: string; jobs: Array<{ id: string; isFailed: boolean; stacktrace: string[]; failedReason: string }> }>).find((q) => q.name === 'jobs')!.jobs.find((j) => j.id === id)!;
