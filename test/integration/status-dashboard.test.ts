@@ -37,11 +37,14 @@ async function directCounts(queue: Queue): Promise<Record<string, number>> {
 }
 
 /** Submits a job that fails (the Crash algorithm throws) and resolves with its id once it has failed. */
-async function failedJob(url: string, headers: Record<string, string> = {}): Promise<string> {
+async function failedJob(url: string, queue: Queue, headers: Record<string, string> = {}): Promise<string> {
   const submitted = await http('POST', `${url}/jobs`, { algorithm: 'Crash', params: { throw: true } }, headers);
   expect(submitted.status, submitted.text).to.equal(202);
   const id = submitted.body.job_id as string;
   await eventually(async () => (await http('GET', `${url}/jobs/${id}`, undefined, headers)).body?.status === 'failed', 15_000);
+  // The record says failed once the worker's finish script ran; BullMQ moves the job to its failed
+  // set just after. Counts taken after this helper must include it.
+  await eventually(async () => (await (await queue.getJob(id))?.getState()) === 'failed', 5_000);
   return id;
 }
 
@@ -152,7 +155,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
 
     it('counts a job that really failed, and completed jobs as BullMQ keeps them', async () => {
       const before = (await http('GET', `${stack.url}/status`)).body;
-      await failedJob(stack.url);
+      await failedJob(stack.url, jobs);
       expect((await http('POST', `${stack.url}/invoke`, { number: 17 })).status).to.equal(200);
       const after = (await http('GET', `${stack.url}/status`)).body;
       expect(after.queues.jobs.failed).to.equal(before.queues.jobs.failed + 1);
@@ -275,7 +278,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
     });
 
     it('shows failed jobs without their stack traces', async () => {
-      const id = await failedJob(stack.url);
+      const id = await failedJob(stack.url, jobs);
       // The record says failed once the worker's finish script ran; BullMQ writes its own failure (the stack trace) just after.
       await eventually(async () => ((await jobs.getJob(id))?.stacktrace?.length ?? 0) > 0, 5_000).catch(() => undefined);
       expect((await jobs.getJob(id))?.stacktrace?.length ?? 0, 'BullMQ keeps a stack trace').to.be.above(0);
@@ -324,7 +327,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
     });
 
     it('refuses every action with 403 FORBIDDEN and changes nothing', async () => {
-      await failedJob(stack.url);
+      await failedJob(stack.url, jobs);
       const failedBefore = (await directCounts(jobs)).failed;
       for (const [method, path, body] of [
         ['PUT', '/admin/queues/api/queues/jobs/retry/failed', undefined],
@@ -398,7 +401,7 @@ describe('GET /status, worker resources and the dashboard (auth off; real Redis,
     });
 
     it('refuses per-queue actions (405 QUEUE_READ_ONLY), skips its queues on pause-all; the full board acts', async () => {
-      await failedJob(stack.url);
+      await failedJob(stack.url, jobs);
       const failedBefore = (await directCounts(jobs)).failed;
       for (const path of ['/api/queues/jobs/retry/failed', '/api/queues/jobs/pause', '/api/queues/jobs/clean/failed', '/api/queues/jobs/empty']) {
         const res = await http('PUT', `${base}/ro${path}`);
@@ -473,7 +476,7 @@ describe('the dashboard and GET /status with AUTH_ENABLED=true (API keys)', func
   });
 
   it('lets a read key (and a write key) view but refuses their actions with 403', async () => {
-    await failedJob(stack.url, keys.write);
+    await failedJob(stack.url, jobs, keys.write);
     const failedBefore = (await directCounts(jobs)).failed;
     for (const scope of ['read', 'write'] as const) {
       const page = await http('GET', `${stack.url}/admin/queues`, undefined, keys[scope]);
@@ -502,7 +505,7 @@ describe('the dashboard and GET /status with AUTH_ENABLED=true (API keys)', func
   });
 
   it("gives an admin key the full board: retry-failed and pause/resume work", async () => {
-    await failedJob(stack.url, keys.write);
+    await failedJob(stack.url, jobs, keys.write);
     const page = await http('GET', `${stack.url}/admin/queues`, undefined, keys.admin);
     expect(page.text).to.contain('<title>fnqueue</title>');
     const queues = boardQueues(await http('GET', `${stack.url}/admin/queues/api/queues`, undefined, keys.admin));
