@@ -68,11 +68,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const prefix = bullPrefix(config.QUEUE_PREFIX);
   const registry = new AlgorithmRegistry({ diagnostic: config.DIAGNOSTIC_ALGORITHMS });
 
-  const redis = createRedis(topology, 'request', 'api', { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
-  const subscriber = createRedis(topology, 'blocking', 'api-subscriber');
   // One line per kind of Redis error per interval, with a count (a failover makes one per command).
   const redisErrors = new ThrottledLog(logger, 'warn');
-  for (const conn of [redis, subscriber]) conn.on('error', (err) => redisErrors.note('redis connection error', err));
+  const onRedisError = (err: Error) => redisErrors.note('redis connection error', err);
+  const redis = createRedis(topology, 'request', 'api', { onError: onRedisError, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  const subscriber = createRedis(topology, 'blocking', 'api-subscriber', { onError: onRedisError });
 
   // BullMQ's queue checks the Redis version once, at creation, and the request connection has no
   // offline queue (so requests fail fast with 503 while Redis is down): create it once Redis answers.

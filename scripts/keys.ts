@@ -95,8 +95,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`${(err as Error).message}: the Redis the API uses (npm start logs its url)`);
   }
-  const redis = createRedis(topology, 'request', 'keys-cli');
-  redis.on('error', () => undefined);
+  // Unreachable Redis is reported once, by the wait below.
+  const redis = createRedis(topology, 'request', 'keys-cli', { onError: () => undefined });
   try {
     await waitReady(redis, REDIS_READY_TIMEOUT_MS).catch(() => {
       throw new Error(`cannot reach Redis at ${describeTopology(topology)}`);

@@ -18,7 +18,7 @@ import { bullPrefix, keysFor } from '../shared/store/keys.js';
 import { FunctionStore } from '../shared/store/function-store.js';
 import { FunctionBuilder } from './functions/builds.js';
 import type { BuildJobData } from '../shared/queue/builds-queue.js';
-import { closeRedis, createRedis } from '../shared/queue/redis.js';
+import { closeDuplicates, closeRedis, createRedis } from '../shared/queue/redis.js';
 import { subscribe, writeProbeAll } from '../shared/store/channels.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
@@ -94,11 +94,12 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const workerName = resolveWorkerId(config);
   // Every line this worker logs names it (graphile-worker's practice: {workerId, jobId, ...}).
   const logger = serviceLogger.child({ worker_id: workerName });
-  const redis = createRedis(topology, 'blocking', 'worker');
   // A failing Redis makes every connection, queue and BullMQ worker emit an error per command or
   // retry: one line per kind per interval, with a count (shared/throttled-log.ts).
   const redisErrors = new ThrottledLog(logger, 'warn');
-  redis.on('error', (err) => redisErrors.note('redis connection error', err));
+  const onRedisError = (err: Error) => redisErrors.note('redis connection error', err);
+  // The BullMQ Workers' blocking connections are duplicates of this one: their errors go there too.
+  const redis = createRedis(topology, 'blocking', 'worker', { onError: onRedisError });
   // A worker with another QUEUE_SHARDS than the deployment's would never see some queues: refuse to start.
   await ensureShardCount(redis, keys, config.RESULT_TTL_SECONDS).catch(async (err: unknown) => {
     await closeRedis(redis);
@@ -182,8 +183,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   if (!POOL_PATTERN.test(servedPool)) throw new Error(`WORKER_LABELS: pool "${servedPool}" must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit`);
   // Cancellation: every worker hears every cancel; the one running the job kills its child.
   const cancelled = new RecentIds();
-  const cancelSubscriber = createRedis(topology, 'blocking', 'worker-cancel');
-  cancelSubscriber.on('error', (err) => redisErrors.note('redis connection error', err));
+  const cancelSubscriber = createRedis(topology, 'blocking', 'worker-cancel', { onError: onRedisError });
   await subscribe(cancelSubscriber, keys.jobCancel, (jobId) => {
     cancelled.add(jobId);
     if (pool.cancel(jobId) || functionJobs.cancel(jobId) || commandJobs.cancel(jobId)) logger.info('cancelled a running job', { job_id: jobId });
@@ -362,9 +362,12 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         const bullClosed = Promise.all(bullWorkers.map((w) => w.close(!drained)));
         if (!(await settlesWithin(bullClosed, FORCED_CLOSE_BOUND_MS))) {
           logger.warn('BullMQ workers did not close in time; disconnecting them');
-          // Their connections (the blocking one included) would otherwise reconnect for as long as this process lives.
+          // Their connections would otherwise go on waiting for a Redis that does not answer (the blocking ones end just below).
           await settlesWithin(Promise.all(bullWorkers.map((w) => w.disconnect())), QUIT_BOUND_MS);
         }
+        // Closed or not, a pause() still waiting for its jobs (stopped below) would reopen their
+        // blocking connections when it ends: end those for good now.
+        closeDuplicates(redis);
         commandRunner.close();
         if (!(await settlesWithin(Promise.all([pool.close(), functionPool.close()]), CHILDREN_EXIT_BOUND_MS))) logger.warn('runner or function processes had not exited after SIGKILL');
         clearInterval(sweepTimer);

@@ -34,6 +34,13 @@ const MAX_RECONNECT_DELAY_MS = 2000;
 
 /** Options of {@link createRedis} over the role's. */
 export interface CreateRedisOptions {
+  /**
+   * Where the connection's errors go, and those of every connection duplicated from it (a BullMQ
+   * Worker's blocking connection): a connection refused or reset while Redis is down, once per retry.
+   * Required: an ioredis connection without an `error` listener prints each one to stderr
+   * ("[ioredis] Unhandled error event"), unthrottled. Pass a ThrottledLog's `note` (shared/throttled-log.ts).
+   */
+  onError: (err: Error) => void;
   /** Bound of one command on a `request` connection, ms. Default {@link DEFAULT_COMMAND_TIMEOUT_MS}. Ignored for `blocking`. */
   commandTimeoutMs?: number;
   /** ioredis options for the (node) connections, over the factory's. */
@@ -100,6 +107,51 @@ function coalesceWrites(redis: Redis): void {
   });
 }
 
+/** The connections opened by each connection's `duplicate()`, which {@link closeDuplicates} closes for good. */
+const duplicatesOf = new WeakMap<RedisConnection, Set<RedisConnection>>();
+
+/** The error ioredis gives a command on a closed connection; BullMQ counts it as a connection error, not a failure. */
+const CONNECTION_CLOSED_MESSAGE = 'Connection is closed.';
+
+/**
+ * Sends `conn`'s errors to `onError`, and makes its duplicates (the connection a BullMQ Worker opens
+ * for its blocking BZPOPMIN, named `<prefix>:<base64 queue name>:w:<worker name>`) do the same and
+ * be remembered for {@link closeDuplicates}: ioredis's `duplicate()` copies the options, not the listeners.
+ */
+function adopt<C extends RedisConnection>(conn: C, onError: (err: Error) => void): C {
+  conn.on('error', onError);
+  const duplicates = new Set<RedisConnection>();
+  duplicatesOf.set(conn, duplicates);
+  const duplicate = conn.duplicate.bind(conn) as (...args: unknown[]) => RedisConnection;
+  Object.assign(conn, {
+    duplicate: (...args: unknown[]) => {
+      const copy = adopt(duplicate(...args), onError);
+      duplicates.add(copy);
+      return copy;
+    },
+  });
+  return conn;
+}
+
+/**
+ * Closes for good the connections duplicated from `redis` (BullMQ Workers' blocking connections),
+ * and theirs: each is disconnected and refuses to connect again. BullMQ owns these and closes them
+ * in `Worker.close()`, but a reconnection it started before (a `pause()` waiting for its running
+ * jobs, a fetch that failed while Redis was down) still calls `connect()` once it ends, after the
+ * close, on a connection that no longer has BullMQ's listeners: it stayed connected, or retried
+ * forever while Redis was down. Call it once the Workers on `redis` are closed; {@link closeRedis} calls it too.
+ */
+export function closeDuplicates(redis: RedisConnection): void {
+  const duplicates = duplicatesOf.get(redis);
+  if (!duplicates) return;
+  for (const copy of duplicates) {
+    closeDuplicates(copy);
+    Object.assign(copy, { connect: () => Promise.reject(new Error(CONNECTION_CLOSED_MESSAGE)) });
+    copy.disconnect();
+  }
+  duplicates.clear();
+}
+
 /**
  * Opens a connection to the configured Redis:
  * - `single` (REDIS_URL): an ioredis `Redis` on the URL (password, user, db and `rediss://` TLS as the URL says);
@@ -108,11 +160,16 @@ function coalesceWrites(redis: Redis): void {
  * - `cluster`: an ioredis `Cluster` seeded with REDIS_CLUSTER_NODES that follows MOVED/ASK redirections,
  *   retries on CLUSTERDOWN/TRYAGAIN and refreshes its slot map on failovers (the BullMQ guide "Redis
  *   Cluster": hand BullMQ the Cluster and use a `{hash tag}` prefix, as shared/store/keys.ts does).
- * Every kind reconnects forever with a capped backoff (max 2 s) and reconnects on READONLY.
+ * Every kind reconnects forever with a capped backoff (max 2 s) and reconnects on READONLY. Its
+ * errors, and those of its duplicates, go to `opts.onError`; {@link closeRedis} closes it and them.
  * @param topology the configuration's {@link RedisTopology}, or a `redis://` URL (one node).
  * @param name shown in `CLIENT LIST` (`fnqueue:<name>`).
  */
-export function createRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions = {}): RedisConnection {
+export function createRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions): RedisConnection {
+  return adopt(openRedis(topology, role, name, opts), opts.onError);
+}
+
+function openRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions): RedisConnection {
   const t: RedisTopology = typeof topology === 'string' ? { kind: 'single', url: topology } : topology;
   const node = roleOptions(role, name, opts);
   switch (t.kind) {
@@ -196,8 +253,12 @@ export function waitReady(redis: RedisConnection, timeoutMs?: number): Promise<v
   });
 }
 
-/** Closes `redis` politely (QUIT), falling back to disconnect when Redis is unreachable. */
+/**
+ * Closes `redis` politely (QUIT), falling back to disconnect when Redis is unreachable, and its
+ * duplicates for good ({@link closeDuplicates}).
+ */
 export async function closeRedis(redis: RedisConnection): Promise<void> {
+  closeDuplicates(redis);
   if (redis.status === 'end') return;
   if (redis.status !== 'ready') {
     redis.disconnect();

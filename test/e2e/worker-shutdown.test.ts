@@ -72,6 +72,7 @@ describe('worker SIGTERM within SHUTDOWN_GRACE_MS + 5 s', function () {
     console.log(`      SIGTERM to exit, Redis stopped, SHUTDOWN_GRACE_MS=${grace}: ${ms} ms`);
     expect(code, 'the worker exits 0 although Redis is gone').to.equal(0);
     expect(ms).to.be.below(grace + PAST_GRACE_MS);
+    expect(unhandledErrors(worker), 'every connection has an error listener (the throttled log)').to.deep.equal([]);
   });
 
   it('exits 0 within the bound while Redis is stopped and it is idle', async () => {
@@ -83,6 +84,7 @@ describe('worker SIGTERM within SHUTDOWN_GRACE_MS + 5 s', function () {
     console.log(`      SIGTERM to exit, Redis stopped, idle, SHUTDOWN_GRACE_MS=${grace}: ${ms} ms`);
     expect(code).to.equal(0);
     expect(ms).to.be.below(grace + PAST_GRACE_MS);
+    expect(unhandledErrors(worker)).to.deep.equal([]);
   });
 
   it('stops a job longer than the grace period at its end, exits, and another worker recovers and completes it', async () => {
@@ -121,6 +123,11 @@ describe('worker SIGTERM within SHUTDOWN_GRACE_MS + 5 s', function () {
     expect(second.logs.some((l) => l.message === 'stalled job moved back to wait' && l.job_id === jobId), 'recovered by the stalled check').to.equal(true);
   });
 });
+
+/** The lines where ioredis reported an error no listener took ("[ioredis] Unhandled error event: …", on stderr). */
+function unhandledErrors(proc: ServiceProcess): string[] {
+  return proc.logs.map((l) => String(l.raw ?? '')).filter((line) => line.includes('Unhandled error event'));
+}
 
 /** Pids of the processes whose parent is `worker` (its runner children), from /proc. */
 function childrenOf(worker: ServiceProcess): number[] {
