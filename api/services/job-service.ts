@@ -347,7 +347,9 @@ export class JobService {
     for (const [n, v] of valid.entries()) {
       if (!checked[n]) continue;
       const pool = v.sub.options?.pool ?? DEFAULT_POOL;
-      byPool.set(pool, [...(byPool.get(pool) ?? []), v]);
+      const group = byPool.get(pool);
+      if (group) group.push(v);
+      else byPool.set(pool, [v]);
     }
     const admitted: typeof valid = [];
     for (const [pool, group] of byPool) {
