@@ -61,7 +61,8 @@ while a <= #ARGV do
       local maintained = maintain(id)
       for i = 0, n do
         local pos = i == 0 and 0 or tonumber(ARGV[a + 4 + i])
-        redis.call('ZADD', pos == 0 and KEYS[1] or KEYS[first_index + pos - 1], score, id)
+        local key = pos == 0 and KEYS[1] or KEYS[first_index + pos - 1]
+        redis.call('ZADD', key, score, id)
         if not ttls[pos] or ttl > ttls[pos] then ttls[pos] = ttl end
         if maintained then prune[pos] = true end
       end
