@@ -4,9 +4,9 @@
   counted), with its TTL and its index entries (score = created ms). With MAX_QUEUED_BYTES, each
   job's payload is first counted against its pool's part in this shard, in order, as
   queued-reserve.lua counts one: a job that would pass the bound is not written (the jobs after it
-  still may be). Each index key is written once per job but pruned (when a job of the call is one
-  of the one in eight that prune, job-helpers.lua maintain) and given its TTL once per call, with
-  the longest TTL of the call's jobs that use it.
+  still may be). Each index key gets the entries of the call's jobs in one ZADD (per 500 jobs),
+  and is pruned (when a job of the call is one of the one in eight that prune, job-helpers.lua
+  maintain) and given its TTL once per call, with the longest TTL of the call's jobs that use it.
   KEYS[1] the pending status index, then per counted pool its queued, sizes and total keys, then
   the other index keys (each once), then per job its record key
   ARGV[1] P, the number of pools counted (0: none), ARGV[2] D, the number of other index keys,
@@ -19,6 +19,8 @@
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
+-- Score, member arguments per ZADD of the index entries (Lua's unpack takes a few thousand).
+local ZADD_ARGS = 1000
 local pools, nindexes = tonumber(ARGV[1]), tonumber(ARGV[2])
 local score, now, grace, max, expiry = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local first_index = 2 + 3 * pools
@@ -29,8 +31,9 @@ for p = 1, pools do
   if max > 0 then totals[p] = tonumber(redis.call('GET', KEYS[3 * p + 1]) or '0') end
   adds[p] = 0
 end
--- Per index position (0: pending): the longest TTL of the call, and whether it is pruned.
-local ttls, prune = {}, {}
+-- Per index position (0: pending): its new entries (score, id pairs), the longest TTL of the call,
+-- and whether it is pruned.
+local members, ttls, prune = {}, {}, {}
 local out = {}
 local a, r = 8, first_record
 while a <= #ARGV do
@@ -61,8 +64,13 @@ while a <= #ARGV do
       local maintained = maintain(id)
       for i = 0, n do
         local pos = i == 0 and 0 or tonumber(ARGV[a + 4 + i])
-        local key = pos == 0 and KEYS[1] or KEYS[first_index + pos - 1]
-        redis.call('ZADD', key, score, id)
+        local m = members[pos]
+        if not m then
+          m = {}
+          members[pos] = m
+        end
+        m[#m + 1] = ARGV[3]
+        m[#m + 1] = id
         if not ttls[pos] or ttl > ttls[pos] then ttls[pos] = ttl end
         if maintained then prune[pos] = true end
       end
@@ -80,6 +88,8 @@ for p = 1, pools do
 end
 for pos, ttl in pairs(ttls) do
   local key = pos == 0 and KEYS[1] or KEYS[first_index + pos - 1]
+  local m = members[pos]
+  for i = 1, #m, ZADD_ARGS do redis.call('ZADD', key, unpack(m, i, math.min(i + ZADD_ARGS - 1, #m))) end
   if prune[pos] then redis.call('ZREMRANGEBYSCORE', key, '-inf', score - ttl * 1000) end
   redis.call('EXPIRE', key, ttl + 3600)
 end
