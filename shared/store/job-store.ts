@@ -214,6 +214,7 @@ export class JobStore {
    * one job-create-many script call per shard (every key of a call in that shard, as Redis Cluster
    * needs). With `queued`, each job's payload is counted against its pool's MAX_QUEUED_BYTES (its
    * `pool`, else `default`) in the same call, in order; a job it refuses is not written.
+   * @param jobs new records of one batch: they share one created_at, the score of their index entries.
    * @param queued per job, in the order of `jobs`, its payload bytes; the records' expiry (ms) and MAX_QUEUED_BYTES (0: no bound).
    * @returns per job, in order: true when written, false when a record with its id existed,
    *   `{refused: total}` when its payload would pass the bound (nothing of it written).
