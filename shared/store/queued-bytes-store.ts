@@ -2,8 +2,9 @@
  * Payload bytes waiting in each pool's queue (MAX_QUEUED_BYTES, docs/security.md#limits-and-hostile-input): a job's
  * data is counted at submit (with its record: JobStore.createCounted, JobStore.createMany) and released when a worker
  * starts its attempt or ends its run (in the same script: JobStore.startAttempt, finish), when it is cancelled, or when the API's sweep removes
- * it from its queue after its record expired. Entries are scored by the record's expiry, so one
- * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).
+ * it from its queue after its record expired. Entries are scored by the record's expiry (and the
+ * payload's bytes), so one whose release was lost stops counting by itself (dropped
+ * {@link QUEUED_GRACE_MS} after it).
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys, ShardKeys } from './keys.js';
