@@ -331,23 +331,27 @@ export class JobService {
         refuse(i, err);
       }
     }
-    const checked = await Promise.all(
-      valid.map(async (v) => {
-        if (!v.sub.depends_on?.length) return true;
-        try {
-          await checkDependencies(this.deps.store, v.sub.depends_on);
-          return true;
-        } catch (err) {
-          refuse(v.i, err);
-          return false;
-        }
-      }),
+    // Only the jobs with depends_on wait for a check (the others take no promise each).
+    const unchecked = new Set<(typeof valid)[number]>();
+    await Promise.all(
+      valid
+        .filter((v) => v.sub.depends_on?.length)
+        .map(async (v) => {
+          try {
+            await checkDependencies(this.deps.store, v.sub.depends_on!);
+          } catch (err) {
+            unchecked.add(v);
+            refuse(v.i, err);
+          }
+        }),
     );
     const byPool = new Map<string, typeof valid>();
-    for (const [n, v] of valid.entries()) {
-      if (!checked[n]) continue;
+    for (const v of valid) {
+      if (unchecked.has(v)) continue;
       const pool = v.sub.options?.pool ?? DEFAULT_POOL;
-      byPool.set(pool, [...(byPool.get(pool) ?? []), v]);
+      const group = byPool.get(pool);
+      if (group) group.push(v);
+      else byPool.set(pool, [v]);
     }
     const admitted: typeof valid = [];
     for (const [pool, group] of byPool) {

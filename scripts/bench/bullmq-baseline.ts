@@ -107,9 +107,9 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
     }
     await events.close();
 
-    // (3) addBulk to a queue no worker reads
+    // (3) addBulk to a queue no worker reads, 2 calls in flight (as the batch phase's accept rate, its workers paused)
     const bulkTotal = 20_000;
-    log(`bullmq: addBulk ${bulkTotal} jobs in batches of 1000`);
+    log(`bullmq: addBulk ${bulkTotal} jobs in batches of 1000, 2 in flight, no worker`);
     {
       const bulk = new Queue('bulk', { connection, prefix: BASE_PREFIX });
       await bulk.waitUntilReady();
@@ -117,7 +117,15 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
       await bulk.addBulk(batch()); // warm-up
       const a = await meter.snap(roles());
       const t0 = performance.now();
-      for (let i = 0; i < bulkTotal / 1000; i++) await bulk.addBulk(batch());
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: 2 }, async () => {
+          while (sent < bulkTotal) {
+            sent += 1000;
+            await bulk.addBulk(batch());
+          }
+        }),
+      );
       const secs = (performance.now() - t0) / 1000;
       res.baseBulk = bulkTotal / secs;
       cpuRows.push(cpuDiff('bullmq: addBulk', a, await meter.snap(roles()), bulkTotal));

@@ -4,10 +4,12 @@
  * autocannon load against them (CPU per role, profile window).
  */
 import path from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../shared/net/free-port.js';
 import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
+import { jobsQueueName } from '../../shared/queue/names.js';
 import type { BenchContext } from './context.js';
 import { childrenOf, type Roles } from './cpu.js';
 import { log, sleep } from './measure.js';
@@ -122,5 +124,16 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
     return async () => sub.disconnect();
   };
 
-  return { name: 'fnqueue', baseUrl, queuePrefix, roles, measured, watchFinished, stop };
+  // BullMQ's pause of the default pool's queue: the workers take no job until it is resumed (on the
+  // bench's own redis-server; the sharded phase does not pause).
+  const pauseWorkers = async () => {
+    const queue = new Queue(jobsQueueName(), { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: keysFor(queuePrefix).shard(0).bullPrefix });
+    await queue.pause();
+    return async () => {
+      await queue.resume();
+      await queue.close();
+    };
+  };
+
+  return { name: 'fnqueue', baseUrl, queuePrefix, roles, measured, pauseWorkers: on.env ? undefined : pauseWorkers, watchFinished, stop };
 }

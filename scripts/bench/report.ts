@@ -42,7 +42,13 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
   const notes: string[] = [];
   if (res.jobs50) notes.push(`POST /jobs non-2xx / errors: ${res.jobs50.errors}`);
   if (res.async) notes.push(`async: ${res.async.failed} failed jobs, ${res.async.submitErrors} submit errors`);
-  if (res.batch) notes.push(`batch: ${res.batch.failed} failed jobs, ${res.batch.refused} jobs refused; 2 batch requests / addBulk calls in flight`);
+  if (res.batch) {
+    notes.push(
+      `batch: ${res.batch.failed} failed jobs, ${res.batch.refused} jobs refused; 2 batch requests / addBulk calls in flight.`,
+      '  batches, submit only: accepted jobs / seconds of submitting, with no worker taking jobs (fnqueue: its workers paused; BullMQ: a queue no worker reads);',
+      '  async in batches: first submit to last completion, the workers running (fnqueue: 2 workers, PrimeChecker in runner children; BullMQ: its no-op Worker).',
+    );
+  }
   notes.push(
     'Both sides: the client (the bench process, incl. autocannon / the BullMQ Queue) is this process; workers are separate processes;',
     `  all share ${cpus().length} cores with redis-server. Latencies are client-side, 2xx only; per second = 2xx / measured seconds.`,

@@ -19,6 +19,11 @@ export interface ServiceStack {
    * and its profile window `id`.
    */
   measured(id: string, label: string, url: string, body: object, connections: number): Promise<CannonRun>;
+  /**
+   * Stops its workers taking jobs (they stay up, idle) until the function it resolves to is called;
+   * jobs submitted meanwhile wait in their queue. For a phase that measures submission alone.
+   */
+  pauseWorkers?(): Promise<() => Promise<void>>;
   /** Calls `onFinished(jobId, status)` once per job that finished; resolves to what stops watching. */
   watchFinished(onFinished: (id: string, status: string) => void): Promise<() => Promise<void>>;
   /** Stops its processes (they drain) and reports those that logged warnings. */

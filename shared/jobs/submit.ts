@@ -178,11 +178,12 @@ export interface BatchEntry {
 
 /**
  * The batch form of {@link submitJob} (POST /jobs/batch): the same records, job data and BullMQ
- * options, written in one round: MAX_QUEUED_BYTES counted in one pipeline per shard, then the records
- * (job-create per job, one pipeline per shard) in parallel with one BullMQ `addBulk` per queue (pool
- * and shard: the job id picks the shard). Jobs with depends_on are kept on their records and
- * registered on the jobs they wait for once every write succeeded. When any write fails, every
- * record, queued job and byte count of the batch is undone, as {@link submitJob} undoes one job.
+ * options, written in one round: the records (one job-create-many script call per shard, which
+ * also counts each payload against its pool's MAX_QUEUED_BYTES), then one BullMQ `addBulk` per
+ * queue (pool and shard: the job id picks the shard) of the jobs it wrote; without MAX_QUEUED_BYTES
+ * both at once. Jobs with depends_on are kept on their records and registered on the jobs they
+ * wait for once every write succeeded. When any write fails, every record, queued job and byte
+ * count of the batch is undone, as {@link submitJob} undoes one job.
  * @returns per entry, in order, its id and creation time, or the AppError SERVICE_UNAVAILABLE of
  *   MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds) for a job
  *   refused because its pool's queued payloads are at the bound (nothing of it written).
@@ -190,67 +191,65 @@ export interface BatchEntry {
  *   is left); INTERNAL_ERROR for depends_on without deps.dependencies.
  */
 export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[]): Promise<Array<{ job_id: string; created_at: string } | AppError>> {
+  if (!deps.dependencies && entries.some((e) => e.sub.depends_on?.length)) throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
   const created_at = isoNow();
   const out = new Array<{ job_id: string; created_at: string } | AppError>(entries.length);
-  const datas = entries.map(({ sub }) => jobDataOf(sub, created_at));
-  const reserved = new Map<string, string[]>();
-  const undoBytes = () => Promise.all([...reserved].map(([pool, ids]) => deps.queued!.store.release(pool, ids)));
-  if (deps.queued) {
-    const byPool = new Map<string, number[]>();
-    for (const [i, { sub }] of entries.entries()) {
-      const pool = sub.options.pool ?? DEFAULT_POOL;
-      byPool.set(pool, [...(byPool.get(pool) ?? []), i]);
-    }
-    const queued = deps.queued;
-    try {
-      await Promise.all(
-        [...byPool].map(async ([pool, positions]) => {
-          const jobs = positions.map((i) => ({ jobId: entries[i]!.jobId, bytes: Buffer.byteLength(JSON.stringify(datas[i])) }));
-          reserved.set(pool, jobs.map((j) => j.jobId));
-          const answers = await queued.store.reserveMany(pool, jobs, Date.now() + deps.ttlSeconds * 1000, queued.maxBytes);
-          for (const [n, i] of positions.entries()) if (!answers[n]!.ok) out[i] = queuedBytesRefusal(pool, answers[n]!.total, queued.maxBytes);
-        }),
-      );
-    } catch (err) {
-      const undo = undoBytes();
-      if (!isRedisUnavailable(err)) await undo.catch(() => undefined);
-      throw toAppError(err);
-    }
-  }
-  const taken = entries.map((_, i) => i).filter((i) => out[i] === undefined);
-  if (taken.some((i) => entries[i]!.sub.depends_on?.length) && !deps.dependencies) {
-    await undoBytes().catch(() => undefined);
-    throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
-  }
-  const records: NewJob[] = [];
-  const bulks = new Map<Queue<JobData>, Array<{ name: string; data: JobData; opts: ReturnType<typeof bullJobOptions> }>>();
-  for (const i of taken) {
-    const { sub, jobId } = entries[i]!;
+  const records = new Array<NewJob>(entries.length);
+  const jobs = new Array<{ name: string; data: JobData; opts: ReturnType<typeof bullJobOptions> }>(entries.length);
+  const bytes: number[] | undefined = deps.queued ? new Array<number>(entries.length) : undefined;
+  for (const [i, { sub, jobId }] of entries.entries()) {
+    const data = jobDataOf(sub, created_at);
+    const job = { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) };
     const record = newJobRecord(sub, jobId, created_at);
-    const job = { name: sub.algorithm, data: datas[i]!, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) };
-    if (sub.depends_on?.length) {
-      records.push({ ...record, queue_data: JSON.stringify(job satisfies DeferredJob) });
-      continue;
-    }
-    records.push(record);
-    const queue = deps.queues.forJob(sub.options.pool, jobId);
-    const bulk = bulks.get(queue);
-    if (bulk) bulk.push(job);
-    else bulks.set(queue, [job]);
+    records[i] = sub.depends_on?.length ? { ...record, queue_data: JSON.stringify(job satisfies DeferredJob) } : record;
+    jobs[i] = job;
+    if (bytes) bytes[i] = Buffer.byteLength(JSON.stringify(data));
   }
+  /** The BullMQ jobs of the entries at `positions` that run without waiting, one addBulk per queue. */
+  const addBulks = (positions: Iterable<number>) => {
+    const bulks = new Map<Queue<JobData>, typeof jobs>();
+    for (const i of positions) {
+      const { sub, jobId } = entries[i]!;
+      if (sub.depends_on?.length) continue;
+      const queue = deps.queues.forJob(sub.options.pool, jobId);
+      const bulk = bulks.get(queue);
+      if (bulk) bulk.push(jobs[i]!);
+      else bulks.set(queue, [jobs[i]!]);
+    }
+    return [...bulks].map(([queue, group]) => queue.addBulk(group));
+  };
+  let taken: number[] = entries.map((_, i) => i);
   try {
-    const writes = await Promise.allSettled([deps.store.createMany(records), ...[...bulks].map(([queue, jobs]) => queue.addBulk(jobs))]);
-    const failed = writes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (deps.queued) {
+      const queued = deps.queued;
+      const created = await deps.store.createMany(records, { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
+      taken = [];
+      for (const [i, c] of created.entries()) {
+        if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued.maxBytes);
+        else taken.push(i);
+      }
+      await Promise.all(addBulks(taken));
+    } else {
+      const writes = await Promise.allSettled([deps.store.createMany(records), ...addBulks(taken)]);
+      const failed = writes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
     await Promise.all(taken.filter((i) => entries[i]!.sub.depends_on?.length).map((i) => deps.dependencies!.register(entries[i]!.jobId, entries[i]!.sub.depends_on!)));
   } catch (err) {
     // As submitJob's undo: on the same connection as the writes, so it runs after them even when
     // they timed out unanswered; awaited only when Redis answers. A dependent job a completed job
     // already enqueued is removed from its queue too.
+    const byPool = new Map<string, string[]>();
+    for (const { sub, jobId } of entries) {
+      const pool = sub.options.pool ?? DEFAULT_POOL;
+      const ids = byPool.get(pool);
+      if (ids) ids.push(jobId);
+      else byPool.set(pool, [jobId]);
+    }
     const undo = Promise.allSettled([
       deps.store.removeMany(records),
       ...taken.map((i) => deps.queues.forJob(entries[i]!.sub.options.pool, entries[i]!.jobId).remove(entries[i]!.jobId)),
-      deps.queued ? undoBytes() : undefined,
+      ...(deps.queued ? [...byPool].map(([pool, ids]) => deps.queued!.store.release(pool, ids)) : []),
     ]);
     if (!isRedisUnavailable(err)) await undo;
     throw toAppError(err);

@@ -85,11 +85,15 @@ function shardKeysFor(tag: string, shard: number) {
     statusIndexes: INDEXED_STATUSES.map((s) => jobIndex(`status:${s}`)),
     /** Hash: the counters of finished runs of this shard's jobs, counted by the scripts that end them (run-counter-store.ts): field → count. */
     runCounters: `${tag}:metrics:run-counters`,
-    /** Sorted set: job ids waiting in one pool's queue, scored by their record's expiry (ms): MAX_QUEUED_BYTES. */
+    /**
+     * Sorted set: job ids waiting in one pool's queue (MAX_QUEUED_BYTES), scored by their record's
+     * expiry and their payload bytes (queued-bytes-store.ts: a short entry holds both in its score,
+     * a long one the expiry in ms, its bytes in {@link queuedSizes}).
+     */
     queued: (pool: string) => `${tag}:queued:${pool}`,
-    /** Hash: job id → payload bytes of each entry of {@link queued}. */
+    /** Hash: job id → payload bytes of each long entry of {@link queued} (2 MiB or more, or an older build's). */
     queuedSizes: (pool: string) => `${tag}:queued:${pool}:sizes`,
-    /** String: the sum of {@link queuedSizes}, changed only in the same script as it. */
+    /** String: the sum of the bytes of {@link queued}'s entries, changed only in the same script as they. */
     queuedTotal: (pool: string) => `${tag}:queued:${pool}:total`,
     /** String: the readiness probes' write to this shard's node (shard 0's is `keysFor(…).readinessProbe`). */
     readinessProbe: `${tag}:readiness-probe`,

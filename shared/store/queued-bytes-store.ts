@@ -1,13 +1,24 @@
 /**
  * Payload bytes waiting in each pool's queue (MAX_QUEUED_BYTES, docs/security.md#limits-and-hostile-input): a job's
- * data is counted at submit (with its record: JobStore.createCounted) and released when a worker
+ * data is counted at submit (with its record: JobStore.createCounted, JobStore.createMany) and released when a worker
  * starts its attempt or ends its run (in the same script: JobStore.startAttempt, finish), when it is cancelled, or when the API's sweep removes
- * it from its queue after its record expired. Entries are scored by the record's expiry, so one
- * whose release was lost stops counting by itself (dropped {@link QUEUED_GRACE_MS} after it).
+ * it from its queue after its record expired. Entries are scored by the record's expiry (and the
+ * payload's bytes), so one whose release was lost stops counting by itself (dropped
+ * {@link QUEUED_GRACE_MS} after it).
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys, ShardKeys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+
+/**
+ * An entry's score in the `queued` sorted set (queued-helpers.lua): the short form, for payloads
+ * under 2 MiB, is floor(expiry ms / 1000) × QUEUED_SHORT + bytes (at least QUEUED_SHORT_MIN), so its
+ * release and the sweep read the bytes from the score; the long form (bigger payloads, and every
+ * entry an older build wrote) is the expiry in ms, below QUEUED_SHORT_MIN, with the bytes in the
+ * `sizes` hash.
+ */
+const QUEUED_SHORT = 2 ** 21;
+const QUEUED_SHORT_MIN = 2 ** 50;
 
 /** How long after its record expired an entry is dropped without the sweep, ms. */
 export const QUEUED_GRACE_MS = 10 * 60_000;
@@ -54,47 +65,33 @@ export class QueuedBytesStore {
     return { ok: ok === 1, total };
   }
 
-  /**
-   * {@link reserve} for the jobs of a batch (POST /jobs/batch), in order: one queued-reserve-many
-   * script call per shard.
-   * @param jobs each job's id and data bytes.
-   * @returns per job, in order, whether it was counted and the bytes counted after it in its shard's part.
-   * @throws the first Redis error (the caller releases the batch).
-   */
-  async reserveMany(pool: string, jobs: ReadonlyArray<{ jobId: string; bytes: number }>, expiresAtMs: number, maxBytes: number): Promise<QueuedReservation[]> {
-    const bound = shardBound(maxBytes, this.keys.shards);
-    const out = new Array<QueuedReservation>(jobs.length);
-    const byShard = new Map<ShardKeys, number[]>();
-    for (const [i, { jobId }] of jobs.entries()) {
-      const shard = this.keys.shardOfJob(jobId);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
-    }
-    const now = Date.now();
-    await Promise.all(
-      [...byShard].map(async ([shard, positions]) => {
-        const perJob = positions.flatMap((i) => [jobs[i]!.jobId, jobs[i]!.bytes]);
-        const replies = await runScript<number[]>(this.redis, 'queued-reserve-many', ...this.keysOf(shard, pool), now, QUEUED_GRACE_MS, bound, expiresAtMs, ...perJob);
-        for (const [n, i] of positions.entries()) out[i] = { ok: replies[2 * n] === 1, total: replies[2 * n + 1]! };
-      }),
-    );
-    return out;
-  }
-
   /** Stops counting jobs of `pool` (one script per shard they are in). @returns the bytes released. */
   async release(pool: string, jobIds: readonly string[]): Promise<number> {
     if (jobIds.length === 0) return 0;
     const byShard = new Map<ShardKeys, string[]>();
     for (const id of jobIds) {
       const shard = this.keys.shardOfJob(id);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), id]);
+      const ids = byShard.get(shard);
+      if (ids) ids.push(id);
+      else byShard.set(shard, [id]);
     }
     const released = await Promise.all([...byShard].map(([shard, ids]) => runScript<number>(this.redis, 'queued-release', ...this.keysOf(shard, pool), ...ids)));
     return released.reduce((a, b) => a + b, 0);
   }
 
-  /** Jobs of `pool` still counted whose record expired (at most 500 per shard, oldest first in each). */
+  /**
+   * Jobs of `pool` still counted whose record expired (at most 500 per shard and entry form, oldest
+   * first in each). A short entry keeps its expiry to the second, rounded down: it is listed once
+   * its second has passed, so never before its record expired.
+   */
   async expired(pool: string, nowMs = Date.now()): Promise<string[]> {
-    const found = await Promise.all(this.keys.allShards.map((shard) => this.redis.zrangebyscore(shard.queued(pool), '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH)));
+    const shortBelow = (Math.floor((nowMs - 999) / 1000) + 1) * QUEUED_SHORT;
+    const found = await Promise.all(
+      this.keys.allShards.flatMap((shard) => [
+        this.redis.zrangebyscore(shard.queued(pool), '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH),
+        this.redis.zrangebyscore(shard.queued(pool), QUEUED_SHORT_MIN, `(${shortBelow}`, 'LIMIT', 0, SWEEP_BATCH),
+      ]),
+    );
     return found.flat();
   }
 

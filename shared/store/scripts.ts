@@ -39,7 +39,6 @@ const SCRIPTS = {
   'job-definition-create': 2,
   'job-definition-update': 1,
   'job-definition-delete': 4,
-  'queued-reserve-many': 3,
   'job-add-dependent': 2,
   'job-dependency-done': 1,
 } as const satisfies Record<string, number | undefined>;

@@ -216,6 +216,8 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
       const single = await http('POST', `${api.url}/jobs`, big(9));
       expectError(single, 503, 'SERVICE_UNAVAILABLE');
       expect(res.body.results[7].error.message).to.equal(single.body.message);
+      // The batch's refusals and the single job's see the same count: the accepted jobs' payloads.
+      expect(single.body.details.queued_bytes).to.equal(res.body.results[7].error.details.queued_bytes).and.to.be.within(accepted * 200, 1000);
       expect(await totalJobs(api.url)).to.equal(accepted);
     } finally {
       await api.close();

@@ -183,6 +183,40 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
       await store.release('p', ['c']);
       expect(await conn.keys('*qb*')).to.deep.equal([]);
     });
+
+    it('counts a payload of 2 MiB or more in the sizes hash, and a re-count of a job replaces its bytes', async () => {
+      const keys = keysFor(unique('qbl'));
+      const store = new QueuedBytesStore(conn, keys);
+      const now = Date.now();
+      const big = 3 * 1024 * 1024;
+      expect(await store.reserve('p', 'big', big, now + 60_000, 0)).to.deep.equal({ ok: true, total: big });
+      expect(await conn.hget(keys.shard(0).queuedSizes('p'), 'big')).to.equal(String(big));
+      expect(await store.reserve('p', 'small', 100, now + 60_000, 0)).to.deep.equal({ ok: true, total: big + 100 });
+      // Re-counted with other bytes, in either direction between the two forms.
+      expect(await store.reserve('p', 'small', big, now + 60_000, 0)).to.deep.equal({ ok: true, total: 2 * big });
+      expect(await store.reserve('p', 'big', 50, now + 60_000, 0)).to.deep.equal({ ok: true, total: big + 50 });
+      expect(await conn.hkeys(keys.shard(0).queuedSizes('p'))).to.deep.equal(['small']);
+      expect(await store.release('p', ['big', 'small', 'big'])).to.equal(big + 50);
+      expect(await conn.keys(`*${keys.shard(0).queued('p')}*`)).to.deep.equal([]);
+    });
+
+    it('releases and sweeps the entries an older build wrote (scored by expiry ms, bytes in the sizes hash)', async () => {
+      const keys = keysFor(unique('qbo'));
+      const sh = keys.shard(0);
+      const store = new QueuedBytesStore(conn, keys);
+      const now = Date.now();
+      await conn.zadd(sh.queued('p'), now + 60_000, 'old-live', now - QUEUED_GRACE_MS - 1, 'old-lost');
+      await conn.hset(sh.queuedSizes('p'), 'old-live', 300, 'old-lost', 400);
+      await conn.set(sh.queuedTotal('p'), 700);
+      expect(await store.expired('p')).to.deep.equal(['old-lost']);
+      expect(await store.reserve('p', 'new', 200, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 900 });
+      // Past the bound: the lost entry is dropped first, and the job fits.
+      expect(await store.reserve('p', 'next', 300, now + 60_000, 1000)).to.deep.equal({ ok: true, total: 800 });
+      expect(await store.release('p', ['old-live'])).to.equal(300);
+      expect(await store.total('p')).to.equal(500);
+      await store.release('p', ['new', 'next']);
+      expect(await conn.keys(`*${sh.queued('p')}*`)).to.deep.equal([]);
+    });
   });
 
   describe('a job to a pool whose workers are gone', () => {
