@@ -114,12 +114,15 @@ export function decodeJobEvent(message: string): JobEvent {
   return { job_id: message.slice(0, space), record: body === 'gone' ? null : (JSON.parse(body) as StoredJob) };
 }
 
-/** How an update of a live record went: written, record gone, or the job had already ended (with that status). */
-export type UpdateOutcome = { kind: 'updated' } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
+/**
+ * How an update of a live record went: written (`dependents`: jobs wait for this one, see
+ * {@link JobStore.addDependent}), record gone, or the job had already ended (with that status).
+ */
+export type UpdateOutcome = { kind: 'updated'; dependents?: boolean } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
 
 function toOutcome(n: number | string): UpdateOutcome {
   if (typeof n === 'string') return { kind: 'ended', status: n as JobStatus };
-  return n === 0 ? { kind: 'gone' } : { kind: 'updated' };
+  return n === 0 ? { kind: 'gone' } : n === 2 ? { kind: 'updated', dependents: true } : { kind: 'updated' };
 }
 
 /** The end of one attempt, for {@link JobStore.finish} and {@link JobStore.retryLater}. */
@@ -265,6 +268,8 @@ export class JobStore {
       created_ms: String(createdMs),
       params: JSON.stringify(job.params),
     };
+    // A caller waits for this job's end (/invoke): its events are published (job-update-live.lua).
+    if (job.watched) fields.watched = '1';
     if (job.webhook) Object.assign(fields, { webhook_url: job.webhook, webhook_status: 'pending', webhook_attempts: '0' });
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields[name] = String(job[name]);
     for (const name of ['schedule_id', 'function_id', 'queue_job_id', 'namespace', 'definition_id'] as const) if (job[name]) fields[name] = job[name];
@@ -482,6 +487,20 @@ export class JobStore {
       if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
     }
     return outcome;
+  }
+
+  /**
+   * Marks a job watched and reads it, in one script: from then on the job scripts publish its
+   * events (status changes, progress, the end) on the job events channel, which they publish only
+   * for watched jobs. Subscribe (listen for the job's events) before calling it: a change after the
+   * mark is published, one before it is in the record returned. The TTL is left as it was.
+   * @returns the stored job, or null when unknown or expired (then nothing is written).
+   */
+  async watch(jobId: string): Promise<StoredJob | null> {
+    const flat = await runScript<string[]>(this.redis, 'job-watch', this.keys.job(jobId));
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+    return h.job_id ? fromHash(h) : null;
   }
 
   /** The stored job, or null when unknown or expired. */

@@ -26,19 +26,20 @@ local function move_status(index, id, old, new_status, score, ttl)
   end
 end
 local terminal = { completed = true, failed = true, cancelled = true }
--- The record's status and created ms; nil, with what the script returns, when it is gone (0) or ended (its status).
+-- The record's status, created ms, attempts started, whether someone watches it (`watched`: a
+-- waiting /invoke or a live event stream; its events are published only then) and whether jobs
+-- wait for it (`has_dependents`); nil, with what the script returns, when it is gone (0) or ended (its status).
 local function live(rec)
-  local cur = redis.call('HMGET', rec, 'status', 'created_ms')
+  local cur = redis.call('HMGET', rec, 'status', 'created_ms', 'attempts', 'watched', 'has_dependents')
   if not cur[1] then return nil, 0 end
   if terminal[cur[1]] then return nil, cur[1] end
-  return cur[1], tonumber(cur[2] or '0')
+  return cur[1], tonumber(cur[2] or '0'), tonumber(cur[3] or '0'), cur[4] == '1', cur[5] == '1'
 end
--- Counts a new attempt on the record and writes its entry (JSON without its number). Returns the number.
-local function new_attempt(rec, attempts, json, ttl)
-  local n = redis.call('HINCRBY', rec, 'attempts', 1)
+-- Writes attempt `n`'s entry (JSON without its number) in the attempts hash, which expires with the
+-- record. The record's own `attempts` count is written by the caller, with its other fields.
+local function write_attempt(attempts, n, json, ttl)
   local attempt = cjson.decode(json)
   attempt['attempt'] = n
   redis.call('HSET', attempts, tostring(n), cjson.encode(attempt))
   redis.call('EXPIRE', attempts, ttl)
-  return n
 end
