@@ -371,5 +371,36 @@ describe('job control (api and worker in-process, real Redis)', () => {
         await conn.quit();
       }
     });
+
+    it('gives every index a TTL: a new one, and one re-created after a removal emptied it, though the refresh is once per window', async () => {
+      const conn = new Redis(redis.url);
+      try {
+        const keys = keysFor(`idx${Math.random().toString(36).slice(2, 8)}`);
+        const store = new JobStore(conn, keys, 3600);
+        const index = (name: string) => keys.shard(0).jobIndex(name);
+        const create = (algorithm: string, namespace?: string) => {
+          const id = newJobId();
+          return store.create({ job_id: id, algorithm, params: {}, created_at: isoNow(), ...(namespace ? { namespace } : {}) }).then(() => id);
+        };
+        const ttls = async (names: string[]) => Promise.all(names.map((n) => conn.ttl(index(n))));
+        await create('Echo');
+        for (const ttl of await ttls(['all', 'algorithm:Echo', 'namespace:default', 'status:pending'])) expect(ttl).to.be.within(3600, 7200);
+        // Within the same window: a new index still gets its TTL.
+        await create('PrimeChecker', 'team-a');
+        for (const ttl of await ttls(['algorithm:PrimeChecker', 'namespace:team-a'])) expect(ttl).to.be.within(3600, 7200);
+        // A removal empties an index (Redis deletes it); the next job re-creates it, with a TTL.
+        const only = await create('Crash');
+        await store.remove(only, 'Crash');
+        expect(await conn.exists(index('algorithm:Crash'))).to.equal(0);
+        await create('Crash');
+        expect(await conn.ttl(index('algorithm:Crash'))).to.be.within(3600, 7200);
+        // The window's own note expires too.
+        const notes = await conn.keys(`${keys.shard(0).jobIndexRefreshed(0).replace(/0$/, '')}*`);
+        expect(notes.length).to.be.at.least(1);
+        for (const note of notes) expect(await conn.ttl(note)).to.be.within(1, 1200);
+      } finally {
+        await conn.quit();
+      }
+    });
   });
 });

@@ -16,12 +16,13 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- Moves a record's id from the old status index to the new one and refreshes the target's TTL.
-local function move_status(index, id, old, new_status, score, ttl)
+-- `now` (ms, for a prune) is read from the server's clock when not given.
+local function move_status(index, id, old, new_status, score, ttl, now)
   if old and old ~= new_status and index[old] then redis.call('ZREM', index[old], id) end
   if new_status ~= '' then
     local key = index[new_status]
     redis.call('ZADD', key, score, id)
-    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms() - ttl * 1000)) end
+    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ((now or now_ms()) - ttl * 1000)) end
     redis.call('EXPIRE', key, ttl + 3600)
   end
 end
