@@ -16,7 +16,8 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- Moves a record's id from the old status index to the new one and refreshes the target's TTL.
--- `now` (ms, for a prune) is read from the server's clock when not given.
+-- A prune drops the entries created more than the TTL before `now` (ms): the job scripts pass the
+-- job's created ms (no TIME call); the server's clock when not given.
 local function move_status(index, id, old, new_status, score, ttl, now)
   if old and old ~= new_status and index[old] then redis.call('ZREM', index[old], id) end
   if new_status ~= '' then
@@ -36,11 +37,21 @@ local function live(rec)
   if terminal[cur[1]] then return nil, cur[1] end
   return cur[1], tonumber(cur[2] or '0'), tonumber(cur[3] or '0'), cur[4] == '1', cur[5] == '1'
 end
--- Writes attempt `n`'s entry (JSON without its number) in the attempts hash, which expires with the
--- record. The record's own `attempts` count is written by the caller, with its other fields.
-local function write_attempt(attempts, n, json, ttl)
+-- Writes attempt `n`'s entry (`entry`: its JSON, number included): the first one on the record
+-- (`first_attempt`, appended to `fields`, the caller's HSET of the record), later ones in the
+-- attempts hash, which expires with the record (attempt-store.ts).
+local function write_attempt(fields, attempts, n, entry, ttl)
+  if n == 1 then
+    fields[#fields + 1] = 'first_attempt'
+    fields[#fields + 1] = entry
+  else
+    redis.call('HSET', attempts, tostring(n), entry)
+    redis.call('EXPIRE', attempts, ttl)
+  end
+end
+-- Attempt `n`'s entry from its JSON without its number.
+local function numbered(json, n)
   local attempt = cjson.decode(json)
   attempt['attempt'] = n
-  redis.call('HSET', attempts, tostring(n), cjson.encode(attempt))
-  redis.call('EXPIRE', attempts, ttl)
+  return cjson.encode(attempt)
 end
