@@ -166,20 +166,6 @@ export class JobStore {
   ) {
     this.redis = withScripts(redis);
     this.attemptStore = new AttemptStore(redis, keys, ttlSeconds);
-    this.indexRefreshMs = Math.max(1, Math.min(INDEX_REFRESH_MS, ttlSeconds * 500));
-  }
-
-  /** The window of the indexes' TTL refresh ({@link createCounted}), ms: INDEX_REFRESH_MS, at most half the TTL. */
-  private readonly indexRefreshMs: number;
-
-  /**
-   * Forgets which indexes had their TTL refreshed in the last two windows ({@link createCounted}), in
-   * `pipeline`: a removal may empty an index (Redis then deletes it), which the next write
-   * re-creates and must give a TTL.
-   */
-  private forgetIndexRefresh(pipeline: ReturnType<ScriptedRedis['pipeline']>, shard: ShardKeys): void {
-    const window = Math.floor(Date.now() / this.indexRefreshMs);
-    pipeline.del(shard.jobIndexRefreshed(window), shard.jobIndexRefreshed(window - 1));
   }
 
   /**
@@ -213,16 +199,11 @@ export class JobStore {
     const count = queued
       ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: [now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
       : { keys: [], args: [] };
-    // The indexes' TTL (but the pending one's) is refreshed once per window and index: the window's
-    // hash names those refreshed in it. An index it names still has its TTL: that outlasts the window
-    // (TTL + 1 h > the window), and no index loses its last entry within it. The pending index loses
-    // entries to ZREM (its EXPIRE stays on every write); the others lose them only to pruning, past
-    // the TTL after their created ms, and an entry created within the last window (else: no window,
-    // every index refreshed) is pruned after the window ends (a window lasts at most half the TTL).
-    const windowMs = this.indexRefreshMs;
-    const windowTtl = a.createdMs >= now - windowMs ? Math.ceil((2 * windowMs) / 1000) : 0;
+    // The indexes' TTL is refreshed when one is new, else once per window and index (job-create.lua).
+    // An index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
+    const windowMs = INDEX_REFRESH_MS;
     const allKeys = [...a.keys, shard.jobIndexRefreshed(Math.floor(now / windowMs)), ...count.keys];
-    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, queued ? '1' : '0', windowTtl, ...count.args, ...a.fields);
+    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, queued ? '1' : '0', Math.ceil((2 * windowMs) / 1000), ...count.args, ...a.fields);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
@@ -268,7 +249,6 @@ export class JobStore {
       [...byShard].map(async ([n, group]) => {
         const shard = this.keys.shard(n);
         const pipeline = this.redis.pipeline();
-        this.forgetIndexRefresh(pipeline, shard);
         for (const { job_id, algorithm } of group) {
           pipeline.del(this.keys.job(job_id), this.keys.jobAttempts(job_id)).zrem(shard.jobIndex('all'), job_id).zrem(shard.jobIndex('status:pending'), job_id).zrem(shard.jobIndex(`algorithm:${algorithm}`), job_id);
         }
@@ -317,7 +297,6 @@ export class JobStore {
     const shard = this.keys.shardOfJob(jobId);
     const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(shard.jobIndex('all'), jobId).zrem(shard.jobIndex('status:pending'), jobId);
     if (algorithm) pipeline.zrem(shard.jobIndex(`algorithm:${algorithm}`), jobId);
-    this.forgetIndexRefresh(pipeline, shard);
     await pipeline.exec();
   }
 
@@ -665,7 +644,7 @@ function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, str
   return [shard.queued(pool), shard.queuedSizes(pool), shard.queuedTotal(pool)];
 }
 
-/** The longest window of the listing indexes' TTL refresh (JobStore.createCounted), ms: 10 min. */
+/** The window of the listing indexes' TTL refresh (job-create.lua), ms: 10 min, well within the indexes' margin of 1 h over the TTL. */
 const INDEX_REFRESH_MS = 10 * 60_000;
 
 /** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */
