@@ -302,7 +302,7 @@ export class JobStore {
 
   /**
    * Starts an attempt: counts it and writes its entry as running; with `markRunning`, also sets the
-   * record's status to running (published for live events).
+   * record's status to running (published when the job is watched: {@link watch}).
    * @returns the attempt number, or the outcome when the record is gone or the job already ended.
    */
   async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean, releasePool?: string): Promise<number | UpdateOutcome> {
@@ -318,9 +318,10 @@ export class JobStore {
   }
 
   /**
-   * Writes a terminal state, the attempt's end, and publishes the record on the job events channel,
-   * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
-   * record is gone, publishes `gone` so no waiter hangs.
+   * Writes a terminal state, the attempt's end, and, when the job is watched ({@link watch}, or a
+   * sync job), publishes the record on the job events channel, in one script, unless the job already
+   * ended (cancelled meanwhile: its end stands). When the record is gone, publishes `gone` so no
+   * waiter hangs.
    * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
    * @param releasePool a worker's run: also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
    */
@@ -358,7 +359,7 @@ export class JobStore {
     await this.attemptStore.write(jobId, attempt);
   }
 
-  /** Records progress, published for live events. Ignored once the job ended. */
+  /** Records progress, published when the job is watched ({@link watch}). Ignored once the job ended. */
   async setProgress(jobId: string, progress: JobProgress): Promise<UpdateOutcome> {
     return this.updateLive(jobId, '', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['progress', JSON.stringify(progress)]);
   }
