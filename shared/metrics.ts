@@ -3,7 +3,7 @@ import type { RedisConnection as Redis } from './queue/redis.js';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Keys } from './store/keys.js';
 import { MetricsSnapshotStore } from './store/metrics-snapshot-store.js';
-import { RunCounterStore, runCounterField } from './store/run-counter-store.js';
+import { ASYNC_RUN_END, RunCounterStore, runCounterField } from './store/run-counter-store.js';
 
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -75,9 +75,9 @@ export function runEndCounters(job: CountedJob, failed: boolean, final: 'complet
   const label = algorithmLabel(job);
   const status = failed ? 'error' : 'success';
   if (!label) return [runCounterField('function_invocations_total', { status })];
-  const out = [runCounterField('algorithm_executions_total', { algorithm: label, status })];
-  if (final && job.mode === 'async') out.push(runCounterField('jobs_completed_total', { algorithm: label, status: final }));
-  return out;
+  // Both counters in one field (one HINCRBY): `final` is then the record's status of this `status`.
+  if (final && job.mode === 'async') return [runCounterField(ASYNC_RUN_END, { algorithm: label, status })];
+  return [runCounterField('algorithm_executions_total', { algorithm: label, status })];
 }
 
 /** The run counter fields of a job cancelled before its end (`jobs_completed_total` or `function_invocations_total`, status `cancelled`). */

@@ -306,8 +306,8 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       else if (logger.isDebugEnabled()) logger.debug('job completed', { elapsed_ms: elapsedMs });
 
       if (data.webhook && outcome.kind === 'updated') await webhooks.enqueue(jobId, data.webhook, webhookPayloadOf({ ...record, status }));
-      // The jobs waiting for this one go on or fail (never throws).
-      if (outcome.kind === 'updated') await dependencies?.jobEnded(jobId, status);
+      // The jobs waiting for this one go on or fail (never throws); the finish script says whether any registered.
+      if (outcome.kind === 'updated' && outcome.dependents) await dependencies?.jobEnded(jobId, status);
       if (failure) throw withCode(new UnrecoverableError(`${failure.code}: ${failure.message}`), failure.code);
       return result;
     });

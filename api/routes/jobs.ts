@@ -255,13 +255,14 @@ async function streamEvents(jobs: JobService, waiter: JobWaiter, jobId: string, 
   let seq = 0;
   let recheck: NodeJS.Timeout | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
-  // Listen for the client leaving and watch before the first read, so neither a departure nor a
-  // change during that read is missed.
+  // Listen for the client leaving and for the job's events before the first read, which also marks
+  // the job watched (its events are published only then), so neither a departure nor a change
+  // during that read is missed.
   res.on('close', () => end());
   const unwatch = waiter.watch(jobId, () => void refresh(), () => end());
   let first: StoredJob;
   try {
-    first = await jobs.get(jobId);
+    first = await jobs.watch(jobId);
   } catch (err) {
     unwatch();
     throw err;

@@ -255,6 +255,17 @@ export class JobService {
     return job;
   }
 
+  /**
+   * {@link get} for a live event stream: also marks the job watched, so its events are published
+   * from now on (JobStore.watch). Listen for the job's events before calling it.
+   * @throws AppError JOB_NOT_FOUND when unknown or expired.
+   */
+  async watch(jobId: string): Promise<StoredJob> {
+    const job = await this.deps.store.watch(jobId);
+    if (!job) throw jobNotFound(jobId);
+    return job;
+  }
+
   /** GET /jobs: one page of records matching every filter, newest first. */
   list(filter: JobListFilter, page: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
     return this.deps.store.list(filter, page);

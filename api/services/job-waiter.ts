@@ -17,7 +17,9 @@ const SWEEP_INTERVAL_MS = 2000;
 
 /**
  * Waits for jobs to finish without polling: one Redis subscription per API process to the job
- * events channel, where workers publish each terminal record (in the same script that writes it).
+ * events channel, where workers publish the events of each watched job (in the same script that
+ * writes them): a sync job is watched from its creation (its record's `watched` field), a job
+ * followed later by {@link watch} or {@link waitExisting} once JobStore.watch marked it.
  *
  * Race-free: a waiter is registered before its record is read (or, for /invoke, before its job
  * is even enqueued); a finish either happened before the read (seen there) or publishes after
@@ -72,10 +74,13 @@ export class JobWaiter {
     return { promise, cancel: () => waiter.resolve({ kind: 'timeout' }) };
   }
 
-  /** Waits for a job that may already have finished: subscribe (register), then read its state. */
+  /**
+   * Waits for a job that may already have finished: subscribe (register), then mark it watched and
+   * read its state in one step (JobStore.watch: its end is published from then on).
+   */
   async waitExisting(jobId: string, timeoutMs: number): Promise<WaitOutcome> {
     const wait = this.register(jobId, timeoutMs);
-    const job = await this.store.get(jobId).catch(() => undefined);
+    const job = await this.store.watch(jobId).catch(() => undefined);
     if (job === null) this.settle(jobId, { kind: 'gone' });
     else if (job && TERMINAL_STATUSES.has(job.status)) this.settle(jobId, { kind: 'finished', job });
     return wait.promise;
@@ -83,7 +88,8 @@ export class JobWaiter {
 
   /**
    * Calls `listener` with every event of `jobId` (status changes, progress, the end) until the
-   * returned function is called: for live events (GET /jobs/{job_id}/events). Events carry the
+   * returned function is called: for live events (GET /jobs/{job_id}/events). Then mark the job
+   * watched (JobStore.watch, which also reads it): only a watched job's events are published. Events carry the
    * whole record only at the end; listeners re-read the record for the rest. `onStop` is called by
    * {@link stopWatchers} (the API is shutting down).
    */

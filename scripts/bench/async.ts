@@ -3,21 +3,20 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type AsyncResult, type BenchContext } from './context.js';
 import { cpuDiff } from './cpu.js';
-import { log, monoUs, sleep } from './measure.js';
-import type { ServiceStack } from './stack.js';
+import { log, monoUs } from './measure.js';
+import { waitFinished, type ServiceStack } from './stack.js';
 
 /**
  * Submits BENCH_ASYNC_JOBS PrimeChecker jobs via POST /jobs (50 in flight) to `stack` and counts
  * the jobs it reports finished ({@link ServiceStack.watchFinished}); the rate is from the first
- * submit to the last completion.
+ * submit to when all had finished (seen within 20 ms).
  * @returns the phase's figures (also its CPU row, `rows[<name>:async]`).
  * @throws Error when some jobs are not finished within the limit.
  */
 export async function runAsync(ctx: BenchContext, stack: ServiceStack): Promise<AsyncResult> {
   const { opts: cfg } = ctx;
   log(`${stack.name}: async end to end, ${cfg.asyncJobs} jobs via POST /jobs (50 in flight)`);
-  const finished = new Map<string, { at: number; status: string }>();
-  const unwatch = await stack.watchFinished((id, status) => finished.set(id, { at: performance.now(), status }));
+  const watch = await stack.watchFinished();
   const pool = new Pool(stack.baseUrl, { connections: 50, pipelining: 1 });
   const ids: string[] = [];
   let submitErrors = 0;
@@ -43,22 +42,14 @@ export async function runAsync(ctx: BenchContext, stack: ServiceStack): Promise<
     }),
   );
   const submitSeconds = (performance.now() - t0) / 1000;
-  const deadline = performance.now() + ASYNC_FINISH_LIMIT_MS;
-  let pending = ids.length;
-  while (performance.now() < deadline) {
-    pending = ids.reduce((n, id) => n + (finished.has(id) ? 0 : 1), 0);
-    if (pending === 0) break;
-    await sleep(20);
-  }
+  const { pending, failed, at: lastAt } = await waitFinished(watch, ids.length, ASYNC_FINISH_LIMIT_MS);
   if (stack.name === 'fnqueue') ctx.windows.async = { from, to: monoUs() };
   const row = cpuDiff(`${stack.name}: async submit + complete`, a, await ctx.meter.snap(stack.roles()), ids.length);
   ctx.cpuRows.push(row);
   ctx.rows[`${stack.name}:async`] = row;
   await pool.close();
-  await unwatch();
+  await watch.stop();
   if (pending > 0) throw new Error(`${stack.name} async: ${pending}/${ids.length} jobs not finished within ${ASYNC_FINISH_LIMIT_MS / 1000} s`);
-  const lastAt = Math.max(...ids.map((id) => finished.get(id)!.at));
-  const failed = ids.filter((id) => finished.get(id)!.status !== 'completed').length;
   const seconds = (lastAt - t0) / 1000;
   return { perSecond: ids.length / seconds, seconds, submitSeconds, failed, submitErrors };
 }

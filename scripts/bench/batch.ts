@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
 import { cpuDiff } from './cpu.js';
-import { log, monoUs, sleep } from './measure.js';
-import type { ServiceStack } from './stack.js';
+import { log, monoUs } from './measure.js';
+import { waitFinished, type ServiceStack } from './stack.js';
 
 /** Jobs per request (the most POST /jobs/batch takes). */
 const BATCH_SIZE = 1000;
@@ -58,26 +58,13 @@ async function submitBatches(pool: Pool, total: number, inFlight: number): Promi
   return { ids, refused, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Waits (at most ASYNC_FINISH_LIMIT_MS) until every id is in `finished`. @returns how many are not. */
-async function waitFinished(ids: readonly string[], finished: Map<string, unknown>): Promise<number> {
-  const deadline = performance.now() + ASYNC_FINISH_LIMIT_MS;
-  let pending = ids.length;
-  while (performance.now() < deadline) {
-    pending = ids.reduce((n, id) => n + (finished.has(id) ? 0 : 1), 0);
-    if (pending === 0) break;
-    await sleep(20);
-  }
-  return pending;
-}
-
 /**
  * Runs the batch phase against fnqueue.
  * @throws Error when some jobs are not finished within the limit.
  */
 export async function runBatch(ctx: BenchContext, stack: ServiceStack): Promise<BatchResult> {
   const { opts: cfg } = ctx;
-  const finished = new Map<string, { at: number; status: string }>();
-  const unwatch = await stack.watchFinished((id, status) => finished.set(id, { at: performance.now(), status }));
+  const watch = await stack.watchFinished();
   const pool = new Pool(stack.baseUrl, { connections: 2, pipelining: 1 });
   try {
     log(`${stack.name}: async end to end, ${cfg.asyncJobs} jobs via POST /jobs/batch (${BATCH_SIZE} per request, 2 in flight)`);
@@ -85,14 +72,12 @@ export async function runBatch(ctx: BenchContext, stack: ServiceStack): Promise<
     let from = monoUs();
     const t0 = performance.now();
     const e2e = await submitBatches(pool, cfg.asyncJobs, 2);
-    const pending = await waitFinished(e2e.ids, finished);
+    const { pending, failed, at: lastAt } = await waitFinished(watch, e2e.ids.length, ASYNC_FINISH_LIMIT_MS);
     ctx.windows.batchAsync = { from, to: monoUs() };
     const asyncRow = cpuDiff(`${stack.name}: async via batches, submit + complete`, a, await ctx.meter.snap(stack.roles()), e2e.ids.length);
     ctx.cpuRows.push(asyncRow);
     ctx.rows[`${stack.name}:batchAsync`] = asyncRow;
     if (pending > 0) throw new Error(`${stack.name} batch async: ${pending}/${e2e.ids.length} jobs not finished within ${ASYNC_FINISH_LIMIT_MS / 1000} s`);
-    const lastAt = Math.max(...e2e.ids.map((id) => finished.get(id)!.at));
-    const failed = e2e.ids.filter((id) => finished.get(id)!.status !== 'completed').length;
 
     // The accept capacity alone: the workers take nothing meanwhile (as no worker reads plain
     // BullMQ's addBulk queue), so the 2 cores are not shared with running the accepted jobs.
@@ -111,7 +96,7 @@ export async function runBatch(ctx: BenchContext, stack: ServiceStack): Promise<
       await resume?.();
     }
     // The backlog is drained before the next phase (bounded; not measured).
-    await waitFinished(accept.ids, finished);
+    await waitFinished(watch, e2e.ids.length + accept.ids.length, ASYNC_FINISH_LIMIT_MS);
     return {
       acceptPerSecond: accept.ids.length / accept.seconds,
       asyncPerSecond: e2e.ids.length / ((lastAt - t0) / 1000),
@@ -121,6 +106,6 @@ export async function runBatch(ctx: BenchContext, stack: ServiceStack): Promise<
     };
   } finally {
     await pool.close();
-    await unwatch();
+    await watch.stop();
   }
 }

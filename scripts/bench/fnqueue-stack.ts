@@ -7,7 +7,6 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../shared/net/free-port.js';
-import { decodeJobEvent, jobIdOfEvent } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
 import type { BenchContext } from './context.js';
@@ -112,16 +111,28 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
     for (const m of noisy) log(`${m.name} logged ${m.warnings} warn/error lines; last: ${m.tail.slice(-3).join(' | ')}`);
   };
 
-  // Finished jobs, from the product's job-events channel (each worker publishes the finished record there).
-  const watchFinished = async (onFinished: (id: string, status: string) => void) => {
-    const sub = new Redis(ctx.redis.url);
-    sub.on('error', () => undefined);
-    sub.on('message', (_ch: string, msg: string) => {
-      const status = decodeJobEvent(msg).record?.status ?? 'gone';
-      if (status === 'completed' || status === 'failed' || status === 'gone') onFinished(jobIdOfEvent(msg), status);
-    });
-    await sub.subscribe(keysFor(queuePrefix).jobEvents);
-    return async () => sub.disconnect();
+  // Finished jobs, from the sizes of the completed and failed status indexes of each shard (one
+  // pipeline of ZCARDs per look, not a command per job). No job event: only watched jobs publish one.
+  const watchFinished = async () => {
+    const conn = new Redis(ctx.redis.url);
+    conn.on('error', () => undefined);
+    const shards = keysFor(queuePrefix, Number(base.QUEUE_SHARDS ?? 1)).allShards;
+    const read = async () => {
+      const pipeline = conn.pipeline();
+      for (const shard of shards) pipeline.zcard(shard.jobIndex('status:completed')).zcard(shard.jobIndex('status:failed'));
+      const sizes = ((await pipeline.exec()) ?? []).map(([err, n]) => (err ? 0 : Number(n)));
+      const out = { completed: 0, failed: 0 };
+      sizes.forEach((n, i) => (i % 2 === 0 ? (out.completed += n) : (out.failed += n)));
+      return out;
+    };
+    const before = await read();
+    return {
+      counts: async () => {
+        const now = await read();
+        return { completed: now.completed - before.completed, failed: now.failed - before.failed };
+      },
+      stop: async () => conn.disconnect(),
+    };
   };
 
   // BullMQ's pause of the default pool's queue: the workers take no job until it is resumed (on the

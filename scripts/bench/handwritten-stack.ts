@@ -73,12 +73,14 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
     return { bench: [process.pid], api: [api.proc.pid!], workers: workerPids, runners: childrenOf(new Set(workerPids)), redis: [ctx.redis.pid] };
   };
 
-  const watchFinished = async (onFinished: (id: string, status: string) => void) => {
+  // Its finished jobs, from BullMQ's events stream (QueueEvents), as the service's /invoke waits.
+  const watchFinished = async () => {
     const events = new QueueEvents(HANDWRITTEN_QUEUE, { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: HANDWRITTEN_PREFIX });
-    events.on('completed', ({ jobId }) => onFinished(jobId, 'completed'));
-    events.on('failed', ({ jobId }) => onFinished(jobId, 'failed'));
+    const done = { completed: 0, failed: 0 };
+    events.on('completed', () => done.completed++);
+    events.on('failed', () => done.failed++);
     await events.waitUntilReady();
-    return async () => events.close();
+    return { counts: async () => ({ ...done }), stop: async () => events.close() };
   };
 
   const stopRss = ctx.rss.watch('hand-written', roles);

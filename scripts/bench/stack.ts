@@ -1,8 +1,32 @@
 /** What the bench drives in a service under test (fnqueue, or the hand-written baseline): its processes, one measured load, its finished jobs. */
+import { performance } from 'node:perf_hooks';
 import type { BenchContext } from './context.js';
 import { cpuDiff, type Roles } from './cpu.js';
 import { cannon, log, monoUs, sleep, type CannonRun } from './measure.js';
 import { alive, type Managed } from './processes.js';
+
+/** The jobs finished since {@link ServiceStack.watchFinished}. */
+export interface FinishedWatch {
+  /** Completed and failed so far. */
+  counts(): Promise<{ completed: number; failed: number }>;
+  /** Stops watching. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Waits (at most ASYNC_FINISH_LIMIT_MS, looking every 20 ms) until `count` jobs finished.
+ * @returns the jobs not finished, those that failed, and when the count was reached (performance.now()).
+ */
+export async function waitFinished(watch: FinishedWatch, count: number, limitMs: number): Promise<{ pending: number; failed: number; at: number }> {
+  const deadline = performance.now() + limitMs;
+  let done = { completed: 0, failed: 0 };
+  while (performance.now() < deadline) {
+    done = await watch.counts();
+    if (done.completed + done.failed >= count) return { pending: 0, failed: done.failed, at: performance.now() };
+    await sleep(20);
+  }
+  return { pending: count - done.completed - done.failed, failed: done.failed, at: performance.now() };
+}
 
 /** A running service under load from the bench. */
 export interface ServiceStack {
@@ -24,8 +48,8 @@ export interface ServiceStack {
    * jobs submitted meanwhile wait in their queue. For a phase that measures submission alone.
    */
   pauseWorkers?(): Promise<() => Promise<void>>;
-  /** Calls `onFinished(jobId, status)` once per job that finished; resolves to what stops watching. */
-  watchFinished(onFinished: (id: string, status: string) => void): Promise<() => Promise<void>>;
+  /** Starts counting the jobs that finish from now on. */
+  watchFinished(): Promise<FinishedWatch>;
   /** Stops its processes (they drain) and reports those that logged warnings. */
   stop(): Promise<void>;
 }

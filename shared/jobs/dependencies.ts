@@ -15,7 +15,9 @@
  * {@link JobStore.addDependent}); a job that already ended answers its status instead. Whoever ends
  * a job (the worker's finishing path, the API's cancel, the worker's sweep of jobs BullMQ failed) calls
  * {@link JobDependencies.jobEnded}, which reads that set: a completion takes the job off each
- * dependent's `waiting_for` (the last one enqueues the dependent), a failure fails them.
+ * dependent's `waiting_for` (the last one enqueues the dependent), a failure fails them. The
+ * registration also marks the record (`has_dependents`): the worker's finishing script answers
+ * whether it is set, and the worker calls jobEnded only then (no read for a job nobody waits for).
  *
  * A sweep ({@link JobDependencies.sweep}, run by every worker) catches what these calls missed: a job
  * waited for whose record expired, one whose end was written by a process killed before it told

@@ -86,6 +86,7 @@ export function newJobRecord(sub: JobSubmission, jobId: string, createdAt: strin
   if (sub.command) record.command = commandView(sub.command);
   if (sub.project) record.project = sub.project;
   if (sub.depends_on?.length) record.depends_on = sub.depends_on;
+  if (sub.mode === 'sync') record.watched = true;
   if (queueJobId !== undefined) record.queue_job_id = queueJobId;
   if (sub.options.delay_ms) record.run_at = isoNow(new Date(Date.parse(createdAt.replace('+00:00', 'Z')) + sub.options.delay_ms));
   return record;

@@ -194,5 +194,7 @@ export const NewJobSchema = JobOptionsSchema.extend({
   depends_on: z.array(z.string()).optional(),
   /** A job with depends_on: its BullMQ job data as JSON, enqueued once every dependency completed. */
   queue_data: z.string().optional(),
+  /** A caller waits for the job's end (a sync job): its events are published from the start (JobStore.watch). */
+  watched: z.boolean().optional(),
 });
 export type NewJob = z.infer<typeof NewJobSchema>;

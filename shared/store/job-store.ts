@@ -123,12 +123,15 @@ export function decodeJobEvent(message: string): JobEvent {
   return { job_id: message.slice(0, space), record: body === 'gone' ? null : (JSON.parse(body) as StoredJob) };
 }
 
-/** How an update of a live record went: written, record gone, or the job had already ended (with that status). */
-export type UpdateOutcome = { kind: 'updated' } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
+/**
+ * How an update of a live record went: written (`dependents`: jobs wait for this one, see
+ * {@link JobStore.addDependent}), record gone, or the job had already ended (with that status).
+ */
+export type UpdateOutcome = { kind: 'updated'; dependents?: boolean } | { kind: 'gone' } | { kind: 'ended'; status: JobStatus };
 
 function toOutcome(n: number | string): UpdateOutcome {
   if (typeof n === 'string') return { kind: 'ended', status: n as JobStatus };
-  return n === 0 ? { kind: 'gone' } : { kind: 'updated' };
+  return n === 0 ? { kind: 'gone' } : n === 2 ? { kind: 'updated', dependents: true } : { kind: 'updated' };
 }
 
 /** The end of one attempt, for {@link JobStore.finish} and {@link JobStore.retryLater}. */
@@ -201,11 +204,15 @@ export class JobStore {
   async createCounted(job: NewJob, queued?: QueuedCount): Promise<boolean | { refused: number }> {
     const a = this.createArgs(job);
     const shard = this.keys.shardOfJob(job.job_id);
+    const now = Date.now();
     const count = queued
-      ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: ['1', Date.now(), QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
-      : { keys: [], args: ['0'] };
-    const allKeys = [...a.keys, ...count.keys];
-    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, ...count.args, ...a.fields);
+      ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: [now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
+      : { keys: [], args: [] };
+    // The indexes' TTL is refreshed when one is new, else once per window and index (job-create.lua).
+    // An index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
+    const windowMs = INDEX_REFRESH_MS;
+    const allKeys = [...a.keys, shard.jobIndexRefreshed(Math.floor(now / windowMs)), ...count.keys];
+    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, queued ? '1' : '0', Math.ceil((2 * windowMs) / 1000), ...count.args, ...a.fields);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
@@ -323,6 +330,8 @@ export class JobStore {
   private recordFields(job: NewJob): string[] {
     const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const fields = ['job_id', job.job_id, 'status', 'pending', 'algorithm', job.algorithm, 'created_at', job.created_at, 'created_ms', String(createdMs), 'params', JSON.stringify(job.params)];
+    // A caller waits for this job's end (/invoke): its events are published (job-update-live.lua).
+    if (job.watched) fields.push('watched', '1');
     if (job.webhook) fields.push('webhook_url', job.webhook, 'webhook_status', 'pending', 'webhook_attempts', '0');
     for (const name of OPTION_FIELDS) if (job[name] !== undefined) fields.push(name, String(job[name]));
     for (const name of RECORD_ID_FIELDS) if (job[name]) fields.push(name, job[name]);
@@ -343,7 +352,7 @@ export class JobStore {
 
   /**
    * Starts an attempt: counts it and writes its entry as running; with `markRunning`, also sets the
-   * record's status to running (published for live events).
+   * record's status to running (published when the job is watched: {@link watch}).
    * @returns the attempt number, or the outcome when the record is gone or the job already ended.
    */
   async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean, releasePool?: string): Promise<number | UpdateOutcome> {
@@ -359,9 +368,10 @@ export class JobStore {
   }
 
   /**
-   * Writes a terminal state, the attempt's end, and publishes the record on the job events channel,
-   * in one script, unless the job already ended (cancelled meanwhile: its end stands). When the
-   * record is gone, publishes `gone` so no waiter hangs.
+   * Writes a terminal state, the attempt's end, and, when the job is watched ({@link watch}, or a
+   * sync job), publishes the record on the job events channel, in one script, unless the job already
+   * ended (cancelled meanwhile: its end stands). When the record is gone, publishes `gone` so no
+   * waiter hangs.
    * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
    * @param releasePool a worker's run: also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
    */
@@ -399,7 +409,7 @@ export class JobStore {
     await this.attemptStore.write(jobId, attempt);
   }
 
-  /** Records progress, published for live events. Ignored once the job ended. */
+  /** Records progress, published when the job is watched ({@link watch}). Ignored once the job ended. */
   async setProgress(jobId: string, progress: JobProgress): Promise<UpdateOutcome> {
     return this.updateLive(jobId, '', null, encodeJobEvent(jobId, { job_id: jobId, status: 'running' }), ['progress', JSON.stringify(progress)]);
   }
@@ -532,6 +542,20 @@ export class JobStore {
       if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));
     }
     return outcome;
+  }
+
+  /**
+   * Marks a job watched and reads it, in one script: from then on the job scripts publish its
+   * events (status changes, progress, the end) on the job events channel, which they publish only
+   * for watched jobs. Subscribe (listen for the job's events) before calling it: a change after the
+   * mark is published, one before it is in the record returned. The TTL is left as it was.
+   * @returns the stored job, or null when unknown or expired (then nothing is written).
+   */
+  async watch(jobId: string): Promise<StoredJob | null> {
+    const flat = await runScript<string[]>(this.redis, 'job-watch', this.keys.job(jobId));
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+    return h.job_id ? fromHash(h) : null;
   }
 
   /** The stored job, or null when unknown or expired. */
@@ -670,6 +694,9 @@ export interface QueuedCount {
 function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, string] {
   return [shard.queued(pool), shard.queuedSizes(pool), shard.queuedTotal(pool)];
 }
+
+/** The window of the listing indexes' TTL refresh (job-create.lua), ms: 10 min, well within the indexes' margin of 1 h over the TTL. */
+const INDEX_REFRESH_MS = 10 * 60_000;
 
 /** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */
 const LIST_READ_CHUNK = 8;

@@ -41,6 +41,7 @@ const SCRIPTS = {
   'job-definition-delete': 4,
   'job-add-dependent': 2,
   'job-dependency-done': 1,
+  'job-watch': 1,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */

@@ -372,5 +372,76 @@ describe('job control (api and worker in-process, real Redis)', () => {
         await conn.quit();
       }
     });
+
+    it('publishes the events of a watched job only: one created watched (a sync job), or marked by watch, which reads it in the same step', async () => {
+      const conn = new Redis(redis.url);
+      const sub = new Redis(redis.url);
+      try {
+        const keys = keysFor(`evt${Math.random().toString(36).slice(2, 8)}`);
+        const store = new JobStore(conn, keys, 60);
+        const heard: string[] = [];
+        sub.on('message', (_ch: string, message: string) => heard.push(message.slice(0, message.indexOf(' '))));
+        await sub.subscribe(keys.jobEvents);
+        const finish = (id: string, created_at: string) =>
+          store.finish({ job_id: id, status: 'completed', algorithm: 'Echo', created_at, started_at: created_at, completed_at: isoNow(), result: 1, error: null, error_code: null, metadata: null, params: {} });
+        const job = async (watched?: boolean) => {
+          const id = newJobId();
+          const created_at = isoNow();
+          await store.create({ job_id: id, algorithm: 'Echo', params: {}, created_at, ...(watched ? { watched } : {}) });
+          return { id, created_at };
+        };
+        const unwatched = await job();
+        await store.setProgress(unwatched.id, { percent: 10, message: null, updated_at: isoNow() });
+        await finish(unwatched.id, unwatched.created_at);
+        const sync = await job(true);
+        await finish(sync.id, sync.created_at);
+        const followed = await job();
+        expect((await store.watch(followed.id))?.status).to.equal('pending');
+        await store.setProgress(followed.id, { percent: 50, message: null, updated_at: isoNow() });
+        await finish(followed.id, followed.created_at);
+        // An ended job is read as ended; an unknown one is not written.
+        expect((await store.watch(unwatched.id))?.status).to.equal('completed');
+        const unknown = newJobId();
+        expect(await store.watch(unknown)).to.equal(null);
+        expect(await conn.exists(keys.job(unknown))).to.equal(0);
+        await eventually(async () => heard.length >= 3, 2000);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(heard).to.deep.equal([sync.id, followed.id, followed.id]);
+      } finally {
+        sub.disconnect();
+        await conn.quit();
+      }
+    });
+
+    it('gives every index a TTL: a new one, and one re-created after a removal emptied it, though the refresh is once per window', async () => {
+      const conn = new Redis(redis.url);
+      try {
+        const keys = keysFor(`idx${Math.random().toString(36).slice(2, 8)}`);
+        const store = new JobStore(conn, keys, 3600);
+        const index = (name: string) => keys.shard(0).jobIndex(name);
+        const create = (algorithm: string, namespace?: string) => {
+          const id = newJobId();
+          return store.create({ job_id: id, algorithm, params: {}, created_at: isoNow(), ...(namespace ? { namespace } : {}) }).then(() => id);
+        };
+        const ttls = async (names: string[]) => Promise.all(names.map((n) => conn.ttl(index(n))));
+        await create('Echo');
+        for (const ttl of await ttls(['all', 'algorithm:Echo', 'namespace:default', 'status:pending'])) expect(ttl).to.be.within(3600, 7200);
+        // Within the same window: a new index still gets its TTL.
+        await create('PrimeChecker', 'team-a');
+        for (const ttl of await ttls(['algorithm:PrimeChecker', 'namespace:team-a'])) expect(ttl).to.be.within(3600, 7200);
+        // A removal empties an index (Redis deletes it); the next job re-creates it, with a TTL.
+        const only = await create('Crash');
+        await store.remove(only, 'Crash');
+        expect(await conn.exists(index('algorithm:Crash'))).to.equal(0);
+        await create('Crash');
+        expect(await conn.ttl(index('algorithm:Crash'))).to.be.within(3600, 7200);
+        // The window's own note expires too.
+        const notes = await conn.keys(`${keys.shard(0).jobIndexRefreshed(0).replace(/0$/, '')}*`);
+        expect(notes.length).to.be.at.least(1);
+        for (const note of notes) expect(await conn.ttl(note)).to.be.within(1, 1200);
+      } finally {
+        await conn.quit();
+      }
+    });
   });
 });

@@ -1,34 +1,51 @@
 --[[
   Writes a new job record (unless one exists: a schedule's run re-run after a stall keeps its
   record), its TTL, and its index entries (score = created ms).
+  The indexes' TTL is refreshed when one of them is new, else once per time window and index: the
+  window's hash (KEYS[#KEYS], or KEYS[#KEYS - 3] with ARGV[4] = 1) names the indexes refreshed in
+  it. One EXISTS tells both whether the record exists and how many of the indexes do (the record
+  is named once more than there are indexes). An index that exists has a TTL (every script that
+  creates one gives it one), set no earlier than its refresh in this window.
   With ARGV[4] = 1, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
   (queued-reserve.lua), in the same script, and writes nothing when that is refused.
-  KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys; with ARGV[4] = 1,
-  the last three KEYS are the pool's queued, sizes and total keys (of the record's shard)
-  ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] 1 to count the payload, else 0;
-  with 1: ARGV[5] now ms, ARGV[6] grace ms, ARGV[7] max bytes (0: no bound), ARGV[8] bytes,
-  ARGV[9] record expiry ms; then field, value pairs
+  KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys, then the
+  window's hash; with ARGV[4] = 1, the last three KEYS are the pool's queued, sizes and total keys
+  (of the record's shard)
+  ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] 1 to count the payload, else 0,
+  ARGV[5] the window's hash TTL s; with ARGV[4] = 1: ARGV[6] now ms, ARGV[7] grace ms, ARGV[8] max
+  bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value pairs
   Returns 1 when written, 0 when the record existed, {0, total} when the payload was refused.
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local last_index, first_field = #KEYS - 1, 6
+if ARGV[4] == '1' then last_index, first_field = #KEYS - 4, 11 end
+local indexes = last_index - 1
+local args = {}
+for i = 1, indexes + 1 do args[i] = KEYS[1] end
+for i = 2, last_index do args[#args + 1] = KEYS[i] end
+local existing = redis.call('EXISTS', unpack(args))
+if existing > indexes then return 0 end
 local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
-local last_index, first_field = #KEYS, 5
 if ARGV[4] == '1' then
-  last_index, first_field = #KEYS - 3, 10
-  local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[3], tonumber(ARGV[8]), ARGV[9], maintain(ARGV[3]))
+  local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], tonumber(ARGV[9]), ARGV[10], maintain(ARGV[3]))
   if ok == 0 then return {0, total} end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
 redis.call('EXPIRE', KEYS[1], ttl)
 local prune = maintain(ARGV[3])
 local cutoff = score - ttl * 1000
-for i = 3, last_index do
+local named = {}
+for i = 2, last_index do
   redis.call('ZADD', KEYS[i], score, ARGV[3])
   if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff) end
-  redis.call('EXPIRE', KEYS[i], ttl + 3600)
+  named[#named + 1] = KEYS[i]
+  named[#named + 1] = 1
 end
-move_status({ pending = KEYS[2] }, ARGV[3], nil, 'pending', score, ttl)
+local unnamed = redis.call('HSET', KEYS[last_index + 1], unpack(named))
+if unnamed > 0 then redis.call('EXPIRE', KEYS[last_index + 1], ARGV[5]) end
+if unnamed > 0 or existing < indexes then
+  for i = 2, last_index do redis.call('EXPIRE', KEYS[i], ttl + 3600) end
+end
 return 1

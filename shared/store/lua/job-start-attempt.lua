@@ -1,6 +1,7 @@
 --[[
-  Starts an attempt: bumps the record's attempt counter, writes the attempt entry as running and
-  (when ARGV[4] is 1) marks the record running.
+  Starts an attempt: counts it on the record (the next number after the record's `attempts`),
+  writes the attempt entry as running (the first on the record, later ones in the attempts hash) and (when ARGV[4] is 1) marks the record running, publishing
+  that when someone watches the record.
   With ARGV[7] = 1 it first stops counting the job's payload against its pool's MAX_QUEUED_BYTES
   (queued-release.lua), whatever the record's state.
   KEYS[1] record, KEYS[2] attempts hash, KEYS[3..7] status indexes (INDEXED_STATUSES order),
@@ -12,14 +13,20 @@
 --- @include "job-helpers"
 --- @include "queued-helpers"
 if ARGV[7] == '1' then queued_release(KEYS[8], KEYS[9], KEYS[10], ARGV[3]) end
-local status, score = live(KEYS[1])
+local status, score, attempts, watched = live(KEYS[1])
 if not status then return score end
 local ttl = tonumber(ARGV[1])
-local n = new_attempt(KEYS[1], KEYS[2], ARGV[6], ttl)
+local n = attempts + 1
+local fields = { 'attempts', n }
+write_attempt(fields, KEYS[2], n, numbered(ARGV[6], n), ttl)
 if ARGV[4] == '1' then
-  move_status(status_keys(3), ARGV[3], status, 'running', score, ttl)
-  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[5])
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' {"job_id":"' .. ARGV[3] .. '","status":"running"}')
+  move_status(status_keys(3), ARGV[3], status, 'running', score, ttl, score)
+  fields[#fields + 1] = 'status'
+  fields[#fields + 1] = 'running'
+  fields[#fields + 1] = 'started_at'
+  fields[#fields + 1] = ARGV[5]
 end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[4] == '1' and watched then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' {"job_id":"' .. ARGV[3] .. '","status":"running"}') end
 redis.call('EXPIRE', KEYS[1], ttl)
 return n

@@ -1,7 +1,9 @@
 --[[
   Updates a live job record: only while it exists (an expired or removed job is not brought back
   as a fragment) and has not ended (a job cancelled or finished elsewhere keeps its end), refreshes
-  the TTL, moves it between status indexes, optionally writes one attempt entry, and publishes.
+  the TTL, moves it between status indexes, optionally writes one attempt entry (the first on the
+  record, later ones in the attempts hash), and publishes
+  when someone watches the record (its `watched` field: a waiting /invoke, a live event stream).
   When updated, also adds 1 to each counter named (the deployment's run counters: a run is
   counted exactly when its end lands on the record).
   With ARGV[8] = 1 it first stops counting the job's payload against its pool's MAX_QUEUED_BYTES
@@ -10,26 +12,31 @@
   KEYS[8] run counters hash, KEYS[9..11] the pool's queued, sizes and total keys (read with ARGV[8] = 1 only)
   ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message, ARGV[4] job id, ARGV[5] new status or '',
   ARGV[6] attempt number, `+` (the next one: an attempt not started on the record, being short)
-  or '', ARGV[7] attempt JSON, ARGV[8] 1 to release the payload, else 0, ARGV[9] C, the number of
+  or '', ARGV[7] attempt JSON (with its number unless ARGV[6] is `+`), ARGV[8] 1 to release the payload, else 0, ARGV[9] C, the number of
   counters, ARGV[10..9+C] counter fields, ARGV[10+C..] field, value pairs
-  Returns 1 when updated, 0 when the record is gone, or the status it already ended with.
+  Returns 1 when updated (2 when jobs wait for this one: job-add-dependent.lua), 0 when the record
+  is gone, or the status it already ended with.
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
 if ARGV[8] == '1' then queued_release(KEYS[9], KEYS[10], KEYS[11], ARGV[4]) end
-local status, score = live(KEYS[1])
+local status, score, attempts, watched, dependents = live(KEYS[1])
 if not status then return score end
 local ttl = tonumber(ARGV[1])
-if ARGV[5] ~= '' then move_status(status_keys(3), ARGV[4], status, ARGV[5], score, ttl) end
+if ARGV[5] ~= '' then move_status(status_keys(3), ARGV[4], status, ARGV[5], score, ttl, score) end
 local counters = tonumber(ARGV[9])
-if #ARGV >= 10 + counters then redis.call('HSET', KEYS[1], unpack(ARGV, 10 + counters)) end
-for i = 10, 9 + counters do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
+local fields = { unpack(ARGV, 10 + counters) }
 if ARGV[6] == '+' then
-  new_attempt(KEYS[1], KEYS[2], ARGV[7], ttl)
+  local n = attempts + 1
+  write_attempt(fields, KEYS[2], n, numbered(ARGV[7], n), ttl)
+  fields[#fields + 1] = 'attempts'
+  fields[#fields + 1] = n
 elseif ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
-  redis.call('EXPIRE', KEYS[2], ttl)
+  write_attempt(fields, KEYS[2], tonumber(ARGV[6]), ARGV[7], ttl)
 end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+for i = 10, 9 + counters do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
 redis.call('EXPIRE', KEYS[1], ttl)
-if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if watched and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if dependents then return 2 end
 return 1

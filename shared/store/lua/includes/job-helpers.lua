@@ -16,29 +16,42 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- Moves a record's id from the old status index to the new one and refreshes the target's TTL.
-local function move_status(index, id, old, new_status, score, ttl)
+-- A prune drops the entries created more than the TTL before `now` (ms): the job scripts pass the
+-- job's created ms (no TIME call); the server's clock when not given.
+local function move_status(index, id, old, new_status, score, ttl, now)
   if old and old ~= new_status and index[old] then redis.call('ZREM', index[old], id) end
   if new_status ~= '' then
     local key = index[new_status]
     redis.call('ZADD', key, score, id)
-    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now_ms() - ttl * 1000)) end
+    if maintain(id) then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ((now or now_ms()) - ttl * 1000)) end
     redis.call('EXPIRE', key, ttl + 3600)
   end
 end
 local terminal = { completed = true, failed = true, cancelled = true }
--- The record's status and created ms; nil, with what the script returns, when it is gone (0) or ended (its status).
+-- The record's status, created ms, attempts started, whether someone watches it (`watched`: a
+-- waiting /invoke or a live event stream; its events are published only then) and whether jobs
+-- wait for it (`has_dependents`); nil, with what the script returns, when it is gone (0) or ended (its status).
 local function live(rec)
-  local cur = redis.call('HMGET', rec, 'status', 'created_ms')
+  local cur = redis.call('HMGET', rec, 'status', 'created_ms', 'attempts', 'watched', 'has_dependents')
   if not cur[1] then return nil, 0 end
   if terminal[cur[1]] then return nil, cur[1] end
-  return cur[1], tonumber(cur[2] or '0')
+  return cur[1], tonumber(cur[2] or '0'), tonumber(cur[3] or '0'), cur[4] == '1', cur[5] == '1'
 end
--- Counts a new attempt on the record and writes its entry (JSON without its number). Returns the number.
-local function new_attempt(rec, attempts, json, ttl)
-  local n = redis.call('HINCRBY', rec, 'attempts', 1)
+-- Writes attempt `n`'s entry (`entry`: its JSON, number included): the first one on the record
+-- (`first_attempt`, appended to `fields`, the caller's HSET of the record), later ones in the
+-- attempts hash, which expires with the record (attempt-store.ts).
+local function write_attempt(fields, attempts, n, entry, ttl)
+  if n == 1 then
+    fields[#fields + 1] = 'first_attempt'
+    fields[#fields + 1] = entry
+  else
+    redis.call('HSET', attempts, tostring(n), entry)
+    redis.call('EXPIRE', attempts, ttl)
+  end
+end
+-- Attempt `n`'s entry from its JSON without its number.
+local function numbered(json, n)
   local attempt = cjson.decode(json)
   attempt['attempt'] = n
-  redis.call('HSET', attempts, tostring(n), cjson.encode(attempt))
-  redis.call('EXPIRE', attempts, ttl)
-  return n
+  return cjson.encode(attempt)
 end
