@@ -43,11 +43,14 @@ COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 
-# NODE_OPTIONS: a young generation of at most 2 × 16 MB. Node 24 grows it to 2 × 64 MB under load,
-# which took the API to 300 MB and a worker to 240 MB of RSS in the benchmark; 16 MB keeps them at
-# about 225 and 160 MB for about 5 % more CPU per job (docs/performance.md).
+# NODE_OPTIONS: a young generation of at most 2 × 8 MB (Node 24 grows it to 2 × 64 MB under load).
+# MALLOC_ARENA_MAX: glibc's malloc keeps at most 2 arenas rather than one per thread, whose pages
+# V8's compiler and GC threads leave resident. Together they keep the API under 150 MB and a worker
+# under 200 MB of RSS in the benchmark, which runs the compiled build with the same settings
+# (docs/performance.md, "Memory").
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=16 \
+    NODE_OPTIONS=--max-semi-space-size=8 \
+    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKER_PORT=9100
