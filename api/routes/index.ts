@@ -64,6 +64,22 @@ const PATHS: readonly PathEntry[] = (() => {
   return [...byPath.values()];
 })();
 
+/**
+ * The paths without parameters (`/invoke`, `/jobs`), lower case, each to its entry: found by one
+ * lookup rather than by trying the patterns in order. A path that an earlier pattern also matches
+ * is left out, so the lookup answers what the patterns in order would.
+ */
+const STATIC_PATHS: ReadonlyMap<string, PathEntry> = new Map(
+  PATHS.filter((p) => !p.path.includes('{') && PATHS.find((q) => q.pattern.test(p.path)) === p).map((p) => [p.path.toLowerCase(), p]),
+);
+
+/** The entry whose pattern matches `path` first (case-insensitive, an optional trailing slash), if any. */
+function pathEntryOf(path: string): PathEntry | undefined {
+  const lower = path.toLowerCase();
+  const entry = STATIC_PATHS.get(lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower);
+  return entry ?? PATHS.find((p) => p.pattern.test(path));
+}
+
 /** The dashboard (Bull Board, api/routes/dashboard.ts): its page and everything under it. */
 const DASHBOARD_PATTERN = new RegExp(`^${DASHBOARD_PATH}(\\/.*)?$`, 'i');
 /** The dashboard's own JSON API, whose bodies (Bull Board's actions: add a job, edit its data...) are read as JSON. */
@@ -117,7 +133,7 @@ export const METHOD_TABLE: ReadonlyArray<{ pattern: RegExp; methods: readonly st
 export function bodyReadingFor(method: string, path: string): BodyReading {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
   if (DASHBOARD_API_PATTERN.test(path)) return m === 'GET' ? 'none' : 'json';
-  const entry = PATHS.find((p) => p.pattern.test(path));
+  const entry = pathEntryOf(path);
   return entry?.routes.find((r) => r.method.toUpperCase() === m)?.body ?? 'none';
 }
 
