@@ -49,7 +49,8 @@ export function createApp(deps: AppDeps): Express {
   if (stallGuard) app.use(stallGuard);
   // Scopes per route (the declarations' `access`). Probes and docs stay open. First, so an
   // unauthenticated caller costs no body parsing, and the limiter below counts verified callers.
-  if (deps.auth) app.use(authenticate(deps.auth));
+  // With AUTH_ENABLED=false and no METRICS_TOKEN it checks nothing: not mounted.
+  if (deps.auth && (deps.auth.enabled || deps.auth.metricsToken !== undefined)) app.use(authenticate(deps.auth));
   // Limited before any body is read, so a refused caller costs one Redis call (or none). Without a
   // limit (RATE_LIMIT_PER_SECOND=0) no layer at all: a request walks only the middlewares that act.
   if (deps.rateLimiter) app.use(rateLimit(deps.rateLimiter, deps.logger));

@@ -110,6 +110,9 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */
 export function accessFor(method: string, path: string): RouteAccess | 'authenticated' {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  // The first path matching declares the method (most requests): its line is the first that matches.
+  const declared = pathEntryOf(path)?.routes.find((r) => r.method.toUpperCase() === m);
+  if (declared) return declared.access;
   return ROUTE_ACCESS.find((r) => r.methods.includes(m) && r.pattern.test(path))?.access ?? 'authenticated';
 }
 
