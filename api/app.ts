@@ -10,7 +10,7 @@ import { redisStallGuard, type RedisStallWatch } from './middleware/redis-stall-
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import type { Dashboard } from './routes/dashboard.js';
-import { METHOD_TABLE, routesRouter } from './routes/index.js';
+import { METHOD_TABLE, mountRoutes } from './routes/index.js';
 import { docAssetsRouter } from './routes/meta.js';
 import type { RouteServices } from './routes/route.js';
 import { HETUFLOW_ERROR_SHAPE } from './routes/v1-scheduler/index.js';
@@ -56,7 +56,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.rateLimiter) app.use(rateLimit(deps.rateLimiter, deps.logger));
   if (stallGuard) app.use(stallGuard);
   app.use(bodyParsing(deps.bodyLimit));
-  app.use(routesRouter({ ...deps, openapi: buildOpenApiDocument(deps.version) }));
+  mountRoutes(app, { ...deps, openapi: buildOpenApiDocument(deps.version) });
   if (deps.dashboard) app.use(deps.dashboard.router);
   app.use(docAssetsRouter());
   app.use(notFound(METHOD_TABLE));

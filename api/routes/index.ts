@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http';
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseQuery } from '../middleware/validate.js';
 import { DASHBOARD_OPERATION, DASHBOARD_PATH } from './dashboard.js';
 import { FUNCTION_ROUTES } from './functions.js';
@@ -9,7 +9,7 @@ import { JOB_ROUTES } from './jobs.js';
 import { DOC_ASSET_PREFIXES, META_ROUTES } from './meta.js';
 import { PROJECT_FAAS_ROUTES } from './project-faas.js';
 import { PROJECT_ROUTES } from './projects.js';
-import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices } from './route.js';
+import type { BodyReading, MountedOperation, Route, RouteAccess, RouteMethod, RouteServices } from './route.js';
 import { SCHEDULE_ROUTES } from './schedules.js';
 import { STATUS_ROUTES } from './status.js';
 import { WORKER_ROUTES } from './workers.js';
@@ -140,9 +140,11 @@ export function bodyReadingFor(method: string, path: string): BodyReading {
   return entry?.routes.find((r) => r.method.toUpperCase() === m)?.body ?? 'none';
 }
 
-/** The Express router of every declared route: validates the declared query, then calls the handler. */
-export function routesRouter(services: RouteServices): Router {
-  const router = Router();
+/**
+ * Declares every route on `router` (the app itself, so a request walks no nested router on the way
+ * to its route): each validates the declared query, then calls the handler.
+ */
+export function mountRoutes(router: Pick<Router, RouteMethod>, services: RouteServices): void {
   for (const r of ROUTES) {
     const querySchema = r.request?.query?.schema;
     router[r.method](expressPath(r.path), async (req: Request, res: Response, _next: NextFunction) => {
@@ -150,5 +152,4 @@ export function routesRouter(services: RouteServices): Router {
       await r.handler({ req, res, services, query });
     });
   }
-  return router;
 }
