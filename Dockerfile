@@ -46,8 +46,8 @@ COPY --from=build /app/dist/ dist/
 # NODE_OPTIONS: a young generation of at most 2 × 8 MB (Node 24 grows it to 2 × 64 MB under load).
 # MALLOC_ARENA_MAX: glibc's malloc keeps at most 2 arenas rather than one per thread, whose pages
 # V8's compiler and GC threads leave resident (about 10 MB). The benchmark runs the compiled build
-# with the same settings: the API at about 125 MB at rest and 160 to 170 MB under load, a worker
-# under 160 MB (docs/performance.md#what-bounds-each-figure, Memory).
+# with the same settings: the API at about 125 MB at rest and 160 to 185 MB under load, a worker
+# at 120 to 165 MB (docs/performance.md#what-bounds-each-figure, Memory).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
     MALLOC_ARENA_MAX=2 \
