@@ -43,11 +43,14 @@ COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 
-# NODE_OPTIONS: a young generation of at most 2 × 16 MB. Node 24 grows it to 2 × 64 MB under load,
-# which took the API to 300 MB and a worker to 240 MB of RSS in the benchmark; 16 MB keeps them at
-# about 225 and 160 MB for about 5 % more CPU per job (docs/performance.md).
+# NODE_OPTIONS: a young generation of at most 2 × 8 MB (Node 24 grows it to 2 × 64 MB under load).
+# MALLOC_ARENA_MAX: glibc's malloc keeps at most 2 arenas rather than one per thread, whose pages
+# V8's compiler and GC threads leave resident (about 10 MB). The benchmark runs the compiled build
+# with the same settings: the API at about 125 MB at rest and 160 to 185 MB under load, a worker
+# at 120 to 165 MB (docs/performance.md#what-bounds-each-figure, Memory).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=16 \
+    NODE_OPTIONS=--max-semi-space-size=8 \
+    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKER_PORT=9100

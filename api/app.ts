@@ -10,7 +10,7 @@ import { redisStallGuard, type RedisStallWatch } from './middleware/redis-stall-
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import type { Dashboard } from './routes/dashboard.js';
-import { METHOD_TABLE, routesRouter } from './routes/index.js';
+import { METHOD_TABLE, mountRoutes } from './routes/index.js';
 import { docAssetsRouter } from './routes/meta.js';
 import type { RouteServices } from './routes/route.js';
 import { HETUFLOW_ERROR_SHAPE } from './routes/v1-scheduler/index.js';
@@ -28,7 +28,7 @@ export interface AppDeps extends Omit<RouteServices, 'openapi'> {
   /** Authentication and scopes (AUTH_ENABLED, JWT_*, METRICS_TOKEN); unset: every route is open. */
   auth?: AuthOptions;
   /** Bull Board at /admin/queues (api/routes/dashboard.ts); unset: not mounted (404). */
-  dashboard?: Dashboard;
+  dashboard?: Pick<Dashboard, 'router'>;
   /** The request connection's stall watch: while Redis does not answer, requests needing it answer 503 at once. Unset: no guard. */
   redisStall?: RedisStallWatch;
 }
@@ -49,12 +49,14 @@ export function createApp(deps: AppDeps): Express {
   if (stallGuard) app.use(stallGuard);
   // Scopes per route (the declarations' `access`). Probes and docs stay open. First, so an
   // unauthenticated caller costs no body parsing, and the limiter below counts verified callers.
-  if (deps.auth) app.use(authenticate(deps.auth));
-  // Limited before any body is read, so a refused caller costs one Redis call (or none).
-  app.use(rateLimit(deps.rateLimiter, deps.logger));
+  // With AUTH_ENABLED=false and no METRICS_TOKEN it checks nothing: not mounted.
+  if (deps.auth && (deps.auth.enabled || deps.auth.metricsToken !== undefined)) app.use(authenticate(deps.auth));
+  // Limited before any body is read, so a refused caller costs one Redis call (or none). Without a
+  // limit (RATE_LIMIT_PER_SECOND=0) no layer at all: a request walks only the middlewares that act.
+  if (deps.rateLimiter) app.use(rateLimit(deps.rateLimiter, deps.logger));
   if (stallGuard) app.use(stallGuard);
   app.use(bodyParsing(deps.bodyLimit));
-  app.use(routesRouter({ ...deps, openapi: buildOpenApiDocument(deps.version) }));
+  mountRoutes(app, { ...deps, openapi: buildOpenApiDocument(deps.version) });
   if (deps.dashboard) app.use(deps.dashboard.router);
   app.use(docAssetsRouter());
   app.use(notFound(METHOD_TABLE));

@@ -19,7 +19,7 @@ import { FunctionService } from './services/function-service.js';
 import { closeRedis, createRedis, describeTopology, waitReady } from '../shared/queue/redis.js';
 import { WorkerRegistry } from '../shared/store/worker-registry.js';
 import { JobQueues } from '../shared/queue/job-queues.js';
-import { dashboardRouter } from './routes/dashboard.js';
+import { lazyDashboard } from './routes/dashboard-lazy.js';
 import { createApp } from './app.js';
 import { RedisStallWatch } from './middleware/redis-stall-guard.js';
 import { onClientError } from './middleware/client-error.js';
@@ -267,7 +267,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     hetuflowSchedules,
     // Status and dashboard: every pool's jobs queue and the webhooks queue, read when asked.
     status: { jobQueues, otherQueues: [webhooksQueue], redis, projects },
-    dashboard: dashboardRouter({ jobQueues, otherQueues: [webhooksQueue], logger }),
+    dashboard: lazyDashboard({ jobQueues, otherQueues: [webhooksQueue], logger }),
     // Projects (the project FaaS API reference); the multipart deploy creates functions as POST /functions does.
     projects,
     createFunction: (body) => functions.create(body),

@@ -91,7 +91,8 @@ export class RedisStallWatch {
  */
 export function redisStallGuard(watch: RedisStallWatch) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    if (UNGUARDED_PATHS.test(req.path) || !watch.stalled) {
+    // The flag first: while Redis answers (every request but during a stall) no path is matched.
+    if (!watch.stalled || UNGUARDED_PATHS.test(req.path)) {
       next();
       return;
     }

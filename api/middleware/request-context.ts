@@ -14,11 +14,25 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** `/jobs/:job_id` → `/jobs/{job_id}` (the endpoint label and the OpenAPI form). */
+/**
+ * The endpoint labels already derived, by Express path (`/jobs/:job_id` → `/jobs/{job_id}`): one
+ * per declared route and mount point, so a request does not rewrite its route's path again. A
+ * mount point keeps the case the caller wrote (`/ADMIN/queues`), so the map is bounded.
+ */
+const ENDPOINTS = new Map<string, string>();
+const ENDPOINTS_MAX = 1000;
+
+/** `/jobs/:job_id` → `/jobs/{job_id}` (the endpoint label and the OpenAPI form); `unmatched` when no route matched. */
 function endpointOf(req: Request): string {
   const route = req.route as { path?: unknown } | undefined;
   if (typeof route?.path !== 'string') return 'unmatched';
-  return (req.baseUrl + route.path).replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  const expressPath = req.baseUrl + route.path;
+  let endpoint = ENDPOINTS.get(expressPath);
+  if (endpoint === undefined) {
+    endpoint = expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    if (ENDPOINTS.size < ENDPOINTS_MAX) ENDPOINTS.set(expressPath, endpoint);
+  }
+  return endpoint;
 }
 
 /**

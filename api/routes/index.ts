@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http';
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseQuery } from '../middleware/validate.js';
 import { DASHBOARD_OPERATION, DASHBOARD_PATH } from './dashboard.js';
 import { FUNCTION_ROUTES } from './functions.js';
@@ -9,7 +9,7 @@ import { JOB_ROUTES } from './jobs.js';
 import { DOC_ASSET_PREFIXES, META_ROUTES } from './meta.js';
 import { PROJECT_FAAS_ROUTES } from './project-faas.js';
 import { PROJECT_ROUTES } from './projects.js';
-import type { BodyReading, MountedOperation, Route, RouteAccess, RouteServices } from './route.js';
+import type { BodyReading, MountedOperation, Route, RouteAccess, RouteMethod, RouteServices } from './route.js';
 import { SCHEDULE_ROUTES } from './schedules.js';
 import { STATUS_ROUTES } from './status.js';
 import { WORKER_ROUTES } from './workers.js';
@@ -64,6 +64,22 @@ const PATHS: readonly PathEntry[] = (() => {
   return [...byPath.values()];
 })();
 
+/**
+ * The paths without parameters (`/invoke`, `/jobs`), lower case, each to its entry: found by one
+ * lookup rather than by trying the patterns in order. A path that an earlier pattern also matches
+ * is left out, so the lookup answers what the patterns in order would.
+ */
+const STATIC_PATHS: ReadonlyMap<string, PathEntry> = new Map(
+  PATHS.filter((p) => !p.path.includes('{') && PATHS.find((q) => q.pattern.test(p.path)) === p).map((p) => [p.path.toLowerCase(), p]),
+);
+
+/** The entry whose pattern matches `path` first (case-insensitive, an optional trailing slash), if any. */
+function pathEntryOf(path: string): PathEntry | undefined {
+  const lower = path.toLowerCase();
+  const entry = STATIC_PATHS.get(lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower);
+  return entry ?? PATHS.find((p) => p.pattern.test(path));
+}
+
 /** The dashboard (Bull Board, api/routes/dashboard.ts): its page and everything under it. */
 const DASHBOARD_PATTERN = new RegExp(`^${DASHBOARD_PATH}(\\/.*)?$`, 'i');
 /** The dashboard's own JSON API, whose bodies (Bull Board's actions: add a job, edit its data...) are read as JSON. */
@@ -94,6 +110,9 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */
 export function accessFor(method: string, path: string): RouteAccess | 'authenticated' {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  // The first path matching declares the method (most requests): its line is the first that matches.
+  const declared = pathEntryOf(path)?.routes.find((r) => r.method.toUpperCase() === m);
+  if (declared) return declared.access;
   return ROUTE_ACCESS.find((r) => r.methods.includes(m) && r.pattern.test(path))?.access ?? 'authenticated';
 }
 
@@ -117,13 +136,15 @@ export const METHOD_TABLE: ReadonlyArray<{ pattern: RegExp; methods: readonly st
 export function bodyReadingFor(method: string, path: string): BodyReading {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
   if (DASHBOARD_API_PATTERN.test(path)) return m === 'GET' ? 'none' : 'json';
-  const entry = PATHS.find((p) => p.pattern.test(path));
+  const entry = pathEntryOf(path);
   return entry?.routes.find((r) => r.method.toUpperCase() === m)?.body ?? 'none';
 }
 
-/** The Express router of every declared route: validates the declared query, then calls the handler. */
-export function routesRouter(services: RouteServices): Router {
-  const router = Router();
+/**
+ * Declares every route on `router` (the app itself, so a request walks no nested router on the way
+ * to its route): each validates the declared query, then calls the handler.
+ */
+export function mountRoutes(router: Pick<Router, RouteMethod>, services: RouteServices): void {
   for (const r of ROUTES) {
     const querySchema = r.request?.query?.schema;
     router[r.method](expressPath(r.path), async (req: Request, res: Response, _next: NextFunction) => {
@@ -131,5 +152,4 @@ export function routesRouter(services: RouteServices): Router {
       await r.handler({ req, res, services, query });
     });
   }
-  return router;
 }

@@ -2,14 +2,13 @@
  * Phase A of `npm run bench`: plain BullMQ (the bullmq package directly, its own prefix), with the
  * no-op Worker in a separate process (bullmq-worker.ts).
  */
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Queue, QueueEvents } from 'bullmq';
 import { BASE_JOB_OPTIONS, BASE_PREFIX, type WorkerCmd, type WorkerMsg } from './bullmq-protocol.js';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
 import { cpuDiff, type Roles } from './cpu.js';
 import { log, sleep, stats } from './measure.js';
-import { ROOT, stopProc, type Managed } from './processes.js';
+import { stopProc, type Managed } from './processes.js';
 
 /** The bench's handle on the worker process (bullmq-worker.ts). */
 class BullmqWorkerProcess {
@@ -17,7 +16,7 @@ class BullmqWorkerProcess {
   readonly m: Managed;
 
   constructor(ctx: BenchContext) {
-    this.m = ctx.procs.node('bullmq-worker', path.join(ROOT, 'scripts/bench/bullmq-worker.ts'), ctx.opts.childEnv, { args: [String(ctx.redis.port)], ipc: true });
+    this.m = ctx.procs.node('bullmq-worker', 'scripts/bench/bullmq-worker.ts', ctx.opts.childEnv, { args: [String(ctx.redis.port)], ipc: true });
     this.m.proc.on('message', (msg: WorkerMsg) => {
       const i = this.waiting.findIndex((w) => w.type === msg.type);
       if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(msg);

@@ -1,6 +1,6 @@
 /**
  * The plain BullMQ no-op worker process of the baseline phase, commanded over IPC by the bench:
- * `node --import tsx scripts/bench/bullmq-worker.ts <redisPort>`.
+ * `node dist/.bench-<pid>/scripts/bench/bullmq-worker.js <redisPort>` (compiled, scripts/bench/processes.ts).
  */
 import { Worker } from 'bullmq';
 import { BASE_PREFIX, type WorkerCmd, type WorkerMsg } from './bullmq-protocol.js';

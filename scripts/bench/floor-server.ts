@@ -2,8 +2,8 @@
  * A reference floor server of the bench: how fast a POST /jobs-like endpoint can be on this machine
  * with nothing of fnqueue: bare node:http, Express 5 + express.json, and Express + one BullMQ
  * queue.add (fnqueue's job options, no worker).
- * `node --import tsx scripts/bench/floor-server.ts <kind> <port> <redisPort>`; tells the bench
- * `{type: 'ready'}` over IPC once it listens on 127.0.0.1.
+ * `node dist/.bench-<pid>/scripts/bench/floor-server.js <kind> <port> <redisPort>` (compiled,
+ * scripts/bench/processes.ts); tells the bench `{type: 'ready'}` over IPC once it listens on 127.0.0.1.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { Queue } from 'bullmq';

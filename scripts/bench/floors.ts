@@ -1,10 +1,9 @@
 /** The reference floors phase of `npm run bench` (the servers are floor-server.ts). */
-import path from 'node:path';
 import { freePort } from '../../shared/net/free-port.js';
 import { FLOOR_KINDS, type BenchContext } from './context.js';
 import { cpuDiff, type Roles } from './cpu.js';
 import { cannon, log } from './measure.js';
-import { ROOT, stopProc } from './processes.js';
+import { stopProc } from './processes.js';
 
 /**
  * The reference floors: each floor server in turn, POST /jobs at 50 connections for BENCH_DURATION_S
@@ -16,7 +15,7 @@ export async function runFloors(ctx: BenchContext): Promise<void> {
   res.floors = {};
   for (const kind of FLOOR_KINDS) {
     const port = await freePort();
-    const m = ctx.procs.node(`floor-${kind}`, path.join(ROOT, 'scripts/bench/floor-server.ts'), cfg.childEnv, { args: [kind, String(port), String(ctx.redis.port)], ipc: true });
+    const m = ctx.procs.node(`floor-${kind}`, 'scripts/bench/floor-server.ts', cfg.childEnv, { args: [kind, String(port), String(ctx.redis.port)], ipc: true });
     const proc = m.proc;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`floor server ${kind} did not start: ${m.tail.join('\n')}`)), 30_000);

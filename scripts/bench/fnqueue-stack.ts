@@ -1,9 +1,8 @@
 /**
- * Phase B's setup: the real API (api/main.ts) and BENCH_WORKERS worker processes (worker/main.ts)
- * on the bench's redis-server, with a fresh QUEUE_PREFIX, warmed up; and the measuring of one
+ * Phase B's setup: the real API (api/main.ts) and BENCH_WORKERS worker processes (worker/main.ts),
+ * compiled as the image runs them (`node dist/api/main.js`; processes.ts), on the bench's redis-server, with a fresh QUEUE_PREFIX, warmed up; and the measuring of one
  * autocannon load against them (CPU per role, profile window).
  */
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../shared/net/free-port.js';
@@ -12,12 +11,14 @@ import { jobsQueueName } from '../../shared/queue/names.js';
 import type { BenchContext } from './context.js';
 import { childrenOf, type Roles } from './cpu.js';
 import { log, sleep } from './measure.js';
-
-/** Node flags of fnqueue's API and workers, as the image's NODE_OPTIONS sets them (Dockerfile). */
-export const SERVICE_NODE_ARGS = ['--max-semi-space-size=16'];
-import { ROOT, stopProc, type Managed } from './processes.js';
+import { stopProc, type Managed } from './processes.js';
 import { profileArgs } from './profile.js';
 import { measuredLoad, waitOk, type ServiceStack } from './stack.js';
+
+/** Node flags of fnqueue's API and workers, as the image's NODE_OPTIONS sets them (Dockerfile). */
+export const SERVICE_NODE_ARGS = ['--max-semi-space-size=8'];
+/** The environment the image sets for the API and workers besides their configuration (Dockerfile ENV). */
+export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 /** A running fnqueue (API + workers) under load from the bench. */
 export interface FnqueueStack extends ServiceStack {
@@ -46,6 +47,7 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   const port = await freePort();
   const base: NodeJS.ProcessEnv = {
     ...cfg.childEnv,
+    ...SERVICE_ENV,
     ...(on.env ?? { REDIS_URL: ctx.redis.url }),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
@@ -59,17 +61,17 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
     RATE_LIMIT_PER_SECOND: '0',
     MAX_QUEUE_DEPTH: '0',
   };
-  // As the image runs them (Dockerfile NODE_OPTIONS: a young generation of 2 × 16 MB, not Node 24's 2 × 64 MB).
+  // As the image runs them (Dockerfile NODE_OPTIONS: a young generation of 2 × 8 MB, not Node 24's 2 × 64 MB).
   const nodeArgs = (role: 'api' | 'worker', who: string) => [...SERVICE_NODE_ARGS, ...(ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : [])];
   log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix}${base.QUEUE_SHARDS ? `, QUEUE_SHARDS=${base.QUEUE_SHARDS}` : ''})`);
-  const api = ctx.procs.node('api', path.join(ROOT, 'api/main.ts'), { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
+  const api = ctx.procs.node('api', 'api/main.ts', { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
   const workerPorts: number[] = [];
   const workers: Managed[] = [];
   for (let i = 0; i < cfg.workers; i++) {
     const wp = await freePort();
     workerPorts.push(wp);
     const who = `worker-${i + 1}`;
-    workers.push(ctx.procs.node(who, path.join(ROOT, 'worker/main.ts'), { ...base, WORKER_PORT: String(wp) }, { nodeArgs: nodeArgs('worker', who) }));
+    workers.push(ctx.procs.node(who, 'worker/main.ts', { ...base, WORKER_PORT: String(wp) }, { nodeArgs: nodeArgs('worker', who) }));
   }
   const baseUrl = `http://127.0.0.1:${port}`;
 

@@ -4,7 +4,6 @@
  * worker processes with a sandboxed PrimeChecker processor), started on the bench's redis-server with
  * fnqueue's resources (BENCH_WORKERS processes × BENCH_CONCURRENCY), measured with the same loads.
  */
-import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { freePort } from '../../shared/net/free-port.js';
 import type { BenchContext } from './context.js';
@@ -12,7 +11,7 @@ import { childrenOf, type Roles } from './cpu.js';
 import { HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
 import { runAsync } from './async.js';
 import { describeErrors, log, sleep } from './measure.js';
-import { ROOT, stopProc, type Managed } from './processes.js';
+import { stopProc, type Managed } from './processes.js';
 import { measuredLoad, type ServiceStack } from './stack.js';
 
 const READY_LIMIT_MS = 40_000;
@@ -36,10 +35,10 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
   const cfg = ctx.opts;
   const port = await freePort();
   log(`hand-written: starting its API and ${cfg.workers} workers (concurrency ${cfg.concurrency}, sandboxed processor)`);
-  const api = ctx.procs.node('hand-api', path.join(ROOT, 'scripts/bench/handwritten/server.ts'), cfg.childEnv, { args: [String(port), String(ctx.redis.port)] });
+  const api = ctx.procs.node('hand-api', 'scripts/bench/handwritten/server.ts', cfg.childEnv, { args: [String(port), String(ctx.redis.port)] });
   const workers: Managed[] = [];
   for (let i = 0; i < cfg.workers; i++) {
-    workers.push(ctx.procs.node(`hand-worker-${i + 1}`, path.join(ROOT, 'scripts/bench/handwritten/worker.ts'), cfg.childEnv, { args: [String(ctx.redis.port), String(cfg.concurrency)] }));
+    workers.push(ctx.procs.node(`hand-worker-${i + 1}`, 'scripts/bench/handwritten/worker.ts', cfg.childEnv, { args: [String(ctx.redis.port), String(cfg.concurrency)] }));
   }
   const baseUrl = `http://127.0.0.1:${port}`;
   await Promise.all(workers.map((w) => waitForLine(w, /^ready$/, READY_LIMIT_MS)));
@@ -49,7 +48,7 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
   // /invoke calls as there are slots, until a round finds no new child.
   const slots = cfg.workers * cfg.concurrency;
   // On a loaded machine the first round may outlast the service's 30 s wait while the children
-  // start (each loads tsx): a failed call is retried in the next round; the last round must be clean.
+  // start: a failed call is retried in the next round; the last round must be clean.
   let children = -1;
   let failure: string | undefined;
   for (let round = 0; round < 20; round++) {

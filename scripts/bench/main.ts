@@ -1,6 +1,9 @@
 /**
  * `npm run bench`: fnqueue against plain BullMQ, in one run, on one redis-server this script starts
  * itself on a free port (never 6379), all traffic on 127.0.0.1. See docs/performance.md.
+ * Every service it starts (fnqueue's API and workers, the hand-written service, the floors, the plain
+ * BullMQ worker) runs compiled with plain `node`, as the image runs fnqueue: one build at the start
+ * (processes.ts).
  *
  * A. Plain BullMQ (bullmq-baseline.ts; the bullmq package directly, its own prefix), the no-op
  *    Worker in a separate process (bullmq-worker.ts): sequential and 50-concurrent `add` +
@@ -94,6 +97,7 @@ async function main(opts: BenchOptions): Promise<void> {
   let failure: unknown;
   let ctx: BenchContext | undefined;
   try {
+    await procs.build();
     const redis = await procs.startRedis();
     const version = await redisVersion(redis.url);
     ctx = { opts, procs, meter, rss: new RssPeaks(), redis, profileDir, res: {}, cpuRows: [], rows: {}, windows: {} };
@@ -138,7 +142,7 @@ async function main(opts: BenchOptions): Promise<void> {
       const who = path.basename(path.dirname(file));
       if (!['api', 'worker-1'].includes(who)) continue; // the other workers look like worker-1
       for (const [phase, w] of Object.entries(ctx.windows)) {
-        if (!['invoke50', 'jobs50', 'async', 'batchAccept'].includes(phase)) continue;
+        if (!['invoke1', 'invoke50', 'jobs50', 'async', 'batchAccept'].includes(phase)) continue;
         process.stdout.write(`\n=== ${who}, phase ${phase}: ${file} (window ${w.from} ${w.to}, for --summarize)\n`);
         process.stdout.write(summarizeProfile(file, w));
       }

@@ -1,13 +1,17 @@
 /**
  * Every process the bench starts is managed here and stopped on success, error and Ctrl-C: services
  * first (they drain), then redis-server (scripts/lib/redis-server.ts), then its temp dir is removed.
+ * The services run compiled, as the image runs fnqueue: {@link ProcessGroup.build} compiles once
+ * (scripts/build.ts with tsconfig.bench.json) and {@link ProcessGroup.node} starts the JavaScript.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startRedisServer, type RedisServer } from '../lib/redis-server.js';
-import { sleep } from './measure.js';
+import { log, sleep } from './measure.js';
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -39,6 +43,8 @@ export class ProcessGroup {
   private readonly managed: Managed[] = [];
   private redis?: RedisServer;
   private cleaning?: Promise<void>;
+  /** The compiled build the services run from ({@link build}). */
+  private buildDir?: string;
 
   /** @param verbose echo the processes' output lines on stderr */
   constructor(private readonly verbose: boolean) {
@@ -46,6 +52,7 @@ export class ProcessGroup {
     process.on('exit', () => {
       for (const m of this.managed) if (alive(m.proc)) m.proc.kill('SIGKILL');
       if (this.redis && alive(this.redis.child)) this.redis.child.kill('SIGKILL');
+      if (this.buildDir) rmSync(this.buildDir, { recursive: true, force: true });
     });
   }
 
@@ -76,9 +83,35 @@ export class ProcessGroup {
     return m;
   }
 
-  /** `node --import tsx [extraNodeArgs] entry [args]` in the repository root with exactly `env`. */
-  node(name: string, entry: string, env: NodeJS.ProcessEnv, opts: { nodeArgs?: string[]; args?: string[]; ipc?: boolean } = {}): Managed {
-    const proc = spawn(process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), entry, ...(opts.args ?? [])], {
+  /**
+   * Compiles fnqueue and the bench's baseline services once, into `dist/.bench-<pid>` (ignored by
+   * git, removed by {@link cleanup}): `scripts/build.ts --project tsconfig.bench.json`, the
+   * production build (`npm run build`, tsconfig.build.json, its runtime files copied) plus the
+   * hand-written service, the floor servers and the plain BullMQ worker, with the same tsc settings.
+   * Inside the repository, so the compiled modules resolve node_modules as the image's dist/ does.
+   * @throws Error when the build fails (its output in the message).
+   */
+  async build(): Promise<void> {
+    const dir = path.join(ROOT, 'dist', `.bench-${process.pid}`);
+    const t0 = performance.now();
+    log(`building fnqueue and the baseline services (scripts/build.ts, tsconfig.bench.json) into ${path.relative(ROOT, dir)}`);
+    this.buildDir = dir;
+    const m = this.manage('build', spawn(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--out-dir', dir, '--project', 'tsconfig.bench.json'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    await m.exited;
+    if (m.proc.exitCode !== 0) throw new Error(`the build failed (exit ${m.proc.exitCode ?? m.proc.signalCode}):\n${m.tail.join('\n')}`);
+    log(`built in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+
+  /**
+   * Starts the compiled `source` (a repository-relative .ts path, e.g. `api/main.ts`) from the
+   * {@link build}: `node [nodeArgs] dist/.bench-<pid>/<source>.js [args]` in the repository root
+   * with exactly `env`, no tsx.
+   * @throws Error when {@link build} has not run.
+   */
+  node(name: string, source: string, env: NodeJS.ProcessEnv, opts: { nodeArgs?: string[]; args?: string[]; ipc?: boolean } = {}): Managed {
+    if (!this.buildDir) throw new Error('ProcessGroup.node before build()');
+    const entry = path.join(this.buildDir, source.replace(/\.ts$/, '.js'));
+    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, ...(opts.args ?? [])], {
       cwd: ROOT,
       env,
       stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -97,7 +130,7 @@ export class ProcessGroup {
     return { url: this.redis.url, port: this.redis.port, pid: this.redis.child.pid! };
   }
 
-  /** Stops everything (services, then redis-server) and removes the temp dir; idempotent. */
+  /** Stops everything (services, then redis-server) and removes the temp dir and the build; idempotent. */
   cleanup(): Promise<void> {
     this.cleaning ??= (async () => {
       await Promise.all(this.managed.map((m) => stopProc(m, 12_000)));
@@ -105,6 +138,7 @@ export class ProcessGroup {
         await Promise.race([this.redis.stop(), sleep(5_000)]);
         await this.redis.destroy();
       }
+      if (this.buildDir) rmSync(this.buildDir, { recursive: true, force: true });
     })();
     return this.cleaning;
   }

@@ -26,7 +26,8 @@ function shortUrl(url: string): string {
   const nm = u.lastIndexOf('/node_modules/');
   if (nm >= 0) return u.slice(nm + '/node_modules/'.length);
   if (u.startsWith(ROOT + '/')) u = u.slice(ROOT.length + 1);
-  return u;
+  // The services run from the bench's build (processes.ts): `dist/.bench-<pid>/api/x.js` is api/x.js.
+  return u.replace(/^dist\/\.bench-\d+\//, '');
 }
 
 function categoryOf(frame: ProfileNode['callFrame']): string {

@@ -2,7 +2,8 @@
  * The hand-written baseline's API (BASELINE, not fnqueue): what a team would write in fifty lines
  * with Express 5, express.json, zod and BullMQ, and nothing else. `npm run bench` runs it beside
  * fnqueue on the same redis-server, with the same resources, to print the ratios of
- * docs/performance.md. `node --import tsx scripts/bench/handwritten/server.ts <port> <redisPort>`.
+ * docs/performance.md, compiled as fnqueue is: `node dist/.bench-<pid>/scripts/bench/handwritten/server.js
+ * <port> <redisPort>` (scripts/bench/processes.ts).
  *
  * - `POST /invoke` `{"number": 17}`: `queue.add` + `job.waitUntilFinished` (QueueEvents), 200 with the result;
  * - `POST /jobs` `{"algorithm": "PrimeChecker", "params": {"number": 17}}`: `queue.add`, 202 `{job_id}`;
