@@ -202,17 +202,20 @@ export class JobStore {
    *   the payload would pass the bound (then nothing is written).
    */
   async createCounted(job: NewJob, queued?: QueuedCount): Promise<boolean | { refused: number }> {
-    const a = this.createArgs(job);
     const shard = this.keys.shardOfJob(job.job_id);
+    const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const now = Date.now();
-    const count = queued
-      ? { keys: [shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool)], args: [now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs] }
-      : { keys: [], args: [] };
+    // KEYS: the record, its index keys, this window's refresh marker, then the queued-bytes keys.
+    const keys = [this.keys.job(job.job_id), shard.jobIndex('status:pending')];
+    for (const name of this.indexNames(job)) keys.push(shard.jobIndex(name));
     // The indexes' TTL is refreshed when one is new, else once per window and index (job-create.lua).
     // An index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
-    const windowMs = INDEX_REFRESH_MS;
-    const allKeys = [...a.keys, shard.jobIndexRefreshed(Math.floor(now / windowMs)), ...count.keys];
-    const n = await runScript<number | [number, number]>(this.redis, 'job-create', allKeys.length, ...allKeys, a.ttl, a.createdMs, a.jobId, queued ? '1' : '0', Math.ceil((2 * windowMs) / 1000), ...count.args, ...a.fields);
+    keys.push(shard.jobIndexRefreshed(Math.floor(now / INDEX_REFRESH_MS)));
+    if (queued) keys.push(shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool));
+    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', INDEX_REFRESH_WINDOW_TTL_S];
+    if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
+    for (const f of this.recordFields(job, createdMs)) args.push(f);
+    const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
@@ -301,17 +304,6 @@ export class JobStore {
     );
   }
 
-  /**
-   * What job-create.lua writes for `job`: its KEYS (record, pending status index, the other
-   * indexes), TTL (s), created ms, id, and the record's field, value pairs.
-   */
-  private createArgs(job: NewJob): { keys: string[]; ttl: number; createdMs: number; jobId: string; fields: string[] } {
-    const shard = this.keys.shardOfJob(job.job_id);
-    const keys = [this.keys.job(job.job_id), shard.jobIndex('status:pending')];
-    for (const name of this.indexNames(job)) keys.push(shard.jobIndex(name));
-    return { keys, ttl: this.ttlOf(job), createdMs: Date.parse(job.created_at.replace('+00:00', 'Z')), jobId: job.job_id, fields: this.recordFields(job) };
-  }
-
   /** The record's TTL, s: a delayed job's record must outlive its wait, so its TTL counts from when it may run. */
   private ttlOf(job: NewJob): number {
     return job.delay_ms ? this.ttlSeconds + Math.ceil(job.delay_ms / 1000) : this.ttlSeconds;
@@ -327,8 +319,7 @@ export class JobStore {
   }
 
   /** A new record's field, value pairs. */
-  private recordFields(job: NewJob): string[] {
-    const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
+  private recordFields(job: NewJob, createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'))): string[] {
     const fields = ['job_id', job.job_id, 'status', 'pending', 'algorithm', job.algorithm, 'created_at', job.created_at, 'created_ms', String(createdMs), 'params', JSON.stringify(job.params)];
     // A caller waits for this job's end (/invoke): its events are published (job-update-live.lua).
     if (job.watched) fields.push('watched', '1');
@@ -697,6 +688,8 @@ function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, str
 
 /** The window of the listing indexes' TTL refresh (job-create.lua), ms: 10 min, well within the indexes' margin of 1 h over the TTL. */
 const INDEX_REFRESH_MS = 10 * 60_000;
+/** The TTL of a window's refresh marker (job-create.lua), s: two windows. */
+const INDEX_REFRESH_WINDOW_TTL_S = Math.ceil((2 * INDEX_REFRESH_MS) / 1000);
 
 /** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */
 const LIST_READ_CHUNK = 8;

@@ -81,5 +81,10 @@ export function withScripts(redis: Redis): ScriptedRedis {
  * @param args KEYS then ARGV; for a script with a variable number of keys, that number first.
  */
 export function runScript<T>(redis: ScriptedRedis, name: ScriptName, ...args: ScriptArg[]): Promise<T> {
-  return redis[commandName(name)]!(...args) as Promise<T>;
+  let command = COMMAND_NAMES.get(name);
+  if (command === undefined) COMMAND_NAMES.set(name, (command = commandName(name)));
+  return redis[command]!(...args) as Promise<T>;
 }
+
+/** The command name of each script run so far ({@link commandName} once per script, not per call). */
+const COMMAND_NAMES = new Map<ScriptName, string>();
