@@ -108,9 +108,12 @@ export function commandSubmission(command: CommandRequest, rest: Omit<Submission
  */
 export class JobService {
   private readonly idempotency: IdempotencyStore;
+  /** What {@link submitJob} writes to: the same for every job, built once. */
+  private readonly submitDeps: SubmitDeps;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.idempotency = new IdempotencyStore(deps.redis, deps.keys);
+    this.submitDeps = { store: deps.store, queues: deps.queues, ttlSeconds: deps.ttlSeconds, queued: deps.queued, dependencies: deps.dependencies, replicaAcks: deps.replicaAcks };
   }
 
   /**
@@ -204,8 +207,9 @@ export class JobService {
    */
   /** Refuses a named pool no worker serves (409 CONFLICT) and applies its queue's backpressure. */
   private async admit(pool: string = DEFAULT_POOL): Promise<void> {
-    await this.deps.queues.admitJob(pool);
-    await this.deps.admission?.(pool).check();
+    // The default pool is always served (JobQueues.admitJob reads nothing for it).
+    if (pool !== DEFAULT_POOL) await this.deps.queues.admitJob(pool);
+    if (this.deps.admission) await this.deps.admission(pool).check();
   }
 
   private async claimIdempotencyKey(idemKey: string, value: string, key: string): Promise<StoredJob | null> {
@@ -406,11 +410,7 @@ export class JobService {
 
   private async enqueue(sub: Submission, params: unknown, mode: 'sync' | 'async', jobId: string): Promise<{ job_id: string; created_at: string }> {
     const submission = this.jobSubmission(sub, params, mode);
-    const { job_id, created_at } = await submitJob(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies, replicaAcks: this.deps.replicaAcks },
-      submission,
-      jobId,
-    );
+    const { job_id, created_at } = await submitJob(this.submitDeps, submission, jobId);
     return { job_id, created_at };
   }
 }

@@ -53,12 +53,12 @@ export interface JobSubmission {
 
 /** The job data of a submission (`created_at` '' in a schedule's template). */
 export function jobDataOf(sub: JobSubmission, createdAt: string): JobData {
-  const base = { algorithm: sub.algorithm, params: sub.params, mode: sub.mode, created_at: createdAt };
+  const base: JobData = { algorithm: sub.algorithm, params: sub.params, mode: sub.mode, created_at: createdAt };
   const data: JobData = sub.function
     ? { ...base, function_id: sub.function.function_id, ...(sub.function.version !== undefined ? { function_version: sub.function.version } : {}) }
     : sub.command
       ? { ...base, command: sub.command, ...(sub.project ? { project: sub.project } : {}) }
-      : { ...base };
+      : base;
   if (sub.request_id) data.request_id = sub.request_id;
   if (sub.schedule_id) data.schedule_id = sub.schedule_id;
   if (sub.namespace) data.namespace = sub.namespace;
@@ -126,7 +126,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const queue = deps.queues.forJob(sub.options.pool, jobId);
   if (sub.depends_on?.length) {
     await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
-    await confirmReplicas(deps, jobId);
+    if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
   if (deps.queued) {
@@ -143,7 +143,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
       if (!isRedisUnavailable(err)) await undo;
       throw toAppError(err);
     }
-    await confirmReplicas(deps, jobId);
+    if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
   const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
@@ -156,7 +156,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }
-  await confirmReplicas(deps, jobId);
+  if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
 }
 
