@@ -74,7 +74,7 @@ export const JOB_ROUTES: readonly Route[] = [
         res.status(200).location(`/jobs/${job_id}`).set('Idempotent-Replayed', 'true').json(toPublicRecord(existing));
         return;
       }
-      res.status(202).location(`/jobs/${job_id}`).json({ job_id, status: 'pending', message: JOB_CREATED_MESSAGE, created_at });
+      sendAccepted(res, job_id, created_at);
     },
   }),
   route({
@@ -233,6 +233,23 @@ function batchRefused(refused: readonly AppError[], results: unknown[]): AppErro
   const retry = Math.max(0, ...refused.map((e) => (typeof e.details.retry_after_seconds === 'number' ? e.details.retry_after_seconds : 0)));
   return new AppError(code, `no job of the batch was accepted (${refused.length} refused; the first: ${refused[0]!.message})`, { results, ...(code === 'SERVICE_UNAVAILABLE' && retry > 0 ? { retry_after_seconds: retry } : {}) });
 }
+
+/**
+ * Answers POST /jobs' 202 `{job_id, status: 'pending', message, created_at}` with its Location, the
+ * same bytes and headers as `res.status(202).location(...).json(...)` give (no JSON settings are set
+ * on the app), written directly: the hottest answer skips Express's per-call header and charset work.
+ */
+function sendAccepted(res: Response, jobId: string, createdAt: string): void {
+  // Both values are JSON-safe as they are: a job id is 12 hex characters, created_at an ISO time.
+  const body = `{"job_id":"${jobId}","status":"pending","message":${ACCEPTED_MESSAGE_JSON},"created_at":"${createdAt}"}`;
+  res.statusCode = 202;
+  res.setHeader('Location', `/jobs/${jobId}`);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  res.end(body);
+}
+
+const ACCEPTED_MESSAGE_JSON = JSON.stringify(JOB_CREATED_MESSAGE);
 
 function jobIdParam(req: Request): string {
   const jobId = String(req.params.job_id);

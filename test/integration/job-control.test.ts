@@ -67,6 +67,18 @@ describe('job control (api and worker in-process, real Redis)', () => {
   });
 
   describe('options on POST /jobs', () => {
+    it('answers 202 with the job, its Location and a JSON body as the FunctionalScaffold API reference shows it', async () => {
+      const res = await http('POST', `${stack.url}/jobs`, { algorithm: 'Echo', params: {} });
+      expect(res.status).to.equal(202);
+      expect(res.body).to.have.all.keys('job_id', 'status', 'message', 'created_at');
+      expect(res.text).to.equal(JSON.stringify({ job_id: res.body.job_id, status: 'pending', message: 'job created', created_at: res.body.created_at }));
+      expect(res.body.created_at).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/);
+      expect(res.headers.get('location')).to.equal(`/jobs/${res.body.job_id}`);
+      expect(res.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+      expect(res.headers.get('content-length')).to.equal(String(Buffer.byteLength(res.text)));
+      expect(res.headers.get('x-request-id')).to.be.a('string');
+    });
+
     it('shows the options given on the record, caps timeout_ms at JOB_TIMEOUT_MAX_MS, and keeps a plain record as the FunctionalScaffold API reference shows it', async () => {
       const id = await submit(stack, { algorithm: 'Echo', params: {}, priority: 7, max_retries: 2, retry_interval_ms: 100, timeout_ms: 999_999 });
       const record = await ended(stack, id);
