@@ -20,28 +20,51 @@ function pathOf(path: readonly (string | number)[]): string {
 }
 
 /**
- * Walks a parsed JSON body once (iteratively) and refuses prototype-polluting keys and nesting deeper than {@link MAX_JSON_DEPTH}.
+ * Walks a parsed JSON body once and refuses prototype-polluting keys and nesting deeper than {@link MAX_JSON_DEPTH}.
  * @throws AppError VALIDATION_ERROR with `details.field` the offending path.
  */
 export function assertSafeJson(body: unknown): void {
   if (body === null || typeof body !== 'object') return;
-  const stack: Array<{ value: object; path: (string | number)[] }> = [{ value: body, path: [] }];
-  while (stack.length) {
-    const { value, path } = stack.pop()!;
-    if (path.length >= MAX_JSON_DEPTH) {
-      throw new AppError('VALIDATION_ERROR', `request body nests deeper than ${MAX_JSON_DEPTH} levels at ${pathOf(path)}`, {
-        field: pathOf(path),
-        max_depth: MAX_JSON_DEPTH,
-      });
+  walkSafe(body, []);
+}
+
+/**
+ * One node of {@link assertSafeJson}: its depth, then its own keys, then its children, the last
+ * first (the order of the walk's former explicit stack, so the same offence is named first).
+ * `path` is the node's path, extended and restored in place (no array per node); at most
+ * {@link MAX_JSON_DEPTH} levels deep, so the recursion is bounded.
+ */
+function walkSafe(value: object, path: (string | number)[]): void {
+  if (path.length >= MAX_JSON_DEPTH) {
+    throw new AppError('VALIDATION_ERROR', `request body nests deeper than ${MAX_JSON_DEPTH} levels at ${pathOf(path)}`, {
+      field: pathOf(path),
+      max_depth: MAX_JSON_DEPTH,
+    });
+  }
+  if (Array.isArray(value)) {
+    for (let i = value.length - 1; i >= 0; i--) {
+      const child: unknown = value[i];
+      if (child === null || typeof child !== 'object') continue;
+      path.push(i);
+      walkSafe(child, path);
+      path.pop();
     }
-    const entries: Array<[string | number, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
-    for (const [key, child] of entries) {
-      if (typeof key === 'string' && UNSAFE_KEYS.has(key)) {
-        const field = pathOf([...path, key]);
-        throw new AppError('VALIDATION_ERROR', `${field} is not allowed (prototype key)`, { field });
-      }
-      if (child !== null && typeof child === 'object') stack.push({ value: child, path: [...path, key] });
+    return;
+  }
+  const keys = Object.keys(value);
+  for (const key of keys) {
+    if (UNSAFE_KEYS.has(key)) {
+      const field = pathOf([...path, key]);
+      throw new AppError('VALIDATION_ERROR', `${field} is not allowed (prototype key)`, { field });
     }
+  }
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const key = keys[i]!;
+    const child: unknown = (value as Record<string, unknown>)[key];
+    if (child === null || typeof child !== 'object') continue;
+    path.push(key);
+    walkSafe(child, path);
+    path.pop();
   }
 }
 
