@@ -43,13 +43,15 @@ COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 
-# NODE_OPTIONS: a young generation of at most 2 × 8 MB (Node 24 grows it to 2 × 64 MB under load).
+# NODE_OPTIONS: a young generation of at most 2 × 8 MB (Node 24 grows it to 2 × 64 MB under load);
+# a 1 GB old generation, below which V8 lets it grow to at most about 2.5× its live size before a
+# mark-compact (with Node's default limit here, 4 GB, up to 4×: the API's garbage of batches).
 # MALLOC_ARENA_MAX: glibc's malloc keeps at most 2 arenas rather than one per thread, whose pages
 # V8's compiler and GC threads leave resident (about 10 MB). The benchmark runs the compiled build
-# with the same settings: the API at about 125 MB at rest and 160 to 185 MB under load, a worker
-# at 120 to 165 MB (docs/performance.md#what-bounds-each-figure, Memory).
+# with the same settings (scripts/bench/fnqueue-stack.ts): the API at about 125 MB at rest and 150
+# to 175 MB under load, a worker at 120 to 135 MB (docs/performance.md#what-bounds-each-figure, Memory).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=8 \
+    NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=1024" \
     MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=8000 \

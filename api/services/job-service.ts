@@ -335,7 +335,8 @@ export class JobService {
       out[i] = err;
     };
     const valid: Array<{ i: number; sub: Submission; params: unknown }> = [];
-    for (const [i, item] of items.entries()) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
       if (item instanceof AppError) {
         out[i] = item;
         continue;
@@ -361,7 +362,8 @@ export class JobService {
         }),
     );
     const byPool = new Map<string, typeof valid>();
-    for (const v of valid) {
+    for (let k = 0; k < valid.length; k++) {
+      const v = valid[k]!;
       if (unchecked.has(v)) continue;
       const pool = v.sub.options?.pool ?? DEFAULT_POOL;
       const group = byPool.get(pool);
@@ -378,7 +380,8 @@ export class JobService {
       }
       const guard = this.deps.admission?.(pool);
       const room = guard?.room ? await guard.room(group.length) : group.length;
-      for (const [n, v] of group.entries()) {
+      for (let n = 0; n < group.length; n++) {
+        const v = group[n]!;
         if (n < room) admitted.push(v);
         else out[v.i] = guard?.fullError?.() ?? new AppError('SERVICE_UNAVAILABLE', 'the job queue is full; retry later');
       }
@@ -389,7 +392,8 @@ export class JobService {
       admitted.map((v) => ({ sub: this.jobSubmission(v.sub, v.params, 'async'), jobId: newJobId() })),
     );
     const counts = new Map<string, number>();
-    for (const [n, v] of admitted.entries()) {
+    for (let n = 0; n < admitted.length; n++) {
+      const v = admitted[n]!;
       out[v.i] = written[n]!;
       if (!(written[n] instanceof AppError)) counts.set(v.sub.algorithm, (counts.get(v.sub.algorithm) ?? 0) + 1);
     }

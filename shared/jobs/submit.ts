@@ -198,7 +198,9 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
   const records = new Array<NewJob>(entries.length);
   const jobs = new Array<{ name: string; data: JobData; opts: ReturnType<typeof bullJobOptions> }>(entries.length);
   const bytes: number[] | undefined = deps.queued ? new Array<number>(entries.length) : undefined;
-  for (const [i, { sub, jobId }] of entries.entries()) {
+  // Indexed loops: this runs once per batch, too seldom to be optimized, where each for...of step allocates.
+  for (let i = 0; i < entries.length; i++) {
+    const { sub, jobId } = entries[i]!;
     const data = jobDataOf(sub, created_at);
     const job = { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) };
     const record = newJobRecord(sub, jobId, created_at);
@@ -207,9 +209,10 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     if (bytes) bytes[i] = Buffer.byteLength(JSON.stringify(data));
   }
   /** The BullMQ jobs of the entries at `positions` that run without waiting, one addBulk per queue. */
-  const addBulks = (positions: Iterable<number>) => {
+  const addBulks = (positions: readonly number[]) => {
     const bulks = new Map<Queue<JobData>, typeof jobs>();
-    for (const i of positions) {
+    for (let p = 0; p < positions.length; p++) {
+      const i = positions[p]!;
       const { sub, jobId } = entries[i]!;
       if (sub.depends_on?.length) continue;
       const queue = deps.queues.forJob(sub.options.pool, jobId);
@@ -225,7 +228,8 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
       const queued = deps.queued;
       const created = await deps.store.createMany(records, { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
       taken = [];
-      for (const [i, c] of created.entries()) {
+      for (let i = 0; i < created.length; i++) {
+        const c = created[i]!;
         if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued.maxBytes);
         else taken.push(i);
       }
@@ -257,9 +261,9 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
   }
   // One WAIT per shard the batch wrote to (each its own master on a cluster).
   const perShard = new Map<number, string>();
-  for (const i of taken) perShard.set(deps.store.shardOf(entries[i]!.jobId), entries[i]!.jobId);
+  for (let t = 0; t < taken.length; t++) perShard.set(deps.store.shardOf(entries[taken[t]!]!.jobId), entries[taken[t]!]!.jobId);
   await confirmReplicas(deps, ...perShard.values());
-  for (const i of taken) out[i] = { job_id: entries[i]!.jobId, created_at };
+  for (let t = 0; t < taken.length; t++) out[taken[t]!] = { job_id: entries[taken[t]!]!.jobId, created_at };
   return out;
 }
 

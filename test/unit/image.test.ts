@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { SERVICE_ENV, SERVICE_NODE_ARGS } from '../../scripts/bench/fnqueue-stack.js';
 
 /**
  * The production image (Dockerfile, docs/deployment.md#the-image) and the Node version, checked
@@ -37,6 +39,16 @@ describe('the production image (Dockerfile)', () => {
     expect(buildConfig.compilerOptions).to.include({ outDir: 'dist', noEmit: false });
     expect(read('.dockerignore').split('\n')).to.include.members(['node_modules', 'dist']);
     expect(read('.gitignore').split('\n')).to.include('dist/');
+  });
+
+  it('runs the services with the memory settings the benchmark measures, which Node takes in NODE_OPTIONS', () => {
+    const env = /^ENV ((?:.*\\\n)*.*)$/m.exec(final)![1]!.replace(/\\\n\s*/g, ' ');
+    const nodeOptions = /NODE_OPTIONS="([^"]*)"/.exec(env)?.[1];
+    expect(nodeOptions).to.equal(SERVICE_NODE_ARGS.join(' '));
+    for (const [name, value] of Object.entries(SERVICE_ENV)) expect(env).to.match(new RegExp(`\\b${name}=${value}\\b`));
+    // Node refuses some V8 flags in NODE_OPTIONS (e.g. --heap-growing-percent); these it takes.
+    const limit = execFileSync(process.execPath, ['-p', "require('v8').getHeapStatistics().heap_size_limit"], { env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    expect(Number(limit)).to.be.below(2 * 1024 ** 3);
   });
 
   it('has a HEALTHCHECK that probes whichever service the container runs', () => {
