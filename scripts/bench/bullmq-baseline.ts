@@ -53,6 +53,17 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
   const connection = { host: '127.0.0.1', port: ctx.redis.port };
   const worker = new BullmqWorkerProcess(ctx);
   await worker.request(undefined, 'ready');
+  /** Polls the worker's completion count (every 10 ms, bounded) until BENCH_ASYNC_JOBS more than `before` have completed. */
+  const completedSince = async (before: Extract<WorkerMsg, { type: 'count' }>) => {
+    const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
+    let last = before;
+    while (Date.now() < deadline) {
+      last = await worker.request({ type: 'count' }, 'count');
+      if (last.completed - before.completed >= cfg.asyncJobs) break;
+      await sleep(10);
+    }
+    return last;
+  };
   await worker.request({ type: 'start', queue: 'rt', concurrency: cfg.baseConcurrency }, 'started');
 
   const roles = (): Roles => ({ bench: [process.pid], 'bullmq-worker': [worker.m.proc.pid!], redis: [ctx.redis.pid] });
@@ -152,13 +163,7 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
         }),
       );
       const submitSeconds = (Date.now() - t0) / 1000;
-      const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
-      let last = before;
-      while (Date.now() < deadline) {
-        last = await worker.request({ type: 'count' }, 'count');
-        if (last.completed - before.completed >= cfg.asyncJobs) break;
-        await sleep(10);
-      }
+      const last = await completedSince(before);
       cpuRows.push(cpuDiff('bullmq: async add + complete', a, await meter.snap(roles()), cfg.asyncJobs));
       const done = last.completed - before.completed;
       if (done < cfg.asyncJobs) throw new Error(`bullmq async: only ${done}/${cfg.asyncJobs} completed within the limits`);
@@ -186,13 +191,7 @@ export async function runBullmq(ctx: BenchContext): Promise<void> {
           }
         }),
       );
-      const deadline = Date.now() + ASYNC_FINISH_LIMIT_MS;
-      let last = before;
-      while (Date.now() < deadline) {
-        last = await worker.request({ type: 'count' }, 'count');
-        if (last.completed - before.completed >= cfg.asyncJobs) break;
-        await sleep(10);
-      }
+      const last = await completedSince(before);
       cpuRows.push(cpuDiff('bullmq: async addBulk + complete', a, await meter.snap(roles()), cfg.asyncJobs));
       const done = last.completed - before.completed;
       if (done < cfg.asyncJobs) throw new Error(`bullmq async via addBulk: only ${done}/${cfg.asyncJobs} completed within the limits`);

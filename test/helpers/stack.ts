@@ -69,3 +69,18 @@ export async function startStack(redis: string | Record<string, string>, env: Re
   };
   return track(`stack ${config.QUEUE_PREFIX}`, stack, stack.close);
 }
+
+/** An API without a worker, in this process, on `redisUrl`; `env` overrides the configuration. */
+export async function startApiOnly(redisUrl: string, env: Record<string, string>): Promise<{ api: RunningApi; url: string; close(): Promise<void> }> {
+  const config = loadConfig({ REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000', DIAGNOSTIC_ALGORITHMS: 'true', ...env });
+  const api = await startApi(config, memoryLogger().logger);
+  const handle = {
+    api,
+    url: `http://127.0.0.1:${api.port}`,
+    close: async () => {
+      await api.close(500);
+      untrack(handle);
+    },
+  };
+  return track(`api ${config.QUEUE_PREFIX}`, handle, handle.close);
+}

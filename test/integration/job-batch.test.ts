@@ -1,13 +1,10 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { startApi, type RunningApi } from '../../api/server.js';
-import { loadConfig } from '../../shared/config.js';
 import { keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { track, untrack } from '../helpers/resources.js';
-import { memoryLogger, startStack, type Stack } from '../helpers/stack.js';
+import { startApiOnly, startStack, type Stack } from '../helpers/stack.js';
 import { answerWith, startHookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
@@ -17,20 +14,6 @@ import { answerWith, startHookReceiver } from '../helpers/webhook-receiver.js';
  */
 
 const prefix = () => `t${Math.random().toString(36).slice(2, 10)}`;
-
-async function startApiOnly(redisUrl: string, env: Record<string, string>): Promise<{ api: RunningApi; url: string; close(): Promise<void> }> {
-  const config = loadConfig({ REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000', DIAGNOSTIC_ALGORITHMS: 'true', ...env });
-  const api = await startApi(config, memoryLogger().logger);
-  const handle = {
-    api,
-    url: `http://127.0.0.1:${api.port}`,
-    close: async () => {
-      await api.close(500);
-      untrack(handle);
-    },
-  };
-  return track(`api ${config.QUEUE_PREFIX}`, handle, handle.close);
-}
 
 async function ended(url: string, jobId: string, timeoutMs = 30_000) {
   return eventually(async () => {

@@ -2,14 +2,11 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { startApi, type RunningApi } from '../../api/server.js';
-import { loadConfig } from '../../shared/config.js';
 import { ApiKeyStore } from '../../shared/store/api-key-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import { http, expectError } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { track, untrack } from '../helpers/resources.js';
-import { memoryLogger } from '../helpers/stack.js';
+import { startApiOnly } from '../helpers/stack.js';
 
 /** GET with a body (fetch refuses to send one). */
 function getWithBody(url: string, body: string): Promise<{ status: number; text: string }> {
@@ -55,21 +52,6 @@ async function watchingJsonParse<T>(fn: () => Promise<T>): Promise<{ result: T; 
   } finally {
     JSON.parse = original;
   }
-}
-
-/** An API without a worker, in this process; `env` overrides the configuration. */
-async function startApiOnly(redisUrl: string, env: Record<string, string>): Promise<{ api: RunningApi; url: string; close(): Promise<void> }> {
-  const config = loadConfig({ REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000', DIAGNOSTIC_ALGORITHMS: 'true', ...env });
-  const api = await startApi(config, memoryLogger().logger);
-  const handle = {
-    api,
-    url: `http://127.0.0.1:${api.port}`,
-    close: async () => {
-      await api.close(500);
-      untrack(handle);
-    },
-  };
-  return track(`api ${config.QUEUE_PREFIX}`, handle, handle.close);
 }
 
 const prefix = () => `l${Math.random().toString(36).slice(2, 10)}`;
