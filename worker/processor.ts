@@ -294,7 +294,8 @@ export function createAlgorithmProcessor(deps: ProcessorDeps) {
       if (data.webhook) record.webhook = { url: data.webhook, status: 'pending', attempts: 0, last_error: null, delivered_at: null };
       if (progress.latest) record.progress = progress.latest;
       if (data.function_id) record.function_id = data.function_id;
-      const outcome = await store.finish(record, attemptEnd, runEndCounters(data, Boolean(failure), status), releasePool);
+      // A sync job's caller waits (its record is watched from creation); an async job's event is built only when watched.
+      const outcome = await store.finish(record, attemptEnd, runEndCounters(data, Boolean(failure), status), releasePool, data.mode === 'sync');
       if (outcome.kind === 'ended') return dropEnded(outcome.status);
       if (outcome.kind === 'gone') logger.info('job record is gone (expired or removed); result dropped');
 

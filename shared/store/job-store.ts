@@ -369,8 +369,12 @@ export class JobStore {
    * waiter hangs.
    * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
    * @param releasePool a worker's run: also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
+   * @param surelyWatched true (the default) when a caller is known to wait (a sync job, watched from
+   *   its creation): the event goes with the script. False for an async job, which is seldom watched:
+   *   the record's JSON is built and published (PUBLISH, right after the script) only when the script
+   *   finds the record watched, not sent with every finish to be dropped.
    */
-  async finish(record: StoredJob, attempt?: AttemptEnd, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
+  async finish(record: StoredJob, attempt?: AttemptEnd, counters: readonly string[] = [], releasePool?: string, surelyWatched = true): Promise<UpdateOutcome> {
     const fields = [
       'status', record.status,
       'started_at', record.started_at ?? '',
@@ -380,7 +384,8 @@ export class JobStore {
       'error_code', record.error_code ?? '',
       'metadata', JSON.stringify(record.metadata),
     ];
-    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, encodeJobEvent(record.job_id, record), fields, 0, counters, releasePool);
+    const event = () => encodeJobEvent(record.job_id, record);
+    const outcome = await this.updateLive(record.job_id, record.status, attempt ?? null, surelyWatched ? event() : event, fields, 0, counters, releasePool);
     if (outcome.kind === 'gone') await this.redis.publish(this.keys.jobEvents, encodeJobEvent(record.job_id, null));
     return outcome;
   }
@@ -657,22 +662,32 @@ export class JobStore {
   /**
    * @param counters run counters (runCounterField) to add 1 to when the update lands.
    * @param releasePool stops counting the job's payload against this pool's MAX_QUEUED_BYTES, in the same script.
+   * @param message the event published when the record is watched ('' for none); a function builds it
+   *   only when the script finds the record watched, and it is published right after the script.
    */
-  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string, fields: string[], extraTtlSeconds = 0, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
-    const channel = message ? this.keys.jobEvents : '';
+  private async updateLive(jobId: string, status: JobStatus | '', attempt: AttemptEnd | null, message: string | (() => string), fields: string[], extraTtlSeconds = 0, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
+    const late = typeof message === 'function';
+    const channel = late || message ? this.keys.jobEvents : '';
     const shard = this.keys.shardOfJob(jobId);
     const n = await runScript<number | string>(
       this.redis, 'job-update-live',
       this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, shard.runCounters, ...queuedKeys(shard, releasePool),
-      this.ttlSeconds + extraTtlSeconds, channel, message, jobId, status,
+      this.ttlSeconds + extraTtlSeconds, channel, late ? '' : message, jobId, status,
       attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
       releasePool === undefined ? '0' : '1',
       counters.length, ...counters,
       ...fields,
     );
+    if (late && typeof n === 'number' && n >= PUBLISH_LATE) {
+      await this.redis.publish(this.keys.jobEvents, message());
+      return toOutcome(n - PUBLISH_LATE);
+    }
     return toOutcome(n);
   }
 }
+
+/** Added to job-update-live's answer when the record is watched and its event was left for the caller to publish. */
+const PUBLISH_LATE = 10;
 
 /** A job's payload to count against its pool's MAX_QUEUED_BYTES as its record is written ({@link JobStore.createCounted}). */
 export interface QueuedCount {

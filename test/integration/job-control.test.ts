@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { isoNow, JobStore, newJobId } from '../../shared/store/job-store.js';
+import { decodeJobEvent, isoNow, JobStore, newJobId } from '../../shared/store/job-store.js';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { JOBS_QUEUE } from '../../shared/queue/names.js';
 import { eventually, expectError, http } from '../helpers/http.js';
@@ -392,10 +392,15 @@ describe('job control (api and worker in-process, real Redis)', () => {
         const keys = keysFor(`evt${Math.random().toString(36).slice(2, 8)}`);
         const store = new JobStore(conn, keys, 60);
         const heard: string[] = [];
-        sub.on('message', (_ch: string, message: string) => heard.push(message.slice(0, message.indexOf(' '))));
+        const messages: string[] = [];
+        sub.on('message', (_ch: string, message: string) => {
+          heard.push(message.slice(0, message.indexOf(' ')));
+          messages.push(message);
+        });
         await sub.subscribe(keys.jobEvents);
-        const finish = (id: string, created_at: string) =>
-          store.finish({ job_id: id, status: 'completed', algorithm: 'Echo', created_at, started_at: created_at, completed_at: isoNow(), result: 1, error: null, error_code: null, metadata: null, params: {} });
+        // As the worker calls it: an async job's end is sent only when the script finds it watched.
+        const finish = (id: string, created_at: string, surelyWatched = false) =>
+          store.finish({ job_id: id, status: 'completed', algorithm: 'Echo', created_at, started_at: created_at, completed_at: isoNow(), result: 1, error: null, error_code: null, metadata: null, params: {} }, undefined, [], undefined, surelyWatched);
         const job = async (watched?: boolean) => {
           const id = newJobId();
           const created_at = isoNow();
@@ -406,7 +411,7 @@ describe('job control (api and worker in-process, real Redis)', () => {
         await store.setProgress(unwatched.id, { percent: 10, message: null, updated_at: isoNow() });
         await finish(unwatched.id, unwatched.created_at);
         const sync = await job(true);
-        await finish(sync.id, sync.created_at);
+        await finish(sync.id, sync.created_at, true);
         const followed = await job();
         expect((await store.watch(followed.id))?.status).to.equal('pending');
         await store.setProgress(followed.id, { percent: 50, message: null, updated_at: isoNow() });
@@ -419,6 +424,8 @@ describe('job control (api and worker in-process, real Redis)', () => {
         await eventually(async () => heard.length >= 3, 2000);
         await new Promise((r) => setTimeout(r, 100));
         expect(heard).to.deep.equal([sync.id, followed.id, followed.id]);
+        // The followed job's end carries its whole record, as a sync job's does.
+        for (const message of [messages[0]!, messages[2]!]) expect(decodeJobEvent(message).record).to.include({ status: 'completed', result: 1 });
       } finally {
         sub.disconnect();
         await conn.quit();

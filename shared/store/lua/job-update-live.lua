@@ -10,11 +10,13 @@
   (a worker's run of it: queued-release.lua), whatever the record's state.
   KEYS[1] record, KEYS[2] attempts hash, KEYS[3..7] status indexes (INDEXED_STATUSES order),
   KEYS[8] run counters hash, KEYS[9..11] the pool's queued, sizes and total keys (read with ARGV[8] = 1 only)
-  ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message, ARGV[4] job id, ARGV[5] new status or '',
+  ARGV[1] TTL s, ARGV[2] channel or '', ARGV[3] message ('' with a channel: the caller publishes it,
+  told by 10 added to the answer), ARGV[4] job id, ARGV[5] new status or '',
   ARGV[6] attempt number, `+` (the next one: an attempt not started on the record, being short)
   or '', ARGV[7] attempt JSON (with its number unless ARGV[6] is `+`), ARGV[8] 1 to release the payload, else 0, ARGV[9] C, the number of
   counters, ARGV[10..9+C] counter fields, ARGV[10+C..] field, value pairs
-  Returns 1 when updated (2 when jobs wait for this one: job-add-dependent.lua), 0 when the record
+  Returns 1 when updated (2 when jobs wait for this one: job-add-dependent.lua; 10 more when the
+  record is watched and ARGV[3] is '', for the caller to publish the event), 0 when the record
   is gone, or the status it already ended with.
 ]]
 --- @include "job-helpers"
@@ -37,6 +39,9 @@ end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 for i = 10, 9 + counters do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
 redis.call('EXPIRE', KEYS[1], ttl)
-if watched and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if dependents then return 2 end
-return 1
+local late = 0
+if watched and ARGV[2] ~= '' then
+  if ARGV[3] == '' then late = 10 else redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+end
+if dependents then return 2 + late end
+return 1 + late
