@@ -5,6 +5,7 @@ import type { BenchOptions } from './options.js';
 import type { ProcessGroup } from './processes.js';
 import type { ShardedRun } from './sharded.js';
 import type { BatchResult } from './batch.js';
+import type { RecordsResult } from './records.js';
 
 /** The reference floor servers (floors.ts), in the order they run. */
 export const FLOOR_KINDS = ['http', 'express', 'express+add'] as const;
@@ -49,6 +50,8 @@ export interface Results {
   batch?: BatchResult;
   /** Plain BullMQ's async end to end with addBulk of 1,000 (the batch phase's baseline). */
   baseBulkAsync?: { perSecond: number; seconds: number };
+  /** The records phase (records.ts): Redis CPU and commands per job of BullMQ's add, the record create and the record finish. */
+  records?: RecordsResult;
   /** The sharded phase's runs (sharded.ts): 1 shard, then 3, on a local 3-master cluster. */
   sharded?: ShardedRun[];
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** The phases of `npm run bench`, in the order they run. */
-export const ALL_PHASES = ['bullmq', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'sharded'] as const;
+export const ALL_PHASES = ['bullmq', 'records', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'sharded'] as const;
 export type Phase = (typeof ALL_PHASES)[number];
 
 /** An unset or empty knob takes its default; otherwise an integer >= `min`. */
@@ -47,6 +47,8 @@ const BenchEnvSchema = z.object({
   BENCH_ASYNC_JOBS: intKnob(5000),
   /** Sequential BullMQ round trips measured. */
   BENCH_SEQ_JOBS: intKnob(1000),
+  /** Jobs through each call of the records phase (BullMQ add, record create, record finish). */
+  BENCH_RECORD_JOBS: intKnob(20_000, 1000),
   /** Jobs in each run of the sharded phase (a local 3-master cluster, 1 shard then 3). */
   BENCH_SHARD_JOBS: intKnob(3000),
   /** Fixed req/s for the 50-connection fnqueue phases (CPU per request of two builds at equal load); unset: as fast as possible. */
@@ -104,6 +106,8 @@ export interface BenchOptions {
   asyncJobs: number;
   seqJobs: number;
   shardJobs: number;
+  /** Jobs through each call of the records phase. */
+  recordJobs: number;
   /** Fixed total req/s for the 50-connection fnqueue phases; undefined: as fast as possible. */
   rate?: number;
   phases: Set<Phase>;
@@ -152,6 +156,7 @@ export function parseBenchOptions(env: Record<string, string | undefined>): Benc
     asyncJobs: v.BENCH_ASYNC_JOBS,
     shardJobs: v.BENCH_SHARD_JOBS,
     seqJobs: v.BENCH_SEQ_JOBS,
+    recordJobs: v.BENCH_RECORD_JOBS,
     rate: v.BENCH_RATE,
     phases: v.BENCH_PHASES,
     profile: v.BENCH_PROFILE,
