@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { parse } from 'yaml';
+import { WORKER_NODE_ARGS } from '../../scripts/bench/fnqueue-stack.js';
 
 interface Service {
   build?: unknown;
@@ -53,10 +54,10 @@ describe('compose.yaml', () => {
     expect(worker!.build, 'only the api service builds').to.equal(undefined);
     expect(worker!.image).to.be.a('string').and.equal(api!.image);
     expect(api!.command).to.deep.equal(['node', 'dist/api/main.js']);
-    expect(worker!.command).to.deep.equal(['node', 'dist/worker/main.js']);
+    expect(worker!.command).to.deep.equal(['node', ...WORKER_NODE_ARGS, 'dist/worker/main.js']);
     for (const service of [api!, worker!]) {
       // Each entry is compiled from a source file that the build's tsconfig includes.
-      const source = service.command![1]!.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+      const source = service.command!.at(-1)!.replace(/^dist\//, '').replace(/\.js$/, '.ts');
       expect(existsSync(new URL(`../../${source}`, import.meta.url)), source).to.equal(true);
     }
   });

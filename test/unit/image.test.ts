@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { SERVICE_ENV, SERVICE_NODE_ARGS } from '../../scripts/bench/fnqueue-stack.js';
+import { SERVICE_ENV, SERVICE_NODE_ARGS, WORKER_NODE_ARGS } from '../../scripts/bench/fnqueue-stack.js';
 
 /**
  * The production image (Dockerfile, docs/deployment.md#the-image) and the Node version, checked
@@ -49,6 +49,18 @@ describe('the production image (Dockerfile)', () => {
     // Node refuses some V8 flags in NODE_OPTIONS (e.g. --heap-growing-percent); these it takes.
     const limit = execFileSync(process.execPath, ['-p', "require('v8').getHeapStatistics().heap_size_limit"], { env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
     expect(Number(limit)).to.be.below(2 * 1024 ** 3);
+  });
+
+  it('gives a worker the young generation the benchmark measures, on its command line over NODE_OPTIONS (Compose and Kubernetes)', () => {
+    const command = JSON.stringify(['node', ...WORKER_NODE_ARGS, 'dist/worker/main.js']).replace(/,/g, ', ');
+    for (const file of ['compose.yaml', 'deploy/kubernetes/base/worker-deployment.yaml']) expect(read(file), file).to.include(`command: ${command}`);
+    // A flag on the command line wins over the same flag in NODE_OPTIONS: the new space is 2 × the semi-space.
+    const newSpace = execFileSync(process.execPath, [...WORKER_NODE_ARGS, '-p', "let k = []; for (let i = 0; i < 3e6; i++) { k.push({ i }); if (k.length > 2e5) k = []; } require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size"], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: SERVICE_NODE_ARGS.join(' ') },
+      encoding: 'utf8',
+    });
+    const semi = Number(/--max-semi-space-size=(\d+)/.exec(WORKER_NODE_ARGS.join(' '))![1]);
+    expect(Number(newSpace)).to.equal(2 * semi * 1024 ** 2);
   });
 
   it('has a HEALTHCHECK that probes whichever service the container runs', () => {
