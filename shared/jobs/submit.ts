@@ -107,36 +107,11 @@ export interface SubmitDeps {
 }
 
 /**
- * How long a pool whose queued payloads reached MAX_QUEUED_BYTES has its jobs enqueued only once
- * their count landed (ms): near the bound a refusal costs no enqueue and undo.
- */
-export const SEQUENTIAL_AFTER_REFUSAL_MS = 5000;
-
-/** Per service's MAX_QUEUED_BYTES store and pool, until when (ms since the epoch) {@link submitJob} counts before it enqueues. */
-const countFirstUntil = new WeakMap<QueuedBytesStore, Map<string, number>>();
-
-/** Whether `pool`'s jobs are in their count-first window (a refusal in the last {@link SEQUENTIAL_AFTER_REFUSAL_MS}). */
-function countsFirst(queued: NonNullable<SubmitDeps['queued']>, pool: string): boolean {
-  return (countFirstUntil.get(queued.store)?.get(pool) ?? 0) > Date.now();
-}
-
-/** Opens `pool`'s count-first window after a refusal. */
-function startCountingFirst(queued: NonNullable<SubmitDeps['queued']>, pool: string): void {
-  let pools = countFirstUntil.get(queued.store);
-  if (!pools) countFirstUntil.set(queued.store, (pools = new Map()));
-  pools.set(pool, Date.now() + SEQUENTIAL_AFTER_REFUSAL_MS);
-}
-
-/**
  * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
- * trip of latency instead of two). Both go on one connection, the record's script first, so Redis
- * writes the record before a worker can take the job. With MAX_QUEUED_BYTES, the record's script
- * counts the payload: a refusal undoes the enqueue (BullMQ's remove; a worker that took the job in
- * between finds no record: its run leaves nothing, its result is dropped), and for
- * {@link SEQUENTIAL_AFTER_REFUSAL_MS} that pool's jobs are enqueued only once their count landed, so
- * a pool at its bound refuses without enqueueing. When either write fails, both are undone, also
- * when Redis did not answer within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes
- * once it does).
+ * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
+ * through the live-update script); with MAX_QUEUED_BYTES, the record's script counts the payload
+ * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
+ * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, or when fewer replicas
@@ -154,16 +129,13 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
-  if (deps.queued && countsFirst(deps.queued, pool)) {
-    // Near the bound: the payload is counted in the script that writes the record, and the job is
-    // enqueued only once both landed.
+  if (deps.queued) {
+    // The payload is counted in the script that writes the record (one round trip, as the
+    // reservation alone took), and the job is enqueued only once both landed.
     const created = await deps.store.createCounted(record, queuedCountOf(deps, pool, data)).catch((err: unknown) => {
       throw toAppError(err);
     });
-    if (typeof created === 'object') {
-      startCountingFirst(deps.queued, pool);
-      throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
-    }
+    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
     try {
       await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
     } catch (err) {
@@ -174,23 +146,15 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
-  const queued = deps.queued;
-  const results = await Promise.allSettled([deps.store.createCounted(record, queuedCountOf(deps, pool, data)), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
+  const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     // The undo goes on the same connection as the writes, so Redis runs it after them even when they
     // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
     // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), ...(queued ? [queued.store.release(pool, [jobId])] : [])]);
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
-  }
-  const created = (results[0] as PromiseFulfilledResult<boolean | { refused: number }>).value;
-  if (queued && typeof created === 'object') {
-    // Refused: nothing of the record was written; the job just enqueued goes too.
-    startCountingFirst(queued, pool);
-    await queue.remove(jobId).catch(() => undefined);
-    throw queuedBytesRefusal(pool, created.refused, queued.maxBytes);
   }
   if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
