@@ -679,7 +679,8 @@ export class JobStore {
       ...fields,
     );
     if (late && typeof n === 'number' && n >= PUBLISH_LATE) {
-      await this.redis.publish(this.keys.jobEvents, message());
+      // The end is written; a lost event only delays watchers until their re-read of the record.
+      await this.redis.publish(this.keys.jobEvents, message()).catch(() => undefined);
       return toOutcome(n - PUBLISH_LATE);
     }
     return toOutcome(n);
