@@ -17,8 +17,8 @@ const SWEEP_INTERVAL_MS = 2000;
 
 /**
  * Waits for jobs to finish without polling: one Redis subscription per API process to the job
- * events channel, where workers publish the events of each watched job (in the same script that
- * writes them): a sync job is watched from its creation (its record's `watched` field), a job
+ * events channel, where workers publish the events of each watched job (in the script that writes
+ * them, or right after it for an async job's end): a sync job is watched from its creation (its record's `watched` field), a job
  * followed later by {@link watch} or {@link waitExisting} once JobStore.watch marked it.
  *
  * Race-free: a waiter is registered before its record is read (or, for /invoke, before its job

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
+import { redisInfo } from '../lib/redis-server.js';
 
 const CLK_TCK = 100;
 
@@ -180,4 +181,10 @@ export class RssPeaks {
       sample();
     };
   }
+}
+
+/** The CPU the redis-server on 127.0.0.1:`port` used so far, seconds (INFO cpu: used_cpu_sys + used_cpu_user). */
+export async function redisCpuSeconds(port: number): Promise<number> {
+  const cpu = await redisInfo(port, 'cpu');
+  return Number(cpu.used_cpu_sys ?? 0) + Number(cpu.used_cpu_user ?? 0);
 }

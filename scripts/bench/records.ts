@@ -22,7 +22,7 @@ import type { StoredJob } from '../../shared/schemas/job-record.js';
 import { isoNow, JobStore, newJobId, type AttemptEnd } from '../../shared/store/job-store.js';
 import { keysFor } from '../../shared/store/keys.js';
 import type { BenchContext } from './context.js';
-import { cpuDiff, type Roles } from './cpu.js';
+import { cpuDiff, redisCpuSeconds, type Roles } from './cpu.js';
 import { fmt, fmtInt, log, table } from './measure.js';
 
 /** Calls in flight in each run (as the 50 connections of POST /jobs). */
@@ -50,13 +50,6 @@ export interface RecordsResult {
   add: RecordCost;
   create: RecordCost;
   finish: RecordCost;
-}
-
-/** Redis's CPU so far, seconds (used_cpu_sys + used_cpu_user). */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const read = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  return read('used_cpu_sys') + read('used_cpu_user');
 }
 
 /** Runs `op(0..count-1)`, IN_FLIGHT at a time, for at most RUN_LIMIT_MS. @returns how many were done. */
@@ -97,11 +90,11 @@ export async function runRecords(ctx: BenchContext): Promise<void> {
   /** A measured run of `count` calls of `op`: Redis CPU and commands per job, and its CPU row. */
   const measure = async (label: string, count: number, op: (i: number) => Promise<void>): Promise<RecordCost> => {
     const a = await meter.snap(roles());
-    const cpu0 = await redisCpuSeconds(redis);
+    const cpu0 = await redisCpuSeconds(ctx.redis.port);
     const t0 = performance.now();
     const jobs = await drive(count, op);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = await redisCpuSeconds(redis);
+    const cpu1 = await redisCpuSeconds(ctx.redis.port);
     const row = cpuDiff(label, a, await meter.snap(roles()), jobs);
     row.cmds = row.cmds.filter((c) => !OWN_COMMANDS.has(c.name.split('|')[0]!));
     ctx.cpuRows.push(row);
@@ -136,7 +129,8 @@ export async function runRecords(ctx: BenchContext): Promise<void> {
     };
     // attempt 0: a run too short for its running mark, numbered by the finish script (worker/processor.ts).
     const attempt: AttemptEnd = { attempt: 0, worker_id: 'bench-records', status: 'completed', started_at: at, finished_at: at, duration_ms: 0.1, error: null, error_code: null, exit_code: null };
-    const outcome = await store.finish(record, attempt, counters, DEFAULT_POOL);
+    // As the worker ends an async job: its end event is built and sent only if the record is watched.
+    const outcome = await store.finish(record, attempt, counters, DEFAULT_POOL, false);
     if (outcome.kind !== 'updated') throw new Error(`records: finish of ${jobId} did not land: ${JSON.stringify(outcome)}`);
   };
 

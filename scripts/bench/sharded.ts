@@ -14,6 +14,7 @@ import { redisInfo, startRedisCluster, type RedisCluster } from '../lib/redis-se
 import { Redis } from 'ioredis';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
 import { startFnqueue } from './fnqueue-stack.js';
+import { redisCpuSeconds } from './cpu.js';
 import { fmt, fmtInt, log, sleep, table } from './measure.js';
 
 /** What one run measured on one master. */
@@ -43,11 +44,6 @@ async function commandCalls(port: number): Promise<number> {
     calls += Number(/calls=(\d+)/.exec(value)?.[1] ?? 0);
   }
   return calls;
-}
-
-async function cpuSeconds(port: number): Promise<number> {
-  const cpu = await redisInfo(port, 'cpu');
-  return Number(cpu.used_cpu_sys ?? 0) + Number(cpu.used_cpu_user ?? 0);
 }
 
 async function resetStats(port: number): Promise<void> {
@@ -109,10 +105,10 @@ async function oneRun(ctx: BenchContext, cluster: RedisCluster, shards: number):
   try {
     const masters = (await Promise.all(cluster.nodes.map(async (n) => ((await n.role()) === 'master' ? n.port : undefined)))).filter((p): p is number => p !== undefined);
     await Promise.all(masters.map(resetStats));
-    const cpuBefore = await Promise.all(masters.map(cpuSeconds));
+    const cpuBefore = await Promise.all(masters.map(redisCpuSeconds));
     log(`sharded: QUEUE_SHARDS=${shards}: ${ctx.opts.shardJobs} jobs via POST /jobs (50 in flight) on ${masters.length} masters`);
     const { seconds, accepted } = await submitAndFinish(stack.baseUrl, ctx.opts.shardJobs);
-    const [calls, cpuAfter] = await Promise.all([Promise.all(masters.map(commandCalls)), Promise.all(masters.map(cpuSeconds))]);
+    const [calls, cpuAfter] = await Promise.all([Promise.all(masters.map(commandCalls)), Promise.all(masters.map(redisCpuSeconds))]);
     return { shards, jobs: accepted, seconds, masters: masters.map((port, i) => ({ port, calls: calls[i]!, cpuSeconds: cpuAfter[i]! - cpuBefore[i]! })) };
   } finally {
     await stack.stop();

@@ -363,9 +363,10 @@ export class JobStore {
   }
 
   /**
-   * Writes a terminal state, the attempt's end, and, when the job is watched ({@link watch}, or a
-   * sync job), publishes the record on the job events channel, in one script, unless the job already
-   * ended (cancelled meanwhile: its end stands). When the record is gone, publishes `gone` so no
+   * Writes a terminal state and the attempt's end in one script, unless the job already ended
+   * (cancelled meanwhile: its end stands), and, when the job is watched ({@link watch}, or a sync
+   * job), publishes the record on the job events channel: in the script, or right after it when
+   * `surelyWatched` is false. When the record is gone, publishes `gone` so no
    * waiter hangs.
    * @param counters run counters (runCounterField) counted in the same script, only when this end lands.
    * @param releasePool a worker's run: also stops counting the job's payload against this pool's MAX_QUEUED_BYTES.
