@@ -44,7 +44,9 @@ export const sleep = defineAlgorithm({
       await wait(params.ms / parts);
       ctx.progress(Math.round((100 * i) / parts), `step ${i} of ${parts}`);
     }
-    await wait(Math.max(0, params.ms - (Date.now() - start)));
+    // A timer may fire up to a few ms early by the wall clock (libuv times it from the loop's cached
+    // time): wait again until the whole `ms` has passed.
+    while (Date.now() - start < params.ms) await wait(params.ms - (Date.now() - start));
     ctx.progress(100, 'done');
     return { slept_ms: Date.now() - start };
   },
