@@ -17,7 +17,17 @@ async function blackHole(counter = { open: 0, max: 0 }): Promise<HookReceiver & 
   const receiver = await startHookReceiver((_n, _hook, _res, req) => {
     counter.open++;
     counter.max = Math.max(counter.max, counter.open);
-    req.socket.once('close', () => counter.open--);
+    // An attempt ends for the receiver when its connection's end is read ('end', in the poll phase
+    // of the loop turn that reads it), not at 'close' (the close phase after it): a loaded loop turn
+    // may read a new attempt's request, sent after the worker aborted this one and released its slot,
+    // before this socket's close callbacks run, and count both at once.
+    let ended = false;
+    const end = () => {
+      if (!ended) counter.open--;
+      ended = true;
+    };
+    req.socket.once('end', end);
+    req.socket.once('close', end);
   });
   return Object.assign(receiver, { inFlight: () => counter.open, maxInFlight: () => counter.max });
 }
