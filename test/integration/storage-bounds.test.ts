@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
 import { jobsQueueName } from '../../shared/queue/names.js';
+import { isJobId } from '../../shared/store/job-store.js';
 import { QUEUED_GRACE_MS, QueuedBytesStore } from '../../shared/store/queued-bytes-store.js';
 import { WorkerRegistry } from '../../shared/store/worker-registry.js';
 import { eventually, http } from '../helpers/http.js';
@@ -135,6 +137,19 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
         else refused ??= res;
       }
       expect(answers).to.deep.equal([202, 202, 503, 503]);
+      // A refused job was never enqueued (its add goes out with the record's script, which held its
+      // id in the pool's queue so that the add was a duplicate), and that hold is gone: the pool's
+      // queue holds the accepted jobs and nothing else.
+      const queueName = jobsQueueName(pool);
+      const prefix = keysFor(stack.config.QUEUE_PREFIX).shard(0).bullPrefix;
+      const queue = new Queue(queueName, { connection: conn, prefix });
+      try {
+        expect(await queue.getJobCountByTypes('wait', 'prioritized', 'active', 'delayed')).to.equal(2);
+      } finally {
+        await queue.close();
+      }
+      const jobKeys = (await conn.keys(`${prefix}:${queueName}:*`)).map((k) => k.slice(`${prefix}:${queueName}:`.length)).filter(isJobId);
+      expect(jobKeys.sort()).to.deep.equal([...accepted].sort());
       expect(refused!.body.error).to.equal('SERVICE_UNAVAILABLE');
       expect(refused!.headers.get('retry-after')).to.equal('5');
       expect(refused!.body.details.max_queued_bytes).to.equal(300 * 1024);
