@@ -30,6 +30,12 @@ export interface HandwrittenResults {
   invoke50?: LatencyStats;
   jobs50?: LatencyStats & { errors: string };
   async?: AsyncResult;
+  /**
+   * Its sandboxed workers fed by BullMQ's addBulk of 1,000 from the bench (no HTTP, 2 calls in
+   * flight): first add to last completion, jobs/s. What running PrimeChecker in a forked child per
+   * job allows with batches, beside the no-op Worker's figure (the batch phase's baseline).
+   */
+  bulkAsync?: { perSecond: number; seconds: number };
 }
 
 /** Everything measured; a phase that did not run leaves its fields unset. */

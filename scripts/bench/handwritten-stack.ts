@@ -4,15 +4,17 @@
  * worker processes with a sandboxed PrimeChecker processor), started on the bench's redis-server with
  * fnqueue's resources (BENCH_WORKERS processes × BENCH_CONCURRENCY), measured with the same loads.
  */
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
+import { performance } from 'node:perf_hooks';
 import { freePort } from '../../shared/net/free-port.js';
-import type { BenchContext } from './context.js';
+import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
+import { cpuDiff } from './cpu.js';
 import { childrenOf, type Roles } from './cpu.js';
-import { HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
+import { HANDWRITTEN_JOB_OPTIONS, HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
 import { runAsync } from './async.js';
 import { describeErrors, log, sleep } from './measure.js';
 import { stopProc, type Managed } from './processes.js';
-import { measuredLoad, type ServiceStack } from './stack.js';
+import { measuredLoad, waitFinished, type ServiceStack } from './stack.js';
 
 const READY_LIMIT_MS = 40_000;
 
@@ -93,8 +95,45 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
 }
 
 /**
+ * Its sandboxed workers fed by `Queue.addBulk` of 1,000 PrimeChecker jobs from the bench (2 calls in
+ * flight, no HTTP), until all `total` have completed: how fast batches can go when each job runs in
+ * a forked child, as fnqueue's batch phase runs each in a runner child.
+ * @throws Error when some jobs are not finished within the limit.
+ */
+async function runBulkAsync(ctx: BenchContext, stack: ServiceStack, total: number): Promise<{ perSecond: number; seconds: number }> {
+  log(`${stack.name}: async end to end, ${total} jobs via addBulk of 1,000 from the bench (2 in flight)`);
+  const queue = new Queue(HANDWRITTEN_QUEUE, { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: HANDWRITTEN_PREFIX });
+  const watch = await stack.watchFinished();
+  try {
+    await queue.waitUntilReady();
+    const a = await ctx.meter.snap(stack.roles());
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 2 }, async () => {
+        while (next < total && performance.now() < t0 + ASYNC_SUBMIT_LIMIT_MS) {
+          const n = Math.min(1000, total - next);
+          next += n;
+          await queue.addBulk(Array.from({ length: n }, () => ({ name: 'PrimeChecker', data: { number: 17 }, opts: HANDWRITTEN_JOB_OPTIONS })));
+        }
+      }),
+    );
+    const { pending, at } = await waitFinished(watch, next, ASYNC_FINISH_LIMIT_MS);
+    const row = cpuDiff(`${stack.name}: async addBulk + complete`, a, await ctx.meter.snap(stack.roles()), next);
+    ctx.cpuRows.push(row);
+    ctx.rows[`${stack.name}:bulkAsync`] = row;
+    if (pending > 0) throw new Error(`${stack.name} async via addBulk: ${pending}/${next} jobs not finished within ${ASYNC_FINISH_LIMIT_MS / 1000} s`);
+    const seconds = (at - t0) / 1000;
+    return { perSecond: next / seconds, seconds };
+  } finally {
+    await Promise.allSettled([watch.stop(), queue.close()]);
+  }
+}
+
+/**
  * Runs the hand-written service through the loads fnqueue gets: /invoke at 1 and 50 connections,
- * async end to end, and POST /jobs at 50 connections (last: it leaves a backlog).
+ * async end to end, its workers fed by addBulk (the batch phase's bound), and POST /jobs at 50
+ * connections (last: it leaves a backlog).
  */
 export async function runHandwritten(ctx: BenchContext): Promise<void> {
   const stack = await startHandwritten(ctx);
@@ -104,6 +143,7 @@ export async function runHandwritten(ctx: BenchContext): Promise<void> {
     hand.invoke1 = (await stack.measured('invoke1', 'POST /invoke {"number":17}, 1 conn', `${stack.baseUrl}/invoke`, { number: 17 }, 1)).stats;
     hand.invoke50 = (await stack.measured('invoke50', 'POST /invoke {"number":17}, 50 conns', `${stack.baseUrl}/invoke`, { number: 17 }, 50)).stats;
     hand.async = await runAsync(ctx, stack);
+    hand.bulkAsync = await runBulkAsync(ctx, stack, ctx.opts.asyncJobs);
     const run = await stack.measured('jobs50', 'POST /jobs PrimeChecker, 50 conns', `${stack.baseUrl}/jobs`, { algorithm: 'PrimeChecker', params: { number: 17 } }, 50);
     hand.jobs50 = { ...run.stats, errors: describeErrors(run) };
   } finally {

@@ -37,6 +37,11 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
       ['batches of 1,000, submit only: jobs/s', `addBulk ${fmtInt(res.baseBulk)}`, `POST /jobs/batch ${fmtInt(res.batch.acceptPerSecond)}`, rAccept ? `${fmt(rAccept)}×` : 'n/a', '≥ 10,000/s', verdict(res.batch.acceptPerSecond >= 10_000)],
       [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), rBulkAsync ? `${fmt(rBulkAsync)}×` : 'n/a', '≥ 0.7×', verdict(rBulkAsync === undefined ? undefined : rBulkAsync >= 0.7)],
     );
+    const handBulk = res.hand?.bulkAsync?.perSecond;
+    if (handBulk !== undefined) {
+      const rHand = ratio(res.batch.asyncPerSecond, handBulk);
+      rows.push(['  the same against addBulk + the hand-written sandboxed Worker', fmtInt(handBulk), fmtInt(res.batch.asyncPerSecond), rHand ? `${fmt(rHand)}×` : 'n/a', '', '']);
+    }
   }
   let out = '\n' + table(['measure', bullLabel, fnLabel, 'ratio', 'target', ''], rows) + '\n';
   const notes: string[] = [];
@@ -46,7 +51,8 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
     notes.push(
       `batch: ${res.batch.failed} failed jobs, ${res.batch.refused} jobs refused; 2 batch requests / addBulk calls in flight.`,
       '  batches, submit only: accepted jobs / seconds of submitting, with no worker taking jobs (fnqueue: its workers paused; BullMQ: a queue no worker reads);',
-      '  async in batches: first submit to last completion, the workers running (fnqueue: 2 workers, PrimeChecker in runner children; BullMQ: its no-op Worker).',
+      '  async in batches: first submit to last completion, the workers running (fnqueue: 2 workers, PrimeChecker in runner children; BullMQ: its no-op Worker;',
+      '  the hand-written service: its 2 workers, PrimeChecker in forked children, fed by addBulk from the bench, no HTTP).',
     );
   }
   notes.push(
