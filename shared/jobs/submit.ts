@@ -113,8 +113,11 @@ export interface SubmitDeps {
  * worker's, which only writes through the live-update script). With MAX_QUEUED_BYTES the record's
  * script also counts the payload; when it refuses the job it holds the job's id in its BullMQ queue
  * (JobStore.createCounted's `heldIn`), so the add behind it is a duplicate that enqueues nothing,
- * and no worker can take a refused job. When either write fails, both are undone, also when Redis
- * did not answer within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
+ * and no worker can take a refused job. When ioredis sends the record's script again after its
+ * answer (NOSCRIPT: Redis dropped it from its script cache but kept the add's), the add ran first;
+ * the script then takes the job past the bound rather than refuse a job that is queued
+ * (job-create.lua). When either write fails, both are undone, also when Redis did not answer
+ * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
@@ -141,11 +144,9 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     // The undo goes on the same connection as the writes, so Redis runs it after them even when they
     // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
     // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    const undo = Promise.allSettled([
-      deps.store.remove(jobId, sub.algorithm),
-      queue.remove(jobId),
-      ...(count ? [deps.queued!.store.release(pool, [jobId]), deps.store.dropRefusalHold(jobId, queue.name)] : []),
-    ]);
+    // queue.remove also deletes a refusal's hold (BullMQ's removeJob deletes the job key of any
+    // unlocked job); a plain DEL of that key would delete the hash of a job a worker already took.
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), ...(count ? [deps.queued!.store.release(pool, [jobId])] : [])]);
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
   }

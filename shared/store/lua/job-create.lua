@@ -12,7 +12,9 @@
   a refusal then holds the job id in its BullMQ queue (BullMQ's job key, last of KEYS: a hash that
   expires in 60 s, which the caller deletes once the add has answered), so that BullMQ's add script
   finds the job key existing and treats the add as a duplicate (BullMQ's addStandardJob /
-  addPrioritizedJob: "EXISTS jobIdKey" → handleDuplicatedJob) and enqueues nothing.
+  addPrioritizedJob: "EXISTS jobIdKey" → handleDuplicatedJob) and enqueues nothing. When that key
+  exists already (the add ran first: this script was sent again after its answer), the job is
+  counted past the bound and written, not refused.
   KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys, then the
   window's hash; with ARGV[4] = 1 or 2, then the pool's queued, sizes and total keys (of the
   record's shard); with ARGV[4] = 2, last, the job's BullMQ key in its queue
@@ -40,11 +42,19 @@ local score = tonumber(ARGV[2])
 if counted then
   local ok, total = queued_reserve(KEYS[q - 2], KEYS[q - 1], KEYS[q], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], tonumber(ARGV[9]), ARGV[10], maintain(ARGV[3]))
   if ok == 0 then
-    if held then
+    if not held then return {0, total} end
+    -- The job key exists when the add sent behind this script ran first: the client sent this
+    -- script again after its answer (ioredis on NOSCRIPT, once Redis dropped it from its script
+    -- cache while it kept the add's: SCRIPT FLUSH, or Redis >= 7.4 evicting EVAL-loaded scripts,
+    -- this one first as it always runs just before the add; ioredis Cluster on TRYAGAIN). The job
+    -- is then enqueued and a worker may run it already: it is taken past the bound (counted with
+    -- no bound), not refused, so that no refused job runs and no hold lands on a queued job.
+    if redis.call('EXISTS', KEYS[#KEYS]) == 0 then
       redis.call('HSET', KEYS[#KEYS], 'fnqueue_refused', '1')
       redis.call('EXPIRE', KEYS[#KEYS], 60)
+      return {0, total}
     end
-    return {0, total}
+    queued_reserve(KEYS[q - 2], KEYS[q - 1], KEYS[q], tonumber(ARGV[6]), tonumber(ARGV[7]), 0, ARGV[3], tonumber(ARGV[9]), ARGV[10], false)
   end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
