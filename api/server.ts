@@ -158,7 +158,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     if (!guard) guards.set(pool, (guard = new QueueDepthGuard(jobQueues.shardsOf(pool), config.MAX_QUEUE_DEPTH)));
     return guard;
   };
-  const rateLimiter = createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
+  const rateLimiter = await createRateLimiter({ redis, keyPrefix: keys.rateLimit, perSecond: config.RATE_LIMIT_PER_SECOND, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS });
   const jobs = new JobService({
     registry,
     store,

@@ -1,13 +1,19 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterRedis } from 'rate-limiter-flexible';
 import { AppError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Paths never limited: the probes (an orchestrator must always reach them) and /metrics (scrapers). */
 const UNLIMITED_PATHS = /^\/(healthz|health|readyz|metrics)\/?$/i;
 
-/** The id part of an X-API-Key `fnq_<id>_<secret>`. */
+/**
+ * rate-limiter-flexible, imported when a limiter is made (RATE_LIMIT_PER_SECOND above 0) rather than
+ * at startup: with the limit off it is never needed, and it is about 0.4 MB of the API's live heap
+ * (the API's memory bound, docs/performance.md).
+ */
+let limiterModule: Promise<typeof import('rate-limiter-flexible')> | undefined;
+const loadLimiterModule = () => (limiterModule ??= import('rate-limiter-flexible'));
 
 /** What {@link createRateLimiter} needs. */
 export interface RateLimitOptions {
@@ -38,10 +44,11 @@ export function rateLimitCaller(req: Request): string {
  * While Redis is unreachable, each process counts in its own memory with the same limit
  * (the insurance limiter): requests are neither refused nor turned into 500s because of the limiter,
  * but the limit then holds per process, not across them.
- * @returns undefined when `perSecond` is 0 (no limit).
+ * @returns the limiter, or undefined when `perSecond` is 0 (no limit).
  */
-export function createRateLimiter(opts: RateLimitOptions): RateLimiterRedis | undefined {
+export async function createRateLimiter(opts: RateLimitOptions): Promise<RateLimiterRedis | undefined> {
   if (opts.perSecond === 0) return undefined;
+  const { RateLimiterMemory, RateLimiterRedis } = await loadLimiterModule();
   const points = opts.perSecond * opts.windowSeconds;
   return new RateLimiterRedis({
     storeClient: opts.redis,
@@ -72,6 +79,8 @@ export function rateLimit(limiter: RateLimiterRedis | undefined, logger: Logger)
     try {
       await limiter.consume(rateLimitCaller(req));
     } catch (err) {
+      // The module is loaded: the limiter came from createRateLimiter.
+      const { RateLimiterRes } = await loadLimiterModule();
       if (!(err instanceof RateLimiterRes)) {
         // Both Redis and the in-memory insurance failed: let the request through rather than refuse it.
         logger.warn('rate limiter unavailable; request not limited', { error: err instanceof Error ? err.message : String(err) });

@@ -87,7 +87,7 @@ export const META_ROUTES: readonly Route[] = [
     summary: 'This document',
     responses: { 200: { description: 'The OpenAPI document' } },
     handler: ({ res, services }) => {
-      res.json(services.openapi);
+      res.json(services.openapi());
     },
   }),
   route({

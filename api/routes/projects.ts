@@ -1,5 +1,5 @@
 import path from 'node:path';
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors/index.js';
@@ -35,6 +35,13 @@ const DEPLOY_FILES: Readonly<Record<string, MultipartFileField>> = {
   requirements: { part: 'requirements', maxBytes: DEPLOY_REQUIREMENTS_MAX_BYTES },
 };
 
+/**
+ * busboy, imported with the first multipart body rather than at startup: only the multipart deploys
+ * read one (the API's memory bound, docs/performance.md).
+ */
+let busboyModule: Promise<typeof busboy> | undefined;
+const loadBusboy = () => (busboyModule ??= import('busboy').then((m) => m.default));
+
 /** The parts of a multipart body, read within the limits above: text fields by name (repeatable), files by part. */
 export interface MultipartParts {
   fields: Map<string, string[]>;
@@ -48,18 +55,19 @@ export interface MultipartParts {
  * @throws AppError UNSUPPORTED_MEDIA_TYPE when not multipart, PAYLOAD_TOO_LARGE past a limit,
  *   VALIDATION_ERROR for an unknown or repeated file field or a malformed body.
  */
-export function readMultipart(req: Request, files: Readonly<Record<string, MultipartFileField>> = DEPLOY_FILES, hint = 'fields: file or code, requirements, name, runtime, execution_type, env'): Promise<MultipartParts> {
+export async function readMultipart(req: Request, files: Readonly<Record<string, MultipartFileField>> = DEPLOY_FILES, hint = 'fields: file or code, requirements, name, runtime, execution_type, env'): Promise<MultipartParts> {
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\s*;/i.test(type)) {
-    return Promise.reject(new AppError('UNSUPPORTED_MEDIA_TYPE', `this route takes multipart/form-data (${hint})`, { content_type: type.slice(0, 100) }));
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `this route takes multipart/form-data (${hint})`, { content_type: type.slice(0, 100) });
   }
   const fileNames = Object.keys(files).join(', ');
   const partCount = new Set(Object.values(files).map((f) => f.part)).size;
   const maxFileBytes = Math.max(...Object.values(files).map((f) => f.maxBytes));
+  const makeBusboy = await loadBusboy();
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({
+      bb = makeBusboy({
         headers: req.headers,
         limits: { fileSize: maxFileBytes, files: partCount, fields: DEPLOY_MAX_PARTS, parts: DEPLOY_MAX_PARTS, fieldSize: DEPLOY_FIELD_MAX_BYTES, fieldNameSize: 100, headerPairs: 50 },
         defParamCharset: 'utf8',

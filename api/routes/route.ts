@@ -53,8 +53,8 @@ export interface RouteServices {
   projects?: ProjectService;
   createFunction?: FunctionCreator;
   functions?: FunctionService;
-  /** The OpenAPI document served at GET /openapi.json (built once from the declarations). */
-  openapi: object;
+  /** The OpenAPI document served at GET /openapi.json (built from the declarations on the first call, then the same one). */
+  openapi: () => object;
   /** The hetuflow-compatible scheduler API under /api/v1 (docs/compat-hetuflow.md): definitions, tasks, agents, system. */
   hetuflow?: HetuflowService;
   /** Its schedules of job definitions, on the native schedules. */

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { AppError } from '../errors/index.js';
 import { parseNamespaces, parseScopes, type Scope } from './scopes.js';
 
@@ -34,6 +34,15 @@ export interface JwtRefusal {
   refused: string;
 }
 
+type Jose = typeof import('jose');
+
+/**
+ * jose, imported on the first token verified rather than at startup: a deployment without JWT auth
+ * never needs it, and it is about 0.6 MB of the API's live heap (the API's memory bound, docs/performance.md).
+ */
+let jose: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
+
 /** Tags errors of the JWKS fetch, which are our side's trouble (503), not the caller's (401). */
 class JwksUnavailable extends Error {}
 
@@ -47,27 +56,34 @@ class JwksUnavailable extends Error {}
  */
 export class JwtVerifier {
   private readonly secret?: Uint8Array;
-  private readonly jwks?: JWTVerifyGetKey;
+  private readonly jwksUrl?: URL;
+  /** The key set of {@link jwksUrl}, made with the first token verified against it (jose is loaded then). */
+  private jwks?: JWTVerifyGetKey;
 
+  /** @throws TypeError when `jwksUrl` is not a URL. */
   constructor(private readonly opts: JwtVerifierOptions) {
     if (opts.secret) this.secret = new TextEncoder().encode(opts.secret);
-    if (opts.jwksUrl) {
-      const remote = createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
-      this.jwks = async (header, token) => {
-        try {
-          return await remote(header, token);
-        } catch (err) {
-          // An unknown kid is the token's fault; an unreachable or broken key set is ours.
-          if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
-          throw new JwksUnavailable(String(err), { cause: err });
-        }
-      };
-    }
+    if (opts.jwksUrl) this.jwksUrl = new URL(opts.jwksUrl);
   }
 
   /** True when a secret or a JWKS URL is configured, so bearer tokens can be verified at all. */
   get enabled(): boolean {
-    return this.secret !== undefined || this.jwks !== undefined;
+    return this.secret !== undefined || this.jwksUrl !== undefined;
+  }
+
+  /** The key set at {@link jwksUrl} (fetched by jose when a token needs it, cached, refetched for an unknown kid). */
+  private keySet({ createRemoteJWKSet, errors }: Jose, url: URL): JWTVerifyGetKey {
+    if (this.jwks) return this.jwks;
+    const remote = createRemoteJWKSet(url, { timeoutDuration: 5_000, cooldownDuration: 30_000 });
+    return (this.jwks = async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (err) {
+        // An unknown kid is the token's fault; an unreachable or broken key set is ours.
+        if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+        throw new JwksUnavailable(String(err), { cause: err });
+      }
+    });
   }
 
   /**
@@ -75,6 +91,8 @@ export class JwtVerifier {
    * @throws AppError SERVICE_UNAVAILABLE when the JWKS cannot be fetched. Never anything else.
    */
   async verify(token: string): Promise<VerifiedJwt | JwtRefusal> {
+    const lib = await loadJose();
+    const { decodeProtectedHeader, jwtVerify } = lib;
     let alg: unknown;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -86,8 +104,8 @@ export class JwtVerifier {
     try {
       if (alg === 'HS256' && this.secret) {
         ({ payload } = await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] }));
-      } else if ((JWKS_ALGORITHMS as readonly unknown[]).includes(alg) && this.jwks) {
-        ({ payload } = await jwtVerify(token, this.jwks, { ...common, algorithms: [...JWKS_ALGORITHMS] }));
+      } else if ((JWKS_ALGORITHMS as readonly unknown[]).includes(alg) && this.jwksUrl) {
+        ({ payload } = await jwtVerify(token, this.keySet(lib, this.jwksUrl), { ...common, algorithms: [...JWKS_ALGORITHMS] }));
       } else {
         return { refused: `algorithm ${typeof alg === 'string' ? alg.slice(0, 16) : 'unknown'} is not accepted` };
       }
@@ -95,7 +113,7 @@ export class JwtVerifier {
       if (err instanceof JwksUnavailable) {
         throw new AppError('SERVICE_UNAVAILABLE', 'the token signing keys cannot be fetched, retry later', {}, { cause: err });
       }
-      return { refused: refusalOf(err) };
+      return { refused: refusalOf(err, lib.errors) };
     }
     // Without a subject every such token would be one caller, sharing one rate-limit bucket and one
     // idempotency namespace (docs/security.md#authentication-and-scopes): refused.
@@ -106,7 +124,7 @@ export class JwtVerifier {
 }
 
 /** A refusal's reason from jose's error codes; anything else is a malformed token. */
-function refusalOf(err: unknown): string {
+function refusalOf(err: unknown, errors: Jose['errors']): string {
   if (err instanceof errors.JWTExpired) return 'token expired';
   if (err instanceof errors.JWTClaimValidationFailed) return `token ${err.claim} claim check failed`;
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'signature verification failed';

@@ -2,7 +2,8 @@
  * The builds queue (docs/functions.md#dependencies): one job per function version with
  * dependencies, jobId `<function_id>-v<version>`, installed by a worker (worker/functions/builds.ts).
  */
-import { Queue, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
+import { Queue } from './bullmq-queue.js';
 import { bullmqTelemetry } from '../tracing.js';
 import { BUILDS_QUEUE, buildJobId } from './names.js';
 

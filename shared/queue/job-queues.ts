@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue } from './bullmq-queue.js';
 import { bullmqTelemetry } from '../tracing.js';
 import type { RedisConnection as Redis } from './redis.js';
 import { AppError, poolNotServed } from '../errors/index.js';

@@ -4,7 +4,8 @@
  * at 1 s, 5 s and 15 s), a custom backoff that follows those delays. Used by the API (a cancelled
  * job's delivery) and the worker (finished jobs' deliveries, and the Worker's backoff strategy).
  */
-import { Queue, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
+import { Queue } from './bullmq-queue.js';
 import { bullmqTelemetry } from '../tracing.js';
 import type { WebhookJobData, WebhookPayload } from './job-data.js';
 import { WEBHOOKS_QUEUE } from './names.js';
