@@ -13,7 +13,7 @@ import { bullJobOptions, priorityOfBullPriority } from '../queue/job-options.js'
 import type { JobQueues } from '../queue/job-queues.js';
 import type { Queue } from 'bullmq';
 import { DEFAULT_POOL } from '../queue/names.js';
-import { isoNow, newJobId, type JobStore, type QueuedCount } from '../store/job-store.js';
+import { isoNow, newJobId, type JobStore } from '../store/job-store.js';
 import { type JobOptions, type NewJob } from '../schemas/job-record.js';
 import type { QueuedBytesStore } from '../store/queued-bytes-store.js';
 import type { ReplicaAcks } from '../store/replica-acks.js';
@@ -108,22 +108,14 @@ export interface SubmitDeps {
 
 /**
  * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
- * trip of latency instead of two). Both go on one connection, the record's script first, so Redis
- * writes the record before a worker can take the job (the record's write cannot lose to the
- * worker's, which only writes through the live-update script). With MAX_QUEUED_BYTES the record's
- * script also counts the payload; when it refuses the job it holds the job's id in its BullMQ queue
- * (JobStore.createCounted's `heldIn`), so the add behind it is a duplicate that enqueues nothing,
- * and no worker can take a refused job. When ioredis sends the record's script again after its
- * answer (NOSCRIPT: Redis dropped it from its script cache but kept the add's), the add ran first;
- * the script then takes the job past the bound rather than refuse a job that is queued
- * (job-create.lua). When either write fails, both are undone, also when Redis did not answer
+ * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
+ * through the live-update script); with MAX_QUEUED_BYTES, the record's script counts the payload
+ * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
  * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
- * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
- *   queued payloads are at MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes,
- *   retry_after_seconds; nothing of the job written), or when fewer replicas acknowledged the job in
- *   time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
+ * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, or when fewer replicas
+ *   acknowledged the job in time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
  */
 export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = newJobId()): Promise<{ job_id: string; created_at: string; record: NewJob }> {
   const created_at = isoNow();
@@ -137,25 +129,32 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
-  const count = queuedCountOf(deps, pool, data, queue.name);
-  const results = await Promise.allSettled([deps.store.createCounted(record, count), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
+  if (deps.queued) {
+    // The payload is counted in the script that writes the record (one round trip, as the
+    // reservation alone took), and the job is enqueued only once both landed.
+    const created = await deps.store.createCounted(record, queuedCountOf(deps, pool, data)).catch((err: unknown) => {
+      throw toAppError(err);
+    });
+    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
+    try {
+      await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
+    } catch (err) {
+      const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued.store.release(pool, [jobId])]);
+      if (!isRedisUnavailable(err)) await undo;
+      throw toAppError(err);
+    }
+    if (deps.replicaAcks) await confirmReplicas(deps, jobId);
+    return { job_id: jobId, created_at, record };
+  }
+  const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     // The undo goes on the same connection as the writes, so Redis runs it after them even when they
     // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
     // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    // queue.remove also deletes a refusal's hold (BullMQ's removeJob deletes the job key of any
-    // unlocked job); a plain DEL of that key would delete the hash of a job a worker already took.
-    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), ...(count ? [deps.queued!.store.release(pool, [jobId])] : [])]);
+    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
     if (!isRedisUnavailable(failed.reason)) await undo;
     throw toAppError(failed.reason);
-  }
-  const created = (results[0] as PromiseFulfilledResult<boolean | { refused: number }>).value;
-  if (typeof created === 'object') {
-    // Refused: nothing of the record was written and the add enqueued nothing. The hold goes before
-    // the answer, on the same connection (it expires on its own when that fails).
-    deps.store.dropRefusalHold(jobId, queue.name).catch(() => undefined);
-    throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
   }
   if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
@@ -300,10 +299,10 @@ async function submitDependent(deps: SubmitDeps, sub: JobSubmission, record: New
   if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
 }
 
-/** What the record's script counts against `pool`'s MAX_QUEUED_BYTES for a job of `data` (none without deps.queued); `heldIn`: the BullMQ queue its add goes to in the same round trip (JobStore.createCounted). */
-function queuedCountOf(deps: SubmitDeps, pool: string, data: JobData, heldIn?: string): QueuedCount | undefined {
+/** What the record's script counts against `pool`'s MAX_QUEUED_BYTES for a job of `data` (none without deps.queued). */
+function queuedCountOf(deps: SubmitDeps, pool: string, data: JobData) {
   if (!deps.queued) return undefined;
-  return { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes, heldIn };
+  return { pool, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: deps.queued.maxBytes };
 }
 
 /**

@@ -197,40 +197,26 @@ export class JobStore {
 
   /**
    * {@link create}, counting the job's payload against its pool's MAX_QUEUED_BYTES in the same
-   * script when `queued` is given (as QueuedBytesStore.reserve does, in the record's shard). With
-   * `queued.heldIn`, a refusal also holds the job id in that BullMQ queue (job-create.lua), so a
-   * BullMQ add of the job sent right behind this call on the same connection enqueues nothing; the
-   * caller then drops the hold with {@link dropRefusalHold}.
+   * script when `queued` is given (as QueuedBytesStore.reserve does, in the record's shard).
    * @returns true when written, false when a record with this id exists, `{refused: total}` when
-   *   the payload would pass the bound (then nothing of the record is written).
+   *   the payload would pass the bound (then nothing is written).
    */
   async createCounted(job: NewJob, queued?: QueuedCount): Promise<boolean | { refused: number }> {
     const shard = this.keys.shardOfJob(job.job_id);
     const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const now = Date.now();
-    // KEYS: the record, its index keys, this window's refresh marker, then the queued-bytes keys
-    // and the job's BullMQ key to hold on a refusal.
+    // KEYS: the record, its index keys, this window's refresh marker, then the queued-bytes keys.
     const keys = [this.keys.job(job.job_id), shard.jobIndex('status:pending')];
     for (const name of this.indexNames(job)) keys.push(shard.jobIndex(name));
     // The indexes' TTL is refreshed when one is new, else once per window and index (job-create.lua).
     // An index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
     keys.push(shard.jobIndexRefreshed(Math.floor(now / INDEX_REFRESH_MS)));
     if (queued) keys.push(shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool));
-    if (queued?.heldIn) keys.push(shard.bullJob(queued.heldIn, job.job_id));
-    const mode = !queued ? '0' : queued.heldIn ? '2' : '1';
-    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, mode, INDEX_REFRESH_WINDOW_TTL_S];
+    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', INDEX_REFRESH_WINDOW_TTL_S];
     if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
     for (const f of this.recordFields(job, createdMs)) args.push(f);
     const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
-  }
-
-  /**
-   * Drops the hold a refused {@link createCounted} with `queued.heldIn` left on job `jobId`'s id in
-   * BullMQ queue `queue` (it expires within a minute on its own).
-   */
-  async dropRefusalHold(jobId: string, queue: string): Promise<void> {
-    await this.redis.del(this.keys.shardOfJob(jobId).bullJob(queue, jobId));
   }
 
   /**
@@ -714,11 +700,6 @@ export interface QueuedCount {
   expiresAtMs: number;
   /** MAX_QUEUED_BYTES (0: no bound); each shard holds its share ({@link shardBound}). */
   maxBytes: number;
-  /**
-   * The BullMQ queue (its name) the job's add goes to right behind the record's script, on the same
-   * connection: a refusal then holds the job id there so that the add enqueues nothing.
-   */
-  heldIn?: string;
 }
 
 /** The queued-bytes keys of `pool` in `shard` (the default pool's, unread, when none is released). */

@@ -79,12 +79,6 @@ function shardKeysFor(tag: string, shard: number) {
     shard,
     /** BullMQ prefix of this shard's jobs queues (one per pool). */
     bullPrefix: tag,
-    /**
-     * Hash: BullMQ's key of job `jobId` in this shard's queue `queue` (BullMQ's `<prefix>:<queue>:<id>`,
-     * QueueKeys.toKey). fnqueue writes it only to hold a refused job's id (job-create.lua), so the
-     * add sent with the record's script enqueues nothing; it expires within a minute.
-     */
-    bullJob: (queue: string, jobId: string) => `${tag}:${queue}:${jobId}`,
     /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`, `namespace:<ns>` (every job; `default` when it names none), `definition:<id>`, `definitions` (every job that runs a definition). */
     jobIndex,
     /**

@@ -137,9 +137,8 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
         else refused ??= res;
       }
       expect(answers).to.deep.equal([202, 202, 503, 503]);
-      // A refused job was never enqueued (its add goes out with the record's script, which held its
-      // id in the pool's queue so that the add was a duplicate), and that hold is gone: the pool's
-      // queue holds the accepted jobs and nothing else.
+      // A refused job was never enqueued (its add waits for the count in its record's script): the
+      // pool's queue holds the accepted jobs and nothing else.
       const queueName = jobsQueueName(pool);
       const prefix = keysFor(stack.config.QUEUE_PREFIX).shard(0).bullPrefix;
       const queue = new Queue(queueName, { connection: conn, prefix });
@@ -167,48 +166,6 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
       await eventually(async () => (await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total('default')) === 0, 5000, 50);
       // A refused job left no record behind; the pool's count is what the two accepted jobs hold.
       expect(await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total(pool)).to.be.within(200 * 1024, 300 * 1024);
-    });
-
-    it('takes a job past MAX_QUEUED_BYTES, not refused, when its add ran before its record script (the script sent again after NOSCRIPT)', async () => {
-      const pool = await abandonedPool(conn, stack.config.QUEUE_PREFIX, unique('noscript'));
-      const value = 'p'.repeat(100 * 1024);
-      for (let i = 0; i < 2; i++) expect((await post('/jobs', { algorithm: 'Echo', params: { value }, pool })).status).to.equal(202);
-      // Redis' script cache loses the record's script but keeps BullMQ's add (SCRIPT FLUSH, then an
-      // add of another queue reloads it; Redis >= 7.4 evicts EVAL-loaded scripts least recently used
-      // first, and the record's script always runs just before the add). The API's connection sends
-      // both by SHA: the record's script answers NOSCRIPT, the add runs, then ioredis sends the
-      // record's script again, behind the add. That job is enqueued (a worker may have it already).
-      const prefix = keysFor(stack.config.QUEUE_PREFIX).shard(0).bullPrefix;
-      await conn.script('FLUSH');
-      const other = new Queue(jobsQueueName(unique('reload')), { connection: conn, prefix });
-      try {
-        await other.add('x', {}, { priority: 1 });
-        await other.obliterate({ force: true });
-      } finally {
-        await other.close();
-      }
-      const res = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
-      const queueName = jobsQueueName(pool);
-      const inQueue = await conn.zcard(`${prefix}:${queueName}:prioritized`);
-      expect({ status: res.status, inQueue }, 'a job answered 503 must not be in its queue').to.deep.equal({ status: 202, inQueue: 3 });
-      const jobKey = `${prefix}:${queueName}:${res.body.job_id}`;
-      // Enqueued with its data (no hold written over it, none deleted), its record written and its
-      // payload counted, past the bound.
-      expect(await conn.hexists(jobKey, 'data')).to.equal(1);
-      expect(await conn.hexists(jobKey, 'fnqueue_refused')).to.equal(0);
-      expect(await conn.ttl(jobKey)).to.equal(-1);
-      expect(await conn.zscore(`${prefix}:${queueName}:prioritized`, res.body.job_id)).to.not.equal(null);
-      expect((await get(`/jobs/${res.body.job_id}`)).body.status).to.equal('pending');
-      expect(await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total(pool)).to.be.above(300 * 1024);
-      // The scripts are cached again: the next one is refused, and enqueued nowhere.
-      const refused = await post('/jobs', { algorithm: 'Echo', params: { value }, pool });
-      expect(refused.status, refused.text).to.equal(503);
-      const queue = new Queue(queueName, { connection: conn, prefix });
-      try {
-        expect(await queue.getJobCountByTypes('wait', 'prioritized', 'active', 'delayed')).to.equal(3);
-      } finally {
-        await queue.close();
-      }
     });
   });
 

@@ -2,35 +2,24 @@
   Writes a new job record (unless one exists: a schedule's run re-run after a stall keeps its
   record), its TTL, and its index entries (score = created ms).
   The indexes' TTL is refreshed when one of them is new, else once per time window and index: the
-  window's hash (the KEYS after the indexes) names the indexes refreshed in
+  window's hash (KEYS[#KEYS], or KEYS[#KEYS - 3] with ARGV[4] = 1) names the indexes refreshed in
   it. One EXISTS tells both whether the record exists and how many of the indexes do (the record
   is named once more than there are indexes). An index that exists has a TTL (every script that
   creates one gives it one), set no earlier than its refresh in this window.
-  With ARGV[4] = 1 or 2, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
-  (queued-reserve.lua), in the same script, and writes nothing of the record when that is refused.
-  With ARGV[4] = 2 the job's BullMQ add is sent right behind this script on the same connection:
-  a refusal then holds the job id in its BullMQ queue (BullMQ's job key, last of KEYS: a hash that
-  expires in 60 s, which the caller deletes once the add has answered), so that BullMQ's add script
-  finds the job key existing and treats the add as a duplicate (BullMQ's addStandardJob /
-  addPrioritizedJob: "EXISTS jobIdKey" → handleDuplicatedJob) and enqueues nothing. When that key
-  exists already (the add ran first: this script was sent again after its answer), the job is
-  counted past the bound and written, not refused.
+  With ARGV[4] = 1, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
+  (queued-reserve.lua), in the same script, and writes nothing when that is refused.
   KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys, then the
-  window's hash; with ARGV[4] = 1 or 2, then the pool's queued, sizes and total keys (of the
-  record's shard); with ARGV[4] = 2, last, the job's BullMQ key in its queue
-  ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] 1 or 2 to count the payload, else 0,
-  ARGV[5] the window's hash TTL s; with ARGV[4] = 1 or 2: ARGV[6] now ms, ARGV[7] grace ms, ARGV[8]
-  max bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value pairs
+  window's hash; with ARGV[4] = 1, the last three KEYS are the pool's queued, sizes and total keys
+  (of the record's shard)
+  ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] 1 to count the payload, else 0,
+  ARGV[5] the window's hash TTL s; with ARGV[4] = 1: ARGV[6] now ms, ARGV[7] grace ms, ARGV[8] max
+  bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value pairs
   Returns 1 when written, 0 when the record existed, {0, total} when the payload was refused.
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
-local counted, held = ARGV[4] ~= '0', ARGV[4] == '2'
--- q: the index of the pool's total key, the last of the queued-bytes keys.
-local q = #KEYS
-if held then q = #KEYS - 1 end
 local last_index, first_field = #KEYS - 1, 6
-if counted then last_index, first_field = q - 4, 11 end
+if ARGV[4] == '1' then last_index, first_field = #KEYS - 4, 11 end
 local indexes = last_index - 1
 local args = {}
 for i = 1, indexes + 1 do args[i] = KEYS[1] end
@@ -39,23 +28,9 @@ local existing = redis.call('EXISTS', unpack(args))
 if existing > indexes then return 0 end
 local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
-if counted then
-  local ok, total = queued_reserve(KEYS[q - 2], KEYS[q - 1], KEYS[q], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], tonumber(ARGV[9]), ARGV[10], maintain(ARGV[3]))
-  if ok == 0 then
-    if not held then return {0, total} end
-    -- The job key exists when the add sent behind this script ran first: the client sent this
-    -- script again after its answer (ioredis on NOSCRIPT, once Redis dropped it from its script
-    -- cache while it kept the add's: SCRIPT FLUSH, or Redis >= 7.4 evicting EVAL-loaded scripts,
-    -- this one first as it always runs just before the add; ioredis Cluster on TRYAGAIN). The job
-    -- is then enqueued and a worker may run it already: it is taken past the bound (counted with
-    -- no bound), not refused, so that no refused job runs and no hold lands on a queued job.
-    if redis.call('EXISTS', KEYS[#KEYS]) == 0 then
-      redis.call('HSET', KEYS[#KEYS], 'fnqueue_refused', '1')
-      redis.call('EXPIRE', KEYS[#KEYS], 60)
-      return {0, total}
-    end
-    queued_reserve(KEYS[q - 2], KEYS[q - 1], KEYS[q], tonumber(ARGV[6]), tonumber(ARGV[7]), 0, ARGV[3], tonumber(ARGV[9]), ARGV[10], false)
-  end
+if ARGV[4] == '1' then
+  local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], tonumber(ARGV[9]), ARGV[10], maintain(ARGV[3]))
+  if ok == 0 then return {0, total} end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
 redis.call('EXPIRE', KEYS[1], ttl)
