@@ -107,15 +107,21 @@ export interface SubmitDeps {
 }
 
 /**
- * Writes the pending record and enqueues the BullMQ job under the same id, in parallel (one round
- * trip of latency instead of two; the record's write cannot lose to the worker's, which only writes
- * through the live-update script); with MAX_QUEUED_BYTES, the record's script counts the payload
- * first, then the job is enqueued. When either fails, both are undone, also when Redis did not answer
- * within REDIS_COMMAND_TIMEOUT_MS (the undo runs right after the writes once it does).
+ * Writes the pending record (with MAX_QUEUED_BYTES, its script also counts the payload), then, once
+ * that landed, enqueues the BullMQ job under the same id: a worker never takes a job whose record
+ * is not written yet, and a refused job is never enqueued. Sent together, Redis could run them in
+ * the other order: ioredis sends a script again after a NOSCRIPT answer (a flushed or evicted
+ * script cache), behind the add. When a write fails, what it may have written is undone on the same
+ * connection, so Redis runs the undo after it even when it timed out unanswered
+ * (REDIS_COMMAND_TIMEOUT_MS) and lands only once Redis answers again: a 503 leaves no record, no job
+ * and no count. The undo is awaited only when Redis answers; after a timeout it would wait the
+ * bound a second time.
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
- * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, or when fewer replicas
- *   acknowledged the job in time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
+ * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
+ *   queued payloads are at MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes,
+ *   retry_after_seconds; nothing of the job written), or when fewer replicas acknowledged the job in
+ *   time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
  */
 export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = newJobId()): Promise<{ job_id: string; created_at: string; record: NewJob }> {
   const created_at = isoNow();
@@ -129,32 +135,28 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
-  if (deps.queued) {
-    // The payload is counted in the script that writes the record (one round trip, as the
-    // reservation alone took), and the job is enqueued only once both landed.
-    const created = await deps.store.createCounted(record, queuedCountOf(deps, pool, data)).catch((err: unknown) => {
-      throw toAppError(err);
-    });
-    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued.maxBytes);
-    try {
-      await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
-    } catch (err) {
-      const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId), deps.queued.store.release(pool, [jobId])]);
-      if (!isRedisUnavailable(err)) await undo;
-      throw toAppError(err);
-    }
-    if (deps.replicaAcks) await confirmReplicas(deps, jobId);
-    return { job_id: jobId, created_at, record };
+  const count = queuedCountOf(deps, pool, data);
+  /** Undoes what the writes so far may have written (`enqueued`: the add was sent too). */
+  const undo = async (err: unknown, enqueued: boolean): Promise<never> => {
+    const undone = Promise.allSettled([
+      deps.store.remove(jobId, sub.algorithm),
+      ...(enqueued ? [queue.remove(jobId)] : []),
+      ...(count ? [deps.queued!.store.release(pool, [jobId])] : []),
+    ]);
+    if (!isRedisUnavailable(err)) await undone;
+    throw toAppError(err);
+  };
+  let created: Awaited<ReturnType<JobStore['createCounted']>>;
+  try {
+    created = await deps.store.createCounted(record, count);
+  } catch (err) {
+    return undo(err, false);
   }
-  const results = await Promise.allSettled([deps.store.create(record), queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId))]);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    // The undo goes on the same connection as the writes, so Redis runs it after them even when they
-    // timed out unanswered and land only once Redis answers again: a 503 leaves no record and no job.
-    // It is awaited only when Redis answers; after a timeout it would wait the bound a second time.
-    const undo = Promise.allSettled([deps.store.remove(jobId, sub.algorithm), queue.remove(jobId)]);
-    if (!isRedisUnavailable(failed.reason)) await undo;
-    throw toAppError(failed.reason);
+  if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
+  try {
+    await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
+  } catch (err) {
+    return undo(err, true);
   }
   if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
@@ -180,9 +182,8 @@ export interface BatchEntry {
 /**
  * The batch form of {@link submitJob} (POST /jobs/batch): the same records, job data and BullMQ
  * options, written in one round: the records (one job-create-many script call per shard, which
- * also counts each payload against its pool's MAX_QUEUED_BYTES), then one BullMQ `addBulk` per
- * queue (pool and shard: the job id picks the shard) of the jobs it wrote; without MAX_QUEUED_BYTES
- * both at once. Jobs with depends_on are kept on their records and registered on the jobs they
+ * also counts each payload against its pool's MAX_QUEUED_BYTES), then, once they landed, one BullMQ
+ * `addBulk` per queue (pool and shard: the job id picks the shard) of the jobs it wrote. Jobs with depends_on are kept on their records and registered on the jobs they
  * wait for once every write succeeded. When any write fails, every record, queued job and byte
  * count of the batch is undone, as {@link submitJob} undoes one job.
  * @returns per entry, in order, its id and creation time, or the AppError SERVICE_UNAVAILABLE of
@@ -222,23 +223,21 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     }
     return [...bulks].map(([queue, group]) => queue.addBulk(group));
   };
-  let taken: number[] = entries.map((_, i) => i);
+  // The entries whose jobs were sent to their queues (the undo removes those).
+  let taken: number[] = [];
   try {
-    if (deps.queued) {
-      const queued = deps.queued;
-      const created = await deps.store.createMany(records, { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
-      taken = [];
-      for (let i = 0; i < created.length; i++) {
-        const c = created[i]!;
-        if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued.maxBytes);
-        else taken.push(i);
-      }
-      await Promise.all(addBulks(taken));
-    } else {
-      const writes = await Promise.allSettled([deps.store.createMany(records), ...addBulks(taken)]);
-      const failed = writes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+    // The records first, as submitJob writes them: a worker never takes a job before its record,
+    // and a job MAX_QUEUED_BYTES refuses is never enqueued.
+    const queued = deps.queued;
+    const created = await deps.store.createMany(records, queued && { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
+    const written: number[] = [];
+    for (let i = 0; i < created.length; i++) {
+      const c = created[i]!;
+      if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued!.maxBytes);
+      else written.push(i);
     }
+    taken = written;
+    await Promise.all(addBulks(taken));
     await Promise.all(taken.filter((i) => entries[i]!.sub.depends_on?.length).map((i) => deps.dependencies!.register(entries[i]!.jobId, entries[i]!.sub.depends_on!)));
   } catch (err) {
     // As submitJob's undo: on the same connection as the writes, so it runs after them even when
