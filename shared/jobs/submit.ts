@@ -136,30 +136,32 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     return { job_id: jobId, created_at, record };
   }
   const count = queuedCountOf(deps, pool, data);
-  /** Undoes what the writes so far may have written (`enqueued`: the add was sent too). */
-  const undo = async (err: unknown, enqueued: boolean): Promise<never> => {
-    const undone = Promise.allSettled([
-      deps.store.remove(jobId, sub.algorithm),
-      ...(enqueued ? [queue.remove(jobId)] : []),
-      ...(count ? [deps.queued!.store.release(pool, [jobId])] : []),
-    ]);
-    if (!isRedisUnavailable(err)) await undone;
-    throw toAppError(err);
-  };
   let created: Awaited<ReturnType<JobStore['createCounted']>>;
   try {
     created = await deps.store.createCounted(record, count);
   } catch (err) {
-    return undo(err, false);
+    return undoSubmit(deps, err, jobId, sub.algorithm, pool, count !== undefined);
   }
   if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
   try {
     await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
   } catch (err) {
-    return undo(err, true);
+    return undoSubmit(deps, err, jobId, sub.algorithm, pool, count !== undefined, queue);
   }
   if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };
+}
+
+/**
+ * {@link submitJob}'s undo after a failed write `err`: the record, the payload's count (`counted`)
+ * and, when its add was sent (`queue`), the job. On the writes' connection, so Redis runs it after
+ * them; awaited only when Redis answers.
+ * @throws always: `err` as an AppError (toAppError).
+ */
+async function undoSubmit(deps: SubmitDeps, err: unknown, jobId: string, algorithm: string, pool: string, counted: boolean, queue?: Queue<JobData>): Promise<never> {
+  const undone = Promise.allSettled([deps.store.remove(jobId, algorithm), ...(queue ? [queue.remove(jobId)] : []), ...(counted ? [deps.queued!.store.release(pool, [jobId])] : [])]);
+  if (!isRedisUnavailable(err)) await undone;
+  throw toAppError(err);
 }
 
 /**
