@@ -84,10 +84,10 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     throw err;
   });
   const store = new JobStore(redis, keys, config.RESULT_TTL_SECONDS, config.LIST_PAGE_MAX_BYTES);
-  // One connection for the record and the queue: the record's write always reaches Redis before the job.
-  // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   const workerRegistry = new WorkerRegistry(redis, keys, workerForgetAfterMs(config));
+  // Every pool's jobs queue (routing by label); GET /status counts them, the dashboard shows them.
   // Pools come from the workers' `pool` labels: a job to a pool no worker serves is refused (docs/operations.md#pools).
+  // One connection for the records and the queues (the submit's undo runs behind its writes).
   const jobQueues = new JobQueues(redis, keys, config.QUEUE_PREFIX, (name, err) => redisErrors.note('queue error', err, { queue: name }), () => workerRegistry.servedPools());
   const webhooks = new WebhooksQueue(redis, prefix, config.WEBHOOK_RETRY_DELAYS_MS);
   // MAX_QUEUED_BYTES per pool; the sweep removes queued jobs whose record expired (docs/security.md#limits-and-hostile-input).

@@ -64,6 +64,8 @@ export async function readMultipart(req: Request, files: Readonly<Record<string,
   const partCount = new Set(Object.values(files).map((f) => f.part)).size;
   const maxFileBytes = Math.max(...Object.values(files).map((f) => f.maxBytes));
   const makeBusboy = await loadBusboy();
+  // A body whose client went away while busboy was first imported would never end: refused now.
+  if (req.destroyed) throw new AppError('VALIDATION_ERROR', 'request body could not be read: the connection closed', { field: 'body' });
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {

@@ -8,8 +8,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../../shared/net/free-port.js';
 import { ASYNC_FINISH_LIMIT_MS, ASYNC_SUBMIT_LIMIT_MS, type BenchContext } from './context.js';
-import { cpuDiff } from './cpu.js';
-import { childrenOf, type Roles } from './cpu.js';
+import { childrenOf, cpuDiff, type Roles } from './cpu.js';
 import { HANDWRITTEN_JOB_OPTIONS, HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
 import { runAsync } from './async.js';
 import { describeErrors, log, sleep } from './measure.js';
@@ -98,7 +97,8 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
  * Its sandboxed workers fed by `Queue.addBulk` of 1,000 PrimeChecker jobs from the bench (2 calls in
  * flight, no HTTP), until all `total` have completed: how fast batches can go when each job runs in
  * a forked child, as fnqueue's batch phase runs each in a runner child.
- * @throws Error when some jobs are not finished within the limit.
+ * @returns jobs completed per second, and the seconds from the first add to the last completion.
+ * @throws Error when an addBulk fails or some jobs are not finished within the limit.
  */
 async function runBulkAsync(ctx: BenchContext, stack: ServiceStack, total: number): Promise<{ perSecond: number; seconds: number }> {
   log(`${stack.name}: async end to end, ${total} jobs via addBulk of 1,000 from the bench (2 in flight)`);
@@ -109,12 +109,17 @@ async function runBulkAsync(ctx: BenchContext, stack: ServiceStack, total: numbe
     const a = await ctx.meter.snap(stack.roles());
     const t0 = performance.now();
     let next = 0;
+    let failed = false;
     await Promise.all(
       Array.from({ length: 2 }, async () => {
-        while (next < total && performance.now() < t0 + ASYNC_SUBMIT_LIMIT_MS) {
+        while (!failed && next < total && performance.now() < t0 + ASYNC_SUBMIT_LIMIT_MS) {
           const n = Math.min(1000, total - next);
           next += n;
-          await queue.addBulk(Array.from({ length: n }, () => ({ name: 'PrimeChecker', data: { number: 17 }, opts: HANDWRITTEN_JOB_OPTIONS })));
+          // One failed call stops both loops (the queue is closed right after).
+          await queue.addBulk(Array.from({ length: n }, () => ({ name: 'PrimeChecker', data: { number: 17 }, opts: HANDWRITTEN_JOB_OPTIONS }))).catch((err: unknown) => {
+            failed = true;
+            throw err;
+          });
         }
       }),
     );

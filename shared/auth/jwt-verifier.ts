@@ -88,7 +88,8 @@ export class JwtVerifier {
 
   /**
    * @returns the token's subject and scopes, or `{refused}` for any token that does not verify.
-   * @throws AppError SERVICE_UNAVAILABLE when the JWKS cannot be fetched. Never anything else.
+   * @throws AppError SERVICE_UNAVAILABLE when the JWKS cannot be fetched; otherwise only the
+   *   import error of a broken install that lacks jose (loaded with the first token).
    */
   async verify(token: string): Promise<VerifiedJwt | JwtRefusal> {
     const lib = await loadJose();

@@ -114,8 +114,9 @@ export interface SubmitDeps {
  * script cache), behind the add. When a write fails, what it may have written is undone on the same
  * connection, so Redis runs the undo after it even when it timed out unanswered
  * (REDIS_COMMAND_TIMEOUT_MS) and lands only once Redis answers again: a 503 leaves no record, no job
- * and no count. The undo is awaited only when Redis answers; after a timeout it would wait the
- * bound a second time.
+ * and no count, but for a job a worker took between an add that landed late and its removal
+ * (BullMQ does not remove a locked job): that one runs. The undo is awaited only when Redis
+ * answers; after a timeout it would wait the bound a second time.
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
@@ -183,7 +184,7 @@ export interface BatchEntry {
 
 /**
  * The batch form of {@link submitJob} (POST /jobs/batch): the same records, job data and BullMQ
- * options, written in one round: the records (one job-create-many script call per shard, which
+ * options, written in two steps for the whole batch: the records (one job-create-many script call per shard, which
  * also counts each payload against its pool's MAX_QUEUED_BYTES), then, once they landed, one BullMQ
  * `addBulk` per queue (pool and shard: the job id picks the shard) of the jobs it wrote. Jobs with depends_on are kept on their records and registered on the jobs they
  * wait for once every write succeeded. When any write fails, every record, queued job and byte
