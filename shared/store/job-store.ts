@@ -247,7 +247,10 @@ export class JobStore {
       [...byShard].map(async ([shard, positions]) => {
         const pools = new Map<string, number>();
         const indexes = new Map<string, number>();
-        const argv: (string | number)[] = [];
+        // The jobs go as one JSON argument (job-create-many.lua): ioredis builds a command's bytes
+        // argument by argument, which for some 25 per job cost the API about 3.4 ms per 1,000
+        // jobs, against 0.7 ms to stringify and write one.
+        const entries: Array<[string, number, number, number, number[], string[]]> = new Array(positions.length);
         for (let p = 0; p < positions.length; p++) {
           const i = positions[p]!;
           const job = jobs[i]!;
@@ -258,15 +261,13 @@ export class JobStore {
             if (pool === 0) pools.set(name, (pool = pools.size + 1));
           }
           const names = this.indexNames(job);
-          argv.push(job.job_id, this.ttlOf(job), pool, queued ? queued.bytes[i]! : 0, names.length);
+          const at = new Array<number>(names.length);
           for (let n = 0; n < names.length; n++) {
-            let at = indexes.get(names[n]!);
-            if (at === undefined) indexes.set(names[n]!, (at = indexes.size + 1));
-            argv.push(at);
+            let position = indexes.get(names[n]!);
+            if (position === undefined) indexes.set(names[n]!, (position = indexes.size + 1));
+            at[n] = position;
           }
-          const fields = this.recordFields(job);
-          argv.push(fields.length);
-          for (let f = 0; f < fields.length; f++) argv.push(fields[f]!);
+          entries[p] = [job.job_id, this.ttlOf(job), pool, queued ? queued.bytes[i]! : 0, at, this.recordFields(job)];
         }
         // numkeys, KEYS (the pending index, the pools' counts, the indexes, the records), the head, argv.
         const args: (string | number)[] = [0, shard.jobIndex('status:pending')];
@@ -275,8 +276,7 @@ export class JobStore {
         for (let p = 0; p < positions.length; p++) args.push(this.keys.job(jobs[positions[p]!]!.job_id));
         args[0] = args.length - 1;
         const createdMs = Date.parse(jobs[positions[0]!]!.created_at.replace('+00:00', 'Z'));
-        args.push(pools.size, indexes.size, createdMs, now, QUEUED_GRACE_MS, bound, queued?.expiresAtMs ?? 0);
-        for (let a = 0; a < argv.length; a++) args.push(argv[a]!);
+        args.push(pools.size, indexes.size, createdMs, now, QUEUED_GRACE_MS, bound, queued?.expiresAtMs ?? 0, JSON.stringify(entries));
         const replies = await runScript<number[]>(this.redis, 'job-create-many', ...args);
         for (let p = 0; p < positions.length; p++) {
           const state = replies[2 * p];

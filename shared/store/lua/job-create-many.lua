@@ -11,9 +11,10 @@
   the other index keys (each once), then per job its record key
   ARGV[1] P, the number of pools counted (0: none), ARGV[2] D, the number of other index keys,
   ARGV[3] created ms, ARGV[4] now ms, ARGV[5] grace ms, ARGV[6] max bytes (0: no bound),
-  ARGV[7] the records' expiry ms (for the count); then per job: its id, TTL s, pool position
-  (1..P; 0 when P is 0), payload bytes, its number of other indexes N, N index positions (1..D),
-  its number of field/value ARGV, then its field, value pairs
+  ARGV[7] the records' expiry ms (for the count), ARGV[8] the jobs as one JSON array (one argument
+  rather than some 25 per job: a client builds and writes a long argument list piece by piece),
+  per job an array of: its id, TTL s, pool position (1..P; 0 when P is 0), payload bytes, the
+  array of its other indexes' positions (1..D), the array of its field, value pairs (strings)
   Returns per job, in order, two numbers: 1 when written, 0 when the record existed, -1 when its
   payload was refused; then, for a refused one, its pool part's total (else 0).
 ]]
@@ -35,12 +36,12 @@ end
 -- and whether it is pruned.
 local members, ttls, prune = {}, {}, {}
 local out = {}
-local a, r = 8, first_record
-while a <= #ARGV do
-  local id, ttl, pool, bytes, n = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local fields_at = a + 5 + n
-  local nfields = tonumber(ARGV[fields_at])
-  local rec = KEYS[r]
+local jobs = cjson.decode(ARGV[8])
+for j = 1, #jobs do
+  local job = jobs[j]
+  local id, ttl, pool, bytes, positions, fields = job[1], job[2], job[3], job[4], job[5], job[6]
+  local n = #positions
+  local rec = KEYS[first_record + j - 1]
   if redis.call('EXISTS', rec) == 1 then
     out[#out + 1] = 0
     out[#out + 1] = 0
@@ -59,11 +60,11 @@ while a <= #ARGV do
       end
     end
     if ok == 1 then
-      redis.call('HSET', rec, unpack(ARGV, fields_at + 1, fields_at + nfields))
+      redis.call('HSET', rec, unpack(fields))
       redis.call('EXPIRE', rec, ttl)
       local maintained = maintain(id)
       for i = 0, n do
-        local pos = i == 0 and 0 or tonumber(ARGV[a + 4 + i])
+        local pos = i == 0 and 0 or positions[i]
         local m = members[pos]
         if not m then
           m = {}
@@ -80,8 +81,6 @@ while a <= #ARGV do
     end
     out[#out + 1] = after
   end
-  r = r + 1
-  a = fields_at + nfields + 1
 end
 for p = 1, pools do
   if adds[p] ~= 0 then redis.call('INCRBY', KEYS[3 * p + 1], adds[p]) end
