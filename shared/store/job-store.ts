@@ -70,6 +70,18 @@ export function isoNow(date = new Date()): string {
 
 const JOB_ID_PATTERN = /^[0-9a-f]{12}$/;
 
+/** A UTF-16 surrogate, paired or not. */
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * `s` with each lone surrogate replaced by U+FFFD, as writing it as UTF-8 does (what a record field
+ * sent as a command argument becomes): Lua's cjson refuses the `\u` escape JSON.stringify writes
+ * for one, so a field that goes to a script inside a JSON argument is made well-formed first.
+ */
+function wellFormed(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 /** True when `id` has the form of a job id. */
 export function isJobId(id: string): boolean {
   return JOB_ID_PATTERN.test(id);
@@ -267,7 +279,9 @@ export class JobStore {
             if (position === undefined) indexes.set(names[n]!, (position = indexes.size + 1));
             at[n] = position;
           }
-          entries[p] = [job.job_id, this.ttlOf(job), pool, queued ? queued.bytes[i]! : 0, at, this.recordFields(job)];
+          const fields = this.recordFields(job);
+          for (let f = 0; f < fields.length; f++) if (SURROGATE.test(fields[f]!)) fields[f] = wellFormed(fields[f]!);
+          entries[p] = [job.job_id, this.ttlOf(job), pool, queued ? queued.bytes[i]! : 0, at, fields];
         }
         // numkeys, KEYS (the pending index, the pools' counts, the indexes, the records), the head, argv.
         const args: (string | number)[] = [0, shard.jobIndex('status:pending')];

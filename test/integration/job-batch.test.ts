@@ -96,6 +96,18 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
     expect(await totalJobs(stack.url)).to.equal(before + 5);
   });
 
+  it('stores a lone surrogate in a job as POST /jobs stores it (U+FFFD, as UTF-8 writes it), not a 500', async () => {
+    // The batch's records go to their script as one JSON argument, whose \\u escape of a lone
+    // surrogate Lua's cjson refuses; one job's string fields go as UTF-8 arguments.
+    const body = { algorithm: 'Echo', params: { value: 1 }, webhook: 'http://127.0.0.1:9/hook-\ud800' };
+    const single = await http('POST', `${stack.url}/jobs`, body);
+    expect(single.status, single.text).to.equal(202);
+    const batch = await http('POST', `${stack.url}/jobs/batch`, { jobs: [body] });
+    expect(batch.status, batch.text).to.equal(202);
+    const [a, b] = await Promise.all([http('GET', `${stack.url}/jobs/${single.body.job_id}`), http('GET', `${stack.url}/jobs/${batch.body.results[0].job_id}`)]);
+    expect(b.body.webhook.url).to.equal(a.body.webhook.url).and.to.equal('http://127.0.0.1:9/hook-\ufffd');
+  });
+
   it('accepts 1,000 jobs in one batch, all of which complete', async () => {
     const before = await totalJobs(stack.url);
     const res = await http('POST', `${stack.url}/jobs/batch`, { jobs: Array.from({ length: 1000 }, (_, i) => echo(i)) });
