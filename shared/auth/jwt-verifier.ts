@@ -72,9 +72,9 @@ export class JwtVerifier {
   }
 
   /** The key set at {@link jwksUrl} (fetched by jose when a token needs it, cached, refetched for an unknown kid). */
-  private keySet({ createRemoteJWKSet, errors }: Jose, url: URL): JWTVerifyGetKey {
+  private keySet({ createRemoteJWKSet, errors }: Jose): JWTVerifyGetKey {
     if (this.jwks) return this.jwks;
-    const remote = createRemoteJWKSet(url, { timeoutDuration: 5_000, cooldownDuration: 30_000 });
+    const remote = createRemoteJWKSet(this.jwksUrl!, { timeoutDuration: 5_000, cooldownDuration: 30_000 });
     return (this.jwks = async (header, token) => {
       try {
         return await remote(header, token);
@@ -106,7 +106,7 @@ export class JwtVerifier {
       if (alg === 'HS256' && this.secret) {
         ({ payload } = await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] }));
       } else if ((JWKS_ALGORITHMS as readonly unknown[]).includes(alg) && this.jwksUrl) {
-        ({ payload } = await jwtVerify(token, this.keySet(lib, this.jwksUrl), { ...common, algorithms: [...JWKS_ALGORITHMS] }));
+        ({ payload } = await jwtVerify(token, this.keySet(lib), { ...common, algorithms: [...JWKS_ALGORITHMS] }));
       } else {
         return { refused: `algorithm ${typeof alg === 'string' ? alg.slice(0, 16) : 'unknown'} is not accepted` };
       }

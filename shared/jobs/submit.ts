@@ -184,10 +184,11 @@ export interface BatchEntry {
 
 /**
  * The batch form of {@link submitJob} (POST /jobs/batch): the same records, job data and BullMQ
- * options, written in two steps for the whole batch: the records (one job-create-many script call per shard, which
- * also counts each payload against its pool's MAX_QUEUED_BYTES), then, once they landed, one BullMQ
- * `addBulk` per queue (pool and shard: the job id picks the shard) of the jobs it wrote. Jobs with depends_on are kept on their records and registered on the jobs they
- * wait for once every write succeeded. When any write fails, every record, queued job and byte
+ * options, written in two steps for the whole batch: the records (one job-create-many script call
+ * per shard, which also counts each payload against its pool's MAX_QUEUED_BYTES), then, once they
+ * landed, one BullMQ `addBulk` per queue (pool and shard: the job id picks the shard) of the jobs it
+ * wrote. Jobs with depends_on are kept on their records and registered on the jobs they wait for
+ * once every write succeeded. When any write fails, every record, queued job and byte
  * count of the batch is undone, as {@link submitJob} undoes one job.
  * @returns per entry, in order, its id and creation time, or the AppError SERVICE_UNAVAILABLE of
  *   MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds) for a job
@@ -226,20 +227,18 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     }
     return [...bulks].map(([queue, group]) => queue.addBulk(group));
   };
-  // The entries whose jobs were sent to their queues (the undo removes those).
-  let taken: number[] = [];
+  // The entries whose records were written, whose jobs are then enqueued (the undo removes those).
+  const taken: number[] = [];
   try {
     // The records first, as submitJob writes them: a worker never takes a job before its record,
     // and a job MAX_QUEUED_BYTES refuses is never enqueued.
     const queued = deps.queued;
     const created = await deps.store.createMany(records, queued && { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
-    const written: number[] = [];
     for (let i = 0; i < created.length; i++) {
       const c = created[i]!;
       if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued!.maxBytes);
-      else written.push(i);
+      else taken.push(i);
     }
-    taken = written;
     await Promise.all(addBulks(taken));
     await Promise.all(taken.filter((i) => entries[i]!.sub.depends_on?.length).map((i) => deps.dependencies!.register(entries[i]!.jobId, entries[i]!.sub.depends_on!)));
   } catch (err) {
