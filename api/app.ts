@@ -50,11 +50,13 @@ export function createApp(deps: AppDeps): Express {
   // Scopes per route (the declarations' `access`). Probes and docs stay open. First, so an
   // unauthenticated caller costs no body parsing, and the limiter below counts verified callers.
   // With AUTH_ENABLED=false and no METRICS_TOKEN it checks nothing: not mounted.
-  if (deps.auth && (deps.auth.enabled || deps.auth.metricsToken !== undefined)) app.use(authenticate(deps.auth));
+  const auth = deps.auth && (deps.auth.enabled || deps.auth.metricsToken !== undefined) ? deps.auth : undefined;
+  if (auth) app.use(authenticate(auth));
   // Limited before any body is read, so a refused caller costs one Redis call (or none). Without a
   // limit (RATE_LIMIT_PER_SECOND=0) no layer at all: a request walks only the middlewares that act.
   if (deps.rateLimiter) app.use(rateLimit(deps.rateLimiter, deps.logger));
-  if (stallGuard) app.use(stallGuard);
+  // Again after the layers that may wait on Redis (API keys, the limiter); without them, once is enough.
+  if (stallGuard && (auth || deps.rateLimiter)) app.use(stallGuard);
   app.use(bodyParsing(deps.bodyLimit));
   // Built on the first GET /openapi.json, not at startup: building it leaves about 1 MB of live heap,
   // which under load the old generation carries about 2.5 times over before a mark-compact (the

@@ -86,8 +86,8 @@ export class RedisStallWatch {
 /**
  * Express middleware: 503 SERVICE_UNAVAILABLE (Retry-After by the error handler) at once while
  * `watch` says Redis is stalled, for every route but the probes, /metrics and the documentation.
- * Mounted before authentication and again after the rate limiter, so a request that waited on a
- * frozen Redis there does not wait again in its handler.
+ * Mounted before authentication and, when authentication or a rate limit is on, again after the
+ * rate limiter, so a request that waited on a frozen Redis there does not wait again in its handler.
  */
 export function redisStallGuard(watch: RedisStallWatch) {
   return (req: Request, _res: Response, next: NextFunction): void => {
