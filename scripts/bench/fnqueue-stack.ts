@@ -13,7 +13,7 @@ import { childrenOf, type Roles } from './cpu.js';
 import { log, sleep } from './measure.js';
 import { stopProc, type Managed } from './processes.js';
 import { profileArgs } from './profile.js';
-import { measuredLoad, waitOk, type ServiceStack } from './stack.js';
+import { finishedSince, measuredLoad, waitOk, type ServiceStack } from './stack.js';
 
 /** Node flags of fnqueue's API and workers, as the image's NODE_OPTIONS sets them (Dockerfile). */
 export const SERVICE_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-size=1024'];
@@ -135,14 +135,7 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
       sizes.forEach((n, i) => (i % 2 === 0 ? (out.completed += n) : (out.failed += n)));
       return out;
     };
-    const before = await read();
-    return {
-      counts: async () => {
-        const now = await read();
-        return { completed: now.completed - before.completed, failed: now.failed - before.failed };
-      },
-      stop: async () => conn.disconnect(),
-    };
+    return finishedSince(read, async () => conn.disconnect());
   };
 
   // BullMQ's pause of the default pool's queue: the workers take no job until it is resumed (on the

@@ -13,7 +13,7 @@ import { HANDWRITTEN_JOB_OPTIONS, HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from '
 import { runAsync } from './async.js';
 import { describeErrors, log, sleep } from './measure.js';
 import { stopProc, type Managed } from './processes.js';
-import { measuredLoad, waitFinished, type ServiceStack } from './stack.js';
+import { finishedSince, measuredLoad, waitFinished, type ServiceStack } from './stack.js';
 
 const READY_LIMIT_MS = 40_000;
 
@@ -84,14 +84,7 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
       const counts = await queue.getJobCounts('completed', 'failed');
       return { completed: counts.completed ?? 0, failed: counts.failed ?? 0 };
     };
-    const before = await read();
-    return {
-      counts: async () => {
-        const now = await read();
-        return { completed: now.completed - before.completed, failed: now.failed - before.failed };
-      },
-      stop: async () => queue.close(),
-    };
+    return finishedSince(read, () => queue.close());
   };
 
   const stopRss = ctx.rss.watch('hand-written', roles);

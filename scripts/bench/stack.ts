@@ -5,12 +5,34 @@ import { cpuDiff, type Roles } from './cpu.js';
 import { cannon, log, monoUs, sleep, type CannonRun } from './measure.js';
 import { alive, type Managed } from './processes.js';
 
+/** Jobs finished, completed and failed. */
+export interface FinishedTotals {
+  completed: number;
+  failed: number;
+}
+
 /** The jobs finished since {@link ServiceStack.watchFinished}. */
 export interface FinishedWatch {
   /** Completed and failed so far. */
-  counts(): Promise<{ completed: number; failed: number }>;
+  counts(): Promise<FinishedTotals>;
   /** Stops watching. */
   stop(): Promise<void>;
+}
+
+/**
+ * A {@link FinishedWatch} over `read`, a look at a service's finished-job totals (since it
+ * started): its counts are the totals less those of its first look, taken now; `stop` releases
+ * what `read` uses.
+ */
+export async function finishedSince(read: () => Promise<FinishedTotals>, stop: () => Promise<void>): Promise<FinishedWatch> {
+  const before = await read();
+  return {
+    counts: async () => {
+      const now = await read();
+      return { completed: now.completed - before.completed, failed: now.failed - before.failed };
+    },
+    stop,
+  };
 }
 
 /**

@@ -97,7 +97,7 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
   });
 
   it('stores a lone surrogate in a job as POST /jobs stores it (U+FFFD, as UTF-8 writes it), not a 500', async () => {
-    // The batch's records go to their script as one JSON argument, whose \\u escape of a lone
+    // The batch's records go to their script as one JSON argument, whose \u escape of a lone
     // surrogate Lua's cjson refuses; one job's string fields go as UTF-8 arguments.
     const body = { algorithm: 'Echo', params: { value: 1 }, webhook: 'http://127.0.0.1:9/hook-\ud800' };
     const single = await http('POST', `${stack.url}/jobs`, body);
