@@ -262,7 +262,7 @@ export class JobStore {
         // The jobs go as one JSON argument (job-create-many.lua): ioredis builds a command's bytes
         // argument by argument, which for some 25 per job cost the API about 3.4 ms per 1,000
         // jobs, against 0.7 ms to stringify and write one.
-        const entries: Array<[string, number, number, number, number[], string[]]> = new Array(positions.length);
+        const entries: Array<[string, string, number, number, number[], string[]]> = new Array(positions.length);
         for (let p = 0; p < positions.length; p++) {
           const i = positions[p]!;
           const job = jobs[i]!;
@@ -281,7 +281,7 @@ export class JobStore {
           }
           const fields = this.recordFields(job);
           for (let f = 0; f < fields.length; f++) if (SURROGATE.test(fields[f]!)) fields[f] = wellFormed(fields[f]!);
-          entries[p] = [job.job_id, this.ttlOf(job), pool, queued ? queued.bytes[i]! : 0, at, fields];
+          entries[p] = [job.job_id, String(this.ttlOf(job)), pool, queued ? queued.bytes[i]! : 0, at, fields];
         }
         // numkeys, KEYS (the pending index, the pools' counts, the indexes, the records), the head, argv.
         const args: (string | number)[] = [0, shard.jobIndex('status:pending')];
@@ -367,7 +367,7 @@ export class JobStore {
   async startAttempt(jobId: string, attempt: { worker_id: string; started_at: string }, markRunning: boolean, releasePool?: string): Promise<number | UpdateOutcome> {
     const entry: Omit<AttemptRecord, 'attempt'> = { worker_id: attempt.worker_id, status: 'running', started_at: attempt.started_at, finished_at: null, duration_ms: null, error: null, error_code: null, exit_code: null };
     const shard = this.keys.shardOfJob(jobId);
-    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, ...queuedKeys(shard, releasePool), this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry), releasePool === undefined ? '0' : '1');
+    const n = await runScript<number | string>(this.redis, 'job-start-attempt', this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, ...queuedKeys(shard, releasePool), this.ttlSeconds, this.keys.jobEvents, jobId, markRunning ? '1' : '0', attempt.started_at, JSON.stringify(entry), releasePool === undefined ? '0' : '1', this.ttlSeconds + INDEX_TTL_MARGIN_S);
     return typeof n === 'number' && n > 0 ? n : toOutcome(n);
   }
 
@@ -688,8 +688,10 @@ export class JobStore {
       this.redis, 'job-update-live',
       this.keys.job(jobId), this.keys.jobAttempts(jobId), ...shard.statusIndexes, shard.runCounters, ...queuedKeys(shard, releasePool),
       this.ttlSeconds + extraTtlSeconds, channel, late ? '' : message, jobId, status,
-      attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '', attempt ? JSON.stringify(attempt) : '',
-      releasePool === undefined ? '0' : '1',
+      attempt ? (attempt.attempt > 0 ? String(attempt.attempt) : '+') : '',
+      // The next attempt's entry goes without its number, which the script puts in front (JSON.stringify leaves out an undefined field).
+      attempt ? JSON.stringify(attempt.attempt > 0 ? attempt : { ...attempt, attempt: undefined }) : '',
+      releasePool === undefined ? '0' : '1', this.ttlSeconds + extraTtlSeconds + INDEX_TTL_MARGIN_S,
       counters.length, ...counters,
       ...fields,
     );
@@ -725,6 +727,8 @@ function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, str
 const INDEX_REFRESH_MS = 10 * 60_000;
 /** The TTL of a window's refresh marker (job-create.lua), s: two windows. */
 const INDEX_REFRESH_WINDOW_TTL_S = Math.ceil((2 * INDEX_REFRESH_MS) / 1000);
+/** An index's TTL over its records' (the job scripts' `ttl + 3600`), s: each index outlives its entries. */
+const INDEX_TTL_MARGIN_S = 3600;
 
 /** Records read per round trip by {@link JobStore.list}: the bytes held beyond the page bound are at most this many records. */
 const LIST_READ_CHUNK = 8;

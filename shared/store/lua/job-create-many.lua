@@ -13,8 +13,9 @@
   ARGV[3] created ms, ARGV[4] now ms, ARGV[5] grace ms, ARGV[6] max bytes (0: no bound),
   ARGV[7] the records' expiry ms (for the count), ARGV[8] the jobs as one JSON array (one argument
   rather than some 25 per job: a client builds and writes a long argument list piece by piece),
-  per job an array of: its id, TTL s, pool position (1..P; 0 when P is 0), payload bytes, the
-  array of its other indexes' positions (1..D), the array of its field, value pairs (strings)
+  per job an array of: its id, TTL s (a string: Redis would format a Lua number with snprintf),
+  pool position (1..P; 0 when P is 0), payload bytes, the array of its other indexes' positions
+  (1..D), the array of its field, value pairs (strings)
   Returns per job, in order, two numbers: 1 when written, 0 when the record existed, -1 when its
   payload was refused; then, for a refused one, its pool part's total (else 0).
 ]]
@@ -39,7 +40,8 @@ local out = {}
 local jobs = cjson.decode(ARGV[8])
 for j = 1, #jobs do
   local job = jobs[j]
-  local id, ttl, pool, bytes, positions, fields = job[1], job[2], job[3], job[4], job[5], job[6]
+  local id, ttl_s, pool, bytes, positions, fields = job[1], job[2], job[3], job[4], job[5], job[6]
+  local ttl = tonumber(ttl_s)
   local n = #positions
   local rec = KEYS[first_record + j - 1]
   if redis.call('EXISTS', rec) == 1 then
@@ -61,7 +63,7 @@ for j = 1, #jobs do
     end
     if ok == 1 then
       redis.call('HSET', rec, unpack(fields))
-      redis.call('EXPIRE', rec, ttl)
+      redis.call('EXPIRE', rec, ttl_s)
       local maintained = maintain(id)
       for i = 0, n do
         local pos = i == 0 and 0 or positions[i]

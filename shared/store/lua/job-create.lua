@@ -29,19 +29,20 @@ if existing > indexes then return 0 end
 local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
 if ARGV[4] == '1' then
-  local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], tonumber(ARGV[9]), ARGV[10], maintain(ARGV[3]))
+  local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], ARGV[9], ARGV[10], maintain(ARGV[3]))
   if ok == 0 then return {0, total} end
 end
+-- Numbers reach redis.call as the strings of ARGV (job-helpers.lua move_status: Redis formats a Lua number with snprintf).
 redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
-redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 local prune = maintain(ARGV[3])
 local cutoff = score - ttl * 1000
 local named = {}
 for i = 2, last_index do
-  redis.call('ZADD', KEYS[i], score, ARGV[3])
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
   if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff) end
   named[#named + 1] = KEYS[i]
-  named[#named + 1] = 1
+  named[#named + 1] = '1'
 end
 local unnamed = redis.call('HSET', KEYS[last_index + 1], unpack(named))
 if unnamed > 0 then redis.call('EXPIRE', KEYS[last_index + 1], ARGV[5]) end

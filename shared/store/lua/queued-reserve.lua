@@ -10,5 +10,5 @@
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
-local ok, total = queued_reserve(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], maintain(ARGV[4]))
+local ok, total = queued_reserve(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], maintain(ARGV[4]))
 return {ok, total}

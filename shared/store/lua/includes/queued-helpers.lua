@@ -91,16 +91,18 @@ local function queued_count(queued, sizes, total_key, total, now, grace, max, id
   return 1, bytes - prior, total and total + bytes - prior
 end
 
--- Counts `bytes` of job `id` (its record expires at `expiry` ms) unless the total would pass `max`
--- (0: no bound). Stale entries are dropped before a refusal, and on about one call in eight
--- (`sweep`), so a refusal always counts only live records. Returns 1 or 0 (refused), and the total.
--- Commands: ZADD NX and INCRBY (and a GET before them with a bound).
+-- Counts `bytes` (a string, as ARGV gives it) of job `id` (its record expires at `expiry` ms) unless
+-- the total would pass `max` (0: no bound). Stale entries are dropped before a refusal, and on about
+-- one call in eight (`sweep`), so a refusal always counts only live records. Returns 1 or 0
+-- (refused), and the total. Commands: ZADD NX and INCRBY (and a GET before them with a bound); a
+-- first count adds `bytes` as given (a Lua number would be formatted with snprintf by Redis).
 local function queued_reserve(queued, sizes, total_key, now, grace, max, id, bytes, expiry, sweep)
   local total = nil
+  local n = tonumber(bytes)
   if max > 0 then total = tonumber(redis.call('GET', total_key) or '0') end
-  local ok, add, after = queued_count(queued, sizes, total_key, total, now, grace, max, id, bytes, expiry, sweep, true)
+  local ok, add, after = queued_count(queued, sizes, total_key, total, now, grace, max, id, n, expiry, sweep, true)
   if ok == 0 then return 0, after end
-  return 1, redis.call('INCRBY', total_key, add)
+  return 1, redis.call('INCRBY', total_key, add == n and bytes or add)
 end
 
 -- Stops counting job `id` (idempotent: one ZSCORE when it is not counted). Returns the bytes released.
