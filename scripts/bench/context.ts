@@ -5,6 +5,7 @@ import type { BenchOptions } from './options.js';
 import type { ProcessGroup } from './processes.js';
 import type { ShardedRun } from './sharded.js';
 import type { BatchResult } from './batch.js';
+import type { InstructionsResult } from './instructions.js';
 import type { RecordsResult } from './records.js';
 
 /** The reference floor servers (floors.ts), in the order they run. */
@@ -58,6 +59,8 @@ export interface Results {
   baseBulkAsync?: { perSecond: number; seconds: number };
   /** The records phase (records.ts): Redis CPU and commands per job of BullMQ's add, the record create and the record finish. */
   records?: RecordsResult;
+  /** The instructions phase (instructions.ts): redis-server instructions per job of the same three calls, under callgrind. */
+  instructions?: InstructionsResult;
   /** The sharded phase's runs (sharded.ts): 1 shard, then 3, on a local 3-master cluster. */
   sharded?: ShardedRun[];
 }

@@ -11,6 +11,8 @@
  *    Then the record layer (records.ts): BENCH_RECORD_JOBS jobs, 50 calls in flight, through BullMQ's
  *    `Queue.add` (fnqueue's default job options), `JobStore.createCounted` and `JobStore.finish`, no
  *    service running: Redis CPU µs and commands per job of each, against the add.
+ *    Then the same three calls counted in redis-server instructions per job under valgrind's
+ *    callgrind (instructions.ts): a figure that repeats from run to run on a shared machine.
  *    Plus reference floors (floors.ts): a POST /jobs-like endpoint on bare node:http, on Express 5,
  *    and on Express 5 + one BullMQ queue.add (floor-server.ts), no fnqueue code.
  * H. The hand-written service a team would write instead of fnqueue (handwritten-stack.ts and
@@ -43,7 +45,8 @@
  *                            builds at equal load (default: unset, as fast as possible)
  *   BENCH_SHARD_JOBS         jobs in each run of the sharded phase (default 3000)
  *   BENCH_RECORD_JOBS        jobs through each call of the records phase (default 20000, at least 1000)
- *   BENCH_PHASES             comma list of: bullmq,records,floors,handwritten,invoke1,echo1,invoke50,async,batch,jobs50,sharded (default all)
+ *   BENCH_INSTRUCTION_JOBS   jobs through each call of the instructions phase (default 2000, at least 100)
+ *   BENCH_PHASES             comma list of: bullmq,records,instructions,floors,handwritten,invoke1,echo1,invoke50,async,batch,jobs50,sharded (default all)
  *   BENCH_PROFILE            1|api, worker, all: CPU-profile those processes (V8 profiler, 1 ms samples; files in
  *                            /tmp/fnqueue-bench-prof-*), summarised per phase at the end
  *   BENCH_VERBOSE            1: echo the service processes' log lines
@@ -69,6 +72,7 @@ import { log, readLoad } from './measure.js';
 import { BenchOptionsError, parseBenchOptions, type BenchOptions } from './options.js';
 import { ProcessGroup } from './processes.js';
 import { findProfiles, summarizeProfile } from './profile.js';
+import { runInstructions, reportInstructions } from './instructions.js';
 import { runRecords, reportRecords } from './records.js';
 import { report } from './report.js';
 import { reportSharded, runSharded } from './sharded.js';
@@ -111,9 +115,10 @@ async function main(opts: BenchOptions): Promise<void> {
     log(`redis-server ${version} on ${redis.url}; ${cpus().length} cores; node ${process.version}; load avg ${readLoad()}`);
     if (opts.phases.has('bullmq')) await runBullmq(ctx);
     if (opts.phases.has('records')) await runRecords(ctx);
+    if (opts.phases.has('instructions')) await runInstructions(ctx);
     if (opts.phases.has('floors')) await runFloors(ctx);
     if (opts.phases.has('handwritten')) await runHandwritten(ctx);
-    if ([...opts.phases].some((p) => !['bullmq', 'records', 'floors', 'handwritten', 'sharded'].includes(p))) {
+    if ([...opts.phases].some((p) => !['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'sharded'].includes(p))) {
       const stack = await startFnqueue(ctx);
       await runInvoke(ctx, stack);
       if (opts.phases.has('async')) ctx.res.async = await runAsync(ctx, stack);
@@ -130,10 +135,10 @@ async function main(opts: BenchOptions): Promise<void> {
   await procs.cleanup();
   if (interrupted) return;
 
-  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows, ctx.rss) + reportRecords(ctx.res.records) + reportSharded(ctx.res.sharded ?? []));
+  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows, ctx.rss) + reportRecords(ctx.res.records) + reportInstructions(ctx.res.instructions) + reportSharded(ctx.res.sharded ?? []));
   process.stdout.write(
     `\nsettings: BENCH_DURATION_S=${opts.durationS} BENCH_WORKERS=${opts.workers} BENCH_CONCURRENCY=${opts.concurrency} ` +
-      `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs} BENCH_SHARD_JOBS=${opts.shardJobs} BENCH_RECORD_JOBS=${opts.recordJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +
+      `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs} BENCH_SHARD_JOBS=${opts.shardJobs} BENCH_RECORD_JOBS=${opts.recordJobs} BENCH_INSTRUCTION_JOBS=${opts.instructionJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +
       `total ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
   );
 

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** The phases of `npm run bench`, in the order they run. */
-export const ALL_PHASES = ['bullmq', 'records', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'sharded'] as const;
+export const ALL_PHASES = ['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'sharded'] as const;
 export type Phase = (typeof ALL_PHASES)[number];
 
 /** An unset or empty knob takes its default; otherwise an integer >= `min`. */
@@ -49,6 +49,8 @@ const BenchEnvSchema = z.object({
   BENCH_SEQ_JOBS: intKnob(1000),
   /** Jobs through each call of the records phase (BullMQ add, record create, record finish). */
   BENCH_RECORD_JOBS: intKnob(20_000, 1000),
+  /** Jobs through each call of the instructions phase (redis-server under callgrind, about 5 ms per job). */
+  BENCH_INSTRUCTION_JOBS: intKnob(2000, 100),
   /** Jobs in each run of the sharded phase (a local 3-master cluster, 1 shard then 3). */
   BENCH_SHARD_JOBS: intKnob(3000),
   /** Fixed req/s for the 50-connection fnqueue phases (CPU per request of two builds at equal load); unset: as fast as possible. */
@@ -108,6 +110,8 @@ export interface BenchOptions {
   shardJobs: number;
   /** Jobs through each call of the records phase. */
   recordJobs: number;
+  /** Jobs through each call of the instructions phase. */
+  instructionJobs: number;
   /** Fixed total req/s for the 50-connection fnqueue phases; undefined: as fast as possible. */
   rate?: number;
   phases: Set<Phase>;
@@ -157,6 +161,7 @@ export function parseBenchOptions(env: Record<string, string | undefined>): Benc
     shardJobs: v.BENCH_SHARD_JOBS,
     seqJobs: v.BENCH_SEQ_JOBS,
     recordJobs: v.BENCH_RECORD_JOBS,
+    instructionJobs: v.BENCH_INSTRUCTION_JOBS,
     rate: v.BENCH_RATE,
     phases: v.BENCH_PHASES,
     profile: v.BENCH_PROFILE,

@@ -53,7 +53,7 @@ export interface RecordsResult {
 }
 
 /** Runs `op(0..count-1)`, IN_FLIGHT at a time, for at most RUN_LIMIT_MS. @returns how many were done. */
-async function drive(count: number, op: (i: number) => Promise<void>): Promise<number> {
+export async function drive(count: number, op: (i: number) => Promise<void>): Promise<number> {
   const until = performance.now() + RUN_LIMIT_MS;
   let next = 0;
   let done = 0;
@@ -68,6 +68,79 @@ async function drive(count: number, op: (i: number) => Promise<void>): Promise<n
   return done;
 }
 
+/** The three calls the records phase measures, on one Redis and a fresh key prefix, and their cleanup. */
+export interface RecordCalls {
+  /** BullMQ's `Queue.add` of a default PrimeChecker job with fnqueue's options (`bullJobOptions`). */
+  add(jobId: string): Promise<void>;
+  /** `JobStore.createCounted` of its record with its MAX_QUEUED_BYTES count, as the API writes it (POST /jobs). */
+  create(jobId: string): Promise<void>;
+  /** `JobStore.finish` of a record `create` wrote, completed, as a worker ends a short async run. */
+  finish(jobId: string): Promise<void>;
+  /** Removes the records of `jobIds` and the queue, then closes the connections. */
+  cleanup(jobIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * {@link RecordCalls} on the Redis at 127.0.0.1:`port`.
+ * @throws Error from a call that fails or does not land (a record not written, a finish not applied).
+ */
+export async function recordCalls(port: number): Promise<RecordCalls> {
+  const config = loadConfig({});
+  const ttlSeconds = config.RESULT_TTL_SECONDS;
+  const keys = keysFor(`benchrec${Date.now().toString(36)}`);
+  const redis = new Redis({ host: '127.0.0.1', port });
+  redis.on('error', () => undefined);
+  const store = new JobStore(redis, keys, ttlSeconds);
+  const queue = new Queue(jobsQueueName(DEFAULT_POOL), { connection: { host: '127.0.0.1', port }, prefix: keys.shard(0).bullPrefix });
+  // A default POST /jobs of {"algorithm":"PrimeChecker","params":{"number":17}}.
+  const sub: JobSubmission = { algorithm: 'PrimeChecker', params: { number: 17 }, mode: 'async', options: {} };
+  const counters = runEndCounters({ algorithm: sub.algorithm, mode: sub.mode }, false, 'completed');
+  await queue.waitUntilReady();
+  return {
+    add: async (jobId) => {
+      await queue.add(sub.algorithm, jobDataOf(sub, isoNow()), bullJobOptions(ttlSeconds, sub.options, jobId));
+    },
+    create: async (jobId) => {
+      const data = jobDataOf(sub, isoNow());
+      const queued = { pool: DEFAULT_POOL, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + ttlSeconds * 1000, maxBytes: config.MAX_QUEUED_BYTES };
+      const created = await store.createCounted(newJobRecord(sub, jobId, data.created_at), queued);
+      if (created !== true) throw new Error(`records: job ${jobId} not written: ${JSON.stringify(created)}`);
+    },
+    finish: async (jobId) => {
+      const at = isoNow();
+      const record: StoredJob = {
+        job_id: jobId,
+        status: 'completed',
+        algorithm: sub.algorithm,
+        created_at: at,
+        started_at: at,
+        completed_at: at,
+        result: { number: 17, is_prime: true, factors: [], algorithm: 'trial_division' },
+        error: null,
+        error_code: null,
+        metadata: { algorithm: sub.algorithm, version: '1.0.0', elapsed_time: 0.0001 },
+        params: sub.params,
+      };
+      // attempt 0: a run too short for its running mark, numbered by the finish script (worker/processor.ts).
+      const attempt: AttemptEnd = { attempt: 0, worker_id: 'bench-records', status: 'completed', started_at: at, finished_at: at, duration_ms: 0.1, error: null, error_code: null, exit_code: null };
+      // As the worker ends an async job: its end event is built and sent only if the record is watched.
+      const outcome = await store.finish(record, attempt, counters, DEFAULT_POOL, false);
+      if (outcome.kind !== 'updated') throw new Error(`records: finish of ${jobId} did not land: ${JSON.stringify(outcome)}`);
+    },
+    cleanup: async (jobIds) => {
+      const written = jobIds.map((job_id) => ({ job_id, algorithm: sub.algorithm }));
+      try {
+        for (let i = 0; i < written.length; i += 1000) await store.removeMany(written.slice(i, i + 1000));
+        await queue.obliterate({ force: true });
+      } catch (err) {
+        log(`records: cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await queue.close().catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}
+
 /**
  * Measures BullMQ's add, the record create and the record finish in turn (each after its warm-up),
  * into `ctx.res.records` and one row each of `ctx.cpuRows`; then removes what it wrote.
@@ -75,17 +148,7 @@ async function drive(count: number, op: (i: number) => Promise<void>): Promise<n
  */
 export async function runRecords(ctx: BenchContext): Promise<void> {
   const { opts: cfg, meter } = ctx;
-  const config = loadConfig({});
-  const ttlSeconds = config.RESULT_TTL_SECONDS;
-  const keys = keysFor(`benchrec${Date.now().toString(36)}`);
-  const redis = new Redis(ctx.redis.url);
-  redis.on('error', () => undefined);
-  const store = new JobStore(redis, keys, ttlSeconds);
-  const queue = new Queue(jobsQueueName(DEFAULT_POOL), { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: keys.shard(0).bullPrefix });
   const roles = (): Roles => ({ bench: [process.pid], redis: [ctx.redis.pid] });
-  // A default POST /jobs of {"algorithm":"PrimeChecker","params":{"number":17}}.
-  const sub: JobSubmission = { algorithm: 'PrimeChecker', params: { number: 17 }, mode: 'async', options: {} };
-  const counters = runEndCounters({ algorithm: sub.algorithm, mode: sub.mode }, false, 'completed');
 
   /** A measured run of `count` calls of `op`: Redis CPU and commands per job, and its CPU row. */
   const measure = async (label: string, count: number, op: (i: number) => Promise<void>): Promise<RecordCost> => {
@@ -103,44 +166,13 @@ export async function runRecords(ctx: BenchContext): Promise<void> {
     return { jobs, seconds, redisCpuUs: jobs ? ((cpu1 - cpu0) * 1e6) / jobs : NaN, commands: jobs ? calls / jobs : NaN };
   };
 
-  const add = async (jobId: string) => {
-    await queue.add(sub.algorithm, jobDataOf(sub, isoNow()), bullJobOptions(ttlSeconds, sub.options, jobId));
-  };
-  const create = async (jobId: string) => {
-    const data = jobDataOf(sub, isoNow());
-    const queued = { pool: DEFAULT_POOL, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + ttlSeconds * 1000, maxBytes: config.MAX_QUEUED_BYTES };
-    const created = await store.createCounted(newJobRecord(sub, jobId, data.created_at), queued);
-    if (created !== true) throw new Error(`records: job ${jobId} not written: ${JSON.stringify(created)}`);
-  };
-  const finish = async (jobId: string) => {
-    const at = isoNow();
-    const record: StoredJob = {
-      job_id: jobId,
-      status: 'completed',
-      algorithm: sub.algorithm,
-      created_at: at,
-      started_at: at,
-      completed_at: at,
-      result: { number: 17, is_prime: true, factors: [], algorithm: 'trial_division' },
-      error: null,
-      error_code: null,
-      metadata: { algorithm: sub.algorithm, version: '1.0.0', elapsed_time: 0.0001 },
-      params: sub.params,
-    };
-    // attempt 0: a run too short for its running mark, numbered by the finish script (worker/processor.ts).
-    const attempt: AttemptEnd = { attempt: 0, worker_id: 'bench-records', status: 'completed', started_at: at, finished_at: at, duration_ms: 0.1, error: null, error_code: null, exit_code: null };
-    // As the worker ends an async job: its end event is built and sent only if the record is watched.
-    const outcome = await store.finish(record, attempt, counters, DEFAULT_POOL, false);
-    if (outcome.kind !== 'updated') throw new Error(`records: finish of ${jobId} did not land: ${JSON.stringify(outcome)}`);
-  };
-
+  const { add, create, finish, cleanup } = await recordCalls(ctx.redis.port);
   const n = cfg.recordJobs;
   const warmIds = Array.from({ length: WARM_UP_JOBS }, () => newJobId());
   const ids = Array.from({ length: n }, () => newJobId());
+  const bullIds = Array.from({ length: WARM_UP_JOBS + n }, () => newJobId());
   try {
-    await queue.waitUntilReady();
     log(`records: BullMQ Queue.add, fnqueue's JobStore.createCounted, then JobStore.finish: warm-up ${WARM_UP_JOBS} each, then ${n}, ${IN_FLIGHT} in flight`);
-    const bullIds = Array.from({ length: WARM_UP_JOBS + n }, () => newJobId());
     await drive(WARM_UP_JOBS, (i) => add(bullIds[i]!));
     const addCost = await measure('records: BullMQ Queue.add', n, (i) => add(bullIds[WARM_UP_JOBS + i]!));
     const warmCreated = await drive(WARM_UP_JOBS, (i) => create(warmIds[i]!));
@@ -150,15 +182,7 @@ export async function runRecords(ctx: BenchContext): Promise<void> {
     ctx.res.records = { add: addCost, create: createCost, finish: finishCost };
   } finally {
     // Also on a failure: leave nothing behind for the later phases, and no client past its redis-server.
-    const written = [...warmIds, ...ids].map((job_id) => ({ job_id, algorithm: sub.algorithm }));
-    try {
-      for (let i = 0; i < written.length; i += 1000) await store.removeMany(written.slice(i, i + 1000));
-      await queue.obliterate({ force: true });
-    } catch (err) {
-      log(`records: cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    await queue.close().catch(() => undefined);
-    redis.disconnect();
+    await cleanup([...warmIds, ...ids]);
   }
 }
 
