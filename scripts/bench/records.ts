@@ -26,7 +26,7 @@ import { cpuDiff, redisCpuSeconds, type Roles } from './cpu.js';
 import { fmt, fmtInt, log, table } from './measure.js';
 
 /** Calls in flight in each run (as the 50 connections of POST /jobs). */
-const IN_FLIGHT = 50;
+export const IN_FLIGHT = 50;
 /** Unmeasured jobs before each measured run (scripts loaded, connections and Redis warm). */
 const WARM_UP_JOBS = 2000;
 /** How long one run (warm-up or measured) may take, ms; a run cut short is measured over the jobs it did. */

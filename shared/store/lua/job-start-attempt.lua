@@ -14,8 +14,9 @@
 --- @include "job-helpers"
 --- @include "queued-helpers"
 if ARGV[7] == '1' then queued_release(KEYS[8], KEYS[9], KEYS[10], ARGV[3]) end
-local status, ended, attempts, watched, _, created = live(KEYS[1])
-if not status then return ended end
+local status, created, attempts, watched = live(KEYS[1])
+-- Not live: live's second value is the answer.
+if not status then return created end
 local ttl = tonumber(ARGV[1])
 local n = attempts + 1
 local n_str = tostring(n)

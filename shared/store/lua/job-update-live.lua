@@ -23,8 +23,9 @@
 --- @include "job-helpers"
 --- @include "queued-helpers"
 if ARGV[8] == '1' then queued_release(KEYS[9], KEYS[10], KEYS[11], ARGV[4]) end
-local status, ended, attempts, watched, dependents, created = live(KEYS[1])
-if not status then return ended end
+local status, created, attempts, watched, dependents = live(KEYS[1])
+-- Not live: live's second value is the answer.
+if not status then return created end
 local ttl = tonumber(ARGV[1])
 if ARGV[5] ~= '' then move_status(status_keys(3), ARGV[4], status, ARGV[5], created, ttl, ARGV[9]) end
 local counters = tonumber(ARGV[10])

@@ -27,16 +27,15 @@ local function move_status(index, id, old, new_status, created, ttl, index_ttl)
   end
 end
 local terminal = { completed = true, failed = true, cancelled = true }
--- The record's status, created ms (a number, and as stored: a string), attempts started, whether
--- someone watches it (`watched`: a waiting /invoke or a live event stream; its events are published
--- only then) and whether jobs wait for it (`has_dependents`); nil, with what the script returns,
--- when it is gone (0) or ended (its status).
+-- The record's status, created ms (as stored: a string, passed on as the index entries' score),
+-- attempts started, whether someone watches it (`watched`: a waiting /invoke or a live event
+-- stream; its events are published only then) and whether jobs wait for it (`has_dependents`);
+-- nil, with what the script returns, when it is gone (0) or ended (its status).
 local function live(rec)
   local cur = redis.call('HMGET', rec, 'status', 'created_ms', 'attempts', 'watched', 'has_dependents')
   if not cur[1] then return nil, 0 end
   if terminal[cur[1]] then return nil, cur[1] end
-  local created = cur[2] or '0'
-  return cur[1], tonumber(created), tonumber(cur[3] or '0'), cur[4] == '1', cur[5] == '1', created
+  return cur[1], cur[2] or '0', tonumber(cur[3] or '0'), cur[4] == '1', cur[5] == '1'
 end
 -- Writes attempt `n`'s entry (`entry`: its JSON, number included; `n_str`: `n` as a string): the
 -- first one on the record (`first_attempt`, appended to `fields`, the caller's HSET of the record),
