@@ -92,7 +92,7 @@ export function reportInstructions(r: InstructionsResult | undefined): string {
   if (!r) return '';
   const row = (label: string, x: number) => [label, fmtInt(x), `${fmt(x / r.add)}×`];
   return (
-    `\nredis-server instructions per job (valgrind callgrind, ${fmtInt(r.jobs)} jobs per call, ${IN_FLIGHT} in flight; the same count in every run of a build):\n` +
+    `\nredis-server instructions per job (valgrind callgrind, ${fmtInt(r.jobs)} jobs per call, ${IN_FLIGHT} in flight; within about 0.5 % from run to run):\n` +
     table(
       ['call', 'instructions/job', 'vs add'],
       [
