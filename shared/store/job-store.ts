@@ -170,12 +170,18 @@ export interface AttemptEnd {
 export class JobStore {
   private readonly redis: ScriptedRedis;
   private readonly attemptStore: AttemptStore;
+  /**
+   * The index keys this store refreshed the TTL of in window `refreshWindow` (Date.now() /
+   * {@link INDEX_REFRESH_MS}), so that {@link createCounted} asks job-create.lua to refresh an
+   * index once per window and process rather than with every job. Our own rather than a marker in
+   * Redis: a marker cost every create one more command. Cleared when the window changes, so it
+   * holds at most the indexes written to in one window.
+   */
+  private readonly refreshedIndexes = new Set<string>();
+  private refreshWindow = -1;
 
   /**
    * @param redis a connection for commands (not a subscriber).
-   * @param ttlSeconds RESULT_TTL_SECONDS.
-   */
-  /**
    * @param ttlSeconds RESULT_TTL_SECONDS.
    * @param listPageMaxBytes LIST_PAGE_MAX_BYTES: a {@link list} page stops before its records' stored bytes pass it (at least one record). Default 8 MiB.
    */
@@ -217,17 +223,26 @@ export class JobStore {
     const shard = this.keys.shardOfJob(job.job_id);
     const createdMs = Date.parse(job.created_at.replace('+00:00', 'Z'));
     const now = Date.now();
-    // KEYS: the record, its index keys, this window's refresh marker, then the queued-bytes keys.
+    // KEYS: the record, its index keys, then the queued-bytes keys.
     const keys = [this.keys.job(job.job_id), shard.jobIndex('status:pending')];
     for (const name of this.indexNames(job)) keys.push(shard.jobIndex(name));
-    // The indexes' TTL is refreshed when one is new, else once per window and index (job-create.lua).
-    // An index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
-    keys.push(shard.jobIndexRefreshed(Math.floor(now / INDEX_REFRESH_MS)));
+    const indexEnd = keys.length;
+    // The indexes' TTL is refreshed when one is new (job-create.lua), else once per window by this
+    // store: an index's TTL (TTL + 1 h) outlasts the window, so each lives past its entries' TTL.
+    const window = Math.floor(now / INDEX_REFRESH_MS);
+    if (window !== this.refreshWindow) {
+      this.refreshWindow = window;
+      this.refreshedIndexes.clear();
+    }
+    let refresh = false;
+    for (let i = 1; i < indexEnd && !refresh; i++) refresh = !this.refreshedIndexes.has(keys[i]!);
     if (queued) keys.push(shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool));
-    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', INDEX_REFRESH_WINDOW_TTL_S];
+    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', refresh ? '1' : '0'];
     if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
     for (const f of this.recordFields(job, createdMs)) args.push(f);
     const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);
+    // Written: the script refreshed what was asked (a record that existed or a refusal refreshes nothing).
+    if (n === 1 && refresh && window === this.refreshWindow) for (let i = 1; i < indexEnd; i++) this.refreshedIndexes.add(keys[i]!);
     return Array.isArray(n) ? { refused: n[1] } : n === 1;
   }
 
@@ -723,10 +738,12 @@ function queuedKeys(shard: ShardKeys, pool = DEFAULT_POOL): [string, string, str
   return [shard.queued(pool), shard.queuedSizes(pool), shard.queuedTotal(pool)];
 }
 
-/** The window of the listing indexes' TTL refresh (job-create.lua), ms: 10 min, well within the indexes' margin of 1 h over the TTL. */
-const INDEX_REFRESH_MS = 10 * 60_000;
-/** The TTL of a window's refresh marker (job-create.lua), s: two windows. */
-const INDEX_REFRESH_WINDOW_TTL_S = Math.ceil((2 * INDEX_REFRESH_MS) / 1000);
+/**
+ * The window of the listing indexes' TTL refresh, ms: a JobStore has job-create.lua refresh an index's
+ * TTL once per window (and whenever an index is new). 10 min, well within the indexes' margin of
+ * 1 h over the TTL.
+ */
+export const INDEX_REFRESH_MS = 10 * 60_000;
 /** An index's TTL over its records' (the job scripts' `ttl + 3600`), s: each index outlives its entries. */
 const INDEX_TTL_MARGIN_S = 3600;
 

@@ -81,12 +81,6 @@ function shardKeysFor(tag: string, shard: number) {
     bullPrefix: tag,
     /** Sorted set: job ids by created_at (ms), one per listing filter value: `all`, `status:<s>`, `algorithm:<a>`, `function:<id>`, `schedule:<id>`, `namespace:<ns>` (every job; `default` when it names none), `definition:<id>`, `definitions` (every job that runs a definition). */
     jobIndex,
-    /**
-     * Hash: the listing indexes whose TTL the job-create script refreshed in time window `window`
-     * (Date.now() / 10 min, JobStore's INDEX_REFRESH_MS): field = index key, value 1. It expires two
-     * windows after its last new field.
-     */
-    jobIndexRefreshed: (window: number) => `${tag}:job-index-refreshed:${window}`,
     /** The status index of every status in {@link INDEXED_STATUSES} order: what job scripts receive as KEYS. */
     statusIndexes: INDEXED_STATUSES.map((s) => jobIndex(`status:${s}`)),
     /** Hash: the counters of finished runs of this shard's jobs, counted by the scripts that end them (run-counter-store.ts): field → count. */

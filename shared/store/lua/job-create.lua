@@ -1,25 +1,26 @@
 --[[
   Writes a new job record (unless one exists: a schedule's run re-run after a stall keeps its
   record), its TTL, and its index entries (score = created ms).
-  The indexes' TTL is refreshed when one of them is new, else once per time window and index: the
-  window's hash (KEYS[#KEYS], or KEYS[#KEYS - 3] with ARGV[4] = 1) names the indexes refreshed in
-  it. One EXISTS tells both whether the record exists and how many of the indexes do (the record
-  is named once more than there are indexes). An index that exists has a TTL (every script that
-  creates one gives it one), set no earlier than its refresh in this window.
+  The indexes' TTL is refreshed when one of them is new, or when the caller asks (ARGV[5] = 1):
+  JobStore asks once per time window for each index it has not refreshed in that window itself
+  (job-store.ts, INDEX_REFRESH_MS). One EXISTS tells both whether the record exists and how many
+  of the indexes do (the record is named once more than there are indexes). An index that exists
+  has a TTL (every script that creates one gives it one).
   With ARGV[4] = 1, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
   (queued-reserve.lua), in the same script, and writes nothing when that is refused.
-  KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys, then the
-  window's hash; with ARGV[4] = 1, the last three KEYS are the pool's queued, sizes and total keys
-  (of the record's shard)
+  KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys; with
+  ARGV[4] = 1, the last three KEYS are the pool's queued, sizes and total keys (of the record's
+  shard)
   ARGV[1] TTL s, ARGV[2] created ms, ARGV[3] job id, ARGV[4] 1 to count the payload, else 0,
-  ARGV[5] the window's hash TTL s; with ARGV[4] = 1: ARGV[6] now ms, ARGV[7] grace ms, ARGV[8] max
-  bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value pairs
+  ARGV[5] 1 to refresh the indexes' TTL, else 0; with ARGV[4] = 1: ARGV[6] now ms, ARGV[7] grace
+  ms, ARGV[8] max bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value
+  pairs
   Returns 1 when written, 0 when the record existed, {0, total} when the payload was refused.
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
-local last_index, first_field = #KEYS - 1, 6
-if ARGV[4] == '1' then last_index, first_field = #KEYS - 4, 11 end
+local last_index, first_field = #KEYS, 6
+if ARGV[4] == '1' then last_index, first_field = #KEYS - 3, 11 end
 local indexes = last_index - 1
 local args = {}
 for i = 1, indexes + 1 do args[i] = KEYS[1] end
@@ -37,16 +38,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local prune = maintain(ARGV[3])
 local cutoff = score - ttl * 1000
-local named = {}
 for i = 2, last_index do
   redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
   if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff) end
-  named[#named + 1] = KEYS[i]
-  named[#named + 1] = '1'
 end
-local unnamed = redis.call('HSET', KEYS[last_index + 1], unpack(named))
-if unnamed > 0 then redis.call('EXPIRE', KEYS[last_index + 1], ARGV[5]) end
-if unnamed > 0 or existing < indexes then
+if ARGV[5] == '1' or existing < indexes then
   for i = 2, last_index do redis.call('EXPIRE', KEYS[i], ttl + 3600) end
 end
 return 1
