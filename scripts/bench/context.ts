@@ -6,6 +6,7 @@ import type { ProcessGroup } from './processes.js';
 import type { ShardedRun } from './sharded.js';
 import type { BatchResult } from './batch.js';
 import type { InstructionsResult } from './instructions.js';
+import type { PairedResult } from './paired.js';
 import type { RecordsResult } from './records.js';
 
 /** The reference floor servers (floors.ts), in the order they run. */
@@ -61,6 +62,8 @@ export interface Results {
   records?: RecordsResult;
   /** The instructions phase (instructions.ts): redis-server instructions per job of the same three calls, under callgrind. */
   instructions?: InstructionsResult;
+  /** The paired phase (paired.ts): /invoke against both services in turns. */
+  paired?: PairedResult;
   /** The sharded phase's runs (sharded.ts): 1 shard, then 3, on a local 3-master cluster. */
   sharded?: ShardedRun[];
 }

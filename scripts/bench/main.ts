@@ -24,6 +24,9 @@
  *    /invoke (invoke.ts), async end-to-end completions/s through POST /jobs (async.ts), and POST /jobs
  *    accept rate at 50 connections (jobs.ts); POST /jobs/batch accept rate and async end to end with
  *    batches of 1,000 (batch.ts), against plain BullMQ's addBulk and its addBulk + Worker run.
+ * P. Both services in turns (paired.ts): fnqueue and the hand-written service running side by
+ *    side, /invoke at 1 and at 50 connections measured in short turns per service, the order swapped
+ *    every round, so that both ratios see the same stretch of the shared VM's speed.
  * C. Sharded queues (sharded.ts): a local 3-master Redis Cluster, the API and workers on it with
  *    QUEUE_SHARDS=1, then 3: commands per job per master and Redis CPU per job on the busiest master.
  *
@@ -46,7 +49,7 @@
  *   BENCH_SHARD_JOBS         jobs in each run of the sharded phase (default 3000)
  *   BENCH_RECORD_JOBS        jobs through each call of the records phase (default 20000, at least 1000)
  *   BENCH_INSTRUCTION_JOBS   jobs through each call of the instructions phase (default 2000, at least 100)
- *   BENCH_PHASES             comma list of: bullmq,records,instructions,floors,handwritten,invoke1,echo1,invoke50,async,batch,jobs50,sharded (default all)
+ *   BENCH_PHASES             comma list of: bullmq,records,instructions,floors,handwritten,invoke1,echo1,invoke50,async,batch,jobs50,paired,sharded (default all)
  *   BENCH_PROFILE            1|api, worker, all: CPU-profile those processes (V8 profiler, 1 ms samples; files in
  *                            /tmp/fnqueue-bench-prof-*), summarised per phase at the end
  *   BENCH_VERBOSE            1: echo the service processes' log lines
@@ -65,6 +68,7 @@ import type { BenchContext } from './context.js';
 import { CpuMeter, RssPeaks } from './cpu.js';
 import { runFloors } from './floors.js';
 import { runHandwritten } from './handwritten-stack.js';
+import { reportPaired, runPaired } from './paired.js';
 import { startFnqueue } from './fnqueue-stack.js';
 import { runInvoke } from './invoke.js';
 import { runJobs } from './jobs.js';
@@ -118,7 +122,7 @@ async function main(opts: BenchOptions): Promise<void> {
     if (opts.phases.has('instructions')) await runInstructions(ctx);
     if (opts.phases.has('floors')) await runFloors(ctx);
     if (opts.phases.has('handwritten')) await runHandwritten(ctx);
-    if ([...opts.phases].some((p) => !['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'sharded'].includes(p))) {
+    if ([...opts.phases].some((p) => !['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'paired', 'sharded'].includes(p))) {
       const stack = await startFnqueue(ctx);
       await runInvoke(ctx, stack);
       if (opts.phases.has('async')) ctx.res.async = await runAsync(ctx, stack);
@@ -127,6 +131,7 @@ async function main(opts: BenchOptions): Promise<void> {
       if (opts.phases.has('jobs50')) await runJobs(ctx, stack);
       await stack.stop();
     }
+    if (opts.phases.has('paired')) ctx.res.paired = await runPaired(ctx);
     if (opts.phases.has('sharded')) await runSharded(ctx);
   } catch (err) {
     failure = err;
@@ -135,7 +140,7 @@ async function main(opts: BenchOptions): Promise<void> {
   await procs.cleanup();
   if (interrupted) return;
 
-  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows, ctx.rss) + reportRecords(ctx.res.records) + reportInstructions(ctx.res.instructions) + reportSharded(ctx.res.sharded ?? []));
+  if (ctx) process.stdout.write(report(ctx.res, ctx.cpuRows, opts, ctx.rows, ctx.rss) + reportRecords(ctx.res.records) + reportInstructions(ctx.res.instructions) + reportPaired(ctx.res.paired) + reportSharded(ctx.res.sharded ?? []));
   process.stdout.write(
     `\nsettings: BENCH_DURATION_S=${opts.durationS} BENCH_WORKERS=${opts.workers} BENCH_CONCURRENCY=${opts.concurrency} ` +
       `BENCH_BASE_CONCURRENCY=${opts.baseConcurrency} BENCH_ASYNC_JOBS=${opts.asyncJobs} BENCH_SHARD_JOBS=${opts.shardJobs} BENCH_RECORD_JOBS=${opts.recordJobs} BENCH_INSTRUCTION_JOBS=${opts.instructionJobs}${opts.rate ? ` BENCH_RATE=${opts.rate}` : ''}; load avg now ${readLoad()}; ` +

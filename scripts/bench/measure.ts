@@ -57,6 +57,10 @@ export function readLoad(): string {
 /** One autocannon run: 2xx latencies, other statuses by code, connection errors. */
 export interface CannonRun {
   stats: LatencyStats;
+  /** The 2xx latencies, ms, in the order they came. */
+  latencies: number[];
+  /** The run's measured seconds (autocannon's duration). */
+  seconds: number;
   non2xx: Record<number, number>;
   errors: number;
   timeouts: number;
@@ -83,7 +87,7 @@ export function cannon(url: string, body: object, connections: number, durationS
       },
       (err, result) => {
         if (err) return reject(err);
-        resolve({ stats: stats(lat, result.duration), non2xx, errors: result.errors, timeouts: result.timeouts });
+        resolve({ stats: stats(lat, result.duration), latencies: lat, seconds: result.duration, non2xx, errors: result.errors, timeouts: result.timeouts });
       },
     );
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** The phases of `npm run bench`, in the order they run. */
-export const ALL_PHASES = ['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'sharded'] as const;
+export const ALL_PHASES = ['bullmq', 'records', 'instructions', 'floors', 'handwritten', 'invoke1', 'echo1', 'invoke50', 'async', 'batch', 'jobs50', 'paired', 'sharded'] as const;
 export type Phase = (typeof ALL_PHASES)[number];
 
 /** An unset or empty knob takes its default; otherwise an integer >= `min`. */
