@@ -37,6 +37,10 @@ export interface StackTarget {
   env?: NodeJS.ProcessEnv;
   /** The pids of the redis-server processes, for the `redis` CPU role. */
   redisPids?: number[];
+  /** The service's column in the peak memory table; default `fnqueue`, or `fnqueue (sharded)` with `redisPids`. */
+  rssLabel?: string;
+  /** false: no CPU profile of these processes even with BENCH_PROFILE (their windows are not the phases'). */
+  profile?: boolean;
 }
 
 /** How long the API and each worker have to answer 200 on their probes. */
@@ -70,7 +74,7 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   // As the image runs them (Dockerfile NODE_OPTIONS: a young generation of 2 × 8 MB, not Node 24's 2 × 64 MB,
   // a worker's command 2 × 32 MB (WORKER_NODE_ARGS);
   // an old generation V8 grows to at most about 2.5× its live size between mark-compacts, not 4×).
-  const nodeArgs = (role: 'api' | 'worker', who: string) => [...SERVICE_NODE_ARGS, ...(role === 'worker' ? WORKER_NODE_ARGS : []), ...(ctx.profileDir && cfg.profile.has(role) ? profileArgs(ctx.profileDir, who) : [])];
+  const nodeArgs = (role: 'api' | 'worker', who: string) => [...SERVICE_NODE_ARGS, ...(role === 'worker' ? WORKER_NODE_ARGS : []), ...(ctx.profileDir && cfg.profile.has(role) && on.profile !== false ? profileArgs(ctx.profileDir, who) : [])];
   log(`fnqueue: starting the API and ${cfg.workers} workers (WORKER_CONCURRENCY=${cfg.concurrency}, QUEUE_PREFIX=${queuePrefix}${base.QUEUE_SHARDS ? `, QUEUE_SHARDS=${base.QUEUE_SHARDS}` : ''})`);
   const api = ctx.procs.node('api', 'api/main.ts', { ...base, PORT: String(port) }, { nodeArgs: nodeArgs('api', 'api') });
   const workerPorts: number[] = [];
@@ -111,7 +115,7 @@ export async function startFnqueue(ctx: BenchContext, on: StackTarget = {}): Pro
   };
 
   const measured = measuredLoad(ctx, 'fnqueue', roles);
-  const stopRss = ctx.rss.watch(on.redisPids ? 'fnqueue (sharded)' : 'fnqueue', roles);
+  const stopRss = ctx.rss.watch(on.rssLabel ?? (on.redisPids ? 'fnqueue (sharded)' : 'fnqueue'), roles);
 
   const stop = async () => {
     stopRss();

@@ -30,9 +30,10 @@ async function waitForLine(m: Managed, line: RegExp, limitMs: number): Promise<v
 
 /**
  * Starts the hand-written API and its workers, warms them (until every sandboxed child is forked), and returns their stack.
+ * @param rssLabel its column in the peak memory table.
  * @throws Error when a process exits or is not ready within 40 s, or a warm-up call fails.
  */
-export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack> {
+export async function startHandwritten(ctx: BenchContext, rssLabel = 'hand-written'): Promise<ServiceStack> {
   const cfg = ctx.opts;
   const port = await freePort();
   log(`hand-written: starting its API and ${cfg.workers} workers (concurrency ${cfg.concurrency}, sandboxed processor)`);
@@ -87,7 +88,7 @@ export async function startHandwritten(ctx: BenchContext): Promise<ServiceStack>
     return finishedSince(read, () => queue.close());
   };
 
-  const stopRss = ctx.rss.watch('hand-written', roles);
+  const stopRss = ctx.rss.watch(rssLabel, roles);
   const stop = async () => {
     stopRss();
     log('hand-written: stopping its API and workers');

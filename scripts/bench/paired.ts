@@ -11,8 +11,10 @@
  * (its workers blocked on Redis, its runner children waiting).
  * Loads: POST /invoke {"number":17} at 1 connection (p50, p99) and at 50 connections (req/s).
  */
+import { Queue } from 'bullmq';
 import type { BenchContext } from './context.js';
 import { startFnqueue } from './fnqueue-stack.js';
+import { HANDWRITTEN_PREFIX, HANDWRITTEN_QUEUE } from './handwritten/protocol.js';
 import { startHandwritten } from './handwritten-stack.js';
 import { cannon, describeErrors, fmt, fmtInt, log, stats, table, type LatencyStats } from './measure.js';
 import type { ServiceStack } from './stack.js';
@@ -63,17 +65,37 @@ async function alternate(stacks: { fnqueue: ServiceStack; hand: ServiceStack }, 
 }
 
 /**
- * Starts both services, warms each (3 s at each load), then measures /invoke at 1 and at 50
- * connections in turns of BENCH_DURATION_S / 2 s (at least 1 s).
+ * Drops the jobs the hand-written phase's `POST /jobs` load left waiting in its queue (BullMQ's
+ * `Queue.drain`), so that its workers here start idle.
+ * @returns how many were waiting.
+ */
+async function drainHandwritten(ctx: BenchContext): Promise<number> {
+  const queue = new Queue(HANDWRITTEN_QUEUE, { connection: { host: '127.0.0.1', port: ctx.redis.port }, prefix: HANDWRITTEN_PREFIX });
+  queue.on('error', () => undefined);
+  try {
+    const waiting = await queue.count();
+    await queue.drain(true);
+    return waiting;
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * Starts both services (their peak memory under `hand-written (paired)` and `fnqueue (paired)`, no
+ * CPU profile), warms each (3 s at each load), then measures /invoke at 1 and at 50 connections in
+ * turns of BENCH_DURATION_S / 2 s, rounded, at least 1 s.
  * @throws Error when a service does not start or a turn fails.
  */
 export async function runPaired(ctx: BenchContext): Promise<PairedResult> {
   const turnS = Math.max(1, Math.round(ctx.opts.durationS / 2));
   const started: ServiceStack[] = [];
   try {
-    const hand = await startHandwritten(ctx);
+    const left = await drainHandwritten(ctx);
+    if (left > 0) log(`paired: dropped ${left} jobs an earlier phase left waiting in the hand-written service's queue`);
+    const hand = await startHandwritten(ctx, 'hand-written (paired)');
     started.push(hand);
-    const fnqueue = await startFnqueue(ctx);
+    const fnqueue = await startFnqueue(ctx, { rssLabel: 'fnqueue (paired)', profile: false });
     started.push(fnqueue);
     log(`paired: warm-up of both services (3 s at 1 and at 50 connections each)`);
     for (const stack of started) for (const c of [1, 50]) await cannon(`${stack.baseUrl}/invoke`, BODY, c, 3);
