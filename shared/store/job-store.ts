@@ -228,20 +228,18 @@ export class JobStore {
     for (const name of this.indexNames(job)) keys.push(shard.jobIndex(name));
     const indexEnd = keys.length;
     // The indexes' TTL is refreshed when one is new (job-create.lua), else once per window by this
-    // store: an index's TTL (TTL + 1 h) outlasts the window, so each lives past the entries of the
-    // jobs without a delay. A delayed job's record lives longer (ttlOf), so it always asks, and a
-    // refresh never shortens an index's TTL.
+    // store: an index this store adds an entry to got its TTL (the record's TTL + 1 h) at most one
+    // window (10 min) before, so it outlives the entry's listing period. Listings index a job by
+    // creation time for RESULT_TTL_SECONDS, and a delay never passes that (config.ts JOB_DELAY_MAX_MS).
     const window = Math.floor(now / INDEX_REFRESH_MS);
     if (window !== this.refreshWindow) {
       this.refreshWindow = window;
       this.refreshedIndexes.clear();
     }
-    const ttl = this.ttlOf(job);
-    const delayed = ttl !== this.ttlSeconds;
-    let refresh = delayed;
+    let refresh = false;
     for (let i = 1; i < indexEnd && !refresh; i++) refresh = !this.refreshedIndexes.has(keys[i]!);
     if (queued) keys.push(shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool));
-    const args: (string | number)[] = [keys.length, ...keys, ttl, createdMs, job.job_id, queued ? '1' : '0', refresh ? '1' : '0'];
+    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', refresh ? '1' : '0'];
     if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
     for (const f of this.recordFields(job, createdMs)) args.push(f);
     const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);

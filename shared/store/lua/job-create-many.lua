@@ -4,10 +4,9 @@
   counted), with its TTL and its index entries (score = created ms). With MAX_QUEUED_BYTES, each
   job's payload is first counted against its pool's part in this shard, in order, as
   queued-reserve.lua counts one: a job that would pass the bound is not written (the jobs after it
-  still may be). Each index key gets the entries of the call's jobs in one ZADD (per 500 jobs), and
-  is pruned (when a job of the call is one of the one in eight that prune, job-helpers.lua maintain)
-  and given its TTL once per call, with the longest TTL of the call's jobs that use it (never
-  shortening the TTL it has: job-helpers.lua extend_index_ttl).
+  still may be). Each index key gets the entries of the call's jobs in one ZADD (per 500 jobs),
+  and is pruned (when a job of the call is one of the one in eight that prune, job-helpers.lua
+  maintain) and given its TTL once per call, with the longest TTL of the call's jobs that use it.
   KEYS[1] the pending status index, then per counted pool its queued, sizes and total keys, then
   the other index keys (each once), then per job its record key
   ARGV[1] P, the number of pools counted (0: none), ARGV[2] D, the number of other index keys,
@@ -93,6 +92,6 @@ for pos, ttl in pairs(ttls) do
   local m = members[pos]
   for i = 1, #m, ZADD_ARGS do redis.call('ZADD', key, unpack(m, i, math.min(i + ZADD_ARGS - 1, #m))) end
   if prune[pos] then redis.call('ZREMRANGEBYSCORE', key, '-inf', score - ttl * 1000) end
-  extend_index_ttl(key, ttl + 3600)
+  redis.call('EXPIRE', key, ttl + 3600)
 end
 return out

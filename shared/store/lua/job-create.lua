@@ -1,14 +1,13 @@
 --[[
   Writes a new job record (unless one exists: a schedule's run re-run after a stall keeps its
-  record), its TTL, and its index entries (score = created ms). The indexes' TTL is refreshed when
-  one of them is new, or when the caller asks (ARGV[5] = 1): JobStore asks once per time window for
-  each index it has not refreshed in that window itself (job-store.ts, INDEX_REFRESH_MS), and for
-  every delayed job. A refresh never shortens an index's TTL (job-helpers.lua extend_index_ttl). One
-  EXISTS tells both whether the record exists and how many of the indexes do (the record is named
-  once more than there are indexes). An index that exists has a TTL (every script that creates one
-  gives it one). With ARGV[4] = 1, it first counts the job's payload against its pool's
-  MAX_QUEUED_BYTES (queued-reserve.lua), in the same script, and writes nothing when that is
-  refused.
+  record), its TTL, and its index entries (score = created ms).
+  The indexes' TTL is refreshed when one of them is new, or when the caller asks (ARGV[5] = 1):
+  JobStore asks once per time window for each index it has not refreshed in that window itself
+  (job-store.ts, INDEX_REFRESH_MS). One EXISTS tells both whether the record exists and how many
+  of the indexes do (the record is named once more than there are indexes). An index that exists
+  has a TTL (every script that creates one gives it one).
+  With ARGV[4] = 1, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
+  (queued-reserve.lua), in the same script, and writes nothing when that is refused.
   KEYS[1] record, KEYS[2] the pending status index, KEYS[3..] the other index keys; with
   ARGV[4] = 1, the last three KEYS are the pool's queued, sizes and total keys (of the record's
   shard)
@@ -44,6 +43,6 @@ for i = 2, last_index do
   if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff) end
 end
 if ARGV[5] == '1' or existing < indexes then
-  for i = 2, last_index do extend_index_ttl(KEYS[i], ttl + 3600) end
+  for i = 2, last_index do redis.call('EXPIRE', KEYS[i], ttl + 3600) end
 end
 return 1

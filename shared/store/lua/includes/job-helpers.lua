@@ -26,12 +26,6 @@ local function move_status(index, id, old, new_status, created, ttl, index_ttl)
     redis.call('EXPIRE', key, index_ttl)
   end
 end
--- Gives listing index `key` a TTL of `ttl_s` seconds unless it already lives longer (a delayed
--- job's entry, whose record's TTL counts from when it may run, keeps its index that long): GT sets
--- a later expiry, NX one on an index that has none yet (a new one; GT counts it as never expiring).
-local function extend_index_ttl(key, ttl_s)
-  if redis.call('EXPIRE', key, ttl_s, 'GT') == 0 then redis.call('EXPIRE', key, ttl_s, 'NX') end
-end
 local terminal = { completed = true, failed = true, cancelled = true }
 -- The record's status, created ms (as stored: a string, passed on as the index entries' score),
 -- attempts started, whether someone watches it (`watched`: a waiting /invoke or a live event
