@@ -2,9 +2,9 @@
  * The paired phase of `npm run bench` (BENCH_PHASES `paired`): fnqueue and the hand-written service
  * (handwritten-stack.ts) both running on the bench's redis-server, measured in turns rather than
  * one after the other. On the shared 2-core VM the machine's speed moves by a third within minutes
- * (the runner children, which do the same work in both services, cost up to 1.4 times as much CPU
- * per job in one service's phases as in the other's of the same run), so a ratio of two loads
- * measured a minute apart says where the VM was as much as where the code is. Here each load runs
+ * (the runner children do the same work in both services, yet fnqueue's cost 0.82× the
+ * hand-written's CPU per async job in one run and 1.09× in the next; docs/performance.md), so a
+ * ratio of two loads measured a minute apart says where the VM was as much as where the code is. Here each load runs
  * in {@link PAIRED_ROUNDS} short turns per service, the order swapped every round (hand-written,
  * fnqueue, fnqueue, hand-written, ...), and the turns' latencies are pooled per service: both
  * figures see the same stretch of the VM's time. The service not under load sits idle meanwhile
