@@ -4,10 +4,10 @@
  * one after the other. On the shared 2-core VM the machine's speed moves by a third within minutes
  * (the runner children do the same work in both services, yet fnqueue's cost 0.82× the
  * hand-written's CPU per async job in one run and 1.09× in the next; docs/performance.md), so a
- * ratio of two loads measured a minute apart says where the VM was as much as where the code is. Here each load runs
- * in {@link PAIRED_ROUNDS} short turns per service, the order swapped every round (hand-written,
- * fnqueue, fnqueue, hand-written, ...), and the turns' latencies are pooled per service: both
- * figures see the same stretch of the VM's time. The service not under load sits idle meanwhile
+ * ratio of two loads measured a minute apart says where the VM was as much as where the code is.
+ * Here each load runs in {@link PAIRED_ROUNDS} short turns per service, the order swapped every
+ * round (hand-written, fnqueue, fnqueue, hand-written, ...), and the turns' latencies are pooled
+ * per service: both figures see the same stretch of the VM's time. The service not under load sits idle meanwhile
  * (its workers blocked on Redis, its runner children waiting).
  * Loads: POST /invoke {"number":17} at 1 connection (p50, p99) and at 50 connections (req/s).
  */
