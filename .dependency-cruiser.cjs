@@ -1,6 +1,7 @@
 /**
  * The layer rule (docs/architecture.md, "Layers"): api/ and worker/ import shared/ and never each
- * other; shared/ imports neither; no import cycles. `npm run lint` (run by `npm test`) checks it.
+ * other; shared/ imports neither; no import cycles. And `node:http` only through
+ * shared/net/node-http.ts. `npm run lint` (run by `npm test`) checks it.
  */
 module.exports = {
   forbidden: [
@@ -24,6 +25,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^shared/' },
       to: { path: '^(api|worker)/' },
+    },
+    {
+      name: 'no-esm-node-http',
+      comment: "An ESM import of node:http loads Node's bundled undici into the process (shared/net/node-http.ts): use that module's nodeHttp; type-only imports are fine.",
+      severity: 'error',
+      from: { pathNot: '^shared/net/node-http\\.ts$' },
+      to: { path: '^(node:)?http$', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'no-circular',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { AlgorithmRegistry } from '../shared/algorithms/registry.js';
 import { functionRetainSeconds, redisTopology, functionsDir, resolveWorkerId, runnerPoolSize, shardConcurrency, workerForgetAfterMs, workerOfflineAfterMs, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import { nodeHttp } from '../shared/net/node-http.js';
 import { runService } from '../shared/run-service.js';
 import { metricsTokenCheck } from '../shared/auth/metrics-token.js';
 import { addProcessMetrics, createMetrics, failedOutsideRunCounters, MetricsPublisher } from '../shared/metrics.js';
@@ -288,7 +289,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
 
   let closing = false;
   const metricsAllowed = metricsTokenCheck(config.METRICS_TOKEN);
-  const server = createServer((req, res) => {
+  const server = nodeHttp.createServer((req, res) => {
     void (async () => {
       if (req.url === WORKER_PROBE_PATHS.readiness) {
         // Readiness, apart from liveness: false while draining or while the node holding fnqueue's keys does not take a write.

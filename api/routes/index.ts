@@ -1,4 +1,4 @@
-import { METHODS } from 'node:http';
+import { nodeHttp } from '../../shared/net/node-http.js';
 import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseQuery } from '../middleware/validate.js';
 import { DASHBOARD_OPERATION, DASHBOARD_PATH } from './dashboard.js';
@@ -104,7 +104,7 @@ export const ROUTE_ACCESS: readonly RouteAccessRule[] = [
   ...PATHS.flatMap((p) => p.routes.map((r) => ({ methods: [r.method.toUpperCase()], pattern: p.pattern, access: r.access }))),
   { methods: ['GET'], pattern: DOC_ASSETS_PATTERN, access: 'open' },
   { methods: ['GET'], pattern: DASHBOARD_PATTERN, access: DASHBOARD_OPERATION.access },
-  { methods: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'), pattern: DASHBOARD_PATTERN, access: 'admin' },
+  { methods: nodeHttp.METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'), pattern: DASHBOARD_PATTERN, access: 'admin' },
 ];
 
 /** The access `method path` needs: its line of {@link ROUTE_ACCESS}, else `authenticated` (any valid credentials). */
