@@ -30,6 +30,9 @@ export interface CpuSnap {
 export interface CpuRow {
   phase: string;
   seconds: number;
+  /** When the phase's measuring began and ended (`performance.now()`, ms), for {@link RssPeaks.peakWithin}. */
+  from: number;
+  to: number;
   /** % of one core per role. */
   roles: Record<string, number>;
   /** % of all cores busy (any process, also outside this bench). */
@@ -42,6 +45,19 @@ export interface CpuRow {
   ctxt: number;
   /** Redis commands in the phase (INFO commandstats diff; the stats INFO calls excluded). */
   cmds: Array<{ name: string; calls: number; usec: number }>;
+}
+
+/** All roles' CPU per op of `row`, ms (the bench process, the load generator, left out), or one role's. */
+export function cpuMsPerOp(row: CpuRow | undefined, role?: string): number | undefined {
+  if (!row || row.ops === 0) return undefined;
+  const pct = role === undefined ? Object.entries(row.roles).reduce((n, [r, v]) => n + (r === 'bench' ? 0 : v), 0) : row.roles[role];
+  return pct === undefined ? undefined : ((pct / 100) * row.seconds * 1000) / row.ops;
+}
+
+/** Redis commands per op of `row`. */
+export function commandsPerOp(row: CpuRow | undefined): number | undefined {
+  if (!row || row.ops === 0) return undefined;
+  return row.cmds.reduce((n, c) => n + c.calls, 0) / row.ops;
 }
 
 /** utime + stime and stime alone (clock ticks), and context switches (voluntary + not) of a process. */
@@ -136,7 +152,7 @@ export function cpuDiff(phase: string, a: CpuSnap, b: CpuSnap, ops: number): Cpu
   cmds.sort((x, y) => y.calls - x.calls);
   const totalTicks = Object.keys(b.ticks).reduce((n, r) => n + (b.ticks[r] ?? 0) - (a.ticks[r] ?? 0), 0);
   const sysShare = totalTicks > 0 ? (b.sys - a.sys) / totalTicks : 0;
-  return { phase, seconds, roles, machine, ops, cmds, sysShare, ctxt: b.ctxt - a.ctxt };
+  return { phase, seconds, from: a.at, to: b.at, roles, machine, ops, cmds, sysShare, ctxt: b.ctxt - a.ctxt };
 }
 
 /** VmRSS of a process, MB (undefined once it is gone). */
@@ -153,6 +169,17 @@ function procRssMb(pid: number): number | undefined {
 export class RssPeaks {
   /** service name → role → peak MB of one process of that role. */
   readonly peaks = new Map<string, Record<string, number>>();
+  /** service name → role → the first sample (the service just started and warmed up), MB. */
+  readonly first = new Map<string, Record<string, number>>();
+  /** service name → role → every sample: when (`performance.now()`, ms) and the largest VmRSS of one process then, MB. */
+  private readonly samples = new Map<string, Record<string, Array<[number, number]>>>();
+
+  /** The largest sample of `service`'s `role` taken between `from` and `to` (`performance.now()`, ms), MB; undefined without one. */
+  peakWithin(service: string, role: string, from: number, to: number): number | undefined {
+    let peak: number | undefined;
+    for (const [at, mb] of this.samples.get(service)?.[role] ?? []) if (at >= from && at <= to && (peak === undefined || mb > peak)) peak = mb;
+    return peak;
+  }
 
   /**
    * Samples the processes `roles` names every `intervalMs` (the role list, which scans /proc for
@@ -161,16 +188,26 @@ export class RssPeaks {
   watch(service: string, roles: () => Roles, intervalMs = 500): () => void {
     const peak = this.peaks.get(service) ?? {};
     this.peaks.set(service, peak);
+    const first = this.first.get(service) ?? {};
+    this.first.set(service, first);
+    const samples = this.samples.get(service) ?? {};
+    this.samples.set(service, samples);
     let current = roles();
     let n = 0;
     const sample = () => {
       if (++n % 4 === 0) current = roles();
+      const at = performance.now();
       for (const [role, pids] of Object.entries(current)) {
         if (role === 'bench') continue;
+        let largest: number | undefined;
         for (const pid of pids) {
           const mb = procRssMb(pid);
-          if (mb !== undefined && mb > (peak[role] ?? 0)) peak[role] = mb;
+          if (mb !== undefined && (largest === undefined || mb > largest)) largest = mb;
         }
+        if (largest === undefined) continue;
+        if (largest > (peak[role] ?? 0)) peak[role] = largest;
+        first[role] ??= largest;
+        (samples[role] ??= []).push([at, largest]);
       }
     };
     sample();

@@ -1,7 +1,8 @@
 /** What `npm run bench` prints on stdout once its phases ran (docs/performance.md explains the tables). */
 import { cpus } from 'node:os';
 import { FLOOR_KINDS, type Results } from './context.js';
-import type { CpuRow, RssPeaks } from './cpu.js';
+import { reportBounds, RSS_BOUNDS_MB, TARGETS } from './bounds.js';
+import { commandsPerOp, cpuMsPerOp, type CpuRow, type RssPeaks } from './cpu.js';
 import { fmt, fmtInt, table, type LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
 
@@ -35,7 +36,7 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
     const rBulkAsync = ratio(res.batch.asyncPerSecond, res.baseBulkAsync?.perSecond);
     rows.push(
       ['batches of 1,000, submit only: jobs/s', `addBulk ${fmtInt(res.baseBulk)}`, `POST /jobs/batch ${fmtInt(res.batch.acceptPerSecond)}`, rAccept ? `${fmt(rAccept)}×` : 'n/a', '≥ 10,000/s', verdict(res.batch.acceptPerSecond >= 10_000)],
-      [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), rBulkAsync ? `${fmt(rBulkAsync)}×` : 'n/a', '≥ 0.7×', verdict(rBulkAsync === undefined ? undefined : rBulkAsync >= 0.7)],
+      [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), rBulkAsync ? `${fmt(rBulkAsync)}×` : 'n/a', `≥ ${TARGETS.batchAsync}×`, verdict(rBulkAsync === undefined ? undefined : rBulkAsync >= TARGETS.batchAsync)],
     );
     const handBulk = res.hand?.bulkAsync?.perSecond;
     if (handBulk !== undefined) {
@@ -65,6 +66,7 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
 
   if (res.hand) out += handwrittenTable(res, byPhase, cpuRows, cfg);
   if (rss?.peaks.size) out += rssTable(rss);
+  out += reportBounds(res, byPhase, cpuRows, rss);
 
   if (res.floors && Object.keys(res.floors).length) {
     out +=
@@ -122,30 +124,17 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
   return out;
 }
 
-/** All roles' CPU per op of `row`, ms (the bench process, the load generator, left out). */
-function cpuMsPerOp(row: CpuRow | undefined, role?: string): number | undefined {
-  if (!row || row.ops === 0) return undefined;
-  const pct = role === undefined ? Object.entries(row.roles).reduce((n, [r, v]) => n + (r === 'bench' ? 0 : v), 0) : row.roles[role];
-  return pct === undefined ? undefined : ((pct / 100) * row.seconds * 1000) / row.ops;
-}
-
-/** Redis commands per op of `row`. */
-function commandsPerOp(row: CpuRow | undefined): number | undefined {
-  if (!row || row.ops === 0) return undefined;
-  return row.cmds.reduce((n, c) => n + c.calls, 0) / row.ops;
-}
-
 /**
  * fnqueue against the hand-written Express + BullMQ service, measured in the same run with the same
- * resources: throughput ratios (≥ 0.8×), CPU per job (≤ 1.25×), /invoke latency at 1 connection
- * (p50 ≤ 1.2×, p99 ≤ 1.5×) and Redis commands per async job against plain BullMQ's (≤ 1.2×).
+ * resources: throughput ratios, CPU per job, /invoke latency at 1 connection (p50, p99) and Redis
+ * commands per async job against plain BullMQ's, each against its target (bounds.ts TARGETS).
  */
 function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: CpuRow[], cfg: BenchOptions): string {
   const hand = res.hand!;
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
   const cell = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? 'n/a' : `${fmt(r)}×`);
   const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
-  const higher = (label: string, fn?: number, hw?: number, min = 0.8) => {
+  const higher = (label: string, fn?: number, hw?: number, min: number = TARGETS.rate) => {
     const r = div(fn, hw);
     return [label, fmtInt(fn), fmtInt(hw), cell(r), `≥ ${min}×`, verdict(r === undefined ? undefined : r >= min)];
   };
@@ -157,16 +146,16 @@ function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: C
     higher('/invoke {"number":17}, 50 conns: req/s', res.invoke50?.perSecond, hand.invoke50?.perSecond),
     higher('POST /jobs, 50 conns: accepted/s', res.jobs50?.perSecond, hand.jobs50?.perSecond),
     higher(`async: ${cfg.asyncJobs} jobs via POST /jobs → all completed: jobs/s`, res.async?.perSecond, hand.async?.perSecond),
-    lower('CPU per /invoke at 50 conns, all processes: ms', cpuMsPerOp(rows['fnqueue:invoke50']), cpuMsPerOp(rows['hand-written:invoke50']), 1.25),
-    lower('CPU per async job, all processes: ms', cpuMsPerOp(rows['fnqueue:async']), cpuMsPerOp(rows['hand-written:async']), 1.25),
-    lower('/invoke, 1 conn: p50 ms', res.invoke1?.p50, hand.invoke1?.p50, 1.2),
-    lower('/invoke, 1 conn: p99 ms', res.invoke1?.p99, hand.invoke1?.p99, 1.5),
+    lower('CPU per /invoke at 50 conns, all processes: ms', cpuMsPerOp(rows['fnqueue:invoke50']), cpuMsPerOp(rows['hand-written:invoke50']), TARGETS.cpu),
+    lower('CPU per async job, all processes: ms', cpuMsPerOp(rows['fnqueue:async']), cpuMsPerOp(rows['hand-written:async']), TARGETS.cpu),
+    lower('/invoke, 1 conn: p50 ms', res.invoke1?.p50, hand.invoke1?.p50, TARGETS.p50),
+    lower('/invoke, 1 conn: p99 ms', res.invoke1?.p99, hand.invoke1?.p99, TARGETS.p99),
   ];
   const bullRow = cpuRows.find((r) => r.phase === 'bullmq: async add + complete');
   const fnCmds = commandsPerOp(rows['fnqueue:async']);
   const baseCmds = commandsPerOp(bullRow);
   const rc = div(fnCmds, baseCmds);
-  body.push(['Redis commands per async job (vs plain BullMQ no-op)', fmt(fnCmds, 1), `${fmt(commandsPerOp(rows['hand-written:async']), 1)} (plain ${fmt(baseCmds, 1)})`, cell(rc), '≤ 1.2× plain', verdict(rc === undefined ? undefined : rc <= 1.2)]);
+  body.push(['Redis commands per async job (vs plain BullMQ no-op)', fmt(fnCmds, 1), `${fmt(commandsPerOp(rows['hand-written:async']), 1)} (plain ${fmt(baseCmds, 1)})`, cell(rc), `≤ ${TARGETS.commands}× plain`, verdict(rc === undefined ? undefined : rc <= TARGETS.commands)]);
   let out = `\nfnqueue against the hand-written Express 5 + BullMQ service (same run, same redis-server, ${cfg.workers} worker processes × ${cfg.concurrency} each):\n`;
   out += table(['measure', 'fnqueue', 'hand-written', 'ratio', 'target', ''], body) + '\n';
   const roles = ['api', 'workers', 'runners', 'redis'];
@@ -183,9 +172,6 @@ function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: C
     '\n';
   return out;
 }
-
-/** Memory bounds of one process while the bench runs, MB (VmRSS; the worker's without its runner children). */
-const RSS_BOUNDS_MB: Record<string, number> = { api: 150, workers: 200 };
 
 /** Peak VmRSS of one process per role and service, against the bounds for fnqueue's api and workers. */
 function rssTable(rss: RssPeaks): string {

@@ -1,0 +1,165 @@
+/**
+ * The targets against the hand-written service and the memory bounds (one home: the tables in
+ * report.ts check them), and, for each target a run misses, what bounds it in that run's own
+ * figures: where the CPU goes by role, how much of the Redis work is the record layer, the round
+ * trips on the path of a request, the API's memory by phase. docs/performance.md ("What bounds each
+ * figure") explains each bound and the features that set it.
+ */
+import { cpus } from 'node:os';
+import type { Results } from './context.js';
+import { commandsPerOp, cpuMsPerOp, type CpuRow, type RssPeaks } from './cpu.js';
+import { fmt, fmtInt } from './measure.js';
+
+/** The targets against the hand-written service (ratios) and plain BullMQ (commands, batches). */
+export const TARGETS = {
+  /** fnqueue's /invoke, POST /jobs and async rates over the hand-written service's: at least. */
+  rate: 0.8,
+  /** fnqueue's CPU per job, all service processes, over the hand-written service's: at most. */
+  cpu: 1.25,
+  /** /invoke at 1 connection, p50 and p99 over the hand-written service's: at most. */
+  p50: 1.2,
+  p99: 1.5,
+  /** Redis commands per async job over plain BullMQ's: at most. */
+  commands: 1.2,
+  /** Async end to end with batches of 1,000 over plain BullMQ's addBulk + Worker: at least. */
+  batchAsync: 0.7,
+} as const;
+
+/** Memory bounds of one process while the bench runs, MB (VmRSS; the worker's without its runner children). */
+export const RSS_BOUNDS_MB: Readonly<Record<string, number>> = { api: 150, workers: 200 };
+
+/** The service processes' roles, in the order the lines name them. */
+const ROLES = ['api', 'workers', 'runners', 'redis'] as const;
+const ROLE_NAMES: Record<(typeof ROLES)[number], string> = { api: 'API', workers: 'workers', runners: 'runner children', redis: 'redis-server' };
+
+const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+
+/** fnqueue's CPU per op over the hand-written service's in `phase`, role by role, µs (e.g. `API +57 µs, workers +72, ...`). */
+function extraByRole(rows: Record<string, CpuRow>, phase: string): string | undefined {
+  const fn = rows[`fnqueue:${phase}`];
+  const hw = rows[`hand-written:${phase}`];
+  if (!fn || !hw) return undefined;
+  const parts = ROLES.map((role, i) => {
+    const d = ((cpuMsPerOp(fn, role) ?? 0) - (cpuMsPerOp(hw, role) ?? 0)) * 1000;
+    return `${ROLE_NAMES[role]} ${d >= 0 ? '+' : '−'}${fmtInt(Math.abs(d))}${i === 0 ? ' µs' : ''}`;
+  });
+  return parts.join(', ');
+}
+
+/**
+ * One line per target the run missed (nothing when it met them all, or did not measure them),
+ * each with the figures of the same run that bound it.
+ * @param rows the CPU rows of both services' phases, by `<service>:<phase>` (BenchContext.rows).
+ */
+export function reportBounds(res: Results, rows: Record<string, CpuRow>, cpuRows: readonly CpuRow[], rss?: RssPeaks): string {
+  const lines: string[] = [];
+  const hand = res.hand;
+  const records = res.records;
+  const recordLayerUs = records ? `the record layer alone costs Redis ${fmt(records.create.redisCpuUs, 1)} µs per job for the create and ${fmt(records.finish.redisCpuUs, 1)} for the finish (the records phase), each one script call more for the API and a worker` : undefined;
+
+  // CPU per job: where it goes by role, and how far the machine moved between the two phases.
+  const cpuLines: string[] = [];
+  const cpuMissed = new Set<string>();
+  for (const { phase, label } of [
+    { phase: 'invoke50', label: 'CPU per /invoke at 50 connections' },
+    { phase: 'async', label: 'CPU per async job' },
+  ]) {
+    const r = ratio(cpuMsPerOp(rows[`fnqueue:${phase}`]), cpuMsPerOp(rows[`hand-written:${phase}`]));
+    if (r === undefined || r <= TARGETS.cpu) continue;
+    cpuMissed.add(phase);
+    const runners = ratio(cpuMsPerOp(rows[`fnqueue:${phase}`], 'runners'), cpuMsPerOp(rows[`hand-written:${phase}`], 'runners'));
+    cpuLines.push(
+      `- ${label}, ${fmt(r)}× (> ${TARGETS.cpu}×): fnqueue's extra per job by role: ${extraByRole(rows, phase)}. ` +
+        `The runner children run the same PrimeChecker in both services, yet theirs came to ${fmt(runners)}× the hand-written's: how far the machine moved between the two phases` +
+        (recordLayerUs ? `; ${recordLayerUs}.` : '.'),
+    );
+  }
+
+  // Rates: on 2 shared cores each load keeps them busy, so the rate is the CPU per op's inverse.
+  const rates = [
+    { phase: 'invoke50', label: '/invoke at 50 connections', fn: res.invoke50?.perSecond, hw: hand?.invoke50?.perSecond },
+    { phase: 'jobs50', label: 'POST /jobs at 50 connections', fn: res.jobs50?.perSecond, hw: hand?.jobs50?.perSecond },
+    { phase: 'async', label: 'async via POST /jobs', fn: res.async?.perSecond, hw: hand?.async?.perSecond },
+  ];
+  for (const { phase, label, fn, hw } of rates) {
+    const r = ratio(fn, hw);
+    if (r === undefined || r >= TARGETS.rate) continue;
+    const fnRow = rows[`fnqueue:${phase}`];
+    const hwRow = rows[`hand-written:${phase}`];
+    const busy = (row?: CpuRow) => (row?.machine === undefined ? 'n/a' : `${fmt(row.machine * cpus().length, 0)}%`);
+    let line = `- ${label}, ${fmt(r)}× (< ${TARGETS.rate}×): the cores were busy ${busy(fnRow)} in fnqueue's phase and ${busy(hwRow)} in the hand-written's (of ${cpus().length * 100}%), so the rate follows the CPU per op, ${fmt(ratio(cpuMsPerOp(fnRow), cpuMsPerOp(hwRow)))}× the hand-written's${cpuMissed.has(phase) ? ' (below)' : `; by role: ${extraByRole(rows, phase) ?? 'n/a'}`}.`;
+    if (phase === 'invoke50' && res.paired) {
+      const p = res.paired.invoke50;
+      line += ` In turns (the paired phase): ${fmt(p.fnqueue.perSecond / p.hand.perSecond)}× (rounds ${fmt(Math.min(...p.roundRatios))}–${fmt(Math.max(...p.roundRatios))}×).`;
+    }
+    lines.push(line);
+  }
+
+  lines.push(...cpuLines);
+
+  // Latency at 1 connection: the round trips on a request's path.
+  const latencies = [
+    { key: 'p50' as const, fn: res.invoke1?.p50, hw: hand?.invoke1?.p50, paired: res.paired && res.paired.invoke1.fnqueue.p50 / res.paired.invoke1.hand.p50 },
+    { key: 'p99' as const, fn: res.invoke1?.p99, hw: hand?.invoke1?.p99, paired: res.paired && res.paired.invoke1.fnqueue.p99 / res.paired.invoke1.hand.p99 },
+  ];
+  for (const { key, fn, hw, paired } of latencies) {
+    const r = ratio(fn, hw);
+    if (r === undefined || r <= TARGETS[key]) continue;
+    const fnRow = rows['fnqueue:invoke1'];
+    const hwRow = rows['hand-written:invoke1'];
+    const us = (row: CpuRow | undefined, role: string) => fmtInt((cpuMsPerOp(row, role) ?? NaN) * 1000);
+    lines.push(
+      `- /invoke at 1 connection, ${key} ${fmt(r)}× (> ${TARGETS[key]}×), ${fmt(((fn ?? 0) - (hw ?? 0)) * 1000, 0)} µs more: each request waits for a Redis round trip the hand-written service does not make, the record's script before BullMQ's add (docs/performance.md, "Latency at one connection"); ` +
+        `CPU per request on its path: API ${us(fnRow, 'api')} µs against ${us(hwRow, 'api')}, workers ${us(fnRow, 'workers')} against ${us(hwRow, 'workers')}` +
+        (paired === undefined ? '.' : `; in turns (the paired phase) ${fmt(paired)}×.`),
+    );
+  }
+
+  // Redis commands: BullMQ's own share against the record layer's.
+  const fnCmds = commandsPerOp(rows['fnqueue:async']);
+  const bullCmds = commandsPerOp(cpuRows.find((r) => r.phase === 'bullmq: async add + complete'));
+  const rc = ratio(fnCmds, bullCmds);
+  if (rc !== undefined && rc > TARGETS.commands && fnCmds !== undefined && bullCmds !== undefined) {
+    let line = `- Redis commands per async job, ${fmt(fnCmds, 1)} against plain BullMQ's ${fmt(bullCmds, 1)} (${fmt(rc)}× > ${TARGETS.commands}×)`;
+    if (records) {
+      const layer = records.create.commands + records.finish.commands;
+      const addBulk = commandsPerOp(cpuRows.find((r) => r.phase === 'bullmq: addBulk'));
+      line +=
+        `: the record layer's two scripts run ${fmt(layer, 1)} of them (create ${fmt(records.create.commands, 1)}, finish ${fmt(records.finish.commands, 1)}; the records phase), each for a feature every job uses (the record and its TTL, the listing indexes, the run counters, MAX_QUEUED_BYTES); ` +
+        `the other ${fmt(fnCmds - layer, 1)} are BullMQ's own work for the job, ${fmt((fnCmds - layer) / bullCmds)}× plain BullMQ's (its add with fnqueue's priority runs ${fmt(records.add.commands, 1)} commands${addBulk === undefined ? '' : ` against ${fmt(addBulk, 1)} per job of a plain addBulk`}).`;
+    } else {
+      line += ' (the records phase, which splits them, did not run).';
+    }
+    lines.push(line);
+  }
+
+  // Batches end to end, against the no-op Worker and against workers that run the job.
+  if (res.batch && res.baseBulkAsync) {
+    const r = ratio(res.batch.asyncPerSecond, res.baseBulkAsync.perSecond);
+    if (r !== undefined && r < TARGETS.batchAsync) {
+      const sandboxed = ratio(res.batch.asyncPerSecond, hand?.bulkAsync?.perSecond);
+      lines.push(
+        `- async in batches of 1,000, ${fmt(r)}× plain BullMQ's addBulk + no-op Worker (< ${TARGETS.batchAsync}×): fnqueue's workers run each job in a runner child (a message each way) where that Worker runs nothing` +
+          (sandboxed === undefined ? '.' : `; against the hand-written service's sandboxed workers fed by addBulk, which run it in a forked child too: ${fmt(sandboxed)}×.`),
+      );
+    }
+  }
+
+  // Memory: where the process started, and its peak in each of fnqueue's measured phases.
+  for (const [role, bound] of Object.entries(RSS_BOUNDS_MB)) {
+    const peak = rss?.peaks.get('fnqueue')?.[role];
+    if (!rss || peak === undefined || peak < bound) continue;
+    const byPhase = cpuRows
+      .filter((r) => r.phase.startsWith('fnqueue: '))
+      .map((r) => [r.phase.slice('fnqueue: '.length), rss.peakWithin('fnqueue', role, r.from, r.to)] as const)
+      .filter((x): x is readonly [string, number] => x[1] !== undefined)
+      .map(([phase, mb]) => `${phase} ${fmt(mb, 0)}`);
+    lines.push(
+      `- peak VmRSS of one fnqueue ${role === 'api' ? 'API' : 'worker'} process, ${fmt(peak, 0)} MB (≥ ${bound}): ${fmt(rss.first.get('fnqueue')?.[role], 0)} MB once started and warmed up (the node binary's pages and the modules it loads); ` +
+        `the peak within each measured phase, MB: ${byPhase.join('; ') || 'n/a'}.`,
+    );
+  }
+
+  if (!lines.length) return '';
+  return `\nWhat bounds each target this run missed, in its own figures (docs/performance.md, "What bounds each figure"):\n${lines.join('\n')}\n`;
+}
