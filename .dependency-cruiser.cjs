@@ -28,10 +28,11 @@ module.exports = {
     },
     {
       name: 'no-esm-node-http',
-      comment: "An ESM import of node:http loads Node's bundled undici into the process (shared/net/node-http.ts): use that module's nodeHttp; type-only imports are fine.",
+      comment: "An ESM import of node:http loads Node's bundled undici into the process (shared/net/node-http.ts): use that module's nodeHttp. `import type` is fine; `import { type X }` is not (it compiles to `import {} from 'node:http'`).",
       severity: 'error',
       from: { pathNot: '^shared/net/node-http\\.ts$' },
-      to: { path: '^(node:)?http$', dependencyTypesNot: ['type-only'] },
+      // preCompilationOnly false: the import is still there in the compiled JavaScript.
+      to: { path: '^(node:)?http$', preCompilationOnly: false },
     },
     {
       name: 'no-circular',
@@ -43,7 +44,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    tsPreCompilationDeps: true,
+    // 'specify': type-only imports are cruised (no-circular counts them) and marked as such.
+    tsPreCompilationDeps: 'specify',
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { extensions: ['.ts', '.mjs', '.js', '.json'] },
   },

@@ -30,8 +30,9 @@ export interface CpuSnap {
 export interface CpuRow {
   phase: string;
   seconds: number;
-  /** When the phase's measuring began and ended (`performance.now()`, ms), for {@link RssPeaks.peakWithin}. */
+  /** When the phase's measuring began (`performance.now()`, ms), for {@link RssPeaks.peakWithin}. */
   from: number;
+  /** When it ended (`performance.now()`, ms). */
   to: number;
   /** % of one core per role. */
   roles: Record<string, number>;

@@ -20,7 +20,7 @@ export const SERVICE_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-si
 /**
  * The flags a worker's command adds (compose.yaml, deploy/kubernetes/base/worker-deployment.yaml), over
  * NODE_OPTIONS: a young generation of 2 × 32 MB. With the API's 2 × 8 MB, scavenges took 7 to 13 % of a
- * worker's CPU (about 2 to 5 % with this), and a worker's peak RSS stays well under its 200 MB bound.
+ * worker's CPU (about 2 to 5 % with this), and a worker's peak RSS stays well under its bound (bounds.ts RSS_BOUNDS_MB).
  */
 export const WORKER_NODE_ARGS = ['--max-semi-space-size=32'];
 /** The environment the image sets for the API and workers besides their configuration (Dockerfile ENV). */

@@ -33,7 +33,8 @@
  * Prints the results with the ratios against the targets, then per phase: CPU per process role
  * (from /proc), CPU µs per job by role, kernel share and context switches, and Redis commands per
  * job (INFO commandstats); for each target the run missed, what bounds it in the run's own figures
- * (bounds.ts); with BENCH_PROFILE, the top self-time functions of the profiled processes per phase. Every process it starts is stopped on success, error and Ctrl-C (also the temp dirs).
+ * (bounds.ts); with BENCH_PROFILE, the top self-time functions of the profiled processes per phase.
+ * Every process it starts is stopped on success, error and Ctrl-C (also the temp dirs).
  * Every load is bounded: autocannon phases by BENCH_DURATION_S, the others by a count and a time limit.
  * Exit code 0 after printing; 1 when a phase failed (what was measured is still printed); 2 on a bad knob.
  *

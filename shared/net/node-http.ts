@@ -6,10 +6,11 @@ import { createRequire } from 'node:module';
  * An ESM import of a built-in module reads every one of its exports to build the module's
  * namespace, and `node:http`'s `WebSocket`, `CloseEvent` and `MessageEvent` are lazy getters that
  * load Node's bundled undici (nodejs/node#59686, "ESM import of `http` is slower compared to
- * CommonJS"). With Node 24 that is 2.8 MB of heap and 17 MB of resident memory in a bare `node`,
- * and 1.5 MB of live heap in the API (after a full collection, at rest; much of the rest it shares
- * with what the API loads anyway), for code fnqueue never runs: the API and workers serve HTTP with
- * `node:http` and send webhooks with the `undici` package, not Node's own copy. `require` returns
- * the module object, whose getters stay unread.
+ * CommonJS"). With Node 24 that is 2.4 MB of live heap and 17 MB of resident memory in a bare
+ * `node`, and 1.5 MB of live heap in the API (after a full collection, at rest; much of the rest it
+ * shares with what the API loads anyway), for code the API runs only when it traces (the OTLP
+ * exporter) or fetches a remote JWKS (jose uses `fetch`). (A worker loads that undici all the same:
+ * the `undici` package it sends webhooks with reads `globalThis.Headers`.) `require` returns the
+ * module object, whose getters stay unread.
  */
 export const nodeHttp = createRequire(import.meta.url)('node:http') as typeof import('node:http');
