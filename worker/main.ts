@@ -218,10 +218,12 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
   const signer = config.WEBHOOK_SECRET ? new WebhookSigner(config.WEBHOOK_SECRET) : undefined;
   if (!signer) logger.warn('WEBHOOK_SECRET is not set: webhook deliveries are unsigned');
   if (config.WEBHOOK_ALLOW_PRIVATE) logger.warn('WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback, private and cloud metadata addresses');
-  const webhookAgent = createWebhookAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, connectTimeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  // Made at the first delivery, and with it undici loaded (webhooks/undici.ts).
+  let webhookAgent: ReturnType<typeof createWebhookAgent> | undefined;
+  const webhookDispatcher = () => (webhookAgent ??= createWebhookAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, connectTimeoutMs: config.WEBHOOK_TIMEOUT_MS }));
   const webhookWorker = new Worker<WebhookJobData>(
     WEBHOOKS_QUEUE,
-    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signer, dispatcher: webhookAgent, slots: new WebhookSlotStore(redis, keys, config.WEBHOOK_HOST_CONCURRENCY, webhookSlotLeaseMs(config.WEBHOOK_TIMEOUT_MS)) }),
+    createWebhookProcessor({ store, metrics, logger, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signer, dispatcher: webhookDispatcher, slots: new WebhookSlotStore(redis, keys, config.WEBHOOK_HOST_CONCURRENCY, webhookSlotLeaseMs(config.WEBHOOK_TIMEOUT_MS)) }),
     {
       connection: redis,
       prefix,
@@ -376,7 +378,7 @@ export async function startWorker(config: Config, serviceLogger: Logger): Promis
         // A frozen or unreachable Redis answers none of these: the worker exits anyway, its connections closed below.
         const finalWrites = Promise.all([publisher.stop(), heartbeat.stop(), ...jobsQueues.map((q) => q.close()), dependentQueues.close(), webhooks.close()]);
         if (!(await settlesWithin(finalWrites, FINAL_WRITES_BOUND_MS))) logger.warn('Redis is not answering; closing without the last metrics and heartbeat');
-        void webhookAgent.destroy().catch(() => undefined);
+        void webhookAgent?.destroy().catch(() => undefined);
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await serverClosed;

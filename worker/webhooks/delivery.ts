@@ -1,11 +1,12 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { WebhookJobData } from '../../shared/queue/job-data.js';
 import { isoNow, type JobStore } from '../../shared/store/job-store.js';
 import type { WebhookSlotStore } from '../../shared/store/webhook-slot-store.js';
 import { webhookMessageId, type WebhookSigner } from './signing.js';
+import { undici } from './undici.js';
 import { isWebhookRefused } from './webhook-agent.js';
 import { inSpan, SpanKind, traceHeaders } from '../../shared/tracing.js';
 
@@ -28,7 +29,7 @@ export interface PostWebhookOptions {
  */
 export async function postWebhook(url: string, body: Buffer | string, opts: PostWebhookOptions): Promise<number> {
   const { timeoutMs } = opts;
-  const res = await request(url, {
+  const res = await undici().request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'user-agent': 'fnqueue-webhook/1', ...opts.headers },
     body,
@@ -51,8 +52,11 @@ export interface WebhookDeps {
   timeoutMs: number;
   /** Signs each attempt (WEBHOOK_SECRET); undefined sends deliveries unsigned. */
   signer?: WebhookSigner;
-  /** The dispatcher of every attempt (`createWebhookAgent`); default undici's global one (no SSRF guard). */
-  dispatcher?: Dispatcher;
+  /**
+   * The dispatcher of every attempt (`createWebhookAgent`), made at the first delivery (undici.ts:
+   * a worker that delivers none never loads undici); default undici's global one (no SSRF guard).
+   */
+  dispatcher?: () => Dispatcher;
   /** Per-receiver slots (WEBHOOK_HOST_CONCURRENCY); undefined: no per-receiver limit. */
   slots?: WebhookSlotStore;
 }
@@ -117,7 +121,7 @@ export function createWebhookProcessor(deps: WebhookDeps) {
         const body = Buffer.from(JSON.stringify(payload), 'utf8');
         const signed = signer ? signer.sign(webhookMessageId(payload.job_id), body) : undefined;
         const headers = span ? { ...traceHeaders(), ...signed } : signed;
-        const status = await postWebhook(url, body, { timeoutMs, headers, dispatcher });
+        const status = await postWebhook(url, body, { timeoutMs, headers, ...(dispatcher ? { dispatcher: dispatcher() } : {}) });
         span?.setAttribute('http.response.status_code', status);
         metrics.webhookDeliveriesTotal.inc({ status: 'success' });
         await store.setWebhookOutcome(payload.job_id, { status: 'delivered', last_error: null, delivered_at: isoNow() });

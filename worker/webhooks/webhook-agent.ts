@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import { classifyAddress, describeCategory } from '../../shared/net/address-policy.js';
+import { undici } from './undici.js';
 
 /** `code` of {@link WebhookRefusedError}; errors are matched by code, not class. */
 export const WEBHOOK_REFUSED = 'ERR_WEBHOOK_REFUSED';
@@ -72,6 +73,7 @@ export interface WebhookAgentOptions {
  * undici's Agent follows no redirects (that takes its redirect interceptor, which we do not add).
  */
 export function createWebhookAgent(opts: WebhookAgentOptions): Agent {
+  const { Agent, buildConnector } = undici();
   if (opts.allowPrivate) return new Agent({ connect: { timeout: opts.connectTimeoutMs } });
   const base = buildConnector({ timeout: opts.connectTimeoutMs, lookup: guardedLookup(opts.resolveAll) });
   const connect: buildConnector.connector = (options, callback) => {
