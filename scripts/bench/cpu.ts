@@ -30,7 +30,7 @@ export interface CpuSnap {
 export interface CpuRow {
   phase: string;
   seconds: number;
-  /** When the phase's measuring began (`performance.now()`, ms), for {@link RssPeaks.peakWithin}. */
+  /** When the phase's measuring began (`performance.now()`, ms), for {@link RssPeaks.peak}. */
   from: number;
   /** When it ended (`performance.now()`, ms). */
   to: number;
@@ -166,20 +166,38 @@ function procRssMb(pid: number): number | undefined {
   }
 }
 
-/** Peak resident memory per service and role: the largest VmRSS any one process of the role reached, MB. */
+/**
+ * Resident memory per service and role, sampled: at each sample the largest VmRSS of one process
+ * of the role, MB. The peak, the first sample and the peak within a phase's window all come from
+ * the samples.
+ */
 export class RssPeaks {
-  /** service name → role → peak MB of one process of that role. */
-  readonly peaks = new Map<string, Record<string, number>>();
-  /** service name → role → the first sample (the service just started and warmed up), MB. */
-  readonly first = new Map<string, Record<string, number>>();
   /** service name → role → every sample: when (`performance.now()`, ms) and the largest VmRSS of one process then, MB. */
   private readonly samples = new Map<string, Record<string, Array<[number, number]>>>();
 
-  /** The largest sample of `service`'s `role` taken between `from` and `to` (`performance.now()`, ms), MB; undefined without one. */
-  peakWithin(service: string, role: string, from: number, to: number): number | undefined {
+  /** The services sampled, in the order they were first watched. */
+  services(): string[] {
+    return [...this.samples.keys()];
+  }
+
+  /** The roles sampled of `service`. */
+  roles(service: string): string[] {
+    return Object.keys(this.samples.get(service) ?? {});
+  }
+
+  /**
+   * The largest sample of `service`'s `role`, MB, of those taken between `from` and `to`
+   * (`performance.now()`, ms; default: all of them); undefined without one.
+   */
+  peak(service: string, role: string, from = -Infinity, to = Infinity): number | undefined {
     let peak: number | undefined;
     for (const [at, mb] of this.samples.get(service)?.[role] ?? []) if (at >= from && at <= to && (peak === undefined || mb > peak)) peak = mb;
     return peak;
+  }
+
+  /** The first sample of `service`'s `role` (the service just started and warmed up), MB. */
+  first(service: string, role: string): number | undefined {
+    return this.samples.get(service)?.[role]?.[0]?.[1];
   }
 
   /**
@@ -187,10 +205,6 @@ export class RssPeaks {
    * runner children, is re-read every fourth sample) until the returned function is called.
    */
   watch(service: string, roles: () => Roles, intervalMs = 500): () => void {
-    const peak = this.peaks.get(service) ?? {};
-    this.peaks.set(service, peak);
-    const first = this.first.get(service) ?? {};
-    this.first.set(service, first);
     const samples = this.samples.get(service) ?? {};
     this.samples.set(service, samples);
     let current = roles();
@@ -205,10 +219,7 @@ export class RssPeaks {
           const mb = procRssMb(pid);
           if (mb !== undefined && (largest === undefined || mb > largest)) largest = mb;
         }
-        if (largest === undefined) continue;
-        if (largest > (peak[role] ?? 0)) peak[role] = largest;
-        first[role] ??= largest;
-        (samples[role] ??= []).push([at, largest]);
+        if (largest !== undefined) (samples[role] ??= []).push([at, largest]);
       }
     };
     sample();

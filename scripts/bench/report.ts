@@ -1,7 +1,7 @@
 /** What `npm run bench` prints on stdout once its phases ran (docs/performance.md explains the tables). */
 import { cpus } from 'node:os';
 import { FLOOR_KINDS, type Results } from './context.js';
-import { reportBounds, RSS_BOUNDS_MB, TARGETS } from './bounds.js';
+import { batchAsyncCheck, handwrittenChecks, reportBounds, RSS_BOUNDS_MB, rssMet, TARGETS, type Check } from './bounds.js';
 import { commandsPerOp, cpuMsPerOp, type CpuRow, type RssPeaks } from './cpu.js';
 import { fmt, fmtInt, table, type LatencyStats } from './measure.js';
 import type { BenchOptions } from './options.js';
@@ -33,10 +33,10 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
   ];
   if (res.batch) {
     const rAccept = ratio(res.batch.acceptPerSecond, res.baseBulk);
-    const rBulkAsync = ratio(res.batch.asyncPerSecond, res.baseBulkAsync?.perSecond);
+    const bulkAsync = batchAsyncCheck(res);
     rows.push(
       ['batches of 1,000, submit only: jobs/s', `addBulk ${fmtInt(res.baseBulk)}`, `POST /jobs/batch ${fmtInt(res.batch.acceptPerSecond)}`, rAccept ? `${fmt(rAccept)}×` : 'n/a', `≥ ${fmtInt(TARGETS.batchAcceptPerSecond)}/s`, verdict(res.batch.acceptPerSecond >= TARGETS.batchAcceptPerSecond)],
-      [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), rBulkAsync ? `${fmt(rBulkAsync)}×` : 'n/a', `≥ ${TARGETS.batchAsync}×`, verdict(rBulkAsync === undefined ? undefined : rBulkAsync >= TARGETS.batchAsync)],
+      [`async ${cfg.asyncJobs} in batches of 1,000 → all completed: per second`, `addBulk + Worker ${fmtInt(res.baseBulkAsync?.perSecond)}`, fmtInt(res.batch.asyncPerSecond), bulkAsync.ratio ? `${fmt(bulkAsync.ratio)}×` : 'n/a', `≥ ${bulkAsync.target}×`, verdict(bulkAsync.met)],
     );
     const handBulk = res.hand?.bulkAsync?.perSecond;
     if (handBulk !== undefined) {
@@ -65,7 +65,7 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
   out += '\n' + notes.join('\n') + '\n';
 
   if (res.hand) out += handwrittenTable(res, byPhase, cpuRows, cfg);
-  if (rss?.peaks.size) out += rssTable(rss);
+  if (rss?.services().length) out += rssTable(rss);
   out += reportBounds(res, byPhase, cpuRows, rss);
 
   if (res.floors && Object.keys(res.floors).length) {
@@ -130,32 +130,23 @@ export function report(res: Results, cpuRows: CpuRow[], cfg: BenchOptions, byPha
  * commands per async job against plain BullMQ's, each against its target (bounds.ts TARGETS).
  */
 function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: CpuRow[], cfg: BenchOptions): string {
-  const hand = res.hand!;
+  const checks = handwrittenChecks(res, rows, cpuRows);
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
   const cell = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? 'n/a' : `${fmt(r)}×`);
-  const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
-  const higher = (label: string, fn?: number, hw?: number, min: number = TARGETS.rate) => {
-    const r = div(fn, hw);
-    return [label, fmtInt(fn), fmtInt(hw), cell(r), `≥ ${min}×`, verdict(r === undefined ? undefined : r >= min)];
-  };
-  const lower = (label: string, fn: number | undefined, hw: number | undefined, max: number, digits = 2) => {
-    const r = div(fn, hw);
-    return [label, fmt(fn, digits), fmt(hw, digits), cell(r), `≤ ${max}×`, verdict(r === undefined ? undefined : r <= max)];
-  };
+  const target = (c: Check) => `${c.atLeast ? '≥' : '≤'} ${c.target}×`;
+  const higher = (label: string, c: Check) => [label, fmtInt(c.fn), fmtInt(c.base), cell(c.ratio), target(c), verdict(c.met)];
+  const lower = (label: string, c: Check) => [label, fmt(c.fn, 2), fmt(c.base, 2), cell(c.ratio), target(c), verdict(c.met)];
   const body: string[][] = [
-    higher('/invoke {"number":17}, 50 conns: req/s', res.invoke50?.perSecond, hand.invoke50?.perSecond),
-    higher('POST /jobs, 50 conns: accepted/s', res.jobs50?.perSecond, hand.jobs50?.perSecond),
-    higher(`async: ${cfg.asyncJobs} jobs via POST /jobs → all completed: jobs/s`, res.async?.perSecond, hand.async?.perSecond),
-    lower('CPU per /invoke at 50 conns, all processes: ms', cpuMsPerOp(rows['fnqueue:invoke50']), cpuMsPerOp(rows['hand-written:invoke50']), TARGETS.cpu),
-    lower('CPU per async job, all processes: ms', cpuMsPerOp(rows['fnqueue:async']), cpuMsPerOp(rows['hand-written:async']), TARGETS.cpu),
-    lower('/invoke, 1 conn: p50 ms', res.invoke1?.p50, hand.invoke1?.p50, TARGETS.p50),
-    lower('/invoke, 1 conn: p99 ms', res.invoke1?.p99, hand.invoke1?.p99, TARGETS.p99),
+    higher('/invoke {"number":17}, 50 conns: req/s', checks.invoke50),
+    higher('POST /jobs, 50 conns: accepted/s', checks.jobs50),
+    higher(`async: ${cfg.asyncJobs} jobs via POST /jobs → all completed: jobs/s`, checks.async),
+    lower('CPU per /invoke at 50 conns, all processes: ms', checks.cpuInvoke50),
+    lower('CPU per async job, all processes: ms', checks.cpuAsync),
+    lower('/invoke, 1 conn: p50 ms', checks.p50),
+    lower('/invoke, 1 conn: p99 ms', checks.p99),
   ];
-  const bullRow = cpuRows.find((r) => r.phase === 'bullmq: async add + complete');
-  const fnCmds = commandsPerOp(rows['fnqueue:async']);
-  const baseCmds = commandsPerOp(bullRow);
-  const rc = div(fnCmds, baseCmds);
-  body.push(['Redis commands per async job (vs plain BullMQ no-op)', fmt(fnCmds, 1), `${fmt(commandsPerOp(rows['hand-written:async']), 1)} (plain ${fmt(baseCmds, 1)})`, cell(rc), `≤ ${TARGETS.commands}× plain`, verdict(rc === undefined ? undefined : rc <= TARGETS.commands)]);
+  const cmds = checks.commands;
+  body.push(['Redis commands per async job (vs plain BullMQ no-op)', fmt(cmds.fn, 1), `${fmt(commandsPerOp(rows['hand-written:async']), 1)} (plain ${fmt(cmds.base, 1)})`, cell(cmds.ratio), `${target(cmds)} plain`, verdict(cmds.met)]);
   let out = `\nfnqueue against the hand-written Express 5 + BullMQ service (same run, same redis-server, ${cfg.workers} worker processes × ${cfg.concurrency} each):\n`;
   out += table(['measure', 'fnqueue', 'hand-written', 'ratio', 'target', ''], body) + '\n';
   const roles = ['api', 'workers', 'runners', 'redis'];
@@ -175,17 +166,15 @@ function handwrittenTable(res: Results, rows: Record<string, CpuRow>, cpuRows: C
 
 /** Peak VmRSS of one process per role and service, against the bounds for fnqueue's api and workers. */
 function rssTable(rss: RssPeaks): string {
-  const services = [...rss.peaks.keys()];
-  const roles = [...new Set(services.flatMap((s) => Object.keys(rss.peaks.get(s)!)))];
+  const services = rss.services();
+  const roles = [...new Set(services.flatMap((s) => rss.roles(s)))];
   const rows = roles.map((role) => {
     const bound = RSS_BOUNDS_MB[role];
-    const fn = rss.peaks.get('fnqueue')?.[role];
-    return [
-      role,
-      ...services.map((s) => fmt(rss.peaks.get(s)![role], 0)),
-      bound === undefined ? '' : `< ${bound}`,
-      bound === undefined || fn === undefined ? '' : fn < bound ? 'PASS' : 'FAIL',
-    ];
+    const fn = rss.peak('fnqueue', role);
+    const met = fn === undefined ? undefined : rssMet(role, fn);
+    return [role, ...services.map((s) => fmt(rss.peak(s, role), 0)), bound === undefined ? '' : `< ${bound}`, met === undefined ? '' : met ? 'PASS' : 'FAIL'];
   });
-  return '\nPeak resident memory (VmRSS) of one process per role while each service ran, MB (sampled every 0.5 s):\n' + table(['role', ...services, 'fnqueue bound', ''], rows) + '\n';
+  return (
+    '\nPeak resident memory (VmRSS) of one process per role while each service ran, MB (sampled every 0.5 s):\n' + table(['role', ...services, 'fnqueue bound', ''], rows) + '\n'
+  );
 }
