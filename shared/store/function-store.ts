@@ -27,6 +27,7 @@ import type { FunctionMetrics } from '../schemas/function-metrics.js';
 import type { Keys } from './keys.js';
 import { EnvStore } from './project-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { pipelineReplies } from './pipeline.js';
 
 
 /** The project of a function that names none (the project FaaS API reference). */
@@ -195,11 +196,11 @@ export class FunctionStore {
    */
   async list(page: { limit: number; offset: number; project?: string }): Promise<{ functions: FunctionRecord[]; total: number }> {
     const index = page.project === undefined ? this.keys.functions : this.keys.projectFunctions(page.project);
-    const [[, total], [, ids]] = (await this.redis.pipeline().zcard(index).zrevrange(index, page.offset, page.offset + page.limit - 1).exec()) as [[null, number], [null, string[]]];
+    const [total, ids] = (await pipelineReplies(this.redis.pipeline().zcard(index).zrevrange(index, page.offset, page.offset + page.limit - 1))) as [number, string[]];
     if (ids.length === 0) return { functions: [], total };
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.fn(id));
-    const rows = ((await pipeline.exec()) ?? []).map(([, h]) => h as Record<string, string>);
+    const rows = (await pipelineReplies(pipeline)) as Array<Record<string, string>>;
     return { functions: rows.filter((h) => h?.function_id).map(recordFrom), total };
   }
 
@@ -214,7 +215,7 @@ export class FunctionStore {
     if (ids.length === 0) return [];
     const p = this.redis.pipeline();
     for (const id of ids) p.hget(this.keys.fn(id), 'project');
-    return ((await p.exec()) ?? []).map(([, project]) => (typeof project === 'string' ? project : '')).filter(Boolean);
+    return (await pipelineReplies(p)).map((project) => (typeof project === 'string' ? project : '')).filter(Boolean);
   }
 
   /** Every function id of a project, oldest first (the project FaaS API reference's project views). */
@@ -319,7 +320,7 @@ export class FunctionStore {
 
   /** The measured statistics of a function (see {@link FunctionMetrics}). */
   async metrics(functionId: string): Promise<FunctionMetrics> {
-    const [[, h], [, durations]] = (await this.redis.pipeline().hgetall(this.keys.fnStats(functionId)).lrange(this.keys.fnDurations(functionId), 0, -1).exec()) as [[null, Record<string, string>], [null, string[]]];
+    const [h, durations] = (await pipelineReplies(this.redis.pipeline().hgetall(this.keys.fnStats(functionId)).lrange(this.keys.fnDurations(functionId), 0, -1))) as [Record<string, string>, string[]];
     return computeMetrics(functionId, h, durations.map(Number));
   }
 

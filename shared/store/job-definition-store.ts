@@ -9,6 +9,7 @@ import type { RedisConnection } from '../queue/redis.js';
 import { StoredJobDefinitionSchema, type StoredJobDefinition } from '../schemas/job-definition.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { pipelineReplies } from './pipeline.js';
 
 /** How {@link JobDefinitionStore.create} went. */
 export type DefinitionCreateOutcome = { kind: 'created' } | { kind: 'limit'; count: number } | { kind: 'exists' };
@@ -69,8 +70,7 @@ export class JobDefinitionStore {
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
       const pipeline = this.redis.pipeline();
       for (const id of ids.slice(i, i + READ_CHUNK)) pipeline.hget(this.keys.jobDefinition(id), 'doc');
-      for (const [err, raw] of (await pipeline.exec()) ?? []) {
-        if (err) throw err;
+      for (const raw of await pipelineReplies(pipeline)) {
         const read = typeof raw === 'string' ? parse(raw) : null;
         if (read) out.push(read.definition);
       }

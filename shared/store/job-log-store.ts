@@ -7,6 +7,7 @@ import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { JobLogLine } from '../schemas/job-log.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { pipelineReplies } from './pipeline.js';
 
 /** Default stored log bytes per job, all attempts (JOB_LOGS_MAX_BYTES). */
 export const JOB_LOGS_MAX_BYTES_DEFAULT = 1024 * 1024;
@@ -91,7 +92,7 @@ export class JobLogStore {
 
   /** Every stored line of a job, oldest first. */
   async read(jobId: string): Promise<StoredJobLogs> {
-    const [[, raw], [, truncated]] = (await this.redis.pipeline().lrange(this.keys.jobLogs(jobId), 0, -1).get(this.keys.jobLogsTruncated(jobId)).exec()) as [[null, string[]], [null, string | null]];
+    const [raw, truncated] = (await pipelineReplies(this.redis.pipeline().lrange(this.keys.jobLogs(jobId), 0, -1).get(this.keys.jobLogsTruncated(jobId)))) as [string[], string | null];
     return { lines: raw.map((s) => JSON.parse(s) as JobLogLine), truncated: truncated === '1' };
   }
 }

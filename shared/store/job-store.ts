@@ -19,6 +19,7 @@ import { DEFAULT_POOL } from '../queue/names.js';
 import { QUEUED_GRACE_MS, shardBound } from './queued-bytes-store.js';
 import { AttemptStore } from './attempt-store.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { pipelineReplies } from './pipeline.js';
 
 /** Default LIST_PAGE_MAX_BYTES: stored bytes of one listing page's records (8 MiB). */
 export const LIST_PAGE_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
@@ -334,7 +335,7 @@ export class JobStore {
         for (const { job_id, algorithm } of group) {
           pipeline.del(this.keys.job(job_id), this.keys.jobAttempts(job_id)).zrem(shard.jobIndex('all'), job_id).zrem(shard.jobIndex('status:pending'), job_id).zrem(shard.jobIndex(`algorithm:${algorithm}`), job_id);
         }
-        await pipeline.exec();
+        await pipelineReplies(pipeline);
       }),
     );
   }
@@ -373,7 +374,7 @@ export class JobStore {
     const shard = this.keys.shardOfJob(jobId);
     const pipeline = this.redis.pipeline().del(this.keys.job(jobId), this.keys.jobAttempts(jobId)).zrem(shard.jobIndex('all'), jobId).zrem(shard.jobIndex('status:pending'), jobId);
     if (algorithm) pipeline.zrem(shard.jobIndex(`algorithm:${algorithm}`), jobId);
-    await pipeline.exec();
+    await pipelineReplies(pipeline);
   }
 
   /**
@@ -507,10 +508,7 @@ export class JobStore {
     if (jobIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const id of jobIds) pipeline.hget(this.keys.job(id), 'status');
-    return ((await pipeline.exec()) ?? []).map(([err, v]) => {
-      if (err) throw err;
-      return (v as JobStatus | null) ?? null;
-    });
+    return (await pipelineReplies(pipeline)).map((v) => (v as JobStatus | null) ?? null);
   }
 
   /**
@@ -684,8 +682,8 @@ export class JobStore {
       [...byShard.values()].map(async (positions) => {
         const pipeline = this.redis.pipeline();
         for (const i of positions) pipeline.hgetall(this.keys.job(ids[i]!));
-        const replies = (await pipeline.exec()) ?? [];
-        positions.forEach((i, n) => (out[i] = (replies[n]?.[1] as Record<string, string> | undefined) ?? null));
+        const replies = await pipelineReplies(pipeline);
+        positions.forEach((i, n) => (out[i] = (replies[n] as Record<string, string> | undefined) ?? null));
       }),
     );
     return out;

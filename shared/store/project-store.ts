@@ -5,6 +5,7 @@
  */
 import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
+import { pipelineReplies } from './pipeline.js';
 
 /** A project's record as stored: hash fields, strings. */
 export type StoredProject = Record<string, string>;
@@ -32,7 +33,7 @@ export class ProjectStore {
 
   /** The project's record (empty when it has none) and its number of functions. */
   async readWithCount(name: string): Promise<{ record: StoredProject; functionCount: number }> {
-    const [[, h], [, count]] = (await this.redis.pipeline().hgetall(this.keys.project(name)).zcard(this.keys.projectFunctions(name)).exec()) as unknown as [[null, StoredProject], [null, number]];
+    const [h, count] = (await pipelineReplies(this.redis.pipeline().hgetall(this.keys.project(name)).zcard(this.keys.projectFunctions(name)))) as [StoredProject, number];
     return { record: h, functionCount: count };
   }
 
@@ -46,7 +47,7 @@ export class ProjectStore {
     if (names.length === 0) return [];
     const p = this.redis.pipeline();
     for (const n of names) p.hgetall(this.keys.project(n)).zcard(this.keys.projectFunctions(n));
-    const rows = ((await p.exec()) ?? []).map(([, v]) => v);
+    const rows = await pipelineReplies(p);
     return names.map((_, i) => ({ record: (rows[i * 2] ?? {}) as StoredProject, functionCount: Number(rows[i * 2 + 1] ?? 0) }));
   }
 
@@ -55,7 +56,7 @@ export class ProjectStore {
     if (names.length === 0) return [];
     const p = this.redis.pipeline();
     for (const n of names) p.hget(this.keys.project(n), 'status');
-    return ((await p.exec()) ?? []).map(([, v]) => (typeof v === 'string' ? v : null));
+    return (await pipelineReplies(p)).map((v) => (typeof v === 'string' ? v : null));
   }
 
   /** Sets fields of the record (e.g. status and its time, dependencies, updated_at). */
@@ -89,7 +90,7 @@ export class EnvStore {
 
   /** The system env hash and a project's env, read together. */
   async layers(project: string): Promise<{ system: Record<string, string>; project: Record<string, string> }> {
-    const [[, sys], [, proj]] = (await this.redis.pipeline().hgetall(this.keys.systemEnv).hgetall(this.keys.projectEnv(project)).exec()) as [[null, Record<string, string>], [null, Record<string, string>]];
+    const [sys, proj] = (await pipelineReplies(this.redis.pipeline().hgetall(this.keys.systemEnv).hgetall(this.keys.projectEnv(project)))) as [Record<string, string>, Record<string, string>];
     return { system: sys, project: proj };
   }
 

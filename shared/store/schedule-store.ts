@@ -8,6 +8,7 @@ import type { RedisConnection as Redis } from '../queue/redis.js';
 import type { StoredSchedule } from '../schemas/schedule.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
+import { pipelineReplies } from './pipeline.js';
 
 /** The time zone of a schedule that names none: cron times are read in UTC, never the server's local zone. */
 export const DEFAULT_TIMEZONE = 'UTC';
@@ -79,10 +80,7 @@ export class ScheduleStore<T = unknown> {
     if (ids.length === 0) return { schedules: [], total };
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(keys.schedule(id));
-    const hashes = ((await pipeline.exec()) ?? []).map(([err, h]) => {
-      if (err) throw err;
-      return h as Record<string, string>;
-    });
+    const hashes = (await pipelineReplies(pipeline)) as Array<Record<string, string>>;
     return { schedules: hashes.filter((h) => h?.schedule_id).map((h) => fromHash<T>(h)), total };
   }
 }

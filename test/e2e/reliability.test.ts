@@ -227,6 +227,13 @@ describe('reliability (real api and worker processes, real redis-server)', funct
       expect(Date.now() - t0, 'fails fast, does not hang').to.be.below(3000);
       expect(refused.headers.get('retry-after')).to.equal('1');
       expect(JSON.stringify(refused.body)).not.to.match(/ECONNREFUSED|at .*\.(ts|js):\d+/);
+      // Reads that take several replies in one pipeline, where ioredis fails each command rather
+      // than the call: 503 with Retry-After too, never a 500 (the compatible API in its own shape).
+      for (const path of ['/functions', '/projects', '/projects/default', '/projects/default/env', '/schedules', '/workers', '/api/v1/projects', '/api/v1/projects/default', '/api/v1/functions/default']) {
+        const r = await http('GET', `${api.url}${path}`);
+        expect(r.status, `GET ${path}: ${r.text}`).to.equal(503);
+        expect(r.headers.get('retry-after'), `GET ${path}: Retry-After`).to.equal('1');
+      }
 
       const health = await http('GET', `${api.url}/healthz`);
       expect(health.status).to.equal(200);
