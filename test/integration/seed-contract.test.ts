@@ -144,6 +144,14 @@ describe('the FunctionalScaffold API reference contract (api and worker in-proce
       expectError(await http('GET', `${stack.url}/jobs/aaaaaaaaaaaa`), 404, 'JOB_NOT_FOUND');
       expectError(await http('GET', `${stack.url}/jobs/xyz`), 404, 'JOB_NOT_FOUND');
     });
+
+    it('answers a path whose percent-encoding does not decode with 400 VALIDATION_ERROR naming the path', async () => {
+      for (const path of ['/jobs/%ZZ', '/jobs/%ED%A0%80/attempts', '/jobs/%ZZ/cancel', '/schedules/%ZZ', '/functions/%E0%A4%A']) {
+        const res = await http(path.endsWith('/cancel') ? 'POST' : 'GET', `${stack.url}${path}`);
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details, path).to.deep.equal({ field: 'path' });
+      }
+    });
   });
 
   describe('errors everywhere', () => {
