@@ -22,7 +22,7 @@ import { JobQueues } from '../shared/queue/job-queues.js';
 import { lazyDashboard } from './routes/dashboard-lazy.js';
 import { createApp } from './app.js';
 import { RedisStallWatch } from './middleware/redis-stall-guard.js';
-import { onClientError } from './middleware/client-error.js';
+import { onCheckExpectation, onClientError, onConnect, requiringHost } from './middleware/client-error.js';
 import { createRateLimiter } from './middleware/rate-limit.js';
 import { QueueDepthGuard } from './services/queue-depth-guard.js';
 import { JobService } from './services/job-service.js';
@@ -39,6 +39,7 @@ import { HetuflowScheduleService } from './services/hetuflow-schedules.js';
 import { JobDefinitionStore } from '../shared/store/job-definition-store.js';
 import { JobLogStore } from '../shared/store/job-log-store.js';
 import { RunCounterStore } from '../shared/store/run-counter-store.js';
+import { nodeHttp } from '../shared/net/node-http.js';
 
 const VERSION = packageVersion();
 
@@ -274,11 +275,19 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     functions,
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+  // Node's own check of the Host header off: requiringHost answers it in the error shape.
+  const server: Server = nodeHttp.createServer({ requireHostHeader: false }, requiringHost(app));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   server.keepAliveTimeout = 65_000;
   server.on('clientError', onClientError);
+  server.on('connect', onConnect);
+  server.on('checkExpectation', onCheckExpectation);
   // Responses not yet sent when draining starts, and requests arriving on kept-alive connections
   // while draining, go out with `Connection: close`: Node closes only the connections idle at
   // server.close(), so a kept-alive one would otherwise hold the drain until the grace period.

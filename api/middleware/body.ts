@@ -68,6 +68,17 @@ function walkSafe(value: object, path: (string | number)[]): void {
   }
 }
 
+/**
+ * Bytes of a BODY_LIMIT value (`100kb`, `1mb`: the forms config.ts accepts), in the units
+ * body-parser reads it with (the `bytes` package: 1 kb = 1024 b).
+ * @throws Error for another form (config.ts refuses it at startup).
+ */
+export function sizeInBytes(limit: string): number {
+  const m = /^(\d+)(b|kb|mb)$/i.exec(limit);
+  if (!m) throw new Error(`not a size such as 100kb or 1mb: ${limit}`);
+  return Number(m[1]) * { b: 1, kb: 1024, mb: 1024 * 1024 }[m[2]!.toLowerCase() as 'b' | 'kb' | 'mb'];
+}
+
 /** The 413 of a body over `limit` bytes (`length`: what was declared, or counted so far). */
 function tooLarge(limit: number, length: number): AppError {
   return new AppError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { limit_bytes: limit, length_bytes: length });
@@ -126,6 +137,7 @@ function dropSmallBody(req: Request, limit: number, next: NextFunction): void {
  */
 export function bodyParsing(bodyLimit: string) {
   const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
+  const limitBytes = sizeInBytes(bodyLimit);
   return (req: Request, res: Response, next: NextFunction): void => {
     const reading = bodyReadingFor(req.method, req.path);
     if (reading === 'stream') {
@@ -134,6 +146,13 @@ export function bodyParsing(bodyLimit: string) {
     }
     if (reading === 'none') {
       dropSmallBody(req, NO_BODY_LIMIT_BYTES, next);
+      return;
+    }
+    // A declared length over the limit is refused at once: body-parser would first read the whole
+    // body off (and a client that sends it slowly, or never, would wait for its answer).
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limitBytes) {
+      next(tooLarge(limitBytes, Number(declared)));
       return;
     }
     json(req, res, (err?: unknown) => {

@@ -56,6 +56,17 @@ async function watchingJsonParse<T>(fn: () => Promise<T>): Promise<{ result: T; 
 
 const prefix = () => `l${Math.random().toString(36).slice(2, 10)}`;
 
+/** Writes `text` on a new connection to 127.0.0.1:`port` and resolves with all it reads until the server closes it. */
+function rawExchange(port: number, text: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let out = '';
+    socket.on('data', (d) => (out += d.toString()));
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
 describe('limits and backpressure', () => {
   let redis: TestRedis;
   before(async () => {
@@ -294,6 +305,51 @@ describe('limits and backpressure', () => {
       const huge = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
       expect(huge).to.match(/^HTTP\/1\.1 431 /);
       expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4)).error).to.equal('HEADERS_TOO_LARGE');
+      expect(huge, 'the answer names its request id').to.match(/\r\nX-Request-Id: [0-9a-f-]{36}\r\n/);
+    });
+
+    it('answers a request followed by bytes that do not parse, then the 400: the request that ran is not lost', async () => {
+      const out = await rawExchange(api.api.port, 'GET /jobs?limit=1 HTTP/1.1\r\nHost: x\r\n\r\nXYZ\r\n\r\n');
+      expect(out).to.match(/^HTTP\/1\.1 200 /);
+      const second = out.indexOf('HTTP/1.1 400 ');
+      expect(second, out).to.be.greaterThan(0);
+      expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n', second) + 4))).to.include({ error: 'VALIDATION_ERROR' });
+    });
+
+    it('answers CONNECT, an unsupported Expect and an HTTP/1.1 request without Host in the one error shape', async () => {
+      const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { error: string; details: Record<string, unknown>; request_id: string };
+      const tunnel = await rawExchange(api.api.port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n');
+      expect(tunnel).to.match(/^HTTP\/1\.1 405 /);
+      expect(bodyOf(tunnel).error).to.equal('METHOD_NOT_ALLOWED');
+      const expectation = await rawExchange(api.api.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: fancy\r\n\r\n');
+      expect(expectation).to.match(/^HTTP\/1\.1 417 /);
+      expect(bodyOf(expectation)).to.deep.include({ error: 'EXPECTATION_FAILED', details: { field: 'Expect' } });
+      const hostless = await rawExchange(api.api.port, 'GET /healthz HTTP/1.1\r\n\r\n');
+      expect(hostless).to.match(/^HTTP\/1\.1 400 /);
+      const refused = bodyOf(hostless);
+      expect(refused).to.deep.include({ error: 'VALIDATION_ERROR', details: { field: 'Host' } });
+      expect(hostless).to.include(`\r\nX-Request-Id: ${refused.request_id}\r\n`);
+      // HTTP/1.0 needs no Host.
+      expect(await rawExchange(api.api.port, 'GET /healthz HTTP/1.0\r\n\r\n')).to.match(/^HTTP\/1\.1 200 /);
+    });
+
+    it('refuses a JSON body whose declared length is over BODY_LIMIT at once, without waiting for the body', async () => {
+      const t0 = Date.now();
+      const head = await new Promise<string>((resolve, reject) => {
+        const socket = connect(api.api.port, '127.0.0.1', () => socket.write('POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{'));
+        let out = '';
+        socket.on('data', (d) => {
+          out += d.toString();
+          if (out.includes('}')) {
+            socket.destroy();
+            resolve(out);
+          }
+        });
+        socket.on('error', reject);
+      });
+      expect(Date.now() - t0, 'answered before the body').to.be.below(2000);
+      expect(head).to.match(/^HTTP\/1\.1 413 /);
+      expect(JSON.parse(head.slice(head.indexOf('\r\n\r\n') + 4))).to.deep.include({ error: 'PAYLOAD_TOO_LARGE' });
     });
   });
 });
