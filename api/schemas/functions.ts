@@ -12,6 +12,7 @@ import { ENV_NAME_PATTERN, MAX_DEPENDENCIES, MAX_DEPENDENCY_SPEC_CHARS, MAX_FUNC
 import { JobRecordSchema, MAX_PRIORITY, MAX_RETRIES_LIMIT } from '../../shared/schemas/job-record.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
 import { JobListSchema, JobOptionsSchema, WebhookUrlSchema } from './jobs.js';
+import { isIsoTime, queryInt } from './query.js';
 
 extendZodWithOpenApi(z);
 
@@ -133,9 +134,6 @@ export const FunctionListSchema = z
   .object({ functions: z.array(FunctionRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('FunctionList');
 
-const queryInt = (min: number, max: number) =>
-  z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` });
-
 /** Query of `GET /functions`: paging and an optional project. Unknown parameters are refused. */
 export const FunctionListQuerySchema = z
   .object({ limit: queryInt(1, MAX_FUNCTIONS_LIMIT).default(20), offset: queryInt(0, 1_000_000).default(0), project: ProjectSchema.optional() })
@@ -185,7 +183,7 @@ export const FunctionIdParamsSchema = z.object({ function_id: z.string().openapi
 /** A time in a logs query: ISO 8601 or epoch seconds (the container management API reference), as ms. */
 const logTime = z
   .string()
-  .refine((s) => (/^\d+(\.\d+)?$/.test(s) ? true : !Number.isNaN(Date.parse(s))), { error: 'must be an ISO 8601 time or epoch seconds' })
+  .refine((s) => /^\d+(\.\d+)?$/.test(s) || isIsoTime(s), { error: 'must be an ISO 8601 time or epoch seconds' })
   .transform((s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) * 1000 : Date.parse(s)));
 
 /** Query of `GET /jobs/{job_id}/logs` (the container management API reference: tail, since, until). */

@@ -17,6 +17,7 @@ import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespac
 import { ENV_NAME_PATTERN, MAX_FUNCTION_ENV_VALUE_CHARS, MAX_FUNCTION_ENV_VARS } from '../../shared/functions/limits.js';
 import { CommandResultSchema, MAX_COMMAND_ARG_CHARS, MAX_COMMAND_ARGS, MAX_COMMAND_CHARS, MAX_DEPENDS_ON } from '../../shared/schemas/command.js';
 import { PROJECT_NAME_RULE, ProjectNameSchema } from '../../shared/schemas/project-name.js';
+import { queryInt, queryTime } from './query.js';
 
 extendZodWithOpenApi(z);
 
@@ -312,19 +313,6 @@ export type JobBatchResponse = z.infer<typeof JobBatchResponseSchema>;
 /** Largest page of job listings. */
 export const MAX_JOBS_LIMIT = 100;
 
-const queryInt = (min: number, max: number, fallback: number) =>
-  z.coerce
-    .number({ error: 'must be an integer' })
-    .int({ error: 'must be an integer' })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` })
-    .default(fallback);
-
-const queryTime = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), { error: 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z' })
-  .transform((s) => Date.parse(s));
-
 /** Query of `GET /jobs` (paging as the container management API reference pages). Unknown parameters are refused. */
 export const JobListQuerySchema = z
   .object({
@@ -333,10 +321,10 @@ export const JobListQuerySchema = z
     function_id: z.string().min(1).max(200).optional(),
     schedule_id: z.string().min(1).max(200).optional(),
     namespace: z.string().regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE }).optional(),
-    created_after: queryTime.optional(),
-    created_before: queryTime.optional(),
-    limit: queryInt(1, MAX_JOBS_LIMIT, 20),
-    offset: queryInt(0, 1_000_000, 0),
+    created_after: queryTime().optional(),
+    created_before: queryTime().optional(),
+    limit: queryInt(1, MAX_JOBS_LIMIT).default(20),
+    offset: queryInt(0, 1_000_000).default(0),
   })
   .strict();
 

@@ -7,6 +7,7 @@ import { CommandRequestSchema, JobOptionsSchema, JobProjectSchema, WebhookUrlSch
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
+import { queryInt } from './query.js';
 /** Longest `every_ms`: one year of 365 days. */
 export const MAX_EVERY_MS = 365 * 24 * 3600 * 1000;
 /** Largest page of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`. */
@@ -172,17 +173,14 @@ export const ScheduleRunListSchema = z
   .object({ jobs: z.array(JobRecordSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('ScheduleRunList');
 
-const pageNumber = (min: number, max: number) =>
-  z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` });
-
 /**
  * The query of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`: `limit` (1-100, default 20)
  * and `offset` (default 0). Unknown parameters are refused (400 VALIDATION_ERROR), as on `GET /workers`.
  */
 export const SchedulePageQuerySchema = z
   .strictObject({
-    limit: pageNumber(1, MAX_SCHEDULES_LIMIT).default(DEFAULT_SCHEDULES_LIMIT),
-    offset: pageNumber(0, 1_000_000).default(0),
+    limit: queryInt(1, MAX_SCHEDULES_LIMIT).default(DEFAULT_SCHEDULES_LIMIT),
+    offset: queryInt(0, 1_000_000).default(0),
   });
 
 /** The same query as plain parameters, for the OpenAPI document. */

@@ -5,6 +5,7 @@ import './jobs.js'; // extends zod with .openapi()
 
 /** Largest page of `GET /workers`. */
 export const MAX_WORKERS_LIMIT = 500;
+import { queryInt } from './query.js';
 /** Default page of `GET /workers`. */
 export const DEFAULT_WORKERS_LIMIT = 50;
 
@@ -21,8 +22,8 @@ export const WorkerQuerySchema = z
       .transform((v) => (Array.isArray(v) ? v.join(',') : v))
       .pipe(LabelListSchema)
       .optional(),
-    limit: z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(1, { error: 'must be at least 1' }).max(MAX_WORKERS_LIMIT, { error: `must be at most ${MAX_WORKERS_LIMIT}` }).default(DEFAULT_WORKERS_LIMIT),
-    offset: z.coerce.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(0, { error: 'must be at least 0' }).max(1_000_000, { error: 'must be at most 1000000' }).default(0),
+    limit: queryInt(1, MAX_WORKERS_LIMIT).default(DEFAULT_WORKERS_LIMIT),
+    offset: queryInt(0, 1_000_000).default(0),
   })
   .strict();
 

@@ -307,6 +307,25 @@ describe('job control (api and worker in-process, real Redis)', () => {
       }
     });
 
+    it('reads integers and times only in their written forms: not hexadecimal, exponents, empty values or bare numbers as times', async () => {
+      for (const [q, field, message] of [
+        ['offset=0x10', 'offset', 'must be an integer'],
+        ['limit=1e2', 'limit', 'must be an integer'],
+        ['offset=', 'offset', 'must be an integer'],
+        ['limit=%205', 'limit', 'must be an integer'],
+        ['created_after=0', 'created_after', 'must be an ISO 8601 time'],
+        ['created_before=-1', 'created_before', 'must be an ISO 8601 time'],
+      ] as const) {
+        const res = await http('GET', `${stack.url}/jobs?${q}`);
+        expectError(res, 400, 'VALIDATION_ERROR');
+        expect(res.body.details.field, q).to.equal(field);
+        expect(res.body.message, q).to.include(message);
+      }
+      const page = await http('GET', `${stack.url}/jobs?limit=3&offset=0&created_after=2026-01-01T00:00:00Z&created_before=2999-01-01`);
+      expect(page.status, JSON.stringify(page.body)).to.equal(200);
+      expect(page.body).to.include({ limit: 3, offset: 0 });
+    });
+
     it('names the parameter refused: an unknown one, or one with a bad value', async () => {
       const unknown = await http('GET', `${stack.url}/jobs?colour=red`);
       expectError(unknown, 400, 'VALIDATION_ERROR');

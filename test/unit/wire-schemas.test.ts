@@ -48,9 +48,9 @@ describe('the OpenAPI document shows the shared schemas (shared/schemas/), one p
 });
 
 describe('the API\'s request and answer schemas live in api/schemas/', () => {
-  it('holds one file per resource there and none loose at the api/ root', () => {
+  it('holds one file per resource there, and the value types of their query parameters, and none loose at the api/ root', () => {
     const root = new URL('../../api/', import.meta.url);
     expect(readdirSync(root).filter((f) => /schemas?\.ts$/.test(f))).to.deep.equal([]);
-    expect(readdirSync(new URL('schemas/', root)).sort()).to.deep.equal(['functions.ts', 'jobs.ts', 'project-faas.ts', 'projects.ts', 'schedules.ts', 'v1-scheduler.ts', 'workers.ts']);
+    expect(readdirSync(new URL('schemas/', root)).sort()).to.deep.equal(['functions.ts', 'jobs.ts', 'project-faas.ts', 'projects.ts', 'query.ts', 'schedules.ts', 'v1-scheduler.ts', 'workers.ts']);
   });
 });

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/**
+ * The query parameters' value types, one home for every route's query schema. A query value is a
+ * string (or an array of them, when the parameter repeats); each type reads only its own written
+ * form, where `Number()` or `Date.parse()` would also read others (`0x10`, `1e2`, an empty value,
+ * `0` as a date in 2000).
+ */
+
+/** An optional minus, then 1 to 16 decimal digits: an integer as a query writes it. */
+const INTEGER = /^-?\d{1,16}$/;
+
+/**
+ * An integer query parameter from `min` to `max`, as a number.
+ * Refused with 400 VALIDATION_ERROR: anything but decimal digits ("must be an integer"), a value
+ * out of range ("must be at least min" / "must be at most max").
+ */
+export function queryInt(min: number, max: number) {
+  return z
+    .string({ error: 'must be an integer' })
+    .regex(INTEGER, { error: 'must be an integer' })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+}
+
+/**
+ * ISO 8601 as the API writes its times and takes them (RFC 3339's profile of it): a date, or a
+ * date and time with an optional fraction and offset (`2026-11-21`, `2026-11-21T12:00:00Z`,
+ * `2026-11-21T12:00:00.5+01:00`).
+ */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** Whether `s` is an ISO 8601 time ({@link ISO_8601}) that names a real instant. */
+export function isIsoTime(s: string): boolean {
+  return ISO_8601.test(s) && !Number.isNaN(Date.parse(s));
+}
+
+/** A time query parameter in ISO 8601, as epoch ms. Refused otherwise with `message` (400 VALIDATION_ERROR). */
+export function queryTime(message = 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z') {
+  return z
+    .string({ error: message })
+    .refine(isIsoTime, { error: message })
+    .transform((s) => Date.parse(s));
+}
