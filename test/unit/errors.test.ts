@@ -34,6 +34,39 @@ describe('errors', () => {
     expect(nested.details.field).to.equal('params.number');
   });
 
+  it("says zod's default reasons in the API's own words, and keeps a schema's own", () => {
+    const schema = z.strictObject({
+      env: z.record(z.string(), z.string()),
+      print: z.string().max(3),
+      name: z.string().min(1),
+      deps: z.array(z.string()).max(1),
+      n: z.number().lt(5),
+      level: z.enum(['low', 'high']),
+      url: z.url(),
+      even: z.number().multipleOf(2),
+      kind: z.union([z.string(), z.number()]),
+      count: z.number({ error: 'must be a count' }),
+      flag: z.boolean(),
+    });
+    const input = { print: 'abcdef', name: '', deps: ['a', 'b'], n: 9, level: 'mid', url: 'nope', even: 3, kind: true, count: 'x', flag: 'yes' };
+    const err = validationError(schema.safeParse(input).error!, input);
+    const reasons = Object.fromEntries((err.details.issues as Array<{ field: string; message: string }>).map((i) => [i.field, i.message]));
+    expect(reasons).to.deep.equal({
+      env: 'is required',
+      print: 'must be at most 3 characters long',
+      name: 'must not be empty',
+      deps: 'must hold at most 1 item',
+      n: 'must be less than 5',
+      level: 'must be one of low, high',
+      url: 'must be a valid URL',
+      even: 'must be a multiple of 2',
+      kind: 'matches none of the forms it may take',
+      count: 'must be a count',
+      flag: 'must be true or false',
+    });
+    expect(err.message).to.equal('env is required');
+  });
+
   it("maps Redis's OOM refusal (past maxmemory) to SERVICE_UNAVAILABLE with retry_after_seconds, never INTERNAL_ERROR", () => {
     const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), { name: 'ReplyError' });
     expect(errors.isRedisOutOfMemory(oom)).to.equal(true);
