@@ -36,7 +36,7 @@ export const INVOKE_ROUTES: readonly Route[] = [
         [400, 'VALIDATION_ERROR'],
         [403, 'FORBIDDEN (a command not in COMMAND_ALLOWLIST)'],
         [404, 'ALGORITHM_NOT_FOUND'],
-        [409, 'CONFLICT (no worker serves the pool: details.reason pool_not_served)'],
+        [409, 'CONFLICT (no worker serves the pool: details.reason pool_not_served); CANCELLED (the job was cancelled while the call waited)'],
         [413, 'PAYLOAD_TOO_LARGE'],
         [500, 'ALGORITHM_ERROR (or INTERNAL_ERROR)'],
         [503, 'SERVICE_UNAVAILABLE'],

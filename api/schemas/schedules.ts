@@ -32,7 +32,7 @@ export const CronSchema = z
   .string({ error: required('a string') })
   .max(200, { error: 'must be at most 200 characters' })
   .refine((s) => s.trim() !== '', { error: 'must not be empty' })
-  .openapi({ example: '*/5 * * * *', description: 'Cron expression (cron-parser 5, as BullMQ reads it: 5 fields, or 6 with seconds first); in `timezone`' });
+  .openapi({ example: '*/5 * * * *', description: 'Cron expression (cron-parser 5, as BullMQ reads it: 5 fields, or 6 with seconds first, or a macro such as `@hourly`); in `timezone`' });
 
 /** An interval in ms. */
 export const EveryMsSchema = int()
