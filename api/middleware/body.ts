@@ -149,9 +149,11 @@ export function bodyParsing(bodyLimit: string) {
       return;
     }
     // A declared length over the limit is refused at once: body-parser would first read the whole
-    // body off (and a client that sends it slowly, or never, would wait for its answer).
+    // body off (and a client that sends it slowly, or never, would wait for its answer). Not for a
+    // compressed body, whose limit counts the bytes once decompressed (docs/security.md, Bodies).
     const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limitBytes) {
+    const encoding = req.headers['content-encoding'];
+    if (declared !== undefined && Number(declared) > limitBytes && (encoding === undefined || encoding.toLowerCase() === 'identity')) {
       next(tooLarge(limitBytes, Number(declared)));
       return;
     }

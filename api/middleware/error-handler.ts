@@ -54,8 +54,8 @@ const CLIENT_ERROR_CODES: Readonly<Record<number, ErrorCode>> = {
 function fromHttpError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return undefined;
   // The router's decoding of a path parameter (Express 5's router: decodeURIComponent, a URIError
-  // with status 400): a fault of the path, not of the body.
-  if (err instanceof URIError) return new AppError('VALIDATION_ERROR', 'the path is not valid percent-encoded UTF-8 (RFC 3986)', { field: 'path' });
+  // it gives status 400): a fault of the path, not of the body.
+  if (err instanceof URIError && (err as { status?: unknown }).status === 400) return new AppError('VALIDATION_ERROR', 'the path holds a %-escape that does not decode', { field: 'path' });
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
   const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
   if (status === undefined || status < 400 || status > 499) return undefined;

@@ -155,7 +155,7 @@ export const FunctionJobListSchema = JobListSchema.extend({ function_id: z.strin
 
 /**
  * Query of `POST /functions/{function_id}/invoke`: the body is the event, so job options travel in
- * the query (strings, coerced). Unknown parameters are refused.
+ * the query (strings, read as api/schemas/query.ts reads them). Unknown parameters are refused.
  */
 export const FunctionInvokeQuerySchema = z
   .object({

@@ -7,8 +7,8 @@ import { z } from 'zod';
  * `0` as a date in 2000).
  */
 
-/** An optional minus, then 1 to 16 decimal digits: an integer as a query writes it. */
-const INTEGER = /^-?\d{1,16}$/;
+/** An optional minus, then decimal digits (up to 20: a longer value is refused as out of range, not as malformed). */
+const INTEGER = /^-?\d{1,20}$/;
 
 /**
  * An integer query parameter from `min` to `max`, as a number.
@@ -24,13 +24,14 @@ export function queryInt(min: number, max: number) {
 }
 
 /**
- * ISO 8601 as the API writes its times and takes them (RFC 3339's profile of it): a date, or a
- * date and time with an optional fraction and offset (`2026-11-21`, `2026-11-21T12:00:00Z`,
- * `2026-11-21T12:00:00.5+01:00`).
+ * ISO 8601's calendar forms, as the API writes its times and takes them: a month or a date, or a
+ * date and time (`T`, or a space as RFC 3339 allows) to the minute, second or a fraction of it,
+ * with an optional offset (`2026-11`, `2026-11-21`, `2026-11-21T12:00:00Z`,
+ * `2026-11-21T12:00:00.5+01:00`). A bare number is no time here (`0` would read as the year 2000).
  */
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+const ISO_8601 = /^\d{4}-\d{2}(?:-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?)?$/i;
 
-/** Whether `s` is an ISO 8601 time ({@link ISO_8601}) that names a real instant. */
+/** Whether `s` has one of the forms of {@link ISO_8601} and `Date.parse` reads it (which rolls a day past the month's end over, as `2026-02-30` to March 2). */
 export function isIsoTime(s: string): boolean {
   return ISO_8601.test(s) && !Number.isNaN(Date.parse(s));
 }

@@ -4,10 +4,10 @@ import { JobRecordSchema } from '../../shared/schemas/job-record.js';
 import { StoredScheduleSchema } from '../../shared/schemas/schedule.js';
 import { NAMESPACE_PATTERN, NAMESPACE_RULE } from '../../shared/schemas/namespace.js';
 import { CommandRequestSchema, JobOptionsSchema, JobProjectSchema, WebhookUrlSchema } from './jobs.js'; // also extends zod with .openapi()
+import { queryInt } from './query.js';
 
 /** Shortest `every_ms`: below it a schedule would be a load generator, not a schedule. */
 export const MIN_EVERY_MS = 100;
-import { queryInt } from './query.js';
 /** Longest `every_ms`: one year of 365 days. */
 export const MAX_EVERY_MS = 365 * 24 * 3600 * 1000;
 /** Largest page of `GET /schedules` and `GET /schedules/{schedule_id}/jobs`. */

@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { LabelListSchema } from '../../shared/schemas/labels.js';
 import { WORKER_STATUSES } from '../../shared/schemas/worker.js';
 import './jobs.js'; // extends zod with .openapi()
+import { queryInt } from './query.js';
 
 /** Largest page of `GET /workers`. */
 export const MAX_WORKERS_LIMIT = 500;
-import { queryInt } from './query.js';
 /** Default page of `GET /workers`. */
 export const DEFAULT_WORKERS_LIMIT = 50;
 

@@ -60,7 +60,8 @@ function reasonOf(i: ZodError['issues'][number], input: unknown): string {
   if (!/^[A-Z]/.test(i.message)) return i.message;
   switch (i.code) {
     case 'invalid_type':
-      return valueAt(input, i.path) === undefined ? 'is required' : `must be ${TYPE_NAMES[i.expected] ?? i.expected}`;
+      // Without the input (a caller that has none) a missing value cannot be told from a wrong one.
+      return input !== undefined && valueAt(input, i.path) === undefined ? 'is required' : `must be ${TYPE_NAMES[i.expected] ?? i.expected}`;
     case 'too_big':
     case 'too_small': {
       const big = i.code === 'too_big';
@@ -75,7 +76,7 @@ function reasonOf(i: ZodError['issues'][number], input: unknown): string {
     case 'invalid_value':
       return `must be one of ${i.values.map(String).join(', ')}`;
     case 'invalid_format':
-      return i.format === 'regex' ? 'does not have the expected form' : `must be a valid ${FORMAT_NAMES[i.format] ?? i.format}`;
+      return i.format === 'regex' ? `must match ${'pattern' in i && i.pattern ? String(i.pattern) : 'the expected pattern'}` : `must be a valid ${FORMAT_NAMES[i.format] ?? i.format}`;
     case 'not_multiple_of':
       return `must be a multiple of ${i.divisor}`;
     case 'invalid_union':

@@ -321,7 +321,7 @@ describe('job control (api and worker in-process, real Redis)', () => {
         expect(res.body.details.field, q).to.equal(field);
         expect(res.body.message, q).to.include(message);
       }
-      const page = await http('GET', `${stack.url}/jobs?limit=3&offset=0&created_after=2026-01-01T00:00:00Z&created_before=2999-01-01`);
+      const page = await http('GET', `${stack.url}/jobs?limit=3&offset=0&created_after=2026-01-01T00:00:00.123456Z&created_before=2999-01`);
       expect(page.status, JSON.stringify(page.body)).to.equal(200);
       expect(page.body).to.include({ limit: 3, offset: 0 });
     });

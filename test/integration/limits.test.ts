@@ -316,10 +316,21 @@ describe('limits and backpressure', () => {
       expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n', second) + 4))).to.include({ error: 'VALIDATION_ERROR' });
     });
 
+    it('answers pipelined requests that ran before the 400 of the bytes after them, and a body that does not parse at once', async () => {
+      const out = await rawExchange(api.api.port, 'GET /jobs?limit=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\nXYZ\r\n\r\n');
+      expect(out.match(/HTTP\/1\.1 \d{3} /g), out).to.deep.equal(['HTTP/1.1 200 ', 'HTTP/1.1 200 ', 'HTTP/1.1 400 ']);
+      // The bytes that do not parse are this request's own body (a bad chunk size): no earlier answer to wait for.
+      const t0 = Date.now();
+      const chunked = await rawExchange(api.api.port, 'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n');
+      expect(chunked).to.match(/^HTTP\/1\.1 400 /);
+      expect(Date.now() - t0, 'answered at once').to.be.below(2000);
+    });
+
     it('answers CONNECT, an unsupported Expect and an HTTP/1.1 request without Host in the one error shape', async () => {
       const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { error: string; details: Record<string, unknown>; request_id: string };
       const tunnel = await rawExchange(api.api.port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n');
       expect(tunnel).to.match(/^HTTP\/1\.1 405 /);
+      expect(tunnel).to.match(/\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n/);
       expect(bodyOf(tunnel).error).to.equal('METHOD_NOT_ALLOWED');
       const expectation = await rawExchange(api.api.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: fancy\r\n\r\n');
       expect(expectation).to.match(/^HTTP\/1\.1 417 /);

@@ -47,8 +47,9 @@ describe('errors', () => {
       kind: z.union([z.string(), z.number()]),
       count: z.number({ error: 'must be a count' }),
       flag: z.boolean(),
+      slug: z.string().regex(/^[a-z]+$/),
     });
-    const input = { print: 'abcdef', name: '', deps: ['a', 'b'], n: 9, level: 'mid', url: 'nope', even: 3, kind: true, count: 'x', flag: 'yes' };
+    const input = { print: 'abcdef', name: '', deps: ['a', 'b'], n: 9, level: 'mid', url: 'nope', even: 3, kind: true, count: 'x', flag: 'yes', slug: 'A1' };
     const err = validationError(schema.safeParse(input).error!, input);
     const reasons = Object.fromEntries((err.details.issues as Array<{ field: string; message: string }>).map((i) => [i.field, i.message]));
     expect(reasons).to.deep.equal({
@@ -63,8 +64,11 @@ describe('errors', () => {
       kind: 'matches none of the forms it may take',
       count: 'must be a count',
       flag: 'must be true or false',
+      slug: 'must match /^[a-z]+$/',
     });
     expect(err.message).to.equal('env is required');
+    // Without the input, a missing value is not told from a wrong one.
+    expect(validationError(schema.safeParse(input).error!).message).to.equal('env must be an object');
   });
 
   it("maps Redis's OOM refusal (past maxmemory) to SERVICE_UNAVAILABLE with retry_after_seconds, never INTERNAL_ERROR", () => {
