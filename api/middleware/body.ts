@@ -69,11 +69,12 @@ function walkSafe(value: object, path: (string | number)[]): void {
 }
 
 /**
- * Bytes of a BODY_LIMIT value (`100kb`, `1mb`: the forms config.ts accepts), in the units
- * body-parser reads it with (the `bytes` package: 1 kb = 1024 b).
+ * Bytes of a BODY_LIMIT value (`100kb`, `1mb`: the forms config.ts accepts; 1 kb = 1024 b, as the
+ * `bytes` package reads them). body-parser gets this number too, so it and the check of a declared
+ * length read the limit alike.
  * @throws Error for another form (config.ts refuses it at startup).
  */
-export function sizeInBytes(limit: string): number {
+function sizeInBytes(limit: string): number {
   const m = /^(\d+)(b|kb|mb)$/i.exec(limit);
   if (!m) throw new Error(`not a size such as 100kb or 1mb: ${limit}`);
   return Number(m[1]) * { b: 1, kb: 1024, mb: 1024 * 1024 }[m[2]!.toLowerCase() as 'b' | 'kb' | 'mb'];
@@ -136,8 +137,8 @@ function dropSmallBody(req: Request, limit: number, next: NextFunction): void {
  * refuses one over {@link NO_BODY_LIMIT_BYTES} with 413 before anything parses it (docs/security.md, Bodies).
  */
 export function bodyParsing(bodyLimit: string) {
-  const json = express.json({ limit: bodyLimit, type: () => true, strict: false });
   const limitBytes = sizeInBytes(bodyLimit);
+  const json = express.json({ limit: limitBytes, type: () => true, strict: false });
   return (req: Request, res: Response, next: NextFunction): void => {
     const reading = bodyReadingFor(req.method, req.path);
     if (reading === 'stream') {

@@ -321,8 +321,8 @@ export const JobListQuerySchema = z
     function_id: z.string().min(1).max(200).optional(),
     schedule_id: z.string().min(1).max(200).optional(),
     namespace: z.string().regex(NAMESPACE_PATTERN, { error: NAMESPACE_RULE }).optional(),
-    created_after: queryTime().optional(),
-    created_before: queryTime().optional(),
+    created_after: queryTime.optional(),
+    created_before: queryTime.optional(),
     limit: queryInt(1, MAX_JOBS_LIMIT).default(20),
     offset: queryInt(0, 1_000_000).default(0),
   })

@@ -36,10 +36,10 @@ export function isIsoTime(s: string): boolean {
   return ISO_8601.test(s) && !Number.isNaN(Date.parse(s));
 }
 
-/** A time query parameter in ISO 8601, as epoch ms. Refused otherwise with `message` (400 VALIDATION_ERROR). */
-export function queryTime(message = 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z') {
-  return z
-    .string({ error: message })
-    .refine(isIsoTime, { error: message })
-    .transform((s) => Date.parse(s));
-}
+const TIME_RULE = 'must be an ISO 8601 time, e.g. 2026-11-21T12:00:00Z';
+
+/** A time query parameter in ISO 8601, as epoch ms; anything else is refused (400 VALIDATION_ERROR). */
+export const queryTime = z
+  .string({ error: TIME_RULE })
+  .refine(isIsoTime, { error: TIME_RULE })
+  .transform((s) => Date.parse(s));

@@ -25,9 +25,9 @@ export const HTTP_STATUS = {
   /** A job's record error code when a job of its depends_on failed, was cancelled or expired (docs/api.md#job-dependencies); as an answer, like CONFLICT. */
   DEPENDENCY_FAILED: 409,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   /** An Expect header other than 100-continue (RFC 9110, section 10.1.1), answered by the HTTP server before Express. */
   EXPECTATION_FAILED: 417,
-  UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   /** Request line or headers over Node's limit (answered by the HTTP server before Express). */
   HEADERS_TOO_LARGE: 431,
