@@ -193,7 +193,7 @@ export function reportBounds(res: Results, rows: Record<string, CpuRow>, cpuRows
     const hwRow = rows['hand-written:invoke1'];
     const us = (row: CpuRow | undefined, role: string) => fmtInt((cpuMsPerOp(row, role) ?? NaN) * 1000);
     lines.push(
-      `- /invoke at 1 connection, ${key} ${fmt(r)}× (> ${c.target}×), ${fmt(((fn ?? 0) - (hw ?? 0)) * 1000, 0)} µs more: each request waits for a Redis round trip more before its job is queued, the record's script before BullMQ's add, and a worker writes the job's end with the finish script, which wakes the waiting /invoke, before BullMQ's moveToFinished (docs/performance.md, "What bounds each figure", its latency at one connection); ` +
+      `- /invoke at 1 connection, ${key} ${fmt(r)}× (> ${c.target}×), ${fmt(((fn ?? 0) - (hw ?? 0)) * 1000, 0)} µs more: the path has as many Redis round trips as the hand-written service's (the record's script and BullMQ's add go in one; the worker's finish script wakes the waiting /invoke as BullMQ's completed event does there), so what is left is the work on it: the API's HTTP, validation, request context and the record's arguments, the worker's bookkeeping (docs/performance.md, "What bounds each figure", its latency at one connection); ` +
         `CPU per request on its path: API ${us(fnRow, 'api')} µs against ${us(hwRow, 'api')}, workers ${us(fnRow, 'workers')} against ${us(hwRow, 'workers')}` +
         (paired === undefined ? '.' : `; in turns (the paired phase) ${fmt(paired)}×.`),
     );

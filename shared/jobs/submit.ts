@@ -107,21 +107,33 @@ export interface SubmitDeps {
 }
 
 /**
- * Writes the pending record (with MAX_QUEUED_BYTES, its script also counts the payload), then, once
- * that landed, enqueues the BullMQ job under the same id: a worker never takes a job whose record
- * is not written yet, and a refused job is never enqueued. Sent together, Redis could run them in
- * the other order: ioredis sends a script again after a NOSCRIPT answer (a flushed or evicted
- * script cache), behind the add. When a write fails, what it may have written is undone on the same
- * connection, so Redis runs the undo after it even when it timed out unanswered
- * (REDIS_COMMAND_TIMEOUT_MS) and lands only once Redis answers again: a 503 leaves no record, no job
- * and no count, but for a job a worker took between an add that landed late and its removal
- * (BullMQ does not remove a locked job): that one runs. The undo is awaited only when Redis
- * answers; after a timeout it would wait the bound a second time.
+ * Writes the pending record (with MAX_QUEUED_BYTES, its script also counts the payload) and
+ * enqueues the BullMQ job under the same id, so that a worker never takes a job whose record is not
+ * written yet and a refused job is never left queued.
+ *
+ * Both go over one connection in one round trip when the count cannot refuse the job, or almost
+ * surely will not (no bound, or this process's last reading of the pool left half the bound free:
+ * JobStore.hasQueuedRoom): the record's script is sent first, then the add, and Redis runs them in
+ * that order. Otherwise the add waits for the record's answer, and a refusal enqueues nothing.
+ * When a count sent ahead of its add refuses after all (other API processes filled the pool since
+ * the reading), the job is removed again behind the add; its pool's queue then holds a bound's worth
+ * of waiting payloads ahead of it. One order is not kept: ioredis sends a script again after a
+ * NOSCRIPT answer, so when Redis' script cache lost the record's script but not BullMQ's (SCRIPT
+ * FLUSH, then another client's add; or, from Redis 7.4, an eviction of scripts loaded by EVAL),
+ * the record lands one round trip after the job is queued; a worker that ended the job within that
+ * round trip leaves the record pending until it expires.
+ *
+ * When a write fails, what it may have written is undone on the same connection, so Redis runs the
+ * undo after it even when it timed out unanswered (REDIS_COMMAND_TIMEOUT_MS) and lands only once
+ * Redis answers again: a 503 leaves no record, no job and no count, but for a job a worker took
+ * between an add that landed late and its removal (BullMQ does not remove a locked job): that one
+ * runs. The undo is awaited only when Redis answers; after a timeout it would wait the bound a
+ * second time.
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
  *   queued payloads are at MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes,
- *   retry_after_seconds; nothing of the job written), or when fewer replicas acknowledged the job in
+ *   retry_after_seconds; nothing of the job left), or when fewer replicas acknowledged the job in
  *   time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
  */
 export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = newJobId()): Promise<{ job_id: string; created_at: string; record: NewJob }> {
@@ -131,23 +143,33 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   const pool = sub.options.pool ?? DEFAULT_POOL;
   // The BullMQ job goes to its record's shard (QUEUE_SHARDS; the job id picks it).
   const queue = deps.queues.forJob(sub.options.pool, jobId);
+  const opts = bullJobOptions(deps.ttlSeconds, sub.options, jobId);
   if (sub.depends_on?.length) {
-    await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts: bullJobOptions(deps.ttlSeconds, sub.options, jobId) }, pool);
+    await submitDependent(deps, sub, record, { name: sub.algorithm, data, opts }, pool);
     if (deps.replicaAcks) await confirmReplicas(deps, jobId);
     return { job_id: jobId, created_at, record };
   }
   const count = queuedCountOf(deps, pool, data);
-  let created: Awaited<ReturnType<JobStore['createCounted']>>;
-  try {
-    created = await deps.store.createCounted(record, count);
-  } catch (err) {
-    return undoSubmit(deps, err, jobId, sub.algorithm, pool, count !== undefined);
-  }
-  if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
-  try {
-    await queue.add(sub.algorithm, data, bullJobOptions(deps.ttlSeconds, sub.options, jobId));
-  } catch (err) {
-    return undoSubmit(deps, err, jobId, sub.algorithm, pool, count !== undefined, queue);
+  const counted = count !== undefined;
+  if (!counted || deps.store.hasQueuedRoom(jobId, count)) {
+    // In this order: createCounted sends its script before it returns, the add goes after it.
+    const [created, added] = await Promise.allSettled([deps.store.createCounted(record, count), queue.add(sub.algorithm, data, opts)]);
+    if (created.status === 'rejected') return undoSubmit(deps, created.reason, jobId, sub.algorithm, pool, counted, queue);
+    if (typeof created.value === 'object') return undoSubmit(deps, queuedBytesRefusal(pool, created.value.refused, deps.queued!.maxBytes), jobId, sub.algorithm, pool, false, queue);
+    if (added.status === 'rejected') return undoSubmit(deps, added.reason, jobId, sub.algorithm, pool, counted, queue);
+  } else {
+    let created: Awaited<ReturnType<JobStore['createCounted']>>;
+    try {
+      created = await deps.store.createCounted(record, count);
+    } catch (err) {
+      return undoSubmit(deps, err, jobId, sub.algorithm, pool, counted);
+    }
+    if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
+    try {
+      await queue.add(sub.algorithm, data, opts);
+    } catch (err) {
+      return undoSubmit(deps, err, jobId, sub.algorithm, pool, counted, queue);
+    }
   }
   if (deps.replicaAcks) await confirmReplicas(deps, jobId);
   return { job_id: jobId, created_at, record };

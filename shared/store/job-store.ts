@@ -180,6 +180,12 @@ export class JobStore {
    */
   private readonly refreshedIndexes = new Set<string>();
   private refreshWindow = -1;
+  /**
+   * Per pool and shard (its total's key), the queued bytes (MAX_QUEUED_BYTES) this store's create
+   * scripts last answered, and when (Date.now() ms), for {@link hasQueuedRoom}. Cleared past
+   * {@link QUEUED_READINGS_MAX} keys; it holds one per pool and shard written to.
+   */
+  private readonly queuedReadings = new Map<string, { total: number; atMs: number }>();
 
   /**
    * @param redis a connection for commands (not a subscriber).
@@ -216,7 +222,9 @@ export class JobStore {
 
   /**
    * {@link create}, counting the job's payload against its pool's MAX_QUEUED_BYTES in the same
-   * script when `queued` is given (as QueuedBytesStore.reserve does, in the record's shard).
+   * script when `queued` is given (as QueuedBytesStore.reserve does, in the record's shard). The
+   * script is sent before this returns (nothing is awaited before it), so a command sent on the
+   * same connection after the call reaches Redis after it (submit.ts relies on that).
    * @returns true when written, false when a record with this id exists, `{refused: total}` when
    *   the payload would pass the bound (then nothing is written).
    */
@@ -244,9 +252,28 @@ export class JobStore {
     if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
     for (const f of this.recordFields(job, createdMs)) args.push(f);
     const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);
+    const written = n === 1 || (Array.isArray(n) && n[0] === 1);
     // Written: the script refreshed what was asked (a record that existed or a refusal refreshes nothing).
-    if (n === 1 && refresh && window === this.refreshWindow) for (let i = 1; i < indexEnd; i++) this.refreshedIndexes.add(keys[i]!);
-    return Array.isArray(n) ? { refused: n[1] } : n === 1;
+    if (written && refresh && window === this.refreshWindow) for (let i = 1; i < indexEnd; i++) this.refreshedIndexes.add(keys[i]!);
+    if (!Array.isArray(n)) return n === 1;
+    if (this.queuedReadings.size >= QUEUED_READINGS_MAX) this.queuedReadings.clear();
+    this.queuedReadings.set(keys[keys.length - 1]!, { total: n[1], atMs: Date.now() });
+    return written || { refused: n[1] };
+  }
+
+  /**
+   * Whether counting `queued` for job `jobId` ({@link createCounted}) can be taken as accepted before
+   * the script answers: true without a bound (maxBytes 0, never refused), else when this store's
+   * last answer for the pool in the job's shard is at most {@link QUEUED_READING_MAX_AGE_MS} old and
+   * left the shard's share of the bound ({@link shardBound}) at least half free with the job's bytes
+   * added. Only a guess, as other processes count too: the script still decides, and a caller that
+   * acted on the guess must undo what it did when the script refuses (shared/jobs/submit.ts).
+   */
+  hasQueuedRoom(jobId: string, queued: QueuedCount, now = Date.now()): boolean {
+    if (queued.maxBytes <= 0) return true;
+    const reading = this.queuedReadings.get(this.keys.shardOfJob(jobId).queuedTotal(queued.pool));
+    if (!reading || now - reading.atMs > QUEUED_READING_MAX_AGE_MS) return false;
+    return (reading.total + queued.bytes) * 2 <= shardBound(queued.maxBytes, this.keys.shards);
   }
 
   /**
@@ -721,6 +748,11 @@ export class JobStore {
 
 /** Added to job-update-live's answer when the record is watched and its event was left for the caller to publish. */
 const PUBLISH_LATE = 10;
+
+/** How old a pool's queued total read from a create script's answer may be for {@link JobStore.hasQueuedRoom}, ms. */
+export const QUEUED_READING_MAX_AGE_MS = 1000;
+/** Keys (pool and shard) {@link JobStore.hasQueuedRoom} remembers before it starts over. */
+const QUEUED_READINGS_MAX = 1000;
 
 /** A job's payload to count against its pool's MAX_QUEUED_BYTES as its record is written ({@link JobStore.createCounted}). */
 export interface QueuedCount {

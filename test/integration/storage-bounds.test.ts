@@ -137,8 +137,8 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
         else refused ??= res;
       }
       expect(answers).to.deep.equal([202, 202, 503, 503]);
-      // A refused job was never enqueued (its add waits for the count in its record's script): the
-      // pool's queue holds the accepted jobs and nothing else.
+      // A refused job was never enqueued (past half the bound, the add waits for the count in its
+      // record's script): the pool's queue holds the accepted jobs and nothing else.
       const queueName = jobsQueueName(pool);
       const prefix = keysFor(stack.config.QUEUE_PREFIX).shard(0).bullPrefix;
       const queue = new Queue(queueName, { connection: conn, prefix });

@@ -15,7 +15,8 @@
   ARGV[5] 1 to refresh the indexes' TTL, else 0; with ARGV[4] = 1: ARGV[6] now ms, ARGV[7] grace
   ms, ARGV[8] max bytes (0: no bound), ARGV[9] bytes, ARGV[10] record expiry ms; then field, value
   pairs
-  Returns 1 when written, 0 when the record existed, {0, total} when the payload was refused.
+  Returns 1 when written, {1, total} when written with its payload counted, 0 when the record
+  existed, {0, total} when the payload was refused (total: the pool's queued bytes in the shard).
 ]]
 --- @include "job-helpers"
 --- @include "queued-helpers"
@@ -29,9 +30,11 @@ local existing = redis.call('EXISTS', unpack(args))
 if existing > indexes then return 0 end
 local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
+local counted = nil
 if ARGV[4] == '1' then
   local ok, total = queued_reserve(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], ARGV[9], ARGV[10], maintain(ARGV[3]))
   if ok == 0 then return {0, total} end
+  counted = total
 end
 -- Numbers reach redis.call as the strings of ARGV (job-helpers.lua move_status: Redis formats a Lua number with snprintf).
 redis.call('HSET', KEYS[1], unpack(ARGV, first_field))
@@ -45,4 +48,5 @@ end
 if ARGV[5] == '1' or existing < indexes then
   for i = 2, last_index do redis.call('EXPIRE', KEYS[i], ttl + 3600) end
 end
+if counted then return {1, counted} end
 return 1
