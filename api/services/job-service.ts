@@ -110,6 +110,8 @@ export class JobService {
   private readonly idempotency: IdempotencyStore;
   /** What {@link submitJob} writes to: the same for every job, built once. */
   private readonly submitDeps: SubmitDeps;
+  /** Settles when the writes of the last batch {@link submitBatch} started have ended (see there). */
+  private batchWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: JobServiceDeps) {
     this.idempotency = new IdempotencyStore(deps.redis, deps.keys);
@@ -322,7 +324,9 @@ export class JobService {
    * POST /jobs/batch: each job as {@link submit} takes it (no Idempotency-Key), validated and checked
    * on its own; the jobs that pass are written in one round (shared/jobs/submit.ts submitJobs).
    * Per pool, a pool no worker serves refuses its jobs (CONFLICT) and MAX_QUEUE_DEPTH admits the
-   * first jobs that fit and refuses the rest with the error POST /jobs gives.
+   * first jobs that fit and refuses the rest with the error POST /jobs gives. A process writes one
+   * batch at a time: a batch's writes wait for the previous batch's, at most
+   * {@link BATCH_WRITES_WAIT_MAX_MS}.
    * @param items per job, its submission, or the AppError its body's parse gave.
    * @returns per job, in order, its id and creation time, or the AppError refusing it.
    * @throws AppError SERVICE_UNAVAILABLE when Redis is unreachable (then nothing of the batch is written).
@@ -387,10 +391,23 @@ export class JobService {
       }
     }
     admitted.sort((a, b) => a.i - b.i);
-    const written = await submitJobs(
-      { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
-      admitted.map((v) => ({ sub: this.jobSubmission(v.sub, v.params, 'async'), jobId: newJobId() })),
-    );
+    // One batch's writes at a time in this process (the next one is parsed and validated meanwhile):
+    // a batch allocates some 19 MB while its writes are in flight, and two at once took the API past
+    // its memory bound (docs/performance.md, Memory). The wait is bounded, so that a batch behind one
+    // that waits on a stalled Redis answers within its own command timeout plus that bound.
+    const previous = this.batchWrites;
+    let release!: () => void;
+    this.batchWrites = new Promise<void>((resolve) => (release = resolve));
+    let written: Awaited<ReturnType<typeof submitJobs>>;
+    try {
+      await waitAtMost(previous, BATCH_WRITES_WAIT_MAX_MS);
+      written = await submitJobs(
+        { store: this.deps.store, queues: this.deps.queues, ttlSeconds: this.deps.ttlSeconds, queued: this.deps.queued, dependencies: this.deps.dependencies },
+        admitted.map((v) => ({ sub: this.jobSubmission(v.sub, v.params, 'async'), jobId: newJobId() })),
+      );
+    } finally {
+      release();
+    }
     const counts = new Map<string, number>();
     for (let n = 0; n < admitted.length; n++) {
       const v = admitted[n]!;
@@ -417,6 +434,15 @@ export class JobService {
     const { job_id, created_at } = await submitJob(this.submitDeps, submission, jobId);
     return { job_id, created_at };
   }
+}
+
+/** How long a batch's writes wait for the batch before them (JobService.submitBatch), ms; those of 1,000 jobs take tens of ms. */
+const BATCH_WRITES_WAIT_MAX_MS = 1000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */
+function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -122,6 +122,35 @@ describe('POST /jobs/batch (api and worker in-process, real Redis)', function ()
     expect(sample.map((s) => s.body.result.value)).to.deep.equal([0, 499, 999]);
   });
 
+  it('writes concurrent batches one at a time: one batch\'s records and queued jobs all land before the next batch\'s', async () => {
+    const api = await startApiOnly(redis.url, { QUEUE_PREFIX: prefix() });
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor();
+    // Per job hash written (the record's HSET, BullMQ's job HMSET), the job id, in Redis' order.
+    const writes: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const m = /^(hset|hmset)$/i.test(args[0] ?? '') ? /:jobs?:([0-9a-f]{12})$/.exec(args[1] ?? '') : null;
+      if (m) writes.push(m[1]!);
+    });
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, (_, b) => http('POST', `${api.url}/jobs/batch`, { jobs: Array.from({ length: 20 }, (_, i) => echo(b * 100 + i)) })));
+      const batchOf = new Map<string, number>();
+      answers.forEach((res, b) => {
+        expect(res.status, res.text.slice(0, 300)).to.equal(202);
+        for (const r of res.body.results) batchOf.set(r.job_id, b);
+      });
+      await eventually(async () => writes.filter((id) => batchOf.has(id)).length >= 4 * 20 * 2, 10_000, 50);
+      // The batches in the order Redis wrote their jobs, each run of one batch collapsed: no batch comes back.
+      const runs = writes.filter((id) => batchOf.has(id)).map((id) => batchOf.get(id)!).filter((b, i, all) => i === 0 || all[i - 1] !== b);
+      expect(runs).to.have.length(4);
+      expect(new Set(runs).size).to.equal(4);
+    } finally {
+      monitor.disconnect();
+      client.disconnect();
+      await api.close();
+    }
+  });
+
   it('refuses a bad envelope with 400 and writes nothing: 1,001 jobs, none, not an array, not an object, unknown keys, Idempotency-Key', async () => {
     const before = await totalJobs(stack.url);
     const cases: Array<[unknown, string]> = [
