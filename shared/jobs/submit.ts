@@ -109,19 +109,21 @@ export interface SubmitDeps {
 /**
  * Writes the pending record (with MAX_QUEUED_BYTES, its script also counts the payload) and
  * enqueues the BullMQ job under the same id, so that a worker never takes a job whose record is not
- * written yet and a refused job is never left queued.
+ * written yet and a refused job is never queued.
  *
  * Both go over one connection in one round trip when the count cannot refuse the job, or almost
- * surely will not (no bound, or this process's last reading of the pool left half the bound free:
- * JobStore.hasQueuedRoom): the record's script is sent first, then the add, and Redis runs them in
- * that order. Otherwise the add waits for the record's answer, and a refusal enqueues nothing.
- * When a count sent ahead of its add refuses after all (other API processes filled the pool since
- * the reading), the job is removed again behind the add; its pool's queue then holds a bound's worth
- * of waiting payloads ahead of it. One order is not kept: ioredis sends a script again after a
- * NOSCRIPT answer, so when Redis' script cache lost the record's script but not BullMQ's (SCRIPT
- * FLUSH, then another client's add; or, from Redis 7.4, an eviction of scripts loaded by EVAL),
- * the record lands one round trip after the job is queued; a worker that ended the job within that
- * round trip leaves the record pending until it expires.
+ * surely will not (no bound, or this process's last reading of the pool in the job's shard left
+ * half the bound free: JobStore.claimQueuedRoom): the record's script is sent first, then the add,
+ * and Redis runs them in that order. A count sent so that refuses after all (other API processes
+ * filled the pool since the reading) leaves a placeholder at the BullMQ job's key, so the add
+ * behind it queues nothing (QueuedCount.aheadOf). Otherwise the add waits for the record's answer.
+ * Two cases do not keep that order, and then the record lands one round trip after the job is
+ * queued (a worker that ended the job within that round trip leaves the record pending until it
+ * expires, and a refused job may run): ioredis sends a script again after a NOSCRIPT answer, so
+ * when Redis' script cache lost the record's script but not BullMQ's add (SCRIPT FLUSH, then
+ * another client's add; or, from Redis 7.4, an eviction of scripts loaded by EVAL); and in a Redis
+ * Cluster while the shard's slot migrates, when one command is redirected (ASK) and the other
+ * retried later (TRYAGAIN).
  *
  * When a write fails, what it may have written is undone on the same connection, so Redis runs the
  * undo after it even when it timed out unanswered (REDIS_COMMAND_TIMEOUT_MS) and lands only once
@@ -151,9 +153,10 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
   }
   const count = queuedCountOf(deps, pool, data);
   const counted = count !== undefined;
-  if (!counted || deps.store.hasQueuedRoom(jobId, count)) {
+  if (!counted || deps.store.claimQueuedRoom(jobId, count)) {
     // In this order: createCounted sends its script before it returns, the add goes after it.
-    const [created, added] = await Promise.allSettled([deps.store.createCounted(record, count), queue.add(sub.algorithm, data, opts)]);
+    const ahead = count && { ...count, aheadOf: queue.toKey(jobId) };
+    const [created, added] = await Promise.allSettled([deps.store.createCounted(record, ahead), queue.add(sub.algorithm, data, opts)]);
     if (created.status === 'rejected') return undoSubmit(deps, created.reason, jobId, sub.algorithm, pool, counted, queue);
     if (typeof created.value === 'object') return undoSubmit(deps, queuedBytesRefusal(pool, created.value.refused, deps.queued!.maxBytes), jobId, sub.algorithm, pool, false, queue);
     if (added.status === 'rejected') return undoSubmit(deps, added.reason, jobId, sub.algorithm, pool, counted, queue);
@@ -252,8 +255,8 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
   // The entries whose records were written, whose jobs are then enqueued (the undo removes those).
   const taken: number[] = [];
   try {
-    // The records first, as submitJob writes them: a worker never takes a job before its record,
-    // and a job MAX_QUEUED_BYTES refuses is never enqueued.
+    // The records first, then the adds once they landed: a worker never takes a job before its
+    // record, and a job MAX_QUEUED_BYTES refuses is never enqueued.
     const queued = deps.queued;
     const created = await deps.store.createMany(records, queued && { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
     for (let i = 0; i < created.length; i++) {

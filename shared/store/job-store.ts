@@ -182,7 +182,7 @@ export class JobStore {
   private refreshWindow = -1;
   /**
    * Per pool and shard (its total's key), the queued bytes (MAX_QUEUED_BYTES) this store's create
-   * scripts last answered, and when (Date.now() ms), for {@link hasQueuedRoom}. Cleared past
+   * scripts last answered, and when (performance.now() ms), for {@link claimQueuedRoom}. Cleared past
    * {@link QUEUED_READINGS_MAX} keys; it holds one per pool and shard written to.
    */
   private readonly queuedReadings = new Map<string, { total: number; atMs: number }>();
@@ -248,7 +248,8 @@ export class JobStore {
     let refresh = false;
     for (let i = 1; i < indexEnd && !refresh; i++) refresh = !this.refreshedIndexes.has(keys[i]!);
     if (queued) keys.push(shard.queued(queued.pool), shard.queuedSizes(queued.pool), shard.queuedTotal(queued.pool));
-    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? '1' : '0', refresh ? '1' : '0'];
+    if (queued?.aheadOf) keys.push(queued.aheadOf);
+    const args: (string | number)[] = [keys.length, ...keys, this.ttlOf(job), createdMs, job.job_id, queued ? (queued.aheadOf ? '2' : '1') : '0', refresh ? '1' : '0'];
     if (queued) args.push(now, QUEUED_GRACE_MS, shardBound(queued.maxBytes, this.keys.shards), queued.bytes, queued.expiresAtMs);
     for (const f of this.recordFields(job, createdMs)) args.push(f);
     const n = await runScript<number | [number, number]>(this.redis, 'job-create', ...args);
@@ -257,23 +258,26 @@ export class JobStore {
     if (written && refresh && window === this.refreshWindow) for (let i = 1; i < indexEnd; i++) this.refreshedIndexes.add(keys[i]!);
     if (!Array.isArray(n)) return n === 1;
     if (this.queuedReadings.size >= QUEUED_READINGS_MAX) this.queuedReadings.clear();
-    this.queuedReadings.set(keys[keys.length - 1]!, { total: n[1], atMs: Date.now() });
+    this.queuedReadings.set(shard.queuedTotal(queued!.pool), { total: n[1], atMs: performance.now() });
     return written || { refused: n[1] };
   }
 
   /**
-   * Whether counting `queued` for job `jobId` ({@link createCounted}) can be taken as accepted before
+   * Whether counting `queued` for job `jobId` ({@link createCounted}) may be taken as accepted before
    * the script answers: true without a bound (maxBytes 0, never refused), else when this store's
-   * last answer for the pool in the job's shard is at most {@link QUEUED_READING_MAX_AGE_MS} old and
-   * left the shard's share of the bound ({@link shardBound}) at least half free with the job's bytes
-   * added. Only a guess, as other processes count too: the script still decides, and a caller that
-   * acted on the guess must undo what it did when the script refuses (shared/jobs/submit.ts).
+   * last answer for the pool in the job's shard is at most {@link QUEUED_READING_MAX_AGE_MS} old and,
+   * with the job's bytes added, leaves the shard's share of the bound ({@link shardBound}) at least
+   * half free. When true, the bytes are added to that reading, so that a burst of this process's own
+   * submits counts before their answers come. Only a guess, as other processes count too: the
+   * script still decides (see {@link QueuedCount.aheadOf}).
    */
-  hasQueuedRoom(jobId: string, queued: QueuedCount, now = Date.now()): boolean {
+  claimQueuedRoom(jobId: string, queued: QueuedCount): boolean {
     if (queued.maxBytes <= 0) return true;
     const reading = this.queuedReadings.get(this.keys.shardOfJob(jobId).queuedTotal(queued.pool));
-    if (!reading || now - reading.atMs > QUEUED_READING_MAX_AGE_MS) return false;
-    return (reading.total + queued.bytes) * 2 <= shardBound(queued.maxBytes, this.keys.shards);
+    if (!reading || performance.now() - reading.atMs > QUEUED_READING_MAX_AGE_MS) return false;
+    if ((reading.total + queued.bytes) * 2 > shardBound(queued.maxBytes, this.keys.shards)) return false;
+    reading.total += queued.bytes;
+    return true;
   }
 
   /**
@@ -330,7 +334,11 @@ export class JobStore {
         }
         // numkeys, KEYS (the pending index, the pools' counts, the indexes, the records), the head, argv.
         const args: (string | number)[] = [0, shard.jobIndex('status:pending')];
-        for (const name of pools.keys()) args.push(shard.queued(name), shard.queuedSizes(name), shard.queuedTotal(name));
+        for (const name of pools.keys()) {
+          args.push(shard.queued(name), shard.queuedSizes(name), shard.queuedTotal(name));
+          // This batch moves the pool's total: claimQueuedRoom waits for the next single answer.
+          this.queuedReadings.delete(shard.queuedTotal(name));
+        }
         for (const name of indexes.keys()) args.push(shard.jobIndex(name));
         for (let p = 0; p < positions.length; p++) args.push(this.keys.job(jobs[positions[p]!]!.job_id));
         args[0] = args.length - 1;
@@ -749,9 +757,9 @@ export class JobStore {
 /** Added to job-update-live's answer when the record is watched and its event was left for the caller to publish. */
 const PUBLISH_LATE = 10;
 
-/** How old a pool's queued total read from a create script's answer may be for {@link JobStore.hasQueuedRoom}, ms. */
+/** How old a pool's queued total read from a create script's answer may be for {@link JobStore.claimQueuedRoom}, ms. */
 export const QUEUED_READING_MAX_AGE_MS = 1000;
-/** Keys (pool and shard) {@link JobStore.hasQueuedRoom} remembers before it starts over. */
+/** Keys (pool and shard) {@link JobStore.claimQueuedRoom} remembers before it starts over. */
 const QUEUED_READINGS_MAX = 1000;
 
 /** A job's payload to count against its pool's MAX_QUEUED_BYTES as its record is written ({@link JobStore.createCounted}). */
@@ -763,6 +771,13 @@ export interface QueuedCount {
   expiresAtMs: number;
   /** MAX_QUEUED_BYTES (0: no bound); each shard holds its share ({@link shardBound}). */
   maxBytes: number;
+  /**
+   * BullMQ's key of the job (`Queue.toKey(jobId)`) when its add is sent right behind the record's
+   * script, on the same connection, before the script's answer ({@link JobStore.claimQueuedRoom}):
+   * a refusal then leaves a placeholder hash at that key for 60 s, and the add, finding the job id
+   * taken, queues nothing (BullMQ's add scripts treat an existing job id as a duplicate).
+   */
+  aheadOf?: string;
 }
 
 /** The queued-bytes keys of `pool` in `shard` (the default pool's, unread, when none is released). */

@@ -105,11 +105,14 @@ describe('The submit path: record and BullMQ job (shared/jobs/submit.ts, real Re
     proxy = await holdingProxy(redis.port, 300);
     conn = new Redis(proxy.port, '127.0.0.1', { maxRetriesPerRequest: null });
     direct = new Redis(redis.url);
+    await conn.ping();
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     keys = keysFor(`t${Math.random().toString(36).slice(2, 10)}`);
     store = new JobStore(conn, keys, 3600);
     queues = new JobQueues(conn, keys, 'unused');
+    // A new Queue's first add waits for BullMQ's INFO of the connection: done here, not under a watch.
+    await queues.get().waitUntilReady();
   });
   afterEach(async () => {
     await queues?.close();
@@ -142,6 +145,24 @@ describe('The submit path: record and BullMQ job (shared/jobs/submit.ts, real Re
     expect(await new QueuedBytesStore(direct, keys).total('default')).to.equal(2 * (await jobBytes(first.jobId)));
   });
 
+  it('counts this process\'s own jobs sent ahead against its reading, so a burst goes one at a time past half the bound; a batch drops the reading', async () => {
+    const maxBytes = 10_000;
+    const first = await watched(deps(maxBytes));
+    expect(first.outcome).to.equal('accepted');
+    const bytes = await jobBytes(first.jobId);
+    const count = { pool: 'default', bytes: 1000, expiresAtMs: Date.now() + 60_000, maxBytes };
+    const claims = Array.from({ length: 6 }, () => store.claimQueuedRoom(newJobId(), count));
+    // (bytes + k * 1000) * 2 stays within 10,000 for k = 1..4.
+    expect(bytes).to.be.below(500);
+    expect(claims).to.deep.equal([true, true, true, true, false, false]);
+    expect(store.claimQueuedRoom(newJobId(), { ...count, maxBytes: 0 }), 'no bound').to.equal(true);
+    const fresh = await watched(deps(maxBytes));
+    expect(store.claimQueuedRoom(newJobId(), { ...count, bytes: 1 })).to.equal(true);
+    expect(fresh.outcome).to.equal('accepted');
+    await store.createMany([{ job_id: newJobId(), algorithm: 'Echo', params: {}, created_at: new Date().toISOString().replace('Z', '+00:00') }], { bytes: [10], expiresAtMs: Date.now() + 60_000, maxBytes });
+    expect(store.claimQueuedRoom(newJobId(), { ...count, bytes: 1 }), 'after a batch').to.equal(false);
+  });
+
   /** The payload bytes counted for the queued job `jobId` (its job data as JSON). */
   const jobBytes = async (jobId: string) => Buffer.byteLength(JSON.stringify((await queuedJob(jobId))!.data));
 
@@ -164,6 +185,12 @@ describe('The submit path: record and BullMQ job (shared/jobs/submit.ts, real Re
     expect((c.outcome as AppError).details).to.include({ pool: 'default', max_queued_bytes: maxBytes, queued_bytes: filled.total });
     expect(await queuedJob(c.jobId)).to.equal(undefined);
     expect(await store.get(c.jobId)).to.equal(null);
+    // Its add found the placeholder the refusal left, and queued nothing: BullMQ's events say so.
+    const events = await direct.xrange(queues.get().toKey('events'), '-', '+');
+    const ofC = events.map(([, fields]) => fields).filter((f) => f[f.indexOf('jobId') + 1] === c.jobId).map((f) => f[f.indexOf('event') + 1]);
+    expect(ofC).to.include('duplicated');
+    expect(ofC).to.not.include('waiting');
+    expect(ofC).to.not.include('added');
     expect(await other.total('default')).to.equal(filled.total);
     // Now its reading shows the pool full: the next job waits for its count, and is never queued.
     const d2 = await watched(d);
