@@ -172,6 +172,15 @@ export function reportBounds(res: Results, rows: Record<string, CpuRow>, cpuRows
     let line =
       `- ${label}, ${fmt(r)}× (< ${c.target}×): the cores were busy ${busy(fnRow)} in fnqueue's phase and ${busy(hwRow)} in the hand-written's (of ${cpus().length * 100}%), ` +
       (saturated ? `so the rate follows the CPU per op, ${cpuRatio}.` : `so not only the CPU bounds it (the CPU per op: ${cpuRatio}).`);
+    if (phase === 'jobs50') {
+      // The workers run jobs while the accepts go on: their CPU per accepted job here against their
+      // CPU per completed job in the async phase is about the share of accepted jobs they ran meanwhile.
+      const ran = (svc: string) => ratio(cpuMsPerOp(rows[`${svc}:jobs50`], 'workers'), cpuMsPerOp(rows[`${svc}:async`], 'workers'));
+      const [fq, hw] = [ran('fnqueue'), ran('hand-written')];
+      if (fq !== undefined && hw !== undefined) {
+        line += ` Its workers share those cores: their CPU per accepted job here against per completed job in the async phase is ${fmt(fq * 100, 0)}% for fnqueue's and ${fmt(hw * 100, 0)}% for the hand-written's, about the share of the accepted jobs each service ran meanwhile.`;
+      }
+    }
     if (phase === 'invoke50' && res.paired) {
       const p = res.paired.invoke50;
       line += ` In turns (the paired phase): ${fmt(ratio(p.fnqueue.perSecond, p.hand.perSecond))}×${p.roundRatios.length ? ` (rounds ${fmt(Math.min(...p.roundRatios))}–${fmt(Math.max(...p.roundRatios))}×)` : ''}.`;
