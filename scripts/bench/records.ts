@@ -72,7 +72,7 @@ export async function drive(count: number, op: (i: number) => Promise<void>): Pr
 export interface RecordCalls {
   /** BullMQ's `Queue.add` of a default PrimeChecker job with fnqueue's options (`bullJobOptions`). */
   add(jobId: string): Promise<void>;
-  /** `JobStore.createCounted` of its record with its MAX_QUEUED_BYTES count, as the API writes it (POST /jobs). */
+  /** `JobStore.createCounted` of its record with its MAX_QUEUED_BYTES count, as the API writes it (POST /jobs: sent ahead of its add while the pool has room). */
   create(jobId: string): Promise<void>;
   /** `JobStore.finish` of a record `create` wrote, completed, as a worker ends a short async run. */
   finish(jobId: string): Promise<void>;
@@ -102,7 +102,9 @@ export async function recordCalls(port: number): Promise<RecordCalls> {
     },
     create: async (jobId) => {
       const data = jobDataOf(sub, isoNow());
-      const queued = { pool: DEFAULT_POOL, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + ttlSeconds * 1000, maxBytes: config.MAX_QUEUED_BYTES };
+      const count = { pool: DEFAULT_POOL, bytes: Buffer.byteLength(JSON.stringify(data)), expiresAtMs: Date.now() + ttlSeconds * 1000, maxBytes: config.MAX_QUEUED_BYTES };
+      // As submitJob: a count this process's last reading leaves room for goes ahead of its add.
+      const queued = store.claimQueuedRoom(jobId, count) ? { ...count, aheadOf: queue.toKey(jobId) } : count;
       const created = await store.createCounted(newJobRecord(sub, jobId, data.created_at), queued);
       if (created !== true) throw new Error(`records: job ${jobId} not written: ${JSON.stringify(created)}`);
     },

@@ -8,8 +8,9 @@
   has a TTL (every script that creates one gives it one).
   With ARGV[4] = 1 or 2, it first counts the job's payload against its pool's MAX_QUEUED_BYTES
   (queued-reserve.lua), in the same script, and writes nothing of the job when that is refused.
-  With 2, BullMQ's add of the job was sent right behind this script (shared/jobs/submit.ts): a
-  refusal leaves a placeholder hash at the BullMQ job's key (expiring in 60 s), so that the add
+  With 2, BullMQ's add of the job was sent right behind this script (shared/jobs/submit.ts), whose
+  caller expects the count to be accepted: it is counted before the total is read
+  (queued_reserve_expecting_room), and a refusal leaves a placeholder hash at the BullMQ job's key (expiring in 60 s), so that the add
   finds the job id taken and queues nothing (BullMQ adds nothing under an existing job id: its
   add scripts answer "duplicated"); when that key exists already, the add ran first and the
   caller removes the job.
@@ -39,7 +40,9 @@ local ttl = tonumber(ARGV[1])
 local score = tonumber(ARGV[2])
 local counted = nil
 if ARGV[4] ~= '0' then
-  local ok, total = queued_reserve(KEYS[q], KEYS[q + 1], KEYS[q + 2], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], ARGV[9], ARGV[10], maintain(ARGV[3]))
+  local reserve = queued_reserve
+  if ARGV[4] == '2' then reserve = queued_reserve_expecting_room end
+  local ok, total = reserve(KEYS[q], KEYS[q + 1], KEYS[q + 2], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[3], ARGV[9], ARGV[10], maintain(ARGV[3]))
   if ok == 0 then
     if ARGV[4] == '2' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then
       redis.call('HSET', KEYS[#KEYS], 'fnqueue_refused', '1')

@@ -105,6 +105,22 @@ local function queued_reserve(queued, sizes, total_key, now, grace, max, id, byt
   return 1, redis.call('INCRBY', total_key, add == n and bytes or add)
 end
 
+-- queued_reserve for a count the caller expects to be accepted (sent ahead of its job's add, see
+-- job-create.lua): a new short entry is counted first, ZADD NX and INCRBY without the GET of the
+-- total, and taken back past the bound, where queued_reserve decides (with its sweep). A sweep due
+-- on this call, a long entry or one counted before take queued_reserve's path at once.
+local function queued_reserve_expecting_room(queued, sizes, total_key, now, grace, max, id, bytes, expiry, sweep)
+  local score = queued_score(expiry, tonumber(bytes))
+  if sweep or not score or redis.call('ZADD', queued, 'NX', score, id) == 0 then
+    return queued_reserve(queued, sizes, total_key, now, grace, max, id, bytes, expiry, sweep)
+  end
+  local total = redis.call('INCRBY', total_key, bytes)
+  if max <= 0 or total <= max then return 1, total end
+  redis.call('ZREM', queued, id)
+  if redis.call('DECRBY', total_key, bytes) <= 0 and redis.call('ZCARD', queued) == 0 then redis.call('DEL', total_key) end
+  return queued_reserve(queued, sizes, total_key, now, grace, max, id, bytes, expiry, sweep)
+end
+
 -- Stops counting job `id` (idempotent: one ZSCORE when it is not counted). Returns the bytes released.
 -- Commands: ZSCORE, ZREM, DECRBY (and HGET, HDEL for a long entry).
 local function queued_release(queued, sizes, total_key, id)
