@@ -27,6 +27,7 @@
 import type { Logger } from '../logger.js';
 import { failedOutsideRunCounters } from '../metrics.js';
 import type { JobData, WebhookPayload } from '../queue/job-data.js';
+import { DEFAULT_POOL } from '../queue/names.js';
 import type { FailedDependency } from '../schemas/command.js';
 import type { JobStatus } from '../schemas/job-record.js';
 import type { JobStore } from '../store/job-store.js';
@@ -149,7 +150,7 @@ export class JobDependencies {
       const before = await this.deps.store.get(jobId);
       if (!before) continue;
       const counted = { algorithm: before.algorithm, function_id: before.function_id, mode: 'async' as const };
-      const outcome = await this.deps.store.failDependency(jobId, failed, failedOutsideRunCounters(counted));
+      const outcome = await this.deps.store.failDependency(jobId, failed, failedOutsideRunCounters(counted), before.pool ?? DEFAULT_POOL);
       if (outcome.kind !== 'updated') continue;
       this.deps.logger?.info('job failed: a job it depends on did not complete', { job_id: jobId, dependency: failed.job_id, dependency_status: failed.status });
       const record = await this.deps.store.get(jobId);

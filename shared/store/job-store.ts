@@ -596,12 +596,14 @@ export class JobStore {
    * Fails a job that has not ended because a job it waits for failed, was cancelled or expired:
    * status `failed`, error_code DEPENDENCY_FAILED, `failed_dependency`; the record is published.
    * @param counters run counters (runCounterField) counted in the same script, only when this lands.
+   * @param releasePool the job's pool: its payload, counted against the pool's MAX_QUEUED_BYTES
+   *   when it was submitted, stops counting in the same script (the job will never run).
    */
-  async failDependency(jobId: string, failed: FailedDependency, counters: readonly string[] = []): Promise<UpdateOutcome> {
+  async failDependency(jobId: string, failed: FailedDependency, counters: readonly string[] = [], releasePool?: string): Promise<UpdateOutcome> {
     const how = failed.status === 'expired' ? 'expired before it completed' : failed.status === 'cancelled' ? 'was cancelled' : 'failed';
     const error = `DEPENDENCY_FAILED: job '${failed.job_id}' that this job depends on ${how}; this job did not run`;
     const fields = ['status', 'failed', 'completed_at', isoNow(), 'error', error, 'error_code', 'DEPENDENCY_FAILED', 'result', 'null', 'metadata', 'null', 'failed_dependency', JSON.stringify(failed)];
-    const outcome = await this.updateLive(jobId, 'failed', null, '', fields, 0, counters);
+    const outcome = await this.updateLive(jobId, 'failed', null, '', fields, 0, counters, releasePool);
     if (outcome.kind === 'updated') {
       const job = await this.get(jobId);
       if (job) await this.redis.publish(this.keys.jobEvents, encodeJobEvent(jobId, job));

@@ -167,6 +167,30 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
       // A refused job left no record behind; the pool's count is what the two accepted jobs hold.
       expect(await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total(pool)).to.be.within(200 * 1024, 300 * 1024);
     });
+
+    it('stops counting the payload of a job that fails because a job it depends on did not complete', async () => {
+      const queued = new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX));
+      await eventually(async () => (await queued.total('default')) === 0, 5000, 50);
+      const statusOf = async (id: string) => (await get(`/jobs/${id}`)).body.status as string;
+      const value = 'd'.repeat(100 * 1024);
+      // A dependent registered while the job it waits for is pending, which is then cancelled.
+      const parent = await post('/jobs', { algorithm: 'Echo', params: {}, pool: await abandonedPool(conn, stack.config.QUEUE_PREFIX, unique('parked')) });
+      expect(parent.status, parent.text).to.equal(202);
+      const waiting = await post('/jobs', { algorithm: 'Echo', params: { value }, depends_on: [parent.body.job_id] });
+      expect(waiting.status, waiting.text).to.equal(202);
+      expect(await queued.total('default')).to.be.at.least(100 * 1024);
+      expect((await post(`/jobs/${parent.body.job_id}/cancel`)).status).to.equal(200);
+      await eventually(async () => (await statusOf(waiting.body.job_id)) === 'failed', 10_000, 50);
+      expect((await get(`/jobs/${waiting.body.job_id}`)).body.error).to.contain('DEPENDENCY_FAILED');
+      expect(await queued.total('default')).to.equal(0);
+      // A dependent of a job that had already failed fails as it registers.
+      const crashed = await post('/jobs', { algorithm: 'Crash', params: { throw: true } });
+      await eventually(async () => (await statusOf(crashed.body.job_id)) === 'failed', 10_000, 50);
+      const late = await post('/jobs', { algorithm: 'Echo', params: { value }, depends_on: [crashed.body.job_id] });
+      expect(late.status, late.text).to.equal(202);
+      await eventually(async () => (await statusOf(late.body.job_id)) === 'failed', 10_000, 50);
+      expect(await queued.total('default')).to.equal(0);
+    });
   });
 
   describe('the queued bytes of a pool (QueuedBytesStore)', () => {
