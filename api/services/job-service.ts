@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { publish } from '../../shared/store/channels.js';
-import { IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
+import { IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
-import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
+import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, isRedisUnavailable, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
 import { algorithmLabel, cancelCounters, type Metrics } from '../../shared/metrics.js';
 import type { JobQueues } from '../../shared/queue/job-queues.js';
 import type { JobData, WebhookJobData } from '../../shared/queue/job-data.js';
@@ -180,15 +180,24 @@ export class JobService {
     const params = this.validate(sub);
     if (sub.depends_on?.length) await checkDependencies(this.deps.store, sub.depends_on, sub.dependencyVisible);
     let jobId = newJobId();
-    let idemKey: string | undefined;
+    let claim: { idemKey: string; value: string } | undefined;
     if (sub.idempotency) {
       const { key, caller, body } = sub.idempotency;
-      idemKey = sha256(`${caller}\n${key}`);
+      const idemKey = sha256(`${caller}\n${key}`);
       // The key and its job share a shard (QUEUE_SHARDS): a replay reads both on one Redis node.
       const shard = shardOf(idemKey, this.deps.keys.shards);
       jobId = newJobId((id) => shardOf(id, this.deps.keys.shards) === shard);
-      const existing = await this.claimIdempotencyKey(idemKey, `${jobId} ${sha256(canonicalJson(body))}`, key);
+      const value = `${jobId} ${sha256(canonicalJson(body))}`;
+      let existing: StoredJob | null;
+      try {
+        existing = await this.claimIdempotencyKey(idemKey, value, key);
+      } catch (err) {
+        // A claim that timed out unanswered may still land: free it behind it.
+        this.releaseIdempotencyKey(idemKey, value, err);
+        throw err;
+      }
       if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
+      claim = { idemKey, value };
     }
     try {
       await this.admit(sub.options?.pool);
@@ -197,9 +206,21 @@ export class JobService {
       return job;
     } catch (err) {
       // The key names no job: a retry of the request may claim it again.
-      if (idemKey) await this.idempotency.release(idemKey).catch(() => undefined);
+      if (claim) await this.releaseIdempotencyKey(claim.idemKey, claim.value, err);
       throw err;
     }
+  }
+
+  /**
+   * Frees this request's claim of an Idempotency-Key after `err`: on the claim's connection, so Redis
+   * runs it after the claim even when the claim timed out unanswered and lands later (a claim another
+   * request made since stays). As the submit path's undo, the answer is awaited only when Redis
+   * answers: after a timeout the release would wait the bound a second time. Never throws.
+   */
+  private releaseIdempotencyKey(idemKey: string, value: string, err: unknown): Promise<void> {
+    const released = this.idempotency.release(idemKey, value).catch(() => undefined);
+    const unanswered = isRedisUnavailable(err) || (err instanceof AppError && isRedisUnavailable(err.cause));
+    return unanswered ? Promise.resolve() : released;
   }
 
   /**
@@ -229,6 +250,9 @@ export class JobService {
       }
       const job = await this.deps.store.get(jobId);
       if (job) return job;
+      // A claim whose job was never written, made long enough ago that its request has ended (its
+      // process died, or its release was lost with the connection): this request takes the key.
+      if (await this.idempotency.takeOver(idemKey, current, value, IDEMPOTENCY_CLAIM_STALE_MS)) return null;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw idempotencyKeyInProgress(shownKey);

@@ -42,6 +42,8 @@ const SCRIPTS = {
   'job-add-dependent': 2,
   'job-dependency-done': 1,
   'job-watch': 1,
+  'idempotency-release': 1,
+  'idempotency-take-over': 1,
 } as const satisfies Record<string, number | undefined>;
 
 /** The name of one script: its file name in lua/ without `.lua`. */

@@ -97,4 +97,31 @@ describe('a frozen Redis (SIGSTOP) and its return (SIGCONT)', function () {
     expect(api.proc.exitCode).to.equal(null);
     expect(worker.proc.exitCode).to.equal(null);
   });
+
+  it('frees the Idempotency-Key of a POST /jobs answered 503 while its claim waited on the frozen Redis: a retry once Redis answers creates the job', async () => {
+    // No rate limit: its own command would meet the stall first, before the claim.
+    const env = { REDIS_URL: redis.url, QUEUE_PREFIX: prefix, DIAGNOSTIC_ALGORITHMS: 'true', WORKER_CONCURRENCY: '1', REDIS_COMMAND_TIMEOUT_MS: String(BOUND_MS), SHUTDOWN_GRACE_MS: '1000', RATE_LIMIT_PER_SECOND: '0' };
+    const [api, worker] = await Promise.all([startService('api', env), startService('worker', env)]);
+    procs.push(api, worker);
+    const body = { algorithm: 'PrimeChecker', params: { number: 23 } };
+    const headers = { 'Idempotency-Key': 'stalled-order-1' };
+    expect((await http('POST', `${api.url}/jobs`, { algorithm: 'PrimeChecker', params: { number: 17 } })).status).to.equal(202);
+    redis.child.kill('SIGSTOP');
+    try {
+      // The claim (SET NX) reaches Redis' socket and times out unanswered; it lands on SIGCONT.
+      await timed('POST /jobs with an Idempotency-Key', () => http('POST', `${api.url}/jobs`, body, headers));
+    } finally {
+      redis.child.kill('SIGCONT');
+    }
+    // The release sent behind the claim frees the key: a retry is a new submission (202), not 409.
+    const accepted = await eventually(async () => {
+      const r = await http('POST', `${api.url}/jobs`, body, headers);
+      expect(r.status, JSON.stringify(r.body)).to.be.oneOf([202, 503]);
+      return r.status === 202 && r;
+    }, 5000);
+    const replay = await http('POST', `${api.url}/jobs`, body, headers);
+    expect(replay.status).to.equal(200);
+    expect(replay.body.job_id).to.equal(accepted.body.job_id);
+    await eventually(async () => (await http('GET', `${api.url}/jobs/${accepted.body.job_id}`)).body?.status === 'completed', 15_000);
+  });
 });

@@ -1,8 +1,11 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { decodeJobEvent, INDEX_REFRESH_MS, isoNow, JobStore, newJobId } from '../../shared/store/job-store.js';
 import { bullPrefix, keysFor } from '../../shared/store/keys.js';
+import { IDEMPOTENCY_TTL_SECONDS } from '../../shared/store/idempotency-store.js';
+import { canonicalJson } from '../../api/services/job-service.js';
 import { JOBS_QUEUE } from '../../shared/queue/names.js';
 import { eventually, expectError, http } from '../helpers/http.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -206,6 +209,31 @@ describe('job control (api and worker in-process, real Redis)', () => {
       expect(fresh.body.job_id).not.to.equal(first.body.job_id);
 
       expectError(await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'x'.repeat(256) }), 400, 'VALIDATION_ERROR');
+    });
+
+    it('takes over a claim whose job was never written once it is a minute old; a younger one is still in progress (409)', async () => {
+      const body = { algorithm: 'Echo', params: { value: 'stale' } };
+      const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+      const claimKey = (key: string) => keysFor(stack.config.QUEUE_PREFIX).idempotency(sha(`anonymous\n${key}`));
+      // The claim of a request that never wrote its record (its process died, or its release was lost).
+      const stale = `${newJobId()} ${sha(canonicalJson(body))}`;
+      const conn = new Redis(redis.url);
+      try {
+        await conn.set(claimKey('stale-1'), stale, 'EX', IDEMPOTENCY_TTL_SECONDS - 61);
+        const taken = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'stale-1' });
+        expect(taken.status, JSON.stringify(taken.body)).to.equal(202);
+        expect(taken.body.job_id).not.to.equal(stale.split(' ')[0]);
+        const replay = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'stale-1' });
+        expect(replay.status).to.equal(200);
+        expect(replay.body.job_id).to.equal(taken.body.job_id);
+        // 5 s old: its request may still be writing the job.
+        await conn.set(claimKey('young-1'), stale, 'EX', IDEMPOTENCY_TTL_SECONDS - 5);
+        const young = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'young-1' });
+        expectError(young, 409, 'CONFLICT');
+        expect(await conn.get(claimKey('young-1'))).to.equal(stale);
+      } finally {
+        conn.disconnect();
+      }
     });
 
     it('lets concurrent requests with one key create one job', async () => {
