@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, toAppError, type ErrorCode } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/logger.js';
+import { ThrottledLog } from '../../shared/throttled-log.js';
 
 /** Known paths and their methods, to answer 405 (with Allow) rather than 404 for a wrong method. */
 export type RouteTable = ReadonlyArray<{ pattern: RegExp; methods: readonly string[] }>;
@@ -78,12 +79,18 @@ export interface ErrorShape {
 /**
  * The one error middleware (practica's handleError): every error leaves as
  * `{error, message, details, request_id}` with its code's status, or in the shape of the first
- * of `shapes` that owns the path. INTERNAL_ERROR's cause is logged, never sent.
+ * of `shapes` that owns the path. INTERNAL_ERROR's cause is logged with its stack, never sent;
+ * 503s are logged at warn, one line per kind per 10 s with a count (ThrottledLog).
  */
 export function errorHandler(logger: Logger, shapes: readonly ErrorShape[] = []) {
+  // A 503 is the service's backpressure or a Redis outage, one per request while it lasts: summed
+  // up per kind (the cause's, e.g. "Command timed out.", or the refusal's), at warn, without a stack.
+  const unavailable = new ThrottledLog(logger, 'warn');
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const appError = fromBodyParser(err) ?? toAppError(err);
-    if (appError.status >= 500 && appError.code !== 'TIMEOUT') {
+    if (appError.code === 'SERVICE_UNAVAILABLE') {
+      unavailable.note('request answered 503 SERVICE_UNAVAILABLE', appError.cause ?? appError, { error_code: appError.code });
+    } else if (appError.status >= 500 && appError.code !== 'TIMEOUT') {
       const cause = appError.cause ?? err;
       logger.error(appError.message, { error_code: appError.code, cause: cause instanceof Error ? cause.message : String(cause), stack: cause instanceof Error ? cause.stack : undefined });
     }

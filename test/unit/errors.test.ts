@@ -1,7 +1,11 @@
 import { expect } from 'chai';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { z } from 'zod';
 import * as errors from '../../shared/errors/index.js';
 import { AppError, errorFields, HTTP_STATUS, isErrorCode, isRedisUnavailable, toAppError, validationError } from '../../shared/errors/index.js';
+import { errorHandler } from '../../api/middleware/error-handler.js';
+import { memoryLogger } from '../helpers/stack.js';
 
 describe('errors', () => {
   it("maps the FunctionalScaffold API reference's codes to their statuses", () => {
@@ -141,6 +145,47 @@ describe('errors', () => {
         expect(err.details).to.deep.equal(details);
         expect(err.message).not.to.contain(code);
       });
+    }
+  });
+});
+
+describe('errorHandler (api/middleware/error-handler.ts): what it logs', () => {
+  it('logs a 500 at error with its stack, and 503s at warn without one, once per kind and then as a count', async () => {
+    const { logger, lines } = memoryLogger();
+    const app = express();
+    app.get('/unavailable', () => {
+      throw new Error('Command timed out');
+    });
+    app.get('/full', () => {
+      throw new AppError('SERVICE_UNAVAILABLE', "pool 'default' has 1000 bytes of payloads waiting", { retry_after_seconds: 5 });
+    });
+    app.get('/bug', () => {
+      throw new TypeError('x is not a function');
+    });
+    app.use(errorHandler(logger));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${base}/unavailable`);
+        expect(res.status).to.equal(503);
+        expect(res.headers.get('retry-after')).to.equal('1');
+      }
+      expect((await fetch(`${base}/full`)).headers.get('retry-after')).to.equal('5');
+      expect((await fetch(`${base}/bug`)).status).to.equal(500);
+      const warn = lines.filter((l) => l.level === 'warn');
+      expect(warn.map((l) => [l.error_kind, l.count])).to.deep.equal([
+        ['Command timed out', 1],
+        ['SERVICE_UNAVAILABLE', 1],
+      ]);
+      expect(warn.every((l) => l.stack === undefined)).to.equal(true);
+      const error = lines.filter((l) => l.level === 'error');
+      expect(error).to.have.length(1);
+      expect(error[0]).to.include({ error_code: 'INTERNAL_ERROR', cause: 'x is not a function' });
+      expect(error[0]!.stack).to.match(/TypeError: x is not a function/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
