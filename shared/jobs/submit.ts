@@ -133,7 +133,8 @@ export interface SubmitDeps {
  * second time.
  * @returns the job's id, creation time and record.
  * With `replicaAcks` (REDIS_WAIT_REPLICAS), returns only once that many replicas acknowledged the writes.
- * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
+ * @throws AppError PAYLOAD_TOO_LARGE (nothing written) when the job's data alone is more than its
+ *   pool may hold waiting (MAX_QUEUED_BYTES, its shard's share); (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable, when the pool's
  *   queued payloads are at MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes,
  *   retry_after_seconds; nothing of the job left), or when fewer replicas acknowledged the job in
  *   time (details.job_id: it was written and may run; docs/deployment.md#redis-topologies).
@@ -152,6 +153,7 @@ export async function submitJob(deps: SubmitDeps, sub: JobSubmission, jobId = ne
     return { job_id: jobId, created_at, record };
   }
   const count = queuedCountOf(deps, pool, data);
+  if (count) checkFitsPool(deps, count);
   const counted = count !== undefined;
   if (!counted || deps.store.claimQueuedRoom(jobId, count)) {
     // In this order: createCounted sends its script before it returns, the add goes after it.
@@ -217,7 +219,8 @@ export interface BatchEntry {
  * count of the batch is undone, as {@link submitJob} undoes one job.
  * @returns per entry, in order, its id and creation time, or the AppError SERVICE_UNAVAILABLE of
  *   MAX_QUEUED_BYTES (details.pool, queued_bytes, max_queued_bytes, retry_after_seconds) for a job
- *   refused because its pool's queued payloads are at the bound (nothing of it written).
+ *   refused because its pool's queued payloads are at the bound, or PAYLOAD_TOO_LARGE for one whose
+ *   data alone is more than the bound (nothing of either written).
  * @throws AppError (toAppError): SERVICE_UNAVAILABLE when Redis is unreachable (nothing of the batch
  *   is left); INTERNAL_ERROR for depends_on without deps.dependencies.
  */
@@ -228,6 +231,8 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
   const records = new Array<NewJob>(entries.length);
   const jobs = new Array<{ name: string; data: JobData; opts: ReturnType<typeof bullJobOptions> }>(entries.length);
   const bytes: number[] | undefined = deps.queued ? new Array<number>(entries.length) : undefined;
+  // The entries whose payload can be counted (all of them without MAX_QUEUED_BYTES): their records are written.
+  const fit: number[] = [];
   // Indexed loops: this runs once per batch, too seldom to be optimized, where each for...of step allocates.
   for (let i = 0; i < entries.length; i++) {
     const { sub, jobId } = entries[i]!;
@@ -236,7 +241,15 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     const record = newJobRecord(sub, jobId, created_at);
     records[i] = sub.depends_on?.length ? { ...record, queue_data: JSON.stringify(job satisfies DeferredJob) } : record;
     jobs[i] = job;
-    if (bytes) bytes[i] = Buffer.byteLength(JSON.stringify(data));
+    if (bytes) {
+      bytes[i] = Buffer.byteLength(JSON.stringify(data));
+      const tooLarge = pastPoolBound(deps, sub.options.pool ?? DEFAULT_POOL, bytes[i]!);
+      if (tooLarge) {
+        out[i] = tooLarge;
+        continue;
+      }
+    }
+    fit.push(i);
   }
   /** The BullMQ jobs of the entries at `positions` that run without waiting, one addBulk per queue. */
   const addBulks = (positions: readonly number[]) => {
@@ -258,9 +271,11 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     // The records first, then the adds once they landed: a worker never takes a job before its
     // record, and a job MAX_QUEUED_BYTES refuses is never enqueued.
     const queued = deps.queued;
-    const created = await deps.store.createMany(records, queued && { bytes: bytes!, expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
-    for (let i = 0; i < created.length; i++) {
-      const c = created[i]!;
+    const all = fit.length === entries.length;
+    const created = await deps.store.createMany(all ? records : fit.map((i) => records[i]!), queued && { bytes: all ? bytes! : fit.map((i) => bytes![i]!), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
+    for (let k = 0; k < created.length; k++) {
+      const i = fit[k]!;
+      const c = created[k]!;
       if (typeof c === 'object') out[i] = queuedBytesRefusal(entries[i]!.sub.options.pool ?? DEFAULT_POOL, c.refused, queued!.maxBytes);
       else taken.push(i);
     }
@@ -312,10 +327,12 @@ function queuedBytesRefusal(pool: string, total: number, maxBytes: number): AppE
  */
 async function submitDependent(deps: SubmitDeps, sub: JobSubmission, record: NewJob, deferred: DeferredJob, pool: string): Promise<void> {
   if (!deps.dependencies) throw new AppError('INTERNAL_ERROR', 'this process cannot submit jobs with depends_on');
+  const count = queuedCountOf(deps, pool, deferred.data);
+  if (count) checkFitsPool(deps, count);
   let created: Awaited<ReturnType<JobStore['createCounted']>> | undefined;
   try {
     // With MAX_QUEUED_BYTES the payload is counted in the record's script, as for any job.
-    created = await deps.store.createCounted({ ...record, queue_data: JSON.stringify(deferred) }, queuedCountOf(deps, pool, deferred.data));
+    created = await deps.store.createCounted({ ...record, queue_data: JSON.stringify(deferred) }, count);
     if (typeof created !== 'object') await deps.dependencies.register(record.job_id, sub.depends_on!);
   } catch (err) {
     const undo = Promise.allSettled([deps.store.remove(record.job_id, sub.algorithm), deps.queued?.store.release(pool, [record.job_id])]);
@@ -323,6 +340,29 @@ async function submitDependent(deps: SubmitDeps, sub: JobSubmission, record: New
     throw toAppError(err);
   }
   if (typeof created === 'object') throw queuedBytesRefusal(pool, created.refused, deps.queued!.maxBytes);
+}
+
+/**
+ * The PAYLOAD_TOO_LARGE of a job whose payload alone is more than its pool may hold waiting
+ * (MAX_QUEUED_BYTES, or its shard's share of it with QUEUE_SHARDS): no wait would let it in, so
+ * it is a client error, not the 503 of a full pool. Undefined when it fits or nothing is counted.
+ */
+function pastPoolBound(deps: SubmitDeps, pool: string, bytes: number): AppError | undefined {
+  const maxBytes = deps.queued?.maxBytes ?? 0;
+  const bound = deps.store.queuedShardBound(maxBytes);
+  if (bound <= 0 || bytes <= bound) return undefined;
+  return new AppError('PAYLOAD_TOO_LARGE', `the job's data is ${bytes} bytes as JSON, more than pool '${pool}' can hold waiting (${bound} bytes: MAX_QUEUED_BYTES ${maxBytes}${bound < maxBytes ? ', its share of one shard' : ''})`, {
+    pool,
+    payload_bytes: bytes,
+    max_payload_bytes: bound,
+    max_queued_bytes: maxBytes,
+  });
+}
+
+/** @throws AppError PAYLOAD_TOO_LARGE ({@link pastPoolBound}) when `count`'s payload can never be queued. */
+function checkFitsPool(deps: SubmitDeps, count: { pool: string; bytes: number }): void {
+  const tooLarge = pastPoolBound(deps, count.pool, count.bytes);
+  if (tooLarge) throw tooLarge;
 }
 
 /** What the record's script counts against `pool`'s MAX_QUEUED_BYTES for a job of `data` (none without deps.queued). */

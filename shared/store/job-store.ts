@@ -262,6 +262,11 @@ export class JobStore {
     return written || { refused: n[1] };
   }
 
+  /** The bound of one shard's part of a pool for MAX_QUEUED_BYTES `maxBytes` (shardBound); 0: no bound. */
+  queuedShardBound(maxBytes: number): number {
+    return shardBound(maxBytes, this.keys.shards);
+  }
+
   /**
    * Whether counting `queued` for job `jobId` ({@link createCounted}) may be taken as accepted before
    * the script answers: true without a bound (maxBytes 0, never refused), else when this store's

@@ -168,6 +168,28 @@ describe('What a job may store in Redis (docs/security.md#limits-and-hostile-inp
       expect(await new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX)).total(pool)).to.be.within(200 * 1024, 300 * 1024);
     });
 
+    it('refuses with 413 PAYLOAD_TOO_LARGE, writing nothing, a job whose data alone is more than its pool may hold waiting', async () => {
+      const queued = new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX));
+      await eventually(async () => (await queued.total('default')) === 0, 5000, 50);
+      const recordsBefore = (await conn.keys(keysFor(stack.config.QUEUE_PREFIX).job('*'))).length;
+      const huge = { algorithm: 'Echo', params: { value: 'h'.repeat(310 * 1024) } };
+      for (const path of ['/jobs', '/invoke']) {
+        const res = await post(path, huge);
+        expect(res.status, res.text).to.equal(413);
+        expect(res.body.error).to.equal('PAYLOAD_TOO_LARGE');
+        expect(res.body.details).to.include({ pool: 'default', max_queued_bytes: 300 * 1024, max_payload_bytes: 300 * 1024 });
+        expect(res.body.details.payload_bytes).to.be.above(310 * 1024);
+      }
+      const batch = await post('/jobs/batch', { jobs: [huge, { algorithm: 'Echo', params: { value: 'small' } }] });
+      expect(batch.status, batch.text).to.equal(202);
+      expect(batch.body.results[0].error.code).to.equal('PAYLOAD_TOO_LARGE');
+      expect(batch.body.results[1].job_id).to.be.a('string');
+      // Only the batch's small job was written.
+      expect((await conn.keys(keysFor(stack.config.QUEUE_PREFIX).job('*'))).length).to.equal(recordsBefore + 1);
+      await eventually(async () => (await get(`/jobs/${batch.body.results[1].job_id}`)).body.status === 'completed', 10_000, 50);
+      expect(await queued.total('default')).to.equal(0);
+    });
+
     it('stops counting the payload of a job that fails because a job it depends on did not complete', async () => {
       const queued = new QueuedBytesStore(conn, keysFor(stack.config.QUEUE_PREFIX));
       await eventually(async () => (await queued.total('default')) === 0, 5000, 50);
