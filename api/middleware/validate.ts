@@ -42,7 +42,7 @@ export function parseQuery<Q>(schema: z.ZodType<Q> & { shape: Record<string, unk
   const known = Object.keys(schema.shape);
   const unknown = Object.keys(params).find((k) => !known.includes(k));
   if (unknown !== undefined) {
-    throw new AppError('VALIDATION_ERROR', `unknown query parameter '${shown(unknown)}' (known: ${known.join(', ')})`, { field: shown(unknown) });
+    throw new AppError('VALIDATION_ERROR', `unknown query parameter '${shown(unknown)}' (${known.length ? `known: ${known.join(', ')}` : 'this route takes none'})`, { field: shown(unknown) });
   }
   const parsed = schema.safeParse(params);
   if (!parsed.success) throw validationError(parsed.error, params);

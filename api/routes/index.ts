@@ -1,6 +1,7 @@
 import { nodeHttp } from '../../shared/net/node-http.js';
 import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseQuery } from '../middleware/validate.js';
+import { z } from 'zod';
 import { DASHBOARD_OPERATION, DASHBOARD_PATH } from './dashboard.js';
 import { FUNCTION_ROUTES } from './functions.js';
 import { HEALTH_ROUTES } from './health.js';
@@ -147,9 +148,16 @@ export function bodyReadingFor(method: string, path: string): BodyReading {
 export function mountRoutes(router: Pick<Router, RouteMethod>, services: RouteServices): void {
   for (const r of ROUTES) {
     const querySchema = r.request?.query?.schema;
+    // A route that takes a body and declares no query takes no query parameter either (as a GET
+    // refuses one it does not declare). Routes without a body keep ignoring theirs: probes and
+    // scrapers may add some.
+    const takesNoQuery = !querySchema && r.body !== undefined && r.body !== 'none';
     router[r.method](expressPath(r.path), async (req: Request, res: Response, _next: NextFunction) => {
-      const query = querySchema ? parseQuery(querySchema, req.query as Record<string, unknown>) : {};
+      const query = querySchema ? parseQuery(querySchema, req.query as Record<string, unknown>) : takesNoQuery && req.url.includes('?') ? parseQuery(NO_QUERY, req.query as Record<string, unknown>) : {};
       await r.handler({ req, res, services, query });
     });
   }
 }
+
+/** The query of a route that declares none ({@link mountRoutes}): any parameter is unknown. */
+const NO_QUERY = z.object({});

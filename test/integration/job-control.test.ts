@@ -361,6 +361,25 @@ describe('job control (api and worker in-process, real Redis)', () => {
       expect(unknown.body.message).to.match(/^unknown query parameter 'colour' \(known: status, /);
       expect((await http('GET', `${stack.url}/jobs?limit=0`)).body.details.field).to.equal('limit');
     });
+
+    it('refuses a query parameter on a route with a body that declares none, and writes nothing', async () => {
+      const conn = new Redis(redis.url);
+      try {
+        const records = async () => (await conn.keys(keysFor(stack.config.QUEUE_PREFIX).job('*'))).length;
+        const before = await records();
+        const body = { algorithm: 'Echo', params: {} };
+        for (const [path, sent] of [['/jobs', body], ['/invoke', body], ['/jobs/batch', { jobs: [body] }]] as const) {
+          const res = await http('POST', `${stack.url}${path}?colour=red`, sent);
+          expectError(res, 400, 'VALIDATION_ERROR');
+          expect(res.body.details.field, path).to.equal('colour');
+          expect(res.body.message).to.equal("unknown query parameter 'colour' (this route takes none)");
+        }
+        expect(await records()).to.equal(before);
+        expect((await http('POST', `${stack.url}/jobs?`, body)).status).to.equal(202);
+      } finally {
+        conn.disconnect();
+      }
+    });
   });
 
   describe('progress and live events', () => {
