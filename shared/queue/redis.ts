@@ -3,7 +3,7 @@
  * dashboard is opened here, for the topology the configuration names (shared/config.ts
  * `redisTopology`: one node, Sentinel or Cluster; docs/deployment.md#redis-topologies).
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisHostPort, RedisTopology } from '../config.js';
 
 /**
@@ -166,7 +166,43 @@ export function closeDuplicates(redis: RedisConnection): void {
  * @param name shown in `CLIENT LIST` (`fnqueue:<name>`).
  */
 export function createRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions): RedisConnection {
+  if (role === 'request') deferCommandTimeouts();
   return adopt(openRedis(topology, role, name, opts), opts.onError);
+}
+
+/** ioredis' Command as {@link deferCommandTimeouts} uses it (its own fields, not in its typings). */
+interface TimedCommand {
+  setTimeout(ms: number): void;
+  _commandTimeoutTimer?: NodeJS.Timeout;
+  isSettled?: boolean;
+  reject(err: Error): void;
+}
+
+let timeoutsDeferred = false;
+
+/**
+ * Makes a `request` connection's command timeout (ioredis `commandTimeout`) fail a command only
+ * once the replies already received have been read. ioredis arms a timer whose callback rejects the
+ * command; after the event loop was blocked past the bound (a long pause of the process: GC, a
+ * paused VM or container), Node runs the expired timers before it reads the sockets, so commands
+ * Redis had answered meanwhile failed as timed out although they ran: a POST /jobs answered 503
+ * while its job was queued, its undo then racing the worker that took it. The rejection now waits
+ * for the check phase (setImmediate), after the poll phase has read what the sockets hold. ioredis
+ * has no option for this, so its Command#setTimeout (ioredis 6: `_commandTimeoutTimer`,
+ * `isSettled`, `reject`) is replaced once, for every connection; test/integration/redis-command-timeout.test.ts
+ * holds it to that.
+ */
+function deferCommandTimeouts(): void {
+  if (timeoutsDeferred) return;
+  timeoutsDeferred = true;
+  (Command.prototype as unknown as TimedCommand).setTimeout = function (this: TimedCommand, ms: number) {
+    if (this._commandTimeoutTimer) return;
+    this._commandTimeoutTimer = setTimeout(() => {
+      setImmediate(() => {
+        if (!this.isSettled) this.reject(new Error('Command timed out'));
+      });
+    }, ms);
+  };
 }
 
 function openRedis(topology: RedisTopology | string, role: ConnectionRole, name: string, opts: CreateRedisOptions): RedisConnection {
