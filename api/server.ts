@@ -166,6 +166,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     queues: jobQueues,
     webhooks,
     redis,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     keys,
     limits: { timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS, delayMaxMs: jobDelayMaxMs(config), maxRetries: config.JOB_MAX_RETRIES },
     waiter,

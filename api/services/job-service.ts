@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisConnection as Redis } from '../../shared/queue/redis.js';
 import { publish } from '../../shared/store/channels.js';
-import { IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
+import { idempotencyClaimStaleMs, IDEMPOTENCY_TTL_SECONDS, IdempotencyStore } from '../../shared/store/idempotency-store.js';
 import type { ZodError } from 'zod';
 import type { AlgorithmRegistry } from '../../shared/algorithms/registry.js';
 import { algorithmNotFound, AppError, idempotencyKeyInProgress, idempotencyKeyReused, isRedisUnavailable, jobAlreadyEnded, jobNotFound, toAppError, validationError } from '../../shared/errors/index.js';
@@ -73,6 +73,8 @@ export interface JobServiceDeps {
   webhooks: WebhooksQueue;
   /** Command connection: Idempotency-Keys and cancel messages. */
   redis: Redis;
+  /** REDIS_COMMAND_TIMEOUT_MS: how old a claim of an Idempotency-Key whose job was never written must be to be taken over (idempotencyClaimStaleMs). */
+  commandTimeoutMs?: number;
   keys: Keys;
   limits: JobLimits;
   waiter: JobWaiter;
@@ -252,7 +254,7 @@ export class JobService {
       if (job) return job;
       // A claim whose job was never written, made long enough ago that its request has ended (its
       // process died, or its release was lost with the connection): this request takes the key.
-      if (await this.idempotency.takeOver(idemKey, current, value, IDEMPOTENCY_CLAIM_STALE_MS)) return null;
+      if (await this.idempotency.takeOver(idemKey, current, value, idempotencyClaimStaleMs(this.deps.commandTimeoutMs))) return null;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw idempotencyKeyInProgress(shownKey);

@@ -2,7 +2,7 @@
  * Idempotency-Keys (docs/operations.md#idempotency): one string per caller and key, `<job_id> <body sha256>`,
  * kept {@link IDEMPOTENCY_TTL_SECONDS}.
  */
-import type { RedisConnection as Redis } from '../queue/redis.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnection as Redis } from '../queue/redis.js';
 import type { Keys } from './keys.js';
 import { runScript, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -11,10 +11,14 @@ export const IDEMPOTENCY_TTL_SECONDS = 86_400;
 
 /**
  * Age of a claim whose job record does not exist past which a request with the same key and body
- * takes the key over, ms (60 s): far longer than a submit takes, each of its Redis commands bounded
- * by REDIS_COMMAND_TIMEOUT_MS (docs/operations.md#idempotency).
+ * takes the key over, ms: 60 s, or 10 × REDIS_COMMAND_TIMEOUT_MS when that is longer, so that it
+ * is far longer than a submit takes, each of its few Redis commands bounded by that timeout
+ * (docs/operations.md#idempotency).
+ * @param commandTimeoutMs REDIS_COMMAND_TIMEOUT_MS. Default {@link DEFAULT_COMMAND_TIMEOUT_MS}.
  */
-export const IDEMPOTENCY_CLAIM_STALE_MS = 60_000;
+export function idempotencyClaimStaleMs(commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): number {
+  return Math.max(60_000, 10 * commandTimeoutMs);
+}
 
 /** Claims of Idempotency-Keys. `scopedKey` is the caller-scoped hash the service derives from the header. */
 export class IdempotencyStore {
