@@ -194,8 +194,9 @@ export class JobService {
       try {
         existing = await this.claimIdempotencyKey(idemKey, value, key);
       } catch (err) {
-        // A claim that timed out unanswered may still land: free it behind it.
-        this.releaseIdempotencyKey(idemKey, value, err);
+        // A claim that timed out unanswered may still land: free it behind it. (Any other error
+        // came after an answer that the key was held by another request: nothing of ours to free.)
+        if (unanswered(err)) void this.releaseIdempotencyKey(idemKey, value, err);
         throw err;
       }
       if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
@@ -221,8 +222,7 @@ export class JobService {
    */
   private releaseIdempotencyKey(idemKey: string, value: string, err: unknown): Promise<void> {
     const released = this.idempotency.release(idemKey, value).catch(() => undefined);
-    const unanswered = isRedisUnavailable(err) || (err instanceof AppError && isRedisUnavailable(err.cause));
-    return unanswered ? Promise.resolve() : released;
+    return unanswered(err) ? Promise.resolve() : released;
   }
 
   /**
@@ -483,6 +483,11 @@ export function commandSpecOf(command: CommandRequest, maxOutputBytes: number): 
     capture_output: command.capture_output,
     max_output_size: Math.min(command.max_output_size ?? maxOutputBytes, maxOutputBytes),
   };
+}
+
+/** Whether `err` is Redis not answering (raw, or as the AppError toAppError made of it): what was sent may still land. */
+function unanswered(err: unknown): boolean {
+  return isRedisUnavailable(err) || (err instanceof AppError && isRedisUnavailable(err.cause));
 }
 
 function sha256(text: string): string {
