@@ -89,7 +89,8 @@ export function errorHandler(logger: Logger, shapes: readonly ErrorShape[] = [])
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const appError = fromBodyParser(err) ?? toAppError(err);
     if (appError.code === 'SERVICE_UNAVAILABLE') {
-      unavailable.note('request answered 503 SERVICE_UNAVAILABLE', appError.cause ?? appError, { error_code: appError.code });
+      // Its kind: the cause's (a Redis error), else the refusal's own message (its numbers blanked).
+      unavailable.note('request answered 503 SERVICE_UNAVAILABLE', appError.cause ?? new Error(appError.message), { error_code: appError.code });
     } else if (appError.status >= 500 && appError.code !== 'TIMEOUT') {
       const cause = appError.cause ?? err;
       logger.error(appError.message, { error_code: appError.code, cause: cause instanceof Error ? cause.message : String(cause), stack: cause instanceof Error ? cause.stack : undefined });

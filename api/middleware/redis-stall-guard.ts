@@ -9,8 +9,12 @@ export type RedisProbe = (redis: Redis) => Promise<boolean>;
 /** How often the watch sends its PING (one at a time: the next goes once the last is answered). */
 const WATCH_INTERVAL_MS = 250;
 
-/** Paths that need no Redis: the probes (readiness checks Redis itself), /metrics (it falls back to this process) and the API documentation. */
-const UNGUARDED_PATHS = /^\/(healthz|health|readyz|metrics|openapi\.json|docs|redoc|algorithms)(\/.*)?$/i;
+/**
+ * Paths that need no Redis or answer its absence themselves: the probes (readiness checks Redis
+ * itself, as the hetuflow-compatible system health does, with its documented `unhealthy` body),
+ * /metrics (it falls back to this process) and the API documentation.
+ */
+const UNGUARDED_PATHS = /^\/(healthz|health|readyz|metrics|openapi\.json|docs|redoc|algorithms|api\/v1\/system\/health)(\/.*)?$/i;
 
 /**
  * Watches the API's request connection with one probe at a time, every {@link WATCH_INTERVAL_MS}

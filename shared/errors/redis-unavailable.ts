@@ -28,6 +28,8 @@ const REDIS_DOWN_PATTERNS = [
   // A master turned replica (READONLY), a replica without its master (MASTERDOWN), a master short of
   // min-replicas-to-write (NOREPLICAS), a blocked client cut off by a role change (UNBLOCKED).
   /\bREADONLY\b/,
+  // Redis running a script past its busy-reply-threshold answers every other command BUSY until it ends.
+  /\bBUSY\b/,
   /\bMASTERDOWN\b/,
   /\bNOREPLICAS\b/,
   /\bUNBLOCKED\b/,

@@ -66,6 +66,10 @@ describe('a frozen Redis (SIGSTOP) and its return (SIGCONT)', function () {
       expect(timedOut.body.message).to.match(/unavailable/);
       const ready = await http('GET', `${api.url}/readyz`);
       expect(ready.status).to.equal(503);
+      // The hetuflow-compatible system health answers the stall itself, in its documented body.
+      const health = await http('GET', `${api.url}/api/v1/system/health`);
+      expect(health.status, JSON.stringify(health.body)).to.equal(503);
+      expect(health.body.status).to.equal('unhealthy');
       expect((await http('GET', `${api.url}/healthz`)).status).to.equal(200);
       // Frozen for a while longer than the bound, as a stall does.
       await new Promise((r) => setTimeout(r, 1500));

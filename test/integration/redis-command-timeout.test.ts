@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { isRedisUnavailable, toAppError } from '../../shared/errors/index.js';
 import { createRedis, waitReady, type RedisConnection } from '../../shared/queue/redis.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
@@ -12,7 +14,7 @@ function blockFor(ms: number): void {
 
 const TIMEOUT_MS = 200;
 
-describe('the command timeout of a request connection (shared/queue/redis.ts, real redis-server)', function () {
+describe('a request connection while Redis does not answer in time (shared/queue/redis.ts, real redis-server)', function () {
   this.timeout(20_000);
   let redis: TestRedis;
   let conn: RedisConnection;
@@ -37,6 +39,25 @@ describe('the command timeout of a request connection (shared/queue/redis.ts, re
       expect(await sent).to.equal('OK');
     }
     expect(await conn.mget('k0', 'k1', 'k2')).to.deep.equal(['v', 'v', 'v']);
+  });
+
+  it("takes Redis' BUSY answer (a script past busy-reply-threshold) for Redis unavailable: 503, not 500", async () => {
+    const busy = new Redis(redis.url);
+    try {
+      await busy.config('SET', 'busy-reply-threshold', '100');
+      const spin = busy.eval("local t = redis.call('TIME') while true do local n = redis.call('TIME') if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 800000 then break end end return 1", 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const err = await conn.set('kb', 'v').then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).to.match(/^BUSY /);
+      expect(isRedisUnavailable(err)).to.equal(true);
+      expect(toAppError(err).status).to.equal(503);
+      expect(await spin).to.equal(1);
+    } finally {
+      busy.disconnect();
+    }
   });
 
   it('still fails a command Redis does not answer within the bound', async () => {

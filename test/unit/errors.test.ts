@@ -159,6 +159,9 @@ describe('errorHandler (api/middleware/error-handler.ts): what it logs', () => {
     app.get('/full', () => {
       throw new AppError('SERVICE_UNAVAILABLE', "pool 'default' has 1000 bytes of payloads waiting", { retry_after_seconds: 5 });
     });
+    app.get('/stalled', () => {
+      throw new AppError('SERVICE_UNAVAILABLE', 'the job service is temporarily unavailable (Redis is not answering), retry later');
+    });
     app.get('/bug', () => {
       throw new TypeError('x is not a function');
     });
@@ -173,11 +176,14 @@ describe('errorHandler (api/middleware/error-handler.ts): what it logs', () => {
         expect(res.headers.get('retry-after')).to.equal('1');
       }
       expect((await fetch(`${base}/full`)).headers.get('retry-after')).to.equal('5');
+      expect((await fetch(`${base}/full`)).status).to.equal(503);
+      expect((await fetch(`${base}/stalled`)).status).to.equal(503);
       expect((await fetch(`${base}/bug`)).status).to.equal(500);
       const warn = lines.filter((l) => l.level === 'warn');
       expect(warn.map((l) => [l.error_kind, l.count])).to.deep.equal([
         ['Command timed out', 1],
-        ['SERVICE_UNAVAILABLE', 1],
+        ["pool 'default' has # bytes of payloads waiting", 1],
+        ['the job service is temporarily unavailable (Redis is not answering), retry later', 1],
       ]);
       expect(warn.every((l) => l.stack === undefined)).to.equal(true);
       const error = lines.filter((l) => l.level === 'error');

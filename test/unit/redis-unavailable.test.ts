@@ -26,6 +26,7 @@ describe('isRedisUnavailable (shared/errors/redis-unavailable.ts): failovers are
     ['all sentinels unreachable', new Error('All sentinels are unreachable. Retrying from scratch after 2000ms.')],
     ['Connection is closed', new Error('Connection is closed.')],
     ['a command timeout', new Error('Command timed out')],
+    ['a script past busy-reply-threshold (BUSY)', reply('BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.')],
     ['a DNS failure', Object.assign(new Error('getaddrinfo ENOTFOUND redis-0.redis'), { code: 'ENOTFOUND' })],
     ['an unreachable host', Object.assign(new Error('connect EHOSTUNREACH 10.0.0.9:6379'), { code: 'EHOSTUNREACH' })],
   ];
@@ -45,6 +46,7 @@ describe('isRedisUnavailable (shared/errors/redis-unavailable.ts): failovers are
     ['a CROSSSLOT key set (a bug: all keys share one hash tag)', reply("CROSSSLOT Keys in request don't hash to the same slot")],
     ['a programming error', new TypeError('cannot read properties of undefined')],
     ['a word in a sentence', new Error('the file was MOVED elsewhere')],
+    ['a RESTORE onto an existing key (BUSYKEY)', reply('BUSYKEY Target key name already exists.')],
   ] as const) {
     it(`does not count ${what} as Redis unavailable`, () => {
       expect(isRedisUnavailable(err)).to.equal(false);
