@@ -57,16 +57,22 @@ export class JobWaiter {
   register(jobId: string, timeoutMs: number): { promise: Promise<WaitOutcome>; cancel(): void } {
     let waiter!: Waiter;
     let timer: NodeJS.Timeout;
+    let settled = false;
     const promise = new Promise<WaitOutcome>((resolve) => {
       waiter = {
         since: Date.now(),
         resolve: (outcome) => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
           this.remove(jobId, waiter);
           resolve(outcome);
         },
       };
-      timer = setTimeout(() => waiter.resolve({ kind: 'timeout' }), timeoutMs);
+      // The timeout waits for the check phase: after this process was paused past it (a long GC
+      // pause, a paused VM), the job's end that arrived meanwhile is read first, as a Redis command's
+      // timeout waits (shared/queue/redis.ts).
+      timer = setTimeout(() => setImmediate(() => waiter.resolve({ kind: 'timeout' })), timeoutMs);
       let set = this.waiters.get(jobId);
       if (!set) this.waiters.set(jobId, (set = new Set()));
       set.add(waiter);

@@ -102,6 +102,25 @@ describe('a frozen Redis (SIGSTOP) and its return (SIGCONT)', function () {
     expect(worker.proc.exitCode).to.equal(null);
   });
 
+  it('answers a POST /invoke whose job ended while the API process was paused past INVOKE_TIMEOUT_MS with its result, not 504', async () => {
+    const env = { REDIS_URL: redis.url, QUEUE_PREFIX: prefix, DIAGNOSTIC_ALGORITHMS: 'true', WORKER_CONCURRENCY: '1', INVOKE_TIMEOUT_MS: '1000', SHUTDOWN_GRACE_MS: '1000', RATE_LIMIT_PER_SECOND: '0' };
+    const [api, worker] = await Promise.all([startService('api', env), startService('worker', env)]);
+    procs.push(api, worker);
+    expect((await http('POST', `${api.url}/invoke`, { algorithm: 'Sleep', params: { ms: 10 } })).status).to.equal(200);
+    const answer = http('POST', `${api.url}/invoke`, { algorithm: 'Sleep', params: { ms: 300 } });
+    await new Promise((r) => setTimeout(r, 150));
+    api.proc.kill('SIGSTOP');
+    try {
+      // The job ends in the worker meanwhile; its end waits in the paused API's socket.
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      api.proc.kill('SIGCONT');
+    }
+    const res = await answer;
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    expect(res.body.status).to.equal('success');
+  });
+
   it('frees the Idempotency-Key of a POST /jobs answered 503 while its claim waited on the frozen Redis: a retry once Redis answers creates the job', async () => {
     // No rate limit: its own command would meet the stall first, before the claim.
     const env = { REDIS_URL: redis.url, QUEUE_PREFIX: prefix, DIAGNOSTIC_ALGORITHMS: 'true', WORKER_CONCURRENCY: '1', REDIS_COMMAND_TIMEOUT_MS: String(BOUND_MS), SHUTDOWN_GRACE_MS: '1000', RATE_LIMIT_PER_SECOND: '0' };
