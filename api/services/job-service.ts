@@ -196,7 +196,7 @@ export class JobService {
       } catch (err) {
         // A claim that timed out unanswered may still land: free it behind it. (Any other error
         // came after an answer that the key was held by another request: nothing of ours to free.)
-        if (unanswered(err)) void this.releaseIdempotencyKey(idemKey, value, err);
+        if (isRedisUnavailable(err)) void this.idempotency.release(idemKey, value).catch(() => undefined);
         throw err;
       }
       if (existing) return { job_id: existing.job_id, created_at: existing.created_at, existing };
@@ -208,28 +208,18 @@ export class JobService {
       this.deps.metrics.jobsCreatedTotal.inc({ algorithm: sub.algorithm });
       return job;
     } catch (err) {
-      // The key names no job: a retry of the request may claim it again.
-      if (claim) await this.releaseIdempotencyKey(claim.idemKey, claim.value, err);
+      // The key names no job: a retry of the request may claim it again. Freed on the claim's
+      // connection, so Redis runs it after the claim even when that timed out unanswered and lands
+      // later (a claim another request made since stays); as the submit path's undo, awaited only
+      // when Redis answers: after a timeout it would wait the bound a second time.
+      if (claim) {
+        const released = this.idempotency.release(claim.idemKey, claim.value).catch(() => undefined);
+        if (!isRedisUnavailable(err)) await released;
+      }
       throw err;
     }
   }
 
-  /**
-   * Frees this request's claim of an Idempotency-Key after `err`: on the claim's connection, so Redis
-   * runs it after the claim even when the claim timed out unanswered and lands later (a claim another
-   * request made since stays). As the submit path's undo, the answer is awaited only when Redis
-   * answers: after a timeout the release would wait the bound a second time. Never throws.
-   */
-  private releaseIdempotencyKey(idemKey: string, value: string, err: unknown): Promise<void> {
-    const released = this.idempotency.release(idemKey, value).catch(() => undefined);
-    return unanswered(err) ? Promise.resolve() : released;
-  }
-
-  /**
-   * Claims an Idempotency-Key for a new job (SET NX, 24 h), or finds the job it already names.
-   * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
-   * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
-   */
   /** Refuses a named pool no worker serves (409 CONFLICT) and applies its queue's backpressure. */
   private async admit(pool: string = DEFAULT_POOL): Promise<void> {
     // The default pool is always served (JobQueues.admitJob reads nothing for it).
@@ -237,6 +227,11 @@ export class JobService {
     if (this.deps.admission) await this.deps.admission(pool).check();
   }
 
+  /**
+   * Claims an Idempotency-Key for a new job (SET NX, 24 h), or finds the job it already names.
+   * @returns null when claimed (go on and create the job); the existing job when the key names one with the same body.
+   * @throws AppError CONFLICT when the key was used with another body, or its first request is still in flight.
+   */
   private async claimIdempotencyKey(idemKey: string, value: string, key: string): Promise<StoredJob | null> {
     const bodyHash = value.slice(value.indexOf(' ') + 1);
     const shownKey = key.slice(0, 255);
@@ -483,11 +478,6 @@ export function commandSpecOf(command: CommandRequest, maxOutputBytes: number): 
     capture_output: command.capture_output,
     max_output_size: Math.min(command.max_output_size ?? maxOutputBytes, maxOutputBytes),
   };
-}
-
-/** Whether `err` is Redis not answering (raw, or as the AppError toAppError made of it): what was sent may still land. */
-function unanswered(err: unknown): boolean {
-  return isRedisUnavailable(err) || (err instanceof AppError && isRedisUnavailable(err.cause));
 }
 
 function sha256(text: string): string {

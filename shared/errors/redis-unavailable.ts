@@ -50,10 +50,11 @@ export function isRedisOutOfMemory(err: unknown): boolean {
 /**
  * True for the errors ioredis and BullMQ raise while Redis cannot be reached, does not answer in
  * time, or is failing over (one node, Sentinel or Cluster): the API answers them 503
- * SERVICE_UNAVAILABLE with Retry-After (shared/errors/to-app-error.ts), never 500.
+ * SERVICE_UNAVAILABLE with Retry-After (shared/errors/to-app-error.ts), never 500. Also for an
+ * error whose `cause` is one (the AppError toAppError makes of it): what was sent may still land.
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const text = `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}`;
-  return REDIS_DOWN_PATTERNS.some((p) => p.test(text));
+  return REDIS_DOWN_PATTERNS.some((p) => p.test(text)) || (err.cause !== undefined && isRedisUnavailable(err.cause));
 }

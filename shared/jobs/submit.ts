@@ -271,8 +271,7 @@ export async function submitJobs(deps: SubmitDeps, entries: readonly BatchEntry[
     // The records first, then the adds once they landed: a worker never takes a job before its
     // record, and a job MAX_QUEUED_BYTES refuses is never enqueued.
     const queued = deps.queued;
-    const all = fit.length === entries.length;
-    const created = await deps.store.createMany(all ? records : fit.map((i) => records[i]!), queued && { bytes: all ? bytes! : fit.map((i) => bytes![i]!), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
+    const created = await deps.store.createMany(fit.map((i) => records[i]!), queued && { bytes: fit.map((i) => bytes![i]!), expiresAtMs: Date.now() + deps.ttlSeconds * 1000, maxBytes: queued.maxBytes });
     for (let k = 0; k < created.length; k++) {
       const i = fit[k]!;
       const c = created[k]!;

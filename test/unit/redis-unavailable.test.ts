@@ -37,6 +37,7 @@ describe('isRedisUnavailable (shared/errors/redis-unavailable.ts): failovers are
       expect(app.code).to.equal('SERVICE_UNAVAILABLE');
       expect(app.status).to.equal(503);
       expect(app.message).not.to.contain('127.0.0.1');
+      expect(isRedisUnavailable(app), 'the AppError made of it, by its cause').to.equal(true);
     });
   }
 
