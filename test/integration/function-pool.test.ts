@@ -721,68 +721,87 @@ describe('FunctionPool (real sandboxed processes)', function () {
       }
     });
 
-    it('retires an idle host whose tree starts threads or burns CPU after the result, seen from the worker (the host cannot hide it)', async function () {
-      this.timeout(60_000);
-      const p = newPool({ sandbox: 'bwrap' });
-      try {
-        const before = new Set(processesInOurCgroups());
-        // Python: a profile hook starts a busy daemon thread once the host has sent the result (after its own thread count).
-        const py = spec(
-          'python',
-          [
-            'import sys, threading',
-            'def burn():',
-            '    while True: pass',
-            'def hook(frame, event, arg):',
-            "    if event == 'return' and frame.f_code.co_name == '_send':",
-            '        sys.setprofile(None)',
-            '        threading.Thread(target=burn, daemon=True).start()',
-            'def handler(e):',
-            '    sys.setprofile(hook)',
-            "    return 'hidden'",
-          ].join('\n'),
-        );
-        // Node: the result's socket write starts a busy worker thread.
-        const node = spec(
-          'nodejs',
-          [
-            "const net = require('net');",
-            "const { Worker } = require('worker_threads');",
-            'function handler(e) {',
-            '  const write = net.Socket.prototype.write;',
-            '  net.Socket.prototype.write = function (chunk, ...rest) {',
-            "    if (String(chunk).includes('\"result\"')) { net.Socket.prototype.write = write; new Worker('for(;;){}', { eval: true, resourceLimits: { codeRangeSizeMb: 16 } }).unref(); }",
-            '    return write.call(this, chunk, ...rest);',
-            '  };',
-            "  return 'hidden';",
-            '}',
-          ].join('\n'),
-        );
-        for (const s of [py, node]) {
-          const r = await p.run(s, null);
-          expect(r.result).to.equal('hidden');
-          const t0 = Date.now();
-          await eventually(async () => !alive(r.host_pid!), 1500, 20);
-          expect(Date.now() - t0, s.runtime).to.be.below(1500);
-          // Its whole sandbox is gone (nothing left burning CPU), and the next run starts cold.
-          await eventually(async () => processesInOurCgroups(before).length === 0, 1500, 20);
-          expect((await p.run(s, null)).cold_start, s.runtime).to.equal(true);
+    for (const cgroups of [true, false]) {
+      it(`retires an idle host whose tree starts threads or processes or burns CPU after the result, seen from the worker (the host cannot hide it), cgroups ${cgroups ? 'on' : 'off'}`, async function () {
+        this.timeout(60_000);
+        const p = newPool({ sandbox: 'bwrap', cgroups });
+        try {
+          const before = new Set(processesInOurCgroups());
+          // Python: a profile hook starts a busy daemon thread once the host has sent the result (after its own thread count).
+          const py = spec(
+            'python',
+            [
+              'import sys, threading',
+              'def burn():',
+              '    while True: pass',
+              'def hook(frame, event, arg):',
+              "    if event == 'return' and frame.f_code.co_name == '_send':",
+              '        sys.setprofile(None)',
+              '        threading.Thread(target=burn, daemon=True).start()',
+              'def handler(e):',
+              '    sys.setprofile(hook)',
+              "    return 'hidden'",
+            ].join('\n'),
+          );
+          // Node: the result's socket write starts a busy worker thread.
+          const node = spec(
+            'nodejs',
+            [
+              "const net = require('net');",
+              "const { Worker } = require('worker_threads');",
+              'function handler(e) {',
+              '  const write = net.Socket.prototype.write;',
+              '  net.Socket.prototype.write = function (chunk, ...rest) {',
+              "    if (String(chunk).includes('\"result\"')) { net.Socket.prototype.write = write; new Worker('for(;;){}', { eval: true, resourceLimits: { codeRangeSizeMb: 16 } }).unref(); }",
+              '    return write.call(this, chunk, ...rest);',
+              '  };',
+              "  return 'hidden';",
+              '}',
+            ].join('\n'),
+          );
+          // Python: the same hook forks a process that sleeps (no CPU, one thread): the tree has one
+          // process more than the host loaded with.
+          const sleeper = spec(
+            'python',
+            [
+              'import os, sys, time',
+              'def hook(frame, event, arg):',
+              "    if event == 'return' and frame.f_code.co_name == '_send':",
+              '        sys.setprofile(None)',
+              '        if os.fork() == 0:',
+              '            time.sleep(30)',
+              '            os._exit(0)',
+              'def handler(e):',
+              '    sys.setprofile(hook)',
+              "    return 'hidden'",
+            ].join('\n'),
+          );
+          for (const [name, s] of [['python thread', py], ['node worker thread', node], ['python process', sleeper]] as const) {
+            const r = await p.run(s, null);
+            expect(r.result).to.equal('hidden');
+            const t0 = Date.now();
+            await eventually(async () => !alive(r.host_pid!), 1500, 20);
+            expect(Date.now() - t0, name).to.be.below(1500);
+            // Its whole sandbox is gone (nothing left burning CPU), and the next run starts cold.
+            await eventually(async () => processesInOurCgroups(before).length === 0, 1500, 20);
+            expect((await p.run(s, null)).cold_start, name).to.equal(true);
+          }
+          // Well-behaved functions (one leaving garbage for the collector) keep their warm host across audits.
+          const plainNode = spec('nodejs', 'function handler(e) {\n  const a = [];\n  for (let i = 0; i < 2e5; i++) a.push({ i, s: "x" + i });\n  return a.length;\n}');
+          const plainPy = spec('python', 'def handler(e):\n    return len([str(i) for i in range(200000)])');
+          for (const s of [plainNode, plainPy]) {
+            const a = await p.run(s, null);
+            await new Promise((r) => setTimeout(r, 1500));
+            const b = await p.run(s, null);
+            await new Promise((r) => setTimeout(r, 1000));
+            const c = await p.run(s, null);
+            expect([b.host_pid, c.host_pid], s.runtime).to.deep.equal([a.host_pid, a.host_pid]);
+          }
+        } finally {
+          await closePool(p);
         }
-        // Well-behaved functions (one leaving garbage for the collector) keep their warm host across audits.
-        const plainNode = spec('nodejs', 'function handler(e) {\n  const a = [];\n  for (let i = 0; i < 2e5; i++) a.push({ i, s: "x" + i });\n  return a.length;\n}');
-        const plainPy = spec('python', 'def handler(e):\n    return len([str(i) for i in range(200000)])');
-        for (const s of [plainNode, plainPy]) {
-          const a = await p.run(s, null);
-          await new Promise((r) => setTimeout(r, 1500));
-          const b = await p.run(s, null);
-          await new Promise((r) => setTimeout(r, 1000));
-          const c = await p.run(s, null);
-          expect([b.host_pid, c.host_pid], s.runtime).to.deep.equal([a.host_pid, a.host_pid]);
-        }
-      } finally {
-        await closePool(p);
-      }
-    });
+      });
+    }
 
     it('caps the tasks of a host with pids.max (maxProcessesPerHost): a fork bomb stops there', async () => {
       const baseline = new Set(processesInOurCgroups());

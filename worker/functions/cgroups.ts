@@ -245,6 +245,16 @@ export class HostCgroup {
     }
   }
 
+  /** Tasks in the cgroup now (pids.current: every thread of every process), one pread of a kept descriptor; -1 when unreadable. */
+  tasks(): number {
+    if (this.tasksFd < 0) return -1;
+    try {
+      return Number(procsBuf.toString('latin1', 0, readSync(this.tasksFd, procsBuf, 0, procsBuf.length, 0)));
+    } catch {
+      return -1;
+    }
+  }
+
   /** Pids of the processes (not threads) in the cgroup now; empty when unreadable. */
   pids(): number[] {
     return readProcs(this.pidsDir);

@@ -37,7 +37,7 @@ import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
-import { AFTER_RESULT_AUDIT_MS, IDLE_AUDIT_INTERVAL_MS, idleViolation, treeUsage, type TreeUsage } from './idle-audit.js';
+import { AFTER_RESULT_AUDIT_MS, baselineUsage, HostStatFiles, IDLE_AUDIT_INTERVAL_MS, idleViolation, treeUsage, type TreeUsage } from './idle-audit.js';
 import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
@@ -457,7 +457,7 @@ export class FunctionPool {
         this.idleBaselines.delete(h);
         continue;
       }
-      const now = treeUsage(h.pid, h.cgroup?.pids() ?? [], performance.now());
+      const now = treeUsage(h.pid, h.cgroup, h.statFiles, performance.now());
       if (!now) continue;
       const why = idleViolation(base, now);
       if (why) {
@@ -472,17 +472,32 @@ export class FunctionPool {
     }
   }
 
-  /** Puts a host just released into the idle audit: its baseline now, one check shortly after, then the pool's periodic one. */
+  /**
+   * Puts a host just released into the idle audit: its baseline two check phases later, once the
+   * worker's reply to the result has been written (the Redis connections write a turn's commands
+   * in its check phase; a timer instead would wake the event loop once more per invocation, about
+   * 20 µs), one check shortly after, then the pool's periodic one. The baseline's threads are those
+   * the host loaded with (./idle-audit.ts), so a thread started meanwhile still counts. A host taken
+   * by another run before then is not audited.
+   */
   private startIdleAudit(host: Host): void {
     if (!host.pid || this.closing) return;
-    const base = treeUsage(host.pid, host.cgroup?.pids() ?? [], performance.now());
-    if (!base) return;
-    this.idleBaselines.set(host, base);
-    setTimeout(() => this.auditIdle(host), AFTER_RESULT_AUDIT_MS).unref();
-    if (!this.auditor) {
-      this.auditor = setInterval(() => this.auditIdle(), IDLE_AUDIT_INTERVAL_MS);
-      this.auditor.unref();
-    }
+    const invocations = host.invocations;
+    const stillIdle = () => host.state === 'idle' && host.invocations === invocations && !this.closing;
+    setImmediate(() => {
+      if (!stillIdle()) return;
+      setImmediate(() => {
+        if (!stillIdle() || !host.pid) return;
+        const base = baselineUsage(host.pid, host.cgroup, host.statFiles, performance.now());
+        if (!base) return;
+        this.idleBaselines.set(host, base);
+        setTimeout(() => this.auditIdle(host), AFTER_RESULT_AUDIT_MS).unref();
+        if (!this.auditor) {
+          this.auditor = setInterval(() => this.auditIdle(), IDLE_AUDIT_INTERVAL_MS);
+          this.auditor.unref();
+        }
+      });
+    });
   }
 
   private ensureSweeper(): void {
@@ -678,6 +693,7 @@ export class FunctionPool {
       case ParentCommand.Ready:
         clearTimeout(host.loadTimer);
         host.cgroup?.watchHost(host.isolated ? ISOLATED_BASE_PROCESSES - 1 : 0);
+        if (host.pid) host.statFiles = new HostStatFiles(host.pid, host.cgroup);
         host.state = 'busy';
         if (run && run.state === 'starting') {
           run.startupMs = performance.now() - host.spawnedAt;

@@ -203,6 +203,8 @@ export async function removeOrphanDirs(workDir: string): Promise<void> {
 /** Removes a host's code folder and cgroup once its process is gone (or never started). */
 export async function cleanupHost(host: Host): Promise<void> {
   const dir = host.dir;
+  host.statFiles?.close();
+  host.statFiles = undefined;
   await Promise.all([dir ? rm(dir, { recursive: true, force: true }).catch(() => undefined) : undefined, host.cgroup?.remove()]);
 }
 

@@ -4,7 +4,8 @@
  * (`stray_threads`) runs inside the function's process, where its code can falsify it or start
  * work right after the result; this check cannot be reached from there.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { HostCgroup } from './cgroups.js';
 import { childrenOf } from './memory-budget.js';
 
 /** How often the pool audits its idle hosts, in ms (one unref'd timer per pool). */
@@ -37,34 +38,120 @@ export interface TreeUsage {
 }
 
 /**
- * Reads the CPU time and threads of every process under `root` (its descendants through
- * /proc/<pid>/task/<tid>/children) and of `extra` pids (a host's cgroup members, which catches a
- * process that left the tree); null when `root` is gone or /proc is unreadable.
+ * The CPU clock ticks (utime + stime) and threads (num_threads) in one /proc/<pid>/stat text
+ * (proc(5): fields 14, 15 and 20, counted from the pid).
  */
-export function treeUsage(root: number, extra: number[], now: number): TreeUsage | null {
-  const seen = new Set<number>();
+function statUsage(stat: string): { ticks: number; threads: number } {
+  // Fields after the parenthesised name start at field 3: utime is 14, stime 15, num_threads 20.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 18);
+  return { ticks: Number(f[11]) + Number(f[12]), threads: Number(f[17]) };
+}
+
+/** The processes under `root` (through /proc/<pid>/task/<tid>/children) and `extra`, each pid with its stat text. */
+function walkTree(root: number, extra: number[]): Map<number, string> {
+  const found = new Map<number, string>();
   const stack = [root, ...extra];
-  let ticks = 0;
-  let threads = 0;
-  let rootSeen = false;
   while (stack.length) {
     const pid = stack.pop()!;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    let stat: string;
+    if (found.has(pid)) continue;
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      found.set(pid, readFileSync(`/proc/${pid}/stat`, 'latin1'));
     } catch {
       continue;
     }
-    if (pid === root) rootSeen = true;
-    // Fields after the parenthesised name start at field 3: utime is 14, stime 15, num_threads 20.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 18);
-    ticks += Number(f[11]) + Number(f[12]);
-    threads += Number(f[17]);
     stack.push(...childrenOf(pid));
   }
-  return rootSeen ? { cpuMs: ticks * TICK_MS, threads, at: now } : null;
+  return found;
+}
+
+const statBuf = Buffer.alloc(1024);
+
+/**
+ * /proc/<pid>/stat of each process of a host's tree as it was once the host loaded (bwrap's and
+ * the runtime's), kept open: a pread of each gives their CPU and threads in a few µs, where walking
+ * the tree costs the worker about 0.3 ms (a readdir and a read per thread of each process). Opened
+ * at the host's ready message (the host has loaded the function's module and started the runtime's
+ * own thread pools by then), closed when it exits.
+ */
+export class HostStatFiles {
+  /** The tree's threads (num_threads, summed) when it was opened: the host's baseline. */
+  readonly loadThreads: number;
+  private fds: number[] = [];
+
+  /** Walks the tree of `root` (and the members of `cgroup`) once and opens each process's stat file. */
+  constructor(root: number, cgroup: HostCgroup | undefined) {
+    let threads = 0;
+    for (const [pid, stat] of walkTree(root, cgroup?.pids() ?? [])) {
+      try {
+        this.fds.push(openSync(`/proc/${pid}/stat`, 'r'));
+        threads += statUsage(stat).threads;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    this.loadThreads = threads;
+  }
+
+  /** The summed CPU ticks and threads of those processes now; null when one of them is gone (or a read fails). */
+  read(): { ticks: number; threads: number } | null {
+    if (this.fds.length === 0) return null;
+    let ticks = 0;
+    let threads = 0;
+    try {
+      for (const fd of this.fds) {
+        const one = statUsage(statBuf.toString('latin1', 0, readSync(fd, statBuf, 0, statBuf.length, 0)));
+        ticks += one.ticks;
+        threads += one.threads;
+      }
+    } catch {
+      return null;
+    }
+    return { ticks, threads };
+  }
+
+  close(): void {
+    for (const fd of this.fds) closeSync(fd);
+    this.fds = [];
+  }
+}
+
+/**
+ * The baseline of a host that went idle: the CPU of the processes its tree had once it loaded
+ * ({@link HostStatFiles}), and the threads it had then. A host that keeps its baseline ends every
+ * invocation with no thread beyond it (its own count retires it otherwise: docs/functions.md), so a
+ * thread or process started after the result, whenever the worker takes this baseline, shows as
+ * more threads at the next audit, which counts the whole tree. The walk of {@link treeUsage} when
+ * one of those processes is gone.
+ */
+export function baselineUsage(root: number, cgroup: HostCgroup | undefined, files: HostStatFiles | undefined, now: number): TreeUsage | null {
+  const base = files && files.loadThreads > 0 ? files.read() : null;
+  return base ? { cpuMs: base.ticks * TICK_MS, threads: files!.loadThreads, at: now } : treeUsage(root, cgroup, files, now);
+}
+
+/**
+ * Reads the CPU time and threads of every process under `root` (its descendants through
+ * /proc/<pid>/task/<tid>/children) and of the members of the host's `cgroup` (which catches a
+ * process that left the tree); null when `root` is gone or /proc is unreadable. With a cgroup
+ * whose task count (pids.current: every thread of every process in it) equals the threads of the
+ * processes the host loaded with ({@link HostStatFiles}), nothing else runs, and their kept stat
+ * files give the same sums without the walk.
+ */
+export function treeUsage(root: number, cgroup: HostCgroup | undefined, files: HostStatFiles | undefined, now: number): TreeUsage | null {
+  if (cgroup && files) {
+    const base = files.read();
+    // The threads are read before the tasks: a thread that starts or ends in between makes a mismatch (the walk), never a hidden task.
+    if (base && base.threads > 0 && cgroup.tasks() === base.threads) return { cpuMs: base.ticks * TICK_MS, threads: base.threads, at: now };
+  }
+  const tree = walkTree(root, cgroup?.pids() ?? []);
+  if (!tree.has(root)) return null;
+  let ticks = 0;
+  let threads = 0;
+  for (const stat of tree.values()) {
+    const one = statUsage(stat);
+    ticks += one.ticks;
+    threads += one.threads;
+  }
+  return { cpuMs: ticks * TICK_MS, threads, at: now };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { FunctionRunResult, FunctionSpec } from './function-run.js';
 import type { FunctionRunError } from './function-run-error.js';
 import type { HostConfig } from './function-spec.js';
 import type { HostMessageReader, ResultMessage } from './host-protocol.js';
+import type { HostStatFiles } from './idle-audit.js';
 import type { OutputCapture, StreamState } from './output-capture.js';
 
 /** The processes of one function version. */
@@ -52,6 +53,8 @@ export interface Host {
   cgroup?: HostCgroup;
   /** OOM kills seen in its cgroup so far. */
   oomKills: number;
+  /** Its tree's stat files once it loaded, for the idle-host audit (./idle-audit.ts); closed when it exits. */
+  statFiles?: HostStatFiles;
 }
 
 /** One invocation, from FunctionPool.run until it settles. */
