@@ -693,7 +693,7 @@ export class FunctionPool {
       case ParentCommand.Ready:
         clearTimeout(host.loadTimer);
         host.cgroup?.watchHost(host.isolated ? ISOLATED_BASE_PROCESSES - 1 : 0);
-        if (host.pid) host.statFiles = new HostStatFiles(host.pid, host.cgroup);
+        if (host.pid) host.statFiles ??= new HostStatFiles(host.pid, host.cgroup);
         host.state = 'busy';
         if (run && run.state === 'starting') {
           run.startupMs = performance.now() - host.spawnedAt;
