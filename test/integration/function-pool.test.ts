@@ -776,7 +776,55 @@ describe('FunctionPool (real sandboxed processes)', function () {
               "    return 'hidden'",
             ].join('\n'),
           );
-          for (const [name, s] of [['python thread', py], ['node worker thread', node], ['python process', sleeper]] as const) {
+          // Python: a thread alive when the host loaded, ended before the result (the host's own
+          // count starts before the module loads), leaves no room for a sleeping thread started
+          // 10 ms after the result.
+          const loadThread = spec(
+            'python',
+            [
+              'import signal, sys, threading, time',
+              't0 = threading.Thread(target=lambda: time.sleep(0.2)); t0.start()',
+              'def later(sig, frm):',
+              '    threading.Thread(target=lambda: time.sleep(30), daemon=True).start()',
+              'def hook(frame, event, arg):',
+              "    if event == 'return' and frame.f_code.co_name == '_send':",
+              '        sys.setprofile(None)',
+              '        signal.signal(signal.SIGALRM, later)',
+              '        signal.setitimer(signal.ITIMER_REAL, 0.01)',
+              'def handler(e):',
+              '    t0.join()',
+              '    sys.setprofile(hook)',
+              "    return 'hidden'",
+            ].join('\n'),
+          );
+          // Python: a process forked while loading and reaped by the handler, then a sleeping thread
+          // started as the result goes out: the processes the host loaded with are one fewer.
+          const loadProcess = spec(
+            'python',
+            [
+              'import os, sys, threading, time',
+              'c = os.fork()',
+              'if c == 0:',
+              '    time.sleep(0.2)',
+              '    os._exit(0)',
+              'def hook(frame, event, arg):',
+              "    if event == 'return' and frame.f_code.co_name == '_send':",
+              '        sys.setprofile(None)',
+              '        threading.Thread(target=lambda: time.sleep(30), daemon=True).start()',
+              'def handler(e):',
+              '    os.waitpid(c, 0)',
+              '    sys.setprofile(hook)',
+              "    return 'hidden'",
+            ].join('\n'),
+          );
+          const cases = [
+            ['python thread', py],
+            ['node worker thread', node],
+            ['python process', sleeper],
+            ['python thread after a thread of its load ended', loadThread],
+            ['python thread after a process of its load ended', loadProcess],
+          ] as const;
+          for (const [name, s] of cases) {
             const r = await p.run(s, null);
             expect(r.result).to.equal('hidden');
             const t0 = Date.now();

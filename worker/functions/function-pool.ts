@@ -37,7 +37,7 @@ import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
-import { AFTER_RESULT_AUDIT_MS, baselineUsage, HostStatFiles, IDLE_AUDIT_INTERVAL_MS, idleViolation, treeUsage, type TreeUsage } from './idle-audit.js';
+import { AFTER_RESULT_AUDIT_MS, baselineUsage, HostStatFiles, IDLE_AUDIT_INTERVAL_MS, idleViolation, threadsAtResult, treeUsage, type TreeUsage } from './idle-audit.js';
 import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
 
@@ -473,22 +473,23 @@ export class FunctionPool {
   }
 
   /**
-   * Puts a host just released into the idle audit: its baseline two check phases later, once the
-   * worker's reply to the result has been written (the Redis connections write a turn's commands
-   * in its check phase; a timer instead would wake the event loop once more per invocation, about
-   * 20 µs), one check shortly after, then the pool's periodic one. The baseline's threads are those
-   * the host loaded with (./idle-audit.ts), so a thread started meanwhile still counts. A host taken
-   * by another run before then is not audited.
+   * Puts a host just released into the idle audit: its threads now (a pread or a few), then its
+   * baseline two check phases later, once the worker's reply to the result has been written (the
+   * Redis connections write a turn's commands in its check phase; a timer instead would wake the
+   * event loop once more per invocation, about 20 µs), one check shortly after, then the pool's
+   * periodic one (./idle-audit.ts baselineUsage). A host taken by another run before then is not
+   * audited.
    */
   private startIdleAudit(host: Host): void {
     if (!host.pid || this.closing) return;
     const invocations = host.invocations;
+    const atResult = threadsAtResult(host.cgroup, host.statFiles);
     const stillIdle = () => host.state === 'idle' && host.invocations === invocations && !this.closing;
     setImmediate(() => {
       if (!stillIdle()) return;
       setImmediate(() => {
         if (!stillIdle() || !host.pid) return;
-        const base = baselineUsage(host.pid, host.cgroup, host.statFiles, performance.now());
+        const base = baselineUsage(host.pid, host.cgroup, host.statFiles, atResult, performance.now());
         if (!base) return;
         this.idleBaselines.set(host, base);
         setTimeout(() => this.auditIdle(host), AFTER_RESULT_AUDIT_MS).unref();

@@ -71,61 +71,89 @@ const statBuf = Buffer.alloc(1024);
  * the runtime's), kept open: a pread of each gives their CPU and threads in a few µs, where walking
  * the tree costs the worker about 0.3 ms (a readdir and a read per thread of each process). Opened
  * at the host's ready message (the host has loaded the function's module and started the runtime's
- * own thread pools by then), closed when it exits.
+ * own thread pools by then), closed when it exits. A kept file of a process that has been reaped
+ * fails its reads (ESRCH), whatever process reuses the pid.
  */
 export class HostStatFiles {
-  /** The tree's threads (num_threads, summed) when it was opened: the host's baseline. */
-  readonly loadThreads: number;
-  private fds: number[] = [];
+  /** Each process's stat file and its threads when it was opened. */
+  private procs: Array<{ fd: number; threads: number }> = [];
 
   /** Walks the tree of `root` (and the members of `cgroup`) once and opens each process's stat file. */
   constructor(root: number, cgroup: HostCgroup | undefined) {
-    let threads = 0;
     for (const [pid, stat] of walkTree(root, cgroup?.pids() ?? [])) {
       try {
-        this.fds.push(openSync(`/proc/${pid}/stat`, 'r'));
-        threads += statUsage(stat).threads;
+        this.procs.push({ fd: openSync(`/proc/${pid}/stat`, 'r'), threads: statUsage(stat).threads });
       } catch {
         /* gone meanwhile */
       }
     }
-    this.loadThreads = threads;
   }
 
-  /** The summed CPU ticks and threads of those processes now; null when one of them is gone (or a read fails). */
+  /** The threads (num_threads, summed) the processes still kept had when they were opened. */
+  get loadThreads(): number {
+    let n = 0;
+    for (const p of this.procs) n += p.threads;
+    return n;
+  }
+
+  /**
+   * The summed CPU ticks and threads of those processes now. A process that has ended since (one
+   * the function's code started while loading) is dropped, with its threads at load; null when
+   * none is left or a read fails otherwise.
+   */
   read(): { ticks: number; threads: number } | null {
-    if (this.fds.length === 0) return null;
     let ticks = 0;
     let threads = 0;
-    try {
-      for (const fd of this.fds) {
-        const one = statUsage(statBuf.toString('latin1', 0, readSync(fd, statBuf, 0, statBuf.length, 0)));
-        ticks += one.ticks;
-        threads += one.threads;
+    for (let i = 0; i < this.procs.length; ) {
+      const p = this.procs[i]!;
+      let text: string;
+      try {
+        text = statBuf.toString('latin1', 0, readSync(p.fd, statBuf, 0, statBuf.length, 0));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return null;
+        closeSync(p.fd);
+        this.procs.splice(i, 1);
+        continue;
       }
-    } catch {
-      return null;
+      const one = statUsage(text);
+      ticks += one.ticks;
+      threads += one.threads;
+      i++;
     }
-    return { ticks, threads };
+    return this.procs.length ? { ticks, threads } : null;
   }
 
   close(): void {
-    for (const fd of this.fds) closeSync(fd);
-    this.fds = [];
+    for (const p of this.procs) closeSync(p.fd);
+    this.procs = [];
   }
 }
 
 /**
- * The baseline of a host that went idle: the CPU of the processes its tree had once it loaded
- * ({@link HostStatFiles}), and the threads it had then. A host that keeps its baseline ends every
- * invocation with no thread beyond it (its own count retires it otherwise: docs/functions.md), so a
- * thread or process started after the result, whenever the worker takes this baseline, shows as
- * more threads at the next audit, which counts the whole tree. The walk of {@link treeUsage} when
- * one of those processes is gone.
+ * The threads of a host's tree as the worker takes its result, for {@link baselineUsage}: the
+ * cgroup's task count (one pread), or without a cgroup the kept stat files' sum; -1 when neither
+ * can be read.
  */
-export function baselineUsage(root: number, cgroup: HostCgroup | undefined, files: HostStatFiles | undefined, now: number): TreeUsage | null {
-  const base = files && files.loadThreads > 0 ? files.read() : null;
-  return base ? { cpuMs: base.ticks * TICK_MS, threads: files!.loadThreads, at: now } : treeUsage(root, cgroup, files, now);
+export function threadsAtResult(cgroup: HostCgroup | undefined, files: HostStatFiles | undefined): number {
+  const tasks = cgroup ? cgroup.tasks() : -1;
+  return tasks > 0 ? tasks : (files?.read()?.threads ?? -1);
+}
+
+/**
+ * The baseline of a host that went idle, taken after the worker's reply to its result has been
+ * written: the CPU of the processes its tree had once it loaded ({@link HostStatFiles}), and the
+ * fewer of the threads they had then and of `atResult` ({@link threadsAtResult}, read as the
+ * result arrived). A host that keeps to its own count ends every invocation with no thread beyond
+ * those it loaded with (it is retired otherwise: docs/functions.md), so a thread or process
+ * started after the worker took the result shows as more threads at the next audit, which counts
+ * the whole tree, however late this baseline is read. The walk of {@link treeUsage} when none of
+ * those processes can be read.
+ */
+export function baselineUsage(root: number, cgroup: HostCgroup | undefined, files: HostStatFiles | undefined, atResult: number, now: number): TreeUsage | null {
+  const base = files?.read();
+  if (!base) return treeUsage(root, cgroup, files, now);
+  const load = files!.loadThreads;
+  return { cpuMs: base.ticks * TICK_MS, threads: atResult >= 0 ? Math.min(load, atResult) : load, at: now };
 }
 
 /**
