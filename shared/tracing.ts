@@ -6,21 +6,32 @@
  * Worker) puts it in the job's options when the job is added and continues it when a worker
  * processes the job. Spans go to an OTLP/HTTP receiver (OTEL_EXPORTER_OTLP_ENDPOINT).
  *
- * Off (no endpoint), nothing is loaded or started: the SDK modules are imported only by
- * {@link startTracing}, Queues and Workers get no telemetry (BullMQ then skips its tracing code),
- * and {@link inSpan} calls its function straight away. Tracing state is per process, as
- * OpenTelemetry's global providers are.
+ * Off (no endpoint), nothing is loaded or started: the OpenTelemetry modules, its API among them
+ * (about 0.5 MB of heap in 100 modules), are imported only by {@link startTracing}, Queues and
+ * Workers get no telemetry (BullMQ then skips its tracing code), and {@link inSpan} calls its
+ * function straight away. Tracing state is per process, as OpenTelemetry's global providers are.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import type { Attributes, Context, Span, SpanKind as OtelSpanKind } from '@opentelemetry/api';
 import type { Telemetry } from 'bullmq';
 
-export { SpanKind };
+/**
+ * The span kinds of OpenTelemetry's API (its `SpanKind` enum's values, fixed by the OpenTelemetry
+ * specification's trace API), here so that callers name one without loading the API.
+ */
+export const SpanKind = { INTERNAL: 0, SERVER: 1, CLIENT: 2, PRODUCER: 3, CONSUMER: 4 } as const satisfies Record<string, OtelSpanKind>;
+/** One of {@link SpanKind}'s values. */
+export type SpanKind = (typeof SpanKind)[keyof typeof SpanKind];
+
+/** OpenTelemetry's `SpanStatusCode.ERROR` (the trace API's status codes: UNSET 0, OK 1, ERROR 2). */
+const STATUS_ERROR = 2;
 
 /** The instrumentation scope of fnqueue's own spans. */
 const TRACER_NAME = 'fnqueue';
 
 /** What a started tracing holds. */
 interface ActiveTracing {
+  /** OpenTelemetry's API, loaded with the SDK. */
+  api: typeof import('@opentelemetry/api');
   telemetry: Telemetry;
   shutdown(): Promise<void>;
 }
@@ -50,7 +61,8 @@ export interface TracingOptions {
  */
 export async function startTracing(opts: TracingOptions): Promise<boolean> {
   if (active || !opts.endpoint) return !!active;
-  const [sdk, { OTLPTraceExporter }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { BullMQOtel }] = await Promise.all([
+  const [api, sdk, { OTLPTraceExporter }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { BullMQOtel }] = await Promise.all([
+    import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
@@ -67,11 +79,13 @@ export async function startTracing(opts: TracingOptions): Promise<boolean> {
     sampler: new sdk.ParentBasedSampler({ root }),
     spanProcessors: [new sdk.BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${opts.endpoint}/v1/traces` }), scheduledDelayMillis: opts.exportDelayMs ?? 1000 })],
   });
+  const { context, propagation, trace } = api;
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
   active = {
+    api,
     telemetry: new BullMQOtel({ tracerName: TRACER_NAME, version: opts.serviceVersion }),
     shutdown: async () => {
       await provider.shutdown();
@@ -106,7 +120,7 @@ export function bullmqTelemetry(): Telemetry | undefined {
  */
 export async function inSpan<T>(name: string, kind: SpanKind, attributes: Attributes, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
   if (!active) return fn(undefined);
-  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { kind, attributes }, async (span) => {
+  return active.api.trace.getTracer(TRACER_NAME).startActiveSpan(name, { kind, attributes }, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -121,7 +135,7 @@ export async function inSpan<T>(name: string, kind: SpanKind, attributes: Attrib
 /** Marks `span` failed with `err` (status ERROR, the exception as an event). */
 export function failSpan(span: Span, err: unknown): void {
   span.recordException(err instanceof Error ? err : String(err));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+  span.setStatus({ code: STATUS_ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 
 /**
@@ -131,19 +145,31 @@ export function failSpan(span: Span, err: unknown): void {
  */
 export function startServerSpan(name: string, headers: Record<string, string | string[] | undefined>, attributes: Attributes): { span: Span; context: Context } | undefined {
   if (!active) return undefined;
+  const { context, propagation, trace } = active.api;
   const parent = propagation.extract(context.active(), headers);
   const span = trace.getTracer(TRACER_NAME).startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }
 
-/** Runs `fn` in `ctx` (a span's context from {@link startServerSpan}). */
+/**
+ * Ends the SERVER span of a request ({@link startServerSpan}) with its route and status: failed on
+ * a 5xx only (OpenTelemetry's semantic conventions for HTTP server spans).
+ */
+export function endServerSpan(span: Span, name: string, route: string, statusCode: number): void {
+  span.updateName(name);
+  span.setAttributes({ 'http.route': route, 'http.response.status_code': statusCode });
+  if (statusCode >= 500) span.setStatus({ code: STATUS_ERROR });
+  span.end();
+}
+
+/** Runs `fn` in `ctx` (a span's context from {@link startServerSpan}); just `fn()` with tracing off. */
 export function withContext<T>(ctx: Context, fn: () => T): T {
-  return context.with(ctx, fn);
+  return active ? active.api.context.with(ctx, fn) : fn();
 }
 
 /** The W3C Trace Context headers (`traceparent`, `tracestate`) of the current span, for an outgoing request; empty with tracing off. */
 export function traceHeaders(): Record<string, string> {
   const headers: Record<string, string> = {};
-  if (active) propagation.inject(context.active(), headers);
+  if (active) active.api.propagation.inject(active.api.context.active(), headers);
   return headers;
 }

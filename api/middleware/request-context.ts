@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { withLogContext, type Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
-import { SpanStatusCode } from '@opentelemetry/api';
-import { startServerSpan, tracingEnabled, withContext } from '../../shared/tracing.js';
+import { endServerSpan, startServerSpan, tracingEnabled, withContext } from '../../shared/tracing.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -53,13 +52,7 @@ export function requestContext(metrics: Metrics, logger: Logger) {
       metrics.httpRequestsInProgress.dec();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const endpoint = endpointOf(req);
-      if (traced) {
-        traced.span.updateName(`${req.method} ${endpoint}`);
-        traced.span.setAttributes({ 'http.route': endpoint, 'http.response.status_code': res.statusCode });
-        // OpenTelemetry's HTTP conventions: a server span fails on a 5xx only.
-        if (res.statusCode >= 500) traced.span.setStatus({ code: SpanStatusCode.ERROR });
-        traced.span.end();
-      }
+      if (traced) endServerSpan(traced.span, `${req.method} ${endpoint}`, endpoint, res.statusCode);
       metrics.httpRequestsTotal.inc({ method: req.method, endpoint, status: res.statusCode < 400 ? 'success' : 'error' });
       metrics.httpRequestDuration.observe({ method: req.method, endpoint }, seconds);
       // Guarded: winston formats a line before its level drops it.

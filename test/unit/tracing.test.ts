@@ -31,10 +31,16 @@ function probe(endpoint?: string): Promise<ProbeAnswer> {
 describe('tracing on and off (shared/tracing.ts)', function () {
   this.timeout(30_000);
 
-  it('without an endpoint starts nothing and loads only the OpenTelemetry API: no SDK, no exporter, no BullMQ telemetry', async () => {
+  it('without an endpoint starts nothing and loads no OpenTelemetry module: not its API, no SDK, no exporter, no BullMQ telemetry', async () => {
     const answer = await probe();
     expect(answer).to.include({ on: false, telemetry: false, spanGiven: false });
-    expect(answer.loaded).to.deep.equal(['@opentelemetry/api']);
+    expect(answer.loaded).to.deep.equal([]);
+  });
+
+  it("names OpenTelemetry's span kinds with the API's own values", async () => {
+    const [{ SpanKind: otel }, { SpanKind: ours }] = await Promise.all([import('@opentelemetry/api'), import('../../shared/tracing.js')]);
+    for (const [name, value] of Object.entries(ours)) expect(value, name).to.equal(otel[name as keyof typeof otel]);
+    expect(Object.keys(ours)).to.have.members(Object.keys(otel).filter((k) => Number.isNaN(Number(k))));
   });
 
   it('with an endpoint loads the SDK, gives BullMQ its telemetry and spans to the code, and stops', async () => {
