@@ -242,14 +242,13 @@ export class JobService {
       const current = await this.idempotency.get(idemKey);
       if (current === null) continue;
       const [jobId, hash] = current.split(' ') as [string, string];
-      if (hash !== bodyHash) {
-        throw idempotencyKeyReused(shownKey, jobId);
-      }
       const job = await this.deps.store.get(jobId);
-      if (job) return job;
-      // A claim whose job was never written, made long enough ago that its request has ended (its
-      // process died, or its release was lost with the connection): this request takes the key.
-      if (await this.idempotency.takeOver(idemKey, current, value, idempotencyClaimStaleMs(this.deps.commandTimeoutMs))) return null;
+      if (job && hash === bodyHash) return job;
+      // A claim whose job was never written (or has expired), made long enough ago that its request
+      // has ended (its process died, or its release was lost with the connection), names nothing:
+      // this request takes the key, whatever body the claim's request had.
+      if (!job && (await this.idempotency.takeOver(idemKey, current, value, idempotencyClaimStaleMs(this.deps.commandTimeoutMs)))) return null;
+      if (hash !== bodyHash) throw idempotencyKeyReused(shownKey, jobId);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw idempotencyKeyInProgress(shownKey);

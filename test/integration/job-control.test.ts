@@ -211,7 +211,7 @@ describe('job control (api and worker in-process, real Redis)', () => {
       expectError(await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'x'.repeat(256) }), 400, 'VALIDATION_ERROR');
     });
 
-    it('takes over a claim whose job was never written once it is a minute old; a younger one is still in progress (409)', async () => {
+    it('takes over a claim whose job was never written once it is a minute old, whatever its body; a younger one is still in progress or a reuse (409)', async () => {
       const body = { algorithm: 'Echo', params: { value: 'stale' } };
       const sha = (text: string) => createHash('sha256').update(text).digest('hex');
       const claimKey = (key: string) => keysFor(stack.config.QUEUE_PREFIX).idempotency(sha(`anonymous\n${key}`));
@@ -231,6 +231,16 @@ describe('job control (api and worker in-process, real Redis)', () => {
         const young = await http('POST', `${stack.url}/jobs`, body, { 'Idempotency-Key': 'young-1' });
         expectError(young, 409, 'CONFLICT');
         expect(await conn.get(claimKey('young-1'))).to.equal(stale);
+        // A stale claim of another body names no job either: the key is free for this request.
+        const otherBody = { algorithm: 'Echo', params: { value: 'another' } };
+        await conn.set(claimKey('stale-2'), stale, 'EX', IDEMPOTENCY_TTL_SECONDS - 61);
+        const other = await http('POST', `${stack.url}/jobs`, otherBody, { 'Idempotency-Key': 'stale-2' });
+        expect(other.status, JSON.stringify(other.body)).to.equal(202);
+        expect((await http('POST', `${stack.url}/jobs`, otherBody, { 'Idempotency-Key': 'stale-2' })).body.job_id).to.equal(other.body.job_id);
+        // A young one of another body is a reuse of the key (409), and stays.
+        await conn.set(claimKey('young-2'), stale, 'EX', IDEMPOTENCY_TTL_SECONDS - 5);
+        expectError(await http('POST', `${stack.url}/jobs`, otherBody, { 'Idempotency-Key': 'young-2' }), 409, 'CONFLICT');
+        expect(await conn.get(claimKey('young-2'))).to.equal(stale);
       } finally {
         conn.disconnect();
       }
