@@ -12,6 +12,14 @@ export function withLogContext<T>(ctx: LogContext, fn: () => T): T {
   return contextStorage.run(parent ? { ...parent, ...ctx } : ctx, fn);
 }
 
+/**
+ * Runs `fn` outside any log context: for timers that a request or job sets up but that outlive it
+ * (a pool's audits and sweeps), whose lines are not that job's.
+ */
+export function withoutLogContext<T>(fn: () => T): T {
+  return contextStorage.exit(fn);
+}
+
 /** Keys whose values are secrets at any depth (headers included: Authorization, X-API-Key, Cookie, webhook-signature). */
 const SECRET_KEYS = /(authorization|password|passwd|secret|token|api[-_]?key|cookie|credential|private[-_]?key|signature)/i;
 

@@ -15,7 +15,9 @@ import { eventually } from '../helpers/http.js';
 import { track, untrack } from '../helpers/resources.js';
 import { alive, processesWith } from '../helpers/processes.js';
 import { startRedisServer } from '../../scripts/lib/redis-server.js';
-import type { Logger } from '../../shared/logger.js';
+import { createLogger, withLogContext, type Logger } from '../../shared/logger.js';
+import { PassThrough } from 'node:stream';
+import winston from 'winston';
 
 let seq = 0;
 /** A spec with a fresh function id (so no test reuses another's warm process). */
@@ -817,7 +819,29 @@ describe('FunctionPool (real sandboxed processes)', function () {
               "    return 'hidden'",
             ].join('\n'),
           );
+          // Python: a thread started while loading (the host's own count, falsified here as the
+          // function's code can, lets it live past the result) forks a sleeping process after the
+          // result and ends: the thread count stays, the process is one the host did not load with.
+          const handover = spec(
+            'python',
+            [
+              'import os, sys, threading, time',
+              "sys.modules['__main__']._stray_threads = lambda baseline: 0",
+              'go = threading.Event()',
+              'def later():',
+              '    go.wait()',
+              '    time.sleep(0.05)',
+              '    if os.fork() == 0:',
+              '        time.sleep(30)',
+              '        os._exit(0)',
+              'threading.Thread(target=later, daemon=True).start()',
+              'def handler(e):',
+              '    go.set()',
+              "    return 'hidden'",
+            ].join('\n'),
+          );
           const cases = [
+            ['python process forked by a thread of its load', handover],
             ['python thread', py],
             ['node worker thread', node],
             ['python process', sleeper],
@@ -850,6 +874,31 @@ describe('FunctionPool (real sandboxed processes)', function () {
         }
       });
     }
+
+    it("logs an audit's retirement without the log context of the job that released the host", async function () {
+      this.timeout(30_000);
+      const lines: Array<Record<string, unknown>> = [];
+      const sink = new PassThrough();
+      sink.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      });
+      const p = newPool({ sandbox: 'bwrap', logger: createLogger('test', 'debug', [new winston.transports.Stream({ stream: sink })]) });
+      try {
+        // A busy thread started once the result went out: retired by the audit.
+        const code = ['import sys, threading', 'def burn():', '    while True: pass', 'def hook(frame, event, arg):', "    if event == 'return' and frame.f_code.co_name == '_send':", '        sys.setprofile(None)', '        threading.Thread(target=burn, daemon=True).start()', 'def handler(e):', '    sys.setprofile(hook)', "    return 'hidden'"].join('\n');
+        const s = spec('python', code);
+        const r = await withLogContext({ job_id: 'job-of-the-run', algorithm: 'the-run' }, () => p.run(s, null));
+        await eventually(async () => !alive(r.host_pid!), 3000, 20);
+        const retired = await (async () => {
+          for (let i = 0; i < 100 && !lines.some((l) => l.message === 'idle function process kept working after its result; retiring it'); i++) await new Promise((res) => setTimeout(res, 20));
+          return lines.find((l) => l.message === 'idle function process kept working after its result; retiring it');
+        })();
+        expect(retired, JSON.stringify(lines)).to.include({ function_id: s.function_id, level: 'warn' });
+        expect(retired).not.to.have.any.keys('job_id', 'algorithm');
+      } finally {
+        await closePool(p);
+      }
+    });
 
     it('caps the tasks of a host with pids.max (maxProcessesPerHost): a fork bomb stops there', async () => {
       const baseline = new Set(processesInOurCgroups());

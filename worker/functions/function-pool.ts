@@ -37,6 +37,7 @@ import { OutputCapture } from './output-capture.js';
 import type { Group, Host, Run } from './pool-state.js';
 import { defaultHostsMemoryBudgetMb, treesRssBytes } from './memory-budget.js';
 import { killProcessTree } from './process-tree.js';
+import { withoutLogContext } from '../../shared/logger.js';
 import { AFTER_RESULT_AUDIT_MS, baselineUsage, HostStatFiles, IDLE_AUDIT_INTERVAL_MS, idleViolation, threadsAtResult, treeUsage, type TreeUsage } from './idle-audit.js';
 import { sandboxStatus, unsandboxedRefusal, type SandboxStatus } from './sandbox.js';
 import { cgroupOomFailure, completedReport, exitFailure, failedReport, handlerFailure, ISOLATED_BASE_PROCESSES, keepStderrTail, leftovers, loadFailure, type Failure } from './settle.js';
@@ -485,7 +486,8 @@ export class FunctionPool {
     const invocations = host.invocations;
     const atResult = threadsAtResult(host.cgroup, host.statFiles);
     const stillIdle = () => host.state === 'idle' && host.invocations === invocations && !this.closing;
-    setImmediate(() => {
+    // Outside the log context of the job that released the host: the audit's lines are not that job's.
+    withoutLogContext(() => setImmediate(() => {
       if (!stillIdle()) return;
       setImmediate(() => {
         if (!stillIdle() || !host.pid) return;
@@ -498,12 +500,12 @@ export class FunctionPool {
           this.auditor.unref();
         }
       });
-    });
+    }));
   }
 
   private ensureSweeper(): void {
     if (this.sweeper || this.closing) return;
-    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(this.opts.idleTimeoutMs / 2, 5000)));
+    this.sweeper = withoutLogContext(() => setInterval(() => this.sweep(), Math.max(50, Math.min(this.opts.idleTimeoutMs / 2, 5000))));
     this.sweeper.unref();
   }
 
@@ -637,8 +639,9 @@ export class FunctionPool {
     host.state = 'idle';
     host.lastUsed = performance.now();
     host.group.idle.push(host);
-    this.startIdleAudit(host);
     this.pump();
+    // Audited only when no queued run took it (a host busy again is its next run's).
+    if (host.state === 'idle') this.startIdleAudit(host);
   }
 
   // ---- protocol ----------------------------------------------------------------------------------

@@ -29,22 +29,29 @@ const TICK_MS = 10;
 
 /** CPU time and threads of a process tree at one moment. */
 export interface TreeUsage {
-  /** Summed utime + stime of every process of the tree (all their threads), in ms. */
+  /**
+   * Summed utime + stime of every process of the tree (all their threads), with the cutime +
+   * cstime of the children each has reaped (so a short-lived process keeps counting once it is
+   * gone: bwrap's init reaps the orphans of the sandbox), in ms.
+   */
   cpuMs: number;
   /** Summed threads (num_threads) of every process of the tree. */
   threads: number;
+  /** Processes of the tree that were not there once the host loaded ({@link HostStatFiles}); 0 when that is unknown. */
+  started: number;
   /** performance.now() when it was read, in ms. */
   at: number;
 }
 
 /**
- * The CPU clock ticks (utime + stime) and threads (num_threads) in one /proc/<pid>/stat text
- * (proc(5): fields 14, 15 and 20, counted from the pid).
+ * The CPU clock ticks (utime + stime + cutime + cstime), threads (num_threads) and start time
+ * (starttime, ticks after boot: with the pid, it names one process) in one /proc/<pid>/stat text
+ * (proc(5): fields 14 to 17, 20 and 22, counted from the pid).
  */
-function statUsage(stat: string): { ticks: number; threads: number } {
-  // Fields after the parenthesised name start at field 3: utime is 14, stime 15, num_threads 20.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 18);
-  return { ticks: Number(f[11]) + Number(f[12]), threads: Number(f[17]) };
+function statUsage(stat: string): { ticks: number; threads: number; start: string } {
+  // Fields after the parenthesised name start at field 3: utime is 14 ... cstime 17, num_threads 20, starttime 22.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20);
+  return { ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), threads: Number(f[17]), start: f[19]! };
 }
 
 /** The processes under `root` (through /proc/<pid>/task/<tid>/children) and `extra`, each pid with its stat text. */
@@ -75,18 +82,25 @@ const statBuf = Buffer.alloc(1024);
  * fails its reads (ESRCH), whatever process reuses the pid.
  */
 export class HostStatFiles {
-  /** Each process's stat file and its threads when it was opened. */
-  private procs: Array<{ fd: number; threads: number }> = [];
+  /** Each process's stat file, its threads when it was opened, and which process it is (pid and start time). */
+  private procs: Array<{ fd: number; threads: number; id: string }> = [];
 
   /** Walks the tree of `root` (and the members of `cgroup`) once and opens each process's stat file. */
   constructor(root: number, cgroup: HostCgroup | undefined) {
     for (const [pid, stat] of walkTree(root, cgroup?.pids() ?? [])) {
       try {
-        this.procs.push({ fd: openSync(`/proc/${pid}/stat`, 'r'), threads: statUsage(stat).threads });
+        const { threads, start } = statUsage(stat);
+        this.procs.push({ fd: openSync(`/proc/${pid}/stat`, 'r'), threads, id: `${pid} ${start}` });
       } catch {
         /* gone meanwhile */
       }
     }
+  }
+
+  /** Whether the process `pid`, started at `start` (its stat's starttime), is one of those the host loaded with. */
+  loadedWith(pid: number, start: string): boolean {
+    const id = `${pid} ${start}`;
+    return this.procs.some((p) => p.id === id);
   }
 
   /** The threads (num_threads, summed) the processes still kept had when they were opened. */
@@ -153,7 +167,7 @@ export function baselineUsage(root: number, cgroup: HostCgroup | undefined, file
   const base = files?.read();
   if (!base) return treeUsage(root, cgroup, files, now);
   const load = files!.loadThreads;
-  return { cpuMs: base.ticks * TICK_MS, threads: atResult >= 0 ? Math.min(load, atResult) : load, at: now };
+  return { cpuMs: base.ticks * TICK_MS, threads: atResult >= 0 ? Math.min(load, atResult) : load, started: 0, at: now };
 }
 
 /**
@@ -168,26 +182,31 @@ export function treeUsage(root: number, cgroup: HostCgroup | undefined, files: H
   if (cgroup && files) {
     const base = files.read();
     // The threads are read before the tasks: a thread that starts or ends in between makes a mismatch (the walk), never a hidden task.
-    if (base && base.threads > 0 && cgroup.tasks() === base.threads) return { cpuMs: base.ticks * TICK_MS, threads: base.threads, at: now };
+    if (base && base.threads > 0 && cgroup.tasks() === base.threads) return { cpuMs: base.ticks * TICK_MS, threads: base.threads, started: 0, at: now };
   }
   const tree = walkTree(root, cgroup?.pids() ?? []);
   if (!tree.has(root)) return null;
   let ticks = 0;
   let threads = 0;
-  for (const stat of tree.values()) {
+  let started = 0;
+  for (const [pid, stat] of tree) {
     const one = statUsage(stat);
     ticks += one.ticks;
     threads += one.threads;
+    if (files && !files.loadedWith(pid, one.start)) started++;
   }
-  return { cpuMs: ticks * TICK_MS, threads, at: now };
+  return { cpuMs: ticks * TICK_MS, threads, started, at: now };
 }
 
 /**
  * Why an idle host must be retired, comparing its tree now with right after its last result
- * (`base`); null when it is within bounds: no more threads than then, and CPU within
+ * (`base`); null when it is within bounds: no process the host did not load with (a host that
+ * keeps to its own count ends every invocation with none: a thread it loaded with that forks one
+ * and ends keeps the thread count), no more threads than then, and CPU within
  * {@link IDLE_CPU_GRACE_MS} + {@link IDLE_CPU_MS_PER_S} per second since.
  */
 export function idleViolation(base: TreeUsage, now: TreeUsage): string | null {
+  if (now.started > base.started) return `started ${now.started - base.started} process(es) while idle`;
   if (now.threads > base.threads) return `started threads while idle (${base.threads} -> ${now.threads})`;
   const used = now.cpuMs - base.cpuMs;
   const allowed = IDLE_CPU_GRACE_MS + (IDLE_CPU_MS_PER_S * Math.max(0, now.at - base.at)) / 1000;
