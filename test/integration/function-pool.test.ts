@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import winston from 'winston';
 import { MIN_MEMORY_MB } from '../../shared/functions/limits.js';
 import { checkSyntax } from '../../shared/functions/syntax-check.js';
 import { FunctionPool } from '../../worker/functions/function-pool.js';
@@ -16,10 +18,23 @@ import { track, untrack } from '../helpers/resources.js';
 import { alive, processesWith } from '../helpers/processes.js';
 import { startRedisServer } from '../../scripts/lib/redis-server.js';
 import { createLogger, withLogContext, type Logger } from '../../shared/logger.js';
-import { PassThrough } from 'node:stream';
-import winston from 'winston';
 
 let seq = 0;
+
+/** A Python function whose profile hook starts a busy daemon thread once the host has sent the result (after its own thread count). */
+const PY_BUSY_THREAD_AFTER_RESULT = [
+  'import sys, threading',
+  'def burn():',
+  '    while True: pass',
+  'def hook(frame, event, arg):',
+  "    if event == 'return' and frame.f_code.co_name == '_send':",
+  '        sys.setprofile(None)',
+  '        threading.Thread(target=burn, daemon=True).start()',
+  'def handler(e):',
+  '    sys.setprofile(hook)',
+  "    return 'hidden'",
+].join('\n');
+
 /** A spec with a fresh function id (so no test reuses another's warm process). */
 function spec(runtime: 'nodejs' | 'python', code: string, over: Partial<FunctionSpec> = {}): FunctionSpec {
   return { function_id: `fn-${process.pid}-${++seq}`, version: 1, runtime, code, env: {}, timeout_ms: 5000, memory_mb: 256, max_output_bytes: 64 * 1024, ...over };
@@ -730,21 +745,7 @@ describe('FunctionPool (real sandboxed processes)', function () {
         try {
           const before = new Set(processesInOurCgroups());
           // Python: a profile hook starts a busy daemon thread once the host has sent the result (after its own thread count).
-          const py = spec(
-            'python',
-            [
-              'import sys, threading',
-              'def burn():',
-              '    while True: pass',
-              'def hook(frame, event, arg):',
-              "    if event == 'return' and frame.f_code.co_name == '_send':",
-              '        sys.setprofile(None)',
-              '        threading.Thread(target=burn, daemon=True).start()',
-              'def handler(e):',
-              '    sys.setprofile(hook)',
-              "    return 'hidden'",
-            ].join('\n'),
-          );
+          const py = spec('python', PY_BUSY_THREAD_AFTER_RESULT);
           // Node: the result's socket write starts a busy worker thread.
           const node = spec(
             'nodejs',
@@ -885,8 +886,7 @@ describe('FunctionPool (real sandboxed processes)', function () {
       const p = newPool({ sandbox: 'bwrap', logger: createLogger('test', 'debug', [new winston.transports.Stream({ stream: sink })]) });
       try {
         // A busy thread started once the result went out: retired by the audit.
-        const code = ['import sys, threading', 'def burn():', '    while True: pass', 'def hook(frame, event, arg):', "    if event == 'return' and frame.f_code.co_name == '_send':", '        sys.setprofile(None)', '        threading.Thread(target=burn, daemon=True).start()', 'def handler(e):', '    sys.setprofile(hook)', "    return 'hidden'"].join('\n');
-        const s = spec('python', code);
+        const s = spec('python', PY_BUSY_THREAD_AFTER_RESULT);
         const r = await withLogContext({ job_id: 'job-of-the-run', algorithm: 'the-run' }, () => p.run(s, null));
         await eventually(async () => !alive(r.host_pid!), 3000, 20);
         const retired = await (async () => {

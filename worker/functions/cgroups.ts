@@ -233,13 +233,10 @@ export class HostCgroup {
   maybeStray(): boolean {
     if (this.hostStatFd < 0 || this.tasksFd < 0) return true;
     try {
-      let n = readSync(this.hostStatFd, procsBuf, 0, procsBuf.length, 0);
-      const stat = procsBuf.toString('latin1', 0, n);
+      const stat = procsBuf.toString('latin1', 0, readSync(this.hostStatFd, procsBuf, 0, procsBuf.length, 0));
       // Field 20 (num_threads), counting from the one after the parenthesised name (field 3).
       const threads = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 18)[17]);
-      n = readSync(this.tasksFd, procsBuf, 0, procsBuf.length, 0);
-      const tasks = Number(procsBuf.toString('latin1', 0, n));
-      return !(threads > 0 && tasks === threads + this.baseTasks);
+      return !(threads > 0 && this.tasks() === threads + this.baseTasks);
     } catch {
       return true;
     }

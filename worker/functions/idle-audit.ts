@@ -73,6 +73,11 @@ function walkTree(root: number, extra: number[]): Map<number, string> {
 
 const statBuf = Buffer.alloc(1024);
 
+/** The stat text of a kept /proc/<pid>/stat descriptor, read anew (a pread at 0). @throws ESRCH once its process is reaped. */
+function readStat(fd: number): string {
+  return statBuf.toString('latin1', 0, readSync(fd, statBuf, 0, statBuf.length, 0));
+}
+
 /**
  * /proc/<pid>/stat of each process of a host's tree as it was once the host loaded (bwrap's and
  * the runtime's), kept open: a pread of each gives their CPU and threads in a few µs, where walking
@@ -85,14 +90,21 @@ export class HostStatFiles {
   /** Each process's stat file, its threads when it was opened, and which process it is (pid and start time). */
   private procs: Array<{ fd: number; threads: number; id: string }> = [];
 
-  /** Walks the tree of `root` (and the members of `cgroup`) once and opens each process's stat file. */
+  /**
+   * Walks the tree of `root` (and the members of `cgroup`) once and opens each process's stat
+   * file; its threads and start time are read through the opened file, so they are that process's
+   * even when the pid was reused since the walk.
+   */
   constructor(root: number, cgroup: HostCgroup | undefined) {
-    for (const [pid, stat] of walkTree(root, cgroup?.pids() ?? [])) {
+    for (const pid of walkTree(root, cgroup?.pids() ?? []).keys()) {
+      let fd = -1;
       try {
-        const { threads, start } = statUsage(stat);
-        this.procs.push({ fd: openSync(`/proc/${pid}/stat`, 'r'), threads, id: `${pid} ${start}` });
+        fd = openSync(`/proc/${pid}/stat`, 'r');
+        const { threads, start } = statUsage(readStat(fd));
+        this.procs.push({ fd, threads, id: `${pid} ${start}` });
       } catch {
         /* gone meanwhile */
+        if (fd >= 0) closeSync(fd);
       }
     }
   }
@@ -122,7 +134,7 @@ export class HostStatFiles {
       const p = this.procs[i]!;
       let text: string;
       try {
-        text = statBuf.toString('latin1', 0, readSync(p.fd, statBuf, 0, statBuf.length, 0));
+        text = readStat(p.fd);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return null;
         closeSync(p.fd);
